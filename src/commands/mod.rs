@@ -1,0 +1,3 @@
+//! The non-interactive commands, each a thin shell around the core.
+
+pub mod render;

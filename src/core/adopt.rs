@@ -1,0 +1,202 @@
+//! Reading a DaemonSet back into a pool: ours (by our labels) and hand-written ones in the
+//! article's style (a DaemonSet named `image-preloader*` whose init containers only pull).
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Container;
+
+use super::pools::Pool;
+use super::reference::ImageRef;
+use super::render::{
+    ANNOTATION_KEEP, ANNOTATION_PROTECT, LABEL_MANAGED_BY, LABEL_POOL, MANAGER, NOOP_CONTAINER,
+};
+use super::selector::{NodeSelector, Toleration};
+
+/// How a preloader came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Rendered by kpreload (carries our labels).
+    Rendered,
+    /// Written by hand in the article's style.
+    HandWritten,
+}
+
+/// A DaemonSet recognised as a pool's preloader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preloader {
+    pub namespace: String,
+    pub name: String,
+    pub origin: Origin,
+    pub pool: Pool,
+}
+
+/// The pool name of a hand-written preloader: `image-preloader-ml` → `ml`, and the
+/// article's cluster-wide `image-preloader` → `default`.
+pub fn pool_name_from_daemonset(name: &str) -> Option<String> {
+    match name.strip_prefix("image-preloader") {
+        Some("") => Some("default".into()),
+        Some(rest) => rest
+            .strip_prefix('-')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string),
+        None => None,
+    }
+}
+
+/// Recognises a preloader. `None`: not a preloader at all. `Some(Err)`: it is one, but
+/// something in it cannot be read (the message says what).
+pub fn read_preloader(ds: &DaemonSet) -> Option<Result<Preloader, String>> {
+    let meta = &ds.metadata;
+    let name = meta.name.clone().unwrap_or_default();
+    let labels = meta.labels.clone().unwrap_or_default();
+    let ours = labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGER)
+        && labels.contains_key(LABEL_POOL);
+    let spec = ds.spec.template.spec.as_ref()?;
+    let init = spec.init_containers.as_deref().unwrap_or_default();
+
+    let (origin, pool_name, pulls): (Origin, String, Vec<&Container>) = if ours {
+        let pulls = init.iter().filter(|c| c.name != NOOP_CONTAINER).collect();
+        (Origin::Rendered, labels[LABEL_POOL].clone(), pulls)
+    } else {
+        let pool = pool_name_from_daemonset(&name)?;
+        if init.is_empty() || !init.iter().all(only_pulls) {
+            return None;
+        }
+        (Origin::HandWritten, pool, init.iter().collect())
+    };
+
+    Some(read(ds, &name, origin, pool_name, &pulls, spec))
+}
+
+fn read(
+    ds: &DaemonSet,
+    name: &str,
+    origin: Origin,
+    pool_name: String,
+    pulls: &[&Container],
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+) -> Result<Preloader, String> {
+    let context = |what: String| format!("the preloader {name}: {what}");
+    let images = pulls
+        .iter()
+        .map(|c| {
+            let text = c.image.as_deref().unwrap_or_default();
+            ImageRef::parse(text).map_err(|e| context(format!("init container {}: {e}", c.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let selector = NodeSelector::from_pod_spec(spec).map_err(&context)?;
+    let tolerations = spec
+        .tolerations
+        .iter()
+        .flatten()
+        .map(Toleration::from_k8s)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&context)?;
+    let annotations = ds.metadata.annotations.clone().unwrap_or_default();
+    let keep = match annotations.get(ANNOTATION_KEEP) {
+        Some(k) => Some(k.parse::<usize>().map_err(|_| {
+            context(format!(
+                "the annotation {ANNOTATION_KEEP}=\"{k}\" is not a number"
+            ))
+        })?),
+        None => None,
+    };
+    let protect = match annotations.get(ANNOTATION_PROTECT) {
+        Some(p) => Some(serde_json::from_str::<Vec<String>>(p).map_err(|_| {
+            context(format!(
+                "the annotation {ANNOTATION_PROTECT} is not a JSON list of patterns"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(Preloader {
+        namespace: ds.metadata.namespace.clone().unwrap_or_default(),
+        name: name.to_string(),
+        origin,
+        pool: Pool {
+            name: pool_name,
+            selector,
+            tolerations,
+            images,
+            keep,
+            protect,
+        },
+    })
+}
+
+/// An init container that exists only to have its image pulled: no command (nothing to
+/// judge, taken as a pull), or one that echoes or does nothing.
+fn only_pulls(c: &Container) -> bool {
+    let words: Vec<&str> = c
+        .command
+        .iter()
+        .flatten()
+        .chain(c.args.iter().flatten())
+        .map(String::as_str)
+        .collect();
+    let is_noop = |w: &str| {
+        let base = w.rsplit('/').next().unwrap_or(w);
+        matches!(base, "true" | "echo" | ":")
+    };
+    match words.as_slice() {
+        [] => true,
+        [program, ..] if is_noop(program) => true,
+        [shell, "-c", script]
+            if matches!(shell.rsplit('/').next(), Some("sh" | "bash" | "ash")) =>
+        {
+            let script = script.trim();
+            let first = script.split_whitespace().next().unwrap_or("");
+            is_noop(first) && !script.contains([';', '&', '|', '`', '$', '>', '<', '\n'])
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(command: &[&str]) -> Container {
+        Container {
+            name: "c".into(),
+            command: Some(command.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn pull_only_containers() {
+        assert!(only_pulls(&container(&[
+            "/bin/sh",
+            "-c",
+            "echo preloaded rust:1.83"
+        ])));
+        assert!(only_pulls(&container(&["/kpreload/true"])));
+        assert!(only_pulls(&container(&["true"])));
+        assert!(!only_pulls(&container(&[
+            "/bin/sh",
+            "-c",
+            "echo x; rm -rf /data"
+        ])));
+        assert!(!only_pulls(&container(&["/app/migrate"])));
+        assert!(!only_pulls(&container(&[
+            "/bin/sh",
+            "-c",
+            "echo $(cat /etc/passwd)"
+        ])));
+    }
+
+    #[test]
+    fn pool_names() {
+        assert_eq!(
+            pool_name_from_daemonset("image-preloader").as_deref(),
+            Some("default")
+        );
+        assert_eq!(
+            pool_name_from_daemonset("image-preloader-ml").as_deref(),
+            Some("ml")
+        );
+        assert_eq!(pool_name_from_daemonset("image-preloader-"), None);
+        assert_eq!(pool_name_from_daemonset("image-preloaderx"), None);
+        assert_eq!(pool_name_from_daemonset("fluentd"), None);
+    }
+}

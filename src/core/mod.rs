@@ -1,0 +1,11 @@
+//! The pure core: plain data in, plain data out. No client, no terminal, no clock.
+
+pub mod adopt;
+pub mod planner;
+pub mod pools;
+pub mod reference;
+pub mod render;
+pub mod selector;
+pub mod sizing;
+pub mod version;
+pub mod yaml_places;

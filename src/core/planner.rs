@@ -1,0 +1,793 @@
+//! The cleanup planner: which images a node may drop, and why each one stays or goes.
+//!
+//! The rules (DESIGN.md, "Cleanup rules"), in the order they are checked:
+//! 1. refs that name one image (one ID, or a tag and its digest) are one image;
+//! 2. never remove an image that is pinned, in use by any container, preloaded by the node's
+//!    pool, or matched by a protect pattern;
+//! 3. order each line of versions (repository × flavour) newest first and keep the newest N;
+//! 4. an image is removed only when every one of its tags is older than the newest N of its
+//!    line; a tag that is not a version, or an image without a tag, is kept;
+//! 5. an image younger than the minimum age, or of unknown age when one is set, is kept.
+//!
+//! Pure: no clock (the caller passes `now`), no I/O, and the same input in any order gives
+//! the same plan.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use serde::Serialize;
+
+use super::reference::{ImageName, ImageRef};
+use super::version::{Scheme, Tag, TagVersion};
+
+/// The default number of versions kept per line.
+pub const DEFAULT_KEEP: usize = 2;
+/// Images that are never removed unless the operator says otherwise.
+pub const DEFAULT_PROTECT: &[&str] = &["registry.k8s.io/*"];
+
+/// One image on a node, as the kubelet (`status.images`) or the runtime reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InventoryImage {
+    /// The runtime's image ID (`sha256:…`), when known.
+    pub id: Option<String>,
+    /// Every name of the image: `repo:tag`, `repo@sha256:…`, possibly `sha256:<id>`.
+    pub refs: Vec<String>,
+    pub size: u64,
+    pub pinned: bool,
+    /// Seconds since the epoch.
+    pub created: Option<i64>,
+}
+
+/// A container on the node that uses an image (any state: running, exited, created).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// The image as the pod spec or runtime names it, or its image ID.
+    pub image: String,
+    /// Who uses it, e.g. `default/api-0`.
+    pub by: String,
+}
+
+/// An image the node's pool (or pools) preloads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preload {
+    pub image: String,
+    pub pool: String,
+}
+
+/// Everything the planner knows about one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeInput {
+    pub node: String,
+    pub pool: Option<String>,
+    pub images: Vec<InventoryImage>,
+    pub in_use: Vec<Usage>,
+    pub preloaded: Vec<Preload>,
+}
+
+/// The operator's settings, shown in every preview.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub keep: usize,
+    pub protect: Vec<String>,
+    pub min_age_secs: Option<i64>,
+    /// The time the plan is made, in seconds since the epoch (only read with `min_age_secs`).
+    pub now: i64,
+    /// Tags of different flavours (`-slim`, `-alpine`) form separate lines.
+    pub group_flavours: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            keep: DEFAULT_KEEP,
+            protect: DEFAULT_PROTECT.iter().map(|s| s.to_string()).collect(),
+            min_age_secs: None,
+            now: 0,
+            group_flavours: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Keep,
+    Remove,
+}
+
+/// Why an image stays or goes. Displayed without the decision: `newest 2`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Pinned,
+    InUse(Vec<String>),
+    Preloaded(Vec<String>),
+    Protected(String),
+    NotVersion(String),
+    NoTag,
+    Unreadable(String),
+    Newest(usize),
+    TooYoung(i64),
+    AgeUnknown,
+    Older(usize),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Pinned => write!(f, "pinned"),
+            Reason::InUse(by) => write!(f, "in use by {}", by.join(", ")),
+            Reason::Preloaded(pools) => write!(f, "preloaded by pool {}", pools.join(", ")),
+            Reason::Protected(pattern) => write!(f, "protected by pattern {pattern}"),
+            Reason::NotVersion(tag) => write!(f, "not a version tag ({tag})"),
+            Reason::NoTag => write!(f, "no tag to order by"),
+            Reason::Unreadable(r) => write!(f, "could not read the reference {r}"),
+            Reason::Newest(n) => write!(f, "newest {n}"),
+            Reason::TooYoung(secs) => {
+                write!(f, "younger than the minimum age of {}", duration(*secs))
+            }
+            Reason::AgeUnknown => write!(f, "age unknown and a minimum age is set"),
+            Reason::Older(n) => write!(f, "older than the newest {n}"),
+        }
+    }
+}
+
+fn duration(secs: i64) -> String {
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The plan for one image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImagePlan {
+    /// Normalised refs, sorted; image IDs last.
+    pub refs: Vec<String>,
+    pub id: Option<String>,
+    pub size: u64,
+    pub decision: Decision,
+    pub reason: Reason,
+}
+
+/// The plan for one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodePlan {
+    pub node: String,
+    pub pool: Option<String>,
+    pub images: Vec<ImagePlan>,
+    pub remove_bytes: u64,
+}
+
+impl NodePlan {
+    pub fn removals(&self) -> impl Iterator<Item = &ImagePlan> {
+        self.images
+            .iter()
+            .filter(|i| i.decision == Decision::Remove)
+    }
+}
+
+/// One image after its refs are grouped and read.
+struct Group {
+    names: BTreeSet<ImageName>,
+    unreadable: Vec<String>,
+    id: Option<String>,
+    size: u64,
+    pinned: bool,
+    created: Option<i64>,
+}
+
+/// Plans one node.
+pub fn plan_node(input: &NodeInput, settings: &Settings) -> NodePlan {
+    let groups = group(&input.images);
+    let usage = index_usage(&input.in_use);
+    let preloads = index_preloads(&input.preloaded);
+    let newest = newest_per_line(&groups, settings);
+
+    let mut images: Vec<ImagePlan> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let reason = decide(i, g, &usage, &preloads, &newest, settings);
+            let decision = if matches!(reason, Reason::Older(_)) {
+                Decision::Remove
+            } else {
+                Decision::Keep
+            };
+            let mut refs: Vec<String> = g.names.iter().map(ImageName::normalized).collect();
+            refs.extend(g.unreadable.iter().cloned());
+            ImagePlan {
+                refs,
+                id: g.id.clone(),
+                size: g.size,
+                decision,
+                reason,
+            }
+        })
+        .collect();
+    images.sort_by(|a, b| a.refs.cmp(&b.refs).then(a.id.cmp(&b.id)));
+    let remove_bytes = images
+        .iter()
+        .filter(|i| i.decision == Decision::Remove)
+        .map(|i| i.size)
+        .sum();
+    NodePlan {
+        node: input.node.clone(),
+        pool: input.pool.clone(),
+        images,
+        remove_bytes,
+    }
+}
+
+fn decide(
+    index: usize,
+    g: &Group,
+    usage: &HashMap<ImageName, BTreeSet<String>>,
+    preloads: &HashMap<ImageName, BTreeSet<String>>,
+    newest: &HashMap<usize, bool>,
+    settings: &Settings,
+) -> Reason {
+    if g.pinned {
+        return Reason::Pinned;
+    }
+    let id = g.id.as_deref().and_then(|id| ImageName::parse(id).ok());
+    let users: BTreeSet<&String> = g
+        .names
+        .iter()
+        .chain(id.as_ref())
+        .filter_map(|n| usage.get(n))
+        .flatten()
+        .collect();
+    if !users.is_empty() {
+        return Reason::InUse(users.into_iter().cloned().collect());
+    }
+    let pools: BTreeSet<&String> = g
+        .names
+        .iter()
+        .filter_map(|n| preloads.get(n))
+        .flatten()
+        .collect();
+    if !pools.is_empty() {
+        return Reason::Preloaded(pools.into_iter().cloned().collect());
+    }
+    if let Some(r) = g.unreadable.first() {
+        return Reason::Unreadable(r.clone());
+    }
+    for name in &g.names {
+        if let ImageName::Ref(r) = name
+            && let Some(pattern) = settings.protect.iter().find(|p| protects(p, r))
+        {
+            return Reason::Protected(pattern.clone());
+        }
+    }
+    let tagged: Vec<&ImageRef> = tagged_refs(g).collect();
+    if tagged.is_empty() {
+        return Reason::NoTag;
+    }
+    if let Some(r) = tagged
+        .iter()
+        .find(|r| matches!(Tag::parse(r.tag().unwrap_or_default()), Tag::NotVersion))
+    {
+        return Reason::NotVersion(r.tag().unwrap_or_default().to_string());
+    }
+    if newest.get(&index).copied().unwrap_or(true) {
+        return Reason::Newest(settings.keep);
+    }
+    if let Some(min_age) = settings.min_age_secs {
+        match g.created {
+            None => return Reason::AgeUnknown,
+            Some(created) if settings.now - created < min_age => {
+                return Reason::TooYoung(min_age);
+            }
+            Some(_) => {}
+        }
+    }
+    Reason::Older(settings.keep)
+}
+
+fn tagged_refs(g: &Group) -> impl Iterator<Item = &ImageRef> {
+    g.names.iter().filter_map(|n| match n {
+        ImageName::Ref(r) if r.tag().is_some() => Some(r),
+        _ => None,
+    })
+}
+
+/// For every image with version tags: true when one of its tags is among the newest N
+/// distinct images of that tag's line.
+fn newest_per_line(groups: &[Group], settings: &Settings) -> HashMap<usize, bool> {
+    type LineKey = (String, String, Scheme);
+    let mut lines: BTreeMap<LineKey, Vec<(TagVersion, String, usize)>> = BTreeMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        for r in tagged_refs(g) {
+            let tag = r.tag().unwrap_or_default();
+            if let Tag::Version(v) = Tag::parse(tag) {
+                let flavour = if settings.group_flavours {
+                    v.flavour.clone()
+                } else {
+                    String::new()
+                };
+                let key = (r.name(), flavour, v.scheme.clone());
+                lines.entry(key).or_default().push((v, tag.to_string(), i));
+            }
+        }
+    }
+    let mut newest: HashMap<usize, bool> = HashMap::new();
+    for members in lines.values_mut() {
+        // Newest first; ties broken by the tag's text and then the image, so input order
+        // never matters.
+        members.sort_by(|a, b| {
+            b.0.cmp_version(&a.0)
+                .then_with(|| a.1.cmp(&b.1))
+                .then_with(|| group_key(&groups[a.2]).cmp(&group_key(&groups[b.2])))
+        });
+        let mut kept: Vec<usize> = Vec::new();
+        for (_, _, image) in members.iter() {
+            if kept.len() < settings.keep && !kept.contains(image) {
+                kept.push(*image);
+            }
+        }
+        for (_, _, image) in members.iter() {
+            let entry = newest.entry(*image).or_insert(false);
+            *entry |= kept.contains(image);
+        }
+    }
+    newest
+}
+
+fn group_key(g: &Group) -> (Option<&ImageName>, Option<&String>) {
+    (g.names.iter().next(), g.id.as_ref())
+}
+
+/// Joins inventory entries that share an ID or any normalised name (union-find), so a tag
+/// and its digest reported as two entries are still one image.
+fn group(images: &[InventoryImage]) -> Vec<Group> {
+    let mut parent: Vec<usize> = (0..images.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, image) in images.iter().enumerate() {
+        let keys = image
+            .refs
+            .iter()
+            .map(|r| ImageName::parse(r).map_or_else(|_| r.clone(), |n| n.normalized()))
+            .chain(image.id.iter().map(|id| id.to_ascii_lowercase()));
+        for key in keys {
+            match seen.get(&key) {
+                Some(&j) => {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    parent[a.max(b)] = a.min(b);
+                }
+                None => {
+                    seen.insert(key, i);
+                }
+            }
+        }
+    }
+    let mut by_root: BTreeMap<usize, Group> = BTreeMap::new();
+    for (i, image) in images.iter().enumerate() {
+        let r = root(&mut parent, i);
+        let g = by_root.entry(r).or_insert_with(|| Group {
+            names: BTreeSet::new(),
+            unreadable: Vec::new(),
+            id: None,
+            size: 0,
+            pinned: false,
+            created: None,
+        });
+        for text in &image.refs {
+            match ImageName::parse(text) {
+                Ok(name) => {
+                    g.names.insert(name);
+                }
+                Err(_) => {
+                    if !g.unreadable.contains(text) {
+                        g.unreadable.push(text.clone());
+                    }
+                }
+            }
+        }
+        if let Some(id) = &image.id {
+            let id = id.to_ascii_lowercase();
+            g.id = Some(g.id.take().map_or(id.clone(), |old| old.min(id)));
+        }
+        g.size = g.size.max(image.size);
+        g.pinned |= image.pinned;
+        g.created = match (g.created, image.created) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    let mut groups: Vec<Group> = by_root.into_values().collect();
+    for g in &mut groups {
+        g.unreadable.sort();
+    }
+    groups
+}
+
+fn index_usage(in_use: &[Usage]) -> HashMap<ImageName, BTreeSet<String>> {
+    let mut out: HashMap<ImageName, BTreeSet<String>> = HashMap::new();
+    for u in in_use {
+        if let Ok(name) = ImageName::parse(&u.image) {
+            out.entry(name).or_default().insert(u.by.clone());
+        }
+    }
+    out
+}
+
+fn index_preloads(preloaded: &[Preload]) -> HashMap<ImageName, BTreeSet<String>> {
+    let mut out: HashMap<ImageName, BTreeSet<String>> = HashMap::new();
+    for p in preloaded {
+        if let Ok(name) = ImageName::parse(&p.image) {
+            out.entry(name).or_default().insert(p.pool.clone());
+        }
+    }
+    out
+}
+
+/// A protect pattern matches a reference when, with `*` as any run of characters, it
+/// matches the normalised reference or its repository name. A pattern without `*` is read
+/// as a reference and matches that repository (and tag, when it names one).
+pub fn protects(pattern: &str, r: &ImageRef) -> bool {
+    if pattern.contains('*') {
+        return glob(pattern, &r.normalized())
+            || glob(pattern, &r.name())
+            || glob(pattern, &r.familiar());
+    }
+    let has_tag = pattern
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'));
+    match ImageRef::parse(pattern) {
+        Ok(p) if has_tag || p.digest().is_some() => {
+            p.name() == r.name()
+                && (p.tag().is_none() || p.tag() == r.tag())
+                && (p.digest().is_none() || p.digest() == r.digest())
+        }
+        Ok(p) => p.name() == r.name(),
+        Err(_) => false,
+    }
+}
+
+/// `*` matches any run of characters, `/` included.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    if !text.starts_with(first) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    if !text.ends_with(last) {
+        return false;
+    }
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(refs: &[&str], size: u64) -> InventoryImage {
+        InventoryImage {
+            refs: refs.iter().map(|s| s.to_string()).collect(),
+            size,
+            ..Default::default()
+        }
+    }
+
+    fn node(images: Vec<InventoryImage>) -> NodeInput {
+        NodeInput {
+            node: "web-1".into(),
+            pool: Some("web".into()),
+            images,
+            ..Default::default()
+        }
+    }
+
+    fn removed(plan: &NodePlan) -> Vec<String> {
+        plan.removals().map(|i| i.refs[0].clone()).collect()
+    }
+
+    fn reason_of(plan: &NodePlan, r: &str) -> String {
+        let want = ImageName::parse(r).unwrap().normalized();
+        let i = plan.images.iter().find(|i| i.refs.contains(&want)).unwrap();
+        format!("{:?}: {}", i.decision, i.reason).to_lowercase()
+    }
+
+    #[test]
+    fn the_articles_cleanup_example() {
+        let tags = [
+            ("nginx", &["1.23", "1.24", "1.25", "1.26"][..]),
+            ("python", &["3.12", "3.13", "3.14"][..]),
+            ("golang", &["1.24", "1.25"][..]),
+            ("the-app", &["v1.0", "v1.1", "v1.2", "v1.3"][..]),
+        ];
+        let images = tags
+            .iter()
+            .flat_map(|(repo, tags)| {
+                tags.iter()
+                    .map(move |t| img(&[&format!("{repo}:{t}")], 100))
+            })
+            .collect();
+        let plan = plan_node(&node(images), &Settings::default());
+        assert_eq!(
+            removed(&plan),
+            [
+                "docker.io/library/nginx:1.23",
+                "docker.io/library/nginx:1.24",
+                "docker.io/library/python:3.12",
+                "docker.io/library/the-app:v1.0",
+                "docker.io/library/the-app:v1.1",
+            ]
+        );
+        assert_eq!(plan.remove_bytes, 500);
+        assert_eq!(
+            reason_of(&plan, "nginx:1.23"),
+            "remove: older than the newest 2"
+        );
+        assert_eq!(reason_of(&plan, "nginx:1.26"), "keep: newest 2");
+        assert_eq!(reason_of(&plan, "golang:1.24"), "keep: newest 2");
+    }
+
+    #[test]
+    fn versions_are_not_sorted_as_text() {
+        let images = ["1.0", "1.1", "1.2", "1.10"]
+            .iter()
+            .map(|t| img(&[&format!("the-app:{t}")], 1))
+            .collect();
+        let plan = plan_node(&node(images), &Settings::default());
+        assert_eq!(
+            removed(&plan),
+            [
+                "docker.io/library/the-app:1.0",
+                "docker.io/library/the-app:1.1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_registry_port_is_part_of_the_repository() {
+        let images = vec![
+            img(&["registry.local:5000/a:1"], 1),
+            img(&["registry.local:5000/a:2"], 1),
+            img(&["registry.local:5000/b:1"], 1),
+            img(&["registry.local:5000/b:2"], 1),
+        ];
+        let plan = plan_node(&node(images), &Settings::default());
+        assert!(removed(&plan).is_empty(), "{:?}", removed(&plan));
+    }
+
+    #[test]
+    fn tag_digest_and_id_are_one_image() {
+        let id = format!("sha256:{}", "1".repeat(64));
+        let digest = format!("sha256:{}", "2".repeat(64));
+        let old = InventoryImage {
+            id: Some(id.clone()),
+            refs: vec!["nginx:1.23".into(), format!("nginx@{digest}"), id.clone()],
+            size: 10,
+            ..Default::default()
+        };
+        let images = vec![old, img(&["nginx:1.24"], 1), img(&["nginx:1.25"], 1)];
+        let plan = plan_node(&node(images), &Settings::default());
+        let gone: Vec<_> = plan.removals().collect();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].refs.len(), 3);
+        assert_eq!(gone[0].id.as_deref(), Some(id.as_str()));
+        assert_eq!(plan.remove_bytes, 10);
+    }
+
+    #[test]
+    fn tag_and_digest_reported_apart_are_still_one_image() {
+        let id = format!("sha256:{}", "3".repeat(64));
+        let a = InventoryImage {
+            id: Some(id.clone()),
+            refs: vec!["nginx:1.25".into()],
+            size: 5,
+            ..Default::default()
+        };
+        let b = InventoryImage {
+            id: Some(id),
+            refs: vec![format!("nginx@sha256:{}", "4".repeat(64))],
+            size: 5,
+            ..Default::default()
+        };
+        let plan = plan_node(
+            &node(vec![a, b, img(&["nginx:1.24"], 1)]),
+            &Settings::default(),
+        );
+        assert_eq!(plan.images.len(), 2);
+        assert!(removed(&plan).is_empty());
+    }
+
+    #[test]
+    fn in_use_preloaded_pinned_and_protected_are_kept() {
+        let mut pause = img(&["registry.k8s.io/pause:3.8"], 1);
+        pause.pinned = true;
+        let images = vec![
+            img(&["nginx:1.20"], 1),
+            img(&["nginx:1.21"], 1),
+            img(&["nginx:1.22"], 1),
+            img(&["nginx:1.23"], 1),
+            img(&["nginx:1.24"], 1),
+            img(&["registry.k8s.io/kube-proxy:v1.30.0"], 1),
+            img(&["registry.k8s.io/kube-proxy:v1.31.0"], 1),
+            img(&["registry.k8s.io/kube-proxy:v1.32.0"], 1),
+            pause,
+            img(&["registry.k8s.io/pause:3.9"], 1),
+            img(&["registry.k8s.io/pause:3.10"], 1),
+        ];
+        let mut input = node(images);
+        input.in_use = vec![Usage {
+            image: "docker.io/library/nginx:1.20".into(),
+            by: "default/api-0".into(),
+        }];
+        input.preloaded = vec![Preload {
+            image: "nginx:1.21".into(),
+            pool: "web".into(),
+        }];
+        let plan = plan_node(&input, &Settings::default());
+        assert_eq!(removed(&plan), ["docker.io/library/nginx:1.22"]);
+        assert_eq!(
+            reason_of(&plan, "nginx:1.20"),
+            "keep: in use by default/api-0"
+        );
+        assert_eq!(
+            reason_of(&plan, "nginx:1.21"),
+            "keep: preloaded by pool web"
+        );
+        assert_eq!(
+            reason_of(&plan, "registry.k8s.io/pause:3.8"),
+            "keep: pinned"
+        );
+        assert_eq!(
+            reason_of(&plan, "registry.k8s.io/kube-proxy:v1.30.0"),
+            "keep: protected by pattern registry.k8s.io/*"
+        );
+    }
+
+    #[test]
+    fn in_use_by_image_id() {
+        let id = format!("sha256:{}", "5".repeat(64));
+        let old = InventoryImage {
+            id: Some(id.clone()),
+            refs: vec!["nginx:1.1".into()],
+            ..Default::default()
+        };
+        let mut input = node(vec![old, img(&["nginx:1.2"], 1), img(&["nginx:1.3"], 1)]);
+        input.in_use = vec![Usage {
+            image: id,
+            by: "kube-system/x".into(),
+        }];
+        let plan = plan_node(&input, &Settings::default());
+        assert!(removed(&plan).is_empty());
+    }
+
+    #[test]
+    fn words_hashes_and_digest_only_images_are_kept() {
+        let images = vec![
+            img(&["app:latest"], 1),
+            img(&["app:0d5f3c1e"], 1),
+            img(&[&format!("app@sha256:{}", "6".repeat(64))], 1),
+            img(&["app:1"], 1),
+            img(&["app:2"], 1),
+            img(&["app:3"], 1),
+        ];
+        let plan = plan_node(&node(images), &Settings::default());
+        assert_eq!(removed(&plan), ["docker.io/library/app:1"]);
+        assert_eq!(
+            reason_of(&plan, "app:latest"),
+            "keep: not a version tag (latest)"
+        );
+        assert!(
+            reason_of(&plan, &format!("app@sha256:{}", "6".repeat(64)))
+                .ends_with("no tag to order by")
+        );
+    }
+
+    #[test]
+    fn an_image_with_a_newer_tag_elsewhere_is_kept() {
+        // One image tagged 1.0 in one line and newest in another.
+        let images = vec![
+            img(&["app:1.0", "mirror.local/app:9.0"], 1),
+            img(&["app:2.0"], 1),
+            img(&["app:3.0"], 1),
+        ];
+        let plan = plan_node(&node(images), &Settings::default());
+        assert!(removed(&plan).is_empty());
+    }
+
+    #[test]
+    fn flavours_are_separate_lines_unless_grouping_is_off() {
+        let images = vec![
+            img(&["python:3.12-slim"], 1),
+            img(&["python:3.13-slim"], 1),
+            img(&["python:3.14-alpine"], 1),
+        ];
+        let plan = plan_node(&node(images.clone()), &Settings::default());
+        assert!(removed(&plan).is_empty());
+        let settings = Settings {
+            group_flavours: false,
+            ..Settings::default()
+        };
+        let plan = plan_node(&node(images), &settings);
+        assert_eq!(removed(&plan), ["docker.io/library/python:3.12-slim"]);
+    }
+
+    #[test]
+    fn minimum_age() {
+        let mut old = img(&["app:1"], 1);
+        old.created = Some(1_000);
+        let mut young = img(&["app:2"], 1);
+        young.created = Some(99_000);
+        let unknown = img(&["app:3"], 1);
+        let images = vec![old, young, unknown, img(&["app:8"], 1), img(&["app:9"], 1)];
+        let settings = Settings {
+            min_age_secs: Some(86_400),
+            now: 100_000,
+            ..Settings::default()
+        };
+        let plan = plan_node(&node(images), &settings);
+        assert_eq!(removed(&plan), ["docker.io/library/app:1"]);
+        assert_eq!(
+            reason_of(&plan, "app:2"),
+            "keep: younger than the minimum age of 1d"
+        );
+        assert_eq!(
+            reason_of(&plan, "app:3"),
+            "keep: age unknown and a minimum age is set"
+        );
+    }
+
+    #[test]
+    fn unreadable_refs_keep_their_image() {
+        let images = vec![
+            img(&["app:1", "Bad Ref"], 1),
+            img(&["app:2"], 1),
+            img(&["app:3"], 1),
+        ];
+        let plan = plan_node(&node(images), &Settings::default());
+        assert!(removed(&plan).is_empty());
+    }
+
+    #[test]
+    fn protect_patterns() {
+        let r = |s: &str| ImageRef::parse(s).unwrap();
+        assert!(protects(
+            "registry.k8s.io/*",
+            &r("registry.k8s.io/pause:3.9")
+        ));
+        assert!(!protects("registry.k8s.io/*", &r("nginx:1")));
+        assert!(protects("nginx", &r("docker.io/library/nginx:1.2")));
+        assert!(protects("nginx:1.2", &r("nginx:1.2")));
+        assert!(!protects("nginx:1.2", &r("nginx:1.3")));
+        assert!(protects("*/cuda*", &r("nvidia/cuda:12")));
+        assert!(protects("docker.io/library/*", &r("redis:7")));
+        assert!(!protects(
+            "registry.local:5000/a",
+            &r("registry.local:5000/b:1")
+        ));
+    }
+
+    #[test]
+    fn glob_edge_cases() {
+        assert!(glob("*", ""));
+        assert!(glob("a*a", "aa"));
+        assert!(!glob("a*a", "a"));
+        assert!(glob("a*b*c", "a-b-c"));
+        assert!(!glob("a*b*c", "a-c-b"));
+    }
+}
