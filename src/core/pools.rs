@@ -97,7 +97,10 @@ impl PoolsFile {
 
     /// Parses a pools file's text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, PoolsError> {
-        if text.trim().is_empty() {
+        let blank = text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+        if blank {
             return Err(PoolsError {
                 file: file.into(),
                 location: None,
@@ -143,15 +146,51 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
 /// serde_yaml ends its messages with "at line L column C"; we put the place first, as
 /// compilers do.
 fn yaml_error(file: &str, e: &serde_yaml::Error) -> PoolsError {
-    let mut message = e.to_string();
-    if let Some(at) = message.find(" at line ") {
-        message.truncate(at);
+    let mut message = without_first_place(&e.to_string());
+    // Name the shapes as a person writes them, not as our structs are called.
+    for (ours, theirs) in [
+        ("struct RawFile", "a mapping with a `pools:` list"),
+        ("struct RawPool", "a pool: a mapping with a name and images"),
+        (
+            "struct RawSelector",
+            "a node selector with matchLabels or matchExpressions",
+        ),
+        (
+            "struct RawRequirement",
+            "a requirement with key, operator and values",
+        ),
+        (
+            "struct RawToleration",
+            "a toleration with key, operator, value and effect",
+        ),
+    ] {
+        message = message.replace(ours, theirs);
     }
     PoolsError {
         file: file.into(),
         location: e.location().map(|l| (l.line(), l.column())),
         message,
     }
+}
+
+/// Drops the first " at line L column C" (the place we print first) and keeps the rest,
+/// such as ", while parsing a flow sequence at line 4 column 13".
+fn without_first_place(message: &str) -> String {
+    let Some(at) = message.find(" at line ") else {
+        return message.to_string();
+    };
+    let after = &message[at..];
+    let end = after
+        .find(" column ")
+        .map(|c| {
+            let digits = after[c + 8..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            c + 8 + digits
+        })
+        .unwrap_or(after.len());
+    format!("{}{}", &message[..at], &after[end..])
 }
 
 /// A check's failure: the path of the value at fault, and what is wrong with it.

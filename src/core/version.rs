@@ -99,8 +99,9 @@ fn parse(tag: &str) -> Option<TagVersion> {
     let mut pre = if rest.is_empty() {
         None
     } else {
-        // Python style `3.14.0rc1`, `3.13.0a2`.
-        Some(pre_release(rest, true)?)
+        // Python style `3.14.0rc1`, `3.13.0a2`; the one-letter forms only after a dotted
+        // version, so that a hex commit hash such as `1234a56` is never read as one.
+        Some(pre_release(rest, numbers.len() >= 2)?)
     };
     let mut flavour = Vec::new();
     for segment in segments {

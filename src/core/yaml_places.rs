@@ -21,8 +21,17 @@ pub fn places(text: &str) -> Vec<HashMap<String, (usize, usize)>> {
 }
 
 enum Frame {
-    Map { path: String, key: Option<String> },
-    Seq { path: String, next: usize },
+    /// `start` is kept until the first key is seen: a block mapping's start event is marked
+    /// at its first colon, and the first key is where a person sees the mapping begin.
+    Map {
+        path: String,
+        key: Option<String>,
+        start: Option<(usize, usize)>,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
 }
 
 #[derive(Default)]
@@ -49,7 +58,7 @@ impl Index {
                 *next += 1;
                 Some(p)
             }
-            Some(Frame::Map { path, key }) => match key.take() {
+            Some(Frame::Map { path, key, .. }) => match key.take() {
                 Some(k) => Some(join(path, &k)),
                 None => {
                     *key = Some(scalar.unwrap_or("?").to_string());
@@ -59,42 +68,64 @@ impl Index {
         }
     }
 
-    fn record(&mut self, path: &str, mark: Marker) {
+    fn record(&mut self, path: &str, place: (usize, usize)) {
         if let Some(doc) = self.documents.last_mut() {
-            doc.entry(path.to_string())
-                .or_insert((mark.line(), mark.col() + 1));
+            doc.entry(path.to_string()).or_insert(place);
+        }
+    }
+
+    /// Records the innermost mapping's own place once its first key is seen (or it ends).
+    fn settle_mapping(&mut self, key_place: Option<(usize, usize)>) {
+        if let Some(Frame::Map { path, start, .. }) = self.stack.last_mut()
+            && let Some(start) = start.take()
+        {
+            let place = key_place.map_or(start, |k| k.min(start));
+            let path = path.clone();
+            self.record(&path, place);
         }
     }
 }
 
 impl MarkedEventReceiver for Index {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        let place = (mark.line(), mark.col() + 1);
         match ev {
             Event::DocumentStart => {
                 self.documents.push(HashMap::new());
                 self.stack.clear();
             }
             Event::Scalar(value, ..) => {
+                self.settle_mapping(Some(place));
                 if let Some(path) = self.next_path(Some(&value)) {
-                    self.record(&path, mark);
+                    self.record(&path, place);
                 }
             }
             Event::Alias(_) => {
+                self.settle_mapping(Some(place));
                 if let Some(path) = self.next_path(Some("*")) {
-                    self.record(&path, mark);
+                    self.record(&path, place);
                 }
             }
             Event::SequenceStart(..) => {
+                self.settle_mapping(Some(place));
                 let path = self.next_path(None).unwrap_or_else(|| "?".into());
-                self.record(&path, mark);
+                self.record(&path, place);
                 self.stack.push(Frame::Seq { path, next: 0 });
             }
             Event::MappingStart(..) => {
+                self.settle_mapping(Some(place));
                 let path = self.next_path(None).unwrap_or_else(|| "?".into());
-                self.record(&path, mark);
-                self.stack.push(Frame::Map { path, key: None });
+                self.stack.push(Frame::Map {
+                    path,
+                    key: None,
+                    start: Some(place),
+                });
             }
-            Event::SequenceEnd | Event::MappingEnd => {
+            Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            Event::MappingEnd => {
+                self.settle_mapping(None);
                 self.stack.pop();
             }
             _ => {}
@@ -115,6 +146,22 @@ mod tests {
         assert_eq!(docs[0]["pools[0].name"], (3, 11));
         assert_eq!(docs[0]["pools[0].images[1]"], (6, 9));
         assert_eq!(docs[1]["kind"], (8, 7));
+        assert_eq!(docs[0][""], (1, 1));
+        assert_eq!(docs[0]["pools[0]"], (3, 5));
+    }
+
+    #[test]
+    fn a_block_mapping_starts_at_its_first_key() {
+        let docs = places(
+            "a:
+  - b: 1
+    c: {}
+  - { d: 2 }
+",
+        );
+        assert_eq!(docs[0]["a[0]"], (2, 5));
+        assert_eq!(docs[0]["a[0].c"], (3, 8));
+        assert_eq!(docs[0]["a[1]"], (4, 5));
     }
 
     #[test]

@@ -1,0 +1,93 @@
+//! The `kpreload` binary as a person runs it: output, exit codes, one-sentence errors.
+
+use std::process::{Command, Output};
+
+fn kpreload(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kpreload"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn render_prints_one_daemonset_per_pool() {
+    let o = kpreload(&["render", "-f", "config/pools.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let yaml = String::from_utf8(o.stdout).unwrap();
+    let names: Vec<&str> = yaml
+        .lines()
+        .filter_map(|l| l.strip_prefix("  name: "))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "image-preloader-default",
+            "image-preloader-ml",
+            "image-preloader-web"
+        ]
+    );
+    assert_eq!(yaml.matches("\n---\n").count(), 2);
+}
+
+#[test]
+fn render_one_pool() {
+    let o = kpreload(&["render", "-f", "config/pools.yaml", "--pool", "web"]);
+    assert!(o.status.success());
+    let yaml = String::from_utf8(o.stdout).unwrap();
+    assert!(yaml.contains("name: image-preloader-web\n"));
+    assert!(!yaml.contains("image-preloader-ml"));
+}
+
+#[test]
+fn errors_are_one_sentence_with_exit_1() {
+    let o = kpreload(&["render", "-f", "config/pools.yaml", "--pool", "gpu"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "kpreload: config/pools.yaml has no pool named \"gpu\"; its pools are default, ml, web.\n"
+    );
+
+    let o = kpreload(&["render", "-f", "tests/invalid/pools/uppercase-image.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "kpreload: tests/invalid/pools/uppercase-image.yaml:6:9: pools[0].images[1]: the repository \"Nginx\" has uppercase letters; repository names must be lowercase.\n"
+    );
+    assert!(o.stdout.is_empty(), "nothing half-rendered on stdout");
+
+    let o = kpreload(&["render", "-f", "missing.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "kpreload: missing.yaml: there is no such pools file; pass its path with -f FILE.\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = kpreload(&["render", "--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unexpected argument '--no-such-flag'"));
+    let o = kpreload(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn help_lists_only_working_commands_and_kubectls_flags() {
+    let o = kpreload(&["--help"]);
+    assert!(o.status.success());
+    let help = String::from_utf8(o.stdout).unwrap();
+    for flag in [
+        "--kubeconfig <FILE>",
+        "--context <NAME>",
+        "-n, --namespace <NAMESPACE>",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from\n{help}");
+    }
+    assert!(help.contains("render"));
+    assert!(!help.to_lowercase().contains("not implemented"));
+}
