@@ -48,6 +48,18 @@ pub enum Command {
         #[arg(long, value_name = "POOL")]
         pool: Option<String>,
     },
+    /// Serve a simulated cluster (a Kubernetes API server on loopback) until stopped.
+    Sim {
+        /// The scenario: Kubernetes objects and an optional Simulation document.
+        #[arg(long, value_name = "FILE")]
+        scenario: PathBuf,
+        /// Address to listen on; loopback only. Port 0 picks a free port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Write a kubeconfig for the simulator (context kpreload-sim) to this file.
+        #[arg(long, value_name = "FILE")]
+        write_kubeconfig: Option<PathBuf>,
+    },
 }
 
 /// Runs the binary: parse, dispatch, and turn an error into a plain message and exit 1.
@@ -60,6 +72,13 @@ pub fn main() -> ExitCode {
             commands::render::run(file, pool.as_deref(), &mut out)
                 .and_then(|()| out.flush().map_err(Into::into))
         }
+        Command::Sim {
+            scenario,
+            listen,
+            write_kubeconfig,
+        } => runtime().and_then(|rt| {
+            rt.block_on(commands::sim::run(scenario, *listen, write_kubeconfig.as_deref()))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,6 +93,13 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
 fn sentence(message: &str) -> String {

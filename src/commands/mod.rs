@@ -1,3 +1,4 @@
 //! The non-interactive commands, each a thin shell around the core.
 
 pub mod render;
+pub mod sim;

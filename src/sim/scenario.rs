@@ -1,0 +1,461 @@
+//! Scenario files: multi-document YAML of plain Kubernetes objects, plus one optional
+//! `kind: Simulation` document with what the simulator itself needs to know.
+//!
+//! ```yaml
+//! apiVersion: sim.kpreload.dev/v1
+//! kind: Simulation
+//! registry:                     # what can be pulled; anything else fails with ErrImagePull
+//!   - { image: python:3.12-slim, size: 43474862 }
+//! nodeDefaults:
+//!   bandwidth: 30MiB/s          # per-node pull throughput
+//!   disk: 100GiB                # image filesystem capacity
+//!   kubelet: { imageGCHighThresholdPercent: 85, imageGCLowThresholdPercent: 80, serializeImagePulls: true }
+//! generate:                     # many nodes without writing each one
+//!   - { pool: web, count: 5000, labels: { workload-type: web }, images: [nginx:1.25-alpine] }
+//! speed: 1.0                    # time scale for pulls (tests use a large one)
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::objects::{FieldValidation, normalize, validate};
+use super::resources::{self, RESOURCES};
+use super::server::check_identity;
+use super::store::Store;
+use crate::core::reference::ImageRef;
+use crate::core::yaml_places::places;
+
+pub const SIM_API_VERSION: &str = "sim.kpreload.dev/v1";
+pub const DEFAULT_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// A scenario that could not be loaded: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+pub struct ScenarioError {
+    pub file: String,
+    pub location: Option<(usize, usize)>,
+    pub message: String,
+}
+
+/// The kubelet settings the simulator honours, as `configz` reports them.
+#[derive(Clone, Debug, Deserialize, PartialEq, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct KubeletConfig {
+    pub image_gc_high_threshold_percent: u8,
+    pub image_gc_low_threshold_percent: u8,
+    pub serialize_image_pulls: bool,
+    pub max_parallel_image_pulls: Option<u32>,
+    pub node_status_max_images: i32,
+    pub image_minimum_gc_age: String,
+    pub image_maximum_gc_age: String,
+}
+
+impl Default for KubeletConfig {
+    fn default() -> Self {
+        KubeletConfig {
+            image_gc_high_threshold_percent: 85,
+            image_gc_low_threshold_percent: 80,
+            serialize_image_pulls: true,
+            max_parallel_image_pulls: None,
+            node_status_max_images: 50,
+            image_minimum_gc_age: "2m0s".into(),
+            image_maximum_gc_age: "0s".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeDefaults {
+    /// Bytes per second.
+    pub bandwidth: u64,
+    /// Image filesystem capacity in bytes.
+    pub disk: u64,
+    pub kubelet: KubeletConfig,
+}
+
+impl Default for NodeDefaults {
+    fn default() -> Self {
+        NodeDefaults {
+            bandwidth: 30 * 1024 * 1024,
+            disk: 100 * 1024 * 1024 * 1024,
+            kubelet: KubeletConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistryImage {
+    pub image: ImageRef,
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generate {
+    pub pool: String,
+    pub count: usize,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Value>,
+    pub images: Vec<ImageRef>,
+}
+
+/// The `kind: Simulation` document, with defaults filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Simulation {
+    pub registry: Vec<RegistryImage>,
+    pub node_defaults: NodeDefaults,
+    pub generate: Vec<Generate>,
+    pub speed: f64,
+}
+
+impl Default for Simulation {
+    fn default() -> Self {
+        Simulation {
+            registry: Vec::new(),
+            node_defaults: NodeDefaults::default(),
+            generate: Vec::new(),
+            speed: 1.0,
+        }
+    }
+}
+
+impl Simulation {
+    /// The registry's size for an image, if the registry has it.
+    pub fn size_of(&self, image: &ImageRef) -> Option<u64> {
+        self.registry.iter().find(|r| r.image == *image).map(|r| r.size)
+    }
+}
+
+/// A loaded scenario: the simulation settings and the objects to create.
+#[derive(Debug)]
+pub struct Scenario {
+    pub simulation: Simulation,
+    /// (store kind, object), in file order, generated nodes last.
+    pub objects: Vec<(&'static str, Value)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSimulation {
+    #[allow(dead_code)]
+    api_version: String,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    registry: Vec<RawRegistryImage>,
+    #[serde(default)]
+    node_defaults: RawNodeDefaults,
+    #[serde(default)]
+    generate: Vec<RawGenerate>,
+    speed: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistryImage {
+    image: String,
+    size: Size,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNodeDefaults {
+    bandwidth: Option<String>,
+    disk: Option<Size>,
+    kubelet: Option<KubeletConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGenerate {
+    pool: String,
+    count: usize,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    taints: Vec<Value>,
+    #[serde(default)]
+    images: Vec<String>,
+}
+
+/// A size: a number of bytes, or text with a unit (`43474862`, `100GiB`, `1.5GB`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+/// Parses `100GiB`, `30MiB`, `1.5GB`, `512` into bytes.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let factor: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" | "K" => 1e3,
+        "MB" | "M" => 1e6,
+        "GB" | "G" => 1e9,
+        "TB" | "T" => 1e12,
+        "KiB" | "Ki" => 1024.0,
+        "MiB" | "Mi" => 1024.0 * 1024.0,
+        "GiB" | "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" | "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    (n >= 0.0 && n.is_finite()).then(|| (n * factor).round() as u64)
+}
+
+/// Loads a scenario's text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let err = |location: Option<(usize, usize)>, message: String| ScenarioError {
+        file: file.to_string(),
+        location,
+        message,
+    };
+    let doc_places = places(text);
+    let mut simulation: Option<Simulation> = None;
+    let mut objects = Vec::new();
+    for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let here = |path: &str| doc_places.get(index).and_then(|d| d.get(path)).copied();
+        let value: serde_yaml::Value = serde_yaml::Value::deserialize(doc).map_err(|e| {
+            err(e.location().map(|l| (l.line(), l.column())), strip_place(&e.to_string()))
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        let json: Value = serde_json::to_value(&value)
+            .map_err(|e| err(here(""), format!("this document cannot be read as JSON: {e}")))?;
+        let api_version = json["apiVersion"].as_str().unwrap_or_default();
+        let kind = json["kind"].as_str().unwrap_or_default();
+        if kind.is_empty() || api_version.is_empty() {
+            return Err(err(here(""), "every document needs apiVersion and kind".into()));
+        }
+        if api_version == SIM_API_VERSION && kind == "Simulation" {
+            if simulation.is_some() {
+                return Err(err(here(""), "there is more than one Simulation document".into()));
+            }
+            let raw: RawSimulation = serde_yaml::from_value(value).map_err(|e| {
+                let (path, message) = split_path(&e.to_string());
+                err(here(&path).or(here("")), message)
+            })?;
+            simulation = Some(check_simulation(raw).map_err(|(path, m)| err(here(&path).or(here("")), format!("{path}: {m}")))?);
+            continue;
+        }
+        let Some(res) = resources::by_kind(api_version, kind).filter(|r| r.group != "events.k8s.io") else {
+            let served: Vec<String> = RESOURCES
+                .iter()
+                .filter(|r| r.group != "events.k8s.io")
+                .map(|r| format!("{} ({})", r.kind, r.api_version()))
+                .collect();
+            return Err(err(
+                here("kind"),
+                format!(
+                    "{kind} ({api_version}) is not something the simulator serves; it serves {} and {SIM_API_VERSION} Simulation",
+                    served.join(", ")
+                ),
+            ));
+        };
+        let mut obj = json;
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        check_identity(res, &mut obj, &ns).map_err(|e| err(here(""), e.message))?;
+        let (obj, _) = normalize(res, obj, FieldValidation::Strict)
+            .map_err(|e| err(here(""), e.message))?;
+        validate(res, &obj).map_err(|e| err(here("metadata.name").or(here("")), e.message))?;
+        objects.push((res.store_kind, obj));
+    }
+    let simulation = simulation.unwrap_or_default();
+    for g in &simulation.generate {
+        for i in 1..=g.count {
+            objects.push(("Node", generated_node(g, i, &simulation)));
+        }
+    }
+    Ok(Scenario {
+        simulation,
+        objects,
+    })
+}
+
+/// serde_yaml's "path: message at line L column C" → ("path", "path: message").
+fn split_path(message: &str) -> (String, String) {
+    let message = strip_place(message);
+    match message.split_once(": ") {
+        Some((path, _)) if !path.contains(' ') => (path.to_string(), message.clone()),
+        _ => (String::new(), message),
+    }
+}
+
+fn strip_place(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+type Fault = (String, String);
+
+fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
+    let mut registry = Vec::new();
+    for (i, r) in raw.registry.into_iter().enumerate() {
+        let image = ImageRef::parse(&r.image).map_err(|e| (format!("registry[{i}].image"), e.to_string()))?;
+        let size = size_of(&r.size).ok_or_else(|| {
+            (format!("registry[{i}].size"), "is not a size; write bytes (43474862) or a size with a unit (100MiB)".into())
+        })?;
+        if registry.iter().any(|x: &RegistryImage| x.image == image) {
+            return Err((format!("registry[{i}].image"), format!("{} is listed twice", r.image)));
+        }
+        registry.push(RegistryImage { image, size });
+    }
+    let mut defaults = NodeDefaults::default();
+    if let Some(b) = raw.node_defaults.bandwidth {
+        let per_second = b.trim().strip_suffix("/s").unwrap_or(&b);
+        defaults.bandwidth = parse_bytes(per_second).filter(|b| *b > 0).ok_or_else(|| {
+            ("nodeDefaults.bandwidth".to_string(), format!("\"{b}\" is not a bandwidth; write it like 30MiB/s"))
+        })?;
+    }
+    if let Some(d) = raw.node_defaults.disk {
+        defaults.disk = size_of(&d).filter(|d| *d > 0).ok_or_else(|| {
+            ("nodeDefaults.disk".to_string(), "is not a size; write it like 100GiB".to_string())
+        })?;
+    }
+    if let Some(k) = raw.node_defaults.kubelet {
+        if k.image_gc_high_threshold_percent > 100 || k.image_gc_low_threshold_percent > k.image_gc_high_threshold_percent {
+            return Err((
+                "nodeDefaults.kubelet".into(),
+                "imageGCLowThresholdPercent must not exceed imageGCHighThresholdPercent, which must not exceed 100".into(),
+            ));
+        }
+        defaults.kubelet = k;
+    }
+    let mut generate = Vec::new();
+    for (i, g) in raw.generate.into_iter().enumerate() {
+        if let Some(p) = crate::core::pools::dns_label_problem(&g.pool, 40) {
+            return Err((format!("generate[{i}].pool"), format!("the pool name \"{}\" {p}", g.pool)));
+        }
+        if g.count == 0 || g.count > 100_000 {
+            return Err((format!("generate[{i}].count"), "must be between 1 and 100000".into()));
+        }
+        let images = g
+            .images
+            .iter()
+            .enumerate()
+            .map(|(j, t)| ImageRef::parse(t).map_err(|e| (format!("generate[{i}].images[{j}]"), e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        generate.push(Generate {
+            pool: g.pool,
+            count: g.count,
+            labels: g.labels,
+            taints: g.taints,
+            images,
+        });
+    }
+    let speed = raw.speed.unwrap_or(1.0);
+    if !(speed > 0.0 && speed.is_finite()) {
+        return Err(("speed".into(), format!("{speed} is not a positive time scale")));
+    }
+    Ok(Simulation {
+        registry,
+        node_defaults: defaults,
+        generate,
+        speed,
+    })
+}
+
+fn size_of(s: &Size) -> Option<u64> {
+    match s {
+        Size::Bytes(b) => Some(*b),
+        Size::Text(t) => parse_bytes(t),
+    }
+}
+
+fn generated_node(g: &Generate, i: usize, sim: &Simulation) -> Value {
+    let name = format!("{}-{i}", g.pool);
+    let mut labels = g.labels.clone();
+    labels.insert("kubernetes.io/hostname".into(), name.clone());
+    labels.insert("kubernetes.io/os".into(), "linux".into());
+    let images: Vec<Value> = g
+        .images
+        .iter()
+        .map(|r| json!({"names": [r.normalized()], "sizeBytes": sim.size_of(r).unwrap_or(0)}))
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"taints": g.taints},
+        "status": {
+            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": sim.node_defaults.disk.to_string()},
+            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": sim.node_defaults.disk.to_string()},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
+            "nodeInfo": node_info(),
+            "images": images,
+        }
+    })
+}
+
+pub fn node_info() -> Value {
+    json!({
+        "machineID": "", "systemUUID": "", "bootID": "",
+        "kernelVersion": "6.10.14", "osImage": "Debian GNU/Linux 12 (bookworm)",
+        "containerRuntimeVersion": "containerd://2.1.1", "kubeletVersion": "v1.37.0",
+        "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"
+    })
+}
+
+/// Creates the default namespaces and the scenario's objects in a store.
+pub fn load_into(store: &Store, scenario: &Scenario) -> Result<(), String> {
+    let namespaces = resources::stored("Namespace");
+    for ns in DEFAULT_NAMESPACES {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+        store.create(namespaces, obj, false).map_err(|e| e.message)?;
+    }
+    for (kind, obj) in &scenario.objects {
+        let res = resources::stored(kind);
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        if res.namespaced && store.get("Namespace", "", ns).is_none() {
+            let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "status": {"phase": "Active"}});
+            store.create(namespaces, obj, false).map_err(|e| e.message)?;
+        }
+        let mut obj = obj.clone();
+        super::fields::record_update(&mut obj, None, "kpreload-sim", "Update", res);
+        store.create(res, obj, false).map_err(|e| format!("{e:?}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("43474862"), Some(43_474_862));
+        assert_eq!(parse_bytes("100GiB"), Some(100 * 1024 * 1024 * 1024));
+        assert_eq!(parse_bytes("1.5GB"), Some(1_500_000_000));
+        assert_eq!(parse_bytes("30MiB"), Some(30 * 1024 * 1024));
+        assert_eq!(parse_bytes("3 parsecs"), None);
+    }
+
+    #[test]
+    fn a_small_scenario() {
+        let text = "apiVersion: sim.kpreload.dev/v1\nkind: Simulation\nregistry:\n  - { image: nginx:1.25, size: 10MiB }\nnodeDefaults: { bandwidth: 10MiB/s }\ngenerate:\n  - { pool: web, count: 2, labels: { workload-type: web }, images: [nginx:1.25] }\n---\napiVersion: v1\nkind: Node\nmetadata: { name: extra }\n";
+        let s = parse(text, "s.yaml").unwrap();
+        assert_eq!(s.simulation.node_defaults.bandwidth, 10 * 1024 * 1024);
+        let names: Vec<_> = s.objects.iter().map(|(_, o)| o["metadata"]["name"].as_str().unwrap().to_string()).collect();
+        assert_eq!(names, ["extra", "web-1", "web-2"]);
+        assert_eq!(s.objects[1].1["status"]["images"][0]["sizeBytes"], 10 * 1024 * 1024);
+    }
+
+    #[test]
+    fn errors_have_places() {
+        let e = parse("apiVersion: v1\nkind: Widget\nmetadata: {name: a}\n", "s.yaml").unwrap_err();
+        assert_eq!(e.location, Some((2, 7)));
+        assert!(e.message.starts_with("Widget (v1) is not something the simulator serves"));
+        let e = parse("apiVersion: sim.kpreload.dev/v1\nkind: Simulation\nregistry:\n  - { image: Nginx, size: 1 }\n", "s.yaml").unwrap_err();
+        assert_eq!(e.to_string(), "s.yaml:4:14: registry[0].image: the repository \"Nginx\" has uppercase letters; repository names must be lowercase");
+    }
+}

@@ -1,0 +1,153 @@
+//! API errors as the real server sends them: a `Status` object with code and reason.
+
+use serde_json::{Value, json};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+    /// Seconds, for 429.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
+        let resource = qualified(group, plural);
+        Self::new(404, "NotFound", format!("{resource} \"{name}\" not found"))
+            .with_details(json!({"name": name, "group": group, "kind": plural}))
+    }
+
+    pub fn path_not_found() -> Self {
+        Self::new(404, "NotFound", "the server could not find the requested resource")
+    }
+
+    pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
+        let resource = qualified(group, plural);
+        Self::new(409, "AlreadyExists", format!("{resource} \"{name}\" already exists"))
+            .with_details(json!({"name": name, "group": group, "kind": plural}))
+    }
+
+    pub fn conflict(group: &str, plural: &str, name: &str, why: &str) -> Self {
+        let resource = qualified(group, plural);
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {resource} \"{name}\": {why}"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": plural}))
+    }
+
+    /// A server-side apply conflict: `conflicts` are (manager, field path) pairs.
+    pub fn apply_conflict(conflicts: &[(String, String)]) -> Self {
+        let lines: Vec<String> = conflicts
+            .iter()
+            .map(|(m, f)| format!("conflict with \"{m}\": {f}"))
+            .collect();
+        let causes: Vec<Value> = conflicts
+            .iter()
+            .map(|(m, f)| {
+                json!({"type": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": f})
+            })
+            .collect();
+        let message = if lines.len() == 1 {
+            format!("Apply failed with 1 conflict: {}", lines[0])
+        } else {
+            format!(
+                "Apply failed with {} conflicts: {}",
+                lines.len(),
+                lines.join("\n")
+            )
+        };
+        Self::new(409, "Conflict", message).with_details(json!({"causes": causes}))
+    }
+
+    /// 422 with one cause per invalid field.
+    pub fn invalid(kind: &str, name: &str, causes: &[(String, String)]) -> Self {
+        let text: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+        let message = format!("{kind} \"{name}\" is invalid: {}", text.join(", "));
+        let causes: Vec<Value> = causes
+            .iter()
+            .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+            .collect();
+        Self::new(422, "Invalid", message)
+            .with_details(json!({"name": name, "kind": kind, "causes": causes}))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    }
+
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json; got {content_type}"),
+        )
+    }
+
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        let mut e = Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
+            .with_details(json!({"retryAfterSeconds": retry_after}));
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
+    pub fn to_status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            status["details"] = d.clone();
+        }
+        status
+    }
+}
+
+fn qualified(group: &str, plural: &str) -> String {
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
