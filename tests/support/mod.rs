@@ -1,0 +1,198 @@
+//! Shared test harness: a simulator started in-process and reached over HTTP, and the outside
+//! programs tests drive (kubectl). A missing program skips the test with a clear message
+//! locally, and fails it under CI=true, so nothing is silently skipped in CI.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::io::Write;
+
+use kpreload::sim::kubeconfig::kubeconfig as kubeconfig_text;
+use kpreload::sim::{self, Running};
+
+pub const KUBECTL_VERSION: &str = "v1.37.";
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Reports a missing program: a failure under CI, a visible skip otherwise.
+pub fn missing(program: &str, why: &str) {
+    let message = format!("{program} is needed for this test and {why}; `tests/run` installs it");
+    if in_ci() {
+        panic!("CI=true and {message}");
+    }
+    eprintln!("SKIPPED: {message}");
+}
+
+/// The kubectl the tests use: $KPRELOAD_KUBECTL (set by tests/run), else `kubectl` on PATH,
+/// in either case only if it is version 1.37.
+pub fn kubectl_path() -> Option<PathBuf> {
+    let candidate = std::env::var_os("KPRELOAD_KUBECTL")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/py/bin/kubectl");
+            local.exists().then_some(local)
+        })
+        .unwrap_or_else(|| PathBuf::from("kubectl"));
+    let out = Command::new(&candidate).args(["version", "--client"]).output();
+    match out {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).contains(KUBECTL_VERSION) => Some(candidate),
+        Ok(o) => {
+            missing(
+                "kubectl 1.37",
+                &format!(
+                    "{} is {}",
+                    candidate.display(),
+                    String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("of unknown version")
+                ),
+            );
+            None
+        }
+        Err(_) => {
+            missing("kubectl 1.37", "it was not found");
+            None
+        }
+    }
+}
+
+/// A simulator running in this process on a loopback port, with a kubeconfig for it.
+pub struct Cluster {
+    pub rt: tokio::runtime::Runtime,
+    pub running: Option<Running>,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    pub fn start(scenario: &str) -> Cluster {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(scenario);
+        let scenario = kpreload::commands::sim::load(&path).unwrap();
+        let state = kpreload::commands::sim::build(scenario, 42).unwrap();
+        let running = rt
+            .block_on(sim::start(state, "127.0.0.1:0".parse().unwrap()))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_text(&running.url())).unwrap();
+        Cluster {
+            rt,
+            running: Some(running),
+            dir,
+            kubeconfig,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.running.as_ref().unwrap().url()
+    }
+
+    pub fn sim(&self) -> &kpreload::sim::Sim {
+        &self.running.as_ref().unwrap().sim
+    }
+
+    /// Sets fault injection through the control endpoint, as an outside test would.
+    pub fn faults(&self, json: &str) {
+        let url = format!("{}/sim/faults", self.url());
+        let out = http_post(&url, json);
+        assert!(out.contains('{'), "fault settings refused: {out}");
+    }
+}
+
+/// A tiny HTTP POST over a raw socket (the tests need no HTTP client of their own).
+pub fn http_post(url: &str, body: &str) -> String {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+    }
+}
+
+/// kubectl pointed at a cluster.
+pub struct Kubectl {
+    pub path: PathBuf,
+    pub kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    pub fn new(cluster: &Cluster) -> Option<Kubectl> {
+        Some(Kubectl {
+            path: kubectl_path()?,
+            kubeconfig: cluster.kubeconfig.clone(),
+        })
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_input(args, None)
+    }
+
+    pub fn run_with_input(&self, args: &[&str], input: Option<&str>) -> Output {
+        let mut child = Command::new(&self.path)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        if let Some(text) = input {
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_with_input(args, None)
+    }
+
+    pub fn ok_with_input(&self, args: &[&str], input: Option<&str>) -> String {
+        let o = self.run_with_input(args, input);
+        assert!(
+            o.status.success(),
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Runs and expects failure; returns stderr.
+    pub fn fails(&self, args: &[&str], input: Option<&str>) -> String {
+        let o = self.run_with_input(args, input);
+        assert!(!o.status.success(), "kubectl {} should have failed", args.join(" "));
+        String::from_utf8(o.stderr).unwrap()
+    }
+}
+
+pub fn kpreload(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kpreload"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
