@@ -77,7 +77,11 @@ pub fn main() -> ExitCode {
             listen,
             write_kubeconfig,
         } => runtime().and_then(|rt| {
-            rt.block_on(commands::sim::run(scenario, *listen, write_kubeconfig.as_deref()))
+            rt.block_on(commands::sim::run(
+                scenario,
+                *listen,
+                write_kubeconfig.as_deref(),
+            ))
         }),
     };
     match result {

@@ -26,11 +26,16 @@ pub fn load(path: &Path) -> Result<Scenario> {
 /// Builds a simulator's state from a scenario.
 pub fn build(scenario: Scenario, seed: u64) -> Result<Arc<Sim>> {
     let store = Store::new(HISTORY, seed);
-    scenario::load_into(&store, &scenario).map_err(|e| anyhow::anyhow!("the scenario could not be loaded: {e}"))?;
+    scenario::load_into(&store, &scenario)
+        .map_err(|e| anyhow::anyhow!("the scenario could not be loaded: {e}"))?;
     Ok(Arc::new(Sim::new(store, scenario.simulation)))
 }
 
-pub async fn run(scenario: &Path, listen: SocketAddr, write_kubeconfig: Option<&Path>) -> Result<()> {
+pub async fn run(
+    scenario: &Path,
+    listen: SocketAddr,
+    write_kubeconfig: Option<&Path>,
+) -> Result<()> {
     let sim = build(load(scenario)?, 0x6b70_7265_6c6f_6164)?;
     let running = start(sim, listen).await?;
     let url = running.url();
@@ -50,13 +55,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

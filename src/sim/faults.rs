@@ -59,7 +59,12 @@ impl Faults {
     }
 
     pub fn bookmark_interval(&self) -> Duration {
-        Duration::from_secs_f64(self.lock().bookmark_seconds.filter(|s| *s > 0.0).unwrap_or(10.0))
+        Duration::from_secs_f64(
+            self.lock()
+                .bookmark_seconds
+                .filter(|s| *s > 0.0)
+                .unwrap_or(10.0),
+        )
     }
 
     pub fn take_watch_gone(&self) -> bool {
@@ -86,10 +91,17 @@ impl Faults {
                 s.errors -= 1;
                 Some(ApiError::internal("injected failure"))
             } else if matches!(call.method, Method::PUT | Method::PATCH)
-                && s.conflict_on.as_deref().is_some_and(|n| call.segments.iter().any(|x| x == n))
+                && s.conflict_on
+                    .as_deref()
+                    .is_some_and(|n| call.segments.iter().any(|x| x == n))
             {
                 let name = s.conflict_on.take().unwrap_or_default();
-                Some(ApiError::conflict("", "objects", &name, "the object has been modified; please apply your changes to the latest version and try again"))
+                Some(ApiError::conflict(
+                    "",
+                    "objects",
+                    &name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ))
             } else {
                 None
             };
@@ -101,13 +113,21 @@ impl Faults {
         fault.map(|e| error_response(&e))
     }
 
-    pub fn control(&self, store: &Store, method: &Method, rest: &[&str], call: &Call) -> ApiResult<Response> {
+    pub fn control(
+        &self,
+        store: &Store,
+        method: &Method,
+        rest: &[&str],
+        call: &Call,
+    ) -> ApiResult<Response> {
         match (method, rest) {
             (&Method::GET, ["faults"]) => Ok(json_response(StatusCode::OK, &json!(*self.lock()))),
             (&Method::POST, ["faults"]) => {
                 let mut current = serde_json::to_value(&*self.lock()).unwrap_or_default();
-                let update: serde_json::Value = serde_json::from_slice(&call.body)
-                    .map_err(|e| ApiError::bad_request(format!("the fault settings are not JSON: {e}")))?;
+                let update: serde_json::Value =
+                    serde_json::from_slice(&call.body).map_err(|e| {
+                        ApiError::bad_request(format!("the fault settings are not JSON: {e}"))
+                    })?;
                 json_patch::merge(&mut current, &update);
                 let next: FaultSettings = serde_json::from_value(current)
                     .map_err(|e| ApiError::bad_request(format!("bad fault settings: {e}")))?;

@@ -18,8 +18,14 @@ pub type FieldSet = BTreeSet<Path>;
 /// The keys that identify the items of associative lists, by field name.
 pub fn merge_keys(field: &str) -> Option<&'static [&'static str]> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env"
-        | "imagePullSecrets" | "resourceClaims" | "hostAliases" => match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "hostAliases" => match field {
             "hostAliases" => &["ip"],
             _ => &["name"],
         },
@@ -248,10 +254,9 @@ pub fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
             field = name;
         } else if let Some(key) = part.strip_prefix("k:") {
             let want: Value = serde_json::from_str(key).ok()?;
-            cur = cur
-                .as_array()?
-                .iter()
-                .find(|item| item_key(field, item).as_deref() == Some(part.as_str()) || matches_key(item, &want))?;
+            cur = cur.as_array()?.iter().find(|item| {
+                item_key(field, item).as_deref() == Some(part.as_str()) || matches_key(item, &want)
+            })?;
         } else if let Some(member) = part.strip_prefix("v:") {
             let want: Value = serde_json::from_str(member).ok()?;
             cur = cur.as_array()?.iter().find(|item| **item == want)?;
@@ -310,7 +315,8 @@ pub fn record_update(
     };
     // Fields that no longer exist belong to nobody.
     for e in &mut entries {
-        e.fields.retain(|p| new_set.contains(p) && !(e.manager != manager && changed.contains(p)));
+        e.fields
+            .retain(|p| new_set.contains(p) && !(e.manager != manager && changed.contains(p)));
     }
     if !changed.is_empty() || old.is_none() {
         match entries
@@ -436,7 +442,9 @@ fn merge_apply(target: &mut Value, applied: &Value, field: &str) {
                     Some(existing) if v.is_object() && existing.is_object() => {
                         merge_apply(existing, v, k)
                     }
-                    Some(existing) if v.is_array() && existing.is_array() && merge_keys(k).is_some() => {
+                    Some(existing)
+                        if v.is_array() && existing.is_array() && merge_keys(k).is_some() =>
+                    {
                         merge_list(existing, v, k)
                     }
                     _ => {
@@ -457,7 +465,10 @@ fn merge_list(target: &mut Value, applied: &Value, field: &str) {
     // The applied order first, then live items the applier does not mention.
     for item in a {
         let key = item_key(field, item);
-        match t.iter().position(|x| key.is_some() && item_key(field, x) == key) {
+        match t
+            .iter()
+            .position(|x| key.is_some() && item_key(field, x) == key)
+        {
             Some(i) => {
                 let mut existing = t.remove(i);
                 merge_apply(&mut existing, item, field);
@@ -550,7 +561,11 @@ mod tests {
             "k:{\"name\":\"preload-nginx\"}".into(),
             "f:image".into()
         ]));
-        assert!(set.contains(&vec!["f:metadata".to_string(), "f:labels".into(), "f:a".into()]));
+        assert!(set.contains(&vec![
+            "f:metadata".to_string(),
+            "f:labels".into(),
+            "f:a".into()
+        ]));
         assert_eq!(from_fields_v1(&to_fields_v1(&set)), set);
     }
 
@@ -559,7 +574,10 @@ mod tests {
         let first = apply(None, &config("nginx:1"), "kpreload", false, ds()).unwrap();
         // Same manager changes its own field: fine.
         let second = apply(Some(&first), &config("nginx:2"), "kpreload", false, ds()).unwrap();
-        assert_eq!(second["spec"]["template"]["spec"]["initContainers"][0]["image"], "nginx:2");
+        assert_eq!(
+            second["spec"]["template"]["spec"]["initContainers"][0]["image"],
+            "nginx:2"
+        );
         // Another manager sets it differently: conflict naming the owner and the field.
         let e = apply(Some(&second), &config("nginx:3"), "other", false, ds()).unwrap_err();
         assert_eq!(e.code, 409);

@@ -49,7 +49,9 @@ impl Running {
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("the simulator listens on loopback only; {0} is not a loopback address (use 127.0.0.1:PORT)")]
+    #[error(
+        "the simulator listens on loopback only; {0} is not a loopback address (use 127.0.0.1:PORT)"
+    )]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -63,7 +65,9 @@ pub async fn start(sim: Arc<Sim>, listen: SocketAddr) -> Result<Running, StartEr
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| StartError::Bind(listen, e))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Bind(listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(listen, e))?;
     let _ = sim.address.set(addr.to_string());
     let app = server::router(sim.clone());
     let task = tokio::spawn(async move {

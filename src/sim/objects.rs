@@ -57,9 +57,15 @@ pub fn normalize(
     unknown_fields(&body, &normalized, "", &mut unknown);
     let warnings = match validation {
         FieldValidation::Ignore => vec![],
-        FieldValidation::Warn => unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect(),
+        FieldValidation::Warn => unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect(),
         FieldValidation::Strict if !unknown.is_empty() => {
-            let text: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            let text: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
             return Err(ApiError::bad_request(format!(
                 "strict decoding error: {}",
                 text.join(", ")
@@ -85,7 +91,11 @@ fn unknown_fields(input: &Value, normalized: &Value, path: &str, out: &mut Vec<S
     match (input, normalized) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, v) in a {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get(k) {
                     Some(nv) => unknown_fields(v, nv, &p, out),
                     None if !v.is_null() && !is_empty(v) => out.push(p),
@@ -120,15 +130,16 @@ pub fn validate(res: &Resource, obj: &Value) -> ApiResult<()> {
         dns_subdomain(name)
     };
     if let Some(p) = name_problem {
-        causes.push(("metadata.name".into(), format!("Invalid value: \"{name}\": {p}")));
+        causes.push((
+            "metadata.name".into(),
+            format!("Invalid value: \"{name}\": {p}"),
+        ));
     }
     match res.store_kind {
         "Pod" => pod_spec(&obj["spec"], "spec", &mut causes),
         "DaemonSet" => daemonset(obj, &mut causes),
-        "Event" => {
-            if obj["involvedObject"].is_null() {
-                causes.push(("involvedObject".into(), "Required value".into()));
-            }
+        "Event" if obj["involvedObject"].is_null() => {
+            causes.push(("involvedObject".into(), "Required value".into()));
         }
         _ => {}
     }
@@ -144,7 +155,9 @@ fn daemonset(obj: &Value, causes: &mut Vec<(String, String)>) {
     let selector = &spec["selector"];
     let match_labels = selector["matchLabels"].as_object();
     let has_selector = match_labels.is_some_and(|m| !m.is_empty())
-        || selector["matchExpressions"].as_array().is_some_and(|a| !a.is_empty());
+        || selector["matchExpressions"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
     if !has_selector {
         causes.push((
             "spec.selector".into(),
@@ -164,7 +177,9 @@ fn daemonset(obj: &Value, causes: &mut Vec<(String, String)>) {
             ));
         }
     }
-    let policy = spec["template"]["spec"]["restartPolicy"].as_str().unwrap_or("Always");
+    let policy = spec["template"]["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or("Always");
     if policy != "Always" {
         causes.push((
             "spec.template.spec.restartPolicy".into(),
@@ -175,7 +190,10 @@ fn daemonset(obj: &Value, causes: &mut Vec<(String, String)>) {
 }
 
 fn pod_spec(spec: &Value, at: &str, causes: &mut Vec<(String, String)>) {
-    let containers = spec["containers"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let containers = spec["containers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if containers.is_empty() {
         causes.push((format!("{at}.containers"), "Required value".into()));
     }
@@ -185,9 +203,15 @@ fn pod_spec(spec: &Value, at: &str, causes: &mut Vec<(String, String)>) {
             let field = format!("{at}.{list}[{i}]");
             let name = c["name"].as_str().unwrap_or_default();
             if let Some(p) = dns_label(name) {
-                causes.push((format!("{field}.name"), format!("Invalid value: \"{name}\": {p}")));
+                causes.push((
+                    format!("{field}.name"),
+                    format!("Invalid value: \"{name}\": {p}"),
+                ));
             } else if !seen.insert(name.to_string()) {
-                causes.push((format!("{field}.name"), format!("Duplicate value: \"{name}\"")));
+                causes.push((
+                    format!("{field}.name"),
+                    format!("Duplicate value: \"{name}\""),
+                ));
             }
             if c["image"].as_str().is_none_or(|i| i.trim().is_empty()) {
                 causes.push((format!("{field}.image"), "Required value".into()));
@@ -206,7 +230,9 @@ fn dns_label(name: &str) -> Option<String> {
     if name.len() > 63 {
         return Some("must be no more than 63 characters".into());
     }
-    let ok = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    let ok = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
     (!ok).then(|| LABEL_RULE.to_string())
@@ -235,10 +261,16 @@ mod tests {
         let bad = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}, "spec": {"containers": "x"}});
         let e = normalize(pods, bad, FieldValidation::Strict).unwrap_err();
         assert_eq!(e.code, 400);
-        assert!(e.message.starts_with("Pod in version \"v1\" cannot be handled as a Pod: "));
+        assert!(
+            e.message
+                .starts_with("Pod in version \"v1\" cannot be handled as a Pod: ")
+        );
         let extra = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}, "spec": {"containers": [{"name": "c", "image": "x", "colour": "red"}]}});
         let e = normalize(pods, extra.clone(), FieldValidation::Strict).unwrap_err();
-        assert_eq!(e.message, "strict decoding error: unknown field \"spec.containers[0].colour\"");
+        assert_eq!(
+            e.message,
+            "strict decoding error: unknown field \"spec.containers[0].colour\""
+        );
         let (obj, warnings) = normalize(pods, extra, FieldValidation::Warn).unwrap();
         assert_eq!(warnings, ["unknown field \"spec.containers[0].colour\""]);
         assert!(obj["spec"]["containers"][0]["colour"].is_null());
@@ -253,8 +285,13 @@ mod tests {
                 {"name": "a", "image": "i"}, {"name": "a", "image": "i"}]}}}});
         let e = validate(ds, &obj).unwrap_err();
         assert_eq!(e.code, 422);
-        assert!(e.message.starts_with("DaemonSet \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\""));
+        assert!(e.message.starts_with(
+            "DaemonSet \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\""
+        ));
         assert!(e.message.contains("spec.template.metadata.labels: Invalid value: {\"app\":\"y\"}: `selector` does not match template `labels`"));
-        assert!(e.message.contains("spec.template.spec.containers[1].name: Duplicate value: \"a\""));
+        assert!(
+            e.message
+                .contains("spec.template.spec.containers[1].name: Duplicate value: \"a\"")
+        );
     }
 }

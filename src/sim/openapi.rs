@@ -6,25 +6,48 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::{apps, core};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::discovery::GIT_VERSION;
+use super::fields::{is_set_list, merge_keys};
 use super::resources::{RESOURCES, Resource};
 use super::server::json_response;
 use super::status::{ApiError, ApiResult};
 
-/// `/openapi/v3` and the documents below it.
-pub fn serve(rest: &[&str]) -> ApiResult<Response> {
+/// `/openapi/v3` and the documents below it; `/openapi/v2` is served without schemas.
+///
+/// kubectl asks for v2 (as protobuf) only for kinds the v3 documents do not name, to
+/// validate them on the client; an empty document lets it go on and report the kind as
+/// unknown, as it does against a real server.
+pub fn serve(rest: &[&str], accept: &str) -> ApiResult<Response> {
     let docs = documents();
     let key = rest.join("/");
     match key.as_str() {
+        "v2" if accept.contains("protobuf") => Ok((
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )],
+            Vec::<u8>::new(),
+        )
+            .into_response()),
+        "v2" => Ok(json_response(
+            StatusCode::OK,
+            &json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": GIT_VERSION}, "paths": {}, "definitions": {}}),
+        )),
         "v3" => Ok(json_response(StatusCode::OK, &docs.index)),
         _ => {
-            let gv = key.strip_prefix("v3/").ok_or_else(ApiError::path_not_found)?;
-            let doc = docs.by_group_version.get(gv).ok_or_else(ApiError::path_not_found)?;
+            let gv = key
+                .strip_prefix("v3/")
+                .ok_or_else(ApiError::path_not_found)?;
+            let doc = docs
+                .by_group_version
+                .get(gv)
+                .ok_or_else(ApiError::path_not_found)?;
             Ok(json_response(StatusCode::OK, doc))
         }
     }
@@ -66,6 +89,9 @@ fn build() -> Documents {
             );
         }
     }
+    for schema in schemas.values_mut() {
+        add_patch_extensions(schema);
+    }
     schemas.insert(
         "io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into(),
         json!({"type": "object", "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body."}),
@@ -100,6 +126,31 @@ fn build() -> Documents {
     }
 }
 
+/// Marks keyed lists (`containers` by name, …) as the real schema does, so kubectl builds
+/// strategic merge patches that merge them by key and delete items with `$patch: delete`.
+fn add_patch_extensions(schema: &mut Value) {
+    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (name, prop) in props.iter_mut() {
+        let Some(p) = prop.as_object_mut() else {
+            continue;
+        };
+        if p.get("type").and_then(Value::as_str) != Some("array") {
+            continue;
+        }
+        if let Some(keys) = merge_keys(name) {
+            p.insert("x-kubernetes-patch-merge-key".into(), json!(keys[0]));
+            p.insert("x-kubernetes-patch-strategy".into(), json!("merge"));
+            p.insert("x-kubernetes-list-type".into(), json!("map"));
+            p.insert("x-kubernetes-list-map-keys".into(), json!(keys));
+        } else if is_set_list(name) {
+            p.insert("x-kubernetes-patch-strategy".into(), json!("merge"));
+            p.insert("x-kubernetes-list-type".into(), json!("set"));
+        }
+    }
+}
+
 fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
@@ -111,9 +162,15 @@ fn query(name: &str, description: &str) -> Value {
 }
 
 fn operation(r: &Resource, action: &str, id: &str, schema: &str, writes: bool) -> Value {
-    let mut params = vec![query("pretty", "If 'true', then the output is pretty printed.")];
+    let mut params = vec![query(
+        "pretty",
+        "If 'true', then the output is pretty printed.",
+    )];
     if writes {
-        params.push(query("dryRun", "When present, indicates that modifications should not be persisted."));
+        params.push(query(
+            "dryRun",
+            "When present, indicates that modifications should not be persisted.",
+        ));
         params.push(query("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."));
         params.push(query("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields: Ignore, Warn or Strict."));
     }
@@ -121,7 +178,17 @@ fn operation(r: &Resource, action: &str, id: &str, schema: &str, writes: bool) -
         params.push(json!({"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}}));
     }
     if action == "list" || action == "watch" {
-        for p in ["labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "watch", "allowWatchBookmarks", "sendInitialEvents", "timeoutSeconds"] {
+        for p in [
+            "labelSelector",
+            "fieldSelector",
+            "limit",
+            "continue",
+            "resourceVersion",
+            "watch",
+            "allowWatchBookmarks",
+            "sendInitialEvents",
+            "timeoutSeconds",
+        ] {
             params.push(query(p, ""));
         }
     }
@@ -136,7 +203,12 @@ fn operation(r: &Resource, action: &str, id: &str, schema: &str, writes: bool) -
     });
     if writes && action != "delete" {
         let body_types: &[&str] = if action == "patch" {
-            &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"]
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+                "application/apply-patch+yaml",
+            ]
         } else {
             &["application/json"]
         };
@@ -174,7 +246,13 @@ fn add_paths(paths: &mut Map<String, Value>, r: &Resource) {
     });
     if !read_only {
         collection["post"] = operation(r, "post", &id("create", ""), &def, true);
-        collection["delete"] = operation(r, "deletecollection", &id("deleteCollection", ""), &def, true);
+        collection["delete"] = operation(
+            r,
+            "deletecollection",
+            &id("deleteCollection", ""),
+            &def,
+            true,
+        );
         item["put"] = operation(r, "put", &id("replace", ""), &def, true);
         item["patch"] = operation(r, "patch", &id("patch", ""), &def, true);
         item["delete"] = operation(r, "delete", &id("delete", ""), &def, true);
@@ -201,12 +279,30 @@ mod tests {
     fn daemonset_patch_declares_field_validation_and_its_kind() {
         let docs = documents();
         let apps = &docs.by_group_version["apis/apps/v1"];
-        let patch = &apps["paths"]["/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}"]["patch"];
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "DaemonSet");
-        assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        let patch =
+            &apps["paths"]["/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}"]["patch"];
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "DaemonSet"
+        );
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation")
+        );
         let schema = &apps["components"]["schemas"]["io.k8s.api.apps.v1.DaemonSet"];
-        assert_eq!(schema["x-kubernetes-group-version-kind"][0]["kind"], "DaemonSet");
+        assert_eq!(
+            schema["x-kubernetes-group-version-kind"][0]["kind"],
+            "DaemonSet"
+        );
         assert!(schema["properties"]["spec"].is_object());
-        assert!(docs.index["paths"]["api/v1"]["serverRelativeURL"].as_str().unwrap().starts_with("/openapi/v3/api/v1?hash="));
+        assert!(
+            docs.index["paths"]["api/v1"]["serverRelativeURL"]
+                .as_str()
+                .unwrap()
+                .starts_with("/openapi/v3/api/v1?hash=")
+        );
     }
 }

@@ -61,11 +61,22 @@ pub fn patch(
             Kind::Json => {
                 let ops: json_patch::Patch = serde_json::from_value(patch_body.clone())
                     .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-                json_patch::patch(&mut doc, &ops)
-                    .map_err(|e| ApiError::invalid(res.kind, name, &[("".into(), e.to_string())]))?;
+                json_patch::patch(&mut doc, &ops).map_err(|e| {
+                    ApiError::invalid(res.kind, name, &[("".into(), e.to_string())])
+                })?;
             }
             Kind::Strategic => strategic_merge(&mut doc, &patch_body, "")?,
             Kind::Apply => unreachable!("handled above"),
+        }
+        if !doc.is_object() || !doc["metadata"].is_object() {
+            return Err(ApiError::invalid(
+                res.kind,
+                name,
+                &[(
+                    "metadata".into(),
+                    "Required value: the patch removed the object's metadata".into(),
+                )],
+            ));
         }
         // A patch may not move the object elsewhere.
         doc["metadata"]["name"] = json!(name);
@@ -194,7 +205,9 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, field: &str) -> ApiRes
             continue;
         }
         if k.starts_with('$') {
-            return Err(ApiError::bad_request(format!("unknown patch directive {k:?}")));
+            return Err(ApiError::bad_request(format!(
+                "unknown patch directive {k:?}"
+            )));
         }
         match v {
             Value::Null => {
@@ -333,15 +346,24 @@ mod tests {
             "$deleteFromPrimitiveList/finalizers": ["x"],
             "nodeSelector": {"old": null}}});
         strategic_merge(&mut doc, &patch, "").unwrap();
-        let names: Vec<_> = doc["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+        let names: Vec<_> = doc["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].clone())
+            .collect();
         assert_eq!(names, [json!("b")]);
         assert_eq!(doc["spec"]["finalizers"], json!([]));
         assert_eq!(doc["spec"]["nodeSelector"], json!({"k": "v"}));
 
         let mut doc = spec();
-        let patch = json!({"spec": {"containers": [{"name": "z", "image": "z"}, {"$patch": "replace"}]}});
+        let patch =
+            json!({"spec": {"containers": [{"name": "z", "image": "z"}, {"$patch": "replace"}]}});
         strategic_merge(&mut doc, &patch, "").unwrap();
-        assert_eq!(doc["spec"]["containers"], json!([{"name": "z", "image": "z"}]));
+        assert_eq!(
+            doc["spec"]["containers"],
+            json!([{"name": "z", "image": "z"}])
+        );
 
         let mut doc = spec();
         let patch = json!({"spec": {"nodeSelector": {"$retainKeys": ["k"], "k": "w"}}});
@@ -352,7 +374,8 @@ mod tests {
     #[test]
     fn set_element_order_reorders() {
         let mut doc = spec();
-        let patch = json!({"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}]}});
+        let patch =
+            json!({"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}]}});
         strategic_merge(&mut doc, &patch, "").unwrap();
         assert_eq!(doc["spec"]["containers"][0]["name"], "b");
     }

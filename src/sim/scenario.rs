@@ -28,7 +28,8 @@ use crate::core::reference::ImageRef;
 use crate::core::yaml_places::places;
 
 pub const SIM_API_VERSION: &str = "sim.kpreload.dev/v1";
-pub const DEFAULT_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const DEFAULT_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// A scenario that could not be loaded: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,7 +124,10 @@ impl Default for Simulation {
 impl Simulation {
     /// The registry's size for an image, if the registry has it.
     pub fn size_of(&self, image: &ImageRef) -> Option<u64> {
-        self.registry.iter().find(|r| r.image == *image).map(|r| r.size)
+        self.registry
+            .iter()
+            .find(|r| r.image == *image)
+            .map(|r| r.size)
     }
 }
 
@@ -223,30 +227,48 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let here = |path: &str| doc_places.get(index).and_then(|d| d.get(path)).copied();
         let value: serde_yaml::Value = serde_yaml::Value::deserialize(doc).map_err(|e| {
-            err(e.location().map(|l| (l.line(), l.column())), strip_place(&e.to_string()))
+            err(
+                e.location().map(|l| (l.line(), l.column())),
+                strip_place(&e.to_string()),
+            )
         })?;
         if value.is_null() {
             continue;
         }
-        let json: Value = serde_json::to_value(&value)
-            .map_err(|e| err(here(""), format!("this document cannot be read as JSON: {e}")))?;
+        let json: Value = serde_json::to_value(&value).map_err(|e| {
+            err(
+                here(""),
+                format!("this document cannot be read as JSON: {e}"),
+            )
+        })?;
         let api_version = json["apiVersion"].as_str().unwrap_or_default();
         let kind = json["kind"].as_str().unwrap_or_default();
         if kind.is_empty() || api_version.is_empty() {
-            return Err(err(here(""), "every document needs apiVersion and kind".into()));
+            return Err(err(
+                here(""),
+                "every document needs apiVersion and kind".into(),
+            ));
         }
         if api_version == SIM_API_VERSION && kind == "Simulation" {
             if simulation.is_some() {
-                return Err(err(here(""), "there is more than one Simulation document".into()));
+                return Err(err(
+                    here(""),
+                    "there is more than one Simulation document".into(),
+                ));
             }
             let raw: RawSimulation = serde_yaml::from_value(value).map_err(|e| {
                 let (path, message) = split_path(&e.to_string());
                 err(here(&path).or(here("")), message)
             })?;
-            simulation = Some(check_simulation(raw).map_err(|(path, m)| err(here(&path).or(here("")), format!("{path}: {m}")))?);
+            simulation = Some(
+                check_simulation(raw)
+                    .map_err(|(path, m)| err(here(&path).or(here("")), format!("{path}: {m}")))?,
+            );
             continue;
         }
-        let Some(res) = resources::by_kind(api_version, kind).filter(|r| r.group != "events.k8s.io") else {
+        let Some(res) =
+            resources::by_kind(api_version, kind).filter(|r| r.group != "events.k8s.io")
+        else {
             let served: Vec<String> = RESOURCES
                 .iter()
                 .filter(|r| r.group != "events.k8s.io")
@@ -261,10 +283,13 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
             ));
         };
         let mut obj = json;
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         check_identity(res, &mut obj, &ns).map_err(|e| err(here(""), e.message))?;
-        let (obj, _) = normalize(res, obj, FieldValidation::Strict)
-            .map_err(|e| err(here(""), e.message))?;
+        let (obj, _) =
+            normalize(res, obj, FieldValidation::Strict).map_err(|e| err(here(""), e.message))?;
         validate(res, &obj).map_err(|e| err(here("metadata.name").or(here("")), e.message))?;
         objects.push((res.store_kind, obj));
     }
@@ -301,12 +326,19 @@ type Fault = (String, String);
 fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
     let mut registry = Vec::new();
     for (i, r) in raw.registry.into_iter().enumerate() {
-        let image = ImageRef::parse(&r.image).map_err(|e| (format!("registry[{i}].image"), e.to_string()))?;
+        let image = ImageRef::parse(&r.image)
+            .map_err(|e| (format!("registry[{i}].image"), e.to_string()))?;
         let size = size_of(&r.size).ok_or_else(|| {
-            (format!("registry[{i}].size"), "is not a size; write bytes (43474862) or a size with a unit (100MiB)".into())
+            (
+                format!("registry[{i}].size"),
+                "is not a size; write bytes (43474862) or a size with a unit (100MiB)".into(),
+            )
         })?;
         if registry.iter().any(|x: &RegistryImage| x.image == image) {
-            return Err((format!("registry[{i}].image"), format!("{} is listed twice", r.image)));
+            return Err((
+                format!("registry[{i}].image"),
+                format!("{} is listed twice", r.image),
+            ));
         }
         registry.push(RegistryImage { image, size });
     }
@@ -314,16 +346,24 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
     if let Some(b) = raw.node_defaults.bandwidth {
         let per_second = b.trim().strip_suffix("/s").unwrap_or(&b);
         defaults.bandwidth = parse_bytes(per_second).filter(|b| *b > 0).ok_or_else(|| {
-            ("nodeDefaults.bandwidth".to_string(), format!("\"{b}\" is not a bandwidth; write it like 30MiB/s"))
+            (
+                "nodeDefaults.bandwidth".to_string(),
+                format!("\"{b}\" is not a bandwidth; write it like 30MiB/s"),
+            )
         })?;
     }
     if let Some(d) = raw.node_defaults.disk {
         defaults.disk = size_of(&d).filter(|d| *d > 0).ok_or_else(|| {
-            ("nodeDefaults.disk".to_string(), "is not a size; write it like 100GiB".to_string())
+            (
+                "nodeDefaults.disk".to_string(),
+                "is not a size; write it like 100GiB".to_string(),
+            )
         })?;
     }
     if let Some(k) = raw.node_defaults.kubelet {
-        if k.image_gc_high_threshold_percent > 100 || k.image_gc_low_threshold_percent > k.image_gc_high_threshold_percent {
+        if k.image_gc_high_threshold_percent > 100
+            || k.image_gc_low_threshold_percent > k.image_gc_high_threshold_percent
+        {
             return Err((
                 "nodeDefaults.kubelet".into(),
                 "imageGCLowThresholdPercent must not exceed imageGCHighThresholdPercent, which must not exceed 100".into(),
@@ -334,16 +374,25 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
     let mut generate = Vec::new();
     for (i, g) in raw.generate.into_iter().enumerate() {
         if let Some(p) = crate::core::pools::dns_label_problem(&g.pool, 40) {
-            return Err((format!("generate[{i}].pool"), format!("the pool name \"{}\" {p}", g.pool)));
+            return Err((
+                format!("generate[{i}].pool"),
+                format!("the pool name \"{}\" {p}", g.pool),
+            ));
         }
         if g.count == 0 || g.count > 100_000 {
-            return Err((format!("generate[{i}].count"), "must be between 1 and 100000".into()));
+            return Err((
+                format!("generate[{i}].count"),
+                "must be between 1 and 100000".into(),
+            ));
         }
         let images = g
             .images
             .iter()
             .enumerate()
-            .map(|(j, t)| ImageRef::parse(t).map_err(|e| (format!("generate[{i}].images[{j}]"), e.to_string())))
+            .map(|(j, t)| {
+                ImageRef::parse(t)
+                    .map_err(|e| (format!("generate[{i}].images[{j}]"), e.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         generate.push(Generate {
             pool: g.pool,
@@ -355,7 +404,10 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
     }
     let speed = raw.speed.unwrap_or(1.0);
     if !(speed > 0.0 && speed.is_finite()) {
-        return Err(("speed".into(), format!("{speed} is not a positive time scale")));
+        return Err((
+            "speed".into(),
+            format!("{speed} is not a positive time scale"),
+        ));
     }
     Ok(Simulation {
         registry,
@@ -411,18 +463,24 @@ pub fn load_into(store: &Store, scenario: &Scenario) -> Result<(), String> {
     let namespaces = resources::stored("Namespace");
     for ns in DEFAULT_NAMESPACES {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
-        store.create(namespaces, obj, false).map_err(|e| e.message)?;
+        store
+            .create(namespaces, obj, false)
+            .map_err(|e| e.message)?;
     }
     for (kind, obj) in &scenario.objects {
         let res = resources::stored(kind);
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
         if res.namespaced && store.get("Namespace", "", ns).is_none() {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "status": {"phase": "Active"}});
-            store.create(namespaces, obj, false).map_err(|e| e.message)?;
+            store
+                .create(namespaces, obj, false)
+                .map_err(|e| e.message)?;
         }
         let mut obj = obj.clone();
         super::fields::record_update(&mut obj, None, "kpreload-sim", "Update", res);
-        store.create(res, obj, false).map_err(|e| format!("{e:?}"))?;
+        store
+            .create(res, obj, false)
+            .map_err(|e| format!("{e:?}"))?;
     }
     Ok(())
 }
@@ -445,17 +503,34 @@ mod tests {
         let text = "apiVersion: sim.kpreload.dev/v1\nkind: Simulation\nregistry:\n  - { image: nginx:1.25, size: 10MiB }\nnodeDefaults: { bandwidth: 10MiB/s }\ngenerate:\n  - { pool: web, count: 2, labels: { workload-type: web }, images: [nginx:1.25] }\n---\napiVersion: v1\nkind: Node\nmetadata: { name: extra }\n";
         let s = parse(text, "s.yaml").unwrap();
         assert_eq!(s.simulation.node_defaults.bandwidth, 10 * 1024 * 1024);
-        let names: Vec<_> = s.objects.iter().map(|(_, o)| o["metadata"]["name"].as_str().unwrap().to_string()).collect();
+        let names: Vec<_> = s
+            .objects
+            .iter()
+            .map(|(_, o)| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(names, ["extra", "web-1", "web-2"]);
-        assert_eq!(s.objects[1].1["status"]["images"][0]["sizeBytes"], 10 * 1024 * 1024);
+        assert_eq!(
+            s.objects[1].1["status"]["images"][0]["sizeBytes"],
+            10 * 1024 * 1024
+        );
     }
 
     #[test]
     fn errors_have_places() {
-        let e = parse("apiVersion: v1\nkind: Widget\nmetadata: {name: a}\n", "s.yaml").unwrap_err();
+        let e = parse(
+            "apiVersion: v1\nkind: Widget\nmetadata: {name: a}\n",
+            "s.yaml",
+        )
+        .unwrap_err();
         assert_eq!(e.location, Some((2, 7)));
-        assert!(e.message.starts_with("Widget (v1) is not something the simulator serves"));
+        assert!(
+            e.message
+                .starts_with("Widget (v1) is not something the simulator serves")
+        );
         let e = parse("apiVersion: sim.kpreload.dev/v1\nkind: Simulation\nregistry:\n  - { image: Nginx, size: 1 }\n", "s.yaml").unwrap_err();
-        assert_eq!(e.to_string(), "s.yaml:4:14: registry[0].image: the repository \"Nginx\" has uppercase letters; repository names must be lowercase");
+        assert_eq!(
+            e.to_string(),
+            "s.yaml:4:14: registry[0].image: the repository \"Nginx\" has uppercase letters; repository names must be lowercase"
+        );
     }
 }

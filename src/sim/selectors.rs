@@ -158,13 +158,13 @@ pub fn parse_fields(kind: &str, text: &str) -> Result<Vec<FieldTerm>, String> {
         } else if let Some((f, v)) = part.split_once('=') {
             (f, v, false)
         } else {
-            return Err(format!("invalid selector: '{text}'; can't understand '{part}'"));
+            return Err(format!(
+                "invalid selector: '{text}'; can't understand '{part}'"
+            ));
         };
         let field = field.trim();
         if !supported_fields(kind).contains(&field) {
-            return Err(format!(
-                "field label not supported: {field}"
-            ));
+            return Err(format!("field label not supported: {field}"));
         }
         out.push(FieldTerm {
             field: field.to_string(),

@@ -125,7 +125,7 @@ async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
     let segments: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s))
+        .map(percent_decode)
         .collect();
     let query = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
         .into_owned()
@@ -189,10 +189,14 @@ async fn route(sim: &Arc<Sim>, call: &Call) -> ApiResult<Response> {
             sim.address.get().map(String::as_str).unwrap_or("127.0.0.1"),
         )),
         ["apis"] if get => ok(&discovery::group_list()),
-        ["apis", g] if get => discovery::group(g).map_or_else(|| Err(ApiError::path_not_found()), |v| ok(&v)),
-        ["api", v] if get => discovery::resource_list("", v).map_or_else(|| Err(ApiError::path_not_found()), |v| ok(&v)),
-        ["apis", g, v] if get => discovery::resource_list(g, v).map_or_else(|| Err(ApiError::path_not_found()), |v| ok(&v)),
-        ["openapi", rest @ ..] if get => openapi::serve(rest),
+        ["apis", g] if get => {
+            discovery::group(g).map_or_else(|| Err(ApiError::path_not_found()), |v| ok(&v))
+        }
+        ["api", v] if get => discovery::resource_list("", v)
+            .map_or_else(|| Err(ApiError::path_not_found()), |v| ok(&v)),
+        ["apis", g, v] if get => discovery::resource_list(g, v)
+            .map_or_else(|| Err(ApiError::path_not_found()), |v| ok(&v)),
+        ["openapi", rest @ ..] if get => openapi::serve(rest, call.accept()),
         ["sim", rest @ ..] => sim.faults.control(&sim.store, &call.method, rest, call),
         ["api", v, rest @ ..] => resource_call(sim, call, "", v, rest).await,
         ["apis", g, v, rest @ ..] => resource_call(sim, call, g, v, rest).await,
@@ -302,7 +306,7 @@ fn object_call(
         Method::PUT => replace(sim, call, res, ns, name, status),
         Method::PATCH => patch::patch(sim, call, res, ns, name, status),
         Method::DELETE if !status => {
-            let dry = call.dry_run()?;
+            let dry = call.dry_run()? || delete_options_dry_run(call)?;
             let gone = sim.store.delete(res, ns, name, dry)?;
             if res.kind == "Namespace" && !dry {
                 sim.store.delete_namespace_contents(name);
@@ -310,6 +314,22 @@ fn object_call(
             ok(&view(res, &gone))
         }
         _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// kubectl sends DELETE's dry run in a DeleteOptions body, not the query.
+fn delete_options_dry_run(call: &Call) -> ApiResult<bool> {
+    if call.body.is_empty() {
+        return Ok(false);
+    }
+    let options: Value = serde_json::from_slice(&call.body)
+        .map_err(|e| ApiError::bad_request(format!("the DeleteOptions body is not JSON: {e}")))?;
+    match options["dryRun"].as_array() {
+        None => Ok(false),
+        Some(values) if values.iter().all(|v| v == "All") => Ok(!values.is_empty()),
+        Some(_) => Err(ApiError::bad_request(
+            "dryRun: Unsupported value: supported values: \"All\"",
+        )),
     }
 }
 
@@ -405,8 +425,14 @@ fn list(
 
 fn object_key(o: &Value) -> (String, String) {
     (
-        o["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
-        o["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+        o["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 
@@ -417,7 +443,7 @@ fn encode_continue(key: &(String, String)) -> String {
 
 fn decode_continue(token: &str) -> ApiResult<(String, String)> {
     let bad = || ApiError::bad_request("continue key is not valid: the token is malformed");
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
@@ -433,6 +459,15 @@ fn decode_continue(token: &str) -> ApiResult<(String, String)> {
 
 /// Checks a body's apiVersion, kind and namespace against the path, and fills them in.
 pub fn check_identity(res: &Resource, body: &mut Value, ns: &str) -> ApiResult<()> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "the body of the request is not a {} object",
+            res.kind
+        )));
+    }
+    if !(body["metadata"].is_object() || body["metadata"].is_null()) {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    }
     let api_version = body["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = body["kind"].as_str().unwrap_or_default().to_string();
     if !api_version.is_empty() && api_version != res.api_version() {
@@ -494,8 +529,16 @@ fn create(sim: &Arc<Sim>, call: &Call, res: &'static Resource, ns: &str) -> ApiR
     let body = call.body_value()?;
     let (mut obj, warnings) = prepare(call, res, body, ns)?;
     require_namespace(sim, res, ns)?;
-    let generate = obj["metadata"]["generateName"].as_str().unwrap_or_default().to_string();
-    if obj["metadata"]["name"].as_str().unwrap_or_default().is_empty() && !generate.is_empty() {
+    let generate = obj["metadata"]["generateName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty()
+        && !generate.is_empty()
+    {
         // Validate with a stand-in name; the store picks the real one.
         let mut probe = obj.clone();
         probe["metadata"]["name"] = json!(format!("{generate}xxxxx"));
@@ -578,7 +621,7 @@ fn delete_collection(
     ns: Option<&str>,
 ) -> ApiResult<Response> {
     let (_, items) = select(sim, call, res, ns)?;
-    let dry = call.dry_run()?;
+    let dry = call.dry_run()? || delete_options_dry_run(call)?;
     let mut gone = Vec::new();
     for o in items {
         let (ns, name) = object_key(&o);
@@ -608,11 +651,33 @@ mod tests {
     #[test]
     fn paths() {
         let t = target("", "v1", &["namespaces", "default", "pods", "a", "status"]).unwrap();
-        assert!(matches!(t, Target::Object { name: "a", sub: ["status"], ns: Some("default"), .. }));
+        assert!(matches!(
+            t,
+            Target::Object {
+                name: "a",
+                sub: ["status"],
+                ns: Some("default"),
+                ..
+            }
+        ));
         let t = target("", "v1", &["namespaces", "default"]).unwrap();
-        assert!(matches!(t, Target::Object { name: "default", ns: None, .. }));
+        assert!(matches!(
+            t,
+            Target::Object {
+                name: "default",
+                ns: None,
+                ..
+            }
+        ));
         let t = target("", "v1", &["namespaces", "default", "status"]).unwrap();
-        assert!(matches!(t, Target::Object { name: "default", sub: ["status"], .. }));
+        assert!(matches!(
+            t,
+            Target::Object {
+                name: "default",
+                sub: ["status"],
+                ..
+            }
+        ));
         let t = target("apps", "v1", &["daemonsets"]).unwrap();
         assert!(matches!(t, Target::Collection { ns: None, .. }));
         assert!(target("", "v1", &["pods", "x"]).is_err());

@@ -142,12 +142,21 @@ impl Store {
     pub fn create(&self, res: &Resource, mut obj: Value, dry_run: bool) -> ApiResult<Obj> {
         let kind = res.store_kind;
         let mut inner = self.lock();
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if name_of(&obj).is_empty() {
-            let prefix = obj["metadata"]["generateName"].as_str().unwrap_or_default().to_string();
+            let prefix = obj["metadata"]["generateName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             loop {
                 let candidate = format!("{prefix}{}", inner.suffix());
-                if !inner.objects.contains_key(&(kind, ns.clone(), candidate.clone())) {
+                if !inner
+                    .objects
+                    .contains_key(&(kind, ns.clone(), candidate.clone()))
+                {
                     obj["metadata"]["name"] = json!(candidate);
                     break;
                 }
@@ -196,7 +205,9 @@ impl Store {
             return Err(ApiError::not_found(res.group, res.plural, name));
         };
         let mut new = change(&old)?;
-        let old_rv = old["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+        let old_rv = old["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
         match new["metadata"]["resourceVersion"].as_str() {
             Some(rv) if !rv.is_empty() && rv != old_rv => {
                 return Err(ApiError::conflict(
@@ -209,7 +220,13 @@ impl Store {
             _ => {}
         }
         // Fields the server owns.
-        for field in ["uid", "creationTimestamp", "name", "namespace", "generateName"] {
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "name",
+            "namespace",
+            "generateName",
+        ] {
             if !old["metadata"][field].is_null() {
                 new["metadata"][field] = old["metadata"][field].clone();
             }
@@ -234,13 +251,7 @@ impl Store {
         Ok(self.commit(&mut inner, key, new, EventType::Modified, Some(old)))
     }
 
-    pub fn delete(
-        &self,
-        res: &Resource,
-        ns: &str,
-        name: &str,
-        dry_run: bool,
-    ) -> ApiResult<Obj> {
+    pub fn delete(&self, res: &Resource, ns: &str, name: &str, dry_run: bool) -> ApiResult<Obj> {
         let kind = res.store_kind;
         let mut inner = self.lock();
         let key = (kind, ns.to_string(), name.to_string());
@@ -286,7 +297,12 @@ impl Store {
                     inner.oldest - 1
                 )));
             }
-            Some(rv) => inner.history.iter().filter(|c| c.rv > rv).cloned().collect(),
+            Some(rv) => inner
+                .history
+                .iter()
+                .filter(|c| c.rv > rv)
+                .cloned()
+                .collect(),
         };
         Ok(Subscription {
             backlog,
@@ -399,7 +415,11 @@ mod tests {
     fn create_get_update_delete_with_versions() {
         let s = Store::new(100, 7);
         let a = s.create(pods(), pod("a"), false).unwrap();
-        let rv1: u64 = a["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+        let rv1: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(s.create(pods(), pod("a"), false).unwrap_err().code == 409);
         let b = s
             .update(pods(), "default", "a", false, |old| {
@@ -408,7 +428,11 @@ mod tests {
                 Ok(new)
             })
             .unwrap();
-        let rv2: u64 = b["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+        let rv2: u64 = b["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(rv2 > rv1);
         assert_eq!(b["metadata"]["uid"], a["metadata"]["uid"]);
         let stale = s.update(pods(), "default", "a", false, |_| {
@@ -419,7 +443,10 @@ mod tests {
         assert_eq!(stale.unwrap_err().reason, "Conflict");
         s.delete(pods(), "default", "a", false).unwrap();
         assert!(s.get("Pod", "default", "a").is_none());
-        assert_eq!(s.delete(pods(), "default", "a", false).unwrap_err().code, 404);
+        assert_eq!(
+            s.delete(pods(), "default", "a", false).unwrap_err().code,
+            404
+        );
     }
 
     #[test]
@@ -444,10 +471,22 @@ mod tests {
         }
         assert_eq!(s.subscribe(Some(start)).err().map(|e| e.code), Some(410));
         let sub = s.subscribe(Some(start + 1)).unwrap();
-        let names: Vec<_> = sub.backlog.iter().map(|c| name_of(&c.object).to_string()).collect();
+        let names: Vec<_> = sub
+            .backlog
+            .iter()
+            .map(|c| name_of(&c.object).to_string())
+            .collect();
         assert_eq!(names, ["b", "c"]);
         s.compact();
-        assert_eq!(s.subscribe(Some(start + 2)).err().map(|e| e.code), Some(410));
-        assert!(s.subscribe(Some(s.current_rv())).unwrap().backlog.is_empty());
+        assert_eq!(
+            s.subscribe(Some(start + 2)).err().map(|e| e.code),
+            Some(410)
+        );
+        assert!(
+            s.subscribe(Some(s.current_rv()))
+                .unwrap()
+                .backlog
+                .is_empty()
+        );
     }
 }

@@ -11,7 +11,11 @@ struct Column {
 }
 
 const fn col(name: &'static str, kind: &'static str, priority: u8) -> Column {
-    Column { name, kind, priority }
+    Column {
+        name,
+        kind,
+        priority,
+    }
 }
 
 fn columns(kind: &str) -> Vec<Column> {
@@ -74,7 +78,13 @@ fn columns(kind: &str) -> Vec<Column> {
 
 /// A Table of the objects; `include_object` puts the whole object in each row (else only
 /// its metadata, as `includeObject=Metadata`).
-pub fn table(kind: &str, objects: &[Obj], resource_version: &str, include_object: bool, now: i64) -> Value {
+pub fn table(
+    kind: &str,
+    objects: &[Obj],
+    resource_version: &str,
+    include_object: bool,
+    now: i64,
+) -> Value {
     let defs: Vec<Value> = columns(kind)
         .iter()
         .map(|c| {
@@ -116,7 +126,11 @@ fn s(v: &Value) -> String {
 }
 
 fn or_none(text: String) -> String {
-    if text.is_empty() { "<none>".into() } else { text }
+    if text.is_empty() {
+        "<none>".into()
+    } else {
+        text
+    }
 }
 
 fn cells(kind: &str, o: &Value, now: i64) -> Vec<Value> {
@@ -140,7 +154,10 @@ fn cells(kind: &str, o: &Value, now: i64) -> Vec<Value> {
                 .as_object()
                 .into_iter()
                 .flatten()
-                .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/").map(str::to_string))
+                .filter_map(|(k, _)| {
+                    k.strip_prefix("node-role.kubernetes.io/")
+                        .map(str::to_string)
+                })
                 .collect();
             let address = |t: &str| {
                 o["status"]["addresses"]
@@ -166,10 +183,16 @@ fn cells(kind: &str, o: &Value, now: i64) -> Vec<Value> {
             ]
         }
         "Pod" => {
-            let statuses = o["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+            let statuses = o["status"]["containerStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
             let ready = statuses.iter().filter(|c| c["ready"] == true).count();
-            let restarts: i64 = statuses.iter().filter_map(|c| c["restartCount"].as_i64()).sum();
+            let restarts: i64 = statuses
+                .iter()
+                .filter_map(|c| c["restartCount"].as_i64())
+                .sum();
             vec![
                 json!(name),
                 json!(format!("{ready}/{total}")),
@@ -191,7 +214,10 @@ fn cells(kind: &str, o: &Value, now: i64) -> Vec<Value> {
                 .flatten()
                 .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
                 .collect();
-            let containers = o["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+            let containers = o["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let names: Vec<String> = containers.iter().map(|c| s(&c["name"])).collect();
             let images: Vec<String> = containers.iter().map(|c| s(&c["image"])).collect();
             let match_labels: Vec<String> = o["spec"]["selector"]["matchLabels"]
@@ -220,7 +246,11 @@ fn cells(kind: &str, o: &Value, now: i64) -> Vec<Value> {
             } else {
                 &o["lastTimestamp"]
             };
-            let first = if o["firstTimestamp"].is_null() { last } else { &o["firstTimestamp"] };
+            let first = if o["firstTimestamp"].is_null() {
+                last
+            } else {
+                &o["firstTimestamp"]
+            };
             let inv = &o["involvedObject"];
             let object = format!("{}/{}", s(&inv["kind"]).to_lowercase(), s(&inv["name"]));
             vec![
@@ -229,18 +259,21 @@ fn cells(kind: &str, o: &Value, now: i64) -> Vec<Value> {
                 json!(s(&o["reason"])),
                 json!(object),
                 json!(s(&inv["fieldPath"])),
-                json!(format!("{}{}", s(&o["source"]["component"]), o["source"]["host"].as_str().map(|h| format!(", {h}")).unwrap_or_default())),
+                json!(format!(
+                    "{}{}",
+                    s(&o["source"]["component"]),
+                    o["source"]["host"]
+                        .as_str()
+                        .map(|h| format!(", {h}"))
+                        .unwrap_or_default()
+                )),
                 json!(s(&o["message"])),
                 json!(age_or_unknown(first, now)),
                 json!(o["count"].as_i64().unwrap_or(1).to_string()),
                 json!(name),
             ]
         }
-        _ => vec![
-            json!(name),
-            json!(s(&o["status"]["phase"])),
-            json!(age),
-        ],
+        _ => vec![json!(name), json!(s(&o["status"]["phase"])), json!(age)],
     }
 }
 
@@ -254,7 +287,10 @@ pub fn pod_status(pod: &Value) -> String {
         .or_else(|| pod["status"]["phase"].as_str())
         .unwrap_or("Pending")
         .to_string();
-    let inits = pod["status"]["initContainerStatuses"].as_array().cloned().unwrap_or_default();
+    let inits = pod["status"]["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let total_inits = pod["spec"]["initContainers"].as_array().map_or(0, Vec::len);
     for (i, c) in inits.iter().enumerate() {
         let state = &c["state"];
@@ -278,7 +314,11 @@ pub fn pod_status(pod: &Value) -> String {
     if total_inits > inits.len() && inits.is_empty() && reason == "Pending" && total_inits > 0 {
         return format!("Init:0/{total_inits}");
     }
-    for c in pod["status"]["containerStatuses"].as_array().into_iter().flatten() {
+    for c in pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let state = &c["state"];
         let waiting = s(&state["waiting"]["reason"]);
         if !waiting.is_empty() {
@@ -292,7 +332,10 @@ pub fn pod_status(pod: &Value) -> String {
 }
 
 fn parse_time(v: &Value) -> Option<i64> {
-    v.as_str()?.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+    v.as_str()?
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second())
 }
 
 fn age(v: &Value, now: i64) -> String {

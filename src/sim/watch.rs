@@ -38,12 +38,21 @@ impl Filter {
 
     fn event(&self, kind: &str, obj: &Obj) -> String {
         let object = if self.table {
-            let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or_default();
-            table::table(self.res.kind, std::slice::from_ref(obj), rv, true, jiff::Timestamp::now().as_second())
+            let rv = obj["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            table::table(
+                self.res.kind,
+                std::slice::from_ref(obj),
+                rv,
+                true,
+                jiff::Timestamp::now().as_second(),
+            )
         } else {
             view(self.res, obj)
         };
-        let mut line = serde_json::to_string(&json!({"type": kind, "object": object})).unwrap_or_default();
+        let mut line =
+            serde_json::to_string(&json!({"type": kind, "object": object})).unwrap_or_default();
         line.push('\n');
         line
     }
@@ -82,7 +91,8 @@ impl Filter {
 }
 
 fn error_line(e: &ApiError) -> String {
-    let mut line = serde_json::to_string(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
+    let mut line = serde_json::to_string(&json!({"type": "ERROR", "object": e.to_status()}))
+        .unwrap_or_default();
     line.push('\n');
     line
 }
@@ -107,7 +117,9 @@ pub async fn serve(
     let from: Option<u64> = match call.param("resourceVersion") {
         None | Some("") | Some("0") => None,
         Some(rv) => Some(rv.parse().map_err(|_| {
-            ApiError::bad_request(format!("resourceVersion: Invalid value: {rv:?}: must be a number"))
+            ApiError::bad_request(format!(
+                "resourceVersion: Invalid value: {rv:?}: must be a number"
+            ))
         })?),
     };
     let mut timeout = call

@@ -4,9 +4,9 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::io::Write;
 
 use kpreload::sim::kubeconfig::kubeconfig as kubeconfig_text;
 use kpreload::sim::{self, Running};
@@ -36,7 +36,9 @@ pub fn kubectl_path() -> Option<PathBuf> {
             local.exists().then_some(local)
         })
         .unwrap_or_else(|| PathBuf::from("kubectl"));
-    let out = Command::new(&candidate).args(["version", "--client"]).output();
+    let out = Command::new(&candidate)
+        .args(["version", "--client"])
+        .output();
     match out {
         Ok(o) if String::from_utf8_lossy(&o.stdout).contains(KUBECTL_VERSION) => Some(candidate),
         Ok(o) => {
@@ -45,7 +47,10 @@ pub fn kubectl_path() -> Option<PathBuf> {
                 &format!(
                     "{} is {}",
                     candidate.display(),
-                    String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("of unknown version")
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .unwrap_or("of unknown version")
                 ),
             );
             None
@@ -159,7 +164,12 @@ impl Kubectl {
             .spawn()
             .expect("kubectl starts");
         if let Some(text) = input {
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
         }
         drop(child.stdin.take());
         child.wait_with_output().unwrap()
@@ -184,7 +194,11 @@ impl Kubectl {
     /// Runs and expects failure; returns stderr.
     pub fn fails(&self, args: &[&str], input: Option<&str>) -> String {
         let o = self.run_with_input(args, input);
-        assert!(!o.status.success(), "kubectl {} should have failed", args.join(" "));
+        assert!(
+            !o.status.success(),
+            "kubectl {} should have failed",
+            args.join(" ")
+        );
         String::from_utf8(o.stderr).unwrap()
     }
 }
@@ -195,4 +209,40 @@ pub fn kpreload(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap()
+}
+
+/// A kube-rs client for a cluster, through its kubeconfig as any program would.
+pub async fn kube_client(kubeconfig: &Path) -> kube::Client {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let config =
+        kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+            .await
+            .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// One raw HTTP request; returns the status code and body.
+pub fn http(method: &str, url: &str, content_type: &str, body: &str) -> (u16, String) {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }
