@@ -425,6 +425,7 @@ fn watch_sees_another_clients_change() {
         .unwrap()
         .read_to_string(&mut seen)
         .unwrap();
+    let _ = watcher.wait();
     assert!(seen.lines().any(|l| l == "pod/api-0"), "{seen}");
     assert!(
         seen.lines().any(|l| l == "pod/late"),
