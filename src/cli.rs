@@ -59,6 +59,10 @@ pub enum Command {
         /// Write a kubeconfig for the simulator (context kpreload-sim) to this file.
         #[arg(long, value_name = "FILE")]
         write_kubeconfig: Option<PathBuf>,
+        /// Faults to inject from the start, as JSON (the body of `POST /sim/faults`),
+        /// e.g. '{"watchSeconds": 5, "errors": 3}'.
+        #[arg(long, value_name = "JSON")]
+        faults: Option<String>,
     },
 }
 
@@ -76,11 +80,13 @@ pub fn main() -> ExitCode {
             scenario,
             listen,
             write_kubeconfig,
+            faults,
         } => runtime().and_then(|rt| {
             rt.block_on(commands::sim::run(
                 scenario,
                 *listen,
                 write_kubeconfig.as_deref(),
+                faults.as_deref(),
             ))
         }),
     };

@@ -91,3 +91,86 @@ fn help_lists_only_working_commands_and_kubectls_flags() {
     assert!(help.contains("render"));
     assert!(!help.to_lowercase().contains("not implemented"));
 }
+
+#[test]
+fn sim_serves_until_sigterm_and_writes_a_kubeconfig() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("k");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kpreload"))
+        .args([
+            "sim",
+            "--scenario",
+            "tests/fixtures/scenarios/small.yaml",
+            "--write-kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .args(["--faults", r#"{"watchSeconds": 5}"#])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("serving on ")
+        .expect(&line)
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let written = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(written.contains(&format!("server: {url}")));
+    assert!(written.contains("current-context: kpreload-sim"));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            assert!(code.success(), "{code:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the simulator did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sim_refuses_what_it_cannot_serve() {
+    let o = kpreload(&[
+        "sim",
+        "--scenario",
+        "tests/fixtures/scenarios/small.yaml",
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "kpreload: the simulator listens on loopback only; 0.0.0.0:0 is not a loopback address (use 127.0.0.1:PORT).\n"
+    );
+    let o = kpreload(&["sim", "--scenario", "nope.yaml"]);
+    assert_eq!(
+        stderr(&o),
+        "kpreload: cannot read the scenario nope.yaml: no such file.\n"
+    );
+    let o = kpreload(&[
+        "sim",
+        "--scenario",
+        "tests/fixtures/scenarios/small.yaml",
+        "--faults",
+        "{\"bogus\": 1}",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("kpreload: --faults is not valid: unknown field `bogus`"),
+        "{}",
+        stderr(&o)
+    );
+}

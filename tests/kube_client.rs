@@ -377,3 +377,26 @@ fn a_watch_from_a_compacted_version_gets_410_gone() {
     assert_eq!(first["object"]["code"], 410);
     assert_eq!(first["object"]["reason"], "Expired");
 }
+
+#[test]
+fn the_status_subresource_changes_only_status() {
+    let cluster = Cluster::start(SCENARIO);
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client);
+        let patch = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]},
+                           "metadata": {"labels": {"sneaky": "yes"}}});
+        let after = nodes
+            .patch_status("web-1", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        let ready = &after.status.unwrap().conditions.unwrap()[0];
+        assert_eq!(ready.status, "False");
+        assert!(!after.metadata.labels.unwrap().contains_key("sneaky"), "a status write leaves metadata alone");
+        // And a write to the main resource leaves status alone.
+        let main = json!({"status": {"conditions": []}, "metadata": {"labels": {"zone": "a"}}});
+        let after = nodes.patch("web-1", &PatchParams::default(), &Patch::Merge(&main)).await.unwrap();
+        assert_eq!(after.metadata.labels.unwrap()["zone"], "a");
+        assert_eq!(after.status.unwrap().conditions.unwrap()[0].status, "False");
+    });
+}

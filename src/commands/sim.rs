@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::sim::faults::FaultSettings;
 use crate::sim::kubeconfig::kubeconfig;
 use crate::sim::scenario::{self, Scenario};
 use crate::sim::store::Store;
@@ -26,7 +27,7 @@ pub fn load(path: &Path) -> Result<Scenario> {
 /// Builds a simulator's state from a scenario.
 pub fn build(scenario: Scenario, seed: u64) -> Result<Arc<Sim>> {
     let store = Store::new(HISTORY, seed);
-    scenario::load_into(&store, &scenario)
+    scenario::load_into(&store, scenario.objects)
         .map_err(|e| anyhow::anyhow!("the scenario could not be loaded: {e}"))?;
     Ok(Arc::new(Sim::new(store, scenario.simulation)))
 }
@@ -35,8 +36,15 @@ pub async fn run(
     scenario: &Path,
     listen: SocketAddr,
     write_kubeconfig: Option<&Path>,
+    faults: Option<&str>,
 ) -> Result<()> {
     let sim = build(load(scenario)?, 0x6b70_7265_6c6f_6164)?;
+    if let Some(json) = faults {
+        let settings: FaultSettings = serde_json::from_str(json).map_err(|e| {
+            anyhow::anyhow!("--faults is not valid: {e}; see `POST /sim/faults` in the README")
+        })?;
+        sim.faults.set(settings);
+    }
     let running = start(sim, listen).await?;
     let url = running.url();
     if let Some(path) = write_kubeconfig {

@@ -362,13 +362,37 @@ fn respond_objects(
     }
     match list_meta {
         None => ok(&view(res, &objects[0])),
-        Some(meta) => ok(&json!({
-            "kind": format!("{}List", res.kind),
-            "apiVersion": res.api_version(),
-            "metadata": meta,
-            "items": objects.iter().map(|o| view(res, o)).collect::<Vec<_>>(),
-        })),
+        Some(meta) => Ok(list_response(res, &meta, objects)),
     }
+}
+
+/// A List, serialised item by item from the stored objects (no copies of them).
+fn list_response(res: &Resource, meta: &Value, objects: &[Obj]) -> Response {
+    let mut body = Vec::with_capacity(objects.len() * 2048 + 256);
+    body.extend_from_slice(b"{\"kind\":");
+    let _ = serde_json::to_writer(&mut body, &format!("{}List", res.kind));
+    body.extend_from_slice(b",\"apiVersion\":");
+    let _ = serde_json::to_writer(&mut body, &res.api_version());
+    body.extend_from_slice(b",\"metadata\":");
+    let _ = serde_json::to_writer(&mut body, meta);
+    body.extend_from_slice(b",\"items\":[");
+    for (i, o) in objects.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        if res.group == "events.k8s.io" {
+            let _ = serde_json::to_writer(&mut body, &view(res, o));
+        } else {
+            let _ = serde_json::to_writer(&mut body, &**o);
+        }
+    }
+    body.extend_from_slice(b"]}");
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body),
+    )
+        .into_response()
 }
 
 /// Objects of a collection filtered by the call's selectors.

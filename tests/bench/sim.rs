@@ -1,0 +1,211 @@
+//! Simulator benchmark: `cargo bench --bench sim` (release build; prints figures).
+//!
+//! - loading `config/scenarios/large.yaml` (5,000 nodes with 50 images each, 100,000 pods)
+//!   and the process's resident memory after it;
+//! - a full 5,000-node list over HTTP, and `kubectl get nodes -o json --chunk-size=500`
+//!   (when kubectl 1.37 is installed: `tests/run` puts it in target/tools);
+//! - 10 concurrent watchers receiving a burst of 1,000 changes.
+//!
+//! Everything listens on 127.0.0.1 and stops by itself.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kpreload::sim;
+use serde_json::json;
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn http_get(addr: &str, path: &str) -> usize {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    buf.len()
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let t = Instant::now();
+    let scenario =
+        kpreload::commands::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
+    let parsed = t.elapsed();
+    let state = kpreload::commands::sim::build(scenario, 1).unwrap();
+    let loaded = t.elapsed();
+    let nodes = state.store.count("Node");
+    let pods = state.store.count("Pod");
+    println!(
+        "load large.yaml: {nodes} nodes, {pods} pods: parse {:.2} s, total {:.2} s; RSS {:.0} MiB",
+        parsed.as_secs_f64(),
+        loaded.as_secs_f64(),
+        rss_mib()
+    );
+
+    let running = rt
+        .block_on(sim::start(state.clone(), "127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let addr = running.addr.to_string();
+
+    let mut lists = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        bytes = http_get(&addr, "/api/v1/nodes");
+        lists.push(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "full node list over HTTP: {:.0} ms median of 5 ({:.1} MB)",
+        median(lists) * 1e3,
+        bytes as f64 / 1e6
+    );
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut token = String::new();
+        loop {
+            let path = format!("/api/v1/pods?limit=500&continue={token}");
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut buf = String::new();
+            s.read_to_string(&mut buf).unwrap();
+            let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+            let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            match v["metadata"]["continue"].as_str() {
+                Some(c) if !c.is_empty() => token = c.to_string(),
+                _ => break,
+            }
+        }
+        pages.push(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "all 100,000 pods in pages of 500 over HTTP: {:.2} s median of 3",
+        median(pages)
+    );
+
+    let kubectl = std::env::var_os("KPRELOAD_KUBECTL")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/tools/py/bin/kubectl"));
+    if kubectl.exists() {
+        let dir = std::env::temp_dir().join(format!("kpreload-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = dir.join("kubeconfig");
+        std::fs::write(&kc, sim::kubeconfig::kubeconfig(&running.url())).unwrap();
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let out = Command::new(&kubectl)
+                .arg("--kubeconfig")
+                .arg(&kc)
+                .args(["get", "nodes", "-o", "json", "--chunk-size=500"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            runs.push(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "kubectl get nodes -o json --chunk-size=500: {:.2} s median of 3",
+            median(runs)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        println!(
+            "kubectl get nodes: skipped, no kubectl 1.37 at {} (tests/run installs it)",
+            kubectl.display()
+        );
+    }
+
+    // 10 watchers, then 1,000 changes to nodes; time until every watcher has them all.
+    let sim_state: Arc<sim::Sim> = state;
+    rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = std::env::temp_dir().join(format!("kpreload-bench-w{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = dir.join("kubeconfig");
+        std::fs::write(&kc, sim::kubeconfig::kubeconfig(&running.url())).unwrap();
+        let file = kube::config::Kubeconfig::read_from(&kc).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await.unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let api: kube::Api<Node> = kube::Api::all(client);
+        let rv = sim_state.store.current_rv().to_string();
+        let mut watchers = Vec::new();
+        for _ in 0..10 {
+            let stream = api
+                .watch(&kube::api::WatchParams::default().timeout(120), &rv)
+                .await
+                .unwrap()
+                .boxed();
+            watchers.push(tokio::spawn(async move {
+                let mut stream = stream;
+                let mut seen = 0;
+                let started = Instant::now();
+                while let Some(ev) = stream.next().await {
+                    if matches!(ev, Ok(kube::api::WatchEvent::Modified(_))) {
+                        seen += 1;
+                        if seen == 1000 {
+                            return started.elapsed();
+                        }
+                    }
+                }
+                Duration::MAX
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let nodes = sim::resources::find("", "v1", "nodes").unwrap();
+        let t = Instant::now();
+        for i in 0..1000 {
+            let name = format!("web-{}", i % 500 + 1);
+            sim_state
+                .store
+                .update(nodes, "", &name, false, |old| {
+                    let mut new = old.clone();
+                    new["metadata"]["labels"]["bench"] = json!(i.to_string());
+                    Ok(new)
+                })
+                .unwrap();
+        }
+        let written = t.elapsed();
+        let mut slowest = Duration::ZERO;
+        for w in watchers {
+            slowest = slowest.max(tokio::time::timeout(Duration::from_secs(60), w).await.unwrap().unwrap());
+        }
+        println!(
+            "burst of 1,000 node changes: written in {:.0} ms; all 10 watchers had every change {:.0} ms after the first write",
+            written.as_secs_f64() * 1e3,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        let _ = slowest;
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+    println!("RSS at the end: {:.0} MiB", rss_mib());
+    running.stop();
+}
