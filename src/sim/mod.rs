@@ -18,6 +18,7 @@ pub mod status;
 pub mod store;
 pub mod table;
 pub mod watch;
+pub mod world;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub struct Running {
     pub sim: Arc<Sim>,
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    world: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -43,6 +45,9 @@ impl Running {
 
     pub fn stop(self) {
         self.task.abort();
+        if let Some(w) = self.world {
+            w.abort();
+        }
     }
 }
 
@@ -70,10 +75,19 @@ pub async fn start(sim: Arc<Sim>, listen: SocketAddr) -> Result<Running, StartEr
         .map_err(|e| StartError::Bind(listen, e))?;
     let _ = sim.address.set(addr.to_string());
     let app = server::router(sim.clone());
+    let world = sim
+        .simulation
+        .controllers
+        .then(|| world::spawn(sim.clone()));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("the simulator stopped: {e}");
         }
     });
-    Ok(Running { sim, addr, task })
+    Ok(Running {
+        sim,
+        addr,
+        task,
+        world,
+    })
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::{apps, core};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::resources::Resource;
 use super::status::{ApiError, ApiResult};
@@ -55,6 +55,8 @@ pub fn normalize(
     };
     let mut unknown = Vec::new();
     unknown_fields(&body, &normalized, "", &mut unknown);
+    let mut normalized = normalized;
+    apply_defaults(res, &mut normalized);
     let warnings = match validation {
         FieldValidation::Ignore => vec![],
         FieldValidation::Warn => unknown
@@ -74,6 +76,73 @@ pub fn normalize(
         FieldValidation::Strict => vec![],
     };
     Ok((normalized, warnings))
+}
+
+/// The defaults the API server fills in, for the fields clients read back (kubectl's
+/// `rollout status` needs the DaemonSet's update strategy, for one).
+pub fn apply_defaults(res: &Resource, obj: &mut Value) {
+    match res.store_kind {
+        "DaemonSet" => {
+            let spec = &mut obj["spec"];
+            if spec["updateStrategy"]["type"].is_null() {
+                spec["updateStrategy"]["type"] = json!("RollingUpdate");
+            }
+            if spec["updateStrategy"]["type"] == "RollingUpdate" {
+                let ru = &mut spec["updateStrategy"]["rollingUpdate"];
+                if ru["maxUnavailable"].is_null() {
+                    ru["maxUnavailable"] = json!(1);
+                }
+                if ru["maxSurge"].is_null() {
+                    ru["maxSurge"] = json!(0);
+                }
+            }
+            if spec["revisionHistoryLimit"].is_null() {
+                spec["revisionHistoryLimit"] = json!(10);
+            }
+            pod_spec_defaults(&mut obj["spec"]["template"]["spec"]);
+        }
+        "Pod" => pod_spec_defaults(&mut obj["spec"]),
+        "Namespace" if obj["status"]["phase"].is_null() => {
+            obj["status"]["phase"] = json!("Active");
+        }
+        _ => {}
+    }
+}
+
+fn pod_spec_defaults(spec: &mut Value) {
+    if !spec.is_object() {
+        return;
+    }
+    for (field, value) in [
+        ("restartPolicy", json!("Always")),
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("schedulerName", json!("default-scheduler")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("securityContext", json!({})),
+    ] {
+        if spec[field].is_null() {
+            spec[field] = value;
+        }
+    }
+    for list in ["initContainers", "containers"] {
+        if let Some(containers) = spec[list].as_array_mut() {
+            for c in containers {
+                if c["imagePullPolicy"].is_null() {
+                    let image = c["image"].as_str().unwrap_or_default();
+                    let latest = crate::core::reference::ImageRef::parse(image)
+                        .map(|r| r.tag() == Some("latest") && r.digest().is_none())
+                        .unwrap_or(false);
+                    c["imagePullPolicy"] = json!(if latest { "Always" } else { "IfNotPresent" });
+                }
+                if c["terminationMessagePath"].is_null() {
+                    c["terminationMessagePath"] = json!("/dev/termination-log");
+                }
+                if c["terminationMessagePolicy"].is_null() {
+                    c["terminationMessagePolicy"] = json!("File");
+                }
+            }
+        }
+    }
 }
 
 fn roundtrip<T: DeserializeOwned + Serialize>(res: &Resource, body: &Value) -> ApiResult<Value> {

@@ -106,6 +106,9 @@ pub struct Generate {
 /// The `kind: Simulation` document, with defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Simulation {
+    /// Run the DaemonSet controller, the scheduler and the kubelets (default); without
+    /// them the simulator is an API server alone.
+    pub controllers: bool,
     pub registry: Vec<RegistryImage>,
     pub node_defaults: NodeDefaults,
     pub generate: Vec<Generate>,
@@ -115,6 +118,7 @@ pub struct Simulation {
 impl Default for Simulation {
     fn default() -> Self {
         Simulation {
+            controllers: true,
             registry: Vec::new(),
             node_defaults: NodeDefaults::default(),
             generate: Vec::new(),
@@ -155,6 +159,7 @@ struct RawSimulation {
     #[serde(default)]
     generate: Vec<RawGenerate>,
     speed: Option<f64>,
+    controllers: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -424,6 +429,7 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
         ));
     }
     Ok(Simulation {
+        controllers: raw.controllers.unwrap_or(true),
         registry,
         node_defaults: defaults,
         generate,

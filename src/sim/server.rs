@@ -27,6 +27,8 @@ pub struct Sim {
     pub store: Store,
     pub simulation: super::scenario::Simulation,
     pub faults: Faults,
+    /// The controllers', scheduler's and kubelets' own state.
+    pub world: super::world::World,
     /// `127.0.0.1:PORT`, for discovery's server address.
     pub address: std::sync::OnceLock<String>,
 }
@@ -37,6 +39,7 @@ impl Sim {
             store,
             simulation,
             faults: Faults::default(),
+            world: super::world::World::default(),
             address: std::sync::OnceLock::new(),
         }
     }

@@ -1,0 +1,147 @@
+//! What makes the simulated cluster a cluster and not only an API server: a DaemonSet
+//! controller, a scheduler and a kubelet per node. They run in the simulator's process and
+//! work on its store directly, as the control plane works on etcd; clients still see only
+//! the API.
+
+pub mod controller;
+pub mod images;
+pub mod kubelet;
+pub mod record;
+pub mod scheduler;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use super::scenario::{KubeletConfig, parse_bytes};
+use super::server::Sim;
+use images::ImageStore;
+
+/// One node's kubelet and container runtime state.
+pub struct NodeRuntime {
+    pub name: String,
+    pub images: Mutex<ImageStore>,
+    /// Pull slots: one when the kubelet serialises pulls.
+    pub pulls: Arc<Semaphore>,
+    /// Bytes per second.
+    pub bandwidth: u64,
+    /// Image filesystem capacity, bytes.
+    pub disk: u64,
+    pub kubelet: KubeletConfig,
+}
+
+#[derive(Default)]
+pub struct World {
+    nodes: Mutex<HashMap<String, Arc<NodeRuntime>>>,
+    /// Pods (by uid) a kubelet is running.
+    running: Mutex<HashSet<String>>,
+}
+
+impl World {
+    pub fn node(&self, name: &str) -> Option<Arc<NodeRuntime>> {
+        self.nodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn lock_nodes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<NodeRuntime>>> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts running a pod once; false when it already runs.
+    fn claim(&self, uid: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_string())
+    }
+
+    fn release(&self, uid: &str) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+    }
+
+    fn is_running(&self, uid: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(uid)
+    }
+}
+
+/// Creates the runtime of every node that has none yet.
+fn sync_nodes(sim: &Sim) {
+    let (_, nodes) = sim.store.list("Node", None);
+    let now = jiff::Timestamp::now().as_second();
+    let defaults = &sim.simulation.node_defaults;
+    let mut map = sim.world.lock_nodes();
+    for node in nodes {
+        let name = node["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if map.contains_key(&name) {
+            continue;
+        }
+        let annotation = |key: &str| {
+            node["metadata"]["annotations"][key]
+                .as_str()
+                .map(str::to_string)
+        };
+        let bandwidth = annotation("sim.kpreload.dev/bandwidth")
+            .and_then(|b| parse_bytes(b.trim_end_matches("/s")))
+            .filter(|b| *b > 0)
+            .unwrap_or(defaults.bandwidth);
+        let disk = annotation("sim.kpreload.dev/disk")
+            .and_then(|d| parse_bytes(&d))
+            .unwrap_or(defaults.disk);
+        let kubelet = defaults.kubelet.clone();
+        let slots = if kubelet.serialize_image_pulls {
+            1
+        } else {
+            kubelet
+                .max_parallel_image_pulls
+                .map_or(Semaphore::MAX_PERMITS, |n| n.max(1) as usize)
+        };
+        map.insert(
+            name.clone(),
+            Arc::new(NodeRuntime {
+                name,
+                images: Mutex::new(ImageStore::from_status(&node, now)),
+                pulls: Arc::new(Semaphore::new(slots)),
+                bandwidth,
+                disk,
+                kubelet,
+            }),
+        );
+    }
+}
+
+/// Starts the controllers, the scheduler and the kubelets. Each pass looks at the whole
+/// state; passes run at start and after every burst of changes (time-based work, such as a
+/// kubelet's back-off, runs in the pod's own task).
+pub fn spawn(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut live = sim.store.subscribe(None).ok().map(|s| s.live);
+        loop {
+            sync_nodes(&sim);
+            controller::reconcile(&sim);
+            scheduler::schedule(&sim);
+            kubelet::start_pods(&sim);
+            let Some(rx) = live.as_mut() else { return };
+            match rx.recv().await {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+            // Let a burst of changes settle into one pass.
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            while rx.try_recv().is_ok() {}
+        }
+    })
+}
