@@ -6,17 +6,9 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Cluster, Kubectl};
+use support::{Cluster, Kubectl, article};
 
 const SCENARIO: &str = "tests/fixtures/scenarios/small.yaml";
-
-fn fixture(name: &str) -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/article")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 #[test]
 fn get_with_selectors_chunks_and_formats() {
@@ -128,7 +120,7 @@ fn apply_then_change_and_reapply_uses_a_strategic_merge() {
     let Some(k) = Kubectl::new(&cluster) else {
         return;
     };
-    let original = std::fs::read_to_string(fixture("image-preloader-web.yaml")).unwrap();
+    let original = std::fs::read_to_string(article("image-preloader-web.yaml")).unwrap();
     assert_eq!(
         k.ok_with_input(&["apply", "-f", "-"], Some(&original)),
         "daemonset.apps/image-preloader-web created\n"
@@ -185,7 +177,7 @@ fn server_side_apply_conflicts_and_force() {
     let Some(k) = Kubectl::new(&cluster) else {
         return;
     };
-    let manifest = std::fs::read_to_string(fixture("image-preloader-ml.yaml")).unwrap();
+    let manifest = std::fs::read_to_string(article("image-preloader-ml.yaml")).unwrap();
     let out = k.ok_with_input(
         &[
             "apply",
@@ -265,7 +257,7 @@ fn patches_of_every_type() {
     let Some(k) = Kubectl::new(&cluster) else {
         return;
     };
-    k.ok(&["apply", "-f", &fixture("image-preloader-web.yaml")]);
+    k.ok(&["apply", "-f", &article("image-preloader-web.yaml")]);
     let ds = ["ds", "image-preloader-web", "-n", "kube-system"];
     let patch = |kind: &str, body: &str| {
         let mut args = vec!["patch"];
@@ -318,7 +310,7 @@ fn delete_and_dry_runs() {
     let Some(k) = Kubectl::new(&cluster) else {
         return;
     };
-    let f = fixture("image-preloader.yaml");
+    let f = article("image-preloader.yaml");
     assert_eq!(
         k.ok(&["apply", "--dry-run=server", "-f", &f]),
         "daemonset.apps/image-preloader created (server dry run)\n"
@@ -357,7 +349,7 @@ fn diff_shows_what_apply_would_change() {
     let Some(k) = Kubectl::new(&cluster) else {
         return;
     };
-    let f = fixture("image-preloader-web.yaml");
+    let f = article("image-preloader-web.yaml");
     k.ok(&["apply", "-f", &f]);
     let changed = std::fs::read_to_string(&f)
         .unwrap()

@@ -3,15 +3,7 @@
 
 mod support;
 
-use support::{Cluster, Kubectl};
-
-fn fixture(name: &str) -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/article")
-        .join(name)
-        .display()
-        .to_string()
-}
+use support::{Cluster, Kubectl, article};
 
 /// The Events table of `kubectl describe`, as (reason, message) pairs in order.
 fn events(describe: &str) -> Vec<(String, String)> {
@@ -37,7 +29,7 @@ fn the_articles_preloader_pulls_in_order_and_tri_lang_starts_warm() {
     let Some(k) = Kubectl::new(&cluster) else {
         return;
     };
-    k.ok(&["apply", "-f", &fixture("image-preloader.yaml")]);
+    k.ok(&["apply", "-f", &article("image-preloader.yaml")]);
     let out = k.ok(&[
         "-n",
         "kube-system",
@@ -170,8 +162,8 @@ fn pool_preloaders_run_only_on_their_pools_nodes() {
     let Some(k) = Kubectl::new(&cluster) else {
         return;
     };
-    k.ok(&["apply", "-f", &fixture("image-preloader-ml.yaml")]);
-    k.ok(&["apply", "-f", &fixture("image-preloader-web.yaml")]);
+    k.ok(&["apply", "-f", &article("image-preloader-ml.yaml")]);
+    k.ok(&["apply", "-f", &article("image-preloader-web.yaml")]);
     for ds in ["image-preloader-ml", "image-preloader-web"] {
         k.ok(&[
             "-n",
@@ -288,7 +280,7 @@ fn a_template_change_rolls_across_the_pool() {
     let Some(k) = Kubectl::new(&cluster) else {
         return;
     };
-    let f = fixture("image-preloader-web.yaml");
+    let f = article("image-preloader-web.yaml");
     k.ok(&["apply", "-f", &f]);
     k.ok(&[
         "-n",

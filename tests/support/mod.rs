@@ -105,26 +105,9 @@ impl Cluster {
     /// Sets fault injection through the control endpoint, as an outside test would.
     pub fn faults(&self, json: &str) {
         let url = format!("{}/sim/faults", self.url());
-        let out = http_post(&url, json);
-        assert!(out.contains('{'), "fault settings refused: {out}");
+        let (code, out) = http("POST", &url, "application/json", json);
+        assert_eq!(code, 200, "fault settings refused: {out}");
     }
-}
-
-/// A tiny HTTP POST over a raw socket (the tests need no HTTP client of their own).
-pub fn http_post(url: &str, body: &str) -> String {
-    use std::io::Read;
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        s,
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 impl Drop for Cluster {
@@ -201,6 +184,15 @@ impl Kubectl {
         );
         String::from_utf8(o.stderr).unwrap()
     }
+}
+
+/// The path of one of the article's manifests under tests/fixtures/article.
+pub fn article(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/article")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 pub fn kpreload(args: &[&str]) -> Output {
