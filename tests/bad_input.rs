@@ -56,3 +56,32 @@ fn a_missing_pools_file_says_what_to_do() {
         "no/such/pools.yaml: there is no such pools file; pass its path with -f FILE"
     );
 }
+
+#[test]
+fn broken_scenarios() {
+    let dir = Path::new("tests/invalid/scenarios");
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap();
+        let name = path.display().to_string();
+        let got = match kpreload::sim::scenario::parse(&text, &name) {
+            Ok(_) => "accepted".to_string(),
+            Err(e) => e.to_string(),
+        };
+        if got != format!("{name}{expect}") {
+            wrong.push(format!(
+                "{name}\n  expected {name}{expect}\n  got      {got}"
+            ));
+        }
+        checked += 1;
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(checked >= 14);
+}

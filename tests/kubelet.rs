@@ -335,3 +335,77 @@ fn a_template_change_rolls_across_the_pool() {
     ]);
     assert_eq!(generation, "2 2");
 }
+
+#[test]
+fn the_demo_world_preloads_web_and_fails_mls_missing_image() {
+    let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(200.0));
+    let Some(k) = Kubectl::new(&cluster) else {
+        return;
+    };
+    let out = k.ok(&[
+        "-n",
+        "kube-system",
+        "rollout",
+        "status",
+        "ds/image-preloader-web",
+        "--timeout=120s",
+    ]);
+    assert!(out.ends_with("successfully rolled out\n"), "{out}");
+    assert_eq!(
+        k.ok(&["get", "ds", "-A", "-o", "name"]),
+        "daemonset.apps/image-preloader-ml\ndaemonset.apps/image-preloader-web\n",
+        "the general pool has no preloader"
+    );
+    // The ml pool's third image is not in the registry: every ml node gets stuck on it.
+    let mut states = String::new();
+    for _ in 0..100 {
+        states = k.ok(&["get", "pods", "-n", "kube-system", "-l", "app=image-preloader-ml", "-o", "jsonpath={range .items[*]}{.spec.nodeName} {.status.initContainerStatuses[2].state.waiting.reason}{\"\\n\"}{end}"]);
+        if states.lines().count() == 3
+            && states
+                .lines()
+                .all(|l| l.ends_with("ImagePullBackOff") || l.ends_with("ErrImagePull"))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(states.lines().count(), 3, "{states}");
+    assert!(
+        states
+            .lines()
+            .all(|l| l.ends_with("ImagePullBackOff") || l.ends_with("ErrImagePull")),
+        "{states}"
+    );
+    // Workloads the scenario declares running read as running and ready.
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "pod",
+            "api-0",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].ready}"
+        ]),
+        "true"
+    );
+    // web-1 had the old versions the cleanup example needs, and now the preloaded ones too.
+    let images = k.ok(&[
+        "get",
+        "node",
+        "web-1",
+        "-o",
+        "jsonpath={.status.images[*].names}",
+    ]);
+    for want in [
+        "nginx:1.23",
+        "nginx:1.26",
+        "the-app:v1.0",
+        "the-app:v1.3",
+        "python:3.12",
+        "redis:7-alpine",
+        "busybox:1.37.0-musl",
+    ] {
+        assert!(images.contains(want), "{want} missing from {images}");
+    }
+}

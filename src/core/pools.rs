@@ -175,7 +175,7 @@ fn yaml_error(file: &str, e: &serde_yaml::Error) -> PoolsError {
 
 /// Drops the first " at line L column C" (the place we print first) and keeps the rest,
 /// such as ", while parsing a flow sequence at line 4 column 13".
-fn without_first_place(message: &str) -> String {
+pub(crate) fn without_first_place(message: &str) -> String {
     let Some(at) = message.find(" at line ") else {
         return message.to_string();
     };

@@ -24,6 +24,7 @@ use super::objects::{FieldValidation, normalize, validate};
 use super::resources::{self, RESOURCES};
 use super::server::check_identity;
 use super::store::Store;
+use crate::core::pools::without_first_place;
 use crate::core::reference::ImageRef;
 use crate::core::yaml_places::places;
 
@@ -44,12 +45,16 @@ pub struct ScenarioError {
 #[derive(Clone, Debug, Deserialize, PartialEq, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct KubeletConfig {
+    #[serde(rename = "imageGCHighThresholdPercent")]
     pub image_gc_high_threshold_percent: u8,
+    #[serde(rename = "imageGCLowThresholdPercent")]
     pub image_gc_low_threshold_percent: u8,
     pub serialize_image_pulls: bool,
     pub max_parallel_image_pulls: Option<u32>,
     pub node_status_max_images: i32,
+    #[serde(rename = "imageMinimumGCAge")]
     pub image_minimum_gc_age: String,
+    #[serde(rename = "imageMaximumGCAge")]
     pub image_maximum_gc_age: String,
 }
 
@@ -124,6 +129,14 @@ impl Default for Simulation {
             generate: Vec::new(),
             speed: 1.0,
         }
+    }
+}
+
+impl Scenario {
+    /// The same scenario at another time scale (tests run the demo's minute in a second).
+    pub fn with_speed(mut self, speed: f64) -> Self {
+        self.simulation.speed = speed;
+        self
     }
 }
 
@@ -238,7 +251,7 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         let value: serde_yaml::Value = serde_yaml::Value::deserialize(doc).map_err(|e| {
             err(
                 e.location().map(|l| (l.line(), l.column())),
-                strip_place(&e.to_string()),
+                without_first_place(&e.to_string()),
             )
         })?;
         if value.is_null() {
@@ -265,9 +278,15 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
                     "there is more than one Simulation document".into(),
                 ));
             }
-            let raw: RawSimulation = serde_yaml::from_value(value).map_err(|e| {
-                let (path, message) = split_path(&e.to_string());
-                err(here(&path).or(here("")), message)
+            // Read again from the text, so that errors carry their own line and column.
+            let doc = serde_yaml::Deserializer::from_str(text)
+                .nth(index)
+                .expect("the document was read once already");
+            let raw = RawSimulation::deserialize(doc).map_err(|e| {
+                err(
+                    e.location().map(|l| (l.line(), l.column())).or(here("")),
+                    without_first_place(&e.to_string()),
+                )
             })?;
             simulation = Some(
                 check_simulation(raw)
@@ -297,9 +316,20 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
             .unwrap_or("default")
             .to_string();
         check_identity(res, &mut obj, &ns).map_err(|e| err(here(""), e.message))?;
-        let (obj, _) =
+        let (mut obj, _) =
             normalize(res, obj, FieldValidation::Strict).map_err(|e| err(here(""), e.message))?;
-        validate(res, &obj).map_err(|e| err(here("metadata.name").or(here("")), e.message))?;
+        if res.store_kind == "Pod" {
+            complete_running_status(&mut obj);
+        }
+        validate(res, &obj).map_err(|e| {
+            // Point at the first invalid field, as the API's causes name it.
+            let field = e
+                .details
+                .as_ref()
+                .and_then(|d| d["causes"][0]["field"].as_str())
+                .unwrap_or("");
+            err(here(field).or(here("")), e.message)
+        })?;
         objects.push((res.store_kind, obj));
     }
     let simulation = simulation.unwrap_or_default();
@@ -307,7 +337,9 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         for i in 1..=g.count {
             objects.push(("Node", generated_node(g, i, &simulation)));
             for j in 0..g.pods_per_node {
-                objects.push(("Pod", generated_pod(g, i, j)));
+                let mut pod = generated_pod(g, i, j);
+                complete_running_status(&mut pod);
+                objects.push(("Pod", pod));
             }
         }
     }
@@ -315,22 +347,6 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         simulation,
         objects,
     })
-}
-
-/// serde_yaml's "path: message at line L column C" → ("path", "path: message").
-fn split_path(message: &str) -> (String, String) {
-    let message = strip_place(message);
-    match message.split_once(": ") {
-        Some((path, _)) if !path.contains(' ') => (path.to_string(), message.clone()),
-        _ => (String::new(), message),
-    }
-}
-
-fn strip_place(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
 }
 
 type Fault = (String, String);
@@ -469,6 +485,35 @@ fn generated_node(g: &Generate, i: usize, sim: &Simulation) -> Value {
     })
 }
 
+/// A pod a scenario declares Running gets the statuses a kubelet would report for it, so
+/// that it reads as running and ready (nobody pulls or starts it again).
+fn complete_running_status(pod: &mut Value) {
+    if pod["status"]["phase"] != "Running" || !pod["status"]["containerStatuses"].is_null() {
+        return;
+    }
+    let started = super::store::now_rfc3339();
+    let statuses: Vec<Value> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let image = c["image"].as_str().unwrap_or_default();
+            let image_id = ImageRef::parse(image)
+                .map(|r| format!("{}@sha256:{}", r.name(), super::world::images::digest_of(&r.normalized(), "manifest")))
+                .unwrap_or_default();
+            json!({"name": c["name"], "image": image, "imageID": image_id, "ready": true,
+                   "restartCount": 0, "started": true, "state": {"running": {"startedAt": started}}})
+        })
+        .collect();
+    pod["status"]["containerStatuses"] = json!(statuses);
+    pod["status"]["conditions"] = json!(
+        ["PodScheduled", "Initialized", "ContainersReady", "Ready"]
+            .iter()
+            .map(|t| json!({"type": t, "status": "True", "lastTransitionTime": started}))
+            .collect::<Vec<_>>()
+    );
+}
+
 fn generated_pod(g: &Generate, node: usize, j: usize) -> Value {
     let node_name = format!("{}-{node}", g.pool);
     let image = &g.images[j % g.images.len()];
@@ -524,6 +569,20 @@ pub fn load_into(store: &Store, objects: Vec<(&'static str, Value)>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubelet_settings_use_the_kubelets_names() {
+        let text = "apiVersion: sim.kpreload.dev/v1\nkind: Simulation\nnodeDefaults:\n  kubelet: { imageGCHighThresholdPercent: 100, imageGCLowThresholdPercent: 80, serializeImagePulls: false, maxParallelImagePulls: 3, imageMaximumGCAge: 72h }\n";
+        let k = parse(text, "s.yaml")
+            .unwrap()
+            .simulation
+            .node_defaults
+            .kubelet;
+        assert_eq!(k.image_gc_high_threshold_percent, 100);
+        assert!(!k.serialize_image_pulls);
+        assert_eq!(k.max_parallel_image_pulls, Some(3));
+        assert_eq!(k.image_maximum_gc_age, "72h");
+    }
 
     #[test]
     fn sizes() {

@@ -72,13 +72,21 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(scenario: &str) -> Cluster {
+        Self::start_at(scenario, None)
+    }
+
+    /// Starts a scenario at another time scale than its own.
+    pub fn start_at(scenario: &str, speed: Option<f64>) -> Cluster {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(scenario);
-        let scenario = kpreload::commands::sim::load(&path).unwrap();
+        let mut scenario = kpreload::commands::sim::load(&path).unwrap();
+        if let Some(speed) = speed {
+            scenario = scenario.with_speed(speed);
+        }
         let state = kpreload::commands::sim::build(scenario, 42).unwrap();
         let running = rt
             .block_on(sim::start(state, "127.0.0.1:0".parse().unwrap()))

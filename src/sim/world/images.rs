@@ -47,8 +47,7 @@ impl ImageStore {
                 .into_iter()
                 .flatten()
                 .filter_map(|n| n.as_str())
-                .filter_map(|n| ImageName::parse(n).ok())
-                .map(|n| n.normalized())
+                .map(|n| ImageName::parse(n).map_or_else(|_| n.to_string(), |p| p.normalized()))
                 .collect();
             let Some(first) = names.first() else { continue };
             let size = entry["sizeBytes"].as_u64().unwrap_or(0);
