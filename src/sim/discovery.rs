@@ -77,24 +77,13 @@ fn resource_entry(r: &Resource) -> Vec<Value> {
             "verbs": ["get", "patch", "update"],
         }));
     }
-    if r.kind == "Pod" {
-        for sub in ["exec", "log"] {
-            out.push(json!({
-                "name": format!("pods/{sub}"),
-                "singularName": "",
-                "namespaced": true,
-                "kind": if sub == "exec" { "PodExecOptions" } else { "Pod" },
-                "verbs": if sub == "exec" { json!(["create", "get"]) } else { json!(["get"]) },
-            }));
-        }
-    }
     if r.kind == "Node" {
         out.push(json!({
             "name": "nodes/proxy",
             "singularName": "",
             "namespaced": false,
             "kind": "NodeProxyOptions",
-            "verbs": ["create", "delete", "get", "patch", "update"],
+            "verbs": ["get"],
         }));
     }
     out

@@ -7,6 +7,7 @@ pub mod events;
 pub mod faults;
 pub mod fields;
 pub mod kubeconfig;
+pub mod node_proxy;
 pub mod objects;
 pub mod openapi;
 pub mod patch;

@@ -280,6 +280,9 @@ async fn resource_call(
             match sub {
                 [] => object_call(sim, call, res, ns, name, false),
                 ["status"] if res.has_status => object_call(sim, call, res, ns, name, true),
+                ["proxy", rest @ ..] if res.kind == "Node" && call.method == Method::GET => {
+                    super::node_proxy::serve(sim, name, rest)
+                }
                 _ => Err(ApiError::path_not_found()),
             }
         }

@@ -248,6 +248,7 @@ impl Pod<'_> {
             let mut images = self.node.images.lock().unwrap_or_else(|p| p.into_inner());
             images.add(&image, size, now);
         }
+        super::gc::collect(self.sim, self.node, now);
         self.publish_node_images();
         self.event(
             at,
@@ -273,29 +274,7 @@ impl Pod<'_> {
     }
 
     fn publish_node_images(&self) {
-        let (status_images, used) = {
-            let images = self.node.images.lock().unwrap_or_else(|p| p.into_inner());
-            (
-                images.status_images(self.node.kubelet.node_status_max_images),
-                images.used_bytes(),
-            )
-        };
-        let disk = self.node.disk;
-        let _ = self.sim.store.update(stored("Node"), "", &self.node.name, false, |old| {
-            let mut new = old.clone();
-            new["status"]["images"] = status_images.clone();
-            let pressure = used >= disk;
-            let mut conditions = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
-            conditions.retain(|c| c["type"] != "DiskPressure");
-            conditions.push(json!({
-                "type": "DiskPressure",
-                "status": if pressure { "True" } else { "False" },
-                "reason": if pressure { "KubeletHasDiskPressure" } else { "KubeletHasNoDiskPressure" },
-                "message": if pressure { "kubelet has disk pressure" } else { "kubelet has no disk pressure" },
-            }));
-            new["status"]["conditions"] = json!(conditions);
-            Ok(new)
-        });
+        publish_node_images(self.sim, self.node);
     }
 
     fn image_id(&self, container: &Value) -> String {
@@ -309,6 +288,34 @@ impl Pod<'_> {
             Err(_) => String::new(),
         }
     }
+}
+
+/// Writes the node's `status.images` (largest first, capped as the kubelet caps it) and its
+/// DiskPressure condition from its image store.
+pub fn publish_node_images(sim: &Sim, node: &NodeRuntime) {
+    let (status_images, used) = {
+        let images = node.images.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            images.status_images(node.kubelet.node_status_max_images),
+            images.used_bytes(),
+        )
+    };
+    let disk = node.disk;
+    let _ = sim.store.update(stored("Node"), "", &node.name, false, |old| {
+        let mut new = old.clone();
+        new["status"]["images"] = status_images.clone();
+        let pressure = used >= disk;
+        let mut conditions = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        conditions.retain(|c| c["type"] != "DiskPressure");
+        conditions.push(json!({
+            "type": "DiskPressure",
+            "status": if pressure { "True" } else { "False" },
+            "reason": if pressure { "KubeletHasDiskPressure" } else { "KubeletHasNoDiskPressure" },
+            "message": if pressure { "kubelet has disk pressure" } else { "kubelet has no disk pressure" },
+        }));
+        new["status"]["conditions"] = json!(conditions);
+        Ok(new)
+    });
 }
 
 fn waiting(container: &Value, reason: &str, message: Option<&str>) -> Value {

@@ -4,6 +4,7 @@
 //! the API.
 
 pub mod controller;
+pub mod gc;
 pub mod images;
 pub mod kubelet;
 pub mod record;
@@ -37,6 +38,7 @@ pub struct World {
     nodes: Mutex<HashMap<String, Arc<NodeRuntime>>>,
     /// Pods (by uid) a kubelet is running.
     running: Mutex<HashSet<String>>,
+    last_gc: Mutex<Option<std::time::Instant>>,
 }
 
 impl World {
@@ -123,6 +125,26 @@ fn sync_nodes(sim: &Sim) {
     }
 }
 
+/// The kubelets' image GC, every five simulated minutes on every node (and after pulls,
+/// from the kubelet). A node whose images changed republishes its `status.images`.
+fn collect_garbage(sim: &Sim) {
+    let now = jiff::Timestamp::now().as_second();
+    let period = (300.0 / sim.simulation.speed).max(0.05);
+    {
+        let mut last = sim.world.last_gc.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t: std::time::Instant| t.elapsed().as_secs_f64() < period) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+    }
+    let nodes: Vec<Arc<NodeRuntime>> = sim.world.lock_nodes().values().cloned().collect();
+    for node in nodes {
+        if gc::collect(sim, &node, now) > 0 {
+            kubelet::publish_node_images(sim, &node);
+        }
+    }
+}
+
 /// Starts the controllers, the scheduler and the kubelets. Each pass looks at the whole
 /// state; passes run at start and after every burst of changes (time-based work, such as a
 /// kubelet's back-off, runs in the pod's own task).
@@ -131,13 +153,19 @@ pub fn spawn(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
         let mut live = sim.store.subscribe(None).ok().map(|s| s.live);
         loop {
             sync_nodes(&sim);
+            collect_garbage(&sim);
             controller::reconcile(&sim);
             scheduler::schedule(&sim);
             kubelet::start_pods(&sim);
             let Some(rx) = live.as_mut() else { return };
-            match rx.recv().await {
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            // Wake on a change, or when the image GC is due.
+            let gc_period = Duration::from_secs_f64((300.0 / sim.simulation.speed).max(0.05));
+            tokio::select! {
+                received = rx.recv() => match received {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tokio::time::sleep(gc_period) => {}
             }
             // Let a burst of changes settle into one pass.
             tokio::time::sleep(Duration::from_millis(15)).await;
