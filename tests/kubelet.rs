@@ -547,3 +547,145 @@ fn the_image_gc_never_evicts_an_image_in_use() {
         "beta, unused and least recently used, goes: {images}"
     );
 }
+
+#[test]
+fn exec_runs_the_runtimes_tools_in_a_rendered_preloaders_cleanup_container() {
+    let cluster = Cluster::start("tests/fixtures/scenarios/pools.yaml");
+    let Some(k) = Kubectl::new(&cluster) else {
+        return;
+    };
+    let rendered = support::kpreload(&["render", "-f", "config/pools.yaml", "--pool", "web"]);
+    k.ok_with_input(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=kpreload",
+            "-f",
+            "-",
+        ],
+        Some(&String::from_utf8(rendered.stdout).unwrap()),
+    );
+    k.ok(&[
+        "-n",
+        "kube-system",
+        "rollout",
+        "status",
+        "ds/image-preloader-web",
+        "--timeout=60s",
+    ]);
+    let pod = k.ok(&[
+        "get",
+        "pods",
+        "-n",
+        "kube-system",
+        "--field-selector",
+        "spec.nodeName=web-1",
+        "-o",
+        "name",
+    ]);
+    let pod = pod.trim();
+    let on_host = |args: &[&str]| {
+        let mut full = vec![
+            "exec",
+            "-n",
+            "kube-system",
+            pod,
+            "-c",
+            "cleanup",
+            "--",
+            "nsenter",
+            "-t",
+            "1",
+            "-m",
+            "-u",
+            "-i",
+            "-n",
+            "-p",
+            "--",
+        ];
+        full.extend(args);
+        k.run(&full)
+    };
+    let out = on_host(&["ctr", "-n", "k8s.io", "images", "ls", "-q"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "docker.io/library/nginx:1.25-alpine",
+        "docker.io/library/node:20-alpine",
+        "docker.io/library/redis:7-alpine",
+    ] {
+        assert!(listed.lines().any(|l| l == want), "{want} in {listed}");
+    }
+    // Each pulled image has three records: tag, digest and sha256:<id>.
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("docker.io/library/redis@sha256:")),
+        "{listed}"
+    );
+    assert!(listed.lines().any(|l| l.starts_with("sha256:")), "{listed}");
+
+    // Removing the tag alone leaves the image on the node: its other names keep it.
+    let out = on_host(&[
+        "ctr",
+        "-n",
+        "k8s.io",
+        "images",
+        "rm",
+        "docker.io/library/redis:7-alpine",
+    ]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "docker.io/library/redis:7-alpine\n"
+    );
+    let json = on_host(&["crictl", "images", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let redis = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| {
+            i["repoDigests"][0]
+                .as_str()
+                .is_some_and(|d| d.contains("redis@"))
+        })
+        .expect("redis is still there");
+    assert_eq!(redis["repoTags"].as_array().unwrap().len(), 0);
+    // crictl rmi removes the image with every name, and the node reports it gone.
+    let id = redis["id"].as_str().unwrap().to_string();
+    let out = on_host(&["crictl", "rmi", &id]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("Deleted: {id}\n")
+    );
+    let images = k.ok(&[
+        "get",
+        "node",
+        "web-1",
+        "-o",
+        "jsonpath={.status.images[*].names}",
+    ]);
+    assert!(!images.contains("redis"), "{images}");
+    // Removing again: not found, exit 1.
+    let again = on_host(&["crictl", "rmi", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    // Anything else is a shell's "not found".
+    let other = k.run(&[
+        "exec",
+        "-n",
+        "kube-system",
+        pod,
+        "-c",
+        "cleanup",
+        "--",
+        "rm",
+        "-rf",
+        "/",
+    ]);
+    assert_eq!(other.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("sh: rm: not found"));
+}

@@ -77,6 +77,15 @@ fn resource_entry(r: &Resource) -> Vec<Value> {
             "verbs": ["get", "patch", "update"],
         }));
     }
+    if r.kind == "Pod" {
+        out.push(json!({
+            "name": "pods/exec",
+            "singularName": "",
+            "namespaced": true,
+            "kind": "PodExecOptions",
+            "verbs": ["create", "get"],
+        }));
+    }
     if r.kind == "Node" {
         out.push(json!({
             "name": "nodes/proxy",

@@ -4,6 +4,7 @@
 
 pub mod discovery;
 pub mod events;
+pub mod exec;
 pub mod faults;
 pub mod fields;
 pub mod kubeconfig;

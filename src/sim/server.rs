@@ -120,6 +120,9 @@ impl Call {
 
 async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    if let Some((ns, name)) = super::exec::target(parts.uri.path()) {
+        return super::exec::serve(sim, parts, ns, name).await;
+    }
     let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
         Ok(b) => b,
         Err(_) => return error_response(&ApiError::bad_request("the request body is too large")),

@@ -17,6 +17,9 @@ pub struct NodeImage {
     /// Seconds since the epoch.
     pub created: i64,
     pub last_used: i64,
+    /// Whether containerd's `sha256:<id>` record of the image still exists; the CRI writes
+    /// it beside the tag and digest names, and `ctr images rm` of a name leaves the others.
+    pub id_record: bool,
 }
 
 /// A stable fake digest for a name: the same image always has the same digest and ID.
@@ -69,6 +72,7 @@ impl ImageStore {
                 pinned,
                 created: now,
                 last_used: now,
+                id_record: true,
             });
         }
         store
@@ -102,6 +106,7 @@ impl ImageStore {
                 }
             }
             existing.last_used = now;
+            existing.id_record = true;
             return existing.clone();
         }
         let img = NodeImage {
@@ -111,9 +116,34 @@ impl ImageStore {
             pinned: tag_name.starts_with("registry.k8s.io/pause:"),
             created: now,
             last_used: now,
+            id_record: true,
         };
         self.images.push(img.clone());
         img
+    }
+
+    /// Removes one containerd record (a name, or `sha256:<id>`); the image's bytes go
+    /// with its last record. Returns whether the record existed.
+    pub fn remove_record(&mut self, record: &str) -> bool {
+        let mut found = false;
+        for image in &mut self.images {
+            if image.id == record && image.id_record {
+                image.id_record = false;
+                found = true;
+            } else if let Some(at) = image.refs.iter().position(|r| r == record) {
+                image.refs.remove(at);
+                found = true;
+            }
+        }
+        self.images.retain(|i| !i.refs.is_empty() || i.id_record);
+        found
+    }
+
+    /// Removes an image with every name it has (what the CRI's RemoveImage does).
+    pub fn remove_image(&mut self, id: &str) -> bool {
+        let before = self.images.len();
+        self.images.retain(|i| i.id != id);
+        before != self.images.len()
     }
 
     pub fn used_bytes(&self) -> u64 {
@@ -131,6 +161,9 @@ impl ImageStore {
                 .take(limit)
                 .map(|i| {
                     let mut names = i.refs.clone();
+                    if names.is_empty() {
+                        names.push(i.id.clone());
+                    }
                     // The kubelet lists the digest name first.
                     names.sort_by_key(|n| !n.contains('@'));
                     json!({"names": names, "sizeBytes": i.size})

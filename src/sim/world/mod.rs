@@ -8,6 +8,7 @@ pub mod gc;
 pub mod images;
 pub mod kubelet;
 pub mod record;
+pub mod runtime_cli;
 pub mod scheduler;
 
 use std::collections::{HashMap, HashSet};

@@ -1,0 +1,389 @@
+//! What a command run through `kubectl exec` in a simulated pod prints: the container
+//! runtime's own tools (`ctr`, `crictl`) behind `nsenter` in a privileged `hostPID`
+//! container, answered from the node's image store; anything else is a shell's "not found".
+
+use serde_json::{Value, json};
+
+use super::NodeRuntime;
+use super::images::NodeImage;
+use crate::sim::server::Sim;
+
+/// What a command printed and how it ended.
+#[derive(Debug, Default, PartialEq)]
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Output {
+    fn ok(stdout: String) -> Self {
+        Output {
+            stdout,
+            ..Default::default()
+        }
+    }
+
+    fn fail(stderr: String, code: i32) -> Self {
+        Output {
+            stderr,
+            code,
+            ..Default::default()
+        }
+    }
+}
+
+/// Whether the container may reach the host's runtime: privileged, in a `hostPID` pod.
+pub fn can_reach_host(pod: &Value, container: &str) -> bool {
+    let c = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == container);
+    pod["spec"]["hostPID"] == true && c.is_some_and(|c| c["securityContext"]["privileged"] == true)
+}
+
+pub fn run(sim: &Sim, node: &NodeRuntime, host: bool, argv: &[String]) -> Output {
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (entered, rest) = strip_nsenter(&words);
+    match rest {
+        ["true"] | [] => Output::default(),
+        ["echo", args @ ..] => Output::ok(format!("{}\n", args.join(" "))),
+        ["ctr", args @ ..] if entered && host => ctr(sim, node, args),
+        ["crictl", args @ ..] if entered && host => crictl(sim, node, args),
+        ["nsenter", ..] if !host => Output::fail(
+            "nsenter: reassociate to namespace 'ns/ipc' failed: Operation not permitted\n".into(),
+            1,
+        ),
+        [program, ..] => Output::fail(format!("sh: {program}: not found\n"), 127),
+    }
+}
+
+/// `nsenter -t 1 -m -u -i -n -p [--] CMD…` → (true, CMD…).
+fn strip_nsenter<'a>(words: &'a [&'a str]) -> (bool, &'a [&'a str]) {
+    if words.first().is_none_or(|w| !w.ends_with("nsenter")) {
+        return (false, words);
+    }
+    let mut i = 1;
+    while i < words.len() {
+        match words[i] {
+            "--" => return (true, &words[i + 1..]),
+            "-t" | "--target" => i += 2,
+            w if w.starts_with('-') => i += 1,
+            _ => return (true, &words[i..]),
+        }
+    }
+    (true, &words[words.len()..])
+}
+
+/// Go's tabwriter as ctr uses it (min width 1, padding 1, trailing tab on every row).
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+                + 1
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (c, cell) in r.iter().enumerate() {
+            out.push_str(&format!("{cell:<w$}", w = widths[c]));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// containerd's `progress.Bytes`: `67.3 MiB`.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+fn records(images: &[NodeImage]) -> Vec<(String, &NodeImage)> {
+    let mut out: Vec<(String, &NodeImage)> = Vec::new();
+    for i in images {
+        for r in &i.refs {
+            out.push((r.clone(), i));
+        }
+        if i.id_record {
+            out.push((i.id.clone(), i));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn manifest_digest(image: &NodeImage) -> String {
+    image
+        .refs
+        .iter()
+        .find_map(|r| r.split_once('@').map(|(_, d)| d.to_string()))
+        .unwrap_or_else(|| image.id.clone())
+}
+
+/// Containers on the node: (id, image, running) for every started container of its pods.
+fn containers(sim: &Sim, node: &str) -> Vec<(String, String, bool)> {
+    let (_, pods) = sim.store.list("Pod", None);
+    let mut out = Vec::new();
+    for pod in pods.iter().filter(|p| p["spec"]["nodeName"] == node) {
+        for list in ["initContainerStatuses", "containerStatuses"] {
+            for s in pod["status"][list].as_array().into_iter().flatten() {
+                let Some(id) = s["containerID"].as_str() else {
+                    continue;
+                };
+                let id = id.trim_start_matches("containerd://").to_string();
+                let image = crate::core::reference::ImageName::parse(
+                    s["image"].as_str().unwrap_or_default(),
+                )
+                .map(|n| n.normalized())
+                .unwrap_or_default();
+                out.push((id, image, !s["state"]["running"].is_null()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn ctr(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
+    let mut args = args.to_vec();
+    let mut namespace = "default";
+    while let Some(first) = args.first() {
+        match *first {
+            "-n" | "--namespace" if args.len() > 1 => {
+                namespace = args[1];
+                args.drain(..2);
+            }
+            w if w.starts_with("--namespace=") => {
+                namespace = &w["--namespace=".len()..];
+                args.remove(0);
+            }
+            _ => break,
+        }
+    }
+    if namespace != "k8s.io" {
+        // The CRI's images live in k8s.io; other namespaces are empty here.
+        return match args.as_slice() {
+            ["images" | "image" | "i", "ls" | "list", ..] => Output::ok(table(&[header_images()])),
+            _ => Output::ok(String::new()),
+        };
+    }
+    match args.as_slice() {
+        ["images" | "image" | "i", "ls" | "list", flags @ ..] => {
+            let images = node.images.lock().unwrap_or_else(|p| p.into_inner());
+            let recs = records(&images.images);
+            if flags.contains(&"-q") || flags.contains(&"--quiet") {
+                return Output::ok(recs.iter().map(|(r, _)| format!("{r}\n")).collect());
+            }
+            let mut rows = vec![header_images()];
+            for (r, i) in recs {
+                let mut labels = "io.cri-containerd.image=managed".to_string();
+                if i.pinned {
+                    labels.push_str(",io.cri-containerd.pinned=pinned");
+                }
+                rows.push(vec![
+                    r,
+                    "application/vnd.oci.image.index.v1+json".into(),
+                    manifest_digest(i),
+                    human_bytes(i.size),
+                    "linux/amd64".into(),
+                    labels,
+                ]);
+            }
+            Output::ok(table(&rows))
+        }
+        [
+            "images" | "image" | "i",
+            "rm" | "remove" | "del" | "delete",
+            names @ ..,
+        ] => {
+            let names: Vec<&&str> = names.iter().filter(|n| !n.starts_with('-')).collect();
+            if names.is_empty() {
+                return Output::fail("ctr: must specify at least one image\n".into(), 1);
+            }
+            let mut images = node.images.lock().unwrap_or_else(|p| p.into_inner());
+            let mut out = Output::default();
+            for name in names {
+                if images.remove_record(name) {
+                    out.stdout.push_str(&format!("{name}\n"));
+                } else {
+                    out.stderr
+                        .push_str(&format!("ctr: image \"{name}\": not found\n"));
+                    out.code = 1;
+                }
+            }
+            drop(images);
+            super::kubelet::publish_node_images(sim, node);
+            out
+        }
+        ["containers" | "container" | "c", "ls" | "list", flags @ ..] => {
+            let list = containers(sim, &node.name);
+            if flags.contains(&"-q") || flags.contains(&"--quiet") {
+                return Output::ok(list.iter().map(|(id, _, _)| format!("{id}\n")).collect());
+            }
+            let mut rows = vec![vec![
+                "CONTAINER".to_string(),
+                "IMAGE".into(),
+                "RUNTIME".into(),
+            ]];
+            for (id, image, _) in list {
+                rows.push(vec![id, image, "io.containerd.runc.v2".into()]);
+            }
+            Output::ok(table(&rows))
+        }
+        ["containers" | "container" | "c", "info", id] => {
+            match containers(sim, &node.name)
+                .into_iter()
+                .find(|(c, _, _)| c == id)
+            {
+                Some((id, image, _)) => {
+                    let info = json!({"ID": id, "Labels": {"io.cri-containerd.kind": "container"},
+                        "Image": image, "Runtime": {"Name": "io.containerd.runc.v2"}, "SnapshotKey": id,
+                        "Snapshotter": "overlayfs"});
+                    Output::ok(format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&info).unwrap_or_default()
+                    ))
+                }
+                None => Output::fail(
+                    format!("ctr: container \"{id}\" in namespace \"k8s.io\": not found\n"),
+                    1,
+                ),
+            }
+        }
+        ["content", "active", ..] => {
+            Output::ok(table(&[vec!["REF".into(), "SIZE".into(), "AGE".into()]]))
+        }
+        _ => Output::fail(
+            format!("ctr: unknown command or flags: {}\n", args.join(" ")),
+            1,
+        ),
+    }
+}
+
+fn header_images() -> Vec<String> {
+    ["REF", "TYPE", "DIGEST", "SIZE", "PLATFORMS", "LABELS"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn crictl(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
+    match args {
+        ["images" | "image" | "img", "-o", "json"]
+        | ["images" | "image" | "img", "--output", "json"] => {
+            let images = node.images.lock().unwrap_or_else(|p| p.into_inner());
+            let list: Vec<Value> = images
+                .images
+                .iter()
+                .map(|i| {
+                    let tags: Vec<&String> = i.refs.iter().filter(|r| !r.contains('@')).collect();
+                    let digests: Vec<&String> = i.refs.iter().filter(|r| r.contains('@')).collect();
+                    json!({"id": i.id, "repoTags": tags, "repoDigests": digests, "size": i.size.to_string(),
+                           "uid": null, "username": "", "spec": null, "pinned": i.pinned})
+                })
+                .collect();
+            Output::ok(format!(
+                "{}\n",
+                serde_json::to_string_pretty(&json!({"images": list})).unwrap_or_default()
+            ))
+        }
+        ["ps", flags @ ..] if flags.contains(&"-o") && flags.contains(&"json") => {
+            let all = flags.contains(&"-a") || flags.contains(&"--all");
+            let list: Vec<Value> = containers(sim, &node.name)
+                .into_iter()
+                .filter(|(_, _, running)| all || *running)
+                .map(|(id, image, running)| {
+                    json!({"id": id, "image": {"image": image}, "imageRef": image,
+                           "state": if running { "CONTAINER_RUNNING" } else { "CONTAINER_EXITED" }})
+                })
+                .collect();
+            Output::ok(format!(
+                "{}\n",
+                serde_json::to_string_pretty(&json!({"containers": list})).unwrap_or_default()
+            ))
+        }
+        ["rmi", ids @ ..] if !ids.is_empty() => {
+            let mut images = node.images.lock().unwrap_or_else(|p| p.into_inner());
+            let mut out = Output::default();
+            for id in ids {
+                let target = images
+                    .images
+                    .iter()
+                    .find(|i| {
+                        i.id == *id
+                            || i.id.trim_start_matches("sha256:").starts_with(id)
+                            || i.refs.iter().any(|r| r == id)
+                    })
+                    .map(|i| i.id.clone());
+                match target {
+                    Some(t) => {
+                        images.remove_image(&t);
+                        out.stdout.push_str(&format!("Deleted: {t}\n"));
+                    }
+                    None => {
+                        out.stderr.push_str(&format!("E1128 00:00:00.000000 1 remote_image.go:193] \"RemoveImage from image service failed\" err=\"rpc error: code = NotFound desc = image {id} not found\"\nerror of removing image \"{id}\": rpc error: code = NotFound desc = image {id} not found\n"));
+                        out.code = 1;
+                    }
+                }
+            }
+            drop(images);
+            super::kubelet::publish_node_images(sim, node);
+            out
+        }
+        _ => Output::fail(
+            format!("crictl: unknown command or flags: {}\n", args.join(" ")),
+            1,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nsenter_prefixes() {
+        let w = [
+            "nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", "ctr", "-n", "k8s.io",
+            "images", "ls",
+        ];
+        let (entered, rest) = strip_nsenter(&w);
+        assert!(entered);
+        assert_eq!(rest, ["ctr", "-n", "k8s.io", "images", "ls"]);
+        let w = ["nsenter", "--target", "1", "-m", "crictl", "images"];
+        assert_eq!(strip_nsenter(&w).1, ["crictl", "images"]);
+        let w = ["ctr", "images", "ls"];
+        assert!(!strip_nsenter(&w).0);
+    }
+
+    #[test]
+    fn tables_and_sizes() {
+        let t = table(&[
+            vec!["REF".into(), "SIZE".into()],
+            vec!["docker.io/library/nginx:1.25".into(), "67.3 MiB".into()],
+        ]);
+        assert_eq!(
+            t,
+            "REF                          SIZE     \ndocker.io/library/nginx:1.25 67.3 MiB \n"
+        );
+        assert_eq!(human_bytes(70_615_040), "67.3 MiB");
+        assert_eq!(human_bytes(268_051), "261.8 KiB");
+        assert_eq!(human_bytes(12), "12 B");
+    }
+}
