@@ -10,36 +10,64 @@ use crate::sim::resources::stored;
 use crate::sim::server::Sim;
 use crate::sim::store::Obj;
 
-/// Whether a pod template may run on a node: selector, required affinity, taints.
-pub fn eligible(spec: &Value, node: &Value) -> bool {
-    let Ok(pod_spec) = serde_json::from_value::<k8s_openapi::api::core::v1::PodSpec>(spec.clone())
-    else {
-        return false;
-    };
-    let Ok(selector) = NodeSelector::from_pod_spec(&pod_spec) else {
-        return false;
-    };
-    let labels = crate::sim::selectors::labels_of(node);
-    let labels: BTreeMap<String, String> = labels.into_iter().collect();
-    selector.matches(&labels) && tolerated(&pod_spec, node)
+/// Where a pod may run: its selector and tolerations, read once and checked against many
+/// nodes (5,000 of them in the large scenario).
+pub struct Placement {
+    /// None: the spec cannot be read, or uses what pools do not (matchFields); then only
+    /// taints are checked, as for a DaemonSet pod already pinned to its node.
+    selector: Option<NodeSelector>,
+    tolerations: Vec<Toleration>,
 }
 
-/// Whether the pod's tolerations accept every NoSchedule and NoExecute taint of the node.
-pub fn tolerated(pod_spec: &k8s_openapi::api::core::v1::PodSpec, node: &Value) -> bool {
-    let tolerations: Vec<Toleration> = pod_spec
-        .tolerations
-        .iter()
-        .flatten()
-        .filter_map(|t| Toleration::from_k8s(t).ok())
-        .collect();
-    let taints: Vec<Taint> = node["spec"]["taints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| serde_json::from_value::<k8s_openapi::api::core::v1::Taint>(t.clone()).ok())
-        .filter_map(|t| Taint::from_k8s(&t))
-        .collect();
-    tolerates_all(&tolerations, &taints)
+impl Placement {
+    pub fn of(spec: &Value) -> Placement {
+        let pod_spec =
+            serde_json::from_value::<k8s_openapi::api::core::v1::PodSpec>(spec.clone()).ok();
+        let selector = pod_spec
+            .as_ref()
+            .and_then(|s| NodeSelector::from_pod_spec(s).ok());
+        let tolerations = pod_spec
+            .iter()
+            .flat_map(|s| s.tolerations.iter().flatten())
+            .filter_map(|t| Toleration::from_k8s(t).ok())
+            .collect();
+        Placement {
+            selector,
+            tolerations,
+        }
+    }
+
+    /// Selector, required affinity and taints all allow the node.
+    pub fn allows(&self, node: &Value) -> bool {
+        let Some(selector) = &self.selector else {
+            return false;
+        };
+        let labels: BTreeMap<String, String> =
+            crate::sim::selectors::labels_of(node).into_iter().collect();
+        selector.matches(&labels) && self.tolerates(node)
+    }
+
+    /// Every NoSchedule and NoExecute taint of the node is tolerated.
+    pub fn tolerates(&self, node: &Value) -> bool {
+        let taints: Vec<Taint> = node["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                Some(Taint {
+                    key: t["key"].as_str()?.to_string(),
+                    value: t["value"].as_str().unwrap_or_default().to_string(),
+                    effect: crate::core::selector::Effect::parse(t["effect"].as_str()?)?,
+                })
+            })
+            .collect();
+        tolerates_all(&self.tolerations, &taints)
+    }
+}
+
+/// Whether a pod spec may run on a node.
+pub fn eligible(spec: &Value, node: &Value) -> bool {
+    Placement::of(spec).allows(node)
 }
 
 /// The template's hash, as the `controller-revision-hash` label carries it.
@@ -155,12 +183,13 @@ fn reconcile_one(sim: &Sim, ds: &Obj, pods: &[Obj], nodes: &[Obj]) {
     let ns = ns_of(ds);
     let ds_name = name_of(ds);
     let hash = template_hash(ds);
-    let template_spec = &ds["spec"]["template"]["spec"];
+    let placement = Placement::of(&ds["spec"]["template"]["spec"]);
     let eligible_nodes: Vec<&str> = nodes
         .iter()
-        .filter(|n| eligible(template_spec, n))
+        .filter(|n| placement.allows(n))
         .map(|n| name_of(n))
         .collect();
+    let is_eligible: std::collections::HashSet<&str> = eligible_nodes.iter().copied().collect();
     let mut by_node: BTreeMap<String, Vec<&Obj>> = BTreeMap::new();
     for p in pods {
         by_node.entry(target_node(p)).or_default().push(p);
@@ -169,7 +198,7 @@ fn reconcile_one(sim: &Sim, ds: &Obj, pods: &[Obj], nodes: &[Obj]) {
     // Pods on nodes that are no longer eligible go (misscheduled).
     let mut misscheduled = 0;
     for (node, ps) in &by_node {
-        if !eligible_nodes.contains(&node.as_str()) {
+        if !is_eligible.contains(node.as_str()) {
             misscheduled += ps.len();
             for p in ps {
                 let _ = store.delete(pods_res, ns_of(p), name_of(p), false);
@@ -223,7 +252,7 @@ fn reconcile_one(sim: &Sim, ds: &Obj, pods: &[Obj], nodes: &[Obj]) {
         .collect();
     let on_eligible: Vec<&&Obj> = mine
         .iter()
-        .filter(|p| eligible_nodes.contains(&target_node(p).as_str()))
+        .filter(|p| is_eligible.contains(target_node(p).as_str()))
         .collect();
     let ready = on_eligible.iter().filter(|p| pod_ready(p)).count();
     let updated = on_eligible

@@ -73,7 +73,8 @@ fn in_use(sim: &Sim, node: &str) -> HashSet<String> {
     out
 }
 
-/// Runs one garbage collection on a node; returns how many images it removed.
+/// Runs one garbage collection on a node; returns how many images it removed. The node's
+/// containers are only looked at when there is something to collect.
 pub fn collect(sim: &Sim, node: &NodeRuntime, now: i64) -> usize {
     let config = &node.kubelet;
     let speed = sim.simulation.speed;
@@ -81,6 +82,14 @@ pub fn collect(sim: &Sim, node: &NodeRuntime, now: i64) -> usize {
     let max_age = go_seconds(&config.image_maximum_gc_age).unwrap_or(0.0);
     let high = u64::from(config.image_gc_high_threshold_percent);
     let low = u64::from(config.image_gc_low_threshold_percent);
+    let capacity = node.disk.max(1);
+    let over = {
+        let images = node.images.lock().unwrap_or_else(|p| p.into_inner());
+        high < 100 && images.used_bytes() * 100 / capacity >= high
+    };
+    if !over && max_age <= 0.0 {
+        return 0;
+    }
     let used_names = in_use(sim, &node.name);
     let mut images = node.images.lock().unwrap_or_else(|p| p.into_inner());
     // Simulated seconds since a moment.
@@ -94,7 +103,6 @@ pub fn collect(sim: &Sim, node: &NodeRuntime, now: i64) -> usize {
             .images
             .retain(|i| !(removable(i) && age(i.last_used) > max_age));
     }
-    let capacity = node.disk.max(1);
     if high < 100 && images.used_bytes() * 100 / capacity >= high {
         let target = capacity * low / 100;
         let mut candidates: Vec<(i64, String)> = images

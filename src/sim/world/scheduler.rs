@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::controller::{eligible, tolerated};
+use super::controller::Placement;
 use super::record::{About, Source, event};
 use crate::sim::resources::stored;
 use crate::sim::server::Sim;
@@ -44,6 +44,10 @@ pub fn schedule(sim: &Sim) {
         return;
     }
     let (_, nodes) = store.list("Node", None);
+    let by_name: HashMap<&str, &crate::sim::store::Obj> = nodes
+        .iter()
+        .map(|n| (n["metadata"]["name"].as_str().unwrap_or_default(), n))
+        .collect();
     let mut load: HashMap<String, usize> = HashMap::new();
     for p in &pods {
         if let Some(n) = p["spec"]["nodeName"].as_str() {
@@ -64,22 +68,18 @@ pub fn schedule(sim: &Sim) {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let placement = Placement::of(&pod["spec"]);
         let candidates: Vec<&str> = match pinned_node(pod) {
             // A DaemonSet pod: its controller chose the node; only taints can refuse it.
-            Some(want) => {
-                let spec = serde_json::from_value::<k8s_openapi::api::core::v1::PodSpec>(
-                    pod["spec"].clone(),
-                );
-                nodes
-                    .iter()
-                    .filter(|n| n["metadata"]["name"] == want)
-                    .filter(|n| spec.as_ref().is_ok_and(|s| tolerated(s, n)))
-                    .map(|n| n["metadata"]["name"].as_str().unwrap_or_default())
-                    .collect()
-            }
+            Some(want) => by_name
+                .get(want)
+                .filter(|n| placement.tolerates(n))
+                .map(|_| want)
+                .into_iter()
+                .collect(),
             None => nodes
                 .iter()
-                .filter(|n| eligible(&pod["spec"], n))
+                .filter(|n| placement.allows(n))
                 .map(|n| n["metadata"]["name"].as_str().unwrap_or_default())
                 .collect(),
         };
