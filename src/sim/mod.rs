@@ -8,6 +8,7 @@ pub mod exec;
 pub mod faults;
 pub mod fields;
 pub mod kubeconfig;
+pub mod list;
 pub mod node_proxy;
 pub mod objects;
 pub mod openapi;

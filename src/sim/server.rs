@@ -12,14 +12,13 @@ use serde_json::{Value, json};
 
 use super::discovery;
 use super::faults::Faults;
+use super::list::{list, object_key, respond_objects, select};
 use super::objects::{FieldValidation, normalize, validate};
 use super::openapi;
 use super::patch;
 use super::resources::{self, Resource};
-use super::selectors;
 use super::status::{ApiError, ApiResult};
-use super::store::{Obj, Store};
-use super::table;
+use super::store::Store;
 use super::watch;
 
 /// The simulated API server's state.
@@ -181,7 +180,7 @@ pub fn json_response(code: StatusCode, value: &Value) -> Response {
         .into_response()
 }
 
-fn ok(value: &Value) -> ApiResult<Response> {
+pub fn ok(value: &Value) -> ApiResult<Response> {
     Ok(json_response(StatusCode::OK, value))
 }
 
@@ -348,146 +347,6 @@ pub fn view(res: &Resource, obj: &Value) -> Value {
         return super::events::to_events_v1(obj);
     }
     obj.clone()
-}
-
-fn respond_objects(
-    call: &Call,
-    res: &'static Resource,
-    objects: &[Obj],
-    list_meta: Option<Value>,
-) -> ApiResult<Response> {
-    let now = jiff::Timestamp::now().as_second();
-    if call.wants_table() {
-        let rv = list_meta
-            .as_ref()
-            .and_then(|m| m["resourceVersion"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        let include = call.param("includeObject") == Some("Object");
-        let mut t = table::table(res.kind, objects, &rv, include, now);
-        if let Some(meta) = list_meta {
-            t["metadata"] = meta;
-        }
-        return ok(&t);
-    }
-    match list_meta {
-        None => ok(&view(res, &objects[0])),
-        Some(meta) => Ok(list_response(res, &meta, objects)),
-    }
-}
-
-/// A List, serialised item by item from the stored objects (no copies of them).
-fn list_response(res: &Resource, meta: &Value, objects: &[Obj]) -> Response {
-    let mut body = Vec::with_capacity(objects.len() * 2048 + 256);
-    body.extend_from_slice(b"{\"kind\":");
-    let _ = serde_json::to_writer(&mut body, &format!("{}List", res.kind));
-    body.extend_from_slice(b",\"apiVersion\":");
-    let _ = serde_json::to_writer(&mut body, &res.api_version());
-    body.extend_from_slice(b",\"metadata\":");
-    let _ = serde_json::to_writer(&mut body, meta);
-    body.extend_from_slice(b",\"items\":[");
-    for (i, o) in objects.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        if res.group == "events.k8s.io" {
-            let _ = serde_json::to_writer(&mut body, &view(res, o));
-        } else {
-            let _ = serde_json::to_writer(&mut body, &**o);
-        }
-    }
-    body.extend_from_slice(b"]}");
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from(body),
-    )
-        .into_response()
-}
-
-/// Objects of a collection filtered by the call's selectors.
-pub fn select(
-    sim: &Sim,
-    call: &Call,
-    res: &'static Resource,
-    ns: Option<&str>,
-) -> ApiResult<(u64, Vec<Obj>)> {
-    let labels = selectors::parse_labels(call.param("labelSelector").unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
-    let fields = selectors::parse_fields(res.store_kind, call.param("fieldSelector").unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
-    let (rv, items) = sim.store.list(res.store_kind, ns);
-    let items = items
-        .into_iter()
-        .filter(|o| selectors::matches_labels(&labels, o) && selectors::matches_fields(&fields, o))
-        .collect();
-    Ok((rv, items))
-}
-
-fn list(
-    sim: &Arc<Sim>,
-    call: &Call,
-    res: &'static Resource,
-    ns: Option<&str>,
-) -> ApiResult<Response> {
-    let (rv, items) = select(sim, call, res, ns)?;
-    // `continue` carries the key of the last item sent; items after it follow.
-    let start = match call.param("continue").filter(|c| !c.is_empty()) {
-        None => 0,
-        Some(token) => {
-            let after = decode_continue(token)?;
-            items.partition_point(|o| object_key(o) <= after)
-        }
-    };
-    let limit: usize = match call.param("limit") {
-        None | Some("") | Some("0") => usize::MAX,
-        Some(l) => l
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("limit: invalid value {l:?}")))?,
-    };
-    let end = start.saturating_add(limit).min(items.len());
-    let page = &items[start..end];
-    let mut meta = json!({"resourceVersion": rv.to_string()});
-    if end < items.len()
-        && let Some(last) = page.last()
-    {
-        meta["continue"] = json!(encode_continue(&object_key(last)));
-        meta["remainingItemCount"] = json!(items.len() - end);
-    }
-    respond_objects(call, res, page, Some(meta))
-}
-
-fn object_key(o: &Value) -> (String, String) {
-    (
-        o["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        o["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    )
-}
-
-fn encode_continue(key: &(String, String)) -> String {
-    let raw = serde_json::to_vec(&json!([key.0, key.1])).unwrap_or_default();
-    raw.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_continue(token: &str) -> ApiResult<(String, String)> {
-    let bad = || ApiError::bad_request("continue key is not valid: the token is malformed");
-    if !token.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect();
-    let v: Value = serde_json::from_slice(&bytes.ok_or_else(bad)?).map_err(|_| bad())?;
-    Ok((
-        v[0].as_str().ok_or_else(bad)?.to_string(),
-        v[1].as_str().ok_or_else(bad)?.to_string(),
-    ))
 }
 
 /// Checks a body's apiVersion, kind and namespace against the path, and fills them in.
@@ -673,13 +532,6 @@ fn delete_collection(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn continue_tokens_round_trip() {
-        let key = ("kube-system".to_string(), "a\"b".to_string());
-        assert_eq!(decode_continue(&encode_continue(&key)).unwrap(), key);
-        assert_eq!(decode_continue("zz").unwrap_err().code, 400);
-    }
 
     #[test]
     fn paths() {
