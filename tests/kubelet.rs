@@ -689,3 +689,55 @@ fn exec_runs_the_runtimes_tools_in_a_rendered_preloaders_cleanup_container() {
     assert_eq!(other.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&other.stderr).contains("sh: rm: not found"));
 }
+
+#[test]
+fn a_node_that_stops_reporting_turns_unknown_and_comes_back() {
+    let cluster = Cluster::start("tests/fixtures/scenarios/pools.yaml");
+    let Some(k) = Kubectl::new(&cluster) else {
+        return;
+    };
+    let ready = || {
+        k.ok(&[
+            "get",
+            "node",
+            "web-2",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.spec.taints[*].key}",
+        ])
+    };
+    let wait_for = |want: &dyn Fn(&str) -> bool| {
+        let mut last = String::new();
+        for _ in 0..60 {
+            last = ready();
+            if want(&last) {
+                return last;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("never reached the state; last: {last}");
+    };
+    wait_for(&|s| s.starts_with("True"));
+    assert!(
+        k.ok(&[
+            "get",
+            "node",
+            "web-2",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].lastHeartbeatTime}"
+        ])
+        .ends_with('Z')
+    );
+    cluster.faults(r#"{"silentNodes": ["web-2"]}"#);
+    // 40 simulated seconds of grace at 50x is under a second.
+    let state = wait_for(&|s| s.starts_with("Unknown"));
+    assert!(state.contains("node.kubernetes.io/unreachable"), "{state}");
+    let table = k.ok(&["get", "node", "web-2"]);
+    assert!(table.contains("NotReady"), "{table}");
+    assert!(
+        k.ok(&["get", "node", "web-1"]).contains(" Ready "),
+        "other nodes are unaffected"
+    );
+    cluster.faults(r#"{"silentNodes": []}"#);
+    let state = wait_for(&|s| s.starts_with("True"));
+    assert!(!state.contains("unreachable"), "{state}");
+}

@@ -35,6 +35,10 @@ pub struct FaultSettings {
     pub conflict_on: Option<String>,
     /// Seconds between watch bookmarks (default 10).
     pub bookmark_seconds: Option<f64>,
+    /// Nodes whose kubelet stops posting status: after the grace period (40 simulated
+    /// seconds) they turn Ready=Unknown with the unreachable taints. Remove a node from
+    /// the list and it reports again.
+    pub silent_nodes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -56,6 +60,10 @@ impl Faults {
             .watch_seconds
             .filter(|s| *s > 0.0)
             .map(Duration::from_secs_f64)
+    }
+
+    pub fn silent_nodes(&self) -> Vec<String> {
+        self.lock().silent_nodes.clone()
     }
 
     pub fn bookmark_interval(&self) -> Duration {

@@ -7,6 +7,7 @@ pub mod controller;
 pub mod gc;
 pub mod images;
 pub mod kubelet;
+pub mod lifecycle;
 pub mod record;
 pub mod runtime_cli;
 pub mod scheduler;
@@ -40,6 +41,7 @@ pub struct World {
     /// Pods (by uid) a kubelet is running.
     running: Mutex<HashSet<String>>,
     last_gc: Mutex<Option<std::time::Instant>>,
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 impl World {
@@ -154,13 +156,16 @@ pub fn spawn(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
         let mut live = sim.store.subscribe(None).ok().map(|s| s.live);
         loop {
             sync_nodes(&sim);
+            lifecycle::pass(&sim);
             collect_garbage(&sim);
             controller::reconcile(&sim);
             scheduler::schedule(&sim);
             kubelet::start_pods(&sim);
             let Some(rx) = live.as_mut() else { return };
             // Wake on a change, or when the image GC is due.
-            let gc_period = Duration::from_secs_f64((300.0 / sim.simulation.speed).max(0.05));
+            // Wake on a change, or in time for the GC, the next heartbeat or a grace period.
+            let gc_period =
+                Duration::from_secs_f64((300.0 / sim.simulation.speed).clamp(0.05, 1.0));
             tokio::select! {
                 received = rx.recv() => match received {
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
