@@ -6,9 +6,9 @@ use std::path::Path;
 use kpreload::core::pools::PoolsFile;
 use kpreload::core::reference::ImageRef;
 
-#[test]
-fn broken_pools_files() {
-    let dir = Path::new("tests/invalid/pools");
+/// Checks every file of a corpus: its first line `# expect: …` is the error after the
+/// file's name, for the parser given.
+fn check_corpus(dir: &str, parse: impl Fn(&str, &str) -> Option<String>) -> usize {
     let mut checked = 0;
     let mut wrong = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -20,10 +20,7 @@ fn broken_pools_files() {
             .and_then(|l| l.strip_prefix("# expect: "))
             .unwrap_or_else(|| panic!("{} has no `# expect:` first line", path.display()));
         let name = path.display().to_string();
-        let got = match PoolsFile::parse(&text, &name) {
-            Ok(_) => "accepted".to_string(),
-            Err(e) => e.to_string(),
-        };
+        let got = parse(&text, &name).unwrap_or_else(|| "accepted".to_string());
         if got != format!("{name}{expect}") {
             wrong.push(format!(
                 "{name}\n  expected {name}{expect}\n  got      {got}"
@@ -32,6 +29,14 @@ fn broken_pools_files() {
         checked += 1;
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    checked
+}
+
+#[test]
+fn broken_pools_files() {
+    let checked = check_corpus("tests/invalid/pools", |text, name| {
+        PoolsFile::parse(text, name).err().map(|e| e.to_string())
+    });
     assert!(checked >= 20, "only {checked} files in the corpus");
 }
 
@@ -59,29 +64,10 @@ fn a_missing_pools_file_says_what_to_do() {
 
 #[test]
 fn broken_scenarios() {
-    let dir = Path::new("tests/invalid/scenarios");
-    let mut wrong = Vec::new();
-    let mut checked = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let expect = text
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("# expect: "))
-            .unwrap();
-        let name = path.display().to_string();
-        let got = match kpreload::sim::scenario::parse(&text, &name) {
-            Ok(_) => "accepted".to_string(),
-            Err(e) => e.to_string(),
-        };
-        if got != format!("{name}{expect}") {
-            wrong.push(format!(
-                "{name}\n  expected {name}{expect}\n  got      {got}"
-            ));
-        }
-        checked += 1;
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    assert!(checked >= 14);
+    let checked = check_corpus("tests/invalid/scenarios", |text, name| {
+        kpreload::sim::scenario::parse(text, name)
+            .err()
+            .map(|e| e.to_string())
+    });
+    assert!(checked >= 14, "only {checked} files in the corpus");
 }

@@ -30,14 +30,7 @@ fn the_articles_preloader_pulls_in_order_and_tri_lang_starts_warm() {
         return;
     };
     k.ok(&["apply", "-f", &article("image-preloader.yaml")]);
-    let out = k.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "ds/image-preloader",
-        "--timeout=120s",
-    ]);
+    let out = k.rollout("kube-system", "image-preloader");
     assert!(
         out.ends_with("daemon set \"image-preloader\" successfully rolled out\n"),
         "{out}"
@@ -165,14 +158,7 @@ fn pool_preloaders_run_only_on_their_pools_nodes() {
     k.ok(&["apply", "-f", &article("image-preloader-ml.yaml")]);
     k.ok(&["apply", "-f", &article("image-preloader-web.yaml")]);
     for ds in ["image-preloader-ml", "image-preloader-web"] {
-        k.ok(&[
-            "-n",
-            "kube-system",
-            "rollout",
-            "status",
-            &format!("ds/{ds}"),
-            "--timeout=120s",
-        ]);
+        k.rollout("kube-system", ds);
     }
     let placed = k.ok(&[
         "get",
@@ -282,27 +268,13 @@ fn a_template_change_rolls_across_the_pool() {
     };
     let f = article("image-preloader-web.yaml");
     k.ok(&["apply", "-f", &f]);
-    k.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "ds/image-preloader-web",
-        "--timeout=120s",
-    ]);
+    k.rollout("kube-system", "image-preloader-web");
     let before = k.ok(&["get", "pods", "-n", "kube-system", "-o", "name"]);
     let changed = std::fs::read_to_string(&f)
         .unwrap()
         .replace("nginx:1.25-alpine", "nginx:1.26-alpine");
     k.ok_with_input(&["apply", "-f", "-"], Some(&changed));
-    let out = k.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "ds/image-preloader-web",
-        "--timeout=120s",
-    ]);
+    let out = k.rollout("kube-system", "image-preloader-web");
     assert!(
         out.ends_with("daemon set \"image-preloader-web\" successfully rolled out\n"),
         "{out}"
@@ -342,14 +314,7 @@ fn the_demo_world_preloads_web_and_fails_mls_missing_image() {
     let Some(k) = Kubectl::new(&cluster) else {
         return;
     };
-    let out = k.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "ds/image-preloader-web",
-        "--timeout=120s",
-    ]);
+    let out = k.rollout("kube-system", "image-preloader-web");
     assert!(out.ends_with("successfully rolled out\n"), "{out}");
     assert_eq!(
         k.ok(&["get", "ds", "-A", "-o", "name"]),
@@ -429,24 +394,10 @@ fn the_kubelets_image_gc_evicts_a_preloaded_image_unless_it_is_off() {
         return;
     };
     k.ok_with_input(&["apply", "-f", "-"], Some(THREE_IMAGES));
-    k.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "ds/image-preloader",
-        "--timeout=60s",
-    ]);
+    k.rollout("kube-system", "image-preloader");
     // 3 × 320 MiB on a 1 GiB disk is 94 %: above 85 %, so the GC frees down to 80 %,
     // removing the least recently used image that no live container holds: alpha.
-    let mut images = String::new();
-    for _ in 0..50 {
-        images = node_images(&k);
-        if !images.contains("team/alpha:1.0") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let images = support::eventually(5, || node_images(&k), |i| !i.contains("team/alpha:1.0"));
     assert!(
         !images.contains("team/alpha:1.0"),
         "alpha was evicted: {images}"
@@ -483,14 +434,7 @@ fn with_the_gc_threshold_at_100_nothing_is_evicted() {
         return;
     };
     k.ok_with_input(&["apply", "-f", "-"], Some(THREE_IMAGES));
-    k.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "ds/image-preloader",
-        "--timeout=60s",
-    ]);
+    k.rollout("kube-system", "image-preloader");
     // Wait past several GC periods (5 simulated minutes is 3 s at 100x).
     std::thread::sleep(std::time::Duration::from_millis(3500));
     let images = node_images(&k);
@@ -522,22 +466,8 @@ fn the_image_gc_never_evicts_an_image_in_use() {
         "--timeout=60s",
     ]);
     k.ok_with_input(&["apply", "-f", "-"], Some(THREE_IMAGES));
-    k.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "ds/image-preloader",
-        "--timeout=60s",
-    ]);
-    let mut images = String::new();
-    for _ in 0..50 {
-        images = node_images(&k);
-        if !images.contains("team/beta:1.0") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    k.rollout("kube-system", "image-preloader");
+    let images = support::eventually(5, || node_images(&k), |i| !i.contains("team/beta:1.0"));
     assert!(
         images.contains("team/alpha:1.0"),
         "alpha is in use and stays: {images}"
@@ -565,14 +495,7 @@ fn exec_runs_the_runtimes_tools_in_a_rendered_preloaders_cleanup_container() {
         ],
         Some(&String::from_utf8(rendered.stdout).unwrap()),
     );
-    k.ok(&[
-        "-n",
-        "kube-system",
-        "rollout",
-        "status",
-        "ds/image-preloader-web",
-        "--timeout=60s",
-    ]);
+    k.rollout("kube-system", "image-preloader-web");
     let pod = k.ok(&[
         "get",
         "pods",

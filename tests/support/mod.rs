@@ -182,6 +182,18 @@ impl Kubectl {
         String::from_utf8(o.stdout).unwrap()
     }
 
+    /// `kubectl -n NS rollout status ds/NAME`, which must succeed; returns its output.
+    pub fn rollout(&self, ns: &str, daemonset: &str) -> String {
+        self.ok(&[
+            "-n",
+            ns,
+            "rollout",
+            "status",
+            &format!("ds/{daemonset}"),
+            "--timeout=120s",
+        ])
+    }
+
     /// Runs and expects failure; returns stderr.
     pub fn fails(&self, args: &[&str], input: Option<&str>) -> String {
         let o = self.run_with_input(args, input);
@@ -245,4 +257,17 @@ pub fn http(method: &str, url: &str, content_type: &str, body: &str) -> (u16, St
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (code, body)
+}
+
+/// Polls `probe` (every 100 ms, for up to `seconds`) until `done` holds; returns the last
+/// value either way, for the caller's assertion to show.
+pub fn eventually<T>(seconds: u64, mut probe: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let value = probe();
+        if done(&value) || std::time::Instant::now() >= deadline {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
