@@ -336,6 +336,46 @@ fn bad_requests_get_status_objects_and_the_server_keeps_serving() {
             "{method} {path}: {reply}"
         );
     }
+    // Numbers at the edges do not bring the server down.
+    let (code, _) = http(
+        "GET",
+        &format!(
+            "{base}/api/v1/pods?watch=1&resourceVersion=18446744073709551615&timeoutSeconds=1"
+        ),
+        "application/json",
+        "",
+    );
+    assert_eq!(code, 200);
+    for bad in [
+        r#"{"bookmarkSeconds": 1e-300}"#,
+        r#"{"watchSeconds": 1e300}"#,
+    ] {
+        let (code, reply) = http(
+            "POST",
+            &format!("{base}/sim/faults"),
+            "application/json",
+            bad,
+        );
+        assert_eq!(code, 400, "{bad}: {reply}");
+    }
+    // A JSON patch that sets a stale resourceVersion is a precondition, as any write's.
+    let (code, reply) = http(
+        "PATCH",
+        &format!("{base}/api/v1/namespaces/default/pods/api-0"),
+        "application/json-patch+json",
+        r#"[{"op":"replace","path":"/metadata/resourceVersion","value":"1"}]"#,
+    );
+    assert_eq!(code, 409, "{reply}");
+    // A patch that changes nothing changes no resourceVersion, even a second later.
+    let rv = |reply: &str| {
+        serde_json::from_str::<serde_json::Value>(reply).unwrap()["metadata"]["resourceVersion"]
+            .clone()
+    };
+    let patch_url = format!("{base}/api/v1/namespaces/default/pods/api-0?fieldManager=t");
+    let (_, first) = http("PATCH", &patch_url, "application/merge-patch+json", "{}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (_, second) = http("PATCH", &patch_url, "application/merge-patch+json", "{}");
+    assert_eq!(rv(&first), rv(&second));
     let (code, body) = http(
         "GET",
         &format!("{base}/api/v1/nodes"),

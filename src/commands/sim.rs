@@ -43,6 +43,9 @@ pub async fn run(
         let settings: FaultSettings = serde_json::from_str(json).map_err(|e| {
             anyhow::anyhow!("--faults is not valid: {e}; see `POST /sim/faults` in the README")
         })?;
+        settings
+            .check()
+            .map_err(|e| anyhow::anyhow!("--faults is not valid: {e}"))?;
         sim.faults.set(settings);
     }
     let running = start(sim, listen).await?;

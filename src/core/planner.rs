@@ -105,6 +105,8 @@ pub enum Reason {
     NotVersion(String),
     NoTag,
     Unreadable(String),
+    /// A container or pool names an image by a reference that cannot be read.
+    UnreadableUse(String, String),
     Newest(usize),
     TooYoung(i64),
     AgeUnknown,
@@ -121,6 +123,12 @@ impl fmt::Display for Reason {
             Reason::NotVersion(tag) => write!(f, "not a version tag ({tag})"),
             Reason::NoTag => write!(f, "no tag to order by"),
             Reason::Unreadable(r) => write!(f, "could not read the reference {r}"),
+            Reason::UnreadableUse(image, by) => {
+                write!(
+                    f,
+                    "{by} uses \"{image}\", which could not be read, and could mean this image"
+                )
+            }
             Reason::Newest(n) => write!(f, "newest {n}"),
             Reason::TooYoung(secs) => {
                 write!(f, "younger than the minimum age of {}", duration(*secs))
@@ -168,11 +176,31 @@ impl NodePlan {
     }
 }
 
+/// The keys an image name is matched by: `repo:tag` and `repo@digest` separately, so that
+/// `nginx:1.23@sha256:…` in a pod spec matches an image listed as `nginx:1.23`, and the
+/// other way round; an image ID is its own key.
+fn match_keys(name: &ImageName) -> Vec<String> {
+    match name {
+        ImageName::Id(id) => vec![id.to_string()],
+        ImageName::Ref(r) => {
+            let mut keys = Vec::new();
+            if let Some(tag) = r.tag() {
+                keys.push(format!("{}:{tag}", r.name()));
+            }
+            if let Some(digest) = r.digest() {
+                keys.push(format!("{}@{digest}", r.name()));
+            }
+            keys
+        }
+    }
+}
+
 /// One image after its refs are grouped and read.
 struct Group {
     names: BTreeSet<ImageName>,
     unreadable: Vec<String>,
-    id: Option<String>,
+    /// Every ID the runtime reported for it (normally one); the smallest is shown.
+    ids: BTreeSet<String>,
     size: u64,
     pinned: bool,
     created: Option<i64>,
@@ -180,6 +208,11 @@ struct Group {
 
 /// Plans one node.
 pub fn plan_node(input: &NodeInput, settings: &Settings) -> NodePlan {
+    // Keeping none would remove even the newest version: the least is one.
+    let settings = &Settings {
+        keep: settings.keep.max(1),
+        ..settings.clone()
+    };
     let groups = group(&input.images);
     let usage = index_usage(&input.in_use);
     let preloads = index_preloads(&input.preloaded);
@@ -199,7 +232,7 @@ pub fn plan_node(input: &NodeInput, settings: &Settings) -> NodePlan {
             refs.extend(g.unreadable.iter().cloned());
             ImagePlan {
                 refs,
-                id: g.id.clone(),
+                id: g.ids.iter().next().cloned(),
                 size: g.size,
                 decision,
                 reason,
@@ -223,29 +256,31 @@ pub fn plan_node(input: &NodeInput, settings: &Settings) -> NodePlan {
 fn decide(
     index: usize,
     g: &Group,
-    usage: &HashMap<ImageName, BTreeSet<String>>,
-    preloads: &HashMap<ImageName, BTreeSet<String>>,
+    usage: &Index,
+    preloads: &Index,
     newest: &HashMap<usize, bool>,
     settings: &Settings,
 ) -> Reason {
     if g.pinned {
         return Reason::Pinned;
     }
-    let id = g.id.as_deref().and_then(|id| ImageName::parse(id).ok());
-    let users: BTreeSet<&String> = g
+    let keys: BTreeSet<String> = g
         .names
         .iter()
-        .chain(id.as_ref())
-        .filter_map(|n| usage.get(n))
+        .flat_map(match_keys)
+        .chain(g.ids.iter().cloned())
+        .collect();
+    let users: BTreeSet<&String> = keys
+        .iter()
+        .filter_map(|k| usage.known.get(k))
         .flatten()
         .collect();
     if !users.is_empty() {
         return Reason::InUse(users.into_iter().cloned().collect());
     }
-    let pools: BTreeSet<&String> = g
-        .names
+    let pools: BTreeSet<&String> = keys
         .iter()
-        .filter_map(|n| preloads.get(n))
+        .filter_map(|k| preloads.known.get(k))
         .flatten()
         .collect();
     if !pools.is_empty() {
@@ -265,6 +300,10 @@ fn decide(
     if tagged.is_empty() {
         return Reason::NoTag;
     }
+    // A usage or preload that cannot be read could be this image: keep it.
+    if let Some((image, by)) = usage.unreadable.first().or(preloads.unreadable.first()) {
+        return Reason::UnreadableUse(image.clone(), by.clone());
+    }
     if let Some(r) = tagged
         .iter()
         .find(|r| matches!(Tag::parse(r.tag().unwrap_or_default()), Tag::NotVersion))
@@ -277,7 +316,7 @@ fn decide(
     if let Some(min_age) = settings.min_age_secs {
         match g.created {
             None => return Reason::AgeUnknown,
-            Some(created) if settings.now - created < min_age => {
+            Some(created) if settings.now.saturating_sub(created) < min_age => {
                 return Reason::TooYoung(min_age);
             }
             Some(_) => {}
@@ -336,7 +375,7 @@ fn newest_per_line(groups: &[Group], settings: &Settings) -> HashMap<usize, bool
 }
 
 fn group_key(g: &Group) -> (Option<&ImageName>, Option<&String>) {
-    (g.names.iter().next(), g.id.as_ref())
+    (g.names.iter().next(), g.ids.iter().next())
 }
 
 /// Joins inventory entries that share an ID or any normalised name (union-find), so a tag
@@ -375,7 +414,7 @@ fn group(images: &[InventoryImage]) -> Vec<Group> {
         let g = by_root.entry(r).or_insert_with(|| Group {
             names: BTreeSet::new(),
             unreadable: Vec::new(),
-            id: None,
+            ids: BTreeSet::new(),
             size: 0,
             pinned: false,
             created: None,
@@ -394,7 +433,7 @@ fn group(images: &[InventoryImage]) -> Vec<Group> {
         }
         if let Some(id) = &image.id {
             let id = id.to_ascii_lowercase();
-            g.id = Some(g.id.take().map_or(id.clone(), |old| old.min(id)));
+            g.ids.insert(id);
         }
         g.size = g.size.max(image.size);
         g.pinned |= image.pinned;
@@ -410,24 +449,42 @@ fn group(images: &[InventoryImage]) -> Vec<Group> {
     groups
 }
 
-fn index_usage(in_use: &[Usage]) -> HashMap<ImageName, BTreeSet<String>> {
-    let mut out: HashMap<ImageName, BTreeSet<String>> = HashMap::new();
-    for u in in_use {
-        if let Ok(name) = ImageName::parse(&u.image) {
-            out.entry(name).or_default().insert(u.by.clone());
+/// Who uses (or preloads) what, by match key; references that cannot be read are kept
+/// aside, since they could name any image.
+struct Index {
+    known: HashMap<String, BTreeSet<String>>,
+    unreadable: Vec<(String, String)>,
+}
+
+fn index<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> Index {
+    let mut out = Index {
+        known: HashMap::new(),
+        unreadable: Vec::new(),
+    };
+    for (image, who) in entries {
+        match ImageName::parse(image) {
+            Ok(name) => {
+                for key in match_keys(&name) {
+                    out.known.entry(key).or_default().insert(who.to_string());
+                }
+            }
+            Err(_) => out.unreadable.push((image.to_string(), who.to_string())),
         }
     }
+    out.unreadable.sort();
     out
 }
 
-fn index_preloads(preloaded: &[Preload]) -> HashMap<ImageName, BTreeSet<String>> {
-    let mut out: HashMap<ImageName, BTreeSet<String>> = HashMap::new();
-    for p in preloaded {
-        if let Ok(name) = ImageName::parse(&p.image) {
-            out.entry(name).or_default().insert(p.pool.clone());
-        }
-    }
-    out
+fn index_usage(in_use: &[Usage]) -> Index {
+    index(in_use.iter().map(|u| (u.image.as_str(), u.by.as_str())))
+}
+
+fn index_preloads(preloaded: &[Preload]) -> Index {
+    index(
+        preloaded
+            .iter()
+            .map(|p| (p.image.as_str(), p.pool.as_str())),
+    )
 }
 
 /// A protect pattern matches a reference when, with `*` as any run of characters, it
@@ -656,6 +713,97 @@ mod tests {
         assert_eq!(
             reason_of(&plan, "registry.k8s.io/kube-proxy:v1.30.0"),
             "keep: protected by pattern registry.k8s.io/*"
+        );
+    }
+
+    #[test]
+    fn a_reference_with_tag_and_digest_matches_either() {
+        let d = format!("sha256:{}", "7".repeat(64));
+        let images = vec![
+            img(&["nginx:1.23", &format!("nginx@{d}")], 1),
+            img(&["nginx:1.24"], 1),
+            img(&["nginx:1.25"], 1),
+        ];
+        let mut input = node(images.clone());
+        input.in_use = vec![Usage {
+            image: format!("nginx:1.23@{d}"),
+            by: "default/web-0".into(),
+        }];
+        assert!(removed(&plan_node(&input, &Settings::default())).is_empty());
+        let mut input = node(images);
+        input.preloaded = vec![Preload {
+            image: format!("nginx:1.23@{d}"),
+            pool: "web".into(),
+        }];
+        assert!(removed(&plan_node(&input, &Settings::default())).is_empty());
+        // And an image listed with both, used by its tag alone.
+        let mut input = node(vec![
+            img(&[&format!("nginx:1.23@{d}")], 1),
+            img(&["nginx:1.24"], 1),
+            img(&["nginx:1.25"], 1),
+        ]);
+        input.in_use = vec![Usage {
+            image: "nginx:1.23".into(),
+            by: "default/web-0".into(),
+        }];
+        assert!(removed(&plan_node(&input, &Settings::default())).is_empty());
+    }
+
+    #[test]
+    fn every_id_of_a_grouped_image_counts_for_use() {
+        let (a, b) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "b".repeat(64)),
+        );
+        let first = InventoryImage {
+            id: Some(a),
+            refs: vec!["app:1".into()],
+            ..Default::default()
+        };
+        let second = InventoryImage {
+            id: Some(b.clone()),
+            refs: vec!["app:1".into()],
+            ..Default::default()
+        };
+        let mut input = node(vec![first, second, img(&["app:2"], 1), img(&["app:3"], 1)]);
+        input.in_use = vec![Usage {
+            image: b,
+            by: "default/x".into(),
+        }];
+        assert!(removed(&plan_node(&input, &Settings::default())).is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_usage_keeps_what_would_go() {
+        let mut input = node(vec![
+            img(&["app:1"], 1),
+            img(&["app:2"], 1),
+            img(&["app:3"], 1),
+        ]);
+        input.in_use = vec![Usage {
+            image: "App:1".into(),
+            by: "default/typo".into(),
+        }];
+        let plan = plan_node(&input, &Settings::default());
+        assert!(removed(&plan).is_empty());
+        assert_eq!(
+            reason_of(&plan, "app:1"),
+            "keep: default/typo uses \"app:1\", which could not be read, and could mean this image"
+                .replace("\"app:1\"", "\"App:1\"")
+                .to_lowercase()
+        );
+    }
+
+    #[test]
+    fn keep_zero_still_keeps_the_newest() {
+        let input = node(vec![img(&["app:1"], 1), img(&["app:2"], 1)]);
+        let settings = Settings {
+            keep: 0,
+            ..Settings::default()
+        };
+        assert_eq!(
+            removed(&plan_node(&input, &settings)),
+            ["docker.io/library/app:1"]
         );
     }
 

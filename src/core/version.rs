@@ -116,7 +116,13 @@ fn parse(tag: &str) -> Option<TagVersion> {
         }
         flavour.push(segment);
     }
-    let scheme = if numbers.len() == 1 && digits_of(head) >= 6 {
+    let digits = digits_of(head);
+    let scheme = if numbers.len() == 1 && digits >= 7 {
+        // A long number is a date (`20240101`, `202401011230`), or else most likely an
+        // all-digit commit hash, which is not a version.
+        if !looks_like_date(&head[..digits]) {
+            return None;
+        }
         Scheme::Serial
     } else {
         Scheme::Dotted
@@ -127,6 +133,15 @@ fn parse(tag: &str) -> Option<TagVersion> {
         flavour: flavour.join("-"),
         scheme,
     })
+}
+
+/// `YYYYMMDD` with an optional time after it (`HHMM`, `HHMMSS`), in a plausible range.
+fn looks_like_date(digits: &str) -> bool {
+    if !matches!(digits.len(), 8 | 10 | 12 | 14) {
+        return false;
+    }
+    let n = |range: std::ops::Range<usize>| digits[range].parse::<u32>().unwrap_or(0);
+    (1970..=2099).contains(&n(0..4)) && (1..=12).contains(&n(4..6)) && (1..=31).contains(&n(6..8))
 }
 
 fn digits_of(head: &str) -> usize {
@@ -249,6 +264,8 @@ mod tests {
         assert_eq!(v("20240101").scheme, Scheme::Serial);
         assert_eq!(v("1.25").scheme, Scheme::Dotted);
         assert!(newer("20240201", "20240101"));
+        assert_eq!(v("202402011230").scheme, Scheme::Serial);
+        assert_eq!(v("123456").scheme, Scheme::Dotted);
     }
 
     #[test]

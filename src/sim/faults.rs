@@ -41,6 +41,23 @@ pub struct FaultSettings {
     pub silent_nodes: Vec<String>,
 }
 
+impl FaultSettings {
+    /// Times must be finite and between a millisecond and a day.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("watchSeconds", self.watch_seconds),
+            ("bookmarkSeconds", self.bookmark_seconds),
+        ] {
+            if let Some(v) = value
+                && !(0.001..=86_400.0).contains(&v)
+            {
+                return Err(format!("{name} is {v}; it must be between 0.001 and 86400"));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 pub struct Faults {
     settings: Mutex<FaultSettings>,
@@ -59,7 +76,7 @@ impl Faults {
         self.lock()
             .watch_seconds
             .filter(|s| *s > 0.0)
-            .map(Duration::from_secs_f64)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
     }
 
     pub fn silent_nodes(&self) -> Vec<String> {
@@ -139,6 +156,7 @@ impl Faults {
                 json_patch::merge(&mut current, &update);
                 let next: FaultSettings = serde_json::from_value(current)
                     .map_err(|e| ApiError::bad_request(format!("bad fault settings: {e}")))?;
+                next.check().map_err(ApiError::bad_request)?;
                 self.set(next.clone());
                 Ok(json_response(StatusCode::OK, &json!(next)))
             }

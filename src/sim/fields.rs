@@ -202,6 +202,9 @@ pub struct Managed {
     pub operation: String,
     pub subresource: String,
     pub fields: FieldSet,
+    /// When the manager last changed its fields; None: now. Kept when nothing changed, so
+    /// a write that changes nothing leaves the object (and its resourceVersion) alone.
+    pub time: Option<String>,
 }
 
 pub fn read_managed(obj: &Value) -> Vec<Managed> {
@@ -214,6 +217,7 @@ pub fn read_managed(obj: &Value) -> Vec<Managed> {
             operation: e["operation"].as_str().unwrap_or_default().to_string(),
             subresource: e["subresource"].as_str().unwrap_or_default().to_string(),
             fields: from_fields_v1(&e["fieldsV1"]),
+            time: e["time"].as_str().map(str::to_string),
         })
         .collect()
 }
@@ -228,7 +232,7 @@ fn write_managed(obj: &mut Value, api_version: &str, entries: &[Managed]) {
                 "manager": e.manager,
                 "operation": e.operation,
                 "apiVersion": api_version,
-                "time": time,
+                "time": e.time.clone().unwrap_or_else(|| time.clone()),
                 "fieldsType": "FieldsV1",
                 "fieldsV1": to_fields_v1(&e.fields),
             });
@@ -323,12 +327,19 @@ pub fn record_update(
             .iter_mut()
             .find(|e| e.manager == manager && e.operation == operation && e.subresource.is_empty())
         {
-            Some(e) => e.fields.extend(changed.iter().cloned()),
+            Some(e) => {
+                let before = e.fields.len();
+                e.fields.extend(with_item_markers(&changed, &new_set));
+                if e.fields.len() != before || !changed.is_empty() {
+                    e.time = None;
+                }
+            }
             None => entries.push(Managed {
                 manager: manager.to_string(),
                 operation: operation.to_string(),
                 subresource: String::new(),
                 fields: with_item_markers(&changed, &new_set),
+                time: None,
             }),
         }
     }
@@ -414,6 +425,15 @@ pub fn apply(
         remove_path(&mut merged, p);
     }
 
+    // The entry's time moves when its fields or their values change (as the API says).
+    let same_values = applied_set
+        .iter()
+        .all(|p| value_at(&base, p) == value_at(applied, p));
+    let unchanged_time = entries
+        .iter()
+        .find(|e| e.manager == manager && e.operation == "Apply" && e.fields == applied_set)
+        .filter(|_| same_values)
+        .and_then(|e| e.time.clone());
     entries.retain(|e| !(e.manager == manager && e.operation == "Apply"));
     entries.insert(
         0,
@@ -422,6 +442,7 @@ pub fn apply(
             operation: "Apply".into(),
             subresource: String::new(),
             fields: applied_set,
+            time: unchanged_time,
         },
     );
     write_managed(&mut merged, &res.api_version(), &entries);
@@ -611,6 +632,20 @@ mod tests {
             .map(|c| c["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["preload-nginx"]);
+    }
+
+    #[test]
+    fn applying_the_same_thing_twice_changes_nothing() {
+        let mut first = apply(None, &config("nginx:1"), "kpreload", false, ds()).unwrap();
+        // Pretend a while has passed since.
+        first["metadata"]["managedFields"][0]["time"] = json!("2020-01-01T00:00:00Z");
+        let second = apply(Some(&first), &config("nginx:1"), "kpreload", false, ds()).unwrap();
+        assert_eq!(first, second);
+        let third = apply(Some(&first), &config("nginx:2"), "kpreload", false, ds()).unwrap();
+        assert_ne!(
+            third["metadata"]["managedFields"][0]["time"],
+            "2020-01-01T00:00:00Z"
+        );
     }
 
     #[test]

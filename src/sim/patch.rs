@@ -83,9 +83,8 @@ pub fn patch(
         let (mut new, w) = prepare(call, res, doc, ns)?;
         warnings = w;
         new = merge_subresource(res, old, new, status);
-        if patch_body["metadata"]["resourceVersion"].is_null() {
-            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
-        }
+        // The patched document keeps the stored resourceVersion unless the patch set one,
+        // in which case it is a precondition (409 when stale), whatever the patch type.
         validate(res, &new)?;
         fields::record_update(&mut new, Some(old), &manager, "Update", res);
         Ok(new)

@@ -291,7 +291,7 @@ impl Store {
         let live = self.tx.subscribe();
         let backlog = match from {
             None => Vec::new(),
-            Some(rv) if rv + 1 < inner.oldest => {
+            Some(rv) if rv < inner.oldest.saturating_sub(1) => {
                 return Err(ApiError::gone(format!(
                     "too old resource version: {rv} ({})",
                     inner.oldest - 1

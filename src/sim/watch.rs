@@ -125,7 +125,8 @@ pub async fn serve(
     let mut timeout = call
         .param("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs);
+        // A day at most, so a deadline never overflows.
+        .map(|t| Duration::from_secs(t.min(86_400)));
     if let Some(cap) = sim.faults.watch_cap() {
         timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
     }
