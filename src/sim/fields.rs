@@ -415,9 +415,16 @@ pub fn apply(
         .filter(|e| !(e.manager == manager && e.operation == "Apply"))
         .flat_map(|e| e.fields.iter().cloned())
         .collect();
+    // A list item stays while any other manager owns something inside it.
+    let owned_inside = |item: &[String]| {
+        others
+            .iter()
+            .any(|o| o.len() > item.len() && o.starts_with(item))
+    };
     let mut dropped: Vec<&Path> = previous
         .iter()
         .filter(|p| !applied_set.contains(*p) && !others.contains(*p))
+        .filter(|p| p.last().is_none_or(|l| l != ".") || !owned_inside(&p[..p.len() - 1]))
         .collect();
     // Remove list items (the `.` marker) after their fields, deepest first.
     dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
@@ -645,6 +652,31 @@ mod tests {
         assert_ne!(
             third["metadata"]["managedFields"][0]["time"],
             "2020-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn an_item_another_manager_changed_is_not_dropped() {
+        let mut two = config("nginx:1");
+        two["spec"]["template"]["spec"]["initContainers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "preload-redis", "image": "redis:7"}));
+        let mut live = apply(None, &two, "kpreload", false, ds()).unwrap();
+        let old = live.clone();
+        live["spec"]["template"]["spec"]["initContainers"][1]["image"] = json!("redis:8");
+        record_update(&mut live, Some(&old), "kubectl-edit", "Update", ds());
+        let after = apply(Some(&live), &config("nginx:1"), "kpreload", false, ds()).unwrap();
+        let images: Vec<_> = after["spec"]["template"]["spec"]["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["image"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            images,
+            ["nginx:1", "redis:8"],
+            "the other manager's change survives"
         );
     }
 
