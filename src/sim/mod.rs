@@ -7,6 +7,7 @@ pub mod events;
 pub mod exec;
 pub mod faults;
 pub mod fields;
+pub mod generate;
 pub mod kubeconfig;
 pub mod list;
 pub mod node_proxy;

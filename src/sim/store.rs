@@ -73,8 +73,19 @@ pub fn now_rfc3339() -> String {
         .to_string()
 }
 
-fn name_of(obj: &Value) -> &str {
+/// An object's name ("" when it has none).
+pub fn name_of(obj: &Value) -> &str {
     obj["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+/// An object's namespace ("" for cluster-scoped objects).
+pub fn ns_of(obj: &Value) -> &str {
+    obj["metadata"]["namespace"].as_str().unwrap_or_default()
+}
+
+/// An object's uid.
+pub fn uid_of(obj: &Value) -> &str {
+    obj["metadata"]["uid"].as_str().unwrap_or_default()
 }
 
 impl Store {

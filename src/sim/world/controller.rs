@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::core::selector::{NodeSelector, Taint, Toleration, tolerates_all};
 use crate::sim::resources::stored;
 use crate::sim::server::Sim;
-use crate::sim::store::Obj;
+use crate::sim::store::{Obj, name_of, ns_of};
 
 /// Where a pod may run: its selector and tolerations, read once and checked against many
 /// nodes (5,000 of them in the large scenario).
@@ -155,14 +155,6 @@ pub fn reconcile(sim: &Sim) {
             &nodes,
         );
     }
-}
-
-fn name_of(o: &Value) -> &str {
-    o["metadata"]["name"].as_str().unwrap_or_default()
-}
-
-fn ns_of(o: &Value) -> &str {
-    o["metadata"]["namespace"].as_str().unwrap_or_default()
 }
 
 /// The node a DaemonSet pod is for: its binding, or the node its affinity names.

@@ -18,7 +18,7 @@ use super::record::{About, Source, event};
 use crate::core::reference::ImageRef;
 use crate::sim::resources::stored;
 use crate::sim::server::Sim;
-use crate::sim::store::now_rfc3339;
+use crate::sim::store::{name_of, now_rfc3339, ns_of, uid_of};
 
 /// Starts a task for every bound pod that no kubelet runs yet.
 pub fn start_pods(sim: &Arc<Sim>) {
@@ -27,10 +27,7 @@ pub fn start_pods(sim: &Arc<Sim>) {
         let Some(node_name) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) else {
             continue;
         };
-        let uid = pod["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let uid = uid_of(&pod).to_string();
         if sim.world.is_running(&uid) {
             continue;
         }
@@ -46,14 +43,8 @@ pub fn start_pods(sim: &Arc<Sim>) {
             continue;
         }
         let sim = sim.clone();
-        let ns = pod["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let name = pod["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let ns = ns_of(&pod).to_string();
+        let name = name_of(&pod).to_string();
         tokio::spawn(async move {
             run_pod(&sim, &node, &ns, &name, &uid).await;
         });

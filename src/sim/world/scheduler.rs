@@ -9,7 +9,7 @@ use super::controller::Placement;
 use super::record::{About, Source, event};
 use crate::sim::resources::stored;
 use crate::sim::server::Sim;
-use crate::sim::store::now_rfc3339;
+use crate::sim::store::{name_of, now_rfc3339, ns_of, uid_of};
 
 fn pinned_node(pod: &Value) -> Option<&str> {
     pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
@@ -56,18 +56,9 @@ pub fn schedule(sim: &Sim) {
     }
     let pods_res = stored("Pod");
     for pod in waiting {
-        let ns = pod["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let name = pod["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let uid = pod["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let ns = ns_of(pod).to_string();
+        let name = name_of(pod).to_string();
+        let uid = uid_of(pod).to_string();
         let placement = Placement::of(&pod["spec"]);
         let candidates: Vec<&str> = match pinned_node(pod) {
             // A DaemonSet pod: its controller chose the node; only taints can refuse it.
