@@ -36,6 +36,32 @@ fn the_articles_preloader_pulls_in_order_and_tri_lang_starts_warm() {
         "{out}"
     );
 
+    // What each init container printed, and the kubelet's words for a wrong container name.
+    let logs = k.ok(&[
+        "-n",
+        "kube-system",
+        "logs",
+        "ds/image-preloader",
+        "-c",
+        "preload-golang",
+    ]);
+    assert_eq!(logs, "preloaded golang:1.23\n");
+    let wrong = k.fails(
+        &[
+            "-n",
+            "kube-system",
+            "logs",
+            "ds/image-preloader",
+            "-c",
+            "preload-java",
+        ],
+        None,
+    );
+    assert!(
+        wrong.contains("container preload-java is not valid for pod image-preloader-"),
+        "{wrong}"
+    );
+
     let describe = k.ok(&[
         "-n",
         "kube-system",

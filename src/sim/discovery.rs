@@ -85,6 +85,13 @@ fn resource_entry(r: &Resource) -> Vec<Value> {
             "kind": "PodExecOptions",
             "verbs": ["create", "get"],
         }));
+        out.push(json!({
+            "name": "pods/log",
+            "singularName": "",
+            "namespaced": true,
+            "kind": "Pod",
+            "verbs": ["get"],
+        }));
     }
     if r.kind == "Node" {
         out.push(json!({

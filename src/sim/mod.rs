@@ -14,6 +14,7 @@ pub mod node_proxy;
 pub mod objects;
 pub mod openapi;
 pub mod patch;
+pub mod pod_log;
 pub mod resources;
 pub mod scenario;
 pub mod selectors;

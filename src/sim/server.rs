@@ -282,6 +282,9 @@ async fn resource_call(
             match sub {
                 [] => object_call(sim, call, res, ns, name, false),
                 ["status"] if res.has_status => object_call(sim, call, res, ns, name, true),
+                ["log"] if res.kind == "Pod" && call.method == Method::GET => {
+                    super::pod_log::serve(sim, call, ns, name)
+                }
                 ["proxy", rest @ ..] if res.kind == "Node" && call.method == Method::GET => {
                     super::node_proxy::serve(sim, name, rest)
                 }

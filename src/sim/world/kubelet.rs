@@ -232,6 +232,22 @@ impl Pod<'_> {
             };
         };
         let seconds = size as f64 / self.node.bandwidth as f64 * self.jitter(&image);
+        let ingest = format!(
+            "layer-sha256:{}",
+            digest_of(
+                &format!("{}/{}", self.node.name, image.normalized()),
+                "layer"
+            )
+        );
+        let _active = super::ActiveGuard::start(
+            self.node,
+            super::ActivePull {
+                reference: ingest,
+                size,
+                started: Instant::now(),
+                seconds,
+            },
+        );
         self.sleep_sim(seconds).await;
         drop(permit);
         let now = jiff::Timestamp::now().as_second();

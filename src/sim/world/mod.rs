@@ -33,6 +33,55 @@ pub struct NodeRuntime {
     /// Image filesystem capacity, bytes.
     pub disk: u64,
     pub kubelet: KubeletConfig,
+    /// Pulls under way, as `ctr content active` lists them.
+    pub active: Mutex<Vec<ActivePull>>,
+}
+
+/// One image being downloaded: its layer's ingest ref, its size and how long it takes.
+#[derive(Clone, Debug)]
+pub struct ActivePull {
+    pub reference: String,
+    pub size: u64,
+    pub started: std::time::Instant,
+    /// Simulated seconds the whole download takes.
+    pub seconds: f64,
+}
+
+/// Lists a pull as active until dropped, so a pull cut short (its pod deleted) leaves no trace.
+pub struct ActiveGuard<'a> {
+    node: &'a NodeRuntime,
+    reference: String,
+}
+
+impl<'a> ActiveGuard<'a> {
+    pub fn start(node: &'a NodeRuntime, pull: ActivePull) -> Self {
+        let reference = pull.reference.clone();
+        node.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pull);
+        ActiveGuard { node, reference }
+    }
+}
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.node
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|a| a.reference != self.reference);
+    }
+}
+
+impl ActivePull {
+    /// Bytes received after `elapsed` simulated seconds: linear in time, as at a fixed bandwidth.
+    pub fn offset(&self, elapsed: f64) -> u64 {
+        if self.seconds <= 0.0 {
+            return self.size;
+        }
+        ((elapsed / self.seconds).clamp(0.0, 1.0) * self.size as f64) as u64
+    }
 }
 
 #[derive(Default)]
@@ -123,6 +172,7 @@ fn sync_nodes(sim: &Sim) {
                 bandwidth,
                 disk,
                 kubelet,
+                active: Mutex::new(Vec::new()),
             }),
         );
     }

@@ -98,6 +98,52 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// go-units' `HumanSize` (decimal, four significant digits): `12.35MB`, as `ctr content active`
+/// prints an ingest's offset.
+fn go_units_size(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < UNITS.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", go_g4(v), UNITS[i])
+}
+
+/// Go's `%.4g` for the values `HumanSize` prints (below 1000): no trailing zeros.
+fn go_g4(v: f64) -> String {
+    let digits = if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// go-units' `HumanDuration`, as `ctr content active` prints an ingest's age.
+fn go_units_duration(seconds: f64) -> String {
+    let s = seconds as u64;
+    let minutes = s / 60;
+    let hours = (seconds / 3600.0).round() as u64;
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ => format!("{hours} hours"),
+    }
+}
+
 /// containerd's `progress.Bytes`: `67.3 MiB`.
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -267,7 +313,21 @@ fn ctr(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
             }
         }
         ["content", "active", ..] => {
-            Output::ok(table(&[vec!["REF".into(), "SIZE".into(), "AGE".into()]]))
+            let active = node
+                .active
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let mut rows = vec![vec!["REF".into(), "SIZE".into(), "AGE".into()]];
+            for pull in &active {
+                let elapsed = pull.started.elapsed().as_secs_f64() * sim.simulation.speed;
+                rows.push(vec![
+                    pull.reference.clone(),
+                    go_units_size(pull.offset(elapsed)),
+                    go_units_duration(elapsed),
+                ]);
+            }
+            Output::ok(table(&rows))
         }
         _ => Output::fail(
             format!("ctr: unknown command or flags: {}\n", args.join(" ")),
@@ -373,6 +433,52 @@ mod tests {
     }
 
     #[test]
+    fn content_active_lists_the_pulls_under_way_with_their_progress() {
+        use crate::sim::scenario::Simulation;
+        use crate::sim::store::Store;
+        use std::sync::{Arc, Mutex};
+        use std::time::{Duration, Instant};
+
+        let sim = Sim::new(Store::new(10, 1), Simulation::default());
+        let node = NodeRuntime {
+            name: "web-1".into(),
+            images: Mutex::new(Default::default()),
+            pulls: Arc::new(tokio::sync::Semaphore::new(1)),
+            bandwidth: 1,
+            disk: 1,
+            kubelet: Default::default(),
+            active: Mutex::new(Vec::new()),
+        };
+        let argv: Vec<String> = ["nsenter", "-t", "1", "-m", "--", "ctr", "-n", "k8s.io"]
+            .iter()
+            .chain(&["content", "active"])
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(run(&sim, &node, true, &argv).stdout, "REF SIZE AGE \n");
+        {
+            let _pull = super::super::ActiveGuard::start(
+                &node,
+                super::super::ActivePull {
+                    reference: "layer-sha256:abc".into(),
+                    size: 100_000_000,
+                    started: Instant::now() - Duration::from_secs(5),
+                    seconds: 10.0,
+                },
+            );
+            let out = run(&sim, &node, true, &argv).stdout;
+            let row = out.lines().nth(1).expect("one pull");
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(cells[0], "layer-sha256:abc");
+            // Half way through at speed 1: about 50 MB of 100 MB.
+            let mb: f64 = cells[1].trim_end_matches("MB").parse().unwrap();
+            assert!((49.0..=56.0).contains(&mb), "{row}");
+            assert_eq!(&cells[2..], ["5", "seconds"]);
+        }
+        // Finished or cut short: gone from the list.
+        assert_eq!(run(&sim, &node, true, &argv).stdout, "REF SIZE AGE \n");
+    }
+
+    #[test]
     fn tables_and_sizes() {
         let t = table(&[
             vec!["REF".into(), "SIZE".into()],
@@ -385,5 +491,15 @@ mod tests {
         assert_eq!(human_bytes(70_615_040), "67.3 MiB");
         assert_eq!(human_bytes(268_051), "261.8 KiB");
         assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(go_units_size(12_345_678), "12.35MB");
+        assert_eq!(go_units_size(129_338_587), "129.3MB");
+        assert_eq!(go_units_size(1_000), "1kB");
+        assert_eq!(go_units_size(999), "999B");
+        assert_eq!(go_units_size(0), "0B");
+        assert_eq!(go_units_duration(0.4), "Less than a second");
+        assert_eq!(go_units_duration(1.9), "1 second");
+        assert_eq!(go_units_duration(42.0), "42 seconds");
+        assert_eq!(go_units_duration(61.0), "About a minute");
+        assert_eq!(go_units_duration(600.0), "10 minutes");
     }
 }
