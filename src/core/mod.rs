@@ -3,6 +3,7 @@
 pub mod adopt;
 pub mod planner;
 pub mod pools;
+pub mod progress;
 pub mod reference;
 pub mod render;
 pub mod selector;

@@ -1,0 +1,647 @@
+//! Pull progress, derived from what the API holds: the preloader pods' init container
+//! statuses and the kubelet's events about them. Pure: a snapshot and a clock reading in,
+//! per pool, node and image states out.
+
+pub mod messages;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, Node, Pod};
+
+use super::adopt::{Origin, read_preloader};
+use super::reference::ImageRef;
+use super::render::NOOP_CONTAINER;
+use super::selector::Taint;
+use messages::Said;
+
+/// The cluster as last seen: what the watches hold.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub nodes: Vec<Arc<Node>>,
+    pub pods: Vec<Arc<Pod>>,
+    pub daemonsets: Vec<Arc<DaemonSet>>,
+    pub events: Vec<Arc<Event>>,
+}
+
+/// Where one image stands on one node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageState {
+    /// Waiting for an earlier image, or for the preloader pod.
+    Queued,
+    Pulling {
+        since: Option<Timestamp>,
+    },
+    /// Pulled by this preloader; the figures come from the kubelet's event, when it is still there.
+    Pulled {
+        seconds: Option<f64>,
+        bytes: Option<u64>,
+    },
+    /// Already on the node when the preloader asked.
+    Present,
+    Failed {
+        reason: String,
+        message: String,
+        /// When the kubelet tries again (an estimate from its back-off).
+        next_retry: Option<Timestamp>,
+    },
+}
+
+impl ImageState {
+    pub fn is_done(&self) -> bool {
+        matches!(self, ImageState::Pulled { .. } | ImageState::Present)
+    }
+
+    pub fn is_failed(&self) -> bool {
+        matches!(self, ImageState::Failed { .. })
+    }
+
+    /// The word of the status contract: queued, pulling, pulled, present, failed.
+    pub fn word(&self) -> &'static str {
+        match self {
+            ImageState::Queued => "queued",
+            ImageState::Pulling { .. } => "pulling",
+            ImageState::Pulled { .. } => "pulled",
+            ImageState::Present => "present",
+            ImageState::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageProgress {
+    /// The image as the preloader names it.
+    pub image: String,
+    pub container: String,
+    pub state: ImageState,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeProgress {
+    pub node: String,
+    /// The preloader pod on the node, once there is one.
+    pub pod: Option<String>,
+    pub images: Vec<ImageProgress>,
+    /// Bytes per second of this node's finished pulls.
+    pub rate: Option<f64>,
+    /// Seconds until every image that can arrive has (an estimate).
+    pub eta_seconds: Option<f64>,
+}
+
+impl NodeProgress {
+    /// Every image is on the node.
+    pub fn ready(&self) -> bool {
+        !self.images.is_empty() && self.images.iter().all(|i| i.state.is_done())
+    }
+
+    pub fn done(&self) -> usize {
+        self.images.iter().filter(|i| i.state.is_done()).count()
+    }
+
+    pub fn failures(&self) -> usize {
+        self.images.iter().filter(|i| i.state.is_failed()).count()
+    }
+
+    /// Bytes this preloader pulled onto the node.
+    pub fn bytes(&self) -> u64 {
+        self.images
+            .iter()
+            .filter_map(|i| match i.state {
+                ImageState::Pulled { bytes, .. } => bytes,
+                _ => None,
+            })
+            .sum()
+    }
+
+    /// Seconds spent pulling, by the kubelet's count.
+    pub fn pull_seconds(&self) -> f64 {
+        self.images
+            .iter()
+            .filter_map(|i| match i.state {
+                ImageState::Pulled { seconds, .. } => seconds,
+                _ => None,
+            })
+            .sum()
+    }
+
+    pub fn pulling(&self) -> bool {
+        self.images
+            .iter()
+            .any(|i| matches!(i.state, ImageState::Pulling { .. }))
+    }
+}
+
+/// One thing the kubelet said about a pool's image on a node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Happening {
+    pub at: Timestamp,
+    pub node: String,
+    pub warning: bool,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolProgress {
+    pub pool: String,
+    pub namespace: String,
+    pub daemonset: String,
+    pub origin: Origin,
+    /// The images the preloader pulls, in order.
+    pub images: Vec<String>,
+    pub nodes: Vec<NodeProgress>,
+    /// Bytes per second across the nodes pulling now (an estimate from their finished pulls).
+    pub throughput: Option<f64>,
+    /// Seconds until the pool is complete, apart from failed images (an estimate).
+    pub eta_seconds: Option<f64>,
+    /// The node that holds the pool back: the longest to go, or, once done, the longest it took.
+    pub slowest: Option<String>,
+    /// The latest pulls and failures, oldest first.
+    pub recent: Vec<Happening>,
+    /// Why the preloader cannot be read, when it cannot.
+    pub problem: Option<String>,
+}
+
+impl PoolProgress {
+    pub fn nodes_ready(&self) -> usize {
+        self.nodes.iter().filter(|n| n.ready()).count()
+    }
+
+    pub fn images_done(&self) -> usize {
+        self.nodes.iter().map(NodeProgress::done).sum()
+    }
+
+    pub fn images_total(&self) -> usize {
+        self.nodes.iter().map(|n| n.images.len()).sum()
+    }
+
+    pub fn failures(&self) -> usize {
+        self.nodes.iter().map(NodeProgress::failures).sum()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.nodes.iter().map(NodeProgress::bytes).sum()
+    }
+
+    pub fn complete(&self) -> bool {
+        self.problem.is_none() && self.nodes.iter().all(NodeProgress::ready)
+    }
+}
+
+/// Every pool's progress, and the nodes no preloader serves.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overview {
+    pub pools: Vec<PoolProgress>,
+    pub unpooled: Vec<String>,
+}
+
+/// How many happenings a pool keeps.
+const RECENT: usize = 50;
+
+pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
+    let sizes = known_sizes(&snapshot.nodes);
+    let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
+    for e in &snapshot.events {
+        if let Some(uid) = e.involved_object.uid.as_deref() {
+            events.entry(uid).or_default().push(e);
+        }
+    }
+    let mut pods_by_owner: HashMap<&str, Vec<&Pod>> = HashMap::new();
+    for p in &snapshot.pods {
+        for o in p.metadata.owner_references.iter().flatten() {
+            if o.kind == "DaemonSet" {
+                pods_by_owner.entry(o.uid.as_str()).or_default().push(p);
+            }
+        }
+    }
+    let nodes: Vec<(&Node, String, Vec<Taint>)> = snapshot
+        .nodes
+        .iter()
+        .map(|n| {
+            let taints = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(Taint::from_k8s)
+                .collect();
+            (
+                n.as_ref(),
+                n.metadata.name.clone().unwrap_or_default(),
+                taints,
+            )
+        })
+        .collect();
+
+    let mut served: BTreeSet<&str> = BTreeSet::new();
+    let mut pools = Vec::new();
+    for ds in &snapshot.daemonsets {
+        let Some(read) = read_preloader(ds) else {
+            continue;
+        };
+        let namespace = ds.metadata.namespace.clone().unwrap_or_default();
+        let name = ds.metadata.name.clone().unwrap_or_default();
+        let preloader = match read {
+            Ok(p) => p,
+            Err(problem) => {
+                pools.push(PoolProgress {
+                    pool: super::adopt::pool_name_from_daemonset(&name).unwrap_or(name.clone()),
+                    namespace,
+                    daemonset: name,
+                    origin: Origin::HandWritten,
+                    images: Vec::new(),
+                    nodes: Vec::new(),
+                    throughput: None,
+                    eta_seconds: None,
+                    slowest: None,
+                    recent: Vec::new(),
+                    problem: Some(problem),
+                });
+                continue;
+            }
+        };
+        let uid = ds.metadata.uid.as_deref().unwrap_or_default();
+        // The newest pod on each node: after an edit, the re-rolled one.
+        let mut pod_on: HashMap<&str, &Pod> = HashMap::new();
+        for p in pods_by_owner.get(uid).into_iter().flatten() {
+            let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
+                continue;
+            };
+            let newer = pod_on.get(node).is_none_or(|q| {
+                (&p.metadata.creation_timestamp, &p.metadata.name)
+                    > (&q.metadata.creation_timestamp, &q.metadata.name)
+            });
+            if newer {
+                pod_on.insert(node, p);
+            }
+        }
+        let images: Vec<String> = preloader
+            .pool
+            .images
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        let mut node_progress = Vec::new();
+        let mut recent = Vec::new();
+        for (node, name, taints) in &nodes {
+            let labels = node.metadata.labels.clone().unwrap_or_default();
+            let pod = pod_on.get(name.as_str()).copied();
+            if pod.is_none() && !preloader.pool.covers(&labels, taints) {
+                continue;
+            }
+            served.insert(name);
+            let (progress, happened) = match pod {
+                Some(pod) => node_from_pod(name, pod, &events),
+                None => (
+                    NodeProgress {
+                        node: name.clone(),
+                        pod: None,
+                        images: images
+                            .iter()
+                            .map(|i| ImageProgress {
+                                image: i.clone(),
+                                container: String::new(),
+                                state: ImageState::Queued,
+                            })
+                            .collect(),
+                        rate: None,
+                        eta_seconds: None,
+                    },
+                    Vec::new(),
+                ),
+            };
+            node_progress.push(progress);
+            recent.extend(happened);
+        }
+        recent.sort_by_key(|h| h.at);
+        if recent.len() > RECENT {
+            recent.drain(..recent.len() - RECENT);
+        }
+        let mut pool = PoolProgress {
+            pool: preloader.pool.name.clone(),
+            namespace,
+            daemonset: name,
+            origin: preloader.origin,
+            images,
+            nodes: node_progress,
+            throughput: None,
+            eta_seconds: None,
+            slowest: None,
+            recent,
+            problem: None,
+        };
+        estimate(&mut pool, &sizes, now);
+        pools.push(pool);
+    }
+    pools.sort_by(|a, b| a.pool.cmp(&b.pool).then(a.daemonset.cmp(&b.daemonset)));
+    let unpooled = nodes
+        .iter()
+        .filter(|(_, n, _)| !served.contains(n.as_str()))
+        .map(|(_, n, _)| n.clone())
+        .collect();
+    Overview { pools, unpooled }
+}
+
+/// Image sizes the nodes report, by normalized reference (`docker.io/library/nginx:1.25`).
+fn known_sizes(nodes: &[Arc<Node>]) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for n in nodes {
+        for image in n
+            .status
+            .as_ref()
+            .and_then(|s| s.images.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            let Some(size) = image.size_bytes else {
+                continue;
+            };
+            for name in image.names.iter().flatten() {
+                out.insert(name.clone(), size as u64);
+            }
+        }
+    }
+    out
+}
+
+fn event_time(e: &Event) -> Option<Timestamp> {
+    e.event_time
+        .as_ref()
+        .map(|t| t.0)
+        .or(e.last_timestamp.as_ref().map(|t| t.0))
+        .or(e.first_timestamp.as_ref().map(|t| t.0))
+        .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// An event about one image, read.
+struct Told<'a> {
+    at: Option<Timestamp>,
+    said: Said,
+    event: &'a Event,
+}
+
+fn node_from_pod(
+    node: &str,
+    pod: &Pod,
+    events: &HashMap<&str, Vec<&Event>>,
+) -> (NodeProgress, Vec<Happening>) {
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    let mut told: Vec<(Told, &str)> = events
+        .get(uid)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let message = e.message.as_deref()?;
+            let (image, said) = messages::read(message)?;
+            Some((
+                Told {
+                    at: event_time(e),
+                    said,
+                    event: e,
+                },
+                image,
+            ))
+        })
+        .collect();
+    told.sort_by(|(a, _), (b, _)| {
+        (a.at, &a.event.metadata.name).cmp(&(b.at, &b.event.metadata.name))
+    });
+    let spec = pod.spec.as_ref();
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_deref())
+        .unwrap_or_default();
+    let mut images = Vec::new();
+    for c in spec
+        .and_then(|s| s.init_containers.as_deref())
+        .unwrap_or_default()
+    {
+        if c.name == NOOP_CONTAINER {
+            continue;
+        }
+        let path = format!("spec.initContainers{{{}}}", c.name);
+        let image = c.image.clone().unwrap_or_default();
+        let mine: Vec<&Told> = told
+            .iter()
+            .filter(
+                |(t, named)| match t.event.involved_object.field_path.as_deref() {
+                    Some(p) => p == path,
+                    None => *named == image,
+                },
+            )
+            .map(|(t, _)| t)
+            .collect();
+        let status = statuses.iter().find(|s| s.name == c.name);
+        images.push(ImageProgress {
+            image,
+            container: c.name.clone(),
+            state: image_state(status, &mine),
+        });
+    }
+    let happened = told
+        .iter()
+        .filter(|(t, _)| !matches!(t.said, Said::BackOff))
+        .filter_map(|(t, _)| {
+            Some(Happening {
+                at: t.at?,
+                node: node.to_string(),
+                warning: t.event.type_.as_deref() == Some("Warning"),
+                text: t.event.message.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    let mut progress = NodeProgress {
+        node: node.to_string(),
+        pod: pod.metadata.name.clone(),
+        images,
+        rate: None,
+        eta_seconds: None,
+    };
+    let seconds = progress.pull_seconds();
+    if seconds > 0.0 {
+        progress.rate = Some(progress.bytes() as f64 / seconds);
+    }
+    (progress, happened)
+}
+
+/// The kubelet's image pull back-off: 10 s, doubling, at most 300 s.
+pub fn back_off_seconds(failures: u32) -> f64 {
+    (10.0 * 2f64.powi(failures.saturating_sub(1).min(10) as i32)).min(300.0)
+}
+
+fn image_state(status: Option<&ContainerStatus>, told: &[&Told]) -> ImageState {
+    let state = status.and_then(|s| s.state.as_ref());
+    let last_outcome = told
+        .iter()
+        .rev()
+        .find(|t| matches!(t.said, Said::Pulled { .. } | Said::Present));
+    let finished = || match last_outcome.map(|t| &t.said) {
+        Some(Said::Pulled { seconds, bytes }) => ImageState::Pulled {
+            seconds: *seconds,
+            bytes: *bytes,
+        },
+        Some(Said::Present) => ImageState::Present,
+        _ => ImageState::Pulled {
+            seconds: None,
+            bytes: None,
+        },
+    };
+    let failures: Vec<&&Told> = told
+        .iter()
+        .filter(|t| matches!(t.said, Said::Failed))
+        .collect();
+    let failure_message = || {
+        failures
+            .last()
+            .and_then(|t| t.event.message.clone())
+            .unwrap_or_default()
+    };
+    let next_retry = || {
+        let count: i32 = failures.iter().map(|t| t.event.count.unwrap_or(1)).sum();
+        let last = failures.last().and_then(|t| t.at)?;
+        last.checked_add(SignedDuration::from_secs_f64(back_off_seconds(
+            count.max(1) as u32,
+        )))
+        .ok()
+    };
+    if let Some(state) = state {
+        if let Some(t) = &state.terminated {
+            if t.exit_code == 0 {
+                return finished();
+            }
+            return ImageState::Failed {
+                reason: t.reason.clone().unwrap_or_else(|| "Error".into()),
+                message: t
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| format!("the container exited with code {}", t.exit_code)),
+                next_retry: None,
+            };
+        }
+        if state.running.is_some() {
+            return finished();
+        }
+        if let Some(w) = &state.waiting {
+            let reason = w.reason.as_deref().unwrap_or_default();
+            if !matches!(reason, "" | "PodInitializing" | "ContainerCreating") {
+                let pull = matches!(reason, "ErrImagePull" | "ImagePullBackOff");
+                return ImageState::Failed {
+                    reason: reason.to_string(),
+                    message: w
+                        .message
+                        .clone()
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(failure_message),
+                    next_retry: if pull { next_retry() } else { None },
+                };
+            }
+        }
+    }
+    // Not started yet: the events tell whether the kubelet is on it.
+    match told.last().map(|t| (&t.said, t.at)) {
+        Some((Said::Pulling, at)) => ImageState::Pulling { since: at },
+        Some((Said::Pulled { .. } | Said::Present, _)) => finished(),
+        Some((Said::Failed | Said::BackOff, _)) => ImageState::Failed {
+            reason: "ErrImagePull".into(),
+            message: failure_message(),
+            next_retry: next_retry(),
+        },
+        None => ImageState::Queued,
+    }
+}
+
+/// Throughput, ETAs and the slowest node, from the pulls that finished.
+fn estimate(pool: &mut PoolProgress, sizes: &HashMap<String, u64>, now: Timestamp) {
+    // Sizes of the pool's images: from a pull on any node, else from a node's image list.
+    let mut size_of: HashMap<String, u64> = HashMap::new();
+    for n in &pool.nodes {
+        for i in &n.images {
+            if let ImageState::Pulled { bytes: Some(b), .. } = i.state {
+                size_of.insert(i.image.clone(), b);
+            }
+        }
+    }
+    let lookup = |image: &str| -> Option<u64> {
+        size_of.get(image).copied().or_else(|| {
+            let r = ImageRef::parse(image).ok()?;
+            sizes.get(&r.normalized()).copied()
+        })
+    };
+    let (all_bytes, all_seconds) = pool.nodes.iter().fold((0u64, 0f64), |(b, s), n| {
+        (b + n.bytes(), s + n.pull_seconds())
+    });
+    let pool_rate = (all_seconds > 0.0).then(|| all_bytes as f64 / all_seconds);
+    let mut throughput = 0.0;
+    let mut any_pulling = false;
+    for n in &mut pool.nodes {
+        let rate = n.rate.or(pool_rate);
+        if n.pulling() {
+            any_pulling = true;
+            throughput += rate.unwrap_or(0.0);
+        }
+        let mut remaining = 0.0;
+        let mut known = true;
+        for i in &n.images {
+            match &i.state {
+                ImageState::Queued => match lookup(&i.image) {
+                    Some(s) => remaining += s as f64,
+                    None => known = false,
+                },
+                ImageState::Pulling { since } => match (lookup(&i.image), rate) {
+                    (Some(s), Some(r)) => {
+                        let elapsed = since
+                            .map(|t| now.duration_since(t).as_secs_f64().max(0.0))
+                            .unwrap_or(0.0);
+                        remaining += (s as f64 - elapsed * r).max(0.0);
+                    }
+                    _ => known = false,
+                },
+                _ => {}
+            }
+        }
+        n.eta_seconds = if remaining == 0.0 && known {
+            Some(0.0)
+        } else {
+            match (known, rate) {
+                (true, Some(r)) if r > 0.0 => Some(remaining / r),
+                _ => None,
+            }
+        };
+    }
+    pool.throughput = (any_pulling && throughput > 0.0).then_some(throughput);
+    let waiting: Vec<&NodeProgress> = pool
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.images
+                .iter()
+                .any(|i| !i.state.is_done() && !i.state.is_failed())
+        })
+        .collect();
+    if waiting.is_empty() {
+        pool.eta_seconds = Some(0.0);
+        pool.slowest = pool
+            .nodes
+            .iter()
+            .filter(|n| n.pull_seconds() > 0.0)
+            .max_by(|a, b| a.pull_seconds().total_cmp(&b.pull_seconds()))
+            .map(|n| n.node.clone());
+    } else {
+        pool.eta_seconds = waiting
+            .iter()
+            .map(|n| n.eta_seconds)
+            .try_fold(0f64, |m, e| e.map(|e| m.max(e)));
+        pool.slowest = waiting
+            .iter()
+            .max_by(|a, b| {
+                let key = |n: &NodeProgress| n.eta_seconds.unwrap_or(f64::INFINITY);
+                key(a).total_cmp(&key(b)).then((b.done()).cmp(&a.done()))
+            })
+            .map(|n| n.node.clone());
+    }
+}
