@@ -9,13 +9,15 @@ use clap::{Args, Parser, Subcommand};
 use crate::commands;
 
 /// kpreload keeps container images warm on Kubernetes node pools and keeps their disks clean.
+///
+/// With no command it opens the terminal UI on the current kubeconfig context.
 #[derive(Debug, Parser)]
-#[command(name = "kpreload", version, about, arg_required_else_help = true)]
+#[command(name = "kpreload", version, about)]
 pub struct Cli {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// kubectl's global flags.
@@ -30,10 +32,53 @@ pub struct ClusterArgs {
     /// Namespace of the preloader DaemonSets.
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+    /// Use the built-in simulated cluster instead of a kubeconfig.
+    #[arg(long, global = true)]
+    pub demo: bool,
+    /// Hide every action that writes to the cluster.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+}
+
+impl ClusterArgs {
+    pub fn target(&self) -> crate::cluster::Target {
+        crate::cluster::Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            demo: self.demo,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The terminal UI on a built-in simulated cluster: no cluster needed.
+    Demo,
+    /// Pull progress per pool and node, without the terminal UI.
+    Status {
+        /// Only this pool.
+        #[arg(long, value_name = "POOL")]
+        pool: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+        output: commands::status::Format,
+        /// Wait until every preloader is complete (exit 0), or something fails (exit 1).
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this long (90s, 5m, 1h30m), with exit 1.
+        #[arg(long, value_name = "DURATION", requires = "wait", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+    /// Print the least-privilege RBAC kpreload needs, for `kubectl apply -f -`.
+    Rbac {
+        /// Bind it to this user (default: kpreload).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Bind it to this service account instead, as NAMESPACE:NAME.
+        #[arg(long, value_name = "NAMESPACE:NAME")]
+        service_account: Option<String>,
+    },
     /// Print every pool's preloader DaemonSet as YAML, ready for `kubectl apply -f -`.
     Render {
         /// The pools file.
@@ -69,19 +114,62 @@ pub enum Command {
 /// Runs the binary: parse, dispatch, and turn an error into a plain message and exit 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let target = cli.cluster.target();
     let result = match &cli.command {
-        Command::Render { file, pool } => {
+        None => {
+            runtime().and_then(|rt| rt.block_on(crate::tui::run(&target, cli.cluster.read_only)))
+        }
+        Some(Command::Demo) => {
+            let target = crate::cluster::Target {
+                demo: true,
+                ..target
+            };
+            runtime().and_then(|rt| rt.block_on(crate::tui::run(&target, cli.cluster.read_only)))
+        }
+        Some(Command::Status {
+            pool,
+            output,
+            wait,
+            timeout,
+        }) => runtime().and_then(|rt| {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            let options = commands::status::Options {
+                pool: pool.as_deref(),
+                format: *output,
+                wait: *wait,
+                timeout: *timeout,
+            };
+            rt.block_on(commands::status::run(&target, &options, &mut out))
+                .and_then(|()| out.flush().map_err(Into::into))
+        }),
+        Some(Command::Rbac {
+            user,
+            service_account,
+        }) => commands::rbac::parse_subject(user.as_deref(), service_account.as_deref()).and_then(
+            |subject| {
+                let stdout = io::stdout();
+                let mut out = stdout.lock();
+                let ns = cli
+                    .cluster
+                    .namespace
+                    .as_deref()
+                    .unwrap_or(crate::cluster::DEFAULT_NAMESPACE);
+                commands::rbac::run(ns, &subject, cli.cluster.read_only, &mut out)
+            },
+        ),
+        Some(Command::Render { file, pool }) => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
             commands::render::run(file, pool.as_deref(), &mut out)
                 .and_then(|()| out.flush().map_err(Into::into))
         }
-        Command::Sim {
+        Some(Command::Sim {
             scenario,
             listen,
             write_kubeconfig,
             faults,
-        } => runtime().and_then(|rt| {
+        }) => runtime().and_then(|rt| {
             rt.block_on(commands::sim::run(
                 scenario,
                 *listen,
@@ -103,6 +191,11 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::core::units::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration; write 90s, 5m or 1h30m"))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

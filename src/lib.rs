@@ -3,6 +3,8 @@
 //! The library holds everything; the `kpreload` binary is a thin shell over [`cli`].
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod core;
 pub mod sim;
+pub mod tui;

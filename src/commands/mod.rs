@@ -1,4 +1,6 @@
 //! The non-interactive commands, each a thin shell around the core.
 
+pub mod rbac;
 pub mod render;
 pub mod sim;
+pub mod status;

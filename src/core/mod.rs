@@ -8,5 +8,6 @@ pub mod reference;
 pub mod render;
 pub mod selector;
 pub mod sizing;
+pub mod units;
 pub mod version;
 pub mod yaml_places;

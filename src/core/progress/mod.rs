@@ -217,7 +217,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             }
         }
     }
-    let nodes: Vec<(&Node, String, Vec<Taint>)> = snapshot
+    let mut nodes: Vec<(&Node, String, Vec<Taint>)> = snapshot
         .nodes
         .iter()
         .map(|n| {
@@ -236,6 +236,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             )
         })
         .collect();
+    nodes.sort_by(|a, b| a.1.cmp(&b.1));
 
     let mut served: BTreeSet<&str> = BTreeSet::new();
     let mut pools = Vec::new();

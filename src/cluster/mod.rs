@@ -1,0 +1,157 @@
+//! Cluster access: kube-rs over HTTP and nothing else. A kubeconfig (or the built-in demo
+//! cluster) becomes a client; watches feed owned snapshots to whoever reads them.
+
+pub mod trim;
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+
+use crate::sim;
+
+/// The preloaders' namespace when none is given.
+pub const DEFAULT_NAMESPACE: &str = "kube-system";
+
+/// The demo scenario, embedded so `kpreload demo` runs from any directory.
+pub const DEMO_SCENARIO: &str = include_str!("../../config/scenarios/demo.yaml");
+
+/// Where to connect.
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    /// The built-in simulated cluster instead of a kubeconfig.
+    pub demo: bool,
+}
+
+/// A client and what the header says about it.
+pub struct Connection {
+    pub client: kube::Client,
+    pub context: String,
+    pub cluster: String,
+    pub server: String,
+    /// The preloaders' namespace.
+    pub namespace: String,
+    /// The in-process simulator of `kpreload demo`, kept alive with the connection.
+    pub demo: Option<Arc<sim::Sim>>,
+}
+
+/// Connects: reads the kubeconfig (or starts the demo cluster) and builds a client. Nothing is
+/// sent to the API yet; the watches find out whether it answers.
+pub async fn connect(target: &Target) -> anyhow::Result<Connection> {
+    if target.demo {
+        return connect_demo(target).await;
+    }
+    let (file, source) = match &target.kubeconfig {
+        Some(path) => (
+            Kubeconfig::read_from(path).map_err(|e| kubeconfig_problem(&e, Some(path)))?,
+            path.display().to_string(),
+        ),
+        None => (
+            Kubeconfig::read().map_err(|e| kubeconfig_problem(&e, None))?,
+            "the kubeconfig".to_string(),
+        ),
+    };
+    connect_with(file, &source, target, None).await
+}
+
+async fn connect_with(
+    file: Kubeconfig,
+    source: &str,
+    target: &Target,
+    demo: Option<Arc<sim::Sim>>,
+) -> anyhow::Result<Connection> {
+    let context = target
+        .context
+        .clone()
+        .or_else(|| file.current_context.clone())
+        .ok_or_else(|| anyhow::anyhow!("{source} sets no current context; pass --context NAME"))?;
+    let Some(named) = file.contexts.iter().find(|c| c.name == context) else {
+        let known: Vec<&str> = file.contexts.iter().map(|c| c.name.as_str()).collect();
+        anyhow::bail!(
+            "{source} has no context named {context:?}; it has: {}",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    let cluster = named
+        .context
+        .as_ref()
+        .map(|c| c.cluster.clone())
+        .unwrap_or_default();
+    let options = KubeConfigOptions {
+        context: Some(context.clone()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(file, &options)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", kubeconfig_problem(&e, None)))?;
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config)
+        .map_err(|e| anyhow::anyhow!("cannot build a client for {server}: {e}"))?;
+    Ok(Connection {
+        client,
+        context,
+        cluster,
+        server,
+        namespace: target
+            .namespace
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+        demo,
+    })
+}
+
+/// Starts the built-in simulated cluster on a loopback port and connects to it over HTTP.
+async fn connect_demo(target: &Target) -> anyhow::Result<Connection> {
+    let scenario = sim::scenario::parse(DEMO_SCENARIO, "demo.yaml")
+        .map_err(|e| anyhow::anyhow!("the built-in demo scenario is broken: {e}"))?;
+    let simulator = crate::commands::sim::build(scenario, 0x6b70_7265_6c6f_6164)?;
+    let running = sim::start(simulator.clone(), "127.0.0.1:0".parse()?).await?;
+    let file = Kubeconfig::from_yaml(&sim::kubeconfig::kubeconfig(&running.url()))
+        .map_err(|e| anyhow::anyhow!("the demo kubeconfig is broken: {e}"))?;
+    // The server task lives as long as the runtime; the simulator as long as the connection.
+    std::mem::forget(running);
+    let target = Target {
+        context: None,
+        ..target.clone()
+    };
+    connect_with(file, "the demo kubeconfig", &target, Some(simulator)).await
+}
+
+/// One sentence for what is wrong with a kubeconfig, and what to do.
+fn kubeconfig_problem(e: &KubeconfigError, path: Option<&Path>) -> anyhow::Error {
+    let place = path.map_or_else(|| "the kubeconfig".to_string(), |p| p.display().to_string());
+    match e {
+        KubeconfigError::FindPath => anyhow::anyhow!(
+            "no kubeconfig found: pass --kubeconfig FILE or set KUBECONFIG (or try `kpreload demo`)"
+        ),
+        KubeconfigError::ReadConfig(io, p) => anyhow::anyhow!(
+            "cannot read the kubeconfig {}: {}",
+            p.display(),
+            crate::core::pools::io_reason(io)
+        ),
+        KubeconfigError::Parse(p) => {
+            anyhow::anyhow!("{place} is not a valid kubeconfig: {p}")
+        }
+        KubeconfigError::LoadContext(c) => {
+            anyhow::anyhow!("{place} has no context named {c:?}; pass one it has with --context")
+        }
+        KubeconfigError::LoadClusterOfContext(c) => anyhow::anyhow!(
+            "{place} names a cluster {c:?} it does not define; fix the context or pick another with --context"
+        ),
+        KubeconfigError::MissingClusterUrl => {
+            anyhow::anyhow!("{place}: the context's cluster has no server address")
+        }
+        KubeconfigError::ParseClusterUrl(u) => {
+            anyhow::anyhow!("{place}: the cluster's server address is not a URL ({u})")
+        }
+        other => anyhow::anyhow!("{place} cannot be used: {other}"),
+    }
+}

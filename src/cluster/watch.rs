@@ -1,0 +1,291 @@
+//! One background task per watch: kube-runtime's watcher with back-off, trimmed, reflected
+//! into a store; after a burst of changes the task sends the store's state, owned, to the
+//! reader. No lock is shared with the reader.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::trim;
+
+/// The four things kpreload watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Watch {
+    Nodes,
+    Pods,
+    DaemonSets,
+    Events,
+}
+
+impl Watch {
+    pub const ALL: [Watch; 4] = [Watch::Nodes, Watch::Pods, Watch::DaemonSets, Watch::Events];
+
+    /// The resource, as RBAC names it.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Watch::Nodes => "nodes",
+            Watch::Pods => "pods",
+            Watch::DaemonSets => "daemonsets",
+            Watch::Events => "events",
+        }
+    }
+}
+
+/// How one watch stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Link {
+    Connecting,
+    Live,
+    /// It failed and retries with back-off; the sentence says why and what to do.
+    Retrying(String),
+}
+
+/// What a watch sends.
+#[derive(Clone, Debug)]
+pub enum Update {
+    Nodes(Vec<Arc<Node>>),
+    Pods(Vec<Arc<Pod>>),
+    DaemonSets(Vec<Arc<DaemonSet>>),
+    Events(Vec<Arc<Event>>),
+    Link(Watch, Link),
+}
+
+/// Which pods to watch: every namespace (the TUI shows which pods use an image) or only the
+/// preloaders' namespace (enough for progress).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodScope {
+    AllNamespaces,
+    PreloadersOnly,
+}
+
+/// At most this often a watch sends its state after changes.
+const COALESCE: Duration = Duration::from_millis(40);
+
+/// Starts the four watches; they stop when `tx`'s receiver is dropped.
+pub fn spawn_all(
+    client: &kube::Client,
+    namespace: &str,
+    scope: PodScope,
+    tx: &UnboundedSender<Update>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let pods: Api<Pod> = match scope {
+        PodScope::AllNamespaces => Api::all(client.clone()),
+        PodScope::PreloadersOnly => Api::namespaced(client.clone(), namespace),
+    };
+    let scope_text = match scope {
+        PodScope::AllNamespaces => "in all namespaces".to_string(),
+        PodScope::PreloadersOnly => format!("in {namespace}"),
+    };
+    vec![
+        spawn(
+            Api::<Node>::all(client.clone()),
+            watcher::Config::default(),
+            Watch::Nodes,
+            String::new(),
+            trim::node,
+            Update::Nodes,
+            tx.clone(),
+        ),
+        spawn(
+            pods,
+            watcher::Config::default(),
+            Watch::Pods,
+            scope_text,
+            trim::pod,
+            Update::Pods,
+            tx.clone(),
+        ),
+        spawn(
+            Api::<DaemonSet>::namespaced(client.clone(), namespace),
+            watcher::Config::default(),
+            Watch::DaemonSets,
+            format!("in {namespace}"),
+            trim::daemonset,
+            Update::DaemonSets,
+            tx.clone(),
+        ),
+        spawn(
+            Api::<Event>::namespaced(client.clone(), namespace),
+            watcher::Config::default().fields("involvedObject.kind=Pod"),
+            Watch::Events,
+            format!("in {namespace}"),
+            trim::event,
+            Update::Events,
+            tx.clone(),
+        ),
+    ]
+}
+
+fn spawn<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    what: Watch,
+    scope: String,
+    trim: fn(&mut K),
+    wrap: fn(Vec<Arc<K>>) -> Update,
+    tx: UnboundedSender<Update>,
+) -> tokio::task::JoinHandle<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    tokio::spawn(async move {
+        let (reader, writer) = reflector::store::<K>();
+        let stream = watcher(api, config)
+            .default_backoff()
+            .modify(trim)
+            .reflect(writer);
+        let mut stream = std::pin::pin!(stream);
+        let mut tick = tokio::time::interval(COALESCE);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut dirty = false;
+        let mut live = false;
+        let _ = tx.send(Update::Link(what, Link::Connecting));
+        loop {
+            tokio::select! {
+                event = stream.next() => match event {
+                    Some(Ok(e)) => {
+                        // The store swaps in a fresh list at InitDone; until then it holds the old one.
+                        let settled = !matches!(e, watcher::Event::Init | watcher::Event::InitApply(_));
+                        if settled {
+                            dirty = true;
+                            if !live {
+                                live = true;
+                                send(&tx, &reader, wrap);
+                                dirty = false;
+                                if tx.send(Update::Link(what, Link::Live)).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        live = false;
+                        let why = describe(&e, what, &scope);
+                        tracing::warn!(watch = ?what, error = %e, "watch failed");
+                        if tx.send(Update::Link(what, Link::Retrying(why))).is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                _ = tick.tick(), if dirty => {
+                    dirty = false;
+                    if !send(&tx, &reader, wrap) {
+                        return;
+                    }
+                }
+                () = tx.closed() => return,
+            }
+        }
+    })
+}
+
+fn send<K>(tx: &UnboundedSender<Update>, reader: &Store<K>, wrap: fn(Vec<Arc<K>>) -> Update) -> bool
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    tx.send(wrap(reader.state())).is_ok()
+}
+
+/// One sentence for a failed watch: what happened and what to do.
+pub fn describe(e: &watcher::Error, what: Watch, scope: &str) -> String {
+    let resource = what.resource();
+    let api = match e {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => Some(e),
+        _ => None,
+    };
+    let scope = if scope.is_empty() {
+        String::new()
+    } else {
+        format!(" {scope}")
+    };
+    match api {
+        Some(kube::Error::Api(s)) if s.code == 403 => format!(
+            "may not list and watch {resource}{scope} (403 Forbidden); `kpreload rbac` prints the role this needs"
+        ),
+        Some(kube::Error::Api(s)) if s.code == 401 => {
+            "the cluster does not accept these credentials (401); log in again or check the kubeconfig's user".into()
+        }
+        Some(kube::Error::Api(s)) if s.code == 404 => format!(
+            "the API server does not serve {resource}{scope} (404); is the namespace right?"
+        ),
+        Some(kube::Error::Api(s)) if s.code == 429 => {
+            format!("the API server asks to slow down (429) while watching {resource}; retrying")
+        }
+        Some(kube::Error::Api(s)) if s.code >= 500 => format!(
+            "the API server failed ({} {}) while watching {resource}; retrying",
+            s.code, s.message
+        ),
+        Some(kube::Error::Api(s)) => format!(
+            "watching {resource} failed ({} {}); retrying",
+            s.code, s.message
+        ),
+        Some(kube::Error::HyperError(_) | kube::Error::Service(_)) => {
+            "cannot reach the API server; retrying".to_string()
+        }
+        Some(other) => format!("watching {resource} failed ({other}); retrying"),
+        None => match e {
+            watcher::Error::WatchError(s) if s.code == 410 => {
+                format!("the watch of {resource} expired (410 Gone); listing again")
+            }
+            watcher::Error::WatchError(s) => {
+                format!("watching {resource} failed ({} {}); retrying", s.code, s.message)
+            }
+            other => format!("watching {resource} failed ({other}); retrying"),
+        },
+    }
+}
+
+/// How the four watches stand, for the header and for commands that wait for a first view.
+#[derive(Clone, Debug, Default)]
+pub struct Links {
+    links: std::collections::HashMap<Watch, Link>,
+}
+
+impl Links {
+    pub fn set(&mut self, w: Watch, link: Link) {
+        self.links.insert(w, link);
+    }
+
+    pub fn get(&self, w: Watch) -> Link {
+        self.links.get(&w).cloned().unwrap_or(Link::Connecting)
+    }
+
+    /// Every watch has its first full list.
+    pub fn all_live(&self) -> bool {
+        Watch::ALL.iter().all(|w| self.get(*w) == Link::Live)
+    }
+
+    /// The first watch in trouble, and why.
+    pub fn trouble(&self) -> Option<(Watch, String)> {
+        Watch::ALL.iter().find_map(|w| match self.get(*w) {
+            Link::Retrying(why) => Some((*w, why)),
+            _ => None,
+        })
+    }
+}
+
+/// Folds an update into a snapshot; a link change goes to `links`.
+pub fn absorb(snapshot: &mut crate::core::progress::Snapshot, links: &mut Links, u: Update) {
+    match u {
+        Update::Nodes(v) => snapshot.nodes = v,
+        Update::Pods(v) => snapshot.pods = v,
+        Update::DaemonSets(v) => snapshot.daemonsets = v,
+        Update::Events(v) => snapshot.events = v,
+        Update::Link(w, l) => links.set(w, l),
+    }
+}

@@ -1,0 +1,331 @@
+//! `kpreload status`: pull progress per pool and node, without a terminal UI. `--wait` blocks
+//! until every preloader is complete (exit 0) or something failed or timed out (exit 1).
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::cluster::watch::{self, Links, PodScope};
+use crate::cluster::{Target, connect};
+use crate::core::progress::{self, ImageState, Overview, PoolProgress, Snapshot};
+use crate::core::units;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+pub struct Options<'a> {
+    pub pool: Option<&'a str>,
+    pub format: Format,
+    pub wait: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// How long to wait for the first full view when not asked to wait.
+const FIRST_VIEW: Duration = Duration::from_secs(30);
+
+pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) -> Result<()> {
+    let connection = connect(target).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let tasks = watch::spawn_all(
+        &connection.client,
+        &connection.namespace,
+        PodScope::PreloadersOnly,
+        &tx,
+    );
+    drop(tx);
+    let mut snapshot = Snapshot::default();
+    let mut links = Links::default();
+    let deadline = tokio::time::Instant::now()
+        + if options.wait {
+            options
+                .timeout
+                .unwrap_or(Duration::from_secs(3600 * 24 * 365))
+        } else {
+            FIRST_VIEW
+        };
+    let outcome = loop {
+        let update = tokio::time::timeout_at(deadline, rx.recv()).await;
+        match update {
+            Ok(Some(u)) => watch::absorb(&mut snapshot, &mut links, u),
+            Ok(None) => break Err("the watches stopped".to_string()),
+            Err(_) => break Err(String::new()),
+        }
+        // Drain what is already queued before deciding.
+        while let Ok(u) = rx.try_recv() {
+            watch::absorb(&mut snapshot, &mut links, u);
+        }
+        if !links.all_live() {
+            if let Some((_, why)) = links.trouble()
+                && !options.wait
+            {
+                break Err(why);
+            }
+            continue;
+        }
+        let overview = progress::derive(&snapshot, jiff::Timestamp::now());
+        let selected = select(&overview, options.pool, &connection.namespace)?;
+        if !options.wait {
+            break Ok(selected);
+        }
+        if selected
+            .pools
+            .iter()
+            .any(|p| p.failures() > 0 || p.problem.is_some())
+        {
+            print(&selected, options.format, out)?;
+            for t in &tasks {
+                t.abort();
+            }
+            bail!("{}", failure_sentence(&selected));
+        }
+        if selected.pools.iter().all(PoolProgress::complete) {
+            break Ok(selected);
+        }
+    };
+    for t in &tasks {
+        t.abort();
+    }
+    match outcome {
+        Ok(overview) => {
+            print(&overview, options.format, out)?;
+            Ok(())
+        }
+        Err(why) if !why.is_empty() => {
+            bail!("cannot read the cluster at {}: {why}", connection.server)
+        }
+        Err(_) if !links.all_live() => bail!(
+            "the cluster at {} did not answer in time{}",
+            connection.server,
+            links
+                .trouble()
+                .map(|(_, why)| format!(": {why}"))
+                .unwrap_or_default()
+        ),
+        Err(_) => {
+            let overview = progress::derive(&snapshot, jiff::Timestamp::now());
+            let selected = select(&overview, options.pool, &connection.namespace)?;
+            print(&selected, options.format, out)?;
+            let left: usize = selected
+                .pools
+                .iter()
+                .map(|p| p.images_total() - p.images_done())
+                .sum();
+            bail!(
+                "timed out after {} with {left} image pulls not done; run `kpreload status` to see where",
+                units::seconds(options.timeout.unwrap_or_default().as_secs_f64())
+            )
+        }
+    }
+}
+
+fn select(overview: &Overview, pool: Option<&str>, namespace: &str) -> Result<Overview> {
+    let Some(name) = pool else {
+        return Ok(overview.clone());
+    };
+    let pools: Vec<PoolProgress> = overview
+        .pools
+        .iter()
+        .filter(|p| p.pool == name)
+        .cloned()
+        .collect();
+    if pools.is_empty() {
+        let known: Vec<&str> = overview.pools.iter().map(|p| p.pool.as_str()).collect();
+        bail!(
+            "there is no pool named {name:?} in {namespace}; {}",
+            if known.is_empty() {
+                "it has no preloaders".to_string()
+            } else {
+                format!("its pools are {}", known.join(", "))
+            }
+        );
+    }
+    Ok(Overview {
+        pools,
+        unpooled: overview.unpooled.clone(),
+    })
+}
+
+fn failure_sentence(o: &Overview) -> String {
+    let mut failed = Vec::new();
+    for p in &o.pools {
+        if let Some(problem) = &p.problem {
+            failed.push(format!("{}: {problem}", p.daemonset));
+        }
+        for n in &p.nodes {
+            for i in &n.images {
+                if let ImageState::Failed { reason, .. } = &i.state {
+                    failed.push(format!("{} on {} ({reason})", i.image, n.node));
+                }
+            }
+        }
+    }
+    let more = failed.len().saturating_sub(3);
+    failed.truncate(3);
+    format!(
+        "preloading failed: {}{}",
+        failed.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn print(o: &Overview, format: Format, out: &mut dyn Write) -> Result<()> {
+    match format {
+        Format::Json => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&to_json(o))?)?;
+        }
+        Format::Table => out.write_all(table(o).as_bytes())?,
+    }
+    Ok(())
+}
+
+/// The status contract of DESIGN.md, with fields added (never renamed).
+pub fn to_json(o: &Overview) -> Value {
+    let pools: Vec<Value> = o
+        .pools
+        .iter()
+        .map(|p| {
+            let nodes: Vec<Value> = p
+                .nodes
+                .iter()
+                .map(|n| {
+                    let images: Vec<Value> = n
+                        .images
+                        .iter()
+                        .map(|i| {
+                            let mut v = json!({"image": i.image, "state": i.state.word(),
+                                "seconds": null, "bytes": null, "message": null});
+                            match &i.state {
+                                ImageState::Pulled { seconds, bytes } => {
+                                    v["seconds"] = json!(seconds);
+                                    v["bytes"] = json!(bytes);
+                                }
+                                ImageState::Pulling { since } => {
+                                    v["since"] = json!(since.map(|t| t.to_string()));
+                                }
+                                ImageState::Failed {
+                                    reason,
+                                    message,
+                                    next_retry,
+                                } => {
+                                    v["reason"] = json!(reason);
+                                    v["message"] = json!(message);
+                                    v["next_retry"] = json!(next_retry.map(|t| t.to_string()));
+                                }
+                                ImageState::Queued | ImageState::Present => {}
+                            }
+                            v
+                        })
+                        .collect();
+                    json!({"node": n.node, "pod": n.pod, "ready": n.ready(),
+                        "eta_seconds": n.eta_seconds, "images": images})
+                })
+                .collect();
+            json!({
+                "pool": p.pool,
+                "daemonset": {"namespace": p.namespace, "name": p.daemonset},
+                "nodes_ready": p.nodes_ready(),
+                "nodes_total": p.nodes.len(),
+                "images_done": p.images_done(),
+                "images_total": p.images_total(),
+                "failures": p.failures(),
+                "complete": p.complete(),
+                "bytes": p.bytes(),
+                "throughput": p.throughput,
+                "eta_seconds": p.eta_seconds,
+                "slowest": p.slowest,
+                "problem": p.problem,
+                "nodes": nodes,
+            })
+        })
+        .collect();
+    json!({"pools": pools, "unpooled": o.unpooled})
+}
+
+fn table(o: &Overview) -> String {
+    let mut rows = vec![vec![
+        "POOL".to_string(),
+        "PRELOADER".into(),
+        "NODES".into(),
+        "IMAGES".into(),
+        "PULLED".into(),
+        "THROUGHPUT".into(),
+        "ETA".into(),
+        "FAILED".into(),
+    ]];
+    for p in &o.pools {
+        rows.push(vec![
+            p.pool.clone(),
+            format!("{}/{}", p.namespace, p.daemonset),
+            format!("{}/{}", p.nodes_ready(), p.nodes.len()),
+            format!("{}/{}", p.images_done(), p.images_total()),
+            units::bytes(p.bytes()),
+            p.throughput.map_or("-".into(), units::rate),
+            if p.problem.is_some() {
+                "-".into()
+            } else {
+                units::estimate(p.eta_seconds)
+            },
+            p.failures().to_string(),
+        ]);
+    }
+    let mut text = align(&rows);
+    for p in &o.pools {
+        if let Some(problem) = &p.problem {
+            text.push_str(&format!("\n{}: {problem}\n", p.daemonset));
+        }
+        let failed: Vec<String> = p
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                n.images.iter().filter_map(move |i| match &i.state {
+                    ImageState::Failed {
+                        reason, message, ..
+                    } => Some(format!("  {} {}: {reason}: {message}", n.node, i.image)),
+                    _ => None,
+                })
+            })
+            .collect();
+        if !failed.is_empty() {
+            text.push_str(&format!("\nfailed in {}:\n{}\n", p.pool, failed.join("\n")));
+        }
+    }
+    if !o.unpooled.is_empty() {
+        text.push_str(&format!(
+            "\nnodes in no pool ({}): {}\n",
+            o.unpooled.len(),
+            o.unpooled.join(", ")
+        ));
+    }
+    if o.pools.is_empty() {
+        text.push_str("\nno preloaders found; `kpreload render` makes them from a pools file\n");
+    }
+    text
+}
+
+fn align(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| format!("{cell:<w$}", w = widths[c]))
+            .collect();
+        out.push_str(line.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}

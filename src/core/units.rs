@@ -1,0 +1,71 @@
+//! How sizes, rates and durations read to an operator: `129.3 MB`, `25.0 MB/s`, `1m05s`.
+
+use humansize::{DECIMAL, format_size};
+
+pub fn bytes(n: u64) -> String {
+    format_size(n, DECIMAL)
+}
+
+pub fn rate(bytes_per_second: f64) -> String {
+    format!(
+        "{}/s",
+        format_size(bytes_per_second.max(0.0) as u64, DECIMAL)
+    )
+}
+
+/// `0.4s`, `7.4s`, `59s`, `1m05s`, `2h03m`.
+pub fn seconds(s: f64) -> String {
+    let s = s.max(0.0);
+    if s < 10.0 {
+        format!("{s:.1}s")
+    } else if s < 60.0 {
+        format!("{}s", s as u64)
+    } else if s < 3600.0 {
+        let t = s as u64;
+        format!("{}m{:02}s", t / 60, t % 60)
+    } else {
+        let t = s as u64;
+        format!("{}h{:02}m", t / 3600, (t % 3600) / 60)
+    }
+}
+
+/// An estimate reads as one: `~1m05s`; unknown says so.
+pub fn estimate(s: Option<f64>) -> String {
+    match s {
+        Some(s) if s <= 0.0 => "done".into(),
+        Some(s) => format!("~{}", seconds(s)),
+        None => "unknown".into(),
+    }
+}
+
+/// A duration given on the command line: Go's form (`90s`, `5m`, `1h30m`) or plain seconds.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let s = text
+        .parse::<f64>()
+        .ok()
+        .or_else(|| super::progress::messages::go_duration_seconds(text))?;
+    (s.is_finite() && (0.0..1e9).contains(&s)).then(|| std::time::Duration::from_secs_f64(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readable() {
+        assert_eq!(bytes(129_338_587), "129.34 MB");
+        assert_eq!(rate(25_000_000.0), "25 MB/s");
+        assert_eq!(seconds(7.362), "7.4s");
+        assert_eq!(seconds(59.9), "59s");
+        assert_eq!(seconds(65.0), "1m05s");
+        assert_eq!(seconds(7_380.0), "2h03m");
+        assert_eq!(estimate(Some(65.0)), "~1m05s");
+        assert_eq!(estimate(Some(0.0)), "done");
+        assert_eq!(estimate(None), "unknown");
+        assert_eq!(parse_duration("5m").unwrap().as_secs(), 300);
+        assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        assert!(parse_duration("soon").is_none());
+        assert!(parse_duration("-5").is_none());
+    }
+}

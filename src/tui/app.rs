@@ -1,0 +1,447 @@
+//! The TUI's state and its one update step. Keys, ticks and cluster updates all become
+//! [`Action`]s; `update` changes the state and may ask the loop for something (a follow-up).
+//! No terminal here: tests drive it with actions and read the state.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use fuzzy_matcher::FuzzyMatcher;
+use fuzzy_matcher::skim::SkimMatcherV2;
+use jiff::Timestamp;
+
+use super::config::{Command, Config, Key};
+use crate::cluster::watch::{self, Link, Links, Update};
+use crate::core::progress::{self, Overview, Snapshot};
+
+/// What happens next.
+#[derive(Debug)]
+pub enum Action {
+    Key(KeyEvent),
+    Cluster(Update),
+    /// The slow clock: elapsed times and estimates move on.
+    Tick(Timestamp),
+    Resize,
+    /// Watch another namespace's preloaders (the loop restarts the watches).
+    SwitchNamespace(String),
+    Quit,
+}
+
+/// Which screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Screen {
+    Pools,
+    Pool(String),
+    Node(String),
+}
+
+/// One entry of the navigation stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    pub screen: Screen,
+    pub selected: usize,
+    pub filter: String,
+    /// First image column shown (the pool matrix scrolls sideways).
+    pub column: usize,
+}
+
+impl View {
+    fn new(screen: Screen) -> View {
+        View {
+            screen,
+            selected: 0,
+            filter: String::new(),
+            column: 0,
+        }
+    }
+}
+
+/// A line being typed at the bottom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Filter,
+    Palette(String),
+}
+
+/// What the header shows about the connection.
+#[derive(Clone, Debug, Default)]
+pub struct Header {
+    pub context: String,
+    pub cluster: String,
+    pub server: String,
+    pub namespace: String,
+}
+
+/// A row of the current list: what Enter opens, and the text the filter matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub key: String,
+    pub opens: Option<Screen>,
+}
+
+pub struct App {
+    pub config: Config,
+    pub header: Header,
+    pub read_only: bool,
+    pub snapshot: Snapshot,
+    pub links: Links,
+    pub overview: Overview,
+    pub now: Timestamp,
+    pub stack: Vec<View>,
+    pub input: Option<Input>,
+    pub help: bool,
+    /// A sentence for the footer (a bad command, a missing pool).
+    pub notice: Option<String>,
+    pub log_path: Option<String>,
+    /// The screen needs drawing.
+    pub dirty: bool,
+    /// The overview needs deriving again.
+    pub stale: bool,
+    pub quit: bool,
+    /// Rows a page moves; set by the last draw.
+    pub page: usize,
+}
+
+impl App {
+    pub fn new(config: Config, header: Header, read_only: bool, now: Timestamp) -> App {
+        App {
+            config,
+            header,
+            read_only,
+            snapshot: Snapshot::default(),
+            links: Links::default(),
+            overview: Overview::default(),
+            now,
+            stack: vec![View::new(Screen::Pools)],
+            input: None,
+            help: false,
+            notice: None,
+            log_path: None,
+            dirty: true,
+            stale: false,
+            quit: false,
+            page: 10,
+        }
+    }
+
+    pub fn view(&self) -> &View {
+        self.stack.last().expect("the stack is never empty")
+    }
+
+    fn view_mut(&mut self) -> &mut View {
+        self.stack.last_mut().expect("the stack is never empty")
+    }
+
+    /// Derives the overview again if the snapshot changed.
+    pub fn refresh(&mut self) {
+        if self.stale {
+            self.overview = progress::derive(&self.snapshot, self.now);
+            self.stale = false;
+            let n = self.rows().len();
+            let v = self.view_mut();
+            v.selected = v.selected.min(n.saturating_sub(1));
+        }
+    }
+
+    /// Whether anything on screen moves with the clock.
+    fn clock_matters(&self) -> bool {
+        !self.links.all_live()
+            || self
+                .overview
+                .pools
+                .iter()
+                .any(|p| p.nodes.iter().any(|n| n.pulling() || n.failures() > 0))
+    }
+
+    pub fn update(&mut self, action: Action) -> Option<Action> {
+        match action {
+            Action::Key(k) => return self.key(k),
+            Action::Cluster(u) => {
+                let link_change = matches!(u, Update::Link(..));
+                watch::absorb(&mut self.snapshot, &mut self.links, u);
+                if !link_change {
+                    self.stale = true;
+                }
+                self.dirty = true;
+            }
+            Action::Tick(now) => {
+                self.now = now;
+                if self.clock_matters() {
+                    self.stale = true;
+                    self.dirty = true;
+                }
+            }
+            Action::Resize => self.dirty = true,
+            Action::SwitchNamespace(ns) => {
+                self.header.namespace = ns;
+                self.snapshot.daemonsets.clear();
+                self.snapshot.events.clear();
+                for w in [watch::Watch::DaemonSets, watch::Watch::Events] {
+                    self.links.set(w, Link::Connecting);
+                }
+                self.stack.truncate(1);
+                self.stale = true;
+                self.dirty = true;
+            }
+            Action::Quit => self.quit = true,
+        }
+        None
+    }
+
+    fn key(&mut self, k: KeyEvent) -> Option<Action> {
+        self.dirty = true;
+        match self.input.clone() {
+            Some(Input::Filter) => {
+                self.filter_key(k);
+                return None;
+            }
+            Some(Input::Palette(text)) => return self.palette_key(k, text),
+            None => {}
+        }
+        let key = Key::of(&k);
+        if self.help {
+            // Any key closes the help; quit still quits.
+            self.help = false;
+            return (self.config.command(&key) == Some(Command::Quit)).then_some(Action::Quit);
+        }
+        self.notice = None;
+        let command = self.config.command(&key)?;
+        let rows = self.rows().len();
+        let page = self.page.max(1);
+        match command {
+            Command::Up => self.move_by(-1, rows),
+            Command::Down => self.move_by(1, rows),
+            Command::PageUp => self.move_by(-(page as isize), rows),
+            Command::PageDown => self.move_by(page as isize, rows),
+            Command::Top => self.view_mut().selected = 0,
+            Command::Bottom => self.view_mut().selected = rows.saturating_sub(1),
+            Command::Left => {
+                let v = self.view_mut();
+                v.column = v.column.saturating_sub(1);
+            }
+            Command::Right => {
+                let max = self.columns().saturating_sub(1);
+                let v = self.view_mut();
+                v.column = (v.column + 1).min(max);
+            }
+            Command::Open => {
+                if let Some(screen) = self.selected_row().and_then(|r| r.opens) {
+                    self.stack.push(View::new(screen));
+                }
+            }
+            Command::Back => {
+                if !self.view().filter.is_empty() {
+                    self.view_mut().filter.clear();
+                } else if self.stack.len() > 1 {
+                    self.stack.pop();
+                }
+            }
+            Command::Filter => self.input = Some(Input::Filter),
+            Command::Palette => self.input = Some(Input::Palette(String::new())),
+            Command::Help => self.help = true,
+            Command::Quit => return Some(Action::Quit),
+        }
+        None
+    }
+
+    fn move_by(&mut self, delta: isize, rows: usize) {
+        let v = self.view_mut();
+        let max = rows.saturating_sub(1) as isize;
+        v.selected = (v.selected as isize + delta).clamp(0, max.max(0)) as usize;
+    }
+
+    fn filter_key(&mut self, k: KeyEvent) {
+        match k.code {
+            KeyCode::Enter => self.input = None,
+            KeyCode::Esc => {
+                self.input = None;
+                self.view_mut().filter.clear();
+            }
+            KeyCode::Backspace => {
+                self.view_mut().filter.pop();
+            }
+            KeyCode::Char(c) if !Key::of(&k).ctrl => {
+                self.view_mut().filter.push(c);
+                self.view_mut().selected = 0;
+            }
+            _ => {}
+        }
+        let n = self.rows().len();
+        let v = self.view_mut();
+        v.selected = v.selected.min(n.saturating_sub(1));
+    }
+
+    fn palette_key(&mut self, k: KeyEvent, mut text: String) -> Option<Action> {
+        match k.code {
+            KeyCode::Esc => self.input = None,
+            KeyCode::Backspace => {
+                if text.pop().is_none() {
+                    self.input = None;
+                } else {
+                    self.input = Some(Input::Palette(text));
+                }
+            }
+            KeyCode::Enter => {
+                self.input = None;
+                return self.run_command(text.trim());
+            }
+            KeyCode::Char(c) if !Key::of(&k).ctrl => {
+                text.push(c);
+                self.input = Some(Input::Palette(text));
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// `:pool ml`, `:node web-2`, `:ns kube-system`, `:q`.
+    pub fn run_command(&mut self, line: &str) -> Option<Action> {
+        let mut words = line.split_whitespace();
+        let verb = words.next().unwrap_or_default();
+        let arg = words.next();
+        match (verb, arg) {
+            ("q" | "quit", None) => return Some(Action::Quit),
+            ("pool" | "p", Some(name)) => {
+                if self.overview.pools.iter().any(|p| p.pool == name) {
+                    self.open(Screen::Pool(name.to_string()));
+                } else {
+                    let known: Vec<&str> = self
+                        .overview
+                        .pools
+                        .iter()
+                        .map(|p| p.pool.as_str())
+                        .collect();
+                    self.notice = Some(format!(
+                        "no pool named {name:?}; the pools are {}",
+                        if known.is_empty() {
+                            "none yet".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ));
+                }
+            }
+            ("node" | "no", Some(name)) => {
+                if self
+                    .snapshot
+                    .nodes
+                    .iter()
+                    .any(|n| n.metadata.name.as_deref() == Some(name))
+                {
+                    self.open(Screen::Node(name.to_string()));
+                } else {
+                    self.notice = Some(format!("no node named {name:?}"));
+                }
+            }
+            ("ns" | "namespace", Some(ns)) => {
+                if let Some(problem) = crate::core::pools::dns_label_problem(ns, 63) {
+                    self.notice = Some(format!("{ns:?} is not a namespace name: {problem}"));
+                } else if ns != self.header.namespace {
+                    return Some(Action::SwitchNamespace(ns.to_string()));
+                }
+            }
+            ("", None) => {}
+            _ => {
+                self.notice = Some(format!(
+                    "unknown command {line:?}; try pool NAME, node NAME, ns NAMESPACE or q"
+                ));
+            }
+        }
+        None
+    }
+
+    fn open(&mut self, screen: Screen) {
+        self.stack.truncate(1);
+        if screen != Screen::Pools {
+            self.stack.push(View::new(screen));
+        }
+    }
+
+    /// The current list's rows, after the filter.
+    pub fn rows(&self) -> Vec<Row> {
+        let all = self.all_rows();
+        let filter = &self.view().filter;
+        if filter.is_empty() {
+            return all;
+        }
+        let m = SkimMatcherV2::default();
+        all.into_iter()
+            .filter(|r| m.fuzzy_match(&r.key, filter).is_some())
+            .collect()
+    }
+
+    fn all_rows(&self) -> Vec<Row> {
+        match &self.view().screen {
+            Screen::Pools => {
+                let mut rows: Vec<Row> = self
+                    .overview
+                    .pools
+                    .iter()
+                    .map(|p| Row {
+                        key: p.pool.clone(),
+                        opens: Some(Screen::Pool(p.pool.clone())),
+                    })
+                    .collect();
+                rows.extend(self.overview.unpooled.iter().map(|n| Row {
+                    key: n.clone(),
+                    opens: Some(Screen::Node(n.clone())),
+                }));
+                rows
+            }
+            Screen::Pool(name) => self
+                .overview
+                .pools
+                .iter()
+                .find(|p| &p.pool == name)
+                .map(|p| {
+                    p.nodes
+                        .iter()
+                        .map(|n| Row {
+                            key: n.node.clone(),
+                            opens: Some(Screen::Node(n.node.clone())),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Screen::Node(name) => self
+                .snapshot
+                .nodes
+                .iter()
+                .find(|n| n.metadata.name.as_deref() == Some(name))
+                .and_then(|n| n.status.as_ref()?.images.clone())
+                .unwrap_or_default()
+                .iter()
+                .map(|i| Row {
+                    key: super::views::node::display_name(i),
+                    opens: None,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn selected_row(&self) -> Option<Row> {
+        self.rows().into_iter().nth(self.view().selected)
+    }
+
+    /// Image columns of the pool matrix.
+    fn columns(&self) -> usize {
+        match &self.view().screen {
+            Screen::Pool(name) => self
+                .overview
+                .pools
+                .iter()
+                .find(|p| &p.pool == name)
+                .map_or(0, |p| p.images.len()),
+            _ => 0,
+        }
+    }
+
+    /// Positions of the filter's matched characters in `text`, for highlighting.
+    pub fn matches(&self, text: &str) -> Vec<usize> {
+        let filter = &self.view().filter;
+        if filter.is_empty() {
+            return Vec::new();
+        }
+        SkimMatcherV2::default()
+            .fuzzy_indices(text, filter)
+            .map(|(_, i)| i)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,428 @@
+//! Keybindings and theme: an embedded default merged with the user's file
+//! (`$KPRELOAD_CONFIG`, else `$XDG_CONFIG_HOME/kpreload/config.yaml`). A bad file is an error
+//! with its line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::Color;
+use serde::Deserialize;
+
+pub const DEFAULT: &str = include_str!("../../assets/config.yaml");
+
+/// What a key can do, named in kebab-case as in the config file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Command {
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    Back,
+    Filter,
+    Palette,
+    Help,
+    Quit,
+}
+
+impl Command {
+    pub const ALL: [Command; 14] = [
+        Command::Up,
+        Command::Down,
+        Command::Left,
+        Command::Right,
+        Command::PageUp,
+        Command::PageDown,
+        Command::Top,
+        Command::Bottom,
+        Command::Open,
+        Command::Back,
+        Command::Filter,
+        Command::Palette,
+        Command::Help,
+        Command::Quit,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Up => "up",
+            Command::Down => "down",
+            Command::Left => "left",
+            Command::Right => "right",
+            Command::PageUp => "page-up",
+            Command::PageDown => "page-down",
+            Command::Top => "top",
+            Command::Bottom => "bottom",
+            Command::Open => "open",
+            Command::Back => "back",
+            Command::Filter => "filter",
+            Command::Palette => "command",
+            Command::Help => "help",
+            Command::Quit => "quit",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Command::Up => "move up",
+            Command::Down => "move down",
+            Command::Left => "scroll the image columns left",
+            Command::Right => "scroll the image columns right",
+            Command::PageUp => "a page up",
+            Command::PageDown => "a page down",
+            Command::Top => "first row",
+            Command::Bottom => "last row",
+            Command::Open => "open the selected pool or node",
+            Command::Back => "back to the previous view (or clear the filter)",
+            Command::Filter => "fuzzy-filter the list",
+            Command::Palette => "command: pool NAME, node NAME, ns NAMESPACE, q",
+            Command::Help => "this help",
+            Command::Quit => "quit",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// A key as the config writes it: `q`, `G`, `enter`, `ctrl-c`, `/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+impl Key {
+    pub fn parse(text: &str) -> Option<Key> {
+        let (ctrl, rest) = match text.strip_prefix("ctrl-") {
+            Some(r) => (true, r),
+            None => (false, text),
+        };
+        let code = match rest {
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "pageup" => KeyCode::PageUp,
+            "pagedown" => KeyCode::PageDown,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "enter" => KeyCode::Enter,
+            "esc" => KeyCode::Esc,
+            "backspace" => KeyCode::Backspace,
+            "tab" => KeyCode::Tab,
+            "space" => KeyCode::Char(' '),
+            s if s.chars().count() == 1 => KeyCode::Char(s.chars().next()?),
+            _ => return None,
+        };
+        Some(Key { code, ctrl })
+    }
+
+    pub fn of(event: &KeyEvent) -> Key {
+        Key {
+            code: event.code,
+            ctrl: event.modifiers.contains(KeyModifiers::CONTROL),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Up => "↑".to_string(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Backspace => "Backspace".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::Char(' ') => "Space".into(),
+            KeyCode::Char(c) => c.to_string(),
+            _ => "?".into(),
+        };
+        if self.ctrl {
+            format!("Ctrl-{base}")
+        } else {
+            base
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Theme {
+    pub accent: Color,
+    pub ok: Color,
+    pub busy: Color,
+    pub fail: Color,
+    pub dim: Color,
+    pub selected: Color,
+    /// NO_COLOR: no colours at all; emphasis by bold and reverse only.
+    pub plain: bool,
+}
+
+impl Theme {
+    pub fn plain(mut self) -> Theme {
+        for c in [
+            &mut self.accent,
+            &mut self.ok,
+            &mut self.busy,
+            &mut self.fail,
+            &mut self.dim,
+            &mut self.selected,
+        ] {
+            *c = Color::Reset;
+        }
+        self.plain = true;
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub keys: Vec<(Key, Command)>,
+    pub theme: Theme,
+    /// Where the user's file was looked for.
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn command(&self, key: &Key) -> Option<Command> {
+        self.keys.iter().find(|(k, _)| k == key).map(|(_, c)| *c)
+    }
+
+    pub fn keys_for(&self, command: Command) -> Vec<Key> {
+        self.keys
+            .iter()
+            .filter(|(_, c)| *c == command)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// The defaults alone.
+    pub fn default_config() -> Config {
+        Config::merged(&[(DEFAULT, "the built-in config")]).expect("the built-in config is valid")
+    }
+
+    /// Loads the defaults and the user's file, if there is one.
+    pub fn load() -> Result<Config, String> {
+        let path = user_path();
+        let user = match &path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(t) => Some(t),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && std::env::var_os("KPRELOAD_CONFIG").is_none() =>
+                {
+                    None
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "cannot read the config {}: {}",
+                        p.display(),
+                        crate::core::pools::io_reason(&e)
+                    ));
+                }
+            },
+            None => None,
+        };
+        let mut docs = vec![(DEFAULT, "the built-in config".to_string())];
+        if let (Some(text), Some(p)) = (&user, &path) {
+            docs.push((text.as_str(), p.display().to_string()));
+        }
+        let refs: Vec<(&str, &str)> = docs.iter().map(|(t, n)| (*t, n.as_str())).collect();
+        let mut c = Config::merged(&refs)?;
+        c.source = path;
+        if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            c.theme = c.theme.plain();
+        }
+        Ok(c)
+    }
+
+    /// Merges files in order: a later file's binding of a command replaces the earlier one;
+    /// a later theme colour replaces the earlier one.
+    pub fn merged(docs: &[(&str, &str)]) -> Result<Config, String> {
+        let mut keys: BTreeMap<Command, Vec<Key>> = BTreeMap::new();
+        let mut colors: BTreeMap<String, Color> = BTreeMap::new();
+        for (text, name) in docs {
+            let file: File = if text.trim().is_empty() {
+                File::default()
+            } else {
+                serde_yaml::from_str(text).map_err(|e| match e.location() {
+                    Some(l) => format!(
+                        "{name}:{}:{}: {}",
+                        l.line(),
+                        l.column(),
+                        strip_location(&e.to_string())
+                    ),
+                    None => format!("{name}: {e}"),
+                })?
+            };
+            let places = crate::core::yaml_places::places(text);
+            let place = |path: &str| -> String {
+                match places.first().and_then(|p| p.get(path)) {
+                    Some((l, c)) => format!("{name}:{l}:{c}"),
+                    None => name.to_string(),
+                }
+            };
+            for (command, list) in file.keys {
+                let Some(c) = Command::from_name(&command) else {
+                    let known: Vec<&str> = Command::ALL.iter().map(|c| c.name()).collect();
+                    return Err(format!(
+                        "{}: there is no command {command:?}; the commands are {}",
+                        place(&format!("keys.{command}")),
+                        known.join(", ")
+                    ));
+                };
+                let mut parsed = Vec::new();
+                for (i, k) in list.iter().enumerate() {
+                    let key = Key::parse(k).ok_or_else(|| {
+                        format!(
+                            "{}: {k:?} is not a key; write a letter, or up, down, left, right, pageup, pagedown, home, end, enter, esc, backspace, tab, space, with ctrl- before it if you like",
+                            place(&format!("keys.{command}[{i}]"))
+                        )
+                    })?;
+                    parsed.push(key);
+                }
+                keys.insert(c, parsed);
+            }
+            for (field, value) in file.theme {
+                if !THEME_FIELDS.contains(&field.as_str()) {
+                    return Err(format!(
+                        "{}: the theme has no colour {field:?}; it has {}",
+                        place(&format!("theme.{field}")),
+                        THEME_FIELDS.join(", ")
+                    ));
+                }
+                let color: Color = value.parse().map_err(|_| {
+                    format!(
+                        "{}: {value:?} is not a colour; use a name (red, darkgray, …), an index (0-255) or #rrggbb",
+                        place(&format!("theme.{field}"))
+                    )
+                })?;
+                colors.insert(field, color);
+            }
+        }
+        let mut list: Vec<(Key, Command)> = Vec::new();
+        for (c, ks) in &keys {
+            for k in ks {
+                if let Some((_, other)) = list.iter().find(|(k2, _)| k2 == k) {
+                    return Err(format!(
+                        "the key {} is bound to both {} and {}; give one of them another key",
+                        k.label(),
+                        other.name(),
+                        c.name()
+                    ));
+                }
+                list.push((*k, *c));
+            }
+        }
+        let color = |f: &str| colors.get(f).copied().unwrap_or(Color::Reset);
+        Ok(Config {
+            keys: list,
+            theme: Theme {
+                accent: color("accent"),
+                ok: color("ok"),
+                busy: color("busy"),
+                fail: color("fail"),
+                dim: color("dim"),
+                selected: color("selected"),
+                plain: false,
+            },
+            source: None,
+        })
+    }
+}
+
+const THEME_FIELDS: [&str; 6] = ["accent", "ok", "busy", "fail", "dim", "selected"];
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    keys: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    theme: BTreeMap<String, String>,
+}
+
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn user_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("KPRELOAD_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
+    Some(base.join("kpreload").join("config.yaml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_bind_every_command() {
+        let c = Config::default_config();
+        for command in Command::ALL {
+            assert!(!c.keys_for(command).is_empty(), "{}", command.name());
+        }
+        assert_eq!(c.command(&Key::parse("j").unwrap()), Some(Command::Down));
+        assert_eq!(
+            c.command(&Key::parse("ctrl-c").unwrap()),
+            Some(Command::Quit)
+        );
+    }
+
+    #[test]
+    fn a_users_file_replaces_what_it_names() {
+        let user = "keys:\n  quit: [x]\ntheme:\n  ok: '#00ff00'\n";
+        let c = Config::merged(&[(DEFAULT, "default"), (user, "mine.yaml")]).unwrap();
+        assert_eq!(c.command(&Key::parse("x").unwrap()), Some(Command::Quit));
+        assert_eq!(c.command(&Key::parse("q").unwrap()), None);
+        assert_eq!(c.theme.ok, Color::Rgb(0, 255, 0));
+        assert_eq!(c.theme.fail, Color::Red);
+    }
+
+    #[test]
+    fn a_bad_file_says_where() {
+        let cases = [
+            (
+                "keys:\n  quit: [q]\n  jump: [x]\n",
+                "mine.yaml:3:3: there is no command \"jump\"",
+            ),
+            (
+                "keys:\n  quit: [q, ctrl-]\n",
+                "mine.yaml:2:12: \"ctrl-\" is not a key",
+            ),
+            (
+                "theme:\n  ok: greenish\n",
+                "mine.yaml:2:7: \"greenish\" is not a colour",
+            ),
+            ("keys: [\n", "mine.yaml:2:1:"),
+            ("colours: {}\n", "mine.yaml:1:1: unknown field `colours`"),
+            (
+                "keys:\n  help: [q]\n",
+                "the key q is bound to both help and quit",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Config::merged(&[(DEFAULT, "default"), (text, "mine.yaml")]).unwrap_err();
+            assert!(e.starts_with(want), "{text:?}: {e}");
+        }
+    }
+}

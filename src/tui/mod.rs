@@ -1,0 +1,132 @@
+//! The terminal UI. Background tasks own the watches and send owned updates; the loop turns
+//! keys, ticks and updates into actions, runs one update step each, and draws only when
+//! something changed, at most once per frame interval.
+
+pub mod app;
+pub mod config;
+pub mod views;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::cluster::watch::{self, PodScope};
+use crate::cluster::{Target, connect};
+use app::{Action, App, Header};
+use config::Config;
+
+/// At most this often a frame is drawn.
+const FRAME: Duration = Duration::from_millis(16);
+/// The slow tick for elapsed times and estimates.
+const CLOCK: Duration = Duration::from_secs(1);
+
+pub async fn run(target: &Target, read_only: bool) -> Result<()> {
+    // Everything that can fail plainly fails before the terminal changes.
+    let config = Config::load().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let connection = connect(target).await?;
+    let log_path = start_log();
+    let header = Header {
+        context: connection.context.clone(),
+        cluster: connection.cluster.clone(),
+        server: connection.server.clone(),
+        namespace: connection.namespace.clone(),
+    };
+    let mut app = App::new(config, header, read_only, jiff::Timestamp::now());
+    app.log_path = log_path;
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut tasks = watch::spawn_all(
+        &connection.client,
+        &connection.namespace,
+        PodScope::AllNamespaces,
+        &tx,
+    );
+    // ratatui::init restores the terminal before a panic is printed.
+    let mut terminal = ratatui::init();
+    let mut keys = EventStream::new();
+    let mut clock = tokio::time::interval(CLOCK);
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_draw = tokio::time::Instant::now() - FRAME;
+    let result: Result<()> = async {
+        loop {
+            if app.dirty {
+                let wait = (last_draw + FRAME).saturating_duration_since(tokio::time::Instant::now());
+                if wait.is_zero() {
+                    app.refresh();
+                    terminal.draw(|f| views::draw(f, &mut app))?;
+                    app.dirty = false;
+                    last_draw = tokio::time::Instant::now();
+                }
+            }
+            let next_frame = last_draw + FRAME;
+            let action = tokio::select! {
+                key = keys.next() => match key {
+                    Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => Some(Action::Key(k)),
+                    Some(Ok(TermEvent::Resize(..))) => Some(Action::Resize),
+                    Some(Ok(_)) => None,
+                    Some(Err(e)) => return Err(anyhow::anyhow!("cannot read the terminal: {e}")),
+                    None => Some(Action::Quit),
+                },
+                Some(u) = rx.recv() => Some(Action::Cluster(u)),
+                _ = clock.tick() => Some(Action::Tick(jiff::Timestamp::now())),
+                () = tokio::time::sleep_until(next_frame), if app.dirty => None,
+            };
+            let mut next = action;
+            while let Some(a) = next {
+                next = match a {
+                    Action::SwitchNamespace(ns) => {
+                        for t in tasks.drain(..) {
+                            t.abort();
+                        }
+                        tasks = watch::spawn_all(&connection.client, &ns, PodScope::AllNamespaces, &tx);
+                        app.update(Action::SwitchNamespace(ns))
+                    }
+                    a => app.update(a),
+                };
+            }
+            // Take in the rest of a burst of updates before drawing.
+            while let Ok(u) = rx.try_recv() {
+                app.update(Action::Cluster(u));
+            }
+            if app.quit {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    ratatui::restore();
+    for t in tasks {
+        t.abort();
+    }
+    result
+}
+
+/// Logs go to a file, never to the terminal the UI draws on. The level comes from
+/// `KPRELOAD_LOG` (an env filter, default `info`).
+fn start_log() -> Option<String> {
+    let dir = std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kpreload");
+    std::fs::create_dir_all(&dir).ok()?;
+    let path = dir.join("kpreload.log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KPRELOAD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init()
+        .ok()?;
+    Some(path.display().to_string())
+}

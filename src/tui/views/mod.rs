@@ -1,0 +1,227 @@
+//! Drawing: the header, the current screen, the footer, and the help over them.
+
+pub mod node;
+pub mod pool;
+pub mod pools;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::app::{App, Input, Screen};
+use super::config::Command;
+use crate::cluster::watch::{Link, Watch};
+
+pub fn draw(frame: &mut Frame, app: &mut App) {
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_header(frame, header, app);
+    app.page = body.height.saturating_sub(3) as usize;
+    match app.view().screen.clone() {
+        Screen::Pools => pools::draw(frame, body, app),
+        Screen::Pool(name) => pool::draw(frame, body, app, &name),
+        Screen::Node(name) => node::draw(frame, body, app, &name),
+    }
+    draw_footer(frame, footer, app);
+    if app.help {
+        draw_help(frame, app);
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.config.theme;
+    let (state, style) = if app.links.all_live() {
+        ("● live".to_string(), Style::new().fg(t.ok))
+    } else if let Some((w, why)) = app.links.trouble() {
+        (
+            format!("◌ reconnecting ({}): {why}", w.resource()),
+            Style::new().fg(t.fail),
+        )
+    } else {
+        let waiting: Vec<&str> = Watch::ALL
+            .iter()
+            .filter(|w| app.links.get(**w) != Link::Live)
+            .map(|w| w.resource())
+            .collect();
+        (
+            format!("◌ connecting: {}", waiting.join(", ")),
+            Style::new().fg(t.busy),
+        )
+    };
+    let h = &app.header;
+    let first = Line::from(vec![
+        Span::styled(
+            "kpreload",
+            Style::new().fg(t.accent).add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!(
+            "  context {}  cluster {}  ns {}{}",
+            h.context,
+            h.cluster,
+            h.namespace,
+            if app.read_only { "  read-only" } else { "" }
+        )),
+    ]);
+    let second = Line::from(vec![
+        Span::styled(state, style),
+        Span::styled(format!("  {}", h.server), Style::new().fg(t.dim)),
+    ]);
+    frame.render_widget(Paragraph::new(vec![first, second]), area);
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.config.theme;
+    let line = match &app.input {
+        Some(Input::Filter) => Line::from(vec![
+            Span::styled("/", Style::new().fg(t.accent)),
+            Span::raw(app.view().filter.clone()),
+            Span::styled("▏", Style::new().fg(t.accent)),
+        ]),
+        Some(Input::Palette(text)) => Line::from(vec![
+            Span::styled(":", Style::new().fg(t.accent)),
+            Span::raw(text.clone()),
+            Span::styled("▏", Style::new().fg(t.accent)),
+        ]),
+        None => match &app.notice {
+            Some(n) => Line::styled(n.clone(), Style::new().fg(t.fail)),
+            None => {
+                let mut spans = Vec::new();
+                let crumbs: Vec<String> = app
+                    .stack
+                    .iter()
+                    .map(|v| match &v.screen {
+                        Screen::Pools => "pools".to_string(),
+                        Screen::Pool(p) => format!("pool {p}"),
+                        Screen::Node(n) => format!("node {n}"),
+                    })
+                    .collect();
+                spans.push(Span::styled(
+                    crumbs.join(" › "),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ));
+                if !app.view().filter.is_empty() {
+                    spans.push(Span::styled(
+                        format!("  /{}", app.view().filter),
+                        Style::new().fg(t.accent),
+                    ));
+                }
+                for c in [
+                    Command::Open,
+                    Command::Back,
+                    Command::Filter,
+                    Command::Help,
+                    Command::Quit,
+                ] {
+                    if let Some(k) = app.config.keys_for(c).first() {
+                        spans.push(Span::styled(
+                            format!("  {} {}", k.label(), c.name()),
+                            Style::new().fg(t.dim),
+                        ));
+                    }
+                }
+                Line::from(spans)
+            }
+        },
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The help, generated from the active keymap.
+fn draw_help(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let width = area.width.min(72);
+    let height = area.height.min(Command::ALL.len() as u16 + 6);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let mut lines: Vec<Line> = Command::ALL
+        .iter()
+        .map(|c| {
+            let keys: Vec<String> = app.config.keys_for(*c).iter().map(|k| k.label()).collect();
+            Line::from(vec![
+                Span::styled(
+                    format!("{:<16}", keys.join(" ")),
+                    Style::new().fg(app.config.theme.accent),
+                ),
+                Span::raw(c.describe()),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        format!(
+            "log: {}",
+            app.log_path.as_deref().unwrap_or("(not written)")
+        ),
+        Style::new().fg(app.config.theme.dim),
+    ));
+    lines.push(Line::styled(
+        format!(
+            "config: {}",
+            app.config
+                .source
+                .as_ref()
+                .map_or("built-in".to_string(), |p| p.display().to_string())
+        ),
+        Style::new().fg(app.config.theme.dim),
+    ));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" help — any key closes "),
+        ),
+        popup,
+    );
+}
+
+/// A row label with the filter's matches highlighted.
+pub fn highlighted<'a>(app: &App, text: &str, base: Style) -> Line<'a> {
+    let hits = app.matches(text);
+    if hits.is_empty() {
+        return Line::styled(text.to_string(), base);
+    }
+    let hit = base
+        .fg(app.config.theme.accent)
+        .add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
+    Line::from(
+        text.chars()
+            .enumerate()
+            .map(|(i, c)| Span::styled(c.to_string(), if hits.contains(&i) { hit } else { base }))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The selected row's style.
+pub fn selected_style(app: &App) -> Style {
+    let t = &app.config.theme;
+    if t.plain {
+        Style::new().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::new().bg(t.selected).add_modifier(Modifier::BOLD)
+    }
+}
+
+/// A text gauge: `████░░░░ 50%`.
+pub fn gauge(done: usize, total: usize, width: usize) -> String {
+    if total == 0 {
+        return format!("{:width$}", "-", width = width + 5);
+    }
+    let filled = done * width / total;
+    format!(
+        "{}{} {:>3}%",
+        "█".repeat(filled),
+        "░".repeat(width - filled),
+        done * 100 / total
+    )
+}

@@ -1,0 +1,200 @@
+//! One pool: nodes × images, each cell the image's state on the node; the slowest node
+//! marked; below, the pool's recent pulls and failures.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+
+use super::{highlighted, selected_style};
+use crate::core::adopt::Origin;
+use crate::core::progress::{ImageState, PoolProgress};
+use crate::core::units;
+use crate::tui::app::App;
+use crate::tui::config::Theme;
+
+const CELL: u16 = 12;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
+    let t = &app.config.theme;
+    let Some(pool) = app.overview.pools.iter().find(|p| p.pool == name) else {
+        frame.render_widget(
+            Paragraph::new(format!(
+                "the pool {name} is gone (its preloader was deleted?); Esc goes back"
+            )),
+            area,
+        );
+        return;
+    };
+    let log_height = (area.height / 4).clamp(3, 8);
+    let [summary, matrix, log] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(3),
+        Constraint::Length(log_height),
+    ])
+    .areas(area);
+    draw_summary(frame, summary, pool, t);
+
+    // Image columns that fit beside the node column, from the scrolled-to one.
+    let node_width = 14u16;
+    let fit = ((matrix.width.saturating_sub(node_width)) / CELL).max(1) as usize;
+    let first = app.view().column.min(pool.images.len().saturating_sub(1));
+    let shown: Vec<usize> = (first..pool.images.len()).take(fit).collect();
+    let mut header = vec![Cell::from("NODE")];
+    header.extend(
+        shown
+            .iter()
+            .map(|i| Cell::from(short(&pool.images[*i], CELL as usize - 1))),
+    );
+    let rows: Vec<Row> = app
+        .rows()
+        .iter()
+        .filter_map(|r| pool.nodes.iter().find(|n| n.node == r.key))
+        .map(|n| {
+            let slow = pool.slowest.as_deref() == Some(n.node.as_str()) && !pool.complete();
+            let label = if slow {
+                format!("{} ▲", n.node)
+            } else {
+                n.node.clone()
+            };
+            let base = if n.ready() {
+                Style::new().fg(t.ok)
+            } else {
+                Style::new()
+            };
+            let mut cells = vec![Cell::from(highlighted(app, &label, base))];
+            for i in &shown {
+                let cell = n.images.get(*i).map(|img| cell(&img.state, app, t));
+                cells.push(cell.unwrap_or_else(|| Cell::from("")));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let mut widths = vec![Constraint::Length(node_width)];
+    widths.extend(shown.iter().map(|_| Constraint::Length(CELL)));
+    let more = if shown.len() < pool.images.len() {
+        format!(
+            " · images {}-{} of {} (←/→)",
+            first + 1,
+            first + shown.len(),
+            pool.images.len()
+        )
+    } else {
+        String::new()
+    };
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD).fg(t.accent)))
+        .row_highlight_style(selected_style(app))
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(format!(" nodes × images{more} · ▲ slowest ")),
+        );
+    let mut state = TableState::default().with_selected(Some(app.view().selected));
+    frame.render_stateful_widget(table, matrix, &mut state);
+
+    let lines: Vec<Line> = pool
+        .recent
+        .iter()
+        .rev()
+        .take(log.height.saturating_sub(1) as usize)
+        .rev()
+        .map(|h| {
+            let style = if h.warning {
+                Style::new().fg(t.fail)
+            } else {
+                Style::new()
+            };
+            Line::from(vec![
+                Span::styled(
+                    format!("{} {:<10} ", h.at.strftime("%H:%M:%S"), h.node),
+                    Style::new().fg(t.dim),
+                ),
+                Span::styled(h.text.clone(), style),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(" recent pulls "),
+        ),
+        log,
+    );
+}
+
+fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme) {
+    let origin = match pool.origin {
+        Origin::Rendered => "rendered by kpreload",
+        Origin::HandWritten => "hand-written",
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(
+                format!("pool {}", pool.pool),
+                Style::new().fg(t.accent).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!(
+                "  {}/{} ({origin})",
+                pool.namespace, pool.daemonset
+            )),
+        ]),
+        Line::raw(format!(
+            "nodes ready {}/{} · images {}/{} · pulled {} · rate {} · ETA {} · slowest {}",
+            pool.nodes_ready(),
+            pool.nodes.len(),
+            pool.images_done(),
+            pool.images_total(),
+            units::bytes(pool.bytes()),
+            pool.throughput.map_or("-".into(), units::rate),
+            units::estimate(pool.eta_seconds),
+            pool.slowest.as_deref().unwrap_or("-"),
+        )),
+    ];
+    if let Some(problem) = &pool.problem {
+        lines.push(Line::styled(problem.clone(), Style::new().fg(t.fail)));
+    } else if pool.failures() > 0 {
+        lines.push(Line::styled(
+            format!(
+                "{} image pulls failed; open a node for the kubelet's words",
+                pool.failures()
+            ),
+            Style::new().fg(t.fail),
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// `registry.example.com/team/app:v1.2` → `app:v1.2`, cut to fit.
+pub fn short(image: &str, width: usize) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.chars().count() <= width {
+        last.to_string()
+    } else {
+        let cut: String = last.chars().take(width.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+fn cell<'a>(state: &ImageState, app: &App, t: &Theme) -> Cell<'a> {
+    match state {
+        ImageState::Queued => Cell::from("· queued").style(Style::new().fg(t.dim)),
+        ImageState::Pulling { since } => {
+            let elapsed = since
+                .map(|s| app.now.duration_since(s).as_secs_f64())
+                .map_or(String::new(), units::seconds);
+            Cell::from(format!("↓ {elapsed}")).style(Style::new().fg(t.busy))
+        }
+        ImageState::Pulled { seconds, .. } => Cell::from(format!(
+            "✓ {}",
+            seconds.map_or("pulled".to_string(), units::seconds)
+        ))
+        .style(Style::new().fg(t.ok)),
+        ImageState::Present => Cell::from("✓ present").style(Style::new().fg(t.ok)),
+        ImageState::Failed { reason, .. } => {
+            Cell::from(format!("✗ {reason}")).style(Style::new().fg(t.fail))
+        }
+    }
+}

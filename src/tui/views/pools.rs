@@ -1,0 +1,103 @@
+//! The pools: a row per pool (nodes ready, images, progress, bytes, throughput, ETA,
+//! failures), then the nodes no preloader serves.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+
+use super::{gauge, highlighted, selected_style};
+use crate::core::units;
+use crate::tui::app::{App, Screen};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.config.theme;
+    let rows = app.rows();
+    let mut table_rows = Vec::new();
+    for row in &rows {
+        let r = match &row.opens {
+            Some(Screen::Pool(name)) => {
+                let Some(p) = app.overview.pools.iter().find(|p| &p.pool == name) else {
+                    continue;
+                };
+                let state = if p.problem.is_some() || p.failures() > 0 {
+                    Style::new().fg(t.fail)
+                } else if p.complete() {
+                    Style::new().fg(t.ok)
+                } else {
+                    Style::new().fg(t.busy)
+                };
+                Row::new(vec![
+                    Cell::from(highlighted(app, &p.pool, Style::new())),
+                    Cell::from(format!("{}/{}", p.nodes_ready(), p.nodes.len())),
+                    Cell::from(format!("{}/{}", p.images_done(), p.images_total())),
+                    Cell::from(gauge(p.images_done(), p.images_total(), 10)).style(state),
+                    Cell::from(units::bytes(p.bytes())),
+                    Cell::from(p.throughput.map_or("-".into(), units::rate)),
+                    Cell::from(match &p.problem {
+                        Some(_) => "-".to_string(),
+                        None => units::estimate(p.eta_seconds),
+                    }),
+                    Cell::from(match (&p.problem, p.failures()) {
+                        (Some(problem), _) => problem.clone(),
+                        (None, 0) => String::new(),
+                        (None, n) => format!("{n} failed"),
+                    })
+                    .style(Style::new().fg(t.fail)),
+                ])
+            }
+            Some(Screen::Node(name)) => Row::new(vec![
+                Cell::from(highlighted(app, name, Style::new().fg(t.dim))),
+                Cell::from(""),
+                Cell::from(""),
+                Cell::from(Line::styled("node in no pool", Style::new().fg(t.dim))),
+            ]),
+            _ => continue,
+        };
+        table_rows.push(r);
+    }
+    let pools = app.overview.pools.len();
+    let title = format!(
+        " pools ({pools}) · nodes in no pool ({}) ",
+        app.overview.unpooled.len()
+    );
+    let header = Row::new(vec![
+        "POOL", "NODES", "IMAGES", "PROGRESS", "PULLED", "RATE", "ETA", "FAILED",
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD).fg(t.accent));
+    let widths = [
+        Constraint::Min(10),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(15),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(8),
+        Constraint::Min(8),
+    ];
+    let empty = rows.is_empty();
+    let table = Table::new(table_rows, widths)
+        .header(header)
+        .row_highlight_style(selected_style(app))
+        .block(Block::default().borders(Borders::TOP).title(title));
+    let mut state = TableState::default().with_selected((!empty).then_some(app.view().selected));
+    frame.render_stateful_widget(table, area, &mut state);
+    if empty && area.height > 3 {
+        let text = if !app.links.all_live() {
+            "waiting for the cluster…"
+        } else if !app.view().filter.is_empty() {
+            "nothing matches the filter; Esc clears it"
+        } else {
+            "no preloaders and no nodes; `kpreload render` makes preloaders from a pools file"
+        };
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new(Line::styled(text, Style::new().fg(t.dim))),
+            Rect {
+                y: area.y + 2,
+                height: 1,
+                ..area
+            },
+        );
+    }
+}
