@@ -26,7 +26,11 @@ fn json(out: &std::process::Output) -> Value {
 fn progress_moves_to_complete_and_wait_exits_0() {
     let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(20.0));
     let first = status(&cluster, &["--pool", "web", "-o", "json"]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let first = json(&first);
     let web = &first["pools"][0];
     assert_eq!(web["pool"], "web");
@@ -38,8 +42,15 @@ fn progress_moves_to_complete_and_wait_exits_0() {
     assert!(web["images_done"].as_u64().unwrap() < 12, "{web}");
     assert_eq!(web["complete"], false);
 
-    let done = status(&cluster, &["--pool", "web", "-o", "json", "--wait", "--timeout", "120s"]);
-    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let done = status(
+        &cluster,
+        &["--pool", "web", "-o", "json", "--wait", "--timeout", "120s"],
+    );
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     let done = json(&done);
     let web = &done["pools"][0];
     assert_eq!(web["complete"], true, "{web}");
@@ -65,7 +76,10 @@ fn a_missing_image_makes_wait_exit_1_and_name_it() {
     let out = status(&cluster, &["--pool", "ml", "--wait", "--timeout", "120s"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("kpreload: preloading failed: "), "{stderr}");
+    assert!(
+        stderr.starts_with("kpreload: preloading failed: "),
+        "{stderr}"
+    );
     assert!(stderr.contains("jupyter/scipy-notebook"), "{stderr}");
     assert!(
         stderr.contains("ErrImagePull") || stderr.contains("ImagePullBackOff"),
@@ -91,6 +105,9 @@ fn a_pool_that_does_not_exist_and_an_unreachable_cluster_are_plain_errors() {
     let out = kpreload(&["--kubeconfig", missing.to_str().unwrap(), "status"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("kpreload: cannot read the kubeconfig"), "{stderr}");
+    assert!(
+        stderr.starts_with("kpreload: cannot read the kubeconfig"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }

@@ -22,12 +22,16 @@ const KUBELET_CAP: usize = 50;
 /// An image's name to show: its first tagged name, else its first name.
 pub fn display_name(i: &ContainerImage) -> String {
     let names = i.names.as_deref().unwrap_or_default();
-    names
+    let name = names
         .iter()
         .find(|n| !n.contains('@'))
         .or(names.first())
-        .cloned()
-        .unwrap_or_else(|| "<unnamed>".into())
+        .map_or("<unnamed>", String::as_str);
+    // As people write them: nginx:1.25, not docker.io/library/nginx:1.25.
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name)
+        .to_string()
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {

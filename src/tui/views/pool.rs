@@ -142,7 +142,7 @@ fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme) {
             )),
         ]),
         Line::raw(format!(
-            "nodes ready {}/{} · images {}/{} · pulled {} · rate {} · ETA {} · slowest {}",
+            "ready {}/{} · images {}/{} · {} · {} · ETA {} · slowest {}",
             pool.nodes_ready(),
             pool.nodes.len(),
             pool.images_done(),
@@ -194,7 +194,13 @@ fn cell<'a>(state: &ImageState, app: &App, t: &Theme) -> Cell<'a> {
         .style(Style::new().fg(t.ok)),
         ImageState::Present => Cell::from("✓ present").style(Style::new().fg(t.ok)),
         ImageState::Failed { reason, .. } => {
-            Cell::from(format!("✗ {reason}")).style(Style::new().fg(t.fail))
+            let short = match reason.as_str() {
+                "ImagePullBackOff" => "back-off",
+                "ErrImagePull" => "pull failed",
+                "InvalidImageName" => "bad name",
+                other => other,
+            };
+            Cell::from(format!("✗ {short}")).style(Style::new().fg(t.fail))
         }
     }
 }

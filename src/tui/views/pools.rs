@@ -32,7 +32,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                     Cell::from(highlighted(app, &p.pool, Style::new())),
                     Cell::from(format!("{}/{}", p.nodes_ready(), p.nodes.len())),
                     Cell::from(format!("{}/{}", p.images_done(), p.images_total())),
-                    Cell::from(gauge(p.images_done(), p.images_total(), 10)).style(state),
+                    Cell::from(gauge(p.images_done(), p.images_total(), 8)).style(state),
                     Cell::from(units::bytes(p.bytes())),
                     Cell::from(p.throughput.map_or("-".into(), units::rate)),
                     Cell::from(match &p.problem {
@@ -51,7 +51,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 Cell::from(highlighted(app, name, Style::new().fg(t.dim))),
                 Cell::from(""),
                 Cell::from(""),
-                Cell::from(Line::styled("node in no pool", Style::new().fg(t.dim))),
+                Cell::from(Line::styled("no pool", Style::new().fg(t.dim))),
             ]),
             _ => continue,
         };
@@ -70,7 +70,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Min(10),
         Constraint::Length(6),
         Constraint::Length(8),
-        Constraint::Length(15),
+        Constraint::Length(13),
         Constraint::Length(10),
         Constraint::Length(10),
         Constraint::Length(8),
