@@ -174,3 +174,72 @@ fn sim_refuses_what_it_cannot_serve() {
         stderr(&o)
     );
 }
+
+fn with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kpreload"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the binary runs")
+}
+
+#[test]
+fn a_bad_tui_config_is_an_error_with_its_place_before_the_screen_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("config.yaml");
+    std::fs::write(&bad, "keys:\n  quit: [q]\n  jump: [x]\n").unwrap();
+    let o = with_env(&["demo"], &[("KPRELOAD_CONFIG", bad.to_str().unwrap())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "kpreload: {}:3:9: there is no command \"jump\"; the commands are up, down, left, right, page-up, page-down, top, bottom, open, back, filter, command, help, quit.\n",
+            bad.display()
+        )
+    );
+    // Nothing was drawn: no alternate screen, no escape sequences.
+    assert!(o.stdout.is_empty());
+
+    let missing = dir.path().join("nope.yaml");
+    let o = with_env(&["demo"], &[("KPRELOAD_CONFIG", missing.to_str().unwrap())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("kpreload: cannot read the config"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_kubeconfig_without_the_context_says_which_it_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("kubeconfig");
+    std::fs::write(
+        &k,
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:1'}\nusers:\n- name: u\n  user: {}\n",
+    )
+    .unwrap();
+    let o = kpreload(&["--kubeconfig", k.to_str().unwrap(), "--context", "prod", "status"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "kpreload: {} has no context named \"prod\"; it has: a.\n",
+            k.display()
+        )
+    );
+    let o = kpreload(&["status", "--timeout", "5m"]);
+    assert_eq!(o.status.code(), Some(2), "--timeout needs --wait");
+    let o = kpreload(&["status", "--wait", "--timeout", "soon"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("\"soon\" is not a duration"), "{}", stderr(&o));
+}
+
+#[test]
+fn rbac_prints_a_role_for_a_service_account() {
+    let o = kpreload(&["rbac", "--service-account", "ops:kpreload", "-n", "preload"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let yaml = String::from_utf8(o.stdout).unwrap();
+    assert!(yaml.contains("kind: ServiceAccount\n  name: kpreload\n  namespace: ops"));
+    assert!(yaml.contains("kind: Role\nmetadata:\n  name: kpreload\n  namespace: preload"));
+    let o = kpreload(&["rbac", "--service-account", "kpreload"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("NAMESPACE:NAME"));
+}

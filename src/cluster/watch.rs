@@ -71,6 +71,9 @@ pub enum PodScope {
 /// At most this often a watch sends its state after changes.
 const COALESCE: Duration = Duration::from_millis(40);
 
+/// How long a failed watch must stay quiet before a probe may call it live again.
+const PROBE: Duration = Duration::from_secs(2);
+
 /// Starts the four watches; they stop when `tx`'s receiver is dropped.
 pub fn spawn_all(
     client: &kube::Client,
@@ -141,6 +144,7 @@ where
 {
     tokio::spawn(async move {
         let (reader, writer) = reflector::store::<K>();
+        let probe_api = api.clone();
         let stream = watcher(api, config)
             .default_backoff()
             .modify(trim)
@@ -148,8 +152,14 @@ where
         let mut stream = std::pin::pin!(stream);
         let mut tick = tokio::time::interval(COALESCE);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // After a failure, a resumed watch may stay quiet: a small list proves the API
+        // answers again, so the header can say so without waiting for a change.
+        let mut probe = tokio::time::interval(PROBE);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut dirty = false;
         let mut live = false;
+        let mut listed = false;
+        let mut failed_at: Option<tokio::time::Instant> = None;
         let _ = tx.send(Update::Link(what, Link::Connecting));
         loop {
             tokio::select! {
@@ -157,6 +167,9 @@ where
                     Some(Ok(e)) => {
                         // The store swaps in a fresh list at InitDone; until then it holds the old one.
                         let settled = !matches!(e, watcher::Event::Init | watcher::Event::InitApply(_));
+                        if matches!(e, watcher::Event::InitDone) {
+                            listed = true;
+                        }
                         if settled {
                             dirty = true;
                             if !live {
@@ -171,6 +184,7 @@ where
                     }
                     Some(Err(e)) => {
                         live = false;
+                        failed_at = Some(tokio::time::Instant::now());
                         let why = describe(&e, what, &scope);
                         tracing::warn!(watch = ?what, error = %e, "watch failed");
                         if tx.send(Update::Link(what, Link::Retrying(why))).is_err() {
@@ -183,6 +197,21 @@ where
                     dirty = false;
                     if !send(&tx, &reader, wrap) {
                         return;
+                    }
+                }
+                _ = probe.tick(), if !live && listed && failed_at.is_some() => {
+                    let quiet = failed_at.is_some_and(|t| t.elapsed() >= PROBE);
+                    if quiet
+                        && probe_api
+                            .list_metadata(&kube::api::ListParams::default().limit(1))
+                            .await
+                            .is_ok()
+                        && failed_at.is_some_and(|t| t.elapsed() >= PROBE)
+                    {
+                        live = true;
+                        if tx.send(Update::Link(what, Link::Live)).is_err() {
+                            return;
+                        }
                     }
                 }
                 () = tx.closed() => return,
@@ -287,5 +316,72 @@ pub fn absorb(snapshot: &mut crate::core::progress::Snapshot, links: &mut Links,
         Update::DaemonSets(v) => snapshot.daemonsets = v,
         Update::Events(v) => snapshot.events = v,
         Update::Link(w, l) => links.set(w, l),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16, message: &str) -> watcher::Error {
+        watcher::Error::InitialListFailed(kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            message: message.into(),
+            ..Default::default()
+        })))
+    }
+
+    #[test]
+    fn each_failure_reads_as_one_sentence_with_what_to_do() {
+        let cases = [
+            (
+                403,
+                "may not list and watch pods in all namespaces (403 Forbidden); `kpreload rbac` prints the role this needs",
+            ),
+            (
+                401,
+                "the cluster does not accept these credentials (401); log in again or check the kubeconfig's user",
+            ),
+            (
+                404,
+                "the API server does not serve pods in all namespaces (404); is the namespace right?",
+            ),
+            (
+                429,
+                "the API server asks to slow down (429) while watching pods; retrying",
+            ),
+            (
+                500,
+                "the API server failed (500 boom) while watching pods; retrying",
+            ),
+            (409, "watching pods failed (409 boom); retrying"),
+        ];
+        for (code, want) in cases {
+            assert_eq!(
+                describe(&api(code, "boom"), Watch::Pods, "in all namespaces"),
+                want
+            );
+        }
+        let gone = watcher::Error::WatchError(Box::new(kube::core::Status {
+            code: 410,
+            ..Default::default()
+        }));
+        assert_eq!(
+            describe(&gone, Watch::Nodes, ""),
+            "the watch of nodes expired (410 Gone); listing again"
+        );
+    }
+
+    #[test]
+    fn links_are_live_only_when_every_watch_is() {
+        let mut l = Links::default();
+        assert!(!l.all_live());
+        for w in Watch::ALL {
+            l.set(w, Link::Live);
+        }
+        assert!(l.all_live());
+        l.set(Watch::Events, Link::Retrying("x".into()));
+        assert!(!l.all_live());
+        assert_eq!(l.trouble(), Some((Watch::Events, "x".into())));
     }
 }

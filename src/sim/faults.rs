@@ -39,6 +39,9 @@ pub struct FaultSettings {
     /// seconds) they turn Ready=Unknown with the unreachable taints. Remove a node from
     /// the list and it reports again.
     pub silent_nodes: Vec<String>,
+    /// Resources (plural names, e.g. `pods`) every request on which gets 403 Forbidden, as
+    /// for a user whose role lacks them.
+    pub forbidden: Vec<String>,
 }
 
 impl FaultSettings {
@@ -109,7 +112,27 @@ impl Faults {
         }
         let (delay, fault) = {
             let mut s = self.lock();
-            let fault = if s.too_many > 0 {
+            let denied = call
+                .segments
+                .iter()
+                .skip(2)
+                .find(|seg| s.forbidden.iter().any(|f| f == *seg));
+            let fault = if let Some(resource) = denied {
+                let verb = match call.method {
+                    Method::GET if call.param("watch").is_some_and(|w| w == "true" || w == "1") => {
+                        "watch"
+                    }
+                    Method::GET => "list",
+                    Method::POST => "create",
+                    Method::PATCH => "patch",
+                    Method::PUT => "update",
+                    Method::DELETE => "delete",
+                    _ => "get",
+                };
+                Some(ApiError::forbidden(format!(
+                    "{resource} is forbidden: User \"kpreload\" cannot {verb} resource \"{resource}\" in API group \"\" at the cluster scope"
+                )))
+            } else if s.too_many > 0 {
                 s.too_many -= 1;
                 Some(ApiError::too_many_requests(s.retry_after.max(1)))
             } else if s.errors > 0 {

@@ -403,17 +403,24 @@ mod tests {
         let cases = [
             (
                 "keys:\n  quit: [q]\n  jump: [x]\n",
-                "mine.yaml:3:3: there is no command \"jump\"",
+                "mine.yaml:3:9: there is no command \"jump\"",
             ),
             (
                 "keys:\n  quit: [q, ctrl-]\n",
-                "mine.yaml:2:12: \"ctrl-\" is not a key",
+                "mine.yaml:2:13: \"ctrl-\" is not a key",
             ),
             (
                 "theme:\n  ok: greenish\n",
                 "mine.yaml:2:7: \"greenish\" is not a colour",
             ),
-            ("keys: [\n", "mine.yaml:2:1:"),
+            (
+                "keys: [\n",
+                "mine.yaml:1:7: keys: invalid type: sequence, expected a map",
+            ),
+            (
+                "keys:\n  quit: 'q\n",
+                "mine.yaml:3:1: found unexpected end of stream",
+            ),
             ("colours: {}\n", "mine.yaml:1:1: unknown field `colours`"),
             (
                 "keys:\n  help: [q]\n",

@@ -1,0 +1,136 @@
+//! The whole program in a real terminal: tmux runs `kpreload demo` at 100x30, keys go in as a
+//! person types them, and the screen is read back.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(home: &Path) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            support::missing("tmux", "is not on PATH");
+            return None;
+        }
+        let socket = format!("kpreload-test-{}", std::process::id());
+        let t = Tmux { socket };
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &t.socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+            ])
+            .args(["-x", "100", "-y", "30"])
+            .args(["env", "-i"])
+            .arg(format!("HOME={}", home.display()))
+            .arg(format!(
+                "PATH={}",
+                std::env::var("PATH").unwrap_or_default()
+            ))
+            .args([
+                "TERM=xterm-256color",
+                "PS1=$ ",
+                "bash",
+                "--norc",
+                "--noprofile",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Some(t)
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "t"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits up to `seconds` for the screen to satisfy `done`; returns the screen.
+    fn wait(&self, seconds: u64, done: impl Fn(&str) -> bool) -> String {
+        support::eventually(seconds, || self.screen(), |s| done(s))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn the_demo_in_a_real_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let Some(tmux) = Tmux::start(home.path()) else {
+        return;
+    };
+    tmux.wait(10, |s| s.contains("$ "));
+    tmux.keys(&[&format!("{} demo", env!("CARGO_BIN_EXE_kpreload")), "Enter"]);
+
+    // The pools, live.
+    let s = tmux.wait(60, |s| {
+        s.contains("● live") && s.contains("\nml ") && s.contains("\nweb ")
+    });
+    assert!(s.contains("● live"), "{s}");
+    assert!(s.contains("context kpreload-sim"), "{s}");
+    assert!(s.contains("general-1") && s.contains("no pool"), "{s}");
+
+    // Drill into web (the second row) and see a pull complete.
+    tmux.keys(&["j", "Enter"]);
+    let s = tmux.wait(10, |s| s.contains("pool web"));
+    assert!(s.contains("nodes × images"), "{s}");
+    let s = tmux.wait(120, |s| {
+        s.lines().any(|l| l.starts_with("web-") && l.contains("✓ "))
+    });
+    assert!(
+        s.lines().any(|l| l.starts_with("web-") && l.contains("✓ ")),
+        "no pull completed: {s}"
+    );
+    assert!(s.contains("Successfully pulled image"), "{s}");
+
+    // Filter the nodes.
+    tmux.keys(&["/", "web-2"]);
+    let s = tmux.wait(10, |s| {
+        s.contains("/web-2") && !s.lines().any(|l| l.starts_with("web-1"))
+    });
+    assert!(s.lines().any(|l| l.starts_with("web-2")), "{s}");
+    assert!(!s.lines().any(|l| l.starts_with("web-1")), "{s}");
+    tmux.keys(&["Enter"]);
+
+    // Quit; the shell is back and the terminal is out of raw mode.
+    tmux.keys(&["q"]);
+    let s = tmux.wait(10, |s| !s.contains("nodes × images"));
+    assert!(!s.contains("nodes × images"), "{s}");
+    tmux.keys(&[
+        "clear; echo usable-$((40+2)); stty -a | tr ' ' '\\n' | grep -x -e echo -e icanon",
+        "Enter",
+    ]);
+    let s = tmux.wait(10, |s| s.contains("usable-42") && s.contains("icanon"));
+    assert!(s.contains("usable-42"), "{s}");
+    assert!(
+        s.lines().any(|l| l == "echo") && s.lines().any(|l| l == "icanon"),
+        "{s}"
+    );
+}
