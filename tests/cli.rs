@@ -204,7 +204,11 @@ fn a_bad_tui_config_is_an_error_with_its_place_before_the_screen_changes() {
     let missing = dir.path().join("nope.yaml");
     let o = with_env(&["demo"], &[("KPRELOAD_CONFIG", missing.to_str().unwrap())]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).starts_with("kpreload: cannot read the config"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("kpreload: cannot read the config"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -216,7 +220,13 @@ fn a_kubeconfig_without_the_context_says_which_it_has() {
         "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:1'}\nusers:\n- name: u\n  user: {}\n",
     )
     .unwrap();
-    let o = kpreload(&["--kubeconfig", k.to_str().unwrap(), "--context", "prod", "status"]);
+    let o = kpreload(&[
+        "--kubeconfig",
+        k.to_str().unwrap(),
+        "--context",
+        "prod",
+        "status",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
@@ -229,7 +239,11 @@ fn a_kubeconfig_without_the_context_says_which_it_has() {
     assert_eq!(o.status.code(), Some(2), "--timeout needs --wait");
     let o = kpreload(&["status", "--wait", "--timeout", "soon"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("\"soon\" is not a duration"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"soon\" is not a duration"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -242,4 +256,22 @@ fn rbac_prints_a_role_for_a_service_account() {
     let o = kpreload(&["rbac", "--service-account", "kpreload"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("NAMESPACE:NAME"));
+}
+
+#[test]
+fn an_unreachable_cluster_is_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("kubeconfig");
+    // Port 1 on loopback: nothing listens there.
+    std::fs::write(
+        &k,
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:1'}\nusers:\n- name: u\n  user: {}\n",
+    )
+    .unwrap();
+    let o = kpreload(&["--kubeconfig", k.to_str().unwrap(), "status"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "kpreload: cannot read the cluster at http://127.0.0.1:1/: cannot reach the API server (is it up, is the address right?).\n"
+    );
 }

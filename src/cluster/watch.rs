@@ -264,7 +264,7 @@ pub fn describe(e: &watcher::Error, what: Watch, scope: &str) -> String {
             s.code, s.message
         ),
         Some(kube::Error::HyperError(_) | kube::Error::Service(_)) => {
-            "cannot reach the API server; retrying".to_string()
+            "cannot reach the API server (is it up, is the address right?); retrying".to_string()
         }
         Some(other) => format!("watching {resource} failed ({other}); retrying"),
         None => match e {

@@ -97,7 +97,12 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
             Ok(())
         }
         Err(why) if !why.is_empty() => {
-            bail!("cannot read the cluster at {}: {why}", connection.server)
+            // A command gives up where the TUI keeps retrying.
+            bail!(
+                "cannot read the cluster at {}: {}",
+                connection.server,
+                why.trim_end_matches("; retrying")
+            )
         }
         Err(_) if !links.all_live() => bail!(
             "the cluster at {} did not answer in time{}",

@@ -181,6 +181,31 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         )),
     ];
     info.extend(preload_lines);
+    // What the kubelet said lately about this node's preloader pods.
+    let mut recent: Vec<&crate::core::progress::Happening> = app
+        .overview
+        .pools
+        .iter()
+        .flat_map(|p| p.recent.iter())
+        .filter(|h| h.node == name)
+        .collect();
+    recent.sort_by_key(|h| h.at);
+    for h in recent.iter().rev().take(4).rev() {
+        info.push(Line::from(vec![
+            Span::styled(
+                format!("{} ", h.at.strftime("%H:%M:%S")),
+                Style::new().fg(t.dim),
+            ),
+            Span::styled(
+                h.text.clone(),
+                if h.warning {
+                    Style::new().fg(t.fail)
+                } else {
+                    Style::new()
+                },
+            ),
+        ]));
+    }
     let info_height = (info.len() as u16 + 2).min(area.height / 2).max(3);
     let [top, images] =
         Layout::vertical([Constraint::Length(info_height), Constraint::Min(3)]).areas(area);

@@ -1,0 +1,283 @@
+//! TUI benchmark: `cargo bench --bench tui` (release build; prints figures).
+//!
+//! A simulator serving `config/scenarios/large.yaml` (5,000 nodes, 100,000 pods) runs as its
+//! own process, so that this process measures the client side alone, as the TUI runs it:
+//! - time until the pools view is complete (every watch listed, overview derived, drawn),
+//!   beside `kubectl get nodes -o json` against the same simulator;
+//! - this process's resident memory then (watch caches trimmed);
+//! - render time per frame at 250x80 for each view;
+//! - time from a change in the cluster to the screen (ten preloaders applied one by one);
+//! - CPU while nothing is asked of it.
+//!
+//! Everything listens on 127.0.0.1 and stops by itself.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use kpreload::cluster::watch::{self, PodScope};
+use kpreload::cluster::{Target, connect};
+use kpreload::core::progress;
+use kpreload::tui::app::{Action, App, Header};
+use kpreload::tui::config::Config;
+use kube::api::{Api, Patch, PatchParams};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// CPU seconds this process has used (user + system).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|x| x.parse::<f64>().ok()).sum()
+    });
+    ticks / 100.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+struct Sim(std::process::Child);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kpreload"))
+        .args([
+            "sim",
+            "--scenario",
+            "config/scenarios/large.yaml",
+            "--write-kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _sim = Sim(child);
+    println!(
+        "simulator (own process) serving large.yaml after {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let kubectl = std::env::var_os("KPRELOAD_KUBECTL")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/tools/py/bin/kubectl"));
+    let kubectl_seconds = if kubectl.exists() {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let out = Command::new(&kubectl)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["get", "nodes", "-o", "json"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let m = median(times);
+        println!("kubectl get nodes -o json (5,000 nodes): {m:.2} s median of 3");
+        Some(m)
+    } else {
+        println!("kubectl get nodes: skipped, no kubectl 1.37 (tests/run installs it)");
+        None
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let rss_before = rss_mib();
+        let t = Instant::now();
+        let target = Target {
+            kubeconfig: Some(kubeconfig.clone()),
+            ..Default::default()
+        };
+        let connection = connect(&target).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let _tasks = watch::spawn_all(
+            &connection.client,
+            &connection.namespace,
+            PodScope::AllNamespaces,
+            &tx,
+        );
+        let header = Header {
+            context: connection.context.clone(),
+            cluster: connection.cluster.clone(),
+            server: connection.server.clone(),
+            namespace: connection.namespace.clone(),
+        };
+        let mut app = App::new(
+            Config::default_config(),
+            header,
+            false,
+            jiff::Timestamp::now(),
+        );
+        let mut terminal = Terminal::new(TestBackend::new(250, 80)).unwrap();
+        while !app.links.all_live() {
+            let u = rx.recv().await.unwrap();
+            app.update(Action::Cluster(u));
+        }
+        app.refresh();
+        terminal
+            .draw(|f| kpreload::tui::views::draw(f, &mut app))
+            .unwrap();
+        let complete = t.elapsed().as_secs_f64();
+        println!(
+            "pools view complete (5,000 nodes, {} pods listed, derived, drawn): {complete:.2} s{}",
+            app.snapshot.pods.len(),
+            kubectl_seconds
+                .map(|k| format!(" = {:.2}× kubectl get nodes -o json", complete / k))
+                .unwrap_or_default()
+        );
+        println!(
+            "RSS: {:.0} MiB (before connecting {:.0} MiB)",
+            rss_mib(),
+            rss_before
+        );
+
+        // Ten preloaders, applied one by one; each is timed until it is on the screen.
+        let api: Api<DaemonSet> = Api::namespaced(connection.client.clone(), "kube-system");
+        let pools = [
+            "web", "api", "batch", "ml", "gpu", "data", "cache", "edge", "ci", "general",
+        ];
+        let mut latencies = Vec::new();
+        for pool in pools {
+            let text = format!(
+                "namespace: kube-system\npools:\n  - name: {pool}\n    selector: {{workload-type: {pool}}}\n    tolerations: [{{key: workload, operator: Exists}}]\n    images: [nginx:1.25, python:3.13-slim, golang:1.25]\n"
+            );
+            let file = kpreload::core::pools::PoolsFile::parse(&text, "bench").unwrap();
+            let ds = kpreload::core::render::render_pool(&file, &file.pools[0]);
+            let name = ds.metadata.name.clone().unwrap();
+            let t = Instant::now();
+            api.patch(
+                &name,
+                &PatchParams::apply("kpreload").force(),
+                &Patch::Apply(&ds),
+            )
+            .await
+            .unwrap();
+            loop {
+                let u = rx.recv().await.unwrap();
+                app.update(Action::Cluster(u));
+                while let Ok(u) = rx.try_recv() {
+                    app.update(Action::Cluster(u));
+                }
+                app.refresh();
+                if app.overview.pools.iter().any(|p| p.pool == pool) {
+                    terminal
+                        .draw(|f| kpreload::tui::views::draw(f, &mut app))
+                        .unwrap();
+                    break;
+                }
+            }
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "change to screen (a preloader applied → its pool drawn): median {:.0} ms, max {:.0} ms of 10",
+            median(latencies.clone()),
+            latencies.iter().cloned().fold(0.0, f64::max)
+        );
+
+        // Let the rollouts run a little, then measure frames.
+        let settle = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < settle {
+            if let Ok(Some(u)) =
+                tokio::time::timeout(Duration::from_millis(100), rx.recv()).await
+            {
+                app.update(Action::Cluster(u));
+            }
+        }
+        app.refresh();
+        let t = Instant::now();
+        let derived = progress::derive(&app.snapshot, jiff::Timestamp::now());
+        println!(
+            "deriving the overview ({} pools, {} pods): {:.1} ms",
+            derived.pools.len(),
+            app.snapshot.pods.len(),
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        for (name, keys) in [("pools", ""), ("pool web (500 nodes)", "\n"), ("node", "\n\n")] {
+            let mut app2 = App::new(app.config.clone(), app.header.clone(), false, app.now);
+            app2.snapshot = app.snapshot.clone();
+            app2.links = app.links.clone();
+            app2.overview = app.overview.clone();
+            for c in keys.chars() {
+                let code = if c == '\n' {
+                    crossterm::event::KeyCode::Enter
+                } else {
+                    crossterm::event::KeyCode::Char(c)
+                };
+                app2.update(Action::Key(crossterm::event::KeyEvent::new(
+                    code,
+                    crossterm::event::KeyModifiers::NONE,
+                )));
+            }
+            let mut times = Vec::new();
+            for _ in 0..30 {
+                let t = Instant::now();
+                terminal
+                    .draw(|f| kpreload::tui::views::draw(f, &mut app2))
+                    .unwrap();
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            println!("frame at 250x80, {name} view: {:.2} ms median of 30", median(times));
+        }
+
+        // Idle: the TUI's loop with nothing typed, the simulator's heartbeats still arriving.
+        let cpu0 = cpu_seconds();
+        let t = Instant::now();
+        let mut updates = 0;
+        let mut frames = 0;
+        let mut last_frame = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(u)) = tokio::time::timeout(Duration::from_millis(16), rx.recv()).await {
+                updates += 1;
+                app.update(Action::Cluster(u));
+            }
+            if app.dirty && last_frame.elapsed() >= Duration::from_millis(16) {
+                app.refresh();
+                terminal
+                    .draw(|f| kpreload::tui::views::draw(f, &mut app))
+                    .unwrap();
+                app.dirty = false;
+                frames += 1;
+                last_frame = Instant::now();
+            }
+        }
+        let cpu = cpu_seconds() - cpu0;
+        println!(
+            "CPU over 10 s with rollouts and heartbeats arriving: {:.1} % of one core ({updates} updates, {frames} frames)",
+            cpu / 10.0 * 100.0
+        );
+    });
+}
