@@ -2,10 +2,10 @@
 //! 100,000 pods fit in little memory.
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{
-    Container, ContainerStatus, Event, Node, NodeCondition, Pod, PodSpec, PodStatus,
-};
+use k8s_openapi::api::core::v1::{ContainerStatus, Node, NodeCondition};
 use kube::api::ObjectMeta;
+
+use crate::core::objects::{Event, Pod};
 
 fn meta(m: &mut ObjectMeta) {
     m.managed_fields = None;
@@ -45,52 +45,45 @@ pub fn node(n: &mut Node) {
     }
 }
 
-fn container(c: &Container) -> Container {
-    Container {
-        name: c.name.clone(),
-        image: c.image.clone(),
-        ..Default::default()
-    }
-}
-
-fn container_status(s: &ContainerStatus) -> ContainerStatus {
-    ContainerStatus {
-        name: s.name.clone(),
-        state: s.state.clone(),
+fn container_status(s: &mut ContainerStatus) {
+    *s = ContainerStatus {
+        name: std::mem::take(&mut s.name),
+        state: s.state.take(),
         ready: s.ready,
         restart_count: s.restart_count,
-        image_id: s.image_id.clone(),
         ..Default::default()
-    }
+    };
 }
 
+/// A pod keeps its containers' names and images; only a DaemonSet's pod (a preloader's,
+/// perhaps) keeps its container statuses, which progress reads.
 pub fn pod(p: &mut Pod) {
     meta(&mut p.metadata);
     p.metadata.labels = None;
-    if let Some(spec) = &p.spec {
-        p.spec = Some(PodSpec {
-            node_name: spec.node_name.clone(),
-            init_containers: spec
-                .init_containers
-                .as_ref()
-                .map(|c| c.iter().map(container).collect()),
-            containers: spec.containers.iter().map(container).collect(),
-            ..Default::default()
-        });
+    p.metadata.resource_version = None;
+    let daemon = p
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "DaemonSet");
+    if !daemon {
+        p.metadata.owner_references = None;
+        p.status = None;
+        if let Some(spec) = &mut p.spec {
+            spec.init_containers = None;
+        }
+        return;
     }
-    if let Some(status) = &p.status {
-        p.status = Some(PodStatus {
-            phase: status.phase.clone(),
-            init_container_statuses: status
-                .init_container_statuses
-                .as_ref()
-                .map(|c| c.iter().map(container_status).collect()),
-            container_statuses: status
-                .container_statuses
-                .as_ref()
-                .map(|c| c.iter().map(container_status).collect()),
-            ..Default::default()
-        });
+    if let Some(status) = &mut p.status {
+        for s in status
+            .init_container_statuses
+            .iter_mut()
+            .chain(status.container_statuses.iter_mut())
+            .flatten()
+        {
+            container_status(s);
+        }
     }
 }
 
@@ -100,14 +93,11 @@ pub fn daemonset(d: &mut DaemonSet) {
 }
 
 pub fn event(e: &mut Event) {
-    e.metadata.managed_fields = None;
-    e.metadata.annotations = None;
-    e.related = None;
-    e.series = None;
-    e.source = None;
-    e.reporting_component = None;
-    e.reporting_instance = None;
-    e.action = None;
+    meta(&mut e.metadata);
+    e.metadata.resource_version = None;
+    let o = &mut e.involved_object;
+    o.api_version = None;
+    o.resource_version = None;
 }
 
 #[cfg(test)]
@@ -117,6 +107,24 @@ mod tests {
 
     #[test]
     fn a_pod_keeps_what_progress_reads_and_nothing_else() {
+        // A workload pod keeps only where it runs and its containers' images.
+        let mut w: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "w", "labels": {"app": "x"}, "resourceVersion": "9",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "ru"}]},
+            "spec": {"nodeName": "n1", "initContainers": [{"name": "i", "image": "busybox"}],
+                "containers": [{"name": "c", "image": "nginx:1"}]},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "c", "image": "", "imageID": "",
+                "ready": true, "restartCount": 0}]}
+        }))
+        .unwrap();
+        pod(&mut w);
+        let v = serde_json::to_value(&w).unwrap();
+        assert_eq!(
+            v,
+            json!({"metadata": {"name": "w"}, "spec": {"nodeName": "n1",
+                "containers": [{"name": "c", "image": "nginx:1"}]}})
+        );
+
         let mut p: Pod = serde_json::from_value(json!({
             "metadata": {"name": "a", "uid": "u", "annotations": {"big": "x".repeat(1000)},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "d", "uid": "du"}],

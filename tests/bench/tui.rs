@@ -173,7 +173,7 @@ fn main() {
         let mut latencies = Vec::new();
         for pool in pools {
             let text = format!(
-                "namespace: kube-system\npools:\n  - name: {pool}\n    selector: {{workload-type: {pool}}}\n    tolerations: [{{key: workload, operator: Exists}}]\n    images: [nginx:1.25, python:3.13-slim, golang:1.25]\n"
+                "namespace: kube-system\npools:\n  - name: {pool}\n    nodeSelector: {{matchLabels: {{workload-type: {pool}}}}}\n    tolerations: [{{key: workload, operator: Exists}}]\n    images: [nginx:1.25, python:3.13-slim, golang:1.25]\n"
             );
             let file = kpreload::core::pools::PoolsFile::parse(&text, "bench").unwrap();
             let ds = kpreload::core::render::render_pool(&file, &file.pools[0]);
