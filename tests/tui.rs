@@ -412,3 +412,31 @@ fn no_color_draws_without_colours() {
         assert_eq!(cell.bg, ratatui::style::Color::Reset);
     }
 }
+
+#[test]
+fn a_long_list_keeps_the_selection_in_view() {
+    assert_eq!(kpreload::tui::views::window(0, 0, 10), (0, 0));
+    assert_eq!(kpreload::tui::views::window(3, 5, 10), (0, 5));
+    assert_eq!(kpreload::tui::views::window(20, 100, 10), (13, 8));
+    assert_eq!(kpreload::tui::views::window(99, 100, 10), (92, 8));
+
+    let mut app = app();
+    let mut nodes: Vec<Arc<Node>> = (0..300)
+        .map(|i| node(&format!("web-{i:03}"), json!([])))
+        .collect();
+    nodes.push(node("batch-1", json!([])));
+    app.update(Action::Cluster(Update::Nodes(nodes)));
+    app.refresh();
+    press(&mut app, "\nG");
+    assert_eq!(app.rows().len(), 300);
+    let row = |screen: &str, name: &str| screen.lines().any(|l| l.starts_with(name));
+    let screen = draw(&mut app, 80, 24);
+    assert!(row(&screen, "web-299"), "{screen}");
+    assert!(!row(&screen, "web-000"), "{screen}");
+    press(&mut app, "g");
+    let screen = draw(&mut app, 80, 24);
+    assert!(
+        row(&screen, "web-000") && !row(&screen, "web-299"),
+        "{screen}"
+    );
+}

@@ -97,6 +97,10 @@ pub struct App {
     pub quit: bool,
     /// Rows a page moves; set by the last draw.
     pub page: usize,
+    /// Counts pod updates, so caches of pod-derived data know when they are stale.
+    pub pods_version: u64,
+    /// For the node view: which pods use which image on the node, for (node, pods version).
+    pub uses: Option<(String, u64, std::collections::BTreeMap<String, Vec<String>>)>,
 }
 
 impl App {
@@ -118,6 +122,8 @@ impl App {
             stale: false,
             quit: false,
             page: 10,
+            pods_version: 0,
+            uses: None,
         }
     }
 
@@ -140,6 +146,21 @@ impl App {
         }
     }
 
+    /// Computes what the current view needs from all pods, once per change of pods.
+    pub fn prepare(&mut self) {
+        if let Screen::Node(name) = &self.view().screen {
+            let fresh = self
+                .uses
+                .as_ref()
+                .is_some_and(|(n, v, _)| n == name && *v == self.pods_version);
+            if !fresh {
+                let name = name.clone();
+                let uses = used_by(&self.snapshot, &name);
+                self.uses = Some((name, self.pods_version, uses));
+            }
+        }
+    }
+
     /// Whether anything on screen moves with the clock.
     fn clock_matters(&self) -> bool {
         !self.links.all_live()
@@ -155,6 +176,9 @@ impl App {
             Action::Key(k) => return self.key(k),
             Action::Cluster(u) => {
                 let link_change = matches!(u, Update::Link(..));
+                if matches!(u, Update::Pods(_)) {
+                    self.pods_version += 1;
+                }
                 watch::absorb(&mut self.snapshot, &mut self.links, u);
                 if !link_change {
                     self.stale = true;
@@ -444,4 +468,30 @@ impl App {
             .map(|(_, i)| i)
             .unwrap_or_default()
     }
+}
+
+/// Pods on a node by the images their containers run (normalized names).
+fn used_by(snapshot: &Snapshot, node: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in &snapshot.pods {
+        let Some(spec) = &p.spec else { continue };
+        if spec.node_name.as_deref() != Some(node) {
+            continue;
+        }
+        let pod = p.metadata.name.clone().unwrap_or_default();
+        for c in &spec.containers {
+            let normalized = c
+                .image
+                .as_deref()
+                .and_then(|i| crate::core::reference::ImageRef::parse(i).ok())
+                .map(|r| r.normalized());
+            if let Some(n) = normalized {
+                let list = out.entry(n).or_default();
+                if !list.contains(&pod) {
+                    list.push(pod.clone());
+                }
+            }
+        }
+    }
+    out
 }

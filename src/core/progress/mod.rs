@@ -6,7 +6,7 @@ pub mod messages;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -209,12 +209,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
         .iter()
         .filter_map(|ds| read_preloader(ds).map(|r| (ds, r)))
         .collect();
-    let wanted: HashSet<String> = preloaders
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .flat_map(|p| p.pool.images.iter().map(|i| i.normalized()))
-        .collect();
-    let sizes = known_sizes(&snapshot.nodes, &wanted);
+
     let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
     for e in &snapshot.events {
         if let Some(uid) = e.involved_object.uid.as_deref() {
@@ -250,6 +245,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
         .collect();
     nodes.sort_by(|a, b| a.1.cmp(&b.1));
 
+    let no_labels = std::collections::BTreeMap::new();
     let mut served: BTreeSet<&str> = BTreeSet::new();
     let mut pools = Vec::new();
     for (ds, read) in preloaders {
@@ -296,14 +292,16 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             .map(|i| i.to_string())
             .collect();
         let mut node_progress = Vec::new();
+        let mut pool_nodes: Vec<&Node> = Vec::new();
         let mut recent = Vec::new();
         for (node, name, taints) in &nodes {
-            let labels = node.metadata.labels.clone().unwrap_or_default();
             let pod = pod_on.get(name.as_str()).copied();
-            if pod.is_none() && !preloader.pool.covers(&labels, taints) {
+            let labels = node.metadata.labels.as_ref().unwrap_or(&no_labels);
+            if pod.is_none() && !preloader.pool.covers(labels, taints) {
                 continue;
             }
             served.insert(name);
+            pool_nodes.push(node);
             let (progress, happened) = match pod {
                 Some(pod) => node_from_pod(name, pod, &events),
                 None => (
@@ -325,12 +323,19 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                 ),
             };
             node_progress.push(progress);
-            recent.extend(happened);
+            recent.extend(happened.into_iter().map(|(at, e)| (at, name.as_str(), e)));
         }
-        recent.sort_by_key(|h| h.at);
-        if recent.len() > RECENT {
-            recent.drain(..recent.len() - RECENT);
-        }
+        // Only the latest are kept, and only those are copied.
+        recent.sort_by(|a, b| (a.0, &a.2.metadata.name).cmp(&(b.0, &b.2.metadata.name)));
+        let recent: Vec<Happening> = recent[recent.len().saturating_sub(RECENT)..]
+            .iter()
+            .map(|(at, node, e)| Happening {
+                at: *at,
+                node: node.to_string(),
+                warning: e.type_.as_deref() == Some("Warning"),
+                text: e.message.clone().unwrap_or_default(),
+            })
+            .collect();
         let mut pool = PoolProgress {
             pool: preloader.pool.name.clone(),
             namespace,
@@ -344,7 +349,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             recent,
             problem: None,
         };
-        estimate(&mut pool, &sizes, now);
+        estimate(&mut pool, &pool_nodes, now);
         pools.push(pool);
     }
     pools.sort_by(|a, b| a.pool.cmp(&b.pool).then(a.daemonset.cmp(&b.daemonset)));
@@ -356,32 +361,19 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
     Overview { pools, unpooled }
 }
 
-/// Sizes the nodes report for the preloaded images, by normalized reference
-/// (`docker.io/library/nginx:1.25`). Only wanted names are kept: 5,000 nodes list 250,000.
-fn known_sizes(nodes: &[Arc<Node>], wanted: &HashSet<String>) -> HashMap<String, u64> {
-    let mut out = HashMap::new();
-    if wanted.is_empty() {
-        return out;
-    }
-    for n in nodes {
-        for image in n
-            .status
-            .as_ref()
-            .and_then(|s| s.images.as_ref())
-            .into_iter()
-            .flatten()
-        {
-            let Some(size) = image.size_bytes else {
-                continue;
-            };
-            for name in image.names.iter().flatten() {
-                if wanted.contains(name) && !out.contains_key(name) {
-                    out.insert(name.clone(), size as u64);
-                }
-            }
-        }
-    }
-    out
+/// The size a node of the pool reports for an image (by normalized reference,
+/// `docker.io/library/nginx:1.25`), from the first node that lists it.
+fn reported_size(nodes: &[&Node], normalized: &str) -> Option<u64> {
+    nodes.iter().find_map(|n| {
+        n.status
+            .as_ref()?
+            .images
+            .as_ref()?
+            .iter()
+            .find(|i| i.names.iter().flatten().any(|name| name == normalized))
+            .and_then(|i| i.size_bytes)
+            .map(|s| s as u64)
+    })
 }
 
 fn event_time(e: &Event) -> Option<Timestamp> {
@@ -400,11 +392,11 @@ struct Told<'a> {
     event: &'a Event,
 }
 
-fn node_from_pod(
+fn node_from_pod<'a>(
     node: &str,
     pod: &Pod,
-    events: &HashMap<&str, Vec<&Event>>,
-) -> (NodeProgress, Vec<Happening>) {
+    events: &HashMap<&str, Vec<&'a Event>>,
+) -> (NodeProgress, Vec<(Timestamp, &'a Event)>) {
     let uid = pod.metadata.uid.as_deref().unwrap_or_default();
     let mut told: Vec<(Told, &str)> = events
         .get(uid)
@@ -462,14 +454,7 @@ fn node_from_pod(
     let happened = told
         .iter()
         .filter(|(t, _)| !matches!(t.said, Said::BackOff))
-        .filter_map(|(t, _)| {
-            Some(Happening {
-                at: t.at?,
-                node: node.to_string(),
-                warning: t.event.type_.as_deref() == Some("Warning"),
-                text: t.event.message.clone().unwrap_or_default(),
-            })
-        })
+        .filter_map(|(t, _)| Some((t.at?, t.event)))
         .collect();
     let mut progress = NodeProgress {
         node: node.to_string(),
@@ -572,7 +557,7 @@ fn image_state(status: Option<&ContainerStatus>, told: &[&Told]) -> ImageState {
 }
 
 /// Throughput, ETAs and the slowest node, from the pulls that finished.
-fn estimate(pool: &mut PoolProgress, sizes: &HashMap<String, u64>, now: Timestamp) {
+fn estimate(pool: &mut PoolProgress, nodes: &[&Node], now: Timestamp) {
     // Sizes of the pool's images: from a pull on any node, else from a node's image list.
     let mut size_of: HashMap<String, u64> = HashMap::new();
     for n in &pool.nodes {
@@ -582,12 +567,20 @@ fn estimate(pool: &mut PoolProgress, sizes: &HashMap<String, u64>, now: Timestam
             }
         }
     }
-    let lookup = |image: &str| -> Option<u64> {
-        size_of.get(image).copied().or_else(|| {
-            let r = ImageRef::parse(image).ok()?;
-            sizes.get(&r.normalized()).copied()
-        })
-    };
+    // Each image once: parsing a reference and scanning nodes is not free at 5,000 nodes.
+    let mut known: HashMap<String, Option<u64>> = HashMap::new();
+    for n in &pool.nodes {
+        for i in &n.images {
+            if !known.contains_key(&i.image) {
+                let size = size_of.get(&i.image).copied().or_else(|| {
+                    let r = ImageRef::parse(&i.image).ok()?;
+                    reported_size(nodes, &r.normalized())
+                });
+                known.insert(i.image.clone(), size);
+            }
+        }
+    }
+    let lookup = |image: &str| -> Option<u64> { known.get(image).copied().flatten() };
     let (all_bytes, all_seconds) = pool.nodes.iter().fold((0u64, 0f64), |(b, s), n| {
         (b + n.bytes(), s + n.pull_seconds())
     });

@@ -213,7 +213,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
 
     // Images the kubelet reports, with who uses and who preloads each.
     let listed = status.and_then(|s| s.images.clone()).unwrap_or_default();
-    let used = used_by(app, name);
+    let empty = BTreeMap::new();
+    let used = app
+        .uses
+        .as_ref()
+        .filter(|(n, _, _)| n == name)
+        .map_or(&empty, |(_, _, u)| u);
     let preloads: Vec<(String, Vec<String>)> = app
         .overview
         .pools
@@ -226,8 +231,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
             )
         })
         .collect();
-    let rows: Vec<Row> = app
-        .rows()
+    let all = app.rows();
+    let (first_row, count) = super::window(app.view().selected, all.len(), images.height);
+    let rows: Vec<Row> = all[first_row..first_row + count]
         .iter()
         .filter_map(|r| listed.iter().find(|i| display_name(i) == r.key))
         .map(|i| {
@@ -279,31 +285,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
             .borders(Borders::TOP)
             .title(format!(" images on the node ({}){cap} ", listed.len())),
     );
-    let mut state = TableState::default().with_selected(Some(app.view().selected));
+    let mut state =
+        TableState::default().with_selected(Some(app.view().selected.saturating_sub(first_row)));
     frame.render_stateful_widget(table, images, &mut state);
 }
 
 fn normalize(name: &str) -> Option<String> {
     ImageRef::parse(name).ok().map(|r| r.normalized())
-}
-
-/// Pods on the node by the images their containers run (normalized names).
-fn used_by(app: &App, node: &str) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for p in &app.snapshot.pods {
-        let Some(spec) = &p.spec else { continue };
-        if spec.node_name.as_deref() != Some(node) {
-            continue;
-        }
-        let pod = p.metadata.name.clone().unwrap_or_default();
-        for c in &spec.containers {
-            if let Some(n) = c.image.as_deref().and_then(normalize) {
-                let list = out.entry(n).or_default();
-                if !list.contains(&pod) {
-                    list.push(pod.clone());
-                }
-            }
-        }
-    }
-    out
 }

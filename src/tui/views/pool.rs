@@ -47,10 +47,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
             .iter()
             .map(|i| Cell::from(short(&pool.images[*i], CELL as usize - 1))),
     );
-    let rows: Vec<Row> = app
-        .rows()
+    let all = app.rows();
+    let by_name: std::collections::HashMap<&str, &crate::core::progress::NodeProgress> =
+        pool.nodes.iter().map(|n| (n.node.as_str(), n)).collect();
+    let (first_row, count) = super::window(app.view().selected, all.len(), matrix.height);
+    let rows: Vec<Row> = all[first_row..first_row + count]
         .iter()
-        .filter_map(|r| pool.nodes.iter().find(|n| n.node == r.key))
+        .filter_map(|r| by_name.get(r.key.as_str()).copied())
         .map(|n| {
             let slow = pool.slowest.as_deref() == Some(n.node.as_str()) && !pool.complete();
             let label = if slow {
@@ -91,7 +94,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
                 .borders(Borders::TOP)
                 .title(format!(" nodes × images{more} · ▲ slowest ")),
         );
-    let mut state = TableState::default().with_selected(Some(app.view().selected));
+    let mut state =
+        TableState::default().with_selected(Some(app.view().selected.saturating_sub(first_row)));
     frame.render_stateful_widget(table, matrix, &mut state);
 
     let lines: Vec<Line> = pool

@@ -14,8 +14,9 @@ use crate::tui::app::{App, Screen};
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.config.theme;
     let rows = app.rows();
+    let (first_row, count) = super::window(app.view().selected, rows.len(), area.height);
     let mut table_rows = Vec::new();
-    for row in &rows {
+    for row in &rows[first_row..first_row + count] {
         let r = match &row.opens {
             Some(Screen::Pool(name)) => {
                 let Some(p) = app.overview.pools.iter().find(|p| &p.pool == name) else {
@@ -81,7 +82,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .header(header)
         .row_highlight_style(selected_style(app))
         .block(Block::default().borders(Borders::TOP).title(title));
-    let mut state = TableState::default().with_selected((!empty).then_some(app.view().selected));
+    let mut state = TableState::default()
+        .with_selected((!empty).then_some(app.view().selected.saturating_sub(first_row)));
     frame.render_stateful_widget(table, area, &mut state);
     if empty && area.height > 3 {
         let text = if !app.links.all_live() {
