@@ -171,6 +171,7 @@ fn main() {
             "web", "api", "batch", "ml", "gpu", "data", "cache", "edge", "ci", "general",
         ];
         let mut latencies = Vec::new();
+        let mut arrivals = Vec::new();
         for pool in pools {
             let text = format!(
                 "namespace: kube-system\npools:\n  - name: {pool}\n    nodeSelector: {{matchLabels: {{workload-type: {pool}}}}}\n    tolerations: [{{key: workload, operator: Exists}}]\n    images: [nginx:1.25, python:3.13-slim, golang:1.25]\n"
@@ -186,11 +187,20 @@ fn main() {
             )
             .await
             .unwrap();
+            let applied = t.elapsed();
             loop {
                 let u = rx.recv().await.unwrap();
                 app.update(Action::Cluster(u));
                 while let Ok(u) = rx.try_recv() {
                     app.update(Action::Cluster(u));
+                }
+                let arrived = app
+                    .snapshot
+                    .daemonsets
+                    .iter()
+                    .any(|d| d.metadata.name.as_deref() == Some(name.as_str()));
+                if arrived && arrivals.len() < latencies.len() + 1 {
+                    arrivals.push((applied.as_secs_f64(), t.elapsed().as_secs_f64()));
                 }
                 app.refresh();
                 if app.overview.pools.iter().any(|p| p.pool == pool) {
@@ -207,6 +217,11 @@ fn main() {
             median(latencies.clone()),
             latencies.iter().cloned().fold(0.0, f64::max)
         );
+        println!(
+            "  of which: the apply's answer {:.0} ms, its watch event here {:.0} ms after the answer (medians)",
+            median(arrivals.iter().map(|a| a.0 * 1000.0).collect()),
+            median(arrivals.iter().map(|a| (a.1 - a.0) * 1000.0).collect()),
+        );
 
         // Let the rollouts run a little, then measure frames.
         let settle = Instant::now() + Duration::from_secs(5);
@@ -218,13 +233,19 @@ fn main() {
             }
         }
         app.refresh();
-        let t = Instant::now();
-        let derived = progress::derive(&app.snapshot, jiff::Timestamp::now());
+        let mut times = Vec::new();
+        let mut pools_seen = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let derived = progress::derive(&app.snapshot, jiff::Timestamp::now());
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            pools_seen = derived.pools.len();
+        }
         println!(
-            "deriving the overview ({} pools, {} pods): {:.1} ms",
-            derived.pools.len(),
+            "deriving the overview ({pools_seen} pools, {} pods, {} events): {:.1} ms median of 5",
             app.snapshot.pods.len(),
-            t.elapsed().as_secs_f64() * 1000.0
+            app.snapshot.events.len(),
+            median(times)
         );
         for (name, keys) in [("pools", ""), ("pool web (500 nodes)", "\n"), ("node", "\n\n")] {
             let mut app2 = App::new(app.config.clone(), app.header.clone(), false, app.now);
