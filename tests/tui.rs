@@ -93,6 +93,43 @@ fn event(pod: &str, n: u32, at: &str, warning: bool, message: &str) -> Arc<Event
 
 const PULLED_NGINX: &str = "Successfully pulled image \"nginx:1.25-alpine\" in 3.2s (3.2s including waiting). Image size: 18500000 bytes.";
 
+fn pods() -> Vec<Arc<Pod>> {
+    vec![
+        preloader_pod(
+            "image-preloader-web-aaaaa",
+            "web-1",
+            json!([
+                done("preload-nginx"),
+                done("preload-node"),
+                done("preload-redis")
+            ]),
+        ),
+        preloader_pod(
+            "image-preloader-web-bbbbb",
+            "web-2",
+            json!([
+                done("preload-nginx"),
+                init("preload-node"),
+                init("preload-redis")
+            ]),
+        ),
+        preloader_pod(
+            "image-preloader-web-ccccc",
+            "web-3",
+            json!([
+                status(
+                    "preload-nginx",
+                    json!({"waiting": {"reason": "ImagePullBackOff",
+                    "message": "Back-off pulling image \"nginx:1.25-alpine\""}})
+                ),
+                init("preload-node"),
+                init("preload-redis")
+            ]),
+        ),
+        workload("shop-api-0", "web-1", "nginx:1.25-alpine"),
+    ]
+}
+
 /// web-1 done, web-2 pulling its second image, web-3 failing on its first; batch-1 in no pool.
 fn updates() -> Vec<Update> {
     let nginx = json!([
@@ -107,40 +144,14 @@ fn updates() -> Vec<Update> {
             node("web-3", json!([])),
             node("batch-1", json!([])),
         ]),
-        Update::Pods(vec![
-            preloader_pod(
-                "image-preloader-web-aaaaa",
-                "web-1",
-                json!([
-                    done("preload-nginx"),
-                    done("preload-node"),
-                    done("preload-redis")
-                ]),
-            ),
-            preloader_pod(
-                "image-preloader-web-bbbbb",
-                "web-2",
-                json!([
-                    done("preload-nginx"),
-                    init("preload-node"),
-                    init("preload-redis")
-                ]),
-            ),
-            preloader_pod(
-                "image-preloader-web-ccccc",
-                "web-3",
-                json!([
-                    status(
-                        "preload-nginx",
-                        json!({"waiting": {"reason": "ImagePullBackOff",
-                    "message": "Back-off pulling image \"nginx:1.25-alpine\""}})
-                    ),
-                    init("preload-node"),
-                    init("preload-redis")
-                ]),
-            ),
-            workload("shop-api-0", "web-1", "nginx:1.25-alpine"),
-        ]),
+        Update::Workloads(pods()),
+        Update::Pods(
+            pods()
+                .into_iter()
+                .filter(|p| p.metadata.namespace.as_deref() == Some("kube-system"))
+                .collect(),
+        ),
+        Update::Link(Watch::Workloads, Link::Live),
         Update::DaemonSets(vec![web_daemonset()]),
         Update::Events(vec![
             event(

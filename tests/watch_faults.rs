@@ -52,7 +52,7 @@ impl Seen {
 
     fn has_pod(&self, name: &str) -> bool {
         self.snapshot
-            .pods
+            .workloads
             .iter()
             .any(|p| p.metadata.name.as_deref() == Some(name))
     }
@@ -78,7 +78,7 @@ fn recovers_from(faults: &str, expect: Option<&str>, lift: &str) {
         let tasks = watch::spawn_all(&client, "kube-system", PodScope::AllNamespaces, &tx);
         let mut seen = Seen {
             snapshot: Snapshot::default(),
-            links: Links::default(),
+            links: Links::expecting(&watch::watches(PodScope::AllNamespaces)),
             troubles: Vec::new(),
         };
         seen.until(&mut rx, 20, "the first lists", |s| s.links.all_live())

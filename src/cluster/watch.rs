@@ -19,26 +19,44 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::trim;
 use crate::core::objects::{Event, Pod};
 
-/// The four things kpreload watches.
+/// What kpreload watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Watch {
     Nodes,
+    /// Pods in the preloaders' namespace: the preloader pods, whose progress is shown live.
     Pods,
     DaemonSets,
     Events,
+    /// Pods in every namespace, for which pods use an image; sent less often, since 100,000
+    /// pods cost something to hand over and nothing on the live views depends on them.
+    Workloads,
 }
 
 impl Watch {
-    pub const ALL: [Watch; 4] = [Watch::Nodes, Watch::Pods, Watch::DaemonSets, Watch::Events];
+    pub const ALL: [Watch; 5] = [
+        Watch::Nodes,
+        Watch::Pods,
+        Watch::DaemonSets,
+        Watch::Events,
+        Watch::Workloads,
+    ];
 
     /// The resource, as RBAC names it.
     pub fn resource(self) -> &'static str {
         match self {
             Watch::Nodes => "nodes",
-            Watch::Pods => "pods",
+            Watch::Pods | Watch::Workloads => "pods",
             Watch::DaemonSets => "daemonsets",
             Watch::Events => "events",
         }
+    }
+}
+
+/// The watches a scope runs.
+pub fn watches(scope: PodScope) -> Vec<Watch> {
+    match scope {
+        PodScope::AllNamespaces => Watch::ALL.to_vec(),
+        PodScope::PreloadersOnly => Watch::ALL[..4].to_vec(),
     }
 }
 
@@ -58,11 +76,12 @@ pub enum Update {
     Pods(Vec<Arc<Pod>>),
     DaemonSets(Vec<Arc<DaemonSet>>),
     Events(Vec<Arc<Event>>),
+    Workloads(Vec<Arc<Pod>>),
     Link(Watch, Link),
 }
 
-/// Which pods to watch: every namespace (the TUI shows which pods use an image) or only the
-/// preloaders' namespace (enough for progress).
+/// Which pods to watch: also every namespace (the TUI shows which pods use an image), or
+/// only the preloaders' namespace (enough for progress).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PodScope {
     AllNamespaces,
@@ -71,6 +90,8 @@ pub enum PodScope {
 
 /// At most this often a watch sends its state after changes.
 const COALESCE: Duration = Duration::from_millis(40);
+/// At most this often the all-namespaces pod watch sends its state.
+const COALESCE_WORKLOADS: Duration = Duration::from_secs(1);
 
 /// How long a failed watch must stay quiet before a probe may call it live again.
 const PROBE: Duration = Duration::from_secs(2);
@@ -82,29 +103,20 @@ pub fn spawn_all(
     scope: PodScope,
     tx: &UnboundedSender<Update>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let pods: Api<Pod> = match scope {
-        PodScope::AllNamespaces => Api::all(client.clone()),
-        PodScope::PreloadersOnly => Api::namespaced(client.clone(), namespace),
-    };
-    let scope_text = match scope {
-        PodScope::AllNamespaces => "in all namespaces".to_string(),
-        PodScope::PreloadersOnly => format!("in {namespace}"),
-    };
-    vec![
+    let here = format!("in {namespace}");
+    let mut tasks = vec![
         spawn(
             Api::<Node>::all(client.clone()),
             watcher::Config::default(),
-            Watch::Nodes,
-            String::new(),
+            (Watch::Nodes, String::new(), COALESCE),
             trim::node,
             Update::Nodes,
             tx.clone(),
         ),
         spawn(
-            pods,
+            Api::<Pod>::namespaced(client.clone(), namespace),
             watcher::Config::default(),
-            Watch::Pods,
-            scope_text,
+            (Watch::Pods, here.clone(), COALESCE),
             trim::pod,
             Update::Pods,
             tx.clone(),
@@ -112,8 +124,7 @@ pub fn spawn_all(
         spawn(
             Api::<DaemonSet>::namespaced(client.clone(), namespace),
             watcher::Config::default(),
-            Watch::DaemonSets,
-            format!("in {namespace}"),
+            (Watch::DaemonSets, here.clone(), COALESCE),
             trim::daemonset,
             Update::DaemonSets,
             tx.clone(),
@@ -121,20 +132,33 @@ pub fn spawn_all(
         spawn(
             Api::<Event>::namespaced(client.clone(), namespace),
             watcher::Config::default().fields("involvedObject.kind=Pod"),
-            Watch::Events,
-            format!("in {namespace}"),
+            (Watch::Events, here, COALESCE),
             trim::event,
             Update::Events,
             tx.clone(),
         ),
-    ]
+    ];
+    if scope == PodScope::AllNamespaces {
+        tasks.push(spawn(
+            Api::<Pod>::all(client.clone()),
+            watcher::Config::default(),
+            (
+                Watch::Workloads,
+                "in all namespaces".to_string(),
+                COALESCE_WORKLOADS,
+            ),
+            trim::pod,
+            Update::Workloads,
+            tx.clone(),
+        ));
+    }
+    tasks
 }
 
 fn spawn<K>(
     api: Api<K>,
     config: watcher::Config,
-    what: Watch,
-    scope: String,
+    (what, scope, coalesce): (Watch, String, Duration),
     trim: fn(&mut K),
     wrap: fn(Vec<Arc<K>>) -> Update,
     tx: UnboundedSender<Update>,
@@ -151,7 +175,7 @@ where
             .modify(trim)
             .reflect(writer);
         let mut stream = std::pin::pin!(stream);
-        let mut tick = tokio::time::interval(COALESCE);
+        let mut tick = tokio::time::interval(coalesce);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // After a failure, a resumed watch may stay quiet: a small list proves the API
         // answers again, so the header can say so without waiting for a change.
@@ -281,12 +305,31 @@ pub fn describe(e: &watcher::Error, what: Watch, scope: &str) -> String {
 }
 
 /// How the four watches stand, for the header and for commands that wait for a first view.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Links {
     links: std::collections::HashMap<Watch, Link>,
+    expected: Vec<Watch>,
+}
+
+impl Default for Links {
+    /// The watches of `status`: everything but the all-namespaces pods.
+    fn default() -> Links {
+        Links::expecting(&watches(PodScope::PreloadersOnly))
+    }
 }
 
 impl Links {
+    pub fn expecting(watches: &[Watch]) -> Links {
+        Links {
+            links: Default::default(),
+            expected: watches.to_vec(),
+        }
+    }
+
+    pub fn expected(&self) -> &[Watch] {
+        &self.expected
+    }
+
     pub fn set(&mut self, w: Watch, link: Link) {
         self.links.insert(w, link);
     }
@@ -297,12 +340,12 @@ impl Links {
 
     /// Every watch has its first full list.
     pub fn all_live(&self) -> bool {
-        Watch::ALL.iter().all(|w| self.get(*w) == Link::Live)
+        self.expected.iter().all(|w| self.get(*w) == Link::Live)
     }
 
     /// The first watch in trouble, and why.
     pub fn trouble(&self) -> Option<(Watch, String)> {
-        Watch::ALL.iter().find_map(|w| match self.get(*w) {
+        self.expected.iter().find_map(|w| match self.get(*w) {
             Link::Retrying(why) => Some((*w, why)),
             _ => None,
         })
@@ -316,6 +359,7 @@ pub fn absorb(snapshot: &mut crate::core::progress::Snapshot, links: &mut Links,
         Update::Pods(v) => snapshot.pods = v,
         Update::DaemonSets(v) => snapshot.daemonsets = v,
         Update::Events(v) => snapshot.events = v,
+        Update::Workloads(v) => snapshot.workloads = v,
         Update::Link(w, l) => links.set(w, l),
     }
 }
@@ -377,10 +421,14 @@ mod tests {
     fn links_are_live_only_when_every_watch_is() {
         let mut l = Links::default();
         assert!(!l.all_live());
-        for w in Watch::ALL {
+        for w in [Watch::Nodes, Watch::Pods, Watch::DaemonSets, Watch::Events] {
             l.set(w, Link::Live);
         }
-        assert!(l.all_live());
+        assert!(
+            l.all_live(),
+            "the status command does not wait for all pods"
+        );
+        assert!(!Links::expecting(&Watch::ALL).all_live());
         l.set(Watch::Events, Link::Retrying("x".into()));
         assert!(!l.all_live());
         assert_eq!(l.trouble(), Some((Watch::Events, "x".into())));

@@ -26,6 +26,22 @@ pub struct Options<'a> {
     pub timeout: Option<Duration>,
 }
 
+/// How long `--wait` gives the events of the last pulls to arrive once the pods are done.
+const SETTLE: Duration = Duration::from_secs(2);
+
+fn has_all_figures(o: &Overview) -> bool {
+    o.pools
+        .iter()
+        .flat_map(|p| &p.nodes)
+        .flat_map(|n| &n.images)
+        .all(|i| {
+            !matches!(
+                i.state,
+                ImageState::Pulled { seconds: None, .. } | ImageState::Pulled { bytes: None, .. }
+            )
+        })
+}
+
 /// How long to wait for the first full view when not asked to wait.
 const FIRST_VIEW: Duration = Duration::from_secs(30);
 
@@ -85,7 +101,19 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
             bail!("{}", failure_sentence(&selected));
         }
         if selected.pools.iter().all(PoolProgress::complete) {
-            break Ok(selected);
+            // The pods can tell of a finished pull before its event arrives: wait a moment
+            // for the kubelet's figures (time, size) rather than print them as unknown.
+            let settle = tokio::time::Instant::now() + SETTLE;
+            let mut settled = selected;
+            while !has_all_figures(&settled) {
+                match tokio::time::timeout_at(settle.min(deadline), rx.recv()).await {
+                    Ok(Some(u)) => watch::absorb(&mut snapshot, &mut links, u),
+                    _ => break,
+                }
+                let overview = progress::derive(&snapshot, jiff::Timestamp::now());
+                settled = select(&overview, options.pool, &connection.namespace)?;
+            }
+            break Ok(settled);
         }
     };
     for t in &tasks {

@@ -110,7 +110,7 @@ impl App {
             header,
             read_only,
             snapshot: Snapshot::default(),
-            links: Links::default(),
+            links: Links::expecting(&watch::watches(watch::PodScope::AllNamespaces)),
             overview: Overview::default(),
             now,
             stack: vec![View::new(Screen::Pools)],
@@ -176,7 +176,7 @@ impl App {
             Action::Key(k) => return self.key(k),
             Action::Cluster(u) => {
                 let link_change = matches!(u, Update::Link(..));
-                if matches!(u, Update::Pods(_)) {
+                if matches!(u, Update::Workloads(_)) {
                     self.pods_version += 1;
                 }
                 watch::absorb(&mut self.snapshot, &mut self.links, u);
@@ -197,7 +197,12 @@ impl App {
                 self.header.namespace = ns;
                 self.snapshot.daemonsets.clear();
                 self.snapshot.events.clear();
-                for w in [watch::Watch::DaemonSets, watch::Watch::Events] {
+                self.snapshot.pods.clear();
+                for w in [
+                    watch::Watch::Pods,
+                    watch::Watch::DaemonSets,
+                    watch::Watch::Events,
+                ] {
                     self.links.set(w, Link::Connecting);
                 }
                 self.stack.truncate(1);
@@ -473,7 +478,7 @@ impl App {
 /// Pods on a node by the images their containers run (normalized names).
 fn used_by(snapshot: &Snapshot, node: &str) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for p in &snapshot.pods {
+    for p in &snapshot.workloads {
         let Some(spec) = &p.spec else { continue };
         if spec.node_name.as_deref() != Some(node) {
             continue;

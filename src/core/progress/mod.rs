@@ -25,7 +25,10 @@ use messages::Said;
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub nodes: Vec<Arc<Node>>,
+    /// Pods in the preloaders' namespace.
     pub pods: Vec<Arc<Pod>>,
+    /// Pods in every namespace (when watched): which pods use an image.
+    pub workloads: Vec<Arc<Pod>>,
     pub daemonsets: Vec<Arc<DaemonSet>>,
     pub events: Vec<Arc<Event>>,
 }

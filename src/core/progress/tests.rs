@@ -106,6 +106,7 @@ fn half_way() -> Snapshot {
             ),
         ],
         daemonsets: vec![article_daemonset()],
+        workloads: Vec::new(),
         events: vec![
             event(
                 "image-preloader-aaaaa",

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, Input, Screen};
 use super::config::Command;
-use crate::cluster::watch::{Link, Watch};
+use crate::cluster::watch::Link;
 
 pub fn draw(frame: &mut Frame, app: &mut App) {
     let [header, body, footer] = Layout::vertical([
@@ -45,11 +45,14 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
             Style::new().fg(t.fail),
         )
     } else {
-        let waiting: Vec<&str> = Watch::ALL
+        let mut waiting: Vec<&str> = app
+            .links
+            .expected()
             .iter()
             .filter(|w| app.links.get(**w) != Link::Live)
             .map(|w| w.resource())
             .collect();
+        waiting.dedup();
         (
             format!("◌ connecting: {}", waiting.join(", ")),
             Style::new().fg(t.busy),
