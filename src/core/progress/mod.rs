@@ -435,13 +435,17 @@ fn node_from_pod<'a>(
         if c.name == NOOP_CONTAINER {
             continue;
         }
-        let path = format!("spec.initContainers{{{}}}", c.name);
+        let is_mine = |path: &str| {
+            path.strip_prefix("spec.initContainers{")
+                .and_then(|r| r.strip_suffix('}'))
+                == Some(c.name.as_str())
+        };
         let image = c.image.clone().unwrap_or_default();
         let mine: Vec<&Told> = told
             .iter()
             .filter(
                 |(t, named)| match t.event.involved_object.field_path.as_deref() {
-                    Some(p) => p == path,
+                    Some(p) => is_mine(p),
                     None => *named == image,
                 },
             )
