@@ -212,7 +212,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
     frame.render_widget(Paragraph::new(info).wrap(Wrap { trim: true }), top);
 
     // Images the kubelet reports, with who uses and who preloads each.
-    let listed = status.and_then(|s| s.images.clone()).unwrap_or_default();
+    let listed: &[ContainerImage] = status.and_then(|s| s.images.as_deref()).unwrap_or_default();
     let empty = BTreeMap::new();
     let used = app
         .uses
@@ -233,24 +233,32 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         .collect();
     let all = app.rows();
     let (first_row, count) = super::window(app.view().selected, all.len(), images.height);
-    let rows: Vec<Row> = all[first_row..first_row + count]
-        .iter()
-        .filter_map(|r| listed.iter().find(|i| display_name(i) == r.key))
+    // The rows are the node's images in its order, filtered: match them up in one pass.
+    let shown: Vec<&ContainerImage> = {
+        let mut rest = all[first_row..first_row + count].iter().peekable();
+        let mut out = Vec::new();
+        for i in listed {
+            let Some(next) = rest.peek() else { break };
+            if display_name(i) == next.key {
+                out.push(i);
+                rest.next();
+            }
+        }
+        out
+    };
+    let rows: Vec<Row> = shown
+        .into_iter()
         .map(|i| {
-            let names: Vec<String> = i
-                .names
-                .iter()
-                .flatten()
-                .filter_map(|n| normalize(n))
-                .collect();
+            // The kubelet lists names normalized already (docker.io/library/nginx:1.25).
+            let names: Vec<&String> = i.names.iter().flatten().collect();
             let users: Vec<&str> = names
                 .iter()
-                .flat_map(|n| used.get(n).into_iter().flatten())
+                .flat_map(|n| used.get(n.as_str()).into_iter().flatten())
                 .map(String::as_str)
                 .collect();
             let by: Vec<&str> = preloads
                 .iter()
-                .filter(|(_, imgs)| imgs.iter().any(|x| names.contains(x)))
+                .filter(|(_, imgs)| imgs.iter().any(|x| names.contains(&x)))
                 .map(|(p, _)| p.as_str())
                 .collect();
             Row::new(vec![
