@@ -211,15 +211,14 @@ fn a_bad_tui_config_is_an_error_with_its_place_before_the_screen_changes() {
     );
 }
 
+/// One context, `a`, whose server is loopback port 1, where nothing listens.
+const UNREACHABLE_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:1'}\nusers:\n- name: u\n  user: {}\n";
+
 #[test]
 fn a_kubeconfig_without_the_context_says_which_it_has() {
     let dir = tempfile::tempdir().unwrap();
     let k = dir.path().join("kubeconfig");
-    std::fs::write(
-        &k,
-        "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:1'}\nusers:\n- name: u\n  user: {}\n",
-    )
-    .unwrap();
+    std::fs::write(&k, UNREACHABLE_KUBECONFIG).unwrap();
     let o = kpreload(&[
         "--kubeconfig",
         k.to_str().unwrap(),
@@ -262,12 +261,7 @@ fn rbac_prints_a_role_for_a_service_account() {
 fn an_unreachable_cluster_is_one_sentence() {
     let dir = tempfile::tempdir().unwrap();
     let k = dir.path().join("kubeconfig");
-    // Port 1 on loopback: nothing listens there.
-    std::fs::write(
-        &k,
-        "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:1'}\nusers:\n- name: u\n  user: {}\n",
-    )
-    .unwrap();
+    std::fs::write(&k, UNREACHABLE_KUBECONFIG).unwrap();
     let o = kpreload(&["--kubeconfig", k.to_str().unwrap(), "status"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(

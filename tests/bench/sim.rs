@@ -8,6 +8,11 @@
 //!
 //! Everything listens on 127.0.0.1 and stops by itself.
 
+#[path = "common.rs"]
+mod common;
+
+use common::{median, rss_mib};
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
@@ -18,20 +23,6 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kpreload::sim;
 use serde_json::json;
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
 
 fn http_get(addr: &str, path: &str) -> usize {
     let mut s = std::net::TcpStream::connect(addr).unwrap();

@@ -11,6 +11,11 @@
 //!
 //! Everything listens on 127.0.0.1 and stops by itself.
 
+#[path = "common.rs"]
+mod common;
+
+use common::{median, rss_mib};
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -26,15 +31,6 @@ use kube::api::{Api, Patch, PatchParams};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 /// CPU seconds this process has used (user + system).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -44,11 +40,6 @@ fn cpu_seconds() -> f64 {
         f.iter().filter_map(|x| x.parse::<f64>().ok()).sum()
     });
     ticks / 100.0
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 struct Sim(std::process::Child);
