@@ -69,6 +69,11 @@ fn event(pod: &str, n: u32, at: &str, kind: &str, reason: &str, message: &str) -
     )
 }
 
+/// The first pool's progress on one node.
+fn node_in<'a>(o: &'a Overview, node: &str) -> &'a NodeProgress {
+    o.pools[0].nodes.iter().find(|n| n.node == node).unwrap()
+}
+
 fn states(p: &NodeProgress) -> Vec<&'static str> {
     p.images.iter().map(|i| i.state.word()).collect()
 }
@@ -210,11 +215,7 @@ fn the_eta_counts_what_is_left_at_the_nodes_rate() {
         .truncate(3);
     snap.pods[0] = Arc::new(p);
     let o = derive(&snap, ts("2026-11-28T10:00:10Z"));
-    let a = o.pools[0]
-        .nodes
-        .iter()
-        .find(|n| n.node == "node-a")
-        .unwrap();
+    let a = node_in(&o, "node-a");
     // golang: 293,403,951 bytes, 4 s in at 25 MB/s → 193,403,951 left → 7.736 s.
     let eta = a.eta_seconds.unwrap();
     assert!((eta - 7.736).abs() < 0.01, "{eta}");
@@ -279,11 +280,7 @@ fn a_missing_image_fails_with_the_kubelets_words_and_a_retry_estimate() {
     .unwrap();
     snap.pods[0] = Arc::new(p);
     let o = derive(&snap, ts("2026-11-28T10:00:25Z"));
-    let a = o.pools[0]
-        .nodes
-        .iter()
-        .find(|n| n.node == "node-a")
-        .unwrap();
+    let a = node_in(&o, "node-a");
     match &a.images[2].state {
         ImageState::Failed {
             reason,
@@ -317,11 +314,7 @@ fn between_the_failed_event_and_the_status_the_event_decides() {
         "Failed to pull image \"golang:1.23\": not found",
     ));
     let o = derive(&snap, ts("2026-11-28T10:00:08Z"));
-    let a = o.pools[0]
-        .nodes
-        .iter()
-        .find(|n| n.node == "node-a")
-        .unwrap();
+    let a = node_in(&o, "node-a");
     assert!(a.images[2].state.is_failed(), "{:?}", a.images[2]);
 }
 
@@ -344,11 +337,7 @@ fn a_rerolled_preloader_shows_the_new_pod() {
         json!([waiting("preload-py-kube", "PodInitializing", "")]),
     ));
     let o = derive(&snap, ts("2026-11-28T10:00:10Z"));
-    let b = o.pools[0]
-        .nodes
-        .iter()
-        .find(|n| n.node == "node-b")
-        .unwrap();
+    let b = node_in(&o, "node-b");
     assert_eq!(b.pod.as_deref(), Some("image-preloader-ccccc"));
     assert_eq!(states(b)[0], "queued");
     assert!(!b.ready());
@@ -366,11 +355,7 @@ fn a_shell_less_image_under_the_articles_echo_fails_to_start() {
         .unwrap()[2] = serde_json::from_value(terminated("preload-golang", 128)).unwrap();
     snap.pods[0] = Arc::new(p);
     let o = derive(&snap, ts("2026-11-28T10:00:10Z"));
-    let a = o.pools[0]
-        .nodes
-        .iter()
-        .find(|n| n.node == "node-a")
-        .unwrap();
+    let a = node_in(&o, "node-a");
     match &a.images[2].state {
         ImageState::Failed {
             reason, message, ..
