@@ -6,5 +6,6 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod core;
+pub mod runtime;
 pub mod sim;
 pub mod tui;
