@@ -604,12 +604,14 @@ fn exec_runs_the_runtimes_tools_in_a_rendered_preloaders_cleanup_container() {
         })
         .expect("redis is still there");
     assert_eq!(redis["repoTags"].as_array().unwrap().len(), 0);
-    // crictl rmi removes the image with every name, and the node reports it gone.
+    // crictl rmi removes the image with every name, and the node reports it gone. With
+    // no tag left, crictl names what it deleted by the digest.
     let id = redis["id"].as_str().unwrap().to_string();
+    let digest_name = redis["repoDigests"][0].as_str().unwrap().to_string();
     let out = on_host(&["crictl", "rmi", &id]);
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        format!("Deleted: {id}\n")
+        format!("Deleted: {digest_name}\n")
     );
     let images = k.ok(&[
         "get",

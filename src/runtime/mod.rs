@@ -102,7 +102,8 @@ impl Surface {
         }
     }
 
-    fn argv(&self, args: &[&str]) -> Vec<String> {
+    /// The tool with these arguments, behind the host prefix.
+    pub fn command(&self, args: &[&str]) -> Vec<String> {
         let mut argv = self.host.clone();
         argv.extend(match self.tool {
             Tool::Ctr => self.ctr.iter().cloned(),
@@ -115,30 +116,30 @@ impl Surface {
     /// Asks the tool for its version: a cheap check that it is there.
     pub fn version(&self) -> Vec<String> {
         match self.tool {
-            Tool::Ctr => self.argv(&["version"]),
-            Tool::Crictl => self.argv(&["version"]),
+            Tool::Ctr => self.command(&["version"]),
+            Tool::Crictl => self.command(&["version"]),
         }
     }
 
     pub fn list_images(&self) -> Vec<String> {
         match self.tool {
-            Tool::Ctr => self.argv(&["images", "ls"]),
-            Tool::Crictl => self.argv(&["images", "-o", "json"]),
+            Tool::Ctr => self.command(&["images", "ls"]),
+            Tool::Crictl => self.command(&["images", "-o", "json"]),
         }
     }
 
     /// Every container, running or not: a created container holds its image too.
     pub fn list_containers(&self) -> Vec<String> {
         match self.tool {
-            Tool::Ctr => self.argv(&["containers", "ls"]),
-            Tool::Crictl => self.argv(&["ps", "-a", "-o", "json"]),
+            Tool::Ctr => self.command(&["containers", "ls"]),
+            Tool::Crictl => self.command(&["ps", "-a", "-o", "json"]),
         }
     }
 
     /// Pulls under way (containerd only: crictl has no such view).
     pub fn content_active(&self) -> Option<Vec<String>> {
         match self.tool {
-            Tool::Ctr => Some(self.argv(&["content", "active"])),
+            Tool::Ctr => Some(self.command(&["content", "active"])),
             Tool::Crictl => None,
         }
     }
@@ -151,7 +152,7 @@ impl Surface {
             Tool::Crictl => vec!["rmi"],
         };
         args.extend(names.iter().map(String::as_str));
-        self.argv(&args)
+        self.command(&args)
     }
 }
 

@@ -76,26 +76,83 @@ fn strip_nsenter<'a>(words: &'a [&'a str]) -> (bool, &'a [&'a str]) {
     (true, &words[words.len()..])
 }
 
-/// Go's tabwriter as ctr uses it (min width 1, padding 1, trailing tab on every row).
-fn table(rows: &[Vec<String>]) -> String {
+/// How a ctr command sets up Go's `text/tabwriter`.
+#[derive(Clone, Copy, Debug)]
+pub struct TabStyle {
+    pub min_width: usize,
+    pub tab_width: usize,
+    pub padding: usize,
+    pub pad_char: char,
+}
+
+/// `ctr images ls`: `tabwriter.NewWriter(w, 1, 8, 1, ' ', 0)`.
+pub const IMAGES: TabStyle = TabStyle {
+    min_width: 1,
+    tab_width: 8,
+    padding: 1,
+    pad_char: ' ',
+};
+/// `ctr containers ls`: `tabwriter.NewWriter(w, 4, 8, 4, ' ', 0)`.
+pub const CONTAINERS: TabStyle = TabStyle {
+    min_width: 4,
+    tab_width: 8,
+    padding: 4,
+    pad_char: ' ',
+};
+/// `ctr content active`: `tabwriter.NewWriter(w, 1, 8, 1, '\t', 0)`.
+pub const ACTIVE: TabStyle = TabStyle {
+    min_width: 1,
+    tab_width: 8,
+    padding: 1,
+    pad_char: '\t',
+};
+
+/// Go's tabwriter over rows whose every cell ends with a tab, as ctr writes them: a column
+/// is as wide as its widest cell plus the padding (at least the minimum width); padded with
+/// tabs, the width rounds up to a tab stop and each cell gets as many tabs as reach it.
+pub fn tabwriter(rows: &[Vec<String>], style: TabStyle) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, String::len))
+            let widest = rows
+                .iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
                 .max()
-                .unwrap_or(0)
-                + 1
+                .unwrap_or(0);
+            let mut width = (widest + style.padding).max(style.min_width);
+            if style.pad_char == '\t' {
+                width = width.div_ceil(style.tab_width) * style.tab_width;
+            }
+            width
         })
         .collect();
     let mut out = String::new();
     for r in rows {
         for (c, cell) in r.iter().enumerate() {
-            out.push_str(&format!("{cell:<w$}", w = widths[c]));
+            out.push_str(cell);
+            let gap = widths[c] - cell.chars().count();
+            if style.pad_char == '\t' {
+                out.extend(std::iter::repeat_n('\t', gap.div_ceil(style.tab_width)));
+            } else {
+                out.extend(std::iter::repeat_n(style.pad_char, gap));
+            }
         }
         out.push('\n');
     }
     out
+}
+
+fn table(rows: &[Vec<String>]) -> String {
+    tabwriter(rows, IMAGES)
+}
+
+/// A logrus line as ctr and crictl write them on stderr.
+fn log_line(level: &str, msg: &str) -> String {
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+    format!(
+        "time=\"{now}\" level={level} msg=\"{}\"\n",
+        msg.replace('"', "\\\"")
+    )
 }
 
 /// go-units' `HumanSize` (decimal, four significant digits): `12.35MB`, as `ctr content active`
@@ -268,9 +325,9 @@ fn ctr(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
                 if images.remove_record(name) {
                     out.stdout.push_str(&format!("{name}\n"));
                 } else {
+                    // containerd: a missing name is a warning, and the command succeeds.
                     out.stderr
-                        .push_str(&format!("ctr: image \"{name}\": not found\n"));
-                    out.code = 1;
+                        .push_str(&log_line("warning", &format!("{name}: image not found")));
                 }
             }
             drop(images);
@@ -290,7 +347,7 @@ fn ctr(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
             for (id, image, _) in list {
                 rows.push(vec![id, image, "io.containerd.runc.v2".into()]);
             }
-            Output::ok(table(&rows))
+            Output::ok(tabwriter(&rows, CONTAINERS))
         }
         ["containers" | "container" | "c", "info", id] => {
             match containers(sim, &node.name)
@@ -327,7 +384,7 @@ fn ctr(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
                     go_units_duration(elapsed),
                 ]);
             }
-            Output::ok(table(&rows))
+            Output::ok(tabwriter(&rows, ACTIVE))
         }
         _ => Output::fail(
             format!("ctr: unknown command or flags: {}\n", args.join(" ")),
@@ -380,6 +437,9 @@ fn crictl(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
         }
         ["rmi", ids @ ..] if !ids.is_empty() => {
             let mut images = node.images.lock().unwrap_or_else(|p| p.into_inner());
+            // crictl: the image's status first; a missing one is logged and makes the run
+            // fail at the end; a removed one prints `Deleted:` per tag, or per digest when it
+            // has no tag.
             let mut out = Output::default();
             for id in ids {
                 let target = images
@@ -390,17 +450,31 @@ fn crictl(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
                             || i.id.trim_start_matches("sha256:").starts_with(id)
                             || i.refs.iter().any(|r| r == id)
                     })
-                    .map(|i| i.id.clone());
+                    .cloned();
                 match target {
                     Some(t) => {
-                        images.remove_image(&t);
-                        out.stdout.push_str(&format!("Deleted: {t}\n"));
+                        images.remove_image(&t.id);
+                        let tags: Vec<&String> =
+                            t.refs.iter().filter(|r| !r.contains('@')).collect();
+                        let shown: Vec<&String> = if tags.is_empty() {
+                            t.refs.iter().filter(|r| r.contains('@')).collect()
+                        } else {
+                            tags
+                        };
+                        for name in shown {
+                            out.stdout.push_str(&format!("Deleted: {name}\n"));
+                        }
                     }
                     None => {
-                        out.stderr.push_str(&format!("E1128 00:00:00.000000 1 remote_image.go:193] \"RemoveImage from image service failed\" err=\"rpc error: code = NotFound desc = image {id} not found\"\nerror of removing image \"{id}\": rpc error: code = NotFound desc = image {id} not found\n"));
+                        out.stderr
+                            .push_str(&log_line("error", &format!("no such image {id}")));
                         out.code = 1;
                     }
                 }
+            }
+            if out.code != 0 {
+                out.stderr
+                    .push_str(&log_line("fatal", "unable to remove the image(s)"));
             }
             drop(images);
             super::kubelet::publish_node_images(sim, node);
@@ -454,7 +528,7 @@ mod tests {
             .chain(&["content", "active"])
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(run(&sim, &node, true, &argv).stdout, "REF SIZE AGE \n");
+        assert_eq!(run(&sim, &node, true, &argv).stdout, "REF\tSIZE\tAGE\t\n");
         {
             let _pull = super::super::ActiveGuard::start(
                 &node,
@@ -467,15 +541,15 @@ mod tests {
             );
             let out = run(&sim, &node, true, &argv).stdout;
             let row = out.lines().nth(1).expect("one pull");
-            let cells: Vec<&str> = row.split_whitespace().collect();
+            let cells: Vec<&str> = row.split('\t').filter(|c| !c.is_empty()).collect();
             assert_eq!(cells[0], "layer-sha256:abc");
             // Half way through at speed 1: about 50 MB of 100 MB.
             let mb: f64 = cells[1].trim_end_matches("MB").parse().unwrap();
             assert!((49.0..=56.0).contains(&mb), "{row}");
-            assert_eq!(&cells[2..], ["5", "seconds"]);
+            assert_eq!(&cells[2..], ["5 seconds"]);
         }
         // Finished or cut short: gone from the list.
-        assert_eq!(run(&sim, &node, true, &argv).stdout, "REF SIZE AGE \n");
+        assert_eq!(run(&sim, &node, true, &argv).stdout, "REF\tSIZE\tAGE\t\n");
     }
 
     #[test]
