@@ -46,15 +46,18 @@ pub fn can_reach_host(pod: &Value, container: &str) -> bool {
 pub fn run(sim: &Sim, node: &NodeRuntime, host: bool, argv: &[String]) -> Output {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     let (entered, rest) = strip_nsenter(&words);
+    if entered && !host {
+        // Not privileged or not in the host's PID namespace: nsenter cannot join PID 1's.
+        return Output::fail(
+            "nsenter: reassociate to namespace 'ns/ipc' failed: Operation not permitted\n".into(),
+            1,
+        );
+    }
     match rest {
         ["true"] | [] => Output::default(),
         ["echo", args @ ..] => Output::ok(format!("{}\n", args.join(" "))),
         ["ctr", args @ ..] if entered && host => ctr(sim, node, args),
         ["crictl", args @ ..] if entered && host => crictl(sim, node, args),
-        ["nsenter", ..] if !host => Output::fail(
-            "nsenter: reassociate to namespace 'ns/ipc' failed: Operation not permitted\n".into(),
-            1,
-        ),
         [program, ..] => Output::fail(format!("sh: {program}: not found\n"), 127),
     }
 }
