@@ -51,6 +51,51 @@ impl ClusterArgs {
     }
 }
 
+/// What `plan` and `cleanup` plan with.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Versions kept per line (repository and flavour); default: each pool's own, else 2.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Only the nodes of this pool.
+    #[arg(long, value_name = "POOL")]
+    pub pool: Option<String>,
+    /// Only this node.
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+    /// Read every node's images from its runtime (exec), not only status.images.
+    #[arg(long)]
+    pub deep: bool,
+    /// Never remove images matching this pattern (repeatable; replaces the pools' own and
+    /// the default registry.k8s.io/*; sandbox images are always kept).
+    #[arg(long, value_name = "PATTERN")]
+    pub protect: Vec<String>,
+    /// Keep images younger than this (90s, 5m, 24h); needs their age, so use with --deep.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_age: Option<std::time::Duration>,
+    /// Order `-slim`, `-alpine` and plain tags as one line instead of one line each.
+    #[arg(long)]
+    pub flavours_together: bool,
+    /// How many nodes are scanned and cleaned at once.
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    pub concurrency: usize,
+}
+
+impl PlanArgs {
+    fn args(&self) -> commands::plan::Args {
+        commands::plan::Args {
+            keep: self.keep,
+            pool: self.pool.clone(),
+            node: self.node.clone(),
+            protect: (!self.protect.is_empty()).then(|| self.protect.clone()),
+            min_age_secs: self.min_age.map(|d| d.as_secs() as i64),
+            flavours_together: self.flavours_together,
+            deep: self.deep,
+            concurrency: self.concurrency,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The terminal UI on a built-in simulated cluster: no cluster needed.
@@ -69,6 +114,22 @@ pub enum Command {
         /// With --wait: give up after this long (90s, 5m, 1h30m), with exit 1.
         #[arg(long, value_name = "DURATION", requires = "wait", value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,
+    },
+    /// The cleanup dry run: what a cleanup would remove and keep on each node, and why.
+    Plan {
+        #[command(flatten)]
+        filters: PlanArgs,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+        output: commands::plan::Format,
+    },
+    /// Remove old image versions from nodes, after showing the plan and a confirmation.
+    Cleanup {
+        #[command(flatten)]
+        filters: PlanArgs,
+        /// Go ahead without asking (for pipelines and CronJobs).
+        #[arg(long)]
+        yes: bool,
     },
     /// Print the least-privilege RBAC kpreload needs, for `kubectl apply -f -`.
     Rbac {
@@ -142,6 +203,34 @@ pub fn main() -> ExitCode {
             };
             rt.block_on(commands::status::run(&target, &options, &mut out))
                 .and_then(|()| out.flush().map_err(Into::into))
+        }),
+        Some(Command::Plan { filters, output }) => runtime().and_then(|rt| {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            rt.block_on(commands::plan::run(
+                &target,
+                &filters.args(),
+                *output,
+                &mut out,
+            ))
+            .and_then(|()| out.flush().map_err(Into::into))
+        }),
+        Some(Command::Cleanup { .. }) if cli.cluster.read_only => Err(anyhow::anyhow!(
+            "cleanup removes images and --read-only was given; `kpreload plan` shows the same \
+             plan without changing anything"
+        )),
+        Some(Command::Cleanup { filters, yes }) => runtime().and_then(|rt| {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            let mut ask = commands::cleanup::Terminal;
+            rt.block_on(commands::cleanup::run(
+                &target,
+                &filters.args(),
+                *yes,
+                &mut ask,
+                &mut out,
+            ))
+            .and_then(|()| out.flush().map_err(Into::into))
         }),
         Some(Command::Rbac {
             user,

@@ -1,5 +1,7 @@
 //! The non-interactive commands, each a thin shell around the core.
 
+pub mod cleanup;
+pub mod plan;
 pub mod rbac;
 pub mod render;
 pub mod sim;

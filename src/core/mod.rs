@@ -1,6 +1,7 @@
 //! The pure core: plain data in, plain data out. No client, no terminal, no clock.
 
 pub mod adopt;
+pub mod cleanup;
 pub mod objects;
 pub mod planner;
 pub mod pools;

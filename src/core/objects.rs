@@ -30,6 +30,8 @@ pub struct PodSpec {
     pub init_containers: Option<Vec<Container>>,
     #[serde(default)]
     pub containers: Vec<Container>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_containers: Option<Vec<Container>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -48,6 +50,8 @@ pub struct PodStatus {
     pub init_container_statuses: Option<Vec<ContainerStatus>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_statuses: Option<Vec<ContainerStatus>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_container_statuses: Option<Vec<ContainerStatus>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]

@@ -468,7 +468,10 @@ fn recheck<'a>(now: &'a Inventory, c: &Candidate) -> Result<&'a RuntimeImage, Ou
         .chain(c.id.iter())
         .map(|n| normal(n))
         .collect();
-    let new: Vec<&String> = names.difference(&planned).collect();
+    // A name someone gave the image since the plan; its ID is not one (a plan read from
+    // `status.images` never sees the ID).
+    let refs: BTreeSet<String> = image.refs.iter().map(|n| normal(n)).collect();
+    let new: Vec<&String> = refs.difference(&planned).collect();
     if !new.is_empty() {
         let list: Vec<&str> = new.iter().map(|s| s.as_str()).collect();
         return Err(Outcome::Skipped(format!(

@@ -83,6 +83,11 @@ pub async fn serve(sim: Arc<Sim>, mut parts: Parts, ns: String, name: String) ->
         .as_str()
         .unwrap_or_default()
         .to_string();
+    if sim.faults.exec_unreachable(&node_name) {
+        return error_response(&ApiError::internal(format!(
+            "error dialing backend: dial tcp {node_name}:10250: i/o timeout"
+        )));
+    }
     let Some(node) = sim.world.node(&node_name) else {
         return error_response(&ApiError::bad_request(format!(
             "the kubelet of node {node_name} is not running"

@@ -42,6 +42,9 @@ pub struct FaultSettings {
     /// Resources (plural names, e.g. `pods`) every request on which gets 403 Forbidden, as
     /// for a user whose role lacks them.
     pub forbidden: Vec<String>,
+    /// Nodes whose kubelet the API server cannot reach for exec: exec into their pods gets
+    /// 500 `error dialing backend`, as when a node's port 10250 is firewalled.
+    pub exec_unreachable: Vec<String>,
 }
 
 impl FaultSettings {
@@ -80,6 +83,10 @@ impl Faults {
             .watch_seconds
             .filter(|s| *s > 0.0)
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
+    }
+
+    pub fn exec_unreachable(&self, node: &str) -> bool {
+        self.lock().exec_unreachable.iter().any(|n| n == node)
     }
 
     pub fn silent_nodes(&self) -> Vec<String> {

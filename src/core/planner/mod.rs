@@ -111,6 +111,8 @@ pub enum Reason {
     TooYoung(i64),
     AgeUnknown,
     Older(usize),
+    /// Removable now, but not in the plan the operator confirmed.
+    NotPreviewed,
 }
 
 impl fmt::Display for Reason {
@@ -135,6 +137,10 @@ impl fmt::Display for Reason {
             }
             Reason::AgeUnknown => write!(f, "age unknown and a minimum age is set"),
             Reason::Older(n) => write!(f, "older than the newest {n}"),
+            Reason::NotPreviewed => write!(
+                f,
+                "became removable after the preview; run again to remove it"
+            ),
         }
     }
 }
