@@ -163,7 +163,7 @@ fn runtime_names(cluster: &Cluster, node: &str) -> BTreeSet<String> {
 fn events(cluster: &Cluster) -> Vec<Value> {
     let (code, body) = support::http(
         "GET",
-        &format!("{}/api/v1/namespaces/default/events", cluster.url()),
+        &format!("{}/api/v1/namespaces/kube-system/events", cluster.url()),
         "",
         "",
     );

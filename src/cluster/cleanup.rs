@@ -262,11 +262,19 @@ async fn record_event(
         n.facts.settings.keep,
         names.join(", ")
     );
+    // In the preloaders' namespace, where kpreload's role may create Events; `kubectl
+    // describe node` finds a node's Events in any namespace.
+    let namespace = n
+        .facts
+        .exec
+        .as_ref()
+        .map(|e| e.namespace.clone())
+        .unwrap_or_else(|_| crate::cluster::DEFAULT_NAMESPACE.to_string());
     let now = jiff::Timestamp::now();
     let event = Event {
         metadata: ObjectMeta {
             name: Some(format!("{}.{:x}", n.plan.node, now.as_nanosecond() as u64)),
-            namespace: Some("default".into()),
+            namespace: Some(namespace.clone()),
             ..Default::default()
         },
         involved_object: ObjectReference {
@@ -292,9 +300,9 @@ async fn record_event(
         count: Some(1),
         ..Default::default()
     };
-    Api::<Event>::namespaced(client.clone(), "default")
+    Api::<Event>::namespaced(client.clone(), &namespace)
         .create(&PostParams::default(), &event)
         .await
         .map(|_| ())
-        .map_err(|e| api_error(&e, "record an Event in the default namespace"))
+        .map_err(|e| api_error(&e, &format!("record an Event in {namespace}")))
 }

@@ -60,7 +60,7 @@ pub fn render(namespace: &str, subject: &Subject, read_only: bool) -> String {
 - apiGroups: [\"\"]
   resources: [pods/exec]
   verbs: [create]
-# Audit: an Event for every cleanup and edit.
+# Audit: an Event for every cleanup (about the node) and edit, in this namespace.
 - apiGroups: [\"\"]
   resources: [events]
   verbs: [create]
