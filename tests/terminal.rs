@@ -16,7 +16,10 @@ impl Tmux {
             support::missing("tmux", "is not on PATH");
             return None;
         }
-        let socket = format!("kpreload-test-{}", std::process::id());
+        // One tmux server per test: the tests of this file run at the same time.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("kpreload-test-{}-{n}", std::process::id());
         let t = Tmux { socket };
         let status = Command::new("tmux")
             .args([
@@ -133,4 +136,51 @@ fn the_demo_in_a_real_terminal() {
         s.lines().any(|l| l == "echo") && s.lines().any(|l| l == "icanon"),
         "{s}"
     );
+}
+
+#[test]
+fn cleanup_in_the_demo_preview_confirm_result() {
+    let home = tempfile::tempdir().unwrap();
+    let Some(tmux) = Tmux::start(home.path()) else {
+        return;
+    };
+    tmux.wait(10, |s| s.contains("$ "));
+    tmux.keys(&[&format!("{} demo", env!("CARGO_BIN_EXE_kpreload")), "Enter"]);
+    tmux.wait(60, |s| s.contains("● live") && s.contains("\nweb "));
+
+    // The web pool's plan: what goes and why, before anything is removed.
+    tmux.keys(&[":", "pool web", "Enter"]);
+    tmux.wait(10, |s| s.contains("pool web"));
+    tmux.keys(&["c"]);
+    let s = tmux.wait(10, |s| s.contains("cleanup plan · pool web"));
+    assert!(s.contains("older than the newest 2"), "{s}");
+    assert!(s.contains("in use by shop/"), "{s}");
+    // Cleanup runs from a preloader's cleanup container, which starts once its pulls are
+    // done: wait for the first node.
+    let s = tmux.wait(240, |s| {
+        s.contains("remove ") && !s.contains("cannot run on 3 of 3")
+    });
+    assert!(!s.contains("cannot run on 3 of 3"), "{s}");
+
+    tmux.keys(&["c"]);
+    let s = tmux.wait(10, |s| s.contains("Type web and Enter"));
+    assert!(s.contains("Right before removing"), "{s}");
+    tmux.keys(&["w", "e", "b", "Enter"]);
+    let s = tmux.wait(60, |s| s.contains("done · removed"));
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("✓ web-") && l.contains("removed")),
+        "{s}"
+    );
+    assert!(
+        s.contains("  removed nginx:1.23") || s.contains("  removed nginx:1.24"),
+        "{s}"
+    );
+
+    // Back to the refreshed plan, then out.
+    tmux.keys(&["Escape"]);
+    let s = tmux.wait(10, |s| s.contains("preview · c confirm"));
+    assert!(s.contains("cleanup plan · pool web"), "{s}");
+    tmux.keys(&["q"]);
+    tmux.wait(10, |s| !s.contains("cleanup plan"));
 }

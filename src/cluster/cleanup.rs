@@ -180,25 +180,28 @@ pub async fn execute(
     concurrency: usize,
     progress: Option<mpsc::UnboundedSender<Step>>,
 ) -> Vec<NodeReport> {
-    let jobs: Vec<_> = plan
+    // Owned jobs, each its own future: the run can be spawned as a task.
+    let owned: Vec<crate::core::cleanup::PlannedNode> = plan
         .nodes
         .iter()
         .filter(|n| n.plan.removals().next().is_some())
+        .cloned()
         .collect();
-    let mut reports: Vec<NodeReport> = futures_util::stream::iter(jobs)
-        .map(|n| {
-            let progress = progress.clone();
-            async move {
-                if let Some(tx) = &progress {
-                    let _ = tx.send(Step::Started(n.plan.node.clone()));
-                }
-                let report = clean_node(client, n).await;
-                if let Some(tx) = &progress {
-                    let _ = tx.send(Step::Finished(report.clone()));
-                }
-                report
+    let jobs = owned.into_iter().map(|n| {
+        let client = client.clone();
+        let progress = progress.clone();
+        async move {
+            if let Some(tx) = &progress {
+                let _ = tx.send(Step::Started(n.plan.node.clone()));
             }
-        })
+            let report = clean_node(&client, &n).await;
+            if let Some(tx) = &progress {
+                let _ = tx.send(Step::Finished(report.clone()));
+            }
+            report
+        }
+    });
+    let mut reports: Vec<NodeReport> = futures_util::stream::iter(jobs)
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;

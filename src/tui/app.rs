@@ -7,8 +7,11 @@ use fuzzy_matcher::FuzzyMatcher;
 use fuzzy_matcher::skim::SkimMatcherV2;
 use jiff::Timestamp;
 
+use super::cleanup::{Cleanup, Phase, Scope};
 use super::config::{Command, Config, Key};
+use crate::cluster::cleanup::{NodeReport, Step};
 use crate::cluster::watch::{self, Link, Links, Update};
+use crate::core::cleanup::ClusterPlan;
 use crate::core::progress::{self, Overview, Snapshot};
 
 /// What happens next.
@@ -21,7 +24,17 @@ pub enum Action {
     Resize,
     /// Watch another namespace's preloaders (the loop restarts the watches).
     SwitchNamespace(String),
+    /// A cleanup run's progress, and its end.
+    CleanupStep(Step),
+    CleanupDone(Vec<NodeReport>),
     Quit,
+}
+
+/// Work the loop does for the app, outside the update step.
+#[derive(Debug)]
+pub enum Effect {
+    /// Run this plan's removals on the cluster.
+    RunCleanup(ClusterPlan),
 }
 
 /// Which screen.
@@ -30,6 +43,8 @@ pub enum Screen {
     Pools,
     Pool(String),
     Node(String),
+    /// The cleanup plan (its scope and state are in `App::cleanup`).
+    Plan,
 }
 
 /// One entry of the navigation stack.
@@ -101,6 +116,10 @@ pub struct App {
     pub pods_version: u64,
     /// For the node view: which pods use which image on the node, for (node, pods version).
     pub uses: Option<(String, u64, std::collections::BTreeMap<String, Vec<String>>)>,
+    /// The cleanup plan on screen, while it is open.
+    pub cleanup: Option<Cleanup>,
+    /// Work for the loop (a cleanup run), taken by it after each update.
+    pub effect: Option<Effect>,
 }
 
 impl App {
@@ -124,6 +143,8 @@ impl App {
             page: 10,
             pods_version: 0,
             uses: None,
+            cleanup: None,
+            effect: None,
         }
     }
 
@@ -140,6 +161,12 @@ impl App {
         if self.stale {
             self.overview = progress::derive(&self.snapshot, self.now);
             self.stale = false;
+            // A previewed plan follows the cluster; a confirmed or running one does not.
+            if let Some(c) = &mut self.cleanup
+                && c.phase == Phase::Preview
+            {
+                c.recompute(&self.snapshot, self.now.as_second());
+            }
             let n = self.rows().len();
             let v = self.view_mut();
             v.selected = v.selected.min(n.saturating_sub(1));
@@ -209,9 +236,55 @@ impl App {
                 self.stale = true;
                 self.dirty = true;
             }
-            Action::Quit => self.quit = true,
+            Action::CleanupStep(step) => {
+                if let Some(Cleanup {
+                    phase:
+                        Phase::Running {
+                            running, reports, ..
+                        },
+                    ..
+                }) = &mut self.cleanup
+                {
+                    match step {
+                        Step::Started(node) => {
+                            running.insert(node);
+                        }
+                        Step::Finished(report) => {
+                            running.remove(&report.node);
+                            reports.push(report);
+                        }
+                    }
+                }
+                self.dirty = true;
+            }
+            Action::CleanupDone(reports) => {
+                if let Some(c) = &mut self.cleanup {
+                    c.phase = Phase::Done { reports };
+                }
+                self.stale = true;
+                self.dirty = true;
+            }
+            Action::Quit => {
+                if self.running() {
+                    self.notice = Some("a cleanup is running; quit when it has finished".into());
+                    self.dirty = true;
+                } else {
+                    self.quit = true;
+                }
+            }
         }
         None
+    }
+
+    /// Whether a cleanup run is under way.
+    pub fn running(&self) -> bool {
+        matches!(
+            self.cleanup,
+            Some(Cleanup {
+                phase: Phase::Running { .. },
+                ..
+            })
+        )
     }
 
     fn key(&mut self, k: KeyEvent) -> Option<Action> {
@@ -223,6 +296,15 @@ impl App {
             }
             Some(Input::Palette(text)) => return self.palette_key(k, text),
             None => {}
+        }
+        if let Some(Cleanup {
+            phase: Phase::Confirm { .. },
+            ..
+        }) = &self.cleanup
+            && self.view().screen == Screen::Plan
+        {
+            self.confirm_key(k);
+            return None;
         }
         let key = Key::of(&k);
         if self.help {
@@ -258,8 +340,38 @@ impl App {
             Command::Back => {
                 if !self.view().filter.is_empty() {
                     self.view_mut().filter.clear();
+                } else if self.view().screen == Screen::Plan {
+                    self.plan_back();
                 } else if self.stack.len() > 1 {
                     self.stack.pop();
+                }
+            }
+            Command::Cleanup => self.cleanup_key(),
+            Command::KeepMore | Command::KeepLess => {
+                let now = self.now.as_second();
+                let c = self
+                    .cleanup
+                    .as_mut()
+                    .filter(|c| c.phase == Phase::Preview)?;
+                let current = c.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP);
+                c.keep = Some(if command == Command::KeepMore {
+                    current + 1
+                } else {
+                    current.saturating_sub(1).max(1)
+                });
+                c.recompute(&self.snapshot, now);
+                let n = self.rows().len();
+                let v = self.view_mut();
+                v.selected = v.selected.min(n.saturating_sub(1));
+            }
+            Command::Exclude => {
+                let node = self.selected_plan_line().map(|l| l.node);
+                if let (Some(c), Some(node)) = (
+                    self.cleanup.as_mut().filter(|c| c.phase == Phase::Preview),
+                    node,
+                ) && !c.excluded.remove(&node)
+                {
+                    c.excluded.insert(node);
                 }
             }
             Command::Filter => self.input = Some(Input::Filter),
@@ -268,6 +380,132 @@ impl App {
             Command::Quit => return Some(Action::Quit),
         }
         None
+    }
+
+    /// `cleanup`: on a list, open the plan of what it shows; in the plan, ask to confirm.
+    fn cleanup_key(&mut self) {
+        let scope = match &self.view().screen {
+            Screen::Pools => Scope::Cluster,
+            Screen::Pool(p) => Scope::Pool(p.clone()),
+            Screen::Node(n) => Scope::Node(n.clone()),
+            Screen::Plan => {
+                self.ask_to_confirm();
+                return;
+            }
+        };
+        self.cleanup = Some(Cleanup::new(scope, &self.snapshot, self.now.as_second()));
+        self.stack.push(View::new(Screen::Plan));
+    }
+
+    fn ask_to_confirm(&mut self) {
+        if self.read_only {
+            self.notice = Some("read-only: the plan is a preview; cleanup is off".into());
+            return;
+        }
+        let Some(c) = self.cleanup.as_mut().filter(|c| c.phase == Phase::Preview) else {
+            return;
+        };
+        if c.effective().remove_images() == 0 {
+            self.notice = Some("nothing to remove".into());
+            return;
+        }
+        let plan = c.runnable_plan();
+        let (ok, blocked) = c.runnable();
+        if ok.is_empty() {
+            self.notice = Some(format!(
+                "cleanup cannot run on {} (see each node's line); nothing to confirm",
+                blocked.join(", ")
+            ));
+            return;
+        }
+        c.phase = Phase::Confirm {
+            typed: String::new(),
+            keys: plan.removal_keys(),
+            grew: Vec::new(),
+        };
+    }
+
+    /// Keys in the confirmation dialog: the word, Enter, Esc.
+    fn confirm_key(&mut self, k: KeyEvent) {
+        let now = self.now.as_second();
+        let Some(c) = self.cleanup.as_mut() else {
+            return;
+        };
+        let Phase::Confirm { typed, keys, grew } = &mut c.phase else {
+            return;
+        };
+        match k.code {
+            KeyCode::Esc => c.phase = Phase::Preview,
+            KeyCode::Backspace => {
+                typed.pop();
+            }
+            KeyCode::Char(ch) if !Key::of(&k).ctrl => typed.push(ch),
+            KeyCode::Enter if typed.as_str() == c.scope.word() => {
+                // Plan again right before removing: anything new needs its own yes.
+                let keys = keys.clone();
+                c.recompute(&self.snapshot, now);
+                let mut plan = c.runnable_plan();
+                let new = c.describe_new(&plan, &keys);
+                if !new.is_empty() {
+                    c.phase = Phase::Confirm {
+                        typed: String::new(),
+                        keys: plan.removal_keys(),
+                        grew: new,
+                    };
+                    return;
+                }
+                plan.restrict_to(&keys);
+                plan.nodes
+                    .retain(|n| n.plan.removals().next().is_some() && n.facts.blocked().is_none());
+                let total = plan.nodes.len();
+                c.phase = Phase::Running {
+                    total,
+                    running: Default::default(),
+                    reports: Vec::new(),
+                };
+                self.effect = Some(Effect::RunCleanup(plan));
+            }
+            KeyCode::Enter => {
+                let word = c.scope.word().to_string();
+                *grew = Vec::new();
+                typed.clear();
+                self.notice = Some(format!("type {word} to confirm, or Esc to go back"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Back from the plan: from the results to the refreshed plan, else out of it.
+    fn plan_back(&mut self) {
+        let now = self.now.as_second();
+        match self.cleanup.as_mut().map(|c| &c.phase) {
+            Some(Phase::Running { .. }) => {
+                self.notice = Some("a cleanup is running; its results follow".into());
+            }
+            Some(Phase::Done { .. } | Phase::Confirm { .. }) => {
+                if let Some(c) = self.cleanup.as_mut() {
+                    c.phase = Phase::Preview;
+                    c.recompute(&self.snapshot, now);
+                }
+            }
+            _ => {
+                self.cleanup = None;
+                if self.stack.len() > 1 {
+                    self.stack.pop();
+                }
+            }
+        }
+    }
+
+    /// The plan line under the selection.
+    pub fn selected_plan_line(&self) -> Option<super::cleanup::Line> {
+        let c = self.cleanup.as_ref()?;
+        let filter = &self.view().filter;
+        let m = SkimMatcherV2::default();
+        c.lines()
+            .into_iter()
+            .filter(|l| filter.is_empty() || m.fuzzy_match(&c.line_key(l), filter).is_some())
+            .nth(self.view().selected)
     }
 
     fn move_by(&mut self, delta: isize, rows: usize) {
@@ -442,6 +680,17 @@ impl App {
                     opens: None,
                 })
                 .collect(),
+            Screen::Plan => match &self.cleanup {
+                Some(c) if matches!(c.phase, Phase::Preview | Phase::Confirm { .. }) => c
+                    .lines()
+                    .iter()
+                    .map(|l| Row {
+                        key: c.line_key(l),
+                        opens: None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
         }
     }
 

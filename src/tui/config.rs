@@ -28,10 +28,14 @@ pub enum Command {
     Palette,
     Help,
     Quit,
+    Cleanup,
+    KeepMore,
+    KeepLess,
+    Exclude,
 }
 
 impl Command {
-    pub const ALL: [Command; 14] = [
+    pub const ALL: [Command; 18] = [
         Command::Up,
         Command::Down,
         Command::Left,
@@ -46,6 +50,10 @@ impl Command {
         Command::Palette,
         Command::Help,
         Command::Quit,
+        Command::Cleanup,
+        Command::KeepMore,
+        Command::KeepLess,
+        Command::Exclude,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +72,10 @@ impl Command {
             Command::Palette => "command",
             Command::Help => "help",
             Command::Quit => "quit",
+            Command::Cleanup => "cleanup",
+            Command::KeepMore => "keep-more",
+            Command::KeepLess => "keep-less",
+            Command::Exclude => "exclude",
         }
     }
 
@@ -83,6 +95,10 @@ impl Command {
             Command::Palette => "command: pool NAME, node NAME, ns NAMESPACE, q",
             Command::Help => "this help",
             Command::Quit => "quit",
+            Command::Cleanup => "cleanup plan here; in the plan: confirm and run",
+            Command::KeepMore => "plan: keep one more version per line",
+            Command::KeepLess => "plan: keep one fewer version (at least 1)",
+            Command::Exclude => "plan: leave the selected node out, or back in",
         }
     }
 
@@ -273,6 +289,7 @@ impl Config {
                     None => name.to_string(),
                 }
             };
+            let mut named: Vec<(Command, Vec<Key>)> = Vec::new();
             for (command, list) in file.keys {
                 let Some(c) = Command::from_name(&command) else {
                     let known: Vec<&str> = Command::ALL.iter().map(|c| c.name()).collect();
@@ -291,6 +308,17 @@ impl Config {
                         )
                     })?;
                     parsed.push(key);
+                }
+                named.push((c, parsed));
+            }
+            // A key this file binds is taken from whatever an earlier file (the defaults)
+            // bound it to: `quit: [x]` wins over the default `exclude: [x]`.
+            let commands: Vec<Command> = named.iter().map(|(c, _)| *c).collect();
+            for (c, parsed) in named {
+                for (other, old) in keys.iter_mut() {
+                    if !commands.contains(other) {
+                        old.retain(|k| !parsed.contains(k));
+                    }
                 }
                 keys.insert(c, parsed);
             }
@@ -394,6 +422,12 @@ mod tests {
         let c = Config::merged(&[(DEFAULT, "default"), (user, "mine.yaml")]).unwrap();
         assert_eq!(c.command(&Key::parse("x").unwrap()), Some(Command::Quit));
         assert_eq!(c.command(&Key::parse("q").unwrap()), None);
+        // x was exclude's by default: the user's file takes it over.
+        assert!(c.keys_for(Command::Exclude).is_empty());
+        // Within one file, one key for two commands is still a mistake.
+        let both = "keys:\n  quit: [x]\n  help: [x]\n";
+        let err = Config::merged(&[(DEFAULT, "default"), (both, "mine.yaml")]).unwrap_err();
+        assert!(err.contains("bound to both"), "{err}");
         assert_eq!(c.theme.ok, Color::Rgb(0, 255, 0));
         assert_eq!(c.theme.fail, Color::Red);
     }
@@ -423,7 +457,7 @@ mod tests {
             ),
             ("colours: {}\n", "mine.yaml:1:1: unknown field `colours`"),
             (
-                "keys:\n  help: [q]\n",
+                "keys:\n  help: [q]\n  quit: [q]\n",
                 "the key q is bound to both help and quit",
             ),
         ];

@@ -3,6 +3,7 @@
 //! something changed, at most once per frame interval.
 
 pub mod app;
+pub mod cleanup;
 pub mod config;
 pub mod views;
 
@@ -15,11 +16,13 @@ use tokio::sync::mpsc;
 
 use crate::cluster::watch::{self, PodScope};
 use crate::cluster::{Target, connect};
-use app::{Action, App, Header};
+use app::{Action, App, Effect, Header};
 use config::Config;
 
 /// At most this often a frame is drawn.
 const FRAME: Duration = Duration::from_millis(16);
+/// Nodes a cleanup run cleans at once.
+const CLEANUP_CONCURRENCY: usize = 10;
 /// The slow tick for elapsed times and estimates.
 const CLOCK: Duration = Duration::from_secs(1);
 
@@ -38,6 +41,8 @@ pub async fn run(target: &Target, read_only: bool) -> Result<()> {
     app.log_path = log_path;
 
     let (tx, mut rx) = mpsc::unbounded_channel();
+    // Work the app asked for (a cleanup run) reports back here.
+    let (work_tx, mut work_rx) = mpsc::unbounded_channel::<Action>();
     let mut tasks = watch::spawn_all(
         &connection.client,
         &connection.namespace,
@@ -71,6 +76,7 @@ pub async fn run(target: &Target, read_only: bool) -> Result<()> {
                     None => Some(Action::Quit),
                 },
                 Some(u) = rx.recv() => Some(Action::Cluster(u)),
+                Some(a) = work_rx.recv() => Some(a),
                 _ = clock.tick() => Some(Action::Tick(jiff::Timestamp::now())),
                 () = tokio::time::sleep_until(next_frame), if app.dirty => None,
             };
@@ -86,6 +92,28 @@ pub async fn run(target: &Target, read_only: bool) -> Result<()> {
                     }
                     a => app.update(a),
                 };
+            }
+            if let Some(Effect::RunCleanup(plan)) = app.effect.take() {
+                let client = connection.client.clone();
+                let report = work_tx.clone();
+                tasks.push(tokio::spawn(async move {
+                    let (steps_tx, mut steps) = mpsc::unbounded_channel();
+                    let forward = report.clone();
+                    let relay = tokio::spawn(async move {
+                        while let Some(step) = steps.recv().await {
+                            let _ = forward.send(Action::CleanupStep(step));
+                        }
+                    });
+                    let reports = crate::cluster::cleanup::execute(
+                        &client,
+                        &plan,
+                        CLEANUP_CONCURRENCY,
+                        Some(steps_tx),
+                    )
+                    .await;
+                    let _ = relay.await;
+                    let _ = report.send(Action::CleanupDone(reports));
+                }));
             }
             // Take in the rest of a burst of updates before drawing.
             while let Ok(u) = rx.try_recv() {

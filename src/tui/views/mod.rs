@@ -1,6 +1,7 @@
 //! Drawing: the header, the current screen, the footer, and the help over them.
 
 pub mod node;
+pub mod plan;
 pub mod pool;
 pub mod pools;
 
@@ -28,6 +29,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
         Screen::Pools => pools::draw(frame, body, app),
         Screen::Pool(name) => pool::draw(frame, body, app, &name),
         Screen::Node(name) => node::draw(frame, body, app, &name),
+        Screen::Plan => plan::draw(frame, body, app),
     }
     draw_footer(frame, footer, app);
     if app.help {
@@ -103,6 +105,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
                         Screen::Pools => "pools".to_string(),
                         Screen::Pool(p) => format!("pool {p}"),
                         Screen::Node(n) => format!("node {n}"),
+                        Screen::Plan => "cleanup plan".to_string(),
                     })
                     .collect();
                 spans.push(Span::styled(
@@ -115,13 +118,24 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
                         Style::new().fg(t.accent),
                     ));
                 }
-                for c in [
-                    Command::Open,
-                    Command::Back,
-                    Command::Filter,
-                    Command::Help,
-                    Command::Quit,
-                ] {
+                let hints: &[Command] = match (&app.view().screen, app.read_only) {
+                    (Screen::Plan, true) => &[Command::Back, Command::Filter, Command::Help],
+                    (Screen::Plan, false) => &[
+                        Command::Cleanup,
+                        Command::Exclude,
+                        Command::Back,
+                        Command::Help,
+                    ],
+                    _ => &[
+                        Command::Open,
+                        Command::Cleanup,
+                        Command::Back,
+                        Command::Filter,
+                        Command::Help,
+                        Command::Quit,
+                    ],
+                };
+                for c in hints.iter().copied() {
                     if let Some(k) = app.config.keys_for(c).first() {
                         spans.push(Span::styled(
                             format!("  {} {}", k.label(), c.name()),
