@@ -70,9 +70,6 @@ pub struct PlanArgs {
     /// the default registry.k8s.io/*; sandbox images are always kept).
     #[arg(long, value_name = "PATTERN")]
     pub protect: Vec<String>,
-    /// Keep images younger than this (90s, 5m, 24h); needs their age, so use with --deep.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub min_age: Option<std::time::Duration>,
     /// Order `-slim`, `-alpine` and plain tags as one line instead of one line each.
     #[arg(long)]
     pub flavours_together: bool,
@@ -88,7 +85,7 @@ impl PlanArgs {
             pool: self.pool.clone(),
             node: self.node.clone(),
             protect: (!self.protect.is_empty()).then(|| self.protect.clone()),
-            min_age_secs: self.min_age.map(|d| d.as_secs() as i64),
+            min_age_secs: None,
             flavours_together: self.flavours_together,
             deep: self.deep,
             concurrency: self.concurrency,

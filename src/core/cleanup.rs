@@ -454,14 +454,40 @@ pub fn image_key(i: &ImagePlan) -> String {
     i.id.clone().unwrap_or_else(|| i.refs.join(","))
 }
 
+/// Plans every node; nodes are independent, so they are planned on every core, in order.
 pub fn plan(facts: Vec<NodeFacts>, options: &Options) -> ClusterPlan {
-    let nodes = facts
-        .into_iter()
-        .map(|f| PlannedNode {
-            plan: plan_node(&f.input, &f.settings),
-            facts: f,
-        })
-        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(facts.len().div_ceil(256).max(1));
+    let chunk = facts.len().div_ceil(threads).max(1);
+    let mut facts = facts;
+    let mut parts: Vec<Vec<NodeFacts>> = Vec::new();
+    while facts.len() > chunk {
+        let rest = facts.split_off(chunk);
+        parts.push(facts);
+        facts = rest;
+    }
+    parts.push(facts);
+    let planned: Vec<Vec<PlannedNode>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                scope.spawn(move || {
+                    part.into_iter()
+                        .map(|f| PlannedNode {
+                            plan: plan_node(&f.input, &f.settings),
+                            facts: f,
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let nodes = planned.into_iter().flatten().collect();
     ClusterPlan {
         options: options.clone(),
         nodes,

@@ -71,7 +71,31 @@ pub struct ImageRef {
 
 impl ImageRef {
     /// Parses a reference; a missing tag and digest means `:latest`, as for `docker pull`.
+    ///
+    /// The same few hundred names come back for every node of a cluster, and the grammar's
+    /// regular expressions cost microseconds each: results are remembered per thread (up to
+    /// a bound, then forgotten at once).
     pub fn parse(text: &str) -> Result<Self, ReferenceError> {
+        const REMEMBERED: usize = 20_000;
+        thread_local! {
+            static SEEN: std::cell::RefCell<std::collections::HashMap<String, Result<ImageRef, ReferenceError>>> =
+                std::cell::RefCell::new(std::collections::HashMap::new());
+        }
+        if let Some(hit) = SEEN.with(|s| s.borrow().get(text).cloned()) {
+            return hit;
+        }
+        let result = Self::parse_uncached(text);
+        SEEN.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() >= REMEMBERED {
+                s.clear();
+            }
+            s.insert(text.to_string(), result.clone());
+        });
+        result
+    }
+
+    fn parse_uncached(text: &str) -> Result<Self, ReferenceError> {
         diagnose(text)?;
         let parsed = Reference::from_str(text).map_err(|e| translate(text, e))?;
         let repository = parsed.repository().to_string();
