@@ -492,6 +492,14 @@ fn recheck<'a>(now: &'a Inventory, c: &Candidate) -> Result<&'a RuntimeImage, Ou
                  same repository; kept to be safe",
                 container.id, container.image
             )));
+        } else if image.id.is_none() && dangling_id(now, container) {
+            // The container names an image ID no listed image carries, and this image's
+            // ID record is gone: it may be this one.
+            return Err(Outcome::Skipped(format!(
+                "container {} uses image {}, which no listed image carries, and this image's \
+                 ID is not listed either; kept to be safe",
+                container.id, container.image
+            )));
         }
     }
     if !users.is_empty() {
@@ -527,6 +535,13 @@ fn dangling_in_repository(
         .iter()
         .filter_map(|r| ImageRef::parse(r).ok())
         .any(|r| r.name() == used.name())
+}
+
+/// A container names an image by ID (`sha256:…`), and no listed image has that ID.
+fn dangling_id(now: &Inventory, container: &RuntimeContainer) -> bool {
+    std::iter::once(&container.image)
+        .chain(container.image_ref.iter())
+        .any(|n| matches!(ImageName::parse(n), Ok(ImageName::Id(_))) && now.find(n).is_none())
 }
 
 /// The candidate's outcome from its names' results and the images listed afterwards.
@@ -782,6 +797,52 @@ mod tests {
             "{r:?}"
         );
         assert_eq!(r[0].freed(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_container_on_an_unknown_id_keeps_images_whose_id_is_gone() {
+        use crate::sim::world::runtime_cli::{CONTAINERS, IMAGES, tabwriter};
+        let cell = |r: &[&str]| r.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let digest = format!("sha256:{}", "2".repeat(64));
+        let by_digest = format!("docker.io/library/other@{digest}");
+        let images = tabwriter(
+            &[
+                cell(&["REF", "TYPE", "DIGEST", "SIZE", "PLATFORMS", "LABELS"]),
+                cell(&[
+                    &by_digest,
+                    "application/vnd.oci.image.index.v1+json",
+                    &digest,
+                    "1.0 MiB",
+                    "linux/amd64",
+                    "-",
+                ]),
+            ],
+            IMAGES,
+        );
+        let unknown = format!("sha256:{}", "3".repeat(64));
+        let containers = tabwriter(
+            &[
+                cell(&["CONTAINER", "IMAGE", "RUNTIME"]),
+                cell(&["c7", &unknown, "io.containerd.runc.v2"]),
+            ],
+            CONTAINERS,
+        );
+        let rt = NodeRuntime::new(
+            Surface::node(Tool::Ctr),
+            Script::new(vec![ok(&images), ok(&containers)]),
+        );
+        let r = rt
+            .remove(&[Candidate {
+                id: None,
+                refs: vec![by_digest],
+                size: 1,
+            }])
+            .await
+            .unwrap();
+        assert!(
+            matches!(&r[0].outcome, Outcome::Skipped(why) if why.contains("container c7")),
+            "{r:?}"
+        );
     }
 
     #[tokio::test]
