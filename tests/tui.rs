@@ -740,3 +740,22 @@ fn the_plan_and_its_confirmation_at_80x24_and_160x48() {
         insta::assert_snapshot!(format!("cleanup_confirm_{w}x{h}"), draw(&mut app, w, h));
     }
 }
+
+#[test]
+fn no_plan_until_every_namespaces_pods_are_known() {
+    let mut app = cleanup_app(false);
+    app.update(Action::Cluster(Update::Link(
+        Watch::Workloads,
+        Link::Connecting,
+    )));
+    press(&mut app, "\nc");
+    assert_eq!(app.view().screen, Screen::Pool("web".into()));
+    assert!(
+        app.notice.as_deref().unwrap().contains("waits for pods"),
+        "{:?}",
+        app.notice
+    );
+    app.update(Action::Cluster(Update::Link(Watch::Workloads, Link::Live)));
+    press(&mut app, "c");
+    assert_eq!(app.view().screen, Screen::Plan);
+}

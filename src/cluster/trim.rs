@@ -48,6 +48,7 @@ pub fn node(n: &mut Node) {
 fn container_status(s: &mut ContainerStatus) {
     *s = ContainerStatus {
         name: std::mem::take(&mut s.name),
+        image_id: std::mem::take(&mut s.image_id),
         state: s.state.take(),
         ready: s.ready,
         restart_count: s.restart_count,
@@ -55,8 +56,10 @@ fn container_status(s: &mut ContainerStatus) {
     };
 }
 
-/// A pod keeps its containers' names and images; only a DaemonSet's pod (a preloader's,
-/// perhaps) keeps its container statuses, which progress reads.
+/// A pod keeps its containers' names and images (init and ephemeral ones too, and the
+/// image IDs the kubelet resolved: cleanup never removes an image a pod uses); only a
+/// DaemonSet's pod (a preloader's, perhaps) keeps its containers' states, which progress
+/// reads.
 pub fn pod(p: &mut Pod) {
     meta(&mut p.metadata);
     p.metadata.labels = None;
@@ -69,9 +72,22 @@ pub fn pod(p: &mut Pod) {
         .any(|o| o.kind == "DaemonSet");
     if !daemon {
         p.metadata.owner_references = None;
-        p.status = None;
-        if let Some(spec) = &mut p.spec {
-            spec.init_containers = None;
+        if let Some(status) = &mut p.status {
+            status.phase = None;
+            for s in status
+                .init_container_statuses
+                .iter_mut()
+                .chain(status.container_statuses.iter_mut())
+                .chain(status.ephemeral_container_statuses.iter_mut())
+                .flatten()
+            {
+                *s = ContainerStatus {
+                    name: std::mem::take(&mut s.name),
+                    image: std::mem::take(&mut s.image),
+                    image_id: std::mem::take(&mut s.image_id),
+                    ..Default::default()
+                };
+            }
         }
         return;
     }
@@ -88,8 +104,15 @@ pub fn pod(p: &mut Pod) {
 }
 
 pub fn daemonset(d: &mut DaemonSet) {
+    // Our own annotations (a pool's keep and protect) are read back: keep those.
+    let ours: Option<std::collections::BTreeMap<String, String>> =
+        d.metadata.annotations.take().map(|a| {
+            a.into_iter()
+                .filter(|(k, _)| k.starts_with("kpreload.dev/"))
+                .collect()
+        });
     meta(&mut d.metadata);
-    // Our own annotations (keep, protect) are read back; keep those.
+    d.metadata.annotations = ours.filter(|a| !a.is_empty());
 }
 
 pub fn event(e: &mut Event) {
@@ -106,15 +129,32 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_daemonset_keeps_the_pools_settings_and_drops_other_annotations() {
+        let mut d: DaemonSet = serde_json::from_value(json!({
+            "metadata": {"name": "image-preloader-ml", "annotations": {
+                "kpreload.dev/keep": "3", "kpreload.dev/protect": "[\"x/*\"]",
+                "kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"selector": {}, "template": {}}
+        }))
+        .unwrap();
+        daemonset(&mut d);
+        let a = d.metadata.annotations.unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a["kpreload.dev/keep"], "3");
+    }
+
+    #[test]
     fn a_pod_keeps_what_progress_reads_and_nothing_else() {
-        // A workload pod keeps only where it runs and its containers' images.
+        // A workload pod keeps only where it runs and its containers' images, init
+        // containers and the image IDs the kubelet resolved included.
         let mut w: Pod = serde_json::from_value(json!({
             "metadata": {"name": "w", "labels": {"app": "x"}, "resourceVersion": "9",
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "ru"}]},
             "spec": {"nodeName": "n1", "initContainers": [{"name": "i", "image": "busybox"}],
                 "containers": [{"name": "c", "image": "nginx:1"}]},
-            "status": {"phase": "Running", "containerStatuses": [{"name": "c", "image": "", "imageID": "",
-                "ready": true, "restartCount": 0}]}
+            "status": {"phase": "Running", "containerStatuses": [{"name": "c",
+                "image": "docker.io/library/nginx:1", "imageID": "docker.io/library/nginx@sha256:ab",
+                "ready": true, "restartCount": 3, "state": {"running": {}}}]}
         }))
         .unwrap();
         pod(&mut w);
@@ -122,7 +162,10 @@ mod tests {
         assert_eq!(
             v,
             json!({"metadata": {"name": "w"}, "spec": {"nodeName": "n1",
-                "containers": [{"name": "c", "image": "nginx:1"}]}})
+                "initContainers": [{"name": "i", "image": "busybox"}],
+                "containers": [{"name": "c", "image": "nginx:1"}]},
+                "status": {"containerStatuses": [{"name": "c", "image": "docker.io/library/nginx:1",
+                    "imageID": "docker.io/library/nginx@sha256:ab", "ready": false, "restartCount": 0}]}})
         );
 
         let mut p: Pod = serde_json::from_value(json!({

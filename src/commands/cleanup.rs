@@ -217,15 +217,17 @@ pub async fn run(
     let concurrency = args.concurrency.max(1);
     let run = execute(client, &plan, concurrency, Some(tx));
     tokio::pin!(run);
+    // While removals run, a failed write (a closed pipe) must not cancel them: the run
+    // finishes either way, and the summary below reports the error.
     let reports = loop {
         tokio::select! {
             reports = &mut run => break reports,
             Some(step) = rx.recv() => {
                 if let Step::Finished(r) = step {
                     for line in report_lines(&r) {
-                        writeln!(out, "{line}")?;
+                        let _ = writeln!(out, "{line}");
                     }
-                    out.flush()?;
+                    let _ = out.flush();
                 }
             }
         }

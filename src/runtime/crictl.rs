@@ -52,7 +52,11 @@ pub fn parse_images(text: &str) -> Result<Vec<RuntimeImage>, String> {
         format!("`crictl images -o json` printed something else than its JSON: {e}")
     })?;
     let mut out = Vec::new();
-    for i in list.images.unwrap_or_default() {
+    for mut i in list.images.unwrap_or_default() {
+        // CRI-O prints bare hex IDs; containerd `sha256:…`. One form for both.
+        if i.id.len() == 64 && i.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            i.id = format!("sha256:{}", i.id);
+        }
         let mut refs: Vec<String> = i.repo_tags.unwrap_or_default();
         refs.extend(i.repo_digests.unwrap_or_default());
         refs.sort();
@@ -102,7 +106,19 @@ pub fn parse_containers(text: &str) -> Result<Vec<RuntimeContainer>, String> {
         .unwrap_or_default()
         .into_iter()
         .map(|c| {
-            let image = c.image.map(|s| s.image).unwrap_or_default();
+            let bare = |s: String| {
+                if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    format!("sha256:{s}")
+                } else {
+                    s
+                }
+            };
+            let image = bare(c.image.map(|s| s.image).unwrap_or_default());
+            let c = Container {
+                image: None,
+                image_ref: bare(c.image_ref),
+                ..c
+            };
             let image_ref =
                 (!c.image_ref.is_empty() && c.image_ref != image).then_some(c.image_ref);
             RuntimeContainer {

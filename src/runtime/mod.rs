@@ -432,18 +432,35 @@ impl<R: Runner + Sync> NodeRuntime<R> {
             return Ok(removals);
         }
         let argv = self.surface.remove(&send);
-        let out = self.runner.run(&argv).await?;
-        let results = match self.surface.tool {
-            Tool::Ctr => ctr::parse_remove(&send, &out),
-            Tool::Crictl => crictl::parse_remove(&send, &out),
+        // A command cut off (a dropped connection, a timeout) may have removed some names:
+        // what is still listed afterwards tells.
+        let (results, cut_off) = match self.runner.run(&argv).await {
+            Ok(out) => (
+                match self.surface.tool {
+                    Tool::Ctr => ctr::parse_remove(&send, &out),
+                    Tool::Crictl => crictl::parse_remove(&send, &out),
+                },
+                None,
+            ),
+            Err(e) => (Vec::new(), Some(e)),
         };
-        let after = self.images().await.map_err(|e| {
-            format!("the removal ran, but listing the images afterwards failed: {e}")
+        let after = self.images().await.map_err(|e| match &cut_off {
+            Some(cut) => format!(
+                "the removal was cut off ({cut}) and listing the images afterwards failed \
+                 ({e}); what was removed is unknown, so plan again"
+            ),
+            None => format!("the removal ran, but listing the images afterwards failed: {e}"),
         })?;
         for r in removals.iter_mut().filter(|r| !r.names.is_empty()) {
             for (name, result) in r.names.iter_mut() {
                 if let Some((_, got)) = results.iter().find(|(n, _)| n == name) {
                     *result = got.clone();
+                } else if let Some(cut) = &cut_off {
+                    *result = if listed(&after, name) {
+                        NameResult::Refused(format!("the command was cut off: {cut}"))
+                    } else {
+                        NameResult::Removed
+                    };
                 }
             }
             r.outcome = settle(r, &after);
@@ -458,6 +475,15 @@ fn recheck<'a>(now: &'a Inventory, c: &Candidate) -> Result<&'a RuntimeImage, Ou
     let Some(image) = image else {
         return Err(Outcome::AlreadyGone);
     };
+    // Found by a name, but another image now: the planned one is gone, and this one was
+    // never planned.
+    if let (Some(planned), Some(now)) = (&c.id, &image.id)
+        && !planned.eq_ignore_ascii_case(now)
+    {
+        return Err(Outcome::Skipped(format!(
+            "its names now belong to another image ({now}); the planned one is gone"
+        )));
+    }
     if image.pinned {
         return Err(Outcome::Skipped("pinned".into()));
     }
@@ -544,18 +570,21 @@ fn dangling_id(now: &Inventory, container: &RuntimeContainer) -> bool {
         .any(|n| matches!(ImageName::parse(n), Ok(ImageName::Id(_))) && now.find(n).is_none())
 }
 
+/// Whether a name is still listed.
+fn listed(after: &[RuntimeImage], name: &str) -> bool {
+    let n = normal(name);
+    after
+        .iter()
+        .any(|i| i.names().iter().any(|m| normal(m) == n) || i.target == n)
+}
+
 /// The candidate's outcome from its names' results and the images listed afterwards.
 fn settle(r: &Removal, after: &[RuntimeImage]) -> Outcome {
     let left: Vec<&String> = r
         .names
         .iter()
         .map(|(n, _)| n)
-        .filter(|n| {
-            let n = normal(n);
-            after
-                .iter()
-                .any(|i| i.names().iter().any(|m| normal(m) == n) || i.target == n)
-        })
+        .filter(|n| listed(after, n))
         .collect();
     let refused: Vec<String> = r
         .names
@@ -591,7 +620,7 @@ fn failure(surface: &Surface, argv: &[String], out: &Output) -> String {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("nothing on stderr");
-    if out.code == 127 || said.contains("not found") && said.contains(tool) {
+    if out.code == 127 {
         return format!(
             "{tool} is not on the node's host ({said}); kpreload needs the runtime's own tool there"
         );
@@ -797,6 +826,93 @@ mod tests {
             "{r:?}"
         );
         assert_eq!(r[0].freed(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_name_now_on_another_image_is_not_the_planned_image() {
+        // Planned: sha256:aa named app:1.0. Now app:1.0 names sha256:ee, and aa is gone.
+        let images = crictl_images(&[("sha256:ee", "docker.io/library/app:1.0")]);
+        let none = r#"{"containers": []}"#;
+        let rt = NodeRuntime::new(
+            Surface::node(Tool::Crictl),
+            Script::new(vec![ok(&images), ok(none)]),
+        );
+        let r = rt
+            .remove(&[Candidate {
+                id: Some("sha256:aa".into()),
+                refs: vec!["docker.io/library/app:1.0".into()],
+                size: 1,
+            }])
+            .await
+            .unwrap();
+        assert!(
+            matches!(&r[0].outcome, Outcome::Skipped(why) if why.contains("another image")),
+            "{r:?}"
+        );
+        assert_eq!(rt.runner.asked.lock().unwrap().len(), 2, "nothing removed");
+    }
+
+    /// A runner whose third command (the removal) is cut off.
+    struct CutOff(Script);
+
+    impl Runner for CutOff {
+        async fn run(&self, argv: &[String]) -> Result<Output, String> {
+            let n = self.0.asked.lock().unwrap().len();
+            let out = self.0.run(argv).await;
+            if n == 2 {
+                return Err("the connection dropped".into());
+            }
+            out
+        }
+    }
+
+    #[tokio::test]
+    async fn a_removal_cut_off_is_settled_by_listing_again() {
+        let before = crictl_images(&[
+            ("sha256:aa", "docker.io/library/app:1.0"),
+            ("sha256:bb", "docker.io/library/app:1.1"),
+        ]);
+        let none = r#"{"containers": []}"#;
+        // Only aa went before the connection dropped.
+        let after = crictl_images(&[("sha256:bb", "docker.io/library/app:1.1")]);
+        let rt = NodeRuntime::new(
+            Surface::node(Tool::Crictl),
+            CutOff(Script::new(vec![ok(&before), ok(none), ok(""), ok(&after)])),
+        );
+        let candidates: Vec<Candidate> = [("sha256:aa", "1.0"), ("sha256:bb", "1.1")]
+            .iter()
+            .map(|(id, tag)| Candidate {
+                id: Some(id.to_string()),
+                refs: vec![format!("docker.io/library/app:{tag}")],
+                size: 10,
+            })
+            .collect();
+        let r = rt.remove(&candidates).await.unwrap();
+        assert_eq!(r[0].outcome, Outcome::Removed);
+        assert!(
+            matches!(&r[1].outcome, Outcome::Failed(why) if why.contains("cut off")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn cri_o_prints_bare_ids() {
+        let hex = "a".repeat(64);
+        let images = crictl::parse_images(&format!(
+            r#"{{"images": [{{"id": "{hex}", "repoTags": ["docker.io/library/app:1.0"], "repoDigests": [], "size": "5"}}]}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            images[0].id.as_deref(),
+            Some(format!("sha256:{hex}").as_str())
+        );
+        let inv = images[0].to_inventory();
+        assert!(
+            inv.refs
+                .iter()
+                .all(|r| !r.starts_with("docker.io/library/aaaa")),
+            "the ID is not read as a repository: {inv:?}"
+        );
     }
 
     #[tokio::test]

@@ -393,13 +393,41 @@ impl App {
                 return;
             }
         };
+        if let Some(why) = self.cleanup_blocked() {
+            self.notice = Some(why);
+            return;
+        }
         self.cleanup = Some(Cleanup::new(scope, &self.snapshot, self.now.as_second()));
         self.stack.push(View::new(Screen::Plan));
+    }
+
+    /// Why no plan can be made now: what is in use must be known first.
+    fn cleanup_blocked(&self) -> Option<String> {
+        let needed = [
+            watch::Watch::Nodes,
+            watch::Watch::DaemonSets,
+            watch::Watch::Workloads,
+        ];
+        let waiting: Vec<&str> = needed
+            .iter()
+            .filter(|w| self.links.get(**w) != Link::Live)
+            .map(|w| w.resource())
+            .collect();
+        (!waiting.is_empty()).then(|| {
+            format!(
+                "the cleanup plan waits for {} to load: what is in use must be known first",
+                waiting.join(", ")
+            )
+        })
     }
 
     fn ask_to_confirm(&mut self) {
         if self.read_only {
             self.notice = Some("read-only: the plan is a preview; cleanup is off".into());
+            return;
+        }
+        if let Some(why) = self.cleanup_blocked() {
+            self.notice = Some(why);
             return;
         }
         let Some(c) = self.cleanup.as_mut().filter(|c| c.phase == Phase::Preview) else {
@@ -431,7 +459,7 @@ impl App {
         let Some(c) = self.cleanup.as_mut() else {
             return;
         };
-        let Phase::Confirm { typed, keys, grew } = &mut c.phase else {
+        let Phase::Confirm { typed, keys, .. } = &mut c.phase else {
             return;
         };
         match k.code {
@@ -466,8 +494,9 @@ impl App {
                 self.effect = Some(Effect::RunCleanup(plan));
             }
             KeyCode::Enter => {
+                // The dialog stays as it was (what became removable included): only the
+                // typing starts over.
                 let word = c.scope.word().to_string();
-                *grew = Vec::new();
                 typed.clear();
                 self.notice = Some(format!("type {word} to confirm, or Esc to go back"));
             }
@@ -596,6 +625,10 @@ impl App {
                 } else {
                     self.notice = Some(format!("no node named {name:?}"));
                 }
+            }
+            ("ns" | "namespace", Some(_)) if self.running() => {
+                self.notice =
+                    Some("a cleanup is running; switch namespaces when it has finished".into());
             }
             ("ns" | "namespace", Some(ns)) => {
                 if let Some(problem) = crate::core::pools::dns_label_problem(ns, 63) {

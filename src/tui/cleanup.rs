@@ -110,12 +110,14 @@ impl Cleanup {
     /// The plan again, from what the watches hold now.
     pub fn recompute(&mut self, snapshot: &Snapshot, now: i64) {
         let options = self.options(now);
-        let pods = if snapshot.workloads.is_empty() {
-            &snapshot.pods
-        } else {
-            &snapshot.workloads
-        };
-        let facts = cleanup::gather(&snapshot.nodes, pods, &snapshot.daemonsets, &options);
+        // Every namespace's pods: what is in use. The app opens a plan only once that watch
+        // is live.
+        let facts = cleanup::gather(
+            &snapshot.nodes,
+            &snapshot.workloads,
+            &snapshot.daemonsets,
+            &options,
+        );
         self.plan = cleanup::plan(facts, &options);
     }
 
