@@ -221,7 +221,8 @@ fn updates() -> Vec<Update> {
     ]
 }
 
-fn app() -> App {
+/// An app on the prod-eu context that has taken in these updates.
+fn app_with(read_only: bool, updates: Vec<Update>) -> App {
     let header = Header {
         context: "prod-eu".into(),
         cluster: "eu-1".into(),
@@ -231,14 +232,18 @@ fn app() -> App {
     let mut app = App::new(
         Config::default_config(),
         header,
-        false,
+        read_only,
         NOW.parse::<Timestamp>().unwrap(),
     );
-    for u in updates() {
+    for u in updates {
         app.update(Action::Cluster(u));
     }
     app.refresh();
     app
+}
+
+fn app() -> App {
+    app_with(false, updates())
 }
 
 fn press(app: &mut App, keys: &str) -> Vec<Action> {
@@ -510,18 +515,6 @@ fn versions(list: &[(&str, u64)]) -> Value {
 /// web-1 and web-2 hold old nginx and python versions; web-1's cleanup container runs,
 /// web-2's preloader is still pulling; shop-api-0 uses nginx:1.23 on web-1.
 fn cleanup_app(read_only: bool) -> App {
-    let header = Header {
-        context: "prod-eu".into(),
-        cluster: "eu-1".into(),
-        server: "https://10.0.0.1:6443/".into(),
-        namespace: "kube-system".into(),
-    };
-    let mut app = App::new(
-        Config::default_config(),
-        header,
-        read_only,
-        NOW.parse::<Timestamp>().unwrap(),
-    );
     let images = versions(&[
         ("nginx:1.23", 57_000_000),
         ("nginx:1.24", 58_000_000),
@@ -536,7 +529,7 @@ fn cleanup_app(read_only: bool) -> App {
         cleanup_pod("image-preloader-web-bbbbb", "web-2", false),
         workload("shop-api-0", "web-1", "nginx:1.23"),
     ];
-    for u in [
+    let updates = vec![
         Update::Nodes(vec![
             containerd_node("web-1", images.clone()),
             containerd_node("web-2", images),
@@ -550,11 +543,8 @@ fn cleanup_app(read_only: bool) -> App {
         Update::Link(Watch::DaemonSets, Link::Live),
         Update::Link(Watch::Events, Link::Live),
         Update::Link(Watch::Workloads, Link::Live),
-    ] {
-        app.update(Action::Cluster(u));
-    }
-    app.refresh();
-    app
+    ];
+    app_with(read_only, updates)
 }
 
 fn removals(app: &App) -> Vec<String> {

@@ -57,21 +57,6 @@ fn confirmed(ask: &mut dyn Ask, question: &str) -> bool {
     ask.ask(question).is_some_and(|a| a == "yes")
 }
 
-/// An image as people write it: its tag (`nginx:1.23`), else its digest name, else its ID.
-fn shown_name(refs: &[String]) -> String {
-    let parsed: Vec<crate::core::reference::ImageRef> = refs
-        .iter()
-        .filter_map(|r| crate::core::reference::ImageRef::parse(r).ok())
-        .collect();
-    parsed
-        .iter()
-        .find(|r| r.tag().is_some() && r.digest().is_none())
-        .or(parsed.first())
-        .map(|r| r.familiar())
-        .or_else(|| refs.first().cloned())
-        .unwrap_or_default()
-}
-
 /// One line per node, and a line per image that was not simply removed.
 pub fn report_lines(r: &NodeReport) -> Vec<String> {
     let mut lines = Vec::new();
@@ -111,7 +96,7 @@ pub fn report_lines(r: &NodeReport) -> Vec<String> {
     }
     lines.push(head);
     for x in &r.removals {
-        let name = shown_name(&x.candidate.refs);
+        let name = cleanup::familiar_name(&x.candidate.refs);
         match &x.outcome {
             Outcome::Removed => {
                 let gone_before = x

@@ -551,8 +551,13 @@ pub fn to_json(plan: &ClusterPlan) -> Value {
 /// The shortest familiar name of an image: `nginx:1.23` for
 /// `docker.io/library/nginx:1.23` (its tag, else its digest name, else its ID).
 pub fn display_name(i: &ImagePlan) -> String {
-    let parsed: Vec<ImageRef> = i
-        .refs
+    familiar_name(&i.refs)
+}
+
+/// The name people write for an image with these names: its tag, else its digest name,
+/// else the first name as it is.
+pub fn familiar_name(refs: &[String]) -> String {
+    let parsed: Vec<ImageRef> = refs
         .iter()
         .filter_map(|r| ImageRef::parse(r).ok())
         .collect();
@@ -561,7 +566,7 @@ pub fn display_name(i: &ImagePlan) -> String {
         .find(|r| r.tag().is_some() && r.digest().is_none())
         .or(parsed.first())
         .map(|r| r.familiar())
-        .or_else(|| i.refs.first().cloned())
+        .or_else(|| refs.first().cloned())
         .unwrap_or_default()
 }
 
