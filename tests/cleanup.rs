@@ -459,3 +459,49 @@ fn a_removal_that_was_not_in_the_preview_needs_its_own_yes() {
     assert!(status_images(&cluster, "web-2").contains("docker.io/library/the-app:v1.0"));
     assert!(!status_images(&cluster, "web-2").contains("docker.io/library/the-app:v1.1"));
 }
+
+#[test]
+fn a_preloader_that_cannot_be_read_stops_every_cleanup() {
+    let cluster = start();
+    // A rendered-looking preloader whose keep annotation is not a number: what it
+    // preloads, and with which settings, cannot be trusted.
+    let ds = r#"{"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "image-preloader-api", "namespace": "kube-system",
+            "labels": {"app.kubernetes.io/managed-by": "kpreload", "kpreload.dev/pool": "api"},
+            "annotations": {"kpreload.dev/keep": "lots"}},
+        "spec": {"selector": {"matchLabels": {"app": "api-preloader"}},
+            "template": {"metadata": {"labels": {"app": "api-preloader"}},
+                "spec": {"nodeSelector": {"workload-type": "api"},
+                    "initContainers": [{"name": "preload-redis", "image": "redis:7"}],
+                    "containers": [{"name": "cleanup", "image": "busybox:1.37.0-musl"}]}}}}"#;
+    let (code, body) = support::http(
+        "POST",
+        &format!(
+            "{}/apis/apps/v1/namespaces/kube-system/daemonsets",
+            cluster.url()
+        ),
+        "application/json",
+        ds,
+    );
+    assert_eq!(code, 201, "{body}");
+
+    let plan = plan_json(&cluster, &["--pool", "web"]);
+    let problems = plan["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{plan}");
+    assert!(problems[0].as_str().unwrap().contains("kpreload.dev/keep"));
+    let table = String::from_utf8(kpreload(&cluster, &["plan", "--pool", "web"]).stdout).unwrap();
+    assert!(
+        table.contains("WARNING: the preloader image-preloader-api"),
+        "{table}"
+    );
+
+    let before = status_images(&cluster, "web-1");
+    let out = kpreload(&cluster, &["cleanup", "--pool", "web", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Cleanup cannot run while the preloader image-preloader-api"),
+        "{err}"
+    );
+    assert_eq!(status_images(&cluster, "web-1"), before);
+}

@@ -135,6 +135,9 @@ pub async fn run(
     let preview = make(client, ns, args, &mut notes).await?;
     out.write_all(&notes)?;
     out.write_all(cleanup::table(&preview).as_bytes())?;
+    if let Some(why) = cleanup::blocked_run(&preview) {
+        bail!("{why}");
+    }
     if preview.remove_images() == 0 {
         writeln!(out, "Nothing to remove.")?;
         return Ok(());
@@ -186,6 +189,9 @@ pub async fn run(
         } else {
             writeln!(out, "They are left for the next run.")?;
         }
+    }
+    if let Some(why) = cleanup::blocked_run(&plan) {
+        bail!("{why}");
     }
     let dropped = plan.restrict_to(&allowed);
     let _ = dropped;

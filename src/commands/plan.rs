@@ -105,7 +105,9 @@ pub async fn make(
             "note: {node}: could not read the runtime's images ({why}); planned from status.images"
         )?;
     }
-    Ok(cleanup::plan(facts, &options))
+    let mut plan = cleanup::plan(facts, &options);
+    plan.problems = cleanup::unreadable_preloaders(&fetched.daemonsets);
+    Ok(plan)
 }
 
 pub async fn run(

@@ -285,6 +285,28 @@ pub fn gather(
     out
 }
 
+/// Why each preloader that cannot be read cannot be (its images, selector or settings are
+/// unreadable): while one exists, the images it preloads are unknown and unprotected.
+pub fn unreadable_preloaders(daemonsets: &[Arc<DaemonSet>]) -> Vec<String> {
+    let mut out: Vec<String> = daemonsets
+        .iter()
+        .filter_map(|ds| read_preloader(ds)?.err())
+        .collect();
+    out.sort();
+    out
+}
+
+/// What stops every cleanup run, in one sentence, if anything does.
+pub fn blocked_run(plan: &ClusterPlan) -> Option<String> {
+    (!plan.problems.is_empty()).then(|| {
+        format!(
+            "Cleanup cannot run while {} — the images it preloads are unknown, so they could \
+             not be protected; fix the DaemonSet first.",
+            plan.problems.join("; ")
+        )
+    })
+}
+
 /// The protect pattern that keeps every sandbox image.
 pub const SANDBOX_PATTERN: &str = "*/pause";
 
@@ -398,6 +420,9 @@ pub struct PlannedNode {
 pub struct ClusterPlan {
     pub options: Options,
     pub nodes: Vec<PlannedNode>,
+    /// Preloaders that cannot be read: what they preload, and where, is unknown, so no
+    /// cleanup may run until they are fixed.
+    pub problems: Vec<String>,
 }
 
 impl ClusterPlan {
@@ -491,6 +516,7 @@ pub fn plan(facts: Vec<NodeFacts>, options: &Options) -> ClusterPlan {
     ClusterPlan {
         options: options.clone(),
         nodes,
+        problems: Vec::new(),
     }
 }
 
@@ -531,6 +557,7 @@ pub fn to_json(plan: &ClusterPlan) -> Value {
         })
         .collect();
     json!({
+        "problems": plan.problems,
         "keep": plan.options.keep.unwrap_or(super::planner::DEFAULT_KEEP),
         "settings": {
             "keep": plan.options.keep,
@@ -602,6 +629,11 @@ pub fn settings_line(plan: &ClusterPlan) -> String {
 /// The plan as a table: pool → node → image, with decision, reason and size, and totals.
 pub fn table(plan: &ClusterPlan) -> String {
     let mut out = format!("{}\n", settings_line(plan));
+    for p in &plan.problems {
+        out.push_str(&format!(
+            "WARNING: {p}: cleanup cannot run until it is fixed\n"
+        ));
+    }
     let mut by_pool: BTreeMap<Option<&str>, Vec<&PlannedNode>> = BTreeMap::new();
     for n in &plan.nodes {
         by_pool.entry(n.plan.pool.as_deref()).or_default().push(n);

@@ -433,6 +433,10 @@ impl App {
         let Some(c) = self.cleanup.as_mut().filter(|c| c.phase == Phase::Preview) else {
             return;
         };
+        if let Some(why) = crate::core::cleanup::blocked_run(&c.plan) {
+            self.notice = Some(why);
+            return;
+        }
         if c.effective().remove_images() == 0 {
             self.notice = Some("nothing to remove".into());
             return;

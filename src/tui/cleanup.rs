@@ -85,6 +85,7 @@ impl Cleanup {
             plan: ClusterPlan {
                 options: Options::default(),
                 nodes: Vec::new(),
+                problems: Vec::new(),
             },
             phase: Phase::Preview,
         };
@@ -119,6 +120,7 @@ impl Cleanup {
             &options,
         );
         self.plan = cleanup::plan(facts, &options);
+        self.plan.problems = cleanup::unreadable_preloaders(&snapshot.daemonsets);
     }
 
     /// The plan without the excluded nodes: what a run would do.

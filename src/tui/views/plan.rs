@@ -66,6 +66,12 @@ fn draw_summary(frame: &mut Frame, area: Rect, app: &App, c: &Cleanup) {
             Style::new().fg(t.busy),
         ));
     }
+    if !c.plan.problems.is_empty() {
+        second.push(Span::styled(
+            format!("  · cannot run: {}", c.plan.problems.join("; ")),
+            Style::new().fg(t.fail),
+        ));
+    }
     if !blocked.is_empty() {
         second.push(Span::styled(
             format!(
