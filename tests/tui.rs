@@ -749,3 +749,16 @@ fn no_plan_until_every_namespaces_pods_are_known() {
     press(&mut app, "c");
     assert_eq!(app.view().screen, Screen::Plan);
 }
+
+#[test]
+fn the_plans_selected_line_stays_in_view() {
+    let mut app = cleanup_app(false);
+    press(&mut app, "\ncG");
+    // 16 lines in a list area of 9: the last (web-2's python:3.14) is selected and shown.
+    let screen = draw(&mut app, 80, 16);
+    assert_eq!(screen.matches("python:3.14").count(), 2, "{screen}");
+    assert!(
+        screen.lines().rev().nth(1).unwrap().contains("python:3.14"),
+        "the last list line is the selected one: {screen}"
+    );
+}

@@ -130,7 +130,8 @@ fn draw_plan(frame: &mut Frame, area: Rect, app: &App, c: &Cleanup) {
         .filter(|l| keys.contains(&c.line_key(l)))
         .collect();
     let selected = app.view().selected;
-    let (first, count) = window(selected, lines.len(), area.height + 2);
+    // The top border takes a line; `window` counts a header and a border of its own.
+    let (first, count) = window(selected, lines.len(), area.height + 1);
     let width = c
         .plan
         .nodes
