@@ -81,9 +81,9 @@ pub fn pod(p: &mut Pod) {
                 .chain(status.ephemeral_container_statuses.iter_mut())
                 .flatten()
             {
+                // The resolved ID only: the spec already names the image as written.
                 *s = ContainerStatus {
                     name: std::mem::take(&mut s.name),
-                    image: std::mem::take(&mut s.image),
                     image_id: std::mem::take(&mut s.image_id),
                     ..Default::default()
                 };
@@ -164,7 +164,7 @@ mod tests {
             json!({"metadata": {"name": "w"}, "spec": {"nodeName": "n1",
                 "initContainers": [{"name": "i", "image": "busybox"}],
                 "containers": [{"name": "c", "image": "nginx:1"}]},
-                "status": {"containerStatuses": [{"name": "c", "image": "docker.io/library/nginx:1",
+                "status": {"containerStatuses": [{"name": "c", "image": "",
                     "imageID": "docker.io/library/nginx@sha256:ab", "ready": false, "restartCount": 0}]}})
         );
 
