@@ -72,21 +72,23 @@ pub fn pod(p: &mut Pod) {
         .any(|o| o.kind == "DaemonSet");
     if !daemon {
         p.metadata.owner_references = None;
-        if let Some(status) = &mut p.status {
-            status.phase = None;
-            for s in status
+        if let Some(status) = p.status.take() {
+            // The resolved IDs only (the spec names the images as written): a container
+            // status is hundreds of bytes, and there may be 100,000 pods.
+            let image_ids: Vec<String> = status
                 .init_container_statuses
-                .iter_mut()
-                .chain(status.container_statuses.iter_mut())
-                .chain(status.ephemeral_container_statuses.iter_mut())
+                .into_iter()
+                .chain(status.container_statuses)
+                .chain(status.ephemeral_container_statuses)
                 .flatten()
-            {
-                // The resolved ID only: the spec already names the image as written.
-                *s = ContainerStatus {
-                    name: std::mem::take(&mut s.name),
-                    image_id: std::mem::take(&mut s.image_id),
+                .map(|s| s.image_id)
+                .filter(|id| !id.is_empty())
+                .collect();
+            if !image_ids.is_empty() {
+                p.status = Some(crate::core::objects::PodStatus {
+                    image_ids,
                     ..Default::default()
-                };
+                });
             }
         }
         return;
@@ -158,14 +160,17 @@ mod tests {
         }))
         .unwrap();
         pod(&mut w);
+        assert_eq!(
+            w.status.as_ref().unwrap().image_ids,
+            ["docker.io/library/nginx@sha256:ab"]
+        );
         let v = serde_json::to_value(&w).unwrap();
         assert_eq!(
             v,
             json!({"metadata": {"name": "w"}, "spec": {"nodeName": "n1",
                 "initContainers": [{"name": "i", "image": "busybox"}],
                 "containers": [{"name": "c", "image": "nginx:1"}]},
-                "status": {"containerStatuses": [{"name": "c", "image": "",
-                    "imageID": "docker.io/library/nginx@sha256:ab", "ready": false, "restartCount": 0}]}})
+                "status": {}})
         );
 
         let mut p: Pod = serde_json::from_value(json!({
