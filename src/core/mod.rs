@@ -2,6 +2,8 @@
 
 pub mod adopt;
 pub mod cleanup;
+pub mod edit;
+pub mod gitops;
 pub mod objects;
 pub mod planner;
 pub mod pools;
