@@ -151,6 +151,26 @@ pub enum Command {
         #[arg(long, value_name = "POOL")]
         pool: Option<String>,
     },
+    /// Apply every pool's preloader DaemonSet server-side (field manager kpreload).
+    ///
+    /// Each DaemonSet is dry-run on the server first; if any would conflict or fail, none
+    /// is applied. Prints created, configured or unchanged for each.
+    Apply {
+        /// The pools file.
+        #[arg(
+            short = 'f',
+            long = "filename",
+            value_name = "FILE",
+            default_value = "pools.yaml"
+        )]
+        file: PathBuf,
+        /// Apply only this pool.
+        #[arg(long, value_name = "POOL")]
+        pool: Option<String>,
+        /// Ask the server what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Serve a simulated cluster (a Kubernetes API server on loopback) until stopped.
     Sim {
         /// The scenario: Kubernetes objects and an optional Simulation document.
@@ -250,6 +270,27 @@ pub fn main() -> ExitCode {
             commands::render::run(file, pool.as_deref(), &mut out)
                 .and_then(|()| out.flush().map_err(Into::into))
         }
+        Some(Command::Apply { dry_run: false, .. }) if cli.cluster.read_only => {
+            Err(anyhow::anyhow!(
+                "apply writes to the cluster and --read-only was given; add --dry-run to see what it would change"
+            ))
+        }
+        Some(Command::Apply {
+            file,
+            pool,
+            dry_run,
+        }) => runtime().and_then(|rt| {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            rt.block_on(commands::apply::run(
+                &target,
+                file,
+                pool.as_deref(),
+                *dry_run,
+                &mut out,
+            ))
+            .and_then(|()| out.flush().map_err(Into::into))
+        }),
         Some(Command::Sim {
             scenario,
             listen,

@@ -1,6 +1,7 @@
 //! Cluster access: kube-rs over HTTP and nothing else. A kubeconfig (or the built-in demo
 //! cluster) becomes a client; watches feed owned snapshots to whoever reads them.
 
+pub mod apply;
 pub mod cleanup;
 pub mod trim;
 pub mod watch;

@@ -1,5 +1,6 @@
 //! The non-interactive commands, each a thin shell around the core.
 
+pub mod apply;
 pub mod cleanup;
 pub mod plan;
 pub mod rbac;

@@ -148,6 +148,11 @@ fn apply(
             if config["metadata"]["resourceVersion"].is_null() {
                 obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
             }
+            // An apply that changes nothing (once defaulted) moves no entry's time, so the
+            // object, and its resourceVersion, stay as they were.
+            if without_times(&obj) == without_times(old) {
+                obj["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
+            }
             let obj = merge_subresource(res, old, obj, status);
             validate(res, &obj)?;
             Ok(obj)
@@ -156,6 +161,22 @@ fn apply(
     let mut resp = json_response(StatusCode::OK, &view(res, &result));
     add_warnings(&mut resp, &warnings);
     Ok(resp)
+}
+
+/// The object with its managedFields' times and resourceVersion left out.
+fn without_times(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(list) = v["metadata"]["managedFields"].as_array_mut() {
+        for e in list {
+            if let Some(e) = e.as_object_mut() {
+                e.remove("time");
+            }
+        }
+    }
+    if let Some(m) = v["metadata"].as_object_mut() {
+        m.remove("resourceVersion");
+    }
+    v
 }
 
 /// Applies a strategic merge patch to `target` in place.

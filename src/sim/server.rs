@@ -318,7 +318,8 @@ fn object_call(
         Method::PATCH => patch::patch(sim, call, res, ns, name, status),
         Method::DELETE if !status => {
             let dry = call.dry_run()? || delete_options_dry_run(call)?;
-            let gone = sim.store.delete(res, ns, name, dry)?;
+            let pre = delete_preconditions(call)?;
+            let gone = sim.store.delete_if(res, ns, name, dry, &pre)?;
             if res.kind == "Namespace" && !dry {
                 sim.store.delete_namespace_contents(name);
             }
@@ -326,6 +327,20 @@ fn object_call(
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// DeleteOptions' `preconditions`: the uid and resourceVersion the object must still have.
+fn delete_preconditions(call: &Call) -> ApiResult<super::store::Preconditions> {
+    if call.body.is_empty() {
+        return Ok(Default::default());
+    }
+    let options: Value = serde_json::from_slice(&call.body)
+        .map_err(|e| ApiError::bad_request(format!("the DeleteOptions body is not JSON: {e}")))?;
+    let field = |k: &str| options["preconditions"][k].as_str().map(str::to_string);
+    Ok(super::store::Preconditions {
+        uid: field("uid"),
+        resource_version: field("resourceVersion"),
+    })
 }
 
 /// kubectl sends DELETE's dry run in a DeleteOptions body, not the query.

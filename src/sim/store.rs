@@ -263,12 +263,43 @@ impl Store {
     }
 
     pub fn delete(&self, res: &Resource, ns: &str, name: &str, dry_run: bool) -> ApiResult<Obj> {
+        self.delete_if(res, ns, name, dry_run, &Preconditions::default())
+    }
+
+    /// Deletes an object if it still has the precondition's uid and resourceVersion (409 as
+    /// the API server words it, when not).
+    pub fn delete_if(
+        &self,
+        res: &Resource,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
+        pre: &Preconditions,
+    ) -> ApiResult<Obj> {
         let kind = res.store_kind;
         let mut inner = self.lock();
         let key = (kind, ns.to_string(), name.to_string());
         let Some(old) = inner.objects.get(&key).cloned() else {
             return Err(ApiError::not_found(res.group, res.plural, name));
         };
+        for (field, wanted, label) in [
+            ("uid", &pre.uid, "UID"),
+            ("resourceVersion", &pre.resource_version, "ResourceVersion"),
+        ] {
+            let actual = old["metadata"][field].as_str().unwrap_or_default();
+            if let Some(w) = wanted
+                && w != actual
+            {
+                return Err(ApiError::conflict(
+                    res.group,
+                    res.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: {label} in precondition: {w}, {label} in object meta: {actual}"
+                    ),
+                ));
+            }
+        }
         if dry_run {
             return Ok(old);
         }
@@ -500,4 +531,11 @@ mod tests {
                 .is_empty()
         );
     }
+}
+
+/// What a DELETE may require of the object it removes.
+#[derive(Clone, Debug, Default)]
+pub struct Preconditions {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
 }

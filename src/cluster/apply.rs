@@ -1,0 +1,430 @@
+//! Writing preloaders: server-side apply with the field manager `kpreload` and no force,
+//! always after a server-side dry run, with the resourceVersion a person reviewed as the
+//! precondition; deletion with uid and resourceVersion preconditions. A conflict comes
+//! back as who changed what, read from the object as it is now.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+
+use super::cleanup::api_error;
+use crate::core::edit::{diff, readable_yaml};
+use crate::core::render::MANAGER;
+
+/// What an apply did to one DaemonSet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl Outcome {
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Configured => "configured",
+            Outcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// Someone else got there first: who, and what they changed or own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// One sentence.
+    pub summary: String,
+    /// Field managers, with how and when they wrote: `kubectl-edit (Update, 10:01:02Z)`.
+    pub managers: Vec<String>,
+    /// What differs, as diff lines (`- …`, `+ …`), or the fields another manager owns.
+    pub changes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyError {
+    Conflict(Conflict),
+    /// Anything else, in a sentence or two.
+    Failed(String),
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::Conflict(c) => {
+                write!(f, "{}", c.summary)?;
+                for m in &c.changes {
+                    write!(f, "\n  {m}")?;
+                }
+                Ok(())
+            }
+            ApplyError::Failed(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+fn api(client: &kube::Client, ds: &DaemonSet) -> Api<DaemonSet> {
+    let ns = ds.metadata.namespace.as_deref().unwrap_or("kube-system");
+    Api::namespaced(client.clone(), ns)
+}
+
+fn name_of(ds: &DaemonSet) -> String {
+    ds.metadata.name.clone().unwrap_or_default()
+}
+
+/// The DaemonSet as it is now; None when there is none.
+pub async fn get(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<DaemonSet>, String> {
+    Api::<DaemonSet>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| api_error(&e, &format!("read the DaemonSet {namespace}/{name}")))
+}
+
+fn params(dry_run: bool) -> PatchParams {
+    let mut p = PatchParams::apply(MANAGER);
+    p.dry_run = dry_run;
+    p
+}
+
+/// Applies `desired` over `seen` (the object a person reviewed; None: it must not exist):
+/// a dry run first, then (unless `dry_run`) the apply itself, both with `seen`'s
+/// resourceVersion as the precondition. Returns the outcome and the object the server made.
+pub async fn apply(
+    client: &kube::Client,
+    desired: &DaemonSet,
+    seen: Option<&DaemonSet>,
+    dry_run: bool,
+) -> Result<(Outcome, DaemonSet), ApplyError> {
+    let api = api(client, desired);
+    let name = name_of(desired);
+    let mut body = desired.clone();
+    body.metadata.managed_fields = None;
+    body.status = None;
+    body.metadata.resource_version = seen.and_then(|s| s.metadata.resource_version.clone());
+    if seen.is_none() {
+        // Nothing was there at preview: if something is now, it is someone else's.
+        if let Some(now) = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| ApplyError::Failed(api_error(&e, &format!("read the DaemonSet {name}"))))?
+        {
+            return Err(ApplyError::Conflict(created_meanwhile(&name, &now)));
+        }
+    }
+    // The status moves the resourceVersion all the time (a rollout updates it every few
+    // seconds): when only the status changed since `seen`, the reviewed object is still the
+    // one there, and the precondition is renewed. Anything else is a conflict.
+    let mut current = seen.cloned();
+    for _ in 0..5 {
+        body.metadata.resource_version = current
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.clone());
+        let mut result = Ok(None);
+        for dry in [true, false] {
+            if !dry && dry_run {
+                break;
+            }
+            match api.patch(&name, &params(dry), &Patch::Apply(&body)).await {
+                Ok(obj) => result = Ok(Some(obj)),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        match result {
+            Ok(made) => {
+                let made = made.expect("the dry run ran");
+                let outcome = match &current {
+                    None => Outcome::Created,
+                    Some(s) if readable_yaml(s) == readable_yaml(&made) => Outcome::Unchanged,
+                    Some(_) => Outcome::Configured,
+                };
+                return Ok((outcome, made));
+            }
+            Err(e) => {
+                let stale = matches!(&e, kube::Error::Api(s) if s.code == 409
+                    && field_conflicts(&s.message).0.is_empty());
+                if stale && let Some(before) = &current {
+                    let ns = desired
+                        .metadata
+                        .namespace
+                        .as_deref()
+                        .unwrap_or("kube-system");
+                    if let Ok(Some(live)) = get(client, ns, &name).await
+                        && readable_yaml(&live) == readable_yaml(before)
+                        && managers(&live, Some(before)).is_empty()
+                    {
+                        current = Some(live);
+                        continue;
+                    }
+                }
+                return Err(explain(client, &e, &name, seen, desired).await);
+            }
+        }
+    }
+    Err(ApplyError::Failed(format!(
+        "{name} kept changing while kpreload applied; try again in a moment."
+    )))
+}
+
+/// Creates `desired` and deletes the hand-written preloader `old` it converts (same pools,
+/// new form): dry runs of both first; the deletion requires `old`'s uid and resourceVersion.
+pub async fn convert(
+    client: &kube::Client,
+    old: &DaemonSet,
+    desired: &DaemonSet,
+) -> Result<DaemonSet, ApplyError> {
+    let old_name = name_of(old);
+    let same_name = old_name == name_of(desired);
+    let api = api(client, desired);
+    let delete = |dry: bool| DeleteParams {
+        dry_run: dry,
+        preconditions: Some(Preconditions {
+            uid: old.metadata.uid.clone(),
+            resource_version: old.metadata.resource_version.clone(),
+        }),
+        ..Default::default()
+    };
+    let old_api = api_for(client, old);
+    if let Err(e) = old_api.delete(&old_name, &delete(true)).await {
+        return Err(explain(client, &e, &old_name, Some(old), desired).await);
+    }
+    if !same_name {
+        let mut body = desired.clone();
+        body.metadata.resource_version = None;
+        if let Err(e) = api
+            .create(
+                &PostParams {
+                    dry_run: true,
+                    field_manager: Some(MANAGER.into()),
+                },
+                &body,
+            )
+            .await
+        {
+            return Err(ApplyError::Failed(api_error(
+                &e,
+                &format!("create the DaemonSet {} (dry run)", name_of(desired)),
+            )));
+        }
+    }
+    if let Err(e) = old_api.delete(&old_name, &delete(false)).await {
+        return Err(explain(client, &e, &old_name, Some(old), desired).await);
+    }
+    // A DaemonSet of the same name may take a moment to go (its pods first).
+    let mut last = None;
+    for _ in 0..50 {
+        match apply(client, desired, None, false).await {
+            Ok((_, made)) => return Ok(made),
+            Err(e @ ApplyError::Conflict(_)) if same_name => {
+                last = Some(e);
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(half_done(&old_name, e)),
+        }
+    }
+    Err(half_done(
+        &old_name,
+        last.unwrap_or(ApplyError::Failed("it did not go".into())),
+    ))
+}
+
+fn half_done(old: &str, e: ApplyError) -> ApplyError {
+    ApplyError::Failed(format!(
+        "The hand-written preloader {old} was deleted but its replacement could not be created: {e} \
+         Apply again (the draft is kept) or `kpreload render | kubectl apply -f -`."
+    ))
+}
+
+fn api_for(client: &kube::Client, ds: &DaemonSet) -> Api<DaemonSet> {
+    api(client, ds)
+}
+
+/// Deletes a preloader if it is still the one a person confirmed (uid and resourceVersion).
+pub async fn delete(client: &kube::Client, seen: &DaemonSet) -> Result<(), ApplyError> {
+    let name = name_of(seen);
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: seen.metadata.uid.clone(),
+            resource_version: seen.metadata.resource_version.clone(),
+        }),
+        ..Default::default()
+    };
+    match api(client, seen).delete(&name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(explain(client, &e, &name, Some(seen), seen).await),
+    }
+}
+
+fn created_meanwhile(name: &str, now: &DaemonSet) -> Conflict {
+    Conflict {
+        summary: format!(
+            "The DaemonSet {name} was created by someone else since kpreload looked; nothing was changed. \
+             Start again from it."
+        ),
+        managers: managers(now, None),
+        changes: Vec::new(),
+    }
+}
+
+/// Turns an error into sentences; a 409 is read against the object as it is now.
+async fn explain(
+    client: &kube::Client,
+    e: &kube::Error,
+    name: &str,
+    seen: Option<&DaemonSet>,
+    desired: &DaemonSet,
+) -> ApplyError {
+    let kube::Error::Api(status) = e else {
+        return ApplyError::Failed(api_error(e, &format!("apply the DaemonSet {name}")));
+    };
+    if status.code != 409 {
+        return ApplyError::Failed(api_error(e, &format!("apply the DaemonSet {name}")));
+    }
+    let owners = field_conflicts(&status.message);
+    if !owners.0.is_empty() {
+        let who = owners.0.iter().cloned().collect::<Vec<_>>().join(", ");
+        return ApplyError::Conflict(Conflict {
+            summary: format!(
+                "Nothing was changed: {who} own{} fields of {name} this change would set differently. \
+                 Change them with that tool, or hand them over (remove them there) and apply again.",
+                if owners.0.len() == 1 { "s" } else { "" }
+            ),
+            managers: owners.0.into_iter().collect(),
+            changes: owners.1,
+        });
+    }
+    let ns = desired
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or("kube-system");
+    let live = get(client, ns, name).await.ok().flatten();
+    match (live, seen) {
+        (Some(live), Some(seen)) => {
+            let who = managers(&live, Some(seen));
+            let changes: Vec<String> = diff(&readable_yaml(seen), &readable_yaml(&live), 0)
+                .into_iter()
+                .filter(|l| l.sign == '-' || l.sign == '+')
+                .map(|l| format!("{} {}", l.sign, l.text.trim()))
+                .take(12)
+                .collect();
+            let by = if who.is_empty() {
+                "someone".to_string()
+            } else {
+                who.join(", ")
+            };
+            ApplyError::Conflict(Conflict {
+                summary: format!(
+                    "{name} was changed by {by} since kpreload read it; nothing was applied and their change stands. \
+                     Start again from the new state (in the TUI: e reopens the editor on it)."
+                ),
+                managers: who,
+                changes,
+            })
+        }
+        (None, Some(_)) => ApplyError::Conflict(Conflict {
+            summary: format!(
+                "{name} was deleted since kpreload read it; nothing was applied. Start again to create it anew."
+            ),
+            managers: Vec::new(),
+            changes: Vec::new(),
+        }),
+        _ => ApplyError::Failed(api_error(e, &format!("apply the DaemonSet {name}"))),
+    }
+}
+
+/// The managers whose entries in `live`'s managedFields are new or changed since `seen`
+/// (all of them when nothing was seen), with operation and time; status writers left out.
+pub fn managers(live: &DaemonSet, seen: Option<&DaemonSet>) -> Vec<String> {
+    let entry = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
+        (
+            m.manager.clone().unwrap_or_default(),
+            m.operation.clone().unwrap_or_default(),
+            m.time.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
+            m.fields_v1.as_ref().map(|f| f.0.to_string()),
+        )
+    };
+    let before: BTreeSet<_> = seen
+        .and_then(|s| s.metadata.managed_fields.as_ref())
+        .into_iter()
+        .flatten()
+        .map(entry)
+        .collect();
+    let mut out: Vec<String> = live
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        // Status writers (the DaemonSet controller) change nothing a person edits.
+        .filter(|m| m.subresource.as_deref() != Some("status"))
+        .map(entry)
+        .filter(|e| !before.contains(e))
+        .map(|(m, op, time, _)| {
+            if time.is_empty() {
+                format!("{m} ({op})")
+            } else {
+                format!("{m} ({op}, {time})")
+            }
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The managers and field paths of a server-side apply conflict message:
+/// `Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec…`.
+pub fn field_conflicts(message: &str) -> (BTreeSet<String>, Vec<String>) {
+    let mut managers = BTreeSet::new();
+    let mut fields = Vec::new();
+    if !message.starts_with("Apply failed with") {
+        return (managers, fields);
+    }
+    let mut rest = message;
+    while let Some(at) = rest.find("with \"") {
+        let after = &rest[at + 6..];
+        let Some(end) = after.find('"') else { break };
+        managers.insert(after[..end].to_string());
+        rest = &after[end + 1..];
+    }
+    for line in message.lines() {
+        let line = line.trim();
+        if let Some(f) = line.strip_prefix("- ") {
+            fields.push(f.to_string());
+        } else if let Some(at) = line.rfind(": .") {
+            fields.push(line[at + 2..].to_string());
+        }
+    }
+    (managers, fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_messages_name_managers_and_fields() {
+        let (m, f) = field_conflicts(
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.template.spec.initContainers[name=\"preload-nginx\"].image",
+        );
+        assert_eq!(m.into_iter().collect::<Vec<_>>(), ["kubectl-edit"]);
+        assert_eq!(
+            f,
+            [".spec.template.spec.initContainers[name=\"preload-nginx\"].image"]
+        );
+        let (m, f) = field_conflicts(
+            "Apply failed with 2 conflicts: conflicts with \"helm\":\n- .spec.a\n- .spec.b",
+        );
+        assert_eq!(m.into_iter().collect::<Vec<_>>(), ["helm"]);
+        assert_eq!(f, [".spec.a", ".spec.b"]);
+        let (m, _) = field_conflicts("the object has been modified");
+        assert!(m.is_empty());
+    }
+}
