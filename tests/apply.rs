@@ -1,7 +1,6 @@
 //! `kpreload apply` against the simulator: server-side apply with the field manager
 //! `kpreload`, dry runs, conflicts with other managers, hand-written preloaders left alone.
 
-#[allow(dead_code)]
 mod support;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
