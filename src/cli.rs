@@ -16,6 +16,9 @@ use crate::commands;
 pub struct Cli {
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// GitOps mode: the TUI writes pool edits to this pools file instead of the cluster.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -96,7 +99,11 @@ impl PlanArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The terminal UI on a built-in simulated cluster: no cluster needed.
-    Demo,
+    Demo {
+        /// GitOps mode: pool edits go to this pools file instead of the simulated cluster.
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
     /// Pull progress per pool and node, without the terminal UI.
     Status {
         /// Only this pool.
@@ -194,15 +201,28 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let target = cli.cluster.target();
     let result = match &cli.command {
-        None => {
-            runtime().and_then(|rt| rt.block_on(crate::tui::run(&target, cli.cluster.read_only)))
-        }
-        Some(Command::Demo) => {
+        None => runtime().and_then(|rt| {
+            rt.block_on(crate::tui::run(
+                &target,
+                cli.cluster.read_only,
+                cli.file.as_deref(),
+            ))
+        }),
+        Some(_) if cli.file.is_some() => Err(anyhow::anyhow!(
+            "-f before a command is the TUI's GitOps mode; put it after the command (kpreload apply -f pools.yaml)"
+        )),
+        Some(Command::Demo { file }) => {
             let target = crate::cluster::Target {
                 demo: true,
                 ..target
             };
-            runtime().and_then(|rt| rt.block_on(crate::tui::run(&target, cli.cluster.read_only)))
+            runtime().and_then(|rt| {
+                rt.block_on(crate::tui::run(
+                    &target,
+                    cli.cluster.read_only,
+                    file.as_deref(),
+                ))
+            })
         }
         Some(Command::Status {
             pool,

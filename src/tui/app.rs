@@ -27,6 +27,8 @@ pub enum Action {
     /// A cleanup run's progress, and its end.
     CleanupStep(Step),
     CleanupDone(Vec<NodeReport>),
+    /// The editor's work, done.
+    Edit(super::edit::Done),
     Quit,
 }
 
@@ -35,6 +37,8 @@ pub enum Action {
 pub enum Effect {
     /// Run this plan's removals on the cluster.
     RunCleanup(ClusterPlan),
+    /// The editor's: preview, apply, delete (see [`super::edit::Work`]).
+    Edit(super::edit::Work),
 }
 
 /// Which screen.
@@ -45,6 +49,8 @@ pub enum Screen {
     Node(String),
     /// The cleanup plan (its scope and state are in `App::cleanup`).
     Plan,
+    /// The pool editor (its state is in `App::edit`).
+    Edit,
 }
 
 /// One entry of the navigation stack.
@@ -58,7 +64,7 @@ pub struct View {
 }
 
 impl View {
-    fn new(screen: Screen) -> View {
+    pub fn new(screen: Screen) -> View {
         View {
             screen,
             selected: 0,
@@ -120,6 +126,10 @@ pub struct App {
     pub cleanup: Option<Cleanup>,
     /// Work for the loop (a cleanup run), taken by it after each update.
     pub effect: Option<Effect>,
+    /// The pool editor, while it is open.
+    pub edit: Option<super::edit::Editor>,
+    /// GitOps mode: edits go to this pools file instead of the cluster.
+    pub gitops: Option<std::path::PathBuf>,
 }
 
 impl App {
@@ -145,6 +155,8 @@ impl App {
             uses: None,
             cleanup: None,
             effect: None,
+            edit: None,
+            gitops: None,
         }
     }
 
@@ -264,6 +276,7 @@ impl App {
                 self.stale = true;
                 self.dirty = true;
             }
+            Action::Edit(done) => self.edit_done(done),
             Action::Quit => {
                 if self.running() {
                     self.notice = Some("a cleanup is running; quit when it has finished".into());
@@ -296,6 +309,9 @@ impl App {
             }
             Some(Input::Palette(text)) => return self.palette_key(k, text),
             None => {}
+        }
+        if self.view().screen == Screen::Edit && !self.help {
+            return self.edit_key(k);
         }
         if let Some(Cleanup {
             phase: Phase::Confirm { .. },
@@ -374,6 +390,21 @@ impl App {
                     c.excluded.insert(node);
                 }
             }
+            Command::Edit => self.open_editor(),
+            Command::NewPool => {
+                if self.view().screen == Screen::Pools {
+                    self.open_new_pool();
+                }
+            }
+            Command::DeletePool => self.open_delete(),
+            Command::Add
+            | Command::Remove
+            | Command::Tag
+            | Command::MoveUp
+            | Command::MoveDown
+            | Command::Undo
+            | Command::Preview
+            | Command::Apply => {}
             Command::Filter => self.input = Some(Input::Filter),
             Command::Palette => self.input = Some(Input::Palette(String::new())),
             Command::Help => self.help = true,
@@ -392,6 +423,7 @@ impl App {
                 self.ask_to_confirm();
                 return;
             }
+            Screen::Edit => return,
         };
         if let Some(why) = self.cleanup_blocked() {
             self.notice = Some(why);
@@ -651,7 +683,7 @@ impl App {
         None
     }
 
-    fn open(&mut self, screen: Screen) {
+    pub fn open(&mut self, screen: Screen) {
         self.stack.truncate(1);
         if screen != Screen::Pools {
             self.stack.push(View::new(screen));
@@ -717,6 +749,7 @@ impl App {
                     opens: None,
                 })
                 .collect(),
+            Screen::Edit => Vec::new(),
             Screen::Plan => match &self.cleanup {
                 Some(c) if matches!(c.phase, Phase::Preview | Phase::Confirm { .. }) => c
                     .lines()

@@ -32,10 +32,21 @@ pub enum Command {
     KeepMore,
     KeepLess,
     Exclude,
+    Edit,
+    NewPool,
+    DeletePool,
+    Add,
+    Remove,
+    Tag,
+    MoveUp,
+    MoveDown,
+    Undo,
+    Preview,
+    Apply,
 }
 
 impl Command {
-    pub const ALL: [Command; 18] = [
+    pub const ALL: [Command; 29] = [
         Command::Up,
         Command::Down,
         Command::Left,
@@ -54,6 +65,17 @@ impl Command {
         Command::KeepMore,
         Command::KeepLess,
         Command::Exclude,
+        Command::Edit,
+        Command::NewPool,
+        Command::DeletePool,
+        Command::Add,
+        Command::Remove,
+        Command::Tag,
+        Command::MoveUp,
+        Command::MoveDown,
+        Command::Undo,
+        Command::Preview,
+        Command::Apply,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +98,17 @@ impl Command {
             Command::KeepMore => "keep-more",
             Command::KeepLess => "keep-less",
             Command::Exclude => "exclude",
+            Command::Edit => "edit",
+            Command::NewPool => "new-pool",
+            Command::DeletePool => "delete-pool",
+            Command::Add => "add",
+            Command::Remove => "remove",
+            Command::Tag => "tag",
+            Command::MoveUp => "move-up",
+            Command::MoveDown => "move-down",
+            Command::Undo => "undo",
+            Command::Preview => "preview",
+            Command::Apply => "apply",
         }
     }
 
@@ -99,6 +132,33 @@ impl Command {
             Command::KeepMore => "plan: keep one more version per line",
             Command::KeepLess => "plan: keep one fewer version (at least 1)",
             Command::Exclude => "plan: leave the selected node out, or back in",
+            Command::Edit => "edit the pool's images (on a pool)",
+            Command::NewPool => "new pool: name, node labels, tolerations, images",
+            Command::DeletePool => "delete the pool's preloader (type its name to confirm)",
+            Command::Add => "editor: add an image after the selected one",
+            Command::Remove => "editor: remove the selected image",
+            Command::Tag => "editor: change the selected image's tag",
+            Command::MoveUp => "editor: pull the selected image earlier",
+            Command::MoveDown => "editor: pull the selected image later",
+            Command::Undo => "editor: undo the last change",
+            Command::Preview => "editor: preview the change (diff, pulls, disk)",
+            Command::Apply => "preview: apply it (server-side, or to the pools file)",
+        }
+    }
+
+    /// Where the command does something: everywhere, in the cleanup plan, or in the editor.
+    pub fn screen(self) -> &'static str {
+        match self {
+            Command::KeepMore | Command::KeepLess | Command::Exclude => "plan",
+            Command::Add
+            | Command::Remove
+            | Command::Tag
+            | Command::MoveUp
+            | Command::MoveDown
+            | Command::Undo
+            | Command::Preview
+            | Command::Apply => "editor",
+            _ => "",
         }
     }
 

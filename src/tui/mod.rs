@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cleanup;
 pub mod config;
+pub mod edit;
 pub mod views;
 
 use std::time::Duration;
@@ -26,9 +27,14 @@ const CLEANUP_CONCURRENCY: usize = 10;
 /// The slow tick for elapsed times and estimates.
 const CLOCK: Duration = Duration::from_secs(1);
 
-pub async fn run(target: &Target, read_only: bool) -> Result<()> {
+/// The TUI on `target`. With `gitops`, edits are written to that pools file (checked
+/// before anything starts) instead of the cluster.
+pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Path>) -> Result<()> {
     // Everything that can fail plainly fails before the terminal changes.
     let config = Config::load().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(path) = gitops {
+        crate::core::pools::PoolsFile::load(path)?;
+    }
     let connection = connect(target).await?;
     let log_path = start_log();
     let header = Header {
@@ -39,6 +45,7 @@ pub async fn run(target: &Target, read_only: bool) -> Result<()> {
     };
     let mut app = App::new(config, header, read_only, jiff::Timestamp::now());
     app.log_path = log_path;
+    app.gitops = gitops.map(std::path::Path::to_path_buf);
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Work the app asked for (a cleanup run) reports back here.
@@ -93,7 +100,8 @@ pub async fn run(target: &Target, read_only: bool) -> Result<()> {
                     a => app.update(a),
                 };
             }
-            if let Some(Effect::RunCleanup(plan)) = app.effect.take() {
+            match app.effect.take() {
+            Some(Effect::RunCleanup(plan)) => {
                 let client = connection.client.clone();
                 let report = work_tx.clone();
                 tasks.push(tokio::spawn(async move {
@@ -114,6 +122,16 @@ pub async fn run(target: &Target, read_only: bool) -> Result<()> {
                     let _ = relay.await;
                     let _ = report.send(Action::CleanupDone(reports));
                 }));
+            }
+            Some(Effect::Edit(work)) => {
+                let client = connection.client.clone();
+                let report = work_tx.clone();
+                tasks.push(tokio::spawn(async move {
+                    let done = edit::perform(&client, work).await;
+                    let _ = report.send(Action::Edit(done));
+                }));
+            }
+            None => {}
             }
             // Take in the rest of a burst of updates before drawing.
             while let Ok(u) = rx.try_recv() {

@@ -1,5 +1,6 @@
 //! Drawing: the header, the current screen, the footer, and the help over them.
 
+pub mod edit;
 pub mod node;
 pub mod plan;
 pub mod pool;
@@ -30,6 +31,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
         Screen::Pool(name) => pool::draw(frame, body, app, &name),
         Screen::Node(name) => node::draw(frame, body, app, &name),
         Screen::Plan => plan::draw(frame, body, app),
+        Screen::Edit => edit::draw(frame, body, app),
     }
     draw_footer(frame, footer, app);
     if app.help {
@@ -106,6 +108,11 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
                         Screen::Pool(p) => format!("pool {p}"),
                         Screen::Node(n) => format!("node {n}"),
                         Screen::Plan => "cleanup plan".to_string(),
+                        Screen::Edit => match &app.edit {
+                            Some(e) if e.new => "new pool".to_string(),
+                            Some(e) => format!("edit {}", e.pool.name),
+                            None => "editor".to_string(),
+                        },
                     })
                     .collect();
                 spans.push(Span::styled(
@@ -120,11 +127,21 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
                 }
                 let hints: &[Command] = match (&app.view().screen, app.read_only) {
                     (Screen::Plan, true) => &[Command::Back, Command::Filter, Command::Help],
+                    (Screen::Edit, _) => &[Command::Preview, Command::Back, Command::Help],
                     (Screen::Plan, false) => &[
                         Command::Cleanup,
                         Command::Exclude,
                         Command::Back,
                         Command::Help,
+                    ],
+                    (Screen::Pools | Screen::Pool(_), false) => &[
+                        Command::Open,
+                        Command::Edit,
+                        Command::Cleanup,
+                        Command::Back,
+                        Command::Filter,
+                        Command::Help,
+                        Command::Quit,
                     ],
                     _ => &[
                         Command::Open,
@@ -153,15 +170,25 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
 /// The help, generated from the active keymap.
 fn draw_help(frame: &mut Frame, app: &App) {
     let area = frame.area();
+    // Everywhere's commands, and the current screen's own.
+    let here = match app.view().screen {
+        Screen::Plan => "plan",
+        Screen::Edit => "editor",
+        _ => "",
+    };
+    let commands: Vec<Command> = Command::ALL
+        .into_iter()
+        .filter(|c| c.screen().is_empty() || c.screen() == here)
+        .collect();
     let width = area.width.min(72);
-    let height = area.height.min(Command::ALL.len() as u16 + 6);
+    let height = area.height.min(commands.len() as u16 + 6);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
-    let mut lines: Vec<Line> = Command::ALL
+    let mut lines: Vec<Line> = commands
         .iter()
         .map(|c| {
             let keys: Vec<String> = app.config.keys_for(*c).iter().map(|k| k.label()).collect();

@@ -1,0 +1,1184 @@
+//! The pool editor: a pool's image list edited in place (add with completion, remove,
+//! retag, reorder, undo), a preview of what the change does (the DaemonSet's or the pools
+//! file's diff, what each node will pull, whether it fits), then server-side apply (or a
+//! write of the pools file in GitOps mode), a conflict explained, and the rollout followed
+//! in the pool view. Also a new pool (name, node selector, tolerations, images) and the
+//! deletion of a preloader, confirmed by typing its pool's name.
+//!
+//! The keys and the state live here; the cluster and file work is in [`perform`], which the
+//! loop runs in a task (and tests call directly).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use fuzzy_matcher::FuzzyMatcher;
+use fuzzy_matcher::skim::SkimMatcherV2;
+use k8s_openapi::api::apps::v1::DaemonSet;
+
+use super::app::{Action, App, Effect, Screen, View};
+use super::config::{Command, Key};
+use crate::cluster::apply::{self, ApplyError, Conflict};
+use crate::core::adopt::{Origin, read_preloader};
+use crate::core::edit::{self, Catalog, DiffLine, Draft, NodePull, Rates};
+use crate::core::gitops;
+use crate::core::pools::{POOL_NAME_MAX, Pool, PoolsFile, dns_label_problem};
+use crate::core::reference::ImageRef;
+use crate::core::selector::{Effect as TaintEffect, NodeSelector, Requirement, Taint, Toleration};
+
+/// Nodes whose free image-filesystem space the preview reads, at most.
+pub const FREE_SPACE_NODES: usize = 50;
+/// Completion entries shown.
+pub const CHOICES: usize = 8;
+
+/// Where an edit goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Server-side apply to the cluster.
+    Cluster,
+    /// GitOps: the pools file, rewritten in place.
+    File(PathBuf),
+}
+
+/// A line being typed with a completion list under it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Picker {
+    pub text: String,
+    /// The highlighted completion; None: the typed text.
+    pub selected: Option<usize>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// The list, with the selection.
+    List,
+    /// Adding an image after the selection.
+    Add(Picker),
+    /// Choosing another tag for the selected image.
+    Tag(Picker),
+    /// New pool: its name.
+    NewName(Picker),
+    /// New pool: label requirements, one at a time.
+    NewSelector(Picker),
+    /// New pool: tolerations proposed from the matching nodes' taints (on/off each).
+    NewTolerations {
+        proposed: Vec<(Toleration, bool)>,
+        selected: usize,
+    },
+    /// The server (or the file) is being asked what the change does.
+    Waiting(String),
+    Preview(Box<Preview>),
+    Applying,
+    Conflict(Conflict),
+    Failed(String),
+    /// Deleting the preloader: the pool's name typed to confirm.
+    Delete {
+        typed: String,
+    },
+}
+
+/// What the preview shows, and what applying it does.
+#[derive(Clone, Debug)]
+pub struct Preview {
+    pub summary: Vec<String>,
+    /// Of the DaemonSet (live → after a server-side dry run), or of the pools file.
+    pub diff: Vec<DiffLine>,
+    pub diff_of: String,
+    pub pulls: Vec<NodePull>,
+    /// Why some free-space figures are missing, if they are.
+    pub free_note: Option<String>,
+    /// The hand-written preloader this converts, if it does.
+    pub converts: Option<String>,
+    pub work: Work,
+    /// First diff line shown.
+    pub scroll: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Editor {
+    /// The pool as read (selector, tolerations, keep, protect); its images are the original.
+    pub pool: Pool,
+    pub draft: Draft,
+    pub namespace: String,
+    /// The preloader's DaemonSet (to be created for a new pool).
+    pub daemonset: String,
+    pub uid: Option<String>,
+    pub new: bool,
+    pub origin: Origin,
+    pub mode: Mode,
+    pub selected: usize,
+    pub step: Step,
+    pub catalog: Catalog,
+    /// Esc was pressed once with unsaved changes.
+    pub leaving: bool,
+    /// The preloader (or the file's pool) is being deleted.
+    pub deleting: bool,
+}
+
+/// Work for the loop.
+#[derive(Clone, Debug)]
+pub enum Work {
+    /// Read the live DaemonSet, render the draft, dry-run it; read free space.
+    Preview {
+        pool: Pool,
+        namespace: String,
+        daemonset: String,
+        new: bool,
+        file: Option<PathBuf>,
+        nodes: Vec<String>,
+    },
+    /// Server-side apply with `seen`'s resourceVersion as the precondition.
+    Apply {
+        desired: Box<DaemonSet>,
+        seen: Option<Box<DaemonSet>>,
+    },
+    /// Replace a hand-written preloader by its rendered form.
+    Convert {
+        old: Box<DaemonSet>,
+        desired: Box<DaemonSet>,
+    },
+    /// Write the pools file, if it still reads `before`.
+    WriteFile {
+        path: PathBuf,
+        before: String,
+        after: String,
+    },
+    /// Delete a preloader if it is still the one on screen.
+    Delete {
+        namespace: String,
+        name: String,
+        uid: Option<String>,
+    },
+    /// Remove a pool from the pools file.
+    DeleteFromFile { path: PathBuf, pool: String },
+}
+
+/// What came back from [`perform`].
+#[derive(Clone, Debug)]
+pub enum Done {
+    Previewed(Result<Box<Previewed>, ApplyError>),
+    /// A sentence for the footer.
+    Applied(Result<String, ApplyError>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Previewed {
+    pub diff: Vec<DiffLine>,
+    pub diff_of: String,
+    pub work: Work,
+    pub converts: Option<String>,
+    pub free: HashMap<String, u64>,
+    pub free_note: Option<String>,
+}
+
+impl Editor {
+    pub fn selected_image(&self) -> Option<&ImageRef> {
+        self.draft.images.get(self.selected)
+    }
+
+    /// The pool as the draft would make it.
+    pub fn drafted(&self) -> Pool {
+        Pool {
+            images: self.draft.images.clone(),
+            ..self.pool.clone()
+        }
+    }
+
+    /// Completions for the picker of the current step: (text, note).
+    pub fn choices(&self, snapshot: &crate::core::progress::Snapshot) -> Vec<(String, String)> {
+        let m = SkimMatcherV2::default();
+        let rank = |items: Vec<(String, String)>, text: &str| -> Vec<(String, String)> {
+            if text.is_empty() {
+                return items.into_iter().take(CHOICES).collect();
+            }
+            let mut scored: Vec<(i64, (String, String))> = items
+                .into_iter()
+                .filter_map(|i| Some((m.fuzzy_match(&i.0, text)?, i)))
+                .collect();
+            scored.sort_by_key(|s| std::cmp::Reverse(s.0));
+            scored.into_iter().map(|(_, i)| i).take(CHOICES).collect()
+        };
+        match &self.step {
+            Step::Add(p) => {
+                let items = self
+                    .catalog
+                    .known
+                    .iter()
+                    .filter(|k| {
+                        let Ok(r) = ImageRef::parse(&k.image) else {
+                            return false;
+                        };
+                        !self.draft.images.contains(&r)
+                    })
+                    .map(|k| {
+                        let size = k
+                            .size
+                            .map(|s| format!(", {}", crate::core::units::bytes(s)))
+                            .unwrap_or_default();
+                        (k.image.clone(), format!("{}{size}", k.seen))
+                    })
+                    .collect();
+                rank(items, &p.text)
+            }
+            Step::Tag(p) => {
+                let Some(image) = self.selected_image() else {
+                    return Vec::new();
+                };
+                let items = self
+                    .catalog
+                    .tags_of(image)
+                    .into_iter()
+                    .map(|t| {
+                        let note = if Some(t.as_str()) == image.tag() {
+                            "now".to_string()
+                        } else {
+                            String::new()
+                        };
+                        (t, note)
+                    })
+                    .collect();
+                // Newest first, and filtered by what is typed.
+                let typed = p.text.trim_start_matches(':');
+                if typed.is_empty() {
+                    items
+                } else {
+                    rank(items, typed)
+                }
+            }
+            Step::NewSelector(p) => {
+                let chosen: Vec<String> = self.requirements_text();
+                let items = label_choices(snapshot, &self.pool.selector)
+                    .into_iter()
+                    .filter(|(l, _)| !chosen.contains(l))
+                    .collect();
+                rank(items, &p.text)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn requirements_text(&self) -> Vec<String> {
+        self.pool
+            .selector
+            .terms
+            .first()
+            .into_iter()
+            .flatten()
+            .map(|r| format!("{}={}", r.key, r.values.join(",")))
+            .collect()
+    }
+}
+
+/// `key=value` of every node label, with how many nodes carry it (and also match the
+/// requirements chosen so far), most common first.
+pub fn label_choices(
+    snapshot: &crate::core::progress::Snapshot,
+    selector: &NodeSelector,
+) -> Vec<(String, String)> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for n in &snapshot.nodes {
+        let labels = n.metadata.labels.clone().unwrap_or_default();
+        if !selector.matches(&labels) {
+            continue;
+        }
+        for (k, v) in labels {
+            *counts.entry(format!("{k}={v}")).or_default() += 1;
+        }
+    }
+    let mut out: Vec<(String, usize)> = counts.into_iter().collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out.into_iter()
+        .map(|(l, n)| (l, format!("{n} node{}", if n == 1 { "" } else { "s" })))
+        .collect()
+}
+
+/// Nodes matching a selector (labels only; taints come next).
+pub fn matching(snapshot: &crate::core::progress::Snapshot, selector: &NodeSelector) -> usize {
+    snapshot
+        .nodes
+        .iter()
+        .filter(|n| selector.matches(&n.metadata.labels.clone().unwrap_or_default()))
+        .count()
+}
+
+fn taints_of(node: &k8s_openapi::api::core::v1::Node) -> Vec<Taint> {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(Taint::from_k8s)
+        .collect()
+}
+
+impl App {
+    fn edit_mode(&self) -> Mode {
+        match &self.gitops {
+            Some(p) => Mode::File(p.clone()),
+            None => Mode::Cluster,
+        }
+    }
+
+    /// `edit` on a pool (the pool view, or a pool's row in the list).
+    pub fn open_editor(&mut self) {
+        let Some(pool) = self.pool_in_view() else {
+            self.notice = Some("select a pool to edit its images".into());
+            return;
+        };
+        let Some(progress) = self.overview.pools.iter().find(|p| p.pool == pool).cloned() else {
+            return;
+        };
+        let ds = self.snapshot.daemonsets.iter().find(|d| {
+            d.metadata.name.as_deref() == Some(progress.daemonset.as_str())
+                && d.metadata.namespace.as_deref() == Some(progress.namespace.as_str())
+        });
+        let Some(ds) = ds else {
+            self.notice = Some(format!(
+                "the preloader {} is not loaded yet",
+                progress.daemonset
+            ));
+            return;
+        };
+        let mode = self.edit_mode();
+        let read = match &mode {
+            Mode::Cluster => match read_preloader(ds) {
+                Some(Ok(p)) => Ok(p.pool),
+                Some(Err(e)) => Err(format!("{e}; fix it with kubectl first")),
+                None => Err(format!("{} is not a preloader kpreload can read", progress.daemonset)),
+            },
+            Mode::File(path) => match PoolsFile::load(path) {
+                Ok(f) => f
+                    .pools
+                    .iter()
+                    .find(|p| p.name == pool)
+                    .cloned()
+                    .ok_or_else(|| {
+                        format!(
+                            "{} has no pool {pool:?}; edits go to that file (GitOps mode), so add the pool there first (n)",
+                            path.display()
+                        )
+                    }),
+                Err(e) => Err(format!("{e}")),
+            },
+        };
+        let pool_def = match read {
+            Ok(p) => p,
+            Err(e) => {
+                self.notice = Some(e);
+                return;
+            }
+        };
+        let catalog = Catalog::from_snapshot(&self.snapshot, &self.overview);
+        self.edit = Some(Editor {
+            draft: Draft::new(&pool_def.name, pool_def.images.clone()),
+            pool: pool_def,
+            namespace: progress.namespace.clone(),
+            daemonset: progress.daemonset.clone(),
+            uid: ds.metadata.uid.clone(),
+            new: false,
+            origin: progress.origin,
+            mode,
+            selected: 0,
+            step: Step::List,
+            catalog,
+            leaving: false,
+            deleting: false,
+        });
+        self.stack.push(View::new(Screen::Edit));
+    }
+
+    /// `new-pool`: a name, a node selector, tolerations, then images.
+    pub fn open_new_pool(&mut self) {
+        let catalog = Catalog::from_snapshot(&self.snapshot, &self.overview);
+        let namespace = self.header.namespace.clone();
+        self.edit = Some(Editor {
+            pool: Pool {
+                name: String::new(),
+                selector: NodeSelector::default(),
+                tolerations: Vec::new(),
+                images: Vec::new(),
+                keep: None,
+                protect: None,
+            },
+            draft: Draft::new("", Vec::new()),
+            namespace,
+            daemonset: String::new(),
+            uid: None,
+            new: true,
+            origin: Origin::Rendered,
+            mode: self.edit_mode(),
+            selected: 0,
+            step: Step::NewName(Picker::default()),
+            catalog,
+            leaving: false,
+            deleting: false,
+        });
+        self.stack.push(View::new(Screen::Edit));
+    }
+
+    /// `delete-pool`: opens the confirmation for the selected (or viewed) pool's preloader.
+    pub fn open_delete(&mut self) {
+        if self.read_only {
+            self.notice = Some("read-only: deleting a preloader is off".into());
+            return;
+        }
+        let Some(pool) = self.pool_in_view() else {
+            self.notice = Some("select a pool to delete its preloader".into());
+            return;
+        };
+        self.open_editor();
+        if let Some(e) = &mut self.edit
+            && e.pool.name == pool
+        {
+            e.step = Step::Delete {
+                typed: String::new(),
+            };
+        }
+    }
+
+    /// The pool of the current view, or of the selected row on the pools list.
+    fn pool_in_view(&self) -> Option<String> {
+        match &self.view().screen {
+            Screen::Pool(p) => Some(p.clone()),
+            Screen::Pools => match self.selected_row()?.opens? {
+                Screen::Pool(p) => Some(p),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Keys on the editor screen.
+    pub fn edit_key(&mut self, k: KeyEvent) -> Option<Action> {
+        let key = Key::of(&k);
+        let command = self.config.command(&key);
+        let snapshot_choices = self.edit.as_ref()?.choices(&self.snapshot);
+        let e = self.edit.as_mut()?;
+        let typing = matches!(
+            e.step,
+            Step::Add(_)
+                | Step::Tag(_)
+                | Step::NewName(_)
+                | Step::NewSelector(_)
+                | Step::Delete { .. }
+        );
+        if !typing {
+            self.notice = None;
+        }
+        match &mut e.step {
+            Step::Add(p) | Step::Tag(p) | Step::NewName(p) | Step::NewSelector(p) => {
+                match k.code {
+                    KeyCode::Esc => {
+                        if matches!(e.step, Step::NewName(_)) {
+                            self.close_editor();
+                        } else if matches!(e.step, Step::NewSelector(_)) {
+                            e.step = Step::NewName(Picker {
+                                text: e.pool.name.clone(),
+                                ..Default::default()
+                            });
+                        } else {
+                            e.step = Step::List;
+                        }
+                    }
+                    KeyCode::Backspace => {
+                        p.text.pop();
+                        p.selected = None;
+                        p.error = None;
+                    }
+                    KeyCode::Up => {
+                        p.selected = match p.selected {
+                            Some(0) | None => None,
+                            Some(i) => Some(i - 1),
+                        };
+                    }
+                    KeyCode::Down if !snapshot_choices.is_empty() => {
+                        p.selected = Some(match p.selected {
+                            None => 0,
+                            Some(i) => (i + 1).min(snapshot_choices.len() - 1),
+                        });
+                    }
+                    KeyCode::Tab => {
+                        let pick = p.selected.unwrap_or(0);
+                        if let Some((text, _)) = snapshot_choices.get(pick) {
+                            p.text = text.clone();
+                            p.selected = None;
+                            p.error = None;
+                        }
+                    }
+                    KeyCode::Enter => {
+                        let chosen = match p.selected {
+                            Some(i) => snapshot_choices.get(i).map(|c| c.0.clone()),
+                            None => None,
+                        }
+                        .unwrap_or_else(|| p.text.clone());
+                        self.accept(chosen);
+                    }
+                    KeyCode::Char(c) if !key.ctrl => {
+                        p.text.push(c);
+                        p.selected = None;
+                        p.error = None;
+                    }
+                    _ => {}
+                }
+                return None;
+            }
+            Step::NewTolerations { proposed, selected } => {
+                match (k.code, command) {
+                    (KeyCode::Char(' '), _) => {
+                        if let Some(t) = proposed.get_mut(*selected) {
+                            t.1 = !t.1;
+                        }
+                    }
+                    (_, Some(Command::Up)) => *selected = selected.saturating_sub(1),
+                    (_, Some(Command::Down)) => {
+                        *selected = (*selected + 1).min(proposed.len().saturating_sub(1))
+                    }
+                    (KeyCode::Enter, _) => {
+                        e.pool.tolerations = proposed
+                            .iter()
+                            .filter(|t| t.1)
+                            .map(|t| t.0.clone())
+                            .collect();
+                        e.step = Step::Add(Picker::default());
+                        self.notice =
+                            Some("now the images: type or pick one, Enter adds it".into());
+                    }
+                    (KeyCode::Esc, _) => e.step = Step::NewSelector(Picker::default()),
+                    _ => {}
+                }
+                return None;
+            }
+            Step::Delete { typed } => {
+                match k.code {
+                    KeyCode::Esc => self.close_editor(),
+                    KeyCode::Backspace => {
+                        typed.pop();
+                    }
+                    KeyCode::Enter if *typed == e.pool.name => {
+                        let work = match &e.mode {
+                            Mode::Cluster => Work::Delete {
+                                namespace: e.namespace.clone(),
+                                name: e.daemonset.clone(),
+                                uid: e.uid.clone(),
+                            },
+                            Mode::File(path) => Work::DeleteFromFile {
+                                path: path.clone(),
+                                pool: e.pool.name.clone(),
+                            },
+                        };
+                        e.step = Step::Applying;
+                        e.deleting = true;
+                        self.effect = Some(Effect::Edit(work));
+                    }
+                    KeyCode::Enter => {
+                        typed.clear();
+                        self.notice = Some(format!(
+                            "type {} to delete its preloader, or Esc to keep it",
+                            e.pool.name
+                        ));
+                    }
+                    KeyCode::Char(c) if !key.ctrl => typed.push(c),
+                    _ => {}
+                }
+                return None;
+            }
+            Step::Waiting(_) | Step::Applying => {
+                if command == Some(Command::Quit) {
+                    return Some(Action::Quit);
+                }
+                self.notice = Some("waiting for the cluster; a moment".into());
+                return None;
+            }
+            Step::Conflict(_) => {
+                match command {
+                    Some(Command::Edit) => {
+                        let pool = e.pool.name.clone();
+                        self.close_editor();
+                        self.open(Screen::Pool(pool));
+                        self.open_editor();
+                    }
+                    Some(Command::Quit) => return Some(Action::Quit),
+                    _ if k.code == KeyCode::Esc => e.step = Step::List,
+                    _ => {}
+                }
+                return None;
+            }
+            Step::Failed(_) => {
+                e.step = Step::List;
+                return None;
+            }
+            Step::Preview(p) => {
+                match command {
+                    Some(Command::Apply) => {
+                        if self.read_only {
+                            self.notice =
+                                Some("read-only: the preview is as far as it goes".into());
+                            return None;
+                        }
+                        let work = p.work.clone();
+                        e.step = Step::Applying;
+                        self.effect = Some(Effect::Edit(work));
+                    }
+                    Some(Command::Up) => p.scroll = p.scroll.saturating_sub(1),
+                    Some(Command::Down) => p.scroll = (p.scroll + 1).min(p.diff.len()),
+                    Some(Command::PageUp) => p.scroll = p.scroll.saturating_sub(10),
+                    Some(Command::PageDown) => p.scroll = (p.scroll + 10).min(p.diff.len()),
+                    Some(Command::Back) => e.step = Step::List,
+                    Some(Command::Quit) => return Some(Action::Quit),
+                    Some(Command::Help) => self.help = true,
+                    _ => {}
+                }
+                return None;
+            }
+            Step::List => {}
+        }
+        // The list.
+        let n = e.draft.images.len();
+        let command = command?;
+        if command != Command::Back {
+            e.leaving = false;
+        }
+        match command {
+            Command::Up => e.selected = e.selected.saturating_sub(1),
+            Command::Down => e.selected = (e.selected + 1).min(n.saturating_sub(1)),
+            Command::Top => e.selected = 0,
+            Command::Bottom => e.selected = n.saturating_sub(1),
+            Command::Add => e.step = Step::Add(Picker::default()),
+            Command::Remove => match e.draft.remove(e.selected) {
+                Ok(_) => e.selected = e.selected.min(e.draft.images.len().saturating_sub(1)),
+                Err(why) => self.notice = Some(why),
+            },
+            Command::Tag if e.selected_image().is_some() => e.step = Step::Tag(Picker::default()),
+            Command::MoveUp => {
+                if let Some(i) = e.draft.move_up(e.selected) {
+                    e.selected = i;
+                }
+            }
+            Command::MoveDown => {
+                if let Some(i) = e.draft.move_down(e.selected) {
+                    e.selected = i;
+                }
+            }
+            Command::Undo => {
+                if e.draft.undo() {
+                    e.selected = e.selected.min(e.draft.images.len().saturating_sub(1));
+                } else {
+                    self.notice = Some("nothing to undo".into());
+                }
+            }
+            Command::Preview | Command::Apply => self.start_preview(),
+            Command::Back => {
+                if (e.draft.changed() || e.new) && !e.leaving {
+                    e.leaving = true;
+                    self.notice = Some(
+                        "the changes are not applied; Esc again drops them, u undoes, p previews"
+                            .into(),
+                    );
+                } else {
+                    self.close_editor();
+                }
+            }
+            Command::Help => self.help = true,
+            Command::Quit => return Some(Action::Quit),
+            _ => {}
+        }
+        None
+    }
+
+    /// Enter in a picker.
+    fn accept(&mut self, chosen: String) {
+        let pools: Vec<String> = self.overview.pools.iter().map(|p| p.pool.clone()).collect();
+        let file_pools: Option<Vec<String>> = match &self.gitops {
+            Some(path) => PoolsFile::load(path)
+                .ok()
+                .map(|f| f.pools.into_iter().map(|p| p.name).collect()),
+            None => None,
+        };
+        let snapshot = &self.snapshot;
+        let Some(e) = self.edit.as_mut() else { return };
+        match &mut e.step {
+            Step::Add(p) => {
+                if chosen.trim().is_empty() && e.new && !e.draft.images.is_empty() {
+                    e.step = Step::List;
+                    return;
+                }
+                match e.draft.add(
+                    e.selected + usize::from(!e.draft.images.is_empty()),
+                    &chosen,
+                ) {
+                    Ok(at) => {
+                        e.selected = at;
+                        if e.new {
+                            // Keep adding: a new pool's list starts empty.
+                            *p = Picker::default();
+                            self.notice = Some(
+                                "added; add another, or Enter on an empty line to finish".into(),
+                            );
+                        } else {
+                            e.step = Step::List;
+                        }
+                    }
+                    Err(why) => p.error = Some(why),
+                }
+            }
+            Step::Tag(p) => match e.draft.set_tag(e.selected, &chosen) {
+                Ok(()) => e.step = Step::List,
+                Err(why) => p.error = Some(why),
+            },
+            Step::NewName(p) => {
+                let name = chosen.trim().to_string();
+                let taken =
+                    pools.contains(&name) || file_pools.as_ref().is_some_and(|f| f.contains(&name));
+                if let Some(problem) = dns_label_problem(&name, POOL_NAME_MAX) {
+                    p.error = Some(format!("not a pool name: {problem}"));
+                } else if taken {
+                    p.error = Some(format!("a pool named {name:?} exists; edit it with e"));
+                } else {
+                    e.pool.name = name.clone();
+                    e.draft = Draft::new(&name, Vec::new());
+                    e.daemonset = e.pool.daemonset_name();
+                    e.step = Step::NewSelector(Picker::default());
+                }
+            }
+            Step::NewSelector(p) => {
+                let text = chosen.trim().to_string();
+                if text.is_empty() {
+                    // Done with labels: propose tolerations from the matching nodes' taints.
+                    let mut proposed: Vec<(Toleration, bool)> = Vec::new();
+                    for n in &snapshot.nodes {
+                        if !e
+                            .pool
+                            .selector
+                            .matches(&n.metadata.labels.clone().unwrap_or_default())
+                        {
+                            continue;
+                        }
+                        for t in taints_of(n) {
+                            let tol = Toleration {
+                                key: t.key.clone(),
+                                operator: crate::core::selector::TolerationOperator::Equal,
+                                value: t.value.clone(),
+                                effect: Some(t.effect),
+                                toleration_seconds: None,
+                            };
+                            if !proposed.iter().any(|(p, _)| p == &tol) {
+                                proposed.push((tol, t.effect != TaintEffect::NoExecute));
+                            }
+                        }
+                    }
+                    if proposed.is_empty() {
+                        e.step = Step::Add(Picker::default());
+                        self.notice = Some(
+                            "no taints on those nodes; now the images: type or pick one".into(),
+                        );
+                    } else {
+                        e.step = Step::NewTolerations {
+                            proposed,
+                            selected: 0,
+                        };
+                    }
+                    return;
+                }
+                let Some((key, value)) = text.split_once('=') else {
+                    p.error = Some(
+                        "write a label as key=value (Enter on an empty line when done)".into(),
+                    );
+                    return;
+                };
+                let req = Requirement::equals(key.trim(), value.trim());
+                if let Some(problem) = req.problem() {
+                    p.error = Some(problem);
+                    return;
+                }
+                let mut term = e.pool.selector.terms.first().cloned().unwrap_or_default();
+                term.push(req);
+                let selector = NodeSelector { terms: vec![term] };
+                if matching(snapshot, &selector) == 0 {
+                    p.error = Some(format!("no node has {text} as well; pick another"));
+                    return;
+                }
+                e.pool.selector = selector;
+                *p = Picker::default();
+            }
+            _ => {}
+        }
+    }
+
+    fn close_editor(&mut self) {
+        self.edit = None;
+        if self.view().screen == Screen::Edit {
+            self.stack.pop();
+        }
+    }
+
+    /// `preview`: ask the cluster (or the file) what the draft does.
+    fn start_preview(&mut self) {
+        let nodes = {
+            let Some(e) = self.edit.as_ref() else { return };
+            self.nodes_of(&e.drafted())
+        };
+        let Some(e) = self.edit.as_mut() else { return };
+        if e.draft.images.is_empty() {
+            self.notice = Some("add an image first (a)".into());
+            return;
+        }
+        if !e.draft.changed() && !e.new && e.origin == Origin::Rendered {
+            self.notice = Some("nothing changed yet".into());
+            return;
+        }
+        let work = Work::Preview {
+            pool: e.drafted(),
+            namespace: e.namespace.clone(),
+            daemonset: e.daemonset.clone(),
+            new: e.new,
+            file: match &e.mode {
+                Mode::File(p) => Some(p.clone()),
+                Mode::Cluster => None,
+            },
+            nodes: nodes.into_iter().take(FREE_SPACE_NODES).collect(),
+        };
+        e.step = Step::Waiting(match &e.mode {
+            Mode::Cluster => "asking the API server for a dry run…".into(),
+            Mode::File(p) => format!("reading {}…", p.display()),
+        });
+        self.effect = Some(Effect::Edit(work));
+    }
+
+    /// The nodes a pool's preloader runs on (the known pool's, else by its selector).
+    fn nodes_of(&self, pool: &Pool) -> Vec<String> {
+        match self.overview.pools.iter().find(|p| p.pool == pool.name) {
+            Some(p) if !p.nodes.is_empty() => p.nodes.iter().map(|n| n.node.clone()).collect(),
+            _ => edit::pool_nodes(&self.snapshot.nodes, pool),
+        }
+    }
+
+    /// The loop's answer to [`Work`].
+    pub fn edit_done(&mut self, done: Done) {
+        self.dirty = true;
+        let nodes = match self.edit.as_ref() {
+            Some(e) => self.nodes_of(&e.drafted()),
+            None => return,
+        };
+        let rates = Rates::from_overview(&self.overview);
+        let snapshot = &self.snapshot;
+        let Some(e) = self.edit.as_mut() else { return };
+        match done {
+            Done::Previewed(Ok(p)) => {
+                if !matches!(e.step, Step::Waiting(_)) {
+                    return;
+                }
+                let pulls = edit::pulls(
+                    snapshot,
+                    &nodes,
+                    &e.draft.images,
+                    &e.catalog,
+                    &rates,
+                    &p.free,
+                );
+                let mut summary = if e.new {
+                    vec![format!(
+                        "new pool {}: {} node{}, {} image{}",
+                        e.pool.name,
+                        nodes.len(),
+                        if nodes.len() == 1 { "" } else { "s" },
+                        e.draft.images.len(),
+                        if e.draft.images.len() == 1 { "" } else { "s" }
+                    )]
+                } else {
+                    e.draft.summary()
+                };
+                if let Some(old) = &p.converts {
+                    summary.insert(
+                        0,
+                        format!(
+                            "converts the hand-written {old} to kpreload's rendered form: it is deleted and {} created (its pods are replaced; images on the nodes stay)",
+                            e.daemonset_after()
+                        ),
+                    );
+                }
+                e.step = Step::Preview(Box::new(Preview {
+                    summary,
+                    diff: p.diff,
+                    diff_of: p.diff_of,
+                    pulls,
+                    free_note: p.free_note,
+                    converts: p.converts,
+                    work: p.work,
+                    scroll: 0,
+                }));
+            }
+            Done::Previewed(Err(ApplyError::Conflict(c)))
+            | Done::Applied(Err(ApplyError::Conflict(c))) => {
+                e.step = Step::Conflict(c);
+            }
+            Done::Previewed(Err(ApplyError::Failed(f)))
+            | Done::Applied(Err(ApplyError::Failed(f))) => {
+                e.step = Step::Failed(f);
+            }
+            Done::Applied(Ok(message)) => {
+                let pool = e.pool.name.clone();
+                let deleted = e.deleting;
+                let file = matches!(e.mode, Mode::File(_));
+                self.edit = None;
+                self.stack.truncate(1);
+                if !deleted && !file {
+                    self.stack.push(View::new(Screen::Pool(pool)));
+                }
+                self.notice = Some(message);
+            }
+        }
+    }
+}
+
+impl Editor {
+    /// The DaemonSet's name after the change (a conversion may rename it).
+    pub fn daemonset_after(&self) -> String {
+        self.pool.daemonset_name()
+    }
+}
+
+/// Does the work the editor asked for, and says how it went.
+pub async fn perform(client: &kube::Client, work: Work) -> Done {
+    match work {
+        Work::Preview {
+            pool,
+            namespace,
+            daemonset,
+            new,
+            file,
+            nodes,
+        } => Done::Previewed(
+            preview(client, &pool, &namespace, &daemonset, new, file, &nodes)
+                .await
+                .map(Box::new),
+        ),
+        Work::Apply { desired, seen } => Done::Applied(
+            apply::apply(client, &desired, seen.as_deref(), false)
+                .await
+                .map(|(outcome, made)| {
+                    let name = made.metadata.name.unwrap_or_default();
+                    match outcome {
+                        apply::Outcome::Unchanged => format!("{name} unchanged"),
+                        o => format!("{name} {}; following its rollout", o.word()),
+                    }
+                }),
+        ),
+        Work::Convert { old, desired } => Done::Applied(
+            apply::convert(client, &old, &desired)
+                .await
+                .map(|made| {
+                    format!(
+                        "{} converted to the rendered form; following its rollout",
+                        made.metadata.name.unwrap_or_default()
+                    )
+                }),
+        ),
+        Work::WriteFile {
+            path,
+            before,
+            after,
+        } => Done::Applied(write_file(&path, &before, &after)),
+        Work::Delete {
+            namespace,
+            name,
+            uid,
+        } => Done::Applied(delete(client, &namespace, &name, uid.as_deref()).await),
+        Work::DeleteFromFile { path, pool } => Done::Applied(
+            std::fs::read_to_string(&path)
+                .map_err(|e| ApplyError::Failed(format!("cannot read {}: {e}", path.display())))
+                .and_then(|before| {
+                    let after = gitops::remove_pool(&before, &path.display().to_string(), &pool)
+                        .map_err(ApplyError::Failed)?;
+                    write_file(&path, &before, &after)
+                })
+                .map(|m| format!("{m}: pool {pool} removed (its preloader goes when your GitOps tool applies it)")),
+        ),
+    }
+}
+
+async fn delete(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    uid: Option<&str>,
+) -> Result<String, ApplyError> {
+    let Some(seen) = apply::get(client, namespace, name)
+        .await
+        .map_err(ApplyError::Failed)?
+    else {
+        return Ok(format!("{name} was already gone"));
+    };
+    if uid.is_some() && seen.metadata.uid.as_deref() != uid {
+        return Err(ApplyError::Conflict(Conflict {
+            summary: format!(
+                "{name} was replaced by another DaemonSet of that name since it was shown; nothing was deleted."
+            ),
+            managers: apply::managers(&seen, None),
+            changes: Vec::new(),
+        }));
+    }
+    apply::delete(client, &seen).await?;
+    Ok(format!(
+        "{name} deleted; its pods go, the images stay on the nodes"
+    ))
+}
+
+fn write_file(path: &std::path::Path, before: &str, after: &str) -> Result<String, ApplyError> {
+    let now = std::fs::read_to_string(path)
+        .map_err(|e| ApplyError::Failed(format!("cannot read {}: {e}", path.display())))?;
+    if now != before {
+        return Err(ApplyError::Conflict(Conflict {
+            summary: format!(
+                "{} changed on disk since the preview; nothing was written. Reopen the editor (e) to start from it.",
+                path.display()
+            ),
+            managers: Vec::new(),
+            changes: edit::diff(before, &now, 0)
+                .into_iter()
+                .filter(|l| l.sign == '-' || l.sign == '+')
+                .map(|l| format!("{} {}", l.sign, l.text.trim()))
+                .take(12)
+                .collect(),
+        }));
+    }
+    gitops::write_atomically(path, after)
+        .map_err(|e| ApplyError::Failed(format!("cannot write {}: {e}", path.display())))?;
+    Ok(format!("wrote {}", path.display()))
+}
+
+async fn preview(
+    client: &kube::Client,
+    pool: &Pool,
+    namespace: &str,
+    daemonset: &str,
+    new: bool,
+    file: Option<PathBuf>,
+    nodes: &[String],
+) -> Result<Previewed, ApplyError> {
+    let (free, free_note) = free_space(client, nodes).await;
+    if let Some(path) = file {
+        let label = path.display().to_string();
+        let before = std::fs::read_to_string(&path)
+            .map_err(|e| ApplyError::Failed(format!("cannot read {label}: {e}")))?;
+        let after = if new {
+            gitops::add_pool(&before, &label, pool)
+        } else {
+            gitops::set_images(&before, &label, &pool.name, &pool.images)
+        }
+        .map_err(ApplyError::Failed)?;
+        return Ok(Previewed {
+            diff: edit::diff(&before, &after, 3),
+            diff_of: label.clone(),
+            work: Work::WriteFile {
+                path,
+                before,
+                after,
+            },
+            converts: None,
+            free,
+            free_note,
+        });
+    }
+    let live = apply::get(client, namespace, daemonset)
+        .await
+        .map_err(ApplyError::Failed)?;
+    match (&live, new) {
+        (Some(_), true) => {
+            return Err(ApplyError::Failed(format!(
+                "a DaemonSet named {daemonset} already exists in {namespace}; pick another pool name"
+            )));
+        }
+        (None, false) => {
+            return Err(ApplyError::Conflict(Conflict {
+                summary: format!(
+                    "{daemonset} was deleted since it was shown; nothing was changed."
+                ),
+                managers: Vec::new(),
+                changes: Vec::new(),
+            }));
+        }
+        _ => {}
+    }
+    let desired = edit::desired(live.as_ref(), pool, namespace);
+    let before = live.as_ref().map(edit::readable_yaml).unwrap_or_default();
+    if let (Some(old_name), Some(old)) = (desired.replaces.clone(), live.clone()) {
+        return Ok(Previewed {
+            diff: edit::diff(&before, &edit::readable_yaml(&desired.daemonset), 3),
+            diff_of: format!("DaemonSet {old_name} → {}", pool.daemonset_name()),
+            work: Work::Convert {
+                old: Box::new(old),
+                desired: Box::new(desired.daemonset),
+            },
+            converts: Some(old_name),
+            free,
+            free_note,
+        });
+    }
+    let (_, made) = apply::apply(client, &desired.daemonset, live.as_ref(), true).await?;
+    Ok(Previewed {
+        diff: edit::diff(&before, &edit::readable_yaml(&made), 3),
+        diff_of: format!("DaemonSet {namespace}/{daemonset} (server-side dry run)"),
+        work: Work::Apply {
+            desired: Box::new(desired.daemonset),
+            seen: live.map(Box::new),
+        },
+        converts: None,
+        free,
+        free_note,
+    })
+}
+
+/// Free bytes on each node's image file system, from the kubelet's stats (through the API
+/// server's node proxy), a few nodes at a time.
+async fn free_space(
+    client: &kube::Client,
+    nodes: &[String],
+) -> (HashMap<String, u64>, Option<String>) {
+    use futures_util::StreamExt;
+    let results: Vec<(String, Result<u64, String>)> =
+        futures_util::stream::iter(nodes.iter().cloned())
+            .map(|n| async move {
+                let path = format!("/api/v1/nodes/{n}/proxy/stats/summary");
+                let request = match http::Request::get(&path).body(Vec::new()) {
+                    Ok(r) => r,
+                    Err(e) => return (n, Err(e.to_string())),
+                };
+                let r = match client.request_text(request).await {
+                    Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
+                        .map_err(|e| e.to_string())
+                        .and_then(|v| {
+                            let node = &v["node"];
+                            node["runtime"]["imageFs"]["availableBytes"]
+                                .as_u64()
+                                .or_else(|| node["fs"]["availableBytes"].as_u64())
+                                .ok_or_else(|| "no file system figures".to_string())
+                        }),
+                    Err(kube::Error::Api(s)) if s.code == 403 => {
+                        Err("not allowed to read nodes/proxy (the kubelet's stats)".into())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                (n, r)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+    let mut free = HashMap::new();
+    let mut problems: Vec<String> = Vec::new();
+    for (n, r) in results {
+        match r {
+            Ok(b) => {
+                free.insert(n, b);
+            }
+            Err(e) => {
+                if !problems.contains(&e) {
+                    problems.push(e);
+                }
+            }
+        }
+    }
+    let note = (!problems.is_empty())
+        .then(|| format!("free space unknown on some nodes: {}", problems.join("; ")));
+    (free, note)
+}

@@ -1,0 +1,553 @@
+//! The pool editor: the image list with what changed, the pickers with their completions,
+//! the preview (summary, per-node pulls, diff), and the conflict, failure and delete dialogs.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::{selected_style, window};
+use crate::core::adopt::Origin;
+use crate::core::reference::ImageRef;
+use crate::core::units;
+use crate::tui::app::App;
+use crate::tui::config::Command;
+use crate::tui::edit::{Editor, Mode, Picker, Preview, Step};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(e) = &app.edit else {
+        frame.render_widget(Paragraph::new("no editor open; Esc goes back"), area);
+        return;
+    };
+    let [top, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(area);
+    draw_title(frame, top, app, e);
+    match &e.step {
+        Step::Preview(p) => draw_preview(frame, body, app, e, p),
+        _ => draw_list(frame, body, app, e),
+    }
+    match &e.step {
+        Step::Add(p) => draw_picker(
+            frame,
+            app,
+            e,
+            p,
+            "add an image",
+            "type a reference or pick one; Tab completes, Enter adds, Esc cancels",
+        ),
+        Step::Tag(p) => {
+            let name = e
+                .selected_image()
+                .map(|i| i.familiar_name())
+                .unwrap_or_default();
+            draw_picker(
+                frame,
+                app,
+                e,
+                p,
+                &format!("another tag for {name}"),
+                "newest first; type one or pick, Enter sets it, Esc cancels",
+            )
+        }
+        Step::NewName(p) => draw_picker(
+            frame,
+            app,
+            e,
+            p,
+            "new pool: its name",
+            "lowercase letters, digits and '-'; Enter goes on, Esc cancels",
+        ),
+        Step::NewSelector(p) => {
+            let count = crate::tui::edit::matching(&app.snapshot, &e.pool.selector);
+            let chosen: Vec<String> = e
+                .pool
+                .selector
+                .terms
+                .first()
+                .into_iter()
+                .flatten()
+                .map(|r| format!("{}={}", r.key, r.values.join(",")))
+                .collect();
+            let title = format!(
+                "pool {}: node labels — {} · {count} node{} match",
+                e.pool.name,
+                if chosen.is_empty() {
+                    "every node".to_string()
+                } else {
+                    chosen.join(", ")
+                },
+                if count == 1 { "" } else { "s" }
+            );
+            draw_picker(
+                frame,
+                app,
+                e,
+                p,
+                &title,
+                "key=value; Enter adds it, Enter on an empty line goes on",
+            )
+        }
+        Step::NewTolerations { proposed, selected } => {
+            let t = &app.config.theme;
+            let mut lines = vec![Line::raw(
+                "Those nodes have taints; the preloader tolerates the checked ones:",
+            )];
+            for (i, (tol, on)) in proposed.iter().enumerate() {
+                let text = format!(
+                    "[{}] {}={}:{}",
+                    if *on { "x" } else { " " },
+                    tol.key,
+                    tol.value,
+                    tol.effect.map(|e| e.as_str()).unwrap_or("*")
+                );
+                let style = if i == *selected {
+                    selected_style(app)
+                } else {
+                    Style::new()
+                };
+                lines.push(Line::styled(text, style));
+            }
+            lines.push(Line::styled(
+                "Space toggles, Enter goes on to the images, Esc back",
+                Style::new().fg(t.dim),
+            ));
+            dialog(frame, " tolerations ", lines, 70);
+        }
+        Step::Waiting(what) => {
+            dialog(frame, " preview ", vec![Line::raw(what.clone())], 60);
+        }
+        Step::Applying => {
+            let what = if e.deleting {
+                "deleting…".to_string()
+            } else {
+                match &e.mode {
+                    Mode::Cluster => "applying (server-side, field manager kpreload)…".into(),
+                    Mode::File(p) => format!("writing {}…", p.display()),
+                }
+            };
+            dialog(frame, " apply ", vec![Line::raw(what)], 60);
+        }
+        Step::Conflict(c) => {
+            let t = &app.config.theme;
+            let mut lines = vec![Line::styled(
+                c.summary.clone(),
+                Style::new().fg(t.fail).add_modifier(Modifier::BOLD),
+            )];
+            if !c.managers.is_empty() {
+                lines.push(Line::raw(format!("changed by: {}", c.managers.join(", "))));
+            }
+            for ch in &c.changes {
+                let style = match ch.chars().next() {
+                    Some('+') => Style::new().fg(t.ok),
+                    Some('-') => Style::new().fg(t.fail),
+                    _ => Style::new(),
+                };
+                lines.push(Line::styled(format!("  {ch}"), style));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                format!(
+                    "{} reopens the editor on the new state · Esc back to your draft",
+                    key(app, Command::Edit)
+                ),
+                Style::new().fg(t.dim),
+            ));
+            dialog(frame, " conflict ", lines, 90);
+        }
+        Step::Failed(why) => {
+            let t = &app.config.theme;
+            dialog(
+                frame,
+                " failed ",
+                vec![
+                    Line::styled(why.clone(), Style::new().fg(t.fail)),
+                    Line::styled("any key: back to the draft", Style::new().fg(t.dim)),
+                ],
+                80,
+            );
+        }
+        Step::Delete { typed } => {
+            let t = &app.config.theme;
+            let what = match &e.mode {
+                Mode::Cluster => format!(
+                    "Delete the DaemonSet {}/{}? Its pods go from every node of the pool; the images stay until a cleanup removes them.",
+                    e.namespace, e.daemonset
+                ),
+                Mode::File(p) => format!("Remove pool {} from {}?", e.pool.name, p.display()),
+            };
+            let lines = vec![
+                Line::styled(what, Style::new().add_modifier(Modifier::BOLD)),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::raw("Type "),
+                    Span::styled(
+                        e.pool.name.clone(),
+                        Style::new().fg(t.accent).add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(" and Enter to delete, Esc to keep it:"),
+                ]),
+                Line::from(vec![
+                    Span::styled("> ", Style::new().fg(t.accent)),
+                    Span::raw(typed.clone()),
+                    Span::styled("▏", Style::new().fg(t.accent)),
+                ]),
+            ];
+            dialog(frame, &format!(" delete pool {} ", e.pool.name), lines, 76);
+        }
+        Step::List | Step::Preview(_) => {}
+    }
+}
+
+fn key(app: &App, c: Command) -> String {
+    app.config
+        .keys_for(c)
+        .first()
+        .map(|k| k.label())
+        .unwrap_or_else(|| c.name().to_string())
+}
+
+fn draw_title(frame: &mut Frame, area: Rect, app: &App, e: &Editor) {
+    let t = &app.config.theme;
+    let target = match &e.mode {
+        Mode::Cluster => format!(
+            "{}/{} · server-side apply as kpreload",
+            e.namespace, e.daemonset
+        ),
+        Mode::File(p) => format!("GitOps: edits go to {}", p.display()),
+    };
+    let first = Line::from(vec![
+        Span::styled(
+            if e.new {
+                format!("new pool {}", e.pool.name)
+            } else {
+                format!("edit pool {}", e.pool.name)
+            },
+            Style::new().fg(t.accent).add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(format!("  {target}"), Style::new().fg(t.dim)),
+    ]);
+    let second = if e.origin == Origin::HandWritten && e.mode == Mode::Cluster {
+        Line::styled(
+            "hand-written preloader: applying converts it to kpreload's rendered form (shown in the preview)",
+            Style::new().fg(t.busy),
+        )
+    } else {
+        let hints: Vec<String> = [
+            Command::Add,
+            Command::Remove,
+            Command::Tag,
+            Command::MoveUp,
+            Command::MoveDown,
+            Command::Undo,
+            Command::Preview,
+            Command::Back,
+        ]
+        .iter()
+        .map(|c| format!("{} {}", key(app, *c), c.name()))
+        .collect();
+        Line::styled(hints.join("  "), Style::new().fg(t.dim))
+    };
+    frame.render_widget(Paragraph::new(vec![first, second]), area);
+}
+
+fn draw_list(frame: &mut Frame, area: Rect, app: &App, e: &Editor) {
+    let t = &app.config.theme;
+    let summary = e.draft.summary();
+    let side = if summary.is_empty() {
+        0
+    } else {
+        (summary.len() as u16 + 2).min(area.height / 2)
+    };
+    let [list, changes] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(side)]).areas(area);
+    let original: Vec<String> = e.draft.original.iter().map(ImageRef::normalized).collect();
+    let names: Vec<String> = e.draft.original.iter().map(ImageRef::name).collect();
+    let (first, count) = window(e.selected, e.draft.images.len(), list.height);
+    let mut lines = vec![Line::styled(
+        format!(
+            "{:>3}  {:<48} {:>10}  {}",
+            "#", "IMAGE (pull order)", "SIZE", "SEEN"
+        ),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    for (i, image) in e.draft.images.iter().enumerate().skip(first).take(count) {
+        let mark = match original.iter().position(|o| *o == image.normalized()) {
+            Some(j) if j == i => " ",
+            Some(_) => "↕",
+            None if names.contains(&image.name()) => "~",
+            None => "+",
+        };
+        let known = e
+            .catalog
+            .known
+            .iter()
+            .find(|k| ImageRef::parse(&k.image).ok().as_ref() == Some(image));
+        let size = e
+            .catalog
+            .sizes
+            .get(&image.normalized())
+            .map(|s| units::bytes(*s))
+            .unwrap_or_else(|| "?".into());
+        let seen = known
+            .map(|k| k.seen.clone())
+            .unwrap_or_else(|| "not on any node yet".into());
+        let text = format!(
+            "{:>3}{} {:<48} {:>10}  {}",
+            i + 1,
+            mark,
+            image.written(),
+            size,
+            seen
+        );
+        let style = if i == e.selected && matches!(e.step, Step::List) {
+            selected_style(app)
+        } else {
+            match mark {
+                "+" => Style::new().fg(t.ok),
+                "~" | "↕" => Style::new().fg(t.busy),
+                _ => Style::new(),
+            }
+        };
+        lines.push(Line::styled(text, style));
+    }
+    if e.draft.images.is_empty() {
+        lines.push(Line::styled(
+            format!("  no images yet: {} adds one", key(app, Command::Add)),
+            Style::new().fg(t.dim),
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(format!(
+            " {} image{} ",
+            e.draft.images.len(),
+            if e.draft.images.len() == 1 { "" } else { "s" }
+        ))),
+        list,
+    );
+    if side > 0 {
+        let lines: Vec<Line> = summary.iter().map(|s| Line::raw(s.clone())).collect();
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(format!(
+                " changes — {} previews ",
+                key(app, Command::Preview)
+            ))),
+            changes,
+        );
+    }
+}
+
+fn draw_preview(frame: &mut Frame, area: Rect, app: &App, e: &Editor, p: &Preview) {
+    let t = &app.config.theme;
+    let fits_known: Vec<_> = p.pulls.iter().filter(|n| n.fits().is_some()).collect();
+    let short: Vec<&str> = p
+        .pulls
+        .iter()
+        .filter(|n| n.fits() == Some(false))
+        .map(|n| n.node.as_str())
+        .collect();
+    let bytes: u64 = p.pulls.iter().map(|n| n.bytes).sum();
+    let slowest = p
+        .pulls
+        .iter()
+        .filter_map(|n| n.seconds)
+        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+    let mut head: Vec<Line> = p
+        .summary
+        .iter()
+        .map(|s| Line::styled(s.clone(), Style::new().add_modifier(Modifier::BOLD)))
+        .collect();
+    let rolls = match &e.mode {
+        Mode::Cluster if p.converts.is_some() => format!(
+            "The preloader is recreated: its pods start again on all {} node{} at once; {} to pull in all, the slowest node about {}.",
+            p.pulls.len(),
+            if p.pulls.len() == 1 { "" } else { "s" },
+            units::bytes(bytes),
+            units::estimate(slowest)
+        ),
+        Mode::Cluster => format!(
+            "The preloader's pods roll on all {} node{} of the pool (10% at a time); {} to pull in all, the slowest node about {}.",
+            p.pulls.len(),
+            if p.pulls.len() == 1 { "" } else { "s" },
+            units::bytes(bytes),
+            units::estimate(slowest)
+        ),
+        Mode::File(path) => format!(
+            "Writes {}; when your GitOps tool applies it, the preloader's pods roll on the pool's {} node{} ({} to pull).",
+            path.display(),
+            p.pulls.len(),
+            if p.pulls.len() == 1 { "" } else { "s" },
+            units::bytes(bytes)
+        ),
+    };
+    head.push(Line::raw(rolls));
+    if !short.is_empty() {
+        head.push(Line::styled(
+            format!("Not enough free image-filesystem space on {}: pulls there will fail or push out other images.", short.join(", ")),
+            Style::new().fg(t.fail),
+        ));
+    } else if !fits_known.is_empty() {
+        head.push(Line::styled(
+            format!(
+                "Fits the free space of the {} node{} checked.",
+                fits_known.len(),
+                if fits_known.len() == 1 { "" } else { "s" }
+            ),
+            Style::new().fg(t.ok),
+        ));
+    }
+    if let Some(note) = &p.free_note {
+        head.push(Line::styled(note.clone(), Style::new().fg(t.busy)));
+    }
+    head.push(Line::styled(
+        format!(
+            "{} applies · {} back to the editor · ↑↓ scroll the diff",
+            key(app, Command::Apply),
+            key(app, Command::Back)
+        ),
+        Style::new().fg(t.accent),
+    ));
+    let rows = (p.pulls.len() as u16 + 2).min(area.height / 3).max(3);
+    let width = area.width.max(1) as usize;
+    let head_height: usize = head.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+    let [top, nodes, diff] = Layout::vertical([
+        Constraint::Length(head_height as u16 + 1),
+        Constraint::Length(rows),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(head).wrap(Wrap { trim: false }), top);
+
+    let mut lines = vec![Line::styled(
+        format!(
+            "{:<22} {:>6} {:>10} {:>9} {:>10}  {}",
+            "NODE", "PULLS", "BYTES", "TIME", "FREE", "FITS"
+        ),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    for n in p.pulls.iter().take(rows.saturating_sub(2) as usize) {
+        let fits = match n.fits() {
+            Some(true) => Span::styled("yes", Style::new().fg(t.ok)),
+            Some(false) => Span::styled("NO", Style::new().fg(t.fail).add_modifier(Modifier::BOLD)),
+            None => Span::styled("?", Style::new().fg(t.dim)),
+        };
+        // Images nobody has pulled yet have no known size.
+        let (bytes, time) = match (n.unknown, n.bytes) {
+            (0, _) => (units::bytes(n.bytes), units::estimate(n.seconds)),
+            (k, 0) => (format!("{k} of unknown size"), "?".to_string()),
+            (k, b) => (format!("{} + {k}?", units::bytes(b)), format!(">{}", units::estimate(n.seconds))),
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!(
+                "{:<22} {:>6} {:>16} {:>9} {:>10}  ",
+                n.node,
+                n.images.len(),
+                bytes,
+                time,
+                n.free.map(units::bytes).unwrap_or_else(|| "?".into())
+            )),
+            fits,
+        ]));
+    }
+    if p.pulls.len() + 2 > rows as usize {
+        lines.push(Line::styled(
+            format!("… and {} more nodes", p.pulls.len() + 2 - rows as usize),
+            Style::new().fg(t.dim),
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(" what each node pulls "),
+        ),
+        nodes,
+    );
+
+    let visible = diff.height.saturating_sub(1) as usize;
+    let lines: Vec<Line> = p
+        .diff
+        .iter()
+        .skip(p.scroll)
+        .take(visible)
+        .map(|l| {
+            let style = match l.sign {
+                '+' => Style::new().fg(t.ok),
+                '-' => Style::new().fg(t.fail),
+                '…' => Style::new().fg(t.dim),
+                _ => Style::new(),
+            };
+            Line::styled(
+                if l.sign == '…' {
+                    "…".to_string()
+                } else {
+                    format!("{}{}", l.sign, l.text)
+                },
+                style,
+            )
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(format!(" diff: {} ", p.diff_of)),
+        ),
+        diff,
+    );
+}
+
+fn draw_picker(frame: &mut Frame, app: &App, e: &Editor, p: &Picker, title: &str, help: &str) {
+    let t = &app.config.theme;
+    let mut lines = vec![Line::from(vec![
+        Span::styled("> ", Style::new().fg(t.accent)),
+        Span::raw(p.text.clone()),
+        Span::styled("▏", Style::new().fg(t.accent)),
+    ])];
+    if let Some(err) = &p.error {
+        lines.push(Line::styled(err.clone(), Style::new().fg(t.fail)));
+    }
+    let choices = e.choices(&app.snapshot);
+    for (i, (text, note)) in choices.iter().enumerate() {
+        let style = if p.selected == Some(i) {
+            selected_style(app)
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {text:<44}"), style),
+            Span::styled(format!(" {note}"), Style::new().fg(t.dim)),
+        ]));
+    }
+    if choices.is_empty() && p.text.is_empty() {
+        lines.push(Line::styled(
+            "  (nothing known to complete from)",
+            Style::new().fg(t.dim),
+        ));
+    }
+    lines.push(Line::styled(help.to_string(), Style::new().fg(t.dim)));
+    dialog(frame, &format!(" {title} "), lines, 80);
+}
+
+/// A box in the middle of the screen, as tall as its wrapped lines.
+fn dialog(frame: &mut Frame, title: &str, lines: Vec<Line>, max_width: u16) {
+    let area = frame.area();
+    let width = area.width.min(max_width);
+    let inner = width.saturating_sub(2).max(1) as usize;
+    let wrapped: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let height = (wrapped as u16 + 2).min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(title.to_string()),
+        ),
+        popup,
+    );
+}
