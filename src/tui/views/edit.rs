@@ -434,7 +434,10 @@ fn draw_preview(frame: &mut Frame, area: Rect, app: &App, e: &Editor, p: &Previe
         let (bytes, time) = match (n.unknown, n.bytes) {
             (0, _) => (units::bytes(n.bytes), units::estimate(n.seconds)),
             (k, 0) => (format!("{k} of unknown size"), "?".to_string()),
-            (k, b) => (format!("{} + {k}?", units::bytes(b)), format!(">{}", units::estimate(n.seconds))),
+            (k, b) => (
+                format!("{} + {k}?", units::bytes(b)),
+                format!(">{}", units::estimate(n.seconds)),
+            ),
         };
         lines.push(Line::from(vec![
             Span::raw(format!(
