@@ -502,9 +502,17 @@ pub struct NodePull {
 }
 
 impl NodePull {
-    /// Whether the pull fits the free space: None when the free space is not known.
+    /// Whether the pull fits the free space: None when the free space, or the size of an
+    /// image that fits so far, is not known.
     pub fn fits(&self) -> Option<bool> {
-        self.free.map(|f| self.bytes <= f)
+        let free = self.free?;
+        if self.bytes > free {
+            Some(false)
+        } else if self.unknown == 0 {
+            Some(true)
+        } else {
+            None
+        }
     }
 }
 

@@ -226,12 +226,7 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, e: &Editor) {
         ),
         Span::styled(format!("  {target}"), Style::new().fg(t.dim)),
     ]);
-    let second = if e.origin == Origin::HandWritten && e.mode == Mode::Cluster {
-        Line::styled(
-            "hand-written preloader: applying converts it to kpreload's rendered form (shown in the preview)",
-            Style::new().fg(t.busy),
-        )
-    } else {
+    let second = {
         let hints: Vec<String> = [
             Command::Add,
             Command::Remove,
@@ -316,9 +311,14 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App, e: &Editor) {
             Style::new().fg(t.dim),
         ));
     }
+    let converts = if e.origin == Origin::HandWritten && e.mode == Mode::Cluster {
+        " · hand-written: applying converts it to the rendered form"
+    } else {
+        ""
+    };
     frame.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(format!(
-            " {} image{} ",
+            " {} image{}{converts} ",
             e.draft.images.len(),
             if e.draft.images.len() == 1 { "" } else { "s" }
         ))),
@@ -419,7 +419,7 @@ fn draw_preview(frame: &mut Frame, area: Rect, app: &App, e: &Editor, p: &Previe
 
     let mut lines = vec![Line::styled(
         format!(
-            "{:<22} {:>6} {:>10} {:>9} {:>10}  {}",
+            "{:<22} {:>6} {:>16} {:>9} {:>10}  {}",
             "NODE", "PULLS", "BYTES", "TIME", "FREE", "FITS"
         ),
         Style::new().add_modifier(Modifier::BOLD),
