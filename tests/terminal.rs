@@ -184,3 +184,49 @@ fn cleanup_in_the_demo_preview_confirm_result() {
     tmux.keys(&["q"]);
     tmux.wait(10, |s| !s.contains("cleanup plan"));
 }
+
+#[test]
+fn edit_in_the_demo_add_preview_apply_and_watch_it_pull() {
+    let home = tempfile::tempdir().unwrap();
+    let Some(tmux) = Tmux::start(home.path()) else {
+        return;
+    };
+    tmux.wait(10, |s| s.contains("$ "));
+    tmux.keys(&[&format!("{} demo", env!("CARGO_BIN_EXE_kpreload")), "Enter"]);
+    tmux.wait(60, |s| s.contains("● live") && s.contains("\nweb "));
+    tmux.keys(&[":", "pool web", "Enter"]);
+    tmux.wait(10, |s| s.contains("pool web"));
+
+    // Add the small pause 3.10 after nginx (no web node has it).
+    tmux.keys(&["e"]);
+    tmux.wait(10, |s| s.contains("edit pool web"));
+    tmux.keys(&["a"]);
+    tmux.wait(10, |s| s.contains("add an image"));
+    tmux.keys(&["registry.k8s.io/pause:3.10", "Enter"]);
+    let s = tmux.wait(10, |s| s.contains("+ registry.k8s.io/pause:3.10"));
+    assert!(s.contains("2+ registry.k8s.io/pause:3.10"), "second in pull order: {s}");
+
+    // The preview: the server's dry run, what each node pulls; nothing sent yet.
+    tmux.keys(&["p"]);
+    let s = tmux.wait(20, |s| s.contains("diff: DaemonSet kube-system/image-preloader-web"));
+    assert!(s.contains("+ registry.k8s.io/pause:3.10  (pulled 2nd)"), "{s}");
+    assert!(s.contains("what each node pulls"), "{s}");
+    assert!(s.contains("+        image: registry.k8s.io/pause:3.10"), "{s}");
+
+    // Apply, and the pool view follows the rollout until every node has it.
+    tmux.keys(&["y"]);
+    let s = tmux.wait(20, |s| s.contains("configured; following its rollout"));
+    assert!(s.contains("pool web"), "{s}");
+    assert!(s.contains("pause:3.10"), "a column for the new image: {s}");
+    let s = tmux.wait(240, |s| {
+        let rows: Vec<&str> = s.lines().filter(|l| l.starts_with("web-")).collect();
+        rows.len() == 4 && rows.iter().all(|l| l.matches('✓').count() == 4)
+    });
+    let rows: Vec<&str> = s.lines().filter(|l| l.starts_with("web-")).collect();
+    assert!(
+        rows.len() == 4 && rows.iter().all(|l| l.matches('✓').count() == 4),
+        "every web node holds all four images: {s}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait(10, |s| !s.contains("pool web"));
+}
