@@ -416,3 +416,110 @@ fn a_broken_pools_file_is_refused_with_its_line_and_column() {
     assert!(err.contains("pools.yaml:3:26:"), "line and column: {err}");
     assert!(err.contains("uppercase"), "{err}");
 }
+
+#[test]
+fn deleting_a_preloader_needs_its_pools_name_typed() {
+    let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(40.0));
+    cluster.rt.block_on(async {
+        let mut s = Session::start(&cluster, None).await;
+        press(&mut s.app, ":pool web<Enter>D");
+        assert!(
+            matches!(s.app.edit.as_ref().unwrap().step, Step::Delete { .. }),
+            "{}",
+            s.step()
+        );
+        press(&mut s.app, "yes<Enter>");
+        assert!(s.app.effect.is_none(), "only the pool's name confirms");
+        press(&mut s.app, "web<Enter>");
+        s.work().await;
+        assert!(
+            s.app
+                .notice
+                .as_deref()
+                .unwrap()
+                .contains("image-preloader-web deleted"),
+            "{:?}",
+            s.app.notice
+        );
+        let gone = Api::<DaemonSet>::namespaced(s.client.clone(), "kube-system")
+            .get_opt("image-preloader-web")
+            .await
+            .unwrap();
+        assert!(gone.is_none());
+        let gone = s
+            .until(20, |a| !a.overview.pools.iter().any(|p| p.pool == "web"))
+            .await;
+        assert!(gone, "the pool leaves the list");
+    });
+}
+
+#[test]
+fn the_first_edit_of_a_hand_written_preloader_converts_it() {
+    let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(40.0));
+    cluster.rt.block_on(async {
+        let mut s = Session::start(&cluster, None).await;
+        let ok = s
+            .until(20, |a| a.overview.pools.iter().any(|p| p.pool == "ml"))
+            .await;
+        assert!(ok);
+        press(&mut s.app, ":pool ml<Enter>e");
+        // Nothing changed in the list, but the preview proposes the conversion.
+        press(&mut s.app, "p");
+        s.work().await;
+        let Step::Preview(p) = &s.app.edit.as_ref().unwrap().step else {
+            panic!("a preview: {}", s.step());
+        };
+        assert_eq!(p.converts.as_deref(), Some("image-preloader-ml"));
+        assert!(
+            p.summary[0].starts_with("converts the hand-written image-preloader-ml"),
+            "{:?}",
+            p.summary
+        );
+        assert!(
+            p.diff
+                .iter()
+                .any(|l| l.sign == '+' && l.text.contains("kpreload.dev/pool: ml"))
+        );
+        press(&mut s.app, "y");
+        s.work().await;
+        assert!(
+            s.app.notice.as_deref().unwrap().contains("converted"),
+            "{:?}",
+            s.app.notice
+        );
+        let ds = Api::<DaemonSet>::namespaced(s.client.clone(), "kube-system")
+            .get("image-preloader-ml")
+            .await
+            .unwrap();
+        let labels = ds.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(
+            labels
+                .get("app.kubernetes.io/managed-by")
+                .map(String::as_str),
+            Some("kpreload")
+        );
+        let images = init_images(&ds);
+        assert_eq!(
+            images[1..],
+            [
+                "pytorch/pytorch:2.1.0-cuda12.1-cudnn8-runtime".to_string(),
+                "tensorflow/tensorflow:2.15.0-gpu".to_string(),
+                "jupyter/scipy-notebook:latest".to_string()
+            ],
+            "the same images, in the same order"
+        );
+        let rendered = s
+            .until(20, |a| {
+                a.overview.pools.iter().any(|p| {
+                    p.pool == "ml"
+                        && p.origin == kpreload::core::adopt::Origin::Rendered
+                        && p.nodes.len() == 3
+                })
+            })
+            .await;
+        assert!(
+            rendered,
+            "the pool is the rendered preloader's now, on the same 3 nodes"
+        );
+    });
+}

@@ -204,14 +204,25 @@ fn edit_in_the_demo_add_preview_apply_and_watch_it_pull() {
     tmux.wait(10, |s| s.contains("add an image"));
     tmux.keys(&["registry.k8s.io/pause:3.10", "Enter"]);
     let s = tmux.wait(10, |s| s.contains("+ registry.k8s.io/pause:3.10"));
-    assert!(s.contains("2+ registry.k8s.io/pause:3.10"), "second in pull order: {s}");
+    assert!(
+        s.contains("2+ registry.k8s.io/pause:3.10"),
+        "second in pull order: {s}"
+    );
 
     // The preview: the server's dry run, what each node pulls; nothing sent yet.
     tmux.keys(&["p"]);
-    let s = tmux.wait(20, |s| s.contains("diff: DaemonSet kube-system/image-preloader-web"));
-    assert!(s.contains("+ registry.k8s.io/pause:3.10  (pulled 2nd)"), "{s}");
+    let s = tmux.wait(20, |s| {
+        s.contains("diff: DaemonSet kube-system/image-preloader-web")
+    });
+    assert!(
+        s.contains("+ registry.k8s.io/pause:3.10  (pulled 2nd)"),
+        "{s}"
+    );
     assert!(s.contains("what each node pulls"), "{s}");
-    assert!(s.contains("+        image: registry.k8s.io/pause:3.10"), "{s}");
+    assert!(
+        s.contains("+        image: registry.k8s.io/pause:3.10"),
+        "{s}"
+    );
 
     // Apply, and the pool view follows the rollout until every node has it.
     tmux.keys(&["y"]);

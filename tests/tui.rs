@@ -899,6 +899,7 @@ fn previewed(app: &mut App) {
         work: Work::Apply {
             desired: Box::new(desired.clone()),
             seen: Some(Box::new(desired)),
+            note: String::new(),
         },
         converts: None,
         free,

@@ -405,6 +405,56 @@ pub fn field_conflicts(message: &str) -> (BTreeSet<String>, Vec<String>) {
     (managers, fields)
 }
 
+/// An Event on a preloader for audit (reason `PreloaderApplied`, `PreloaderConverted`,
+/// `PreloaderDeleted`), in its namespace, where kpreload's role may create Events.
+pub async fn record(
+    client: &kube::Client,
+    ds: &DaemonSet,
+    reason: &str,
+    message: &str,
+) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+    let namespace = ds.metadata.namespace.clone().unwrap_or_default();
+    let name = name_of(ds);
+    let now = jiff::Timestamp::now();
+    let event = Event {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}.{:x}", now.as_nanosecond() as u64)),
+            namespace: Some(namespace.clone()),
+            ..Default::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some("apps/v1".into()),
+            kind: Some("DaemonSet".into()),
+            name: Some(name),
+            namespace: Some(namespace.clone()),
+            uid: ds.metadata.uid.clone(),
+            ..Default::default()
+        },
+        reason: Some(reason.into()),
+        message: Some(message.chars().take(1000).collect()),
+        type_: Some("Normal".into()),
+        source: Some(EventSource {
+            component: Some(MANAGER.into()),
+            host: None,
+        }),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        event_time: Some(MicroTime(now)),
+        reporting_component: Some(MANAGER.into()),
+        reporting_instance: Some(MANAGER.into()),
+        action: Some(reason.trim_start_matches("Preloader").into()),
+        count: Some(1),
+        ..Default::default()
+    };
+    Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &event)
+        .await
+        .map(|_| ())
+        .map_err(|e| api_error(&e, &format!("record an Event in {namespace}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

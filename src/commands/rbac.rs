@@ -52,15 +52,17 @@ pub fn render(namespace: &str, subject: &Subject, read_only: bool) -> String {
         String::new()
     } else {
         "\
-# Edit a pool's images: server-side apply of its preloader.
+# Edit a pool's images: server-side apply of its preloader; delete one (and replace a
+# hand-written one by its rendered form).
 - apiGroups: [apps]
   resources: [daemonsets]
-  verbs: [create, patch]
+  verbs: [create, patch, delete]
 # Cleanup: run the runtime's tools in a preloader's cleanup container.
 - apiGroups: [\"\"]
   resources: [pods/exec]
   verbs: [create]
-# Audit: an Event for every cleanup (about the node) and edit, in this namespace.
+# Audit: an Event for every cleanup (about the node) and edit (about the preloader), in
+# this namespace.
 - apiGroups: [\"\"]
   resources: [events]
   verbs: [create]

@@ -128,15 +128,18 @@ pub enum Work {
         file: Option<PathBuf>,
         nodes: Vec<String>,
     },
-    /// Server-side apply with `seen`'s resourceVersion as the precondition.
+    /// Server-side apply with `seen`'s resourceVersion as the precondition; `note` (what
+    /// changed) goes into the audit Event.
     Apply {
         desired: Box<DaemonSet>,
         seen: Option<Box<DaemonSet>>,
+        note: String,
     },
     /// Replace a hand-written preloader by its rendered form.
     Convert {
         old: Box<DaemonSet>,
         desired: Box<DaemonSet>,
+        note: String,
     },
     /// Write the pools file, if it still reads `before`.
     WriteFile {
@@ -616,7 +619,10 @@ impl App {
                                 Some("read-only: the preview is as far as it goes".into());
                             return None;
                         }
-                        let work = p.work.clone();
+                        let mut work = p.work.clone();
+                        if let Work::Apply { note, .. } | Work::Convert { note, .. } = &mut work {
+                            *note = p.summary.join("; ");
+                        }
                         e.step = Step::Applying;
                         self.effect = Some(Effect::Edit(work));
                     }
@@ -953,27 +959,33 @@ pub async fn perform(client: &kube::Client, work: Work) -> Done {
                 .await
                 .map(Box::new),
         ),
-        Work::Apply { desired, seen } => Done::Applied(
-            apply::apply(client, &desired, seen.as_deref(), false)
-                .await
-                .map(|(outcome, made)| {
-                    let name = made.metadata.name.unwrap_or_default();
-                    match outcome {
-                        apply::Outcome::Unchanged => format!("{name} unchanged"),
-                        o => format!("{name} {}; following its rollout", o.word()),
-                    }
-                }),
-        ),
-        Work::Convert { old, desired } => Done::Applied(
-            apply::convert(client, &old, &desired)
-                .await
-                .map(|made| {
-                    format!(
+        Work::Apply {
+            desired,
+            seen,
+            note,
+        } => Done::Applied(match apply::apply(client, &desired, seen.as_deref(), false).await {
+            Ok((apply::Outcome::Unchanged, made)) => {
+                Ok(format!("{} unchanged", made.metadata.name.unwrap_or_default()))
+            }
+            Ok((outcome, made)) => {
+                let name = made.metadata.name.clone().unwrap_or_default();
+                let message = format!("{name} {}; following its rollout", outcome.word());
+                Ok(audited(client, &made, "PreloaderApplied", &note, message).await)
+            }
+            Err(e) => Err(e),
+        }),
+        Work::Convert { old, desired, note } => {
+            Done::Applied(match apply::convert(client, &old, &desired).await {
+                Ok(made) => {
+                    let message = format!(
                         "{} converted to the rendered form; following its rollout",
-                        made.metadata.name.unwrap_or_default()
-                    )
-                }),
-        ),
+                        made.metadata.name.clone().unwrap_or_default()
+                    );
+                    Ok(audited(client, &made, "PreloaderConverted", &note, message).await)
+                }
+                Err(e) => Err(e),
+            })
+        }
         Work::WriteFile {
             path,
             before,
@@ -1019,9 +1031,35 @@ async fn delete(
         }));
     }
     apply::delete(client, &seen).await?;
-    Ok(format!(
-        "{name} deleted; its pods go, the images stay on the nodes"
-    ))
+    let message = format!("{name} deleted; its pods go, the images stay on the nodes");
+    Ok(audited(
+        client,
+        &seen,
+        "PreloaderDeleted",
+        "deleted from kpreload",
+        message,
+    )
+    .await)
+}
+
+/// Records the audit Event; a failure to record it is said after `message`, and the change
+/// stands.
+async fn audited(
+    client: &kube::Client,
+    ds: &DaemonSet,
+    reason: &str,
+    note: &str,
+    message: String,
+) -> String {
+    let text = if note.is_empty() {
+        format!("{reason} by kpreload")
+    } else {
+        format!("{note} (by kpreload)")
+    };
+    match apply::record(client, ds, reason, &text).await {
+        Ok(()) => message,
+        Err(e) => format!("{message} (the audit Event was not recorded: {e})"),
+    }
 }
 
 fn write_file(path: &std::path::Path, before: &str, after: &str) -> Result<String, ApplyError> {
@@ -1109,6 +1147,7 @@ async fn preview(
             work: Work::Convert {
                 old: Box::new(old),
                 desired: Box::new(desired.daemonset),
+                note: String::new(),
             },
             converts: Some(old_name),
             free,
@@ -1122,6 +1161,7 @@ async fn preview(
         work: Work::Apply {
             desired: Box::new(desired.daemonset),
             seen: live.map(Box::new),
+            note: String::new(),
         },
         converts: None,
         free,
