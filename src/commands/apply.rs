@@ -96,7 +96,7 @@ fn describe(name: &str, e: &ApplyError) -> String {
         ApplyError::Conflict(c) => {
             let mut s = format!("{name}: {}", c.summary);
             for m in &c.managers {
-                s.push_str(&format!("\n    changed by {m}"));
+                s.push_str(&format!("\n    by {m}"));
             }
             for f in &c.changes {
                 s.push_str(&format!("\n    {f}"));
