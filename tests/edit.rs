@@ -523,3 +523,50 @@ fn the_first_edit_of_a_hand_written_preloader_converts_it() {
         );
     });
 }
+
+#[test]
+fn a_change_made_after_the_editor_opened_is_a_conflict_at_the_preview() {
+    let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(40.0));
+    cluster.rt.block_on(async {
+        let mut s = Session::start(&cluster, None).await;
+        press(&mut s.app, ":pool web<Enter>e");
+        // Someone else (another kpreload, say) adds an image while this editor is open.
+        let api = Api::<DaemonSet>::namespaced(s.client.clone(), "kube-system");
+        let mut theirs = s.web().await;
+        let spec = theirs.spec.template.spec.as_mut().unwrap();
+        let mut busybox = spec.init_containers.as_ref().unwrap()[1].clone();
+        busybox.name = "preload-busybox".into();
+        busybox.image = Some("busybox:1.36".into());
+        spec.init_containers.as_mut().unwrap().push(busybox);
+        api.replace("image-preloader-web", &Default::default(), &theirs)
+            .await
+            .unwrap();
+
+        // Our draft moves redis first; the preview refuses to undo their image.
+        press(&mut s.app, "GKKp");
+        s.work().await;
+        let Step::Conflict(c) = &s.app.edit.as_ref().unwrap().step else {
+            panic!("a conflict: {}", s.step());
+        };
+        assert!(
+            c.summary.contains("changed since the editor opened"),
+            "{}",
+            c.summary
+        );
+        assert_eq!(c.changes, ["+ busybox:1.36  (pulled 4th)"]);
+        assert!(init_images(&s.web().await).contains(&"busybox:1.36".to_string()));
+        // Reopened (once the watch has brought their change), the editor starts from it.
+        let seen = s
+            .until(20, |a| {
+                a.overview.pools.iter().any(|p| {
+                    p.pool == "web" && p.images.iter().any(|i| i.ends_with("busybox:1.36"))
+                })
+            })
+            .await;
+        assert!(seen);
+        press(&mut s.app, "e");
+        let e = s.app.edit.as_ref().unwrap();
+        let images: Vec<&str> = e.draft.images.iter().map(|i| i.written()).collect();
+        assert!(images.contains(&"busybox:1.36"), "{images:?}");
+    });
+}

@@ -902,6 +902,7 @@ fn previewed(app: &mut App) {
             note: String::new(),
         },
         converts: None,
+        note: None,
         free,
         free_note: Some("free space unknown on some nodes: not allowed to read nodes/proxy (the kubelet's stats)".into()),
     })))));
@@ -1013,4 +1014,21 @@ fn a_new_pool_takes_a_name_labels_tolerations_and_images() {
     assert_eq!(pool.images.len(), 1);
     assert_eq!(pool.tolerations.len(), 1);
     assert_eq!(nodes, ["web-1", "web-2", "web-3"]);
+}
+
+#[test]
+fn no_quitting_while_an_apply_is_under_way() {
+    let mut app = edit_app();
+    previewed(&mut app);
+    press(&mut app, "y");
+    assert!(app.effect.is_some());
+    let actions = press(&mut app, "q");
+    assert!(actions.is_empty(), "q does nothing while applying");
+    app.update(Action::Quit);
+    assert!(!app.quit, "not even a quit from outside");
+    assert!(
+        app.notice.as_deref().unwrap().contains("running"),
+        "{:?}",
+        app.notice
+    );
 }

@@ -173,8 +173,11 @@ pub async fn apply(
     )))
 }
 
-/// Creates `desired` and deletes the hand-written preloader `old` it converts (same pools,
-/// new form): dry runs of both first; the deletion requires `old`'s uid and resourceVersion.
+/// Replaces the hand-written preloader `old` (as a person reviewed it) by its rendered form
+/// `desired`. `old` must still be what was reviewed, apart from its status (its uid and
+/// resourceVersion are the deletion's preconditions). Under another name the new one is
+/// created first and the old one deleted after; under the same name the old one must go
+/// first, so a failure in between leaves the pool without a preloader (said plainly).
 pub async fn convert(
     client: &kube::Client,
     old: &DaemonSet,
@@ -182,47 +185,53 @@ pub async fn convert(
 ) -> Result<DaemonSet, ApplyError> {
     let old_name = name_of(old);
     let same_name = old_name == name_of(desired);
-    let api = api(client, desired);
+    let ns = old.metadata.namespace.clone().unwrap_or_default();
+    // The status moves all the time; anything else is someone's change.
+    let Some(now) = get(client, &ns, &old_name)
+        .await
+        .map_err(ApplyError::Failed)?
+    else {
+        return Err(ApplyError::Conflict(Conflict {
+            summary: format!("{old_name} was deleted since it was shown; nothing was changed."),
+            managers: Vec::new(),
+            changes: Vec::new(),
+        }));
+    };
+    if now.metadata.uid != old.metadata.uid || readable_yaml(&now) != readable_yaml(old) {
+        return Err(changed_since(&old_name, old, &now));
+    }
+    let old_api = api(client, &now);
     let delete = |dry: bool| DeleteParams {
         dry_run: dry,
         preconditions: Some(Preconditions {
-            uid: old.metadata.uid.clone(),
-            resource_version: old.metadata.resource_version.clone(),
+            uid: now.metadata.uid.clone(),
+            resource_version: now.metadata.resource_version.clone(),
         }),
         ..Default::default()
     };
-    let old_api = api_for(client, old);
     if let Err(e) = old_api.delete(&old_name, &delete(true)).await {
         return Err(explain(client, &e, &old_name, Some(old), desired).await);
     }
     if !same_name {
-        let mut body = desired.clone();
-        body.metadata.resource_version = None;
-        if let Err(e) = api
-            .create(
-                &PostParams {
-                    dry_run: true,
-                    field_manager: Some(MANAGER.into()),
-                },
-                &body,
-            )
-            .await
-        {
-            return Err(ApplyError::Failed(api_error(
-                &e,
-                &format!("create the DaemonSet {} (dry run)", name_of(desired)),
+        let (_, made) = apply(client, desired, None, false).await?;
+        if let Err(e) = old_api.delete(&old_name, &delete(false)).await {
+            return Err(ApplyError::Failed(format!(
+                "{} was created, but the hand-written {old_name} could not be deleted: {}; both now preload the pool's images. Delete {old_name} with kubectl.",
+                name_of(desired),
+                api_error(&e, &format!("delete {old_name}"))
             )));
         }
+        return Ok(made);
     }
     if let Err(e) = old_api.delete(&old_name, &delete(false)).await {
         return Err(explain(client, &e, &old_name, Some(old), desired).await);
     }
-    // A DaemonSet of the same name may take a moment to go (its pods first).
+    // A DaemonSet of the same name may take a moment to go.
     let mut last = None;
     for _ in 0..50 {
         match apply(client, desired, None, false).await {
             Ok((_, made)) => return Ok(made),
-            Err(e @ ApplyError::Conflict(_)) if same_name => {
+            Err(e @ ApplyError::Conflict(_)) => {
                 last = Some(e);
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
@@ -235,19 +244,44 @@ pub async fn convert(
     ))
 }
 
+/// `name` differs from what was shown (`seen`) in more than its status.
+fn changed_since(name: &str, seen: &DaemonSet, now: &DaemonSet) -> ApplyError {
+    let who = managers(now, Some(seen));
+    let changes: Vec<String> = diff(&readable_yaml(seen), &readable_yaml(now), 0)
+        .into_iter()
+        .filter(|l| l.sign == '-' || l.sign == '+')
+        .map(|l| format!("{} {}", l.sign, l.text.trim()))
+        .take(12)
+        .collect();
+    let by = if who.is_empty() {
+        "someone".to_string()
+    } else {
+        who.join(", ")
+    };
+    ApplyError::Conflict(Conflict {
+        summary: format!(
+            "{name} was changed by {by} since kpreload read it; nothing was changed and their change stands. \
+             Start again from the new state (in the TUI: e reopens the editor on it)."
+        ),
+        managers: who,
+        changes,
+    })
+}
+
 fn half_done(old: &str, e: ApplyError) -> ApplyError {
     ApplyError::Failed(format!(
         "The hand-written preloader {old} was deleted but its replacement could not be created: {e} \
-         Apply again (the draft is kept) or `kpreload render | kubectl apply -f -`."
+         The pool has no preloader now: preview (p) and apply (y) again to create it from the draft, which is kept."
     ))
-}
-
-fn api_for(client: &kube::Client, ds: &DaemonSet) -> Api<DaemonSet> {
-    api(client, ds)
 }
 
 /// Deletes a preloader if it is still the one a person confirmed (uid and resourceVersion).
 pub async fn delete(client: &kube::Client, seen: &DaemonSet) -> Result<(), ApplyError> {
+    if seen.metadata.resource_version.is_none() {
+        return Err(ApplyError::Failed(
+            "no resourceVersion to delete against".into(),
+        ));
+    }
     let name = name_of(seen);
     let params = DeleteParams {
         preconditions: Some(Preconditions {
@@ -308,28 +342,7 @@ async fn explain(
         .unwrap_or("kube-system");
     let live = get(client, ns, name).await.ok().flatten();
     match (live, seen) {
-        (Some(live), Some(seen)) => {
-            let who = managers(&live, Some(seen));
-            let changes: Vec<String> = diff(&readable_yaml(seen), &readable_yaml(&live), 0)
-                .into_iter()
-                .filter(|l| l.sign == '-' || l.sign == '+')
-                .map(|l| format!("{} {}", l.sign, l.text.trim()))
-                .take(12)
-                .collect();
-            let by = if who.is_empty() {
-                "someone".to_string()
-            } else {
-                who.join(", ")
-            };
-            ApplyError::Conflict(Conflict {
-                summary: format!(
-                    "{name} was changed by {by} since kpreload read it; nothing was applied and their change stands. \
-                     Start again from the new state (in the TUI: e reopens the editor on it)."
-                ),
-                managers: who,
-                changes,
-            })
-        }
+        (Some(live), Some(seen)) => changed_since(name, seen, &live),
         (None, Some(_)) => ApplyError::Conflict(Conflict {
             summary: format!(
                 "{name} was deleted since kpreload read it; nothing was applied. Start again to create it anew."

@@ -73,6 +73,7 @@ pub async fn run(
                 .join("\n")
         );
     }
+    let mut done: Vec<String> = Vec::new();
     for (ds, now) in desired.iter().zip(&live) {
         let name = ds.metadata.name.clone().unwrap_or_default();
         let seen = now.metadata.name.is_some().then_some(now);
@@ -84,8 +85,15 @@ pub async fn run(
                     outcome.word(),
                     if dry_run { " (server dry run)" } else { "" }
                 )?;
+                done.push(name);
             }
-            Err(e) => bail!("{}", describe(&name, &e)),
+            Err(e) if done.is_empty() => bail!("{}", describe(&name, &e)),
+            Err(e) => bail!(
+                "{} ({} {} applied before this; the rest were not)",
+                describe(&name, &e),
+                done.join(", "),
+                if done.len() == 1 { "was" } else { "were" }
+            ),
         }
     }
     Ok(())

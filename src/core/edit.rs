@@ -218,8 +218,26 @@ pub fn summary(before: &[ImageRef], after: &[ImageRef]) -> Vec<String> {
         .iter()
         .filter(|k| before_names.contains(k))
         .collect();
-    if common_before != common_after {
-        let order: Vec<String> = after.iter().map(|i| i.familiar_name()).collect();
+    // Two versions of one repository may swap places too.
+    let same_before: Vec<&String> = before_keys
+        .iter()
+        .filter(|k| after_keys.contains(k))
+        .collect();
+    let same_after: Vec<&String> = after_keys
+        .iter()
+        .filter(|k| before_keys.contains(k))
+        .collect();
+    if common_before != common_after || same_before != same_after {
+        let order: Vec<String> = after
+            .iter()
+            .map(|i| {
+                if after.iter().filter(|o| o.name() == i.name()).count() > 1 {
+                    i.familiar()
+                } else {
+                    i.familiar_name()
+                }
+            })
+            .collect();
         out.push(format!("pull order now: {}", order.join(", ")));
     }
     out

@@ -33,31 +33,44 @@ pub fn set_images(
         return Err(format!("cannot find the images of pool {pool:?} in {file}"));
     };
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let nl = newline(text);
     let first = lines[l0 - 1];
     let before_value = &first[..byte_at(first, c0)];
     let new_text = if before_value.trim_end().ends_with('-') {
-        // A block list: one `- image` line each; an unchanged image keeps its own line
-        // (and its comment).
+        // A block list: one `- image` line each; an unchanged image keeps its own line,
+        // with its comment and the comment lines above it.
         let prefix = before_value;
-        let old_lines: Vec<&str> = lines[l0 - 1..ln].to_vec();
+        let mut items: Vec<(String, &str)> = Vec::new(); // (leading lines, item line)
+        let mut leading = String::new();
+        for l in &lines[l0 - 1..ln] {
+            let t = l.trim();
+            if t.is_empty() || t.starts_with('#') {
+                leading.push_str(l);
+            } else {
+                items.push((std::mem::take(&mut leading), l));
+            }
+        }
+        let mut used = vec![false; items.len()];
         let mut out: String = lines[..l0 - 1].concat();
         for image in images {
-            let reused = old_lines.iter().find(|l| {
+            let reused = items.iter().enumerate().find(|(k, (_, l))| {
                 let value = l.trim_start().trim_start_matches('-').trim_start();
                 let value = value.split(" #").next().unwrap_or("").trim();
-                unquote(value) == image.written()
+                !used[*k] && unquote(value) == image.written()
             });
             match reused {
-                Some(l) => {
+                Some((k, (lead, l))) => {
+                    used[k] = true;
+                    out.push_str(lead);
                     out.push_str(l);
                     if !l.ends_with('\n') {
-                        out.push('\n');
+                        out.push_str(nl);
                     }
                 }
                 None => {
                     out.push_str(prefix);
                     out.push_str(&scalar(image.written()));
-                    out.push('\n');
+                    out.push_str(nl);
                 }
             }
         }
@@ -111,7 +124,9 @@ pub fn add_pool(text: &str, file: &str, pool: &Pool) -> Result<String, String> {
             "the pools of {file} are not a list of `- name:` blocks; add the pool by hand"
         ));
     };
-    let block = pool_block(&" ".repeat(dash), pool);
+    let pool = &sorted_labels(pool);
+    let nl = newline(text);
+    let block = pool_block(&" ".repeat(dash), pool).replace('\n', nl);
     // After the last pool's last line: the end of the list is where a line is indented no
     // deeper than its dashes (or the file ends).
     let last = old.pools.len() - 1;
@@ -128,14 +143,17 @@ pub fn add_pool(text: &str, file: &str, pool: &Pool) -> Result<String, String> {
         }
     }
     // Blank lines and comments right before the next key belong to it.
-    while end > start && lines[end - 1].trim().is_empty() {
+    while end > start && {
+        let t = lines[end - 1].trim();
+        t.is_empty() || (t.starts_with('#') && end < lines.len())
+    } {
         end -= 1;
     }
     let mut out: String = lines[..end].concat();
     if !out.ends_with('\n') {
-        out.push('\n');
+        out.push_str(nl);
     }
-    out.push('\n');
+    out.push_str(nl);
     out.push_str(&block);
     out.push_str(&lines[end..].concat());
     let mut expected = old.clone();
@@ -192,6 +210,24 @@ pub fn remove_pool(text: &str, file: &str, pool: &str) -> Result<String, String>
     expected.pools.remove(i);
     verify(&out, file, &expected)?;
     Ok(out)
+}
+
+/// The line ending the file uses.
+fn newline(text: &str) -> &'static str {
+    if text.contains("\r\n") { "\r\n" } else { "\n" }
+}
+
+/// A pool whose labels are written as `matchLabels` lists them by key, as they read back.
+fn sorted_labels(pool: &Pool) -> Pool {
+    let mut pool = pool.clone();
+    if let [term] = pool.selector.terms.as_mut_slice()
+        && term
+            .iter()
+            .all(|r| r.operator == Operator::In && r.values.len() == 1)
+    {
+        term.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    pool
 }
 
 fn verify(text: &str, file: &str, expected: &PoolsFile) -> Result<(), String> {
@@ -315,6 +351,14 @@ pub fn pool_block(indent: &str, pool: &Pool) -> String {
 /// Replaces `path` with `text` atomically: a temporary file beside it, flushed, then renamed
 /// over it (keeping the old file's permissions).
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    // A link is followed: the file it points to is the one replaced.
+    let resolved;
+    let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = std::fs::canonicalize(path)?;
+        resolved.as_path()
+    } else {
+        path
+    };
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -279,7 +279,8 @@ impl App {
             Action::Edit(done) => self.edit_done(done),
             Action::Quit => {
                 if self.running() {
-                    self.notice = Some("a cleanup is running; quit when it has finished".into());
+                    self.notice =
+                        Some("a cleanup or an apply is running; quit when it has finished".into());
                     self.dirty = true;
                 } else {
                     self.quit = true;
@@ -289,7 +290,7 @@ impl App {
         None
     }
 
-    /// Whether a cleanup run is under way.
+    /// Whether a cleanup run, or an edit's write, is under way.
     pub fn running(&self) -> bool {
         matches!(
             self.cleanup,
@@ -297,7 +298,10 @@ impl App {
                 phase: Phase::Running { .. },
                 ..
             })
-        )
+        ) || self
+            .edit
+            .as_ref()
+            .is_some_and(|e| matches!(e.step, super::edit::Step::Applying))
     }
 
     fn key(&mut self, k: KeyEvent) -> Option<Action> {

@@ -104,6 +104,8 @@ pub struct Editor {
     /// The preloader's DaemonSet (to be created for a new pool).
     pub daemonset: String,
     pub uid: Option<String>,
+    /// The preloader's spec as the editor was opened (a deletion requires it unchanged).
+    pub shown: Option<Box<k8s_openapi::api::apps::v1::DaemonSetSpec>>,
     pub new: bool,
     pub origin: Origin,
     pub mode: Mode,
@@ -122,6 +124,9 @@ pub enum Work {
     /// Read the live DaemonSet, render the draft, dry-run it; read free space.
     Preview {
         pool: Pool,
+        /// The images the editor started from (None for a new pool): if the preloader (or
+        /// the file) lists others by now, someone changed it meanwhile.
+        original: Option<Vec<ImageRef>>,
         namespace: String,
         daemonset: String,
         new: bool,
@@ -152,6 +157,7 @@ pub enum Work {
         namespace: String,
         name: String,
         uid: Option<String>,
+        spec: Option<Box<k8s_openapi::api::apps::v1::DaemonSetSpec>>,
     },
     /// Remove a pool from the pools file.
     DeleteFromFile { path: PathBuf, pool: String },
@@ -171,6 +177,8 @@ pub struct Previewed {
     pub diff_of: String,
     pub work: Work,
     pub converts: Option<String>,
+    /// A sentence for the top of the preview.
+    pub note: Option<String>,
     pub free: HashMap<String, u64>,
     pub free_note: Option<String>,
 }
@@ -379,6 +387,7 @@ impl App {
             namespace: progress.namespace.clone(),
             daemonset: progress.daemonset.clone(),
             uid: ds.metadata.uid.clone(),
+            shown: Some(Box::new(ds.spec.clone())),
             new: false,
             origin: progress.origin,
             mode,
@@ -408,6 +417,7 @@ impl App {
             namespace,
             daemonset: String::new(),
             uid: None,
+            shown: None,
             new: true,
             origin: Origin::Rendered,
             mode: self.edit_mode(),
@@ -564,6 +574,7 @@ impl App {
                                 namespace: e.namespace.clone(),
                                 name: e.daemonset.clone(),
                                 uid: e.uid.clone(),
+                                spec: e.shown.clone(),
                             },
                             Mode::File(path) => Work::DeleteFromFile {
                                 path: path.clone(),
@@ -586,20 +597,44 @@ impl App {
                 }
                 return None;
             }
-            Step::Waiting(_) | Step::Applying => {
-                if command == Some(Command::Quit) {
-                    return Some(Action::Quit);
+            Step::Waiting(_) => {
+                match command {
+                    Some(Command::Quit) => return Some(Action::Quit),
+                    // The answer, when it comes, is dropped.
+                    Some(Command::Back) => e.step = Step::List,
+                    _ => self.notice = Some("waiting for the preview; Esc cancels it".into()),
                 }
-                self.notice = Some("waiting for the cluster; a moment".into());
+                return None;
+            }
+            Step::Applying => {
+                // A write cut in half (a conversion between its delete and its create) is
+                // worse than a wait: no quitting until the cluster has answered.
+                self.notice = Some("applying; this ends when the cluster answers".into());
                 return None;
             }
             Step::Conflict(_) => {
                 match command {
+                    Some(Command::Edit) if e.new => {
+                        // A new pool has no other state to start from: keep the draft.
+                        e.step = Step::List;
+                        self.notice = Some(
+                            "your new pool is kept; p previews it against what is there now".into(),
+                        );
+                    }
                     Some(Command::Edit) => {
                         let pool = e.pool.name.clone();
                         self.close_editor();
-                        self.open(Screen::Pool(pool));
+                        self.open(Screen::Pool(pool.clone()));
                         self.open_editor();
+                        if self.edit.is_none() {
+                            self.notice = Some(format!(
+                                "pool {pool} is not there any more{}",
+                                self.notice
+                                    .take()
+                                    .map(|n| format!(" ({n})"))
+                                    .unwrap_or_default()
+                            ));
+                        }
                     }
                     Some(Command::Quit) => return Some(Action::Quit),
                     _ if k.code == KeyCode::Esc => e.step = Step::List,
@@ -768,10 +803,22 @@ impl App {
                                 effect: Some(t.effect),
                                 toleration_seconds: None,
                             };
+                            // The kubelet's own taints (not ready, unreachable, pressure)
+                            // and the control plane's are offered, not chosen.
+                            let system = t.key.starts_with("node.kubernetes.io/")
+                                || t.key.starts_with("node-role.kubernetes.io/")
+                                || t.key.starts_with("node.cloudprovider.kubernetes.io/");
                             if !proposed.iter().any(|(p, _)| p == &tol) {
-                                proposed.push((tol, t.effect != TaintEffect::NoExecute));
+                                proposed.push((tol, t.effect != TaintEffect::NoExecute && !system));
                             }
                         }
+                    }
+                    let every = e.pool.selector.terms.is_empty();
+                    if every {
+                        self.notice = Some(format!(
+                            "no labels chosen: the pool covers every node ({})",
+                            snapshot.nodes.len()
+                        ));
                     }
                     if proposed.is_empty() {
                         e.step = Step::Add(Picker::default());
@@ -798,7 +845,10 @@ impl App {
                     return;
                 }
                 let mut term = e.pool.selector.terms.first().cloned().unwrap_or_default();
+                term.retain(|r| r.key != req.key);
                 term.push(req);
+                // As a pools file's matchLabels read back: by key.
+                term.sort_by(|a, b| a.key.cmp(&b.key));
                 let selector = NodeSelector { terms: vec![term] };
                 if matching(snapshot, &selector) == 0 {
                     p.error = Some(format!("no node has {text} as well; pick another"));
@@ -835,6 +885,7 @@ impl App {
         }
         let work = Work::Preview {
             pool: e.drafted(),
+            original: (!e.new).then(|| e.draft.original.clone()),
             namespace: e.namespace.clone(),
             daemonset: e.daemonset.clone(),
             new: e.new,
@@ -894,6 +945,9 @@ impl App {
                 } else {
                     e.draft.summary()
                 };
+                if let Some(n) = &p.note {
+                    summary.insert(0, n.clone());
+                }
                 if let Some(old) = &p.converts {
                     summary.insert(
                         0,
@@ -916,10 +970,12 @@ impl App {
             }
             Done::Previewed(Err(ApplyError::Conflict(c)))
             | Done::Applied(Err(ApplyError::Conflict(c))) => {
+                e.deleting = false;
                 e.step = Step::Conflict(c);
             }
             Done::Previewed(Err(ApplyError::Failed(f)))
             | Done::Applied(Err(ApplyError::Failed(f))) => {
+                e.deleting = false;
                 e.step = Step::Failed(f);
             }
             Done::Applied(Ok(message)) => {
@@ -949,15 +1005,24 @@ pub async fn perform(client: &kube::Client, work: Work) -> Done {
     match work {
         Work::Preview {
             pool,
+            original,
             namespace,
             daemonset,
-            new,
+            new: _,
             file,
             nodes,
         } => Done::Previewed(
-            preview(client, &pool, &namespace, &daemonset, new, file, &nodes)
-                .await
-                .map(Box::new),
+            preview(
+                client,
+                &pool,
+                original.as_deref(),
+                &namespace,
+                &daemonset,
+                file,
+                &nodes,
+            )
+            .await
+            .map(Box::new),
         ),
         Work::Apply {
             desired,
@@ -995,7 +1060,8 @@ pub async fn perform(client: &kube::Client, work: Work) -> Done {
             namespace,
             name,
             uid,
-        } => Done::Applied(delete(client, &namespace, &name, uid.as_deref()).await),
+            spec,
+        } => Done::Applied(delete(client, &namespace, &name, uid.as_deref(), spec.as_deref()).await),
         Work::DeleteFromFile { path, pool } => Done::Applied(
             std::fs::read_to_string(&path)
                 .map_err(|e| ApplyError::Failed(format!("cannot read {}: {e}", path.display())))
@@ -1014,6 +1080,7 @@ async fn delete(
     namespace: &str,
     name: &str,
     uid: Option<&str>,
+    spec: Option<&k8s_openapi::api::apps::v1::DaemonSetSpec>,
 ) -> Result<String, ApplyError> {
     let Some(seen) = apply::get(client, namespace, name)
         .await
@@ -1025,6 +1092,15 @@ async fn delete(
         return Err(ApplyError::Conflict(Conflict {
             summary: format!(
                 "{name} was replaced by another DaemonSet of that name since it was shown; nothing was deleted."
+            ),
+            managers: apply::managers(&seen, None),
+            changes: Vec::new(),
+        }));
+    }
+    if spec.is_some_and(|shown| *shown != seen.spec) {
+        return Err(ApplyError::Conflict(Conflict {
+            summary: format!(
+                "{name} changed since it was shown; nothing was deleted. Look at it again first."
             ),
             managers: apply::managers(&seen, None),
             changes: Vec::new(),
@@ -1088,17 +1164,30 @@ fn write_file(path: &std::path::Path, before: &str, after: &str) -> Result<Strin
 async fn preview(
     client: &kube::Client,
     pool: &Pool,
+    original: Option<&[ImageRef]>,
     namespace: &str,
     daemonset: &str,
-    new: bool,
     file: Option<PathBuf>,
     nodes: &[String],
 ) -> Result<Previewed, ApplyError> {
+    let new = original.is_none();
     let (free, free_note) = free_space(client, nodes).await;
     if let Some(path) = file {
         let label = path.display().to_string();
         let before = std::fs::read_to_string(&path)
             .map_err(|e| ApplyError::Failed(format!("cannot read {label}: {e}")))?;
+        if let Some(original) = original {
+            let now =
+                PoolsFile::parse(&before, &label).map_err(|e| ApplyError::Failed(e.to_string()))?;
+            let now = now.pools.iter().find(|p| p.name == pool.name);
+            changed_meanwhile(
+                &pool.name,
+                &label,
+                original,
+                now.map(|p| p.images.as_slice()),
+                Vec::new(),
+            )?;
+        }
         let after = if new {
             gitops::add_pool(&before, &label, pool)
         } else {
@@ -1114,29 +1203,54 @@ async fn preview(
                 after,
             },
             converts: None,
+            note: None,
             free,
             free_note,
         });
     }
-    let live = apply::get(client, namespace, daemonset)
+    let mut live = apply::get(client, namespace, daemonset)
         .await
         .map_err(ApplyError::Failed)?;
-    match (&live, new) {
-        (Some(_), true) => {
+    let mut note = None;
+    match (&live, original) {
+        (Some(_), None) => {
             return Err(ApplyError::Failed(format!(
                 "a DaemonSet named {daemonset} already exists in {namespace}; pick another pool name"
             )));
         }
-        (None, false) => {
-            return Err(ApplyError::Conflict(Conflict {
-                summary: format!(
-                    "{daemonset} was deleted since it was shown; nothing was changed."
-                ),
-                managers: Vec::new(),
-                changes: Vec::new(),
-            }));
+        (Some(ds), Some(original)) => {
+            let now = read_preloader(ds)
+                .and_then(Result::ok)
+                .map(|p| p.pool.images);
+            changed_meanwhile(
+                &pool.name,
+                daemonset,
+                original,
+                now.as_deref(),
+                apply::managers(ds, None),
+            )?;
         }
-        _ => {}
+        (None, Some(_)) => {
+            // Gone since the editor opened (or a conversion stopped half-way): applying
+            // creates the rendered preloader from the draft, if that name is free.
+            let rendered = pool.daemonset_name();
+            live = apply::get(client, namespace, &rendered)
+                .await
+                .map_err(ApplyError::Failed)?;
+            if live.is_some() {
+                return Err(ApplyError::Conflict(Conflict {
+                    summary: format!(
+                        "{daemonset} is gone and {rendered} exists now; nothing was changed. Reopen the editor on it (e)."
+                    ),
+                    managers: Vec::new(),
+                    changes: Vec::new(),
+                }));
+            }
+            note = Some(format!(
+                "{daemonset} is not in the cluster any more: applying creates {rendered} from this draft"
+            ));
+        }
+        (None, None) => {}
     }
     let desired = edit::desired(live.as_ref(), pool, namespace);
     let before = live.as_ref().map(edit::readable_yaml).unwrap_or_default();
@@ -1150,23 +1264,56 @@ async fn preview(
                 note: String::new(),
             },
             converts: Some(old_name),
+            note,
             free,
             free_note,
         });
     }
     let (_, made) = apply::apply(client, &desired.daemonset, live.as_ref(), true).await?;
+    let name = desired.daemonset.metadata.name.clone().unwrap_or_default();
     Ok(Previewed {
         diff: edit::diff(&before, &edit::readable_yaml(&made), 3),
-        diff_of: format!("DaemonSet {namespace}/{daemonset} (server-side dry run)"),
+        diff_of: format!("DaemonSet {namespace}/{name} (server-side dry run)"),
         work: Work::Apply {
             desired: Box::new(desired.daemonset),
             seen: live.map(Box::new),
             note: String::new(),
         },
         converts: None,
+        note,
         free,
         free_note,
     })
+}
+
+/// A conflict when the pool's images are no longer those the editor started from.
+fn changed_meanwhile(
+    pool: &str,
+    place: &str,
+    original: &[ImageRef],
+    now: Option<&[ImageRef]>,
+    managers: Vec<String>,
+) -> Result<(), ApplyError> {
+    let Some(now) = now else {
+        return Err(ApplyError::Conflict(Conflict {
+            summary: format!(
+                "pool {pool} is not in {place} any more; nothing was changed. Esc, then look again."
+            ),
+            managers,
+            changes: Vec::new(),
+        }));
+    };
+    if now == original {
+        return Ok(());
+    }
+    Err(ApplyError::Conflict(Conflict {
+        summary: format!(
+            "The images of pool {pool} in {place} changed since the editor opened; nothing was changed, \
+             and applying your draft would undo theirs. Reopen the editor on the new list (e)."
+        ),
+        managers,
+        changes: edit::summary(original, now),
+    }))
 }
 
 /// Free bytes on each node's image file system, from the kubelet's stats (through the API

@@ -88,6 +88,12 @@ fn the_last_image_stays() {
 fn summary_says_what_was_added_where() {
     let s = summary(&refs(&["a:1", "b:1"]), &refs(&["a:1", "b:1", "c:1"]));
     assert_eq!(s, ["+ c:1  (pulled 3rd)"]);
+    // Two versions of one repository swapping places is a change too.
+    let s = summary(
+        &refs(&["nginx:1.25", "nginx:1.27"]),
+        &refs(&["nginx:1.27", "nginx:1.25"]),
+    );
+    assert_eq!(s, ["pull order now: nginx:1.27, nginx:1.25"]);
     assert_eq!(ordinal(11), "11th");
     assert_eq!(ordinal(22), "22nd");
 }

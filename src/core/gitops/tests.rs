@@ -128,3 +128,52 @@ fn the_file_is_replaced_whole() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "no temporary file is left behind");
 }
+
+#[test]
+fn comment_lines_above_a_kept_image_go_with_it() {
+    let text =
+        "pools:\n  - name: a\n    images:\n      - nginx:1.25\n      # sessions\n      - redis:7\n";
+    let out = set_images(text, "f", "a", &refs(&["redis:7", "busybox:1"])).unwrap();
+    assert_eq!(
+        out,
+        "pools:\n  - name: a\n    images:\n      # sessions\n      - redis:7\n      - busybox:1\n"
+    );
+}
+
+#[test]
+fn a_new_pools_labels_may_come_in_any_order_and_crlf_stays_crlf() {
+    let mut pool = gpu();
+    pool.selector.terms = vec![vec![
+        Requirement::equals("zone", "x"),
+        Requirement::equals("app", "y"),
+    ]];
+    let text = "pools:\r\n  - name: a\r\n    images: [nginx:1]\r\n# the end\r\nkeep: 3\r\n";
+    let out = add_pool(text, "f", &pool).unwrap();
+    assert!(
+        !out.replace("\r\n", "").contains('\n'),
+        "only CRLF: {out:?}"
+    );
+    assert!(
+        out.ends_with("# the end\r\nkeep: 3\r\n"),
+        "the comment stays with its key: {out:?}"
+    );
+    let file = PoolsFile::parse(&out, "f").unwrap();
+    assert_eq!(file.pools[1].selector.terms[0][0].key, "app");
+}
+
+#[test]
+fn a_linked_file_is_replaced_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("real.yaml");
+    let link = dir.path().join("pools.yaml");
+    std::fs::write(&target, "old\n").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    write_atomically(&link, "new\n").unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
+}
