@@ -1332,15 +1332,15 @@ async fn free_space(
                     Err(e) => return (n, Err(e.to_string())),
                 };
                 // A node that does not answer does not hold the preview up.
-            let answer = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                client.request_text(request),
-            )
-            .await;
-            let Ok(answer) = answer else {
-                return (n, Err("a kubelet did not answer within 5 s".to_string()));
-            };
-            let r = match answer {
+                let answer = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    client.request_text(request),
+                )
+                .await;
+                let Ok(answer) = answer else {
+                    return (n, Err("a kubelet did not answer within 5 s".to_string()));
+                };
+                let r = match answer {
                     Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
                         .map_err(|e| e.to_string())
                         .and_then(|v| {
