@@ -20,7 +20,7 @@ fn main() {
     let scenario =
         kpreload::commands::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
     let state = kpreload::commands::sim::build(scenario, 1).unwrap();
-    let read = |kind: &str| -> Vec<serde_json::Value> {
+    let read = |kind: &'static str| -> Vec<serde_json::Value> {
         state
             .store
             .list(kind, None)
