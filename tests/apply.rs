@@ -83,6 +83,29 @@ fn apply_creates_then_finds_nothing_to_change_and_the_dry_run_writes_nothing() {
             .collect();
         assert_eq!(managers, [("kpreload".to_string(), "Apply".to_string())]);
     }
+    // Each write left an audit Event on its DaemonSet; the unchanged run none.
+    let audit: Vec<String> = cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        Api::<k8s_openapi::api::core::v1::Event>::namespaced(client, "kube-system")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("PreloaderApplied"))
+            .filter_map(|e| e.involved_object.name)
+            .collect()
+    });
+    let mut audit = audit;
+    audit.sort();
+    assert_eq!(
+        audit,
+        [
+            "image-preloader-default",
+            "image-preloader-ml",
+            "image-preloader-web"
+        ]
+    );
     // Unchanged means unwritten: the spec's generation did not move.
     assert!(all.iter().all(|d| d.metadata.generation == Some(1)));
 }

@@ -78,7 +78,20 @@ pub async fn run(
         let name = ds.metadata.name.clone().unwrap_or_default();
         let seen = now.metadata.name.is_some().then_some(now);
         match apply::apply(client, ds, seen, dry_run).await {
-            Ok((outcome, _)) => {
+            Ok((outcome, made)) => {
+                if !dry_run && outcome != apply::Outcome::Unchanged {
+                    let why = format!(
+                        "{} from {} (by kpreload apply)",
+                        outcome.word(),
+                        file.display()
+                    );
+                    if let Err(e) = apply::record(client, &made, "PreloaderApplied", &why).await {
+                        eprintln!(
+                            "kpreload: {name} {}, but its audit Event was not recorded: {e}",
+                            outcome.word()
+                        );
+                    }
+                }
                 writeln!(
                     out,
                     "daemonset.apps/{name} {}{}",
