@@ -290,8 +290,9 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn from_snapshot(snapshot: &Snapshot, overview: &Overview) -> Catalog {
-        let mut nodes_holding: BTreeMap<String, (String, usize)> = BTreeMap::new();
-        let mut sizes = HashMap::new();
+        // The same few hundred names come back on every node: count them as written
+        // first, and parse each name once.
+        let mut raw: HashMap<&str, (usize, Option<i64>)> = HashMap::new();
         for node in &snapshot.nodes {
             for image in node
                 .status
@@ -301,24 +302,33 @@ impl Catalog {
                 .flatten()
             {
                 for name in image.names.iter().flatten() {
-                    let Ok(r) = ImageRef::parse(name) else {
-                        continue;
-                    };
-                    if let Some(size) = image.size_bytes {
-                        sizes.insert(r.normalized(), size.max(0) as u64);
+                    let e = raw.entry(name.as_str()).or_insert((0, None));
+                    e.0 += 1;
+                    if image.size_bytes.is_some() {
+                        e.1 = image.size_bytes;
                     }
-                    // Digest names are how the kubelet lists pulls; a person picks tags.
-                    if r.tag().is_none() {
-                        continue;
-                    }
-                    nodes_holding
-                        .entry(r.normalized())
-                        .or_insert_with(|| (r.familiar(), 0))
-                        .1 += 1;
                 }
             }
         }
-        let mut others: BTreeMap<String, (String, String)> = BTreeMap::new();
+        let mut nodes_holding: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        let mut sizes = HashMap::new();
+        for (name, (count, size)) in raw {
+            let Ok(r) = ImageRef::parse(name) else {
+                continue;
+            };
+            if let Some(size) = size {
+                sizes.insert(r.normalized(), size.max(0) as u64);
+            }
+            // Digest names are how the kubelet lists pulls; a person picks tags.
+            if r.tag().is_none() {
+                continue;
+            }
+            nodes_holding
+                .entry(r.normalized())
+                .or_insert_with(|| (r.familiar(), 0))
+                .1 += count;
+        }
+        let mut in_pods: std::collections::HashSet<&str> = Default::default();
         for pod in &snapshot.workloads {
             let Some(spec) = &pod.spec else { continue };
             for c in spec
@@ -326,12 +336,16 @@ impl Catalog {
                 .iter()
                 .chain(spec.init_containers.iter().flatten())
             {
-                if let Some(r) = c.image.as_deref().and_then(|i| ImageRef::parse(i).ok()) {
-                    others
-                        .entry(r.normalized())
-                        .or_insert_with(|| (r.familiar(), "in pods".into()));
+                if let Some(i) = c.image.as_deref() {
+                    in_pods.insert(i);
                 }
             }
+        }
+        let mut others: BTreeMap<String, (String, String)> = BTreeMap::new();
+        for r in in_pods.into_iter().filter_map(|i| ImageRef::parse(i).ok()) {
+            others
+                .entry(r.normalized())
+                .or_insert_with(|| (r.familiar(), "in pods".into()));
         }
         for pool in &overview.pools {
             for image in &pool.images {
