@@ -356,27 +356,37 @@ fn draw_preview(frame: &mut Frame, area: Rect, app: &App, e: &Editor, p: &Previe
         .iter()
         .map(|s| Line::styled(s.clone(), Style::new().add_modifier(Modifier::BOLD)))
         .collect();
+    let n = p.pulls.len();
+    let nodes = format!("{n} node{}", if n == 1 { "" } else { "s" });
+    let unknown = p.pulls.iter().any(|x| x.unknown > 0);
+    // What is to pull, and how long the slowest node may take: an estimate, or why not.
+    let cost = match (bytes, unknown) {
+        (0, true) => "sizes unknown (no node holds those images yet)".to_string(),
+        (b, true) => format!(
+            "{} to pull and more of unknown size, the slowest node over {}",
+            units::bytes(b),
+            units::estimate(slowest)
+        ),
+        (0, false) => "nothing to pull: every node holds the images".to_string(),
+        (b, false) => format!(
+            "{} to pull in all, the slowest node about {}",
+            units::bytes(b),
+            units::estimate(slowest)
+        ),
+    };
     let rolls = match &e.mode {
         Mode::Cluster if p.converts.is_some() => format!(
-            "The preloader is recreated: its pods start again on all {} node{} at once; {} to pull in all, the slowest node about {}.",
-            p.pulls.len(),
-            if p.pulls.len() == 1 { "" } else { "s" },
-            units::bytes(bytes),
-            units::estimate(slowest)
+            "The preloader is recreated: its pods start again on all {nodes} at once; {cost}."
         ),
-        Mode::Cluster => format!(
-            "The preloader's pods roll on all {} node{} of the pool (10% at a time); {} to pull in all, the slowest node about {}.",
-            p.pulls.len(),
-            if p.pulls.len() == 1 { "" } else { "s" },
-            units::bytes(bytes),
-            units::estimate(slowest)
-        ),
+        Mode::Cluster if e.new => {
+            format!("The preloader's pods start on the pool's {nodes}; {cost}.")
+        }
+        Mode::Cluster => {
+            format!("The preloader's pods roll on all {nodes} of the pool (10% at a time); {cost}.")
+        }
         Mode::File(path) => format!(
-            "Writes {}; when your GitOps tool applies it, the preloader's pods roll on the pool's {} node{} ({} to pull).",
-            path.display(),
-            p.pulls.len(),
-            if p.pulls.len() == 1 { "" } else { "s" },
-            units::bytes(bytes)
+            "Writes {}; when your GitOps tool applies it, the preloader's pods roll on the pool's {nodes}; {cost}.",
+            path.display()
         ),
     };
     head.push(Line::raw(rolls));
