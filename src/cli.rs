@@ -127,6 +127,21 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
         output: commands::plan::Format,
     },
+    /// Will preloading hold? Image GC, headroom, pull settings and evictions, per pool.
+    ///
+    /// Reads the kubelet's settings (configz) and image disk (stats/summary) of up to
+    /// --max-nodes of the pools' nodes. Exit 1 when any finding is a warning or worse.
+    Check {
+        /// Only this pool.
+        #[arg(long, value_name = "POOL")]
+        pool: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+        output: commands::check::Format,
+        /// Kubelets asked at most, spread over the pools.
+        #[arg(long, value_name = "N", default_value_t = 200)]
+        max_nodes: usize,
+    },
     /// Remove old image versions from nodes, after showing the plan and a confirmation.
     Cleanup {
         #[command(flatten)]
@@ -251,6 +266,22 @@ pub fn main() -> ExitCode {
                 &mut out,
             ))
             .and_then(|()| out.flush().map_err(Into::into))
+        }),
+        Some(Command::Check {
+            pool,
+            output,
+            max_nodes,
+        }) => runtime().and_then(|rt| {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            let options = commands::check::Options {
+                pool: pool.as_deref(),
+                format: *output,
+                max_nodes: *max_nodes,
+            };
+            let result = rt.block_on(commands::check::run(&target, &options, &mut out));
+            out.flush()?;
+            result
         }),
         Some(Command::Cleanup { .. }) if cli.cluster.read_only => Err(anyhow::anyhow!(
             "cleanup removes images and --read-only was given; `kpreload plan` shows the same \

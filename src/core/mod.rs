@@ -3,6 +3,7 @@
 pub mod adopt;
 pub mod cleanup;
 pub mod edit;
+pub mod findings;
 pub mod gitops;
 pub mod objects;
 pub mod planner;

@@ -1,0 +1,301 @@
+//! `kpreload check`: will preloading hold? The kubelet's settings and image-disk figures of
+//! the pools' nodes (read through the API server's node proxy, a few at a time, at most
+//! `--max-nodes` of them), against what each pool preloads. Exit 1 when any finding is a
+//! warning or worse.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Api;
+use kube::api::ListParams;
+
+use crate::cluster::cleanup::api_error;
+use crate::cluster::{Target, connect};
+use crate::core::adopt::read_preloader;
+use crate::core::cleanup::STATUS_IMAGES_CAP;
+use crate::core::findings::{Disk, Finding, Kubelet, NodeFacts, PoolFacts, Severity, findings};
+use crate::core::reference::ImageRef;
+use crate::core::selector::Taint;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+pub struct Options<'a> {
+    pub pool: Option<&'a str>,
+    pub format: Format,
+    /// Nodes whose kubelet is asked, at most (spread over the pools).
+    pub max_nodes: usize,
+}
+
+/// Kubelets asked at once, and how long each may take.
+const CONCURRENCY: usize = 10;
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn list<K>(api: Api<K>, doing: &str) -> Result<Vec<K>>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|e| anyhow::anyhow!(api_error(&e, doing)))?;
+        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+        out.extend(page.items);
+        match next {
+            Some(t) => params = params.continue_token(&t),
+            None => return Ok(out),
+        }
+    }
+}
+
+pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) -> Result<()> {
+    let connection = connect(target).await?;
+    let client = connection.client.clone();
+    let ns = connection.namespace.clone();
+    let nodes: Vec<Node> = list(Api::all(client.clone()), "list nodes").await?;
+    let daemonsets: Vec<DaemonSet> = list(
+        Api::namespaced(client.clone(), &ns),
+        &format!("list DaemonSets in {ns}"),
+    )
+    .await?;
+    let pods: Vec<Pod> = list(
+        Api::namespaced(client.clone(), &ns),
+        &format!("list pods in {ns}"),
+    )
+    .await?;
+
+    // Sizes by normalised name, from every node's list.
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    for n in &nodes {
+        for i in n.status.iter().flat_map(|s| s.images.iter().flatten()) {
+            for name in i.names.iter().flatten() {
+                if let (Ok(r), Some(s)) = (ImageRef::parse(name), i.size_bytes) {
+                    sizes.insert(r.normalized(), s.max(0) as u64);
+                }
+            }
+        }
+    }
+    let preloaders: Vec<_> = daemonsets
+        .iter()
+        .filter_map(|d| Some((d, read_preloader(d)?.ok()?)))
+        .filter(|(_, p)| options.pool.is_none_or(|want| p.pool.name == want))
+        .collect();
+    if let Some(want) = options.pool
+        && preloaders.is_empty()
+    {
+        bail!("there is no pool {want:?} in {ns}; `kpreload status` lists the pools");
+    }
+    let pool_facts: Vec<PoolFacts> = preloaders
+        .iter()
+        .map(|(_, p)| PoolFacts {
+            pool: p.pool.name.clone(),
+            images: p
+                .pool
+                .images
+                .iter()
+                .map(|i| (i.written().to_string(), sizes.get(&i.normalized()).copied()))
+                .collect(),
+        })
+        .collect();
+
+    // Each pool's nodes, and whether its preloader pod there has finished pulling.
+    let mut facts: Vec<NodeFacts> = Vec::new();
+    for (ds, p) in &preloaders {
+        let uid = ds.metadata.uid.clone();
+        for n in &nodes {
+            let labels = n.metadata.labels.clone().unwrap_or_default();
+            let taints: Vec<Taint> = n
+                .spec
+                .iter()
+                .flat_map(|s| s.taints.iter().flatten())
+                .filter_map(Taint::from_k8s)
+                .collect();
+            if !p.pool.covers(&labels, &taints) {
+                continue;
+            }
+            let name = n.metadata.name.clone().unwrap_or_default();
+            let status = n.status.clone().unwrap_or_default();
+            let listed = status.images.clone().unwrap_or_default();
+            let capped = listed.len() >= STATUS_IMAGES_CAP;
+            let held: BTreeSet<String> = listed
+                .iter()
+                .flat_map(|i| i.names.iter().flatten())
+                .filter_map(|n| ImageRef::parse(n).ok())
+                .map(|r| r.normalized())
+                .collect();
+            let finished = pods.iter().any(|pod| {
+                pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+                    && pod
+                        .metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|o| Some(&o.uid) == uid.as_ref())
+                    && pod
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.init_container_statuses.as_ref())
+                        .is_some_and(|list| {
+                            !list.is_empty()
+                                && list.iter().all(|c| {
+                                    c.state
+                                        .as_ref()
+                                        .and_then(|s| s.terminated.as_ref())
+                                        .is_some_and(|t| t.exit_code == 0)
+                                })
+                        })
+            });
+            let missing = if finished && !capped {
+                p.pool
+                    .images
+                    .iter()
+                    .filter(|i| !held.contains(&i.normalized()))
+                    .map(|i| i.written().to_string())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let disk_pressure = status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "DiskPressure" && c.status == "True");
+            facts.push(NodeFacts {
+                node: name,
+                pool: Some(p.pool.name.clone()),
+                disk_pressure,
+                images_capped: capped,
+                missing,
+                ..Default::default()
+            });
+        }
+    }
+
+    // The kubelets: at most max_nodes, spread evenly over the pools.
+    let total = facts.len();
+    let per_pool = options.max_nodes.max(1).div_ceil(preloaders.len().max(1));
+    let mut asked: Vec<usize> = Vec::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for (i, f) in facts.iter().enumerate() {
+        let c = counts
+            .entry(f.pool.clone().unwrap_or_default())
+            .or_default();
+        if *c < per_pool && asked.len() < options.max_nodes {
+            *c += 1;
+            asked.push(i);
+        }
+    }
+    let answers: Vec<(usize, KubeletAnswer)> = futures_util::stream::iter(asked.iter().copied())
+        .map(|i| {
+            let client = client.clone();
+            let node = facts[i].node.clone();
+            async move { (i, read_kubelet(&client, &node).await) }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (i, a) in answers {
+        match a {
+            Ok((k, d)) => {
+                facts[i].kubelet = Some(k);
+                facts[i].disk = d;
+            }
+            Err(e) => facts[i].unread = Some(e),
+        }
+    }
+    // Findings that need no kubelet (pressure, eviction, a capped list) hold for every
+    // node; the kubelet's only for those asked.
+    let all = findings(&pool_facts, &facts);
+
+    match options.format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "findings": all,
+                "nodes_checked": asked.len(),
+                "nodes_total": total,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        Format::Table => write_table(out, &all, asked.len(), total)?,
+    }
+    let bad = all
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .count();
+    if bad > 0 {
+        bail!(
+            "{bad} finding{} {} a warning or worse",
+            if bad == 1 { "" } else { "s" },
+            if bad == 1 { "is" } else { "are" }
+        );
+    }
+    Ok(())
+}
+
+fn write_table(out: &mut dyn Write, all: &[Finding], checked: usize, total: usize) -> Result<()> {
+    writeln!(
+        out,
+        "kubelets read on {checked} of {total} pool node{}",
+        if total == 1 { "" } else { "s" }
+    )?;
+    if all.is_empty() {
+        writeln!(out, "no findings: preloading should hold")?;
+        return Ok(());
+    }
+    for f in all {
+        let nodes = if f.nodes.len() > 4 {
+            format!("{} and {} more", f.nodes[..3].join(", "), f.nodes.len() - 3)
+        } else {
+            f.nodes.join(", ")
+        };
+        writeln!(
+            out,
+            "{:<8} {:<14} pool {}: {}",
+            f.severity.word().to_uppercase(),
+            f.code,
+            f.pool.as_deref().unwrap_or("-"),
+            f.message
+        )?;
+        writeln!(out, "         nodes: {nodes}")?;
+        writeln!(out, "         do: {}", f.remedy)?;
+    }
+    Ok(())
+}
+
+/// A kubelet's settings and image disk, or why they could not be read.
+type KubeletAnswer = Result<(Kubelet, Option<Disk>), String>;
+
+/// One kubelet's configuration and image file system, through the node proxy.
+async fn read_kubelet(
+    client: &kube::Client,
+    node: &str,
+) -> Result<(Kubelet, Option<Disk>), String> {
+    let get = |path: String| async move {
+        let request = http::Request::get(&path)
+            .body(Vec::new())
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(TIMEOUT, client.request_text(request)).await {
+            Err(_) => Err(format!("the kubelet of {node} did not answer within 5 s")),
+            Ok(Err(kube::Error::Api(s))) if s.code == 403 => {
+                Err("not allowed to get nodes/proxy (`kpreload rbac` grants it)".to_string())
+            }
+            Ok(Err(e)) => Err(format!("{node}: {e}")),
+            Ok(Ok(text)) => serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|e| format!("{node}: the kubelet's answer is not JSON: {e}")),
+        }
+    };
+    let config = get(format!("/api/v1/nodes/{node}/proxy/configz")).await?;
+    let summary = get(format!("/api/v1/nodes/{node}/proxy/stats/summary")).await?;
+    Ok((Kubelet::from_configz(&config), Disk::from_summary(&summary)))
+}
