@@ -570,3 +570,32 @@ fn a_change_made_after_the_editor_opened_is_a_conflict_at_the_preview() {
         assert!(images.contains(&"busybox:1.36"), "{images:?}");
     });
 }
+
+#[test]
+fn in_gitops_mode_a_pool_only_the_file_has_is_edited_by_name() {
+    let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(40.0));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pools.yaml");
+    std::fs::write(&path, std::fs::read_to_string("config/pools.yaml").unwrap()).unwrap();
+    cluster.rt.block_on(async {
+        let mut s = Session::start(&cluster, Some(path.clone())).await;
+        assert!(
+            !s.app.overview.pools.iter().any(|p| p.pool == "default"),
+            "not in the cluster"
+        );
+        press(&mut s.app, ":edit default<Enter>");
+        let e = s
+            .app
+            .edit
+            .as_ref()
+            .expect("the editor opens on the file's pool");
+        assert_eq!(e.draft.images.len(), 4);
+        press(&mut s.app, "Gaalpine:3.20<Enter>p");
+        s.work().await;
+        press(&mut s.app, "y");
+        s.work().await;
+        let file = kpreload::core::pools::PoolsFile::load(&path).unwrap();
+        let default = file.pools.iter().find(|p| p.name == "default").unwrap();
+        assert_eq!(default.images.last().unwrap().written(), "alpine:3.20");
+    });
+}

@@ -654,6 +654,10 @@ impl App {
                     ));
                 }
             }
+            ("edit" | "e", Some(name)) => {
+                self.open(Screen::Pools);
+                self.open_editor_for(name);
+            }
             ("node" | "no", Some(name)) => {
                 if self
                     .snapshot
@@ -680,7 +684,7 @@ impl App {
             ("", None) => {}
             _ => {
                 self.notice = Some(format!(
-                    "unknown command {line:?}; try pool NAME, node NAME, ns NAMESPACE or q"
+                    "unknown command {line:?}; try pool NAME, node NAME, edit POOL, ns NAMESPACE or q"
                 ));
             }
         }

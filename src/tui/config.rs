@@ -125,7 +125,7 @@ impl Command {
             Command::Open => "open the selected pool or node",
             Command::Back => "back to the previous view (or clear the filter)",
             Command::Filter => "fuzzy-filter the list",
-            Command::Palette => "command: pool NAME, node NAME, ns NAMESPACE, q",
+            Command::Palette => "command: pool|node|edit NAME, ns NAMESPACE, q",
             Command::Help => "this help",
             Command::Quit => "quit",
             Command::Cleanup => "cleanup plan here; in the plan: confirm and run",

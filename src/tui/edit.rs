@@ -337,59 +337,78 @@ impl App {
             self.notice = Some("select a pool to edit its images".into());
             return;
         };
-        let Some(progress) = self.overview.pools.iter().find(|p| p.pool == pool).cloned() else {
-            return;
-        };
-        let ds = self.snapshot.daemonsets.iter().find(|d| {
-            d.metadata.name.as_deref() == Some(progress.daemonset.as_str())
-                && d.metadata.namespace.as_deref() == Some(progress.namespace.as_str())
-        });
-        let Some(ds) = ds else {
-            self.notice = Some(format!(
-                "the preloader {} is not loaded yet",
-                progress.daemonset
-            ));
-            return;
-        };
+        self.open_editor_for(&pool);
+    }
+
+    /// The editor on pool `pool`: its preloader's list, or in GitOps mode the file's (a pool
+    /// the file has and the cluster not yet included: `:edit NAME`).
+    pub fn open_editor_for(&mut self, pool: &str) {
         let mode = self.edit_mode();
-        let read = match &mode {
-            Mode::Cluster => match read_preloader(ds) {
-                Some(Ok(p)) => Ok(p.pool),
-                Some(Err(e)) => Err(format!("{e}; fix it with kubectl first")),
-                None => Err(format!("{} is not a preloader kpreload can read", progress.daemonset)),
-            },
-            Mode::File(path) => match PoolsFile::load(path) {
-                Ok(f) => f
-                    .pools
-                    .iter()
-                    .find(|p| p.name == pool)
-                    .cloned()
-                    .ok_or_else(|| {
-                        format!(
-                            "{} has no pool {pool:?}; edits go to that file (GitOps mode), so add the pool there first (n)",
-                            path.display()
-                        )
-                    }),
-                Err(e) => Err(format!("{e}")),
-            },
-        };
-        let pool_def = match read {
-            Ok(p) => p,
-            Err(e) => {
-                self.notice = Some(e);
-                return;
+        let progress = self.overview.pools.iter().find(|p| p.pool == pool).cloned();
+        let ds = progress.as_ref().and_then(|progress| {
+            self.snapshot.daemonsets.iter().find(|d| {
+                d.metadata.name.as_deref() == Some(progress.daemonset.as_str())
+                    && d.metadata.namespace.as_deref() == Some(progress.namespace.as_str())
+            })
+        });
+        let (pool_def, namespace, daemonset, origin) = match &mode {
+            Mode::Cluster => {
+                let (Some(progress), Some(ds)) = (&progress, ds) else {
+                    self.notice = Some(match &progress {
+                        Some(p) => format!("the preloader {} is not loaded yet", p.daemonset),
+                        None => format!("no pool named {pool:?}"),
+                    });
+                    return;
+                };
+                match read_preloader(ds) {
+                    Some(Ok(p)) => (
+                        p.pool,
+                        progress.namespace.clone(),
+                        progress.daemonset.clone(),
+                        progress.origin,
+                    ),
+                    Some(Err(e)) => {
+                        self.notice = Some(format!("{e}; fix it with kubectl first"));
+                        return;
+                    }
+                    None => {
+                        self.notice = Some(format!(
+                            "{} is not a preloader kpreload can read",
+                            progress.daemonset
+                        ));
+                        return;
+                    }
+                }
+            }
+            Mode::File(path) => {
+                let file = match PoolsFile::load(path) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        self.notice = Some(e.to_string());
+                        return;
+                    }
+                };
+                let Some(p) = file.pools.iter().find(|p| p.name == pool).cloned() else {
+                    self.notice = Some(format!(
+                        "{} has no pool {pool:?}; edits go to that file (GitOps mode), so add the pool there first (n)",
+                        path.display()
+                    ));
+                    return;
+                };
+                let daemonset = p.daemonset_name();
+                (p, file.namespace.clone(), daemonset, Origin::Rendered)
             }
         };
         let catalog = Catalog::from_snapshot(&self.snapshot, &self.overview);
         self.edit = Some(Editor {
             draft: Draft::new(&pool_def.name, pool_def.images.clone()),
             pool: pool_def,
-            namespace: progress.namespace.clone(),
-            daemonset: progress.daemonset.clone(),
-            uid: ds.metadata.uid.clone(),
-            shown: Some(Box::new(ds.spec.clone())),
+            namespace,
+            daemonset,
+            uid: ds.and_then(|d| d.metadata.uid.clone()),
+            shown: ds.map(|d| Box::new(d.spec.clone())),
             new: false,
-            origin: progress.origin,
+            origin,
             mode,
             selected: 0,
             step: Step::List,
