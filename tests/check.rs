@@ -111,7 +111,7 @@ fn gc_at_85_is_a_risk_before_and_an_evicted_image_after() {
 }
 
 #[test]
-fn gc_at_100_reports_nothing_and_evicts_nothing() {
+fn gc_at_100_reports_no_gc_risk_and_evicts_nothing() {
     let cluster = Cluster::start("tests/fixtures/scenarios/gc-off.yaml");
     preload(&cluster);
     let images = support::eventually(
@@ -125,22 +125,33 @@ fn gc_at_100_reports_nothing_and_evicts_nothing() {
     );
     // Past several GC periods (5 simulated minutes is 3 s at 100x).
     std::thread::sleep(std::time::Duration::from_millis(3500));
-    let (ok, v, err) = check(&cluster);
-    assert!(ok, "{err} {v}");
+    let (_, v, _) = check(&cluster);
     let codes = codes(&v);
     assert!(
-        !codes
-            .iter()
-            .any(|c| c == "image-gc" || c == "evicted" || c == "gc-headroom"),
+        !codes.iter().any(|c| {
+            c == "image-gc" || c == "evicted" || c == "gc-headroom" || c == "max-gc-age"
+        }),
         "{codes:?}"
     );
-    assert!(
-        v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|f| f["severity"] == "info"),
-        "{v}"
+    // Nothing about the GC; what remains is the pull setting and the sizing, which a 1 GiB
+    // disk fails by the article's formula (10 GB for the OS alone).
+    let rest: Vec<(String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rest,
+        [
+            ("sizing".to_string(), "warning".to_string()),
+            ("serial-pulls".to_string(), "info".to_string())
+        ]
     );
     let after = node_images(&cluster);
     assert_eq!(after.len(), images.len(), "nothing evicted: {after:?}");

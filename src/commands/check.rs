@@ -96,16 +96,78 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
     {
         bail!("there is no pool {want:?} in {ns}; `kpreload status` lists the pools");
     }
+    // Per node, the distinct images its pods run (all namespaces), for the sizing.
+    let workloads: Vec<Pod> = list(Api::all(client.clone()), "list pods").await?;
+    let mut running: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for pod in &workloads {
+        let Some(spec) = &pod.spec else { continue };
+        let Some(node) = spec.node_name.clone() else {
+            continue;
+        };
+        for c in spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+        {
+            if let Some(r) = c.image.as_deref().and_then(|i| ImageRef::parse(i).ok()) {
+                running
+                    .entry(node.clone())
+                    .or_default()
+                    .insert(r.normalized());
+            }
+        }
+    }
     let pool_facts: Vec<PoolFacts> = preloaders
         .iter()
-        .map(|(_, p)| PoolFacts {
-            pool: p.pool.name.clone(),
-            images: p
-                .pool
-                .images
+        .map(|(d, p)| {
+            let preloaded: BTreeSet<String> =
+                p.pool.images.iter().map(ImageRef::normalized).collect();
+            let workload_bytes = nodes
                 .iter()
-                .map(|i| (i.written().to_string(), sizes.get(&i.normalized()).copied()))
-                .collect(),
+                .filter(|n| {
+                    let labels = n.metadata.labels.clone().unwrap_or_default();
+                    let taints: Vec<Taint> = n
+                        .spec
+                        .iter()
+                        .flat_map(|s| s.taints.iter().flatten())
+                        .filter_map(Taint::from_k8s)
+                        .collect();
+                    p.pool.covers(&labels, &taints)
+                })
+                .filter_map(|n| running.get(n.metadata.name.as_deref()?))
+                .map(|images| {
+                    images
+                        .iter()
+                        .filter(|i| !preloaded.contains(*i))
+                        // The preloader's own helper is not a workload.
+                        .filter(|i| {
+                            !d.spec.template.spec.iter().any(|s| {
+                                s.containers.iter().any(|c| {
+                                    c.image
+                                        .as_deref()
+                                        .and_then(|x| ImageRef::parse(x).ok())
+                                        .map(|r| r.normalized())
+                                        .as_ref()
+                                        == Some(*i)
+                                })
+                            })
+                        })
+                        .filter_map(|i| sizes.get(i))
+                        .sum::<u64>()
+                })
+                .max()
+                .unwrap_or(0);
+            PoolFacts {
+                pool: p.pool.name.clone(),
+                images: p
+                    .pool
+                    .images
+                    .iter()
+                    .map(|i| (i.written().to_string(), sizes.get(&i.normalized()).copied()))
+                    .collect(),
+                workload_bytes,
+                keep: p.pool.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP),
+            }
         })
         .collect();
 

@@ -8,7 +8,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::sizing::{GB, SizingInput, size_disk};
 use super::units;
+
+/// The sizing's safety margin and OS allowance, as in the article.
+pub const SIZING_BUFFER: f64 = 0.3;
+pub const SIZING_OS: u64 = 10 * GB;
 
 /// How bad a finding is; `check` exits 1 from `Warning` up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -137,6 +142,10 @@ pub struct PoolFacts {
     pub pool: String,
     /// The preloaded images with their sizes, where known.
     pub images: Vec<(String, Option<u64>)>,
+    /// The most bytes of workload images (not preloaded) any one node of the pool runs.
+    pub workload_bytes: u64,
+    /// Versions kept per image line by cleanup (the sizing's version multiplier).
+    pub keep: usize,
 }
 
 impl PoolFacts {
@@ -149,7 +158,7 @@ impl PoolFacts {
 pub struct Finding {
     pub severity: Severity,
     /// A stable name for pipelines: `image-gc`, `max-gc-age`, `gc-headroom`, `serial-pulls`,
-    /// `disk-pressure`, `images-capped`, `evicted`, `unread`.
+    /// `disk-pressure`, `images-capped`, `evicted`, `sizing`, `unread`.
     pub code: &'static str,
     pub pool: Option<String>,
     pub nodes: Vec<String>,
@@ -309,6 +318,60 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                     remedy: "the next pod start pulls them again; restart the preloader's pods to pull them now, and stop the GC (image-gc)".into(),
                 });
             }
+        }
+        // The article's sizing, fed with this pool's numbers, against its smallest disk.
+        if let Some(facts) = facts
+            && let Some((capacity, node)) = members
+                .iter()
+                .filter_map(|n| Some((n.disk?.capacity, n.node.clone())))
+                .min()
+            && facts.bytes() > 0
+        {
+            let sizing = size_disk(&SizingInput {
+                preloaded_bytes: facts.bytes(),
+                workload_bytes: facts.workload_bytes,
+                version_multiplier: facts.keep.max(1) as f64,
+                buffer: SIZING_BUFFER,
+                os_bytes: SIZING_OS,
+            });
+            let working = format!(
+                "({} preloaded + {} of workload images) × {} versions + 30 % + 10 GB for the OS = {}",
+                units::bytes(facts.bytes()),
+                units::bytes(facts.workload_bytes),
+                facts.keep.max(1),
+                units::bytes(sizing.total_bytes)
+            );
+            let short = sizing.shortfall(capacity);
+            out.push(Finding {
+                severity: if short > 0 {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
+                code: "sizing",
+                pool: pool_name.clone(),
+                nodes: vec![node.clone()],
+                message: if short > 0 {
+                    format!(
+                        "the disk is short by {}: {working}, and {node}'s is {}",
+                        units::bytes(short),
+                        units::bytes(capacity)
+                    )
+                } else {
+                    format!(
+                        "the disks fit: {working}, and the smallest, {node}'s, is {}",
+                        units::bytes(capacity)
+                    )
+                },
+                remedy: if short > 0 {
+                    format!(
+                        "give the pool's nodes disks of at least {} (rounded up), or preload less",
+                        units::bytes(sizing.rounded_up(10 * super::sizing::GB))
+                    )
+                } else {
+                    "nothing to do".into()
+                },
+            });
         }
         let pressure = names(&|n| n.disk_pressure);
         if !pressure.is_empty() {

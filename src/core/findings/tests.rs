@@ -31,7 +31,13 @@ fn ml(bytes: u64) -> PoolFacts {
             ("pytorch:2".into(), Some(bytes)),
             ("jupyter:1".into(), None),
         ],
+        workload_bytes: 0,
+        keep: 2,
     }
+}
+
+fn without_sizing(f: Vec<Finding>) -> Vec<Finding> {
+    f.into_iter().filter(|f| f.code != "sizing").collect()
 }
 
 fn codes(f: &[Finding]) -> Vec<(&'static str, Severity)> {
@@ -42,7 +48,7 @@ fn codes(f: &[Finding]) -> Vec<(&'static str, Severity)> {
 fn gc_at_85_with_little_headroom_is_a_warning_with_the_distance_and_the_remedy() {
     // 100 GiB disk at 70 %: 15 GiB before GC starts; the pool preloads 20 GiB.
     let nodes = [node("ml-1", kubelet(85, false, "0s"), 70 * GIB, 100 * GIB)];
-    let f = findings(&[ml(20 * GIB)], &nodes);
+    let f = without_sizing(findings(&[ml(20 * GIB)], &nodes));
     assert_eq!(
         codes(&f),
         [
@@ -68,7 +74,7 @@ fn gc_at_85_with_little_headroom_is_a_warning_with_the_distance_and_the_remedy()
 #[test]
 fn past_the_threshold_already_is_critical() {
     let nodes = [node("ml-1", kubelet(85, false, ""), 90 * GIB, 100 * GIB)];
-    let f = findings(&[ml(GIB)], &nodes);
+    let f = without_sizing(findings(&[ml(GIB)], &nodes));
     assert_eq!(f[0].code, "gc-headroom");
     assert_eq!(f[0].severity, Severity::Critical);
     assert!(f[0].message.contains("(none at least)"), "{}", f[0].message);
@@ -77,7 +83,7 @@ fn past_the_threshold_already_is_critical() {
 #[test]
 fn gc_at_100_and_parallel_pulls_find_nothing() {
     let nodes = [node("ml-1", kubelet(100, false, "0s"), 99 * GIB, 100 * GIB)];
-    assert!(findings(&[ml(20 * GIB)], &nodes).is_empty());
+    assert!(without_sizing(findings(&[ml(20 * GIB)], &nodes)).is_empty());
 }
 
 #[test]
@@ -86,7 +92,7 @@ fn max_age_serial_pulls_pressure_cap_and_eviction_each_say_so() {
     n.disk_pressure = true;
     n.images_capped = true;
     n.missing = vec!["pytorch:2".into()];
-    let f = findings(&[ml(GIB)], &[n]);
+    let f = without_sizing(findings(&[ml(GIB)], &[n]));
     assert_eq!(
         codes(&f),
         [
@@ -127,4 +133,32 @@ fn disk_figures_come_from_the_image_file_system() {
     let d = Disk::from_summary(&v).unwrap();
     assert_eq!((d.capacity, d.used, d.available), (100, 70, 30));
     assert_eq!(d.headroom(85), 15);
+}
+
+#[test]
+fn sizing_by_the_articles_formula_fits_or_says_by_how_much_it_is_short() {
+    const MB: u64 = 1_000_000;
+    // The article's example: 4 × 300 MB preloaded, 10 × 500 MB of workloads, 2 versions,
+    // 30 %, 10 GB: 26.12 GB.
+    let mut pool = ml(1200 * MB);
+    pool.images = vec![("a".into(), Some(1200 * MB))];
+    pool.workload_bytes = 5000 * MB;
+    let n = |cap: u64| node("ml-1", kubelet(100, false, "0s"), 0, cap);
+    let f = findings(&[pool.clone()], &[n(20 * 1000 * MB)]);
+    let sizing = f.iter().find(|f| f.code == "sizing").unwrap();
+    assert_eq!(sizing.severity, Severity::Warning);
+    assert!(sizing.message.starts_with("the disk is short by 6.12 GB: (1.20 GB preloaded + 5 GB of workload images) × 2 versions + 30 % + 10 GB for the OS = 26.12 GB"), "{}", sizing.message);
+    assert!(
+        sizing.remedy.contains("at least 30 GB"),
+        "{}",
+        sizing.remedy
+    );
+    let f = findings(&[pool], &[n(100 * 1000 * MB)]);
+    let sizing = f.iter().find(|f| f.code == "sizing").unwrap();
+    assert_eq!(sizing.severity, Severity::Info);
+    assert!(
+        sizing.message.starts_with("the disks fit"),
+        "{}",
+        sizing.message
+    );
 }
