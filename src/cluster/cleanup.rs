@@ -54,7 +54,8 @@ pub fn api_error(e: &kube::Error, doing: &str) -> String {
     }
 }
 
-async fn list_all<K>(api: Api<K>, doing: &str) -> Result<Vec<Arc<K>>, String>
+/// Every object of a list, page by page (500 at a time).
+pub async fn list_all<K>(api: Api<K>, doing: &str) -> Result<Vec<Arc<K>>, String>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {

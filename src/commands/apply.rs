@@ -21,19 +21,9 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> Result<()> {
     let pools = PoolsFile::load(file)?;
-    let selected: Vec<_> = pools
-        .pools
-        .iter()
-        .filter(|p| only.is_none_or(|name| p.name == name))
-        .collect();
-    if let (Some(name), true) = (only, selected.is_empty()) {
-        let known: Vec<_> = pools.pools.iter().map(|p| p.name.as_str()).collect();
-        bail!(
-            "{} has no pool named \"{name}\"; its pools are {}.",
-            file.display(),
-            known.join(", ")
-        );
-    }
+    let selected = pools
+        .select(only, &file.display().to_string())
+        .map_err(|e| anyhow::anyhow!(e))?;
     let connection = connect(target).await?;
     let client = &connection.client;
     let desired: Vec<_> = selected.iter().map(|p| render_pool(&pools, p)).collect();

@@ -12,9 +12,7 @@ use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
-use kube::api::ListParams;
 
-use crate::cluster::cleanup::api_error;
 use crate::cluster::{Target, connect};
 use crate::core::adopt::read_preloader;
 use crate::core::cleanup::STATUS_IMAGES_CAP;
@@ -39,37 +37,26 @@ pub struct Options<'a> {
 const CONCURRENCY: usize = 10;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn list<K>(api: Api<K>, doing: &str) -> Result<Vec<K>>
+async fn list<K>(api: Api<K>, doing: &str) -> Result<Vec<std::sync::Arc<K>>>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let mut out = Vec::new();
-    let mut params = ListParams::default().limit(500);
-    loop {
-        let page = api
-            .list(&params)
-            .await
-            .map_err(|e| anyhow::anyhow!(api_error(&e, doing)))?;
-        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-        out.extend(page.items);
-        match next {
-            Some(t) => params = params.continue_token(&t),
-            None => return Ok(out),
-        }
-    }
+    crate::cluster::cleanup::list_all(api, doing)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) -> Result<()> {
     let connection = connect(target).await?;
     let client = connection.client.clone();
     let ns = connection.namespace.clone();
-    let nodes: Vec<Node> = list(Api::all(client.clone()), "list nodes").await?;
-    let daemonsets: Vec<DaemonSet> = list(
+    let nodes = list::<Node>(Api::all(client.clone()), "list nodes").await?;
+    let daemonsets = list::<DaemonSet>(
         Api::namespaced(client.clone(), &ns),
         &format!("list DaemonSets in {ns}"),
     )
     .await?;
-    let pods: Vec<Pod> = list(
+    let pods = list::<Pod>(
         Api::namespaced(client.clone(), &ns),
         &format!("list pods in {ns}"),
     )
@@ -97,7 +84,7 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
         bail!("there is no pool {want:?} in {ns}; `kpreload status` lists the pools");
     }
     // Per node, the distinct images its pods run (all namespaces), for the sizing.
-    let workloads: Vec<Pod> = list(Api::all(client.clone()), "list pods").await?;
+    let workloads = list::<Pod>(Api::all(client.clone()), "list pods").await?;
     let mut running: HashMap<String, BTreeSet<String>> = HashMap::new();
     for pod in &workloads {
         let Some(spec) = &pod.spec else { continue };

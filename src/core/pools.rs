@@ -124,6 +124,26 @@ impl PoolsFile {
         })
     }
 
+    /// The pools named `only` (all when None); a name the file lacks is an error naming
+    /// the file's pools.
+    pub fn select(&self, only: Option<&str>, file: &str) -> Result<Vec<&Pool>, String> {
+        let selected: Vec<&Pool> = self
+            .pools
+            .iter()
+            .filter(|p| only.is_none_or(|name| p.name == name))
+            .collect();
+        match (only, selected.is_empty()) {
+            (Some(name), true) => {
+                let known: Vec<&str> = self.pools.iter().map(|p| p.name.as_str()).collect();
+                Err(format!(
+                    "{file} has no pool named \"{name}\"; its pools are {}.",
+                    known.join(", ")
+                ))
+            }
+            _ => Ok(selected),
+        }
+    }
+
     /// The keep count in force for a pool.
     pub fn keep_for(&self, pool: &Pool) -> usize {
         pool.keep.unwrap_or(self.keep)

@@ -5,9 +5,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::{selected_style, window};
+use super::{dialog, selected_style, window};
 use crate::core::adopt::Origin;
 use crate::core::reference::ImageRef;
 use crate::core::units;
@@ -539,28 +539,4 @@ fn draw_picker(frame: &mut Frame, app: &App, e: &Editor, p: &Picker, title: &str
     }
     lines.push(Line::styled(help.to_string(), Style::new().fg(t.dim)));
     dialog(frame, &format!(" {title} "), lines, 80);
-}
-
-/// A box in the middle of the screen, as tall as its wrapped lines.
-fn dialog(frame: &mut Frame, title: &str, lines: Vec<Line>, max_width: u16) {
-    let area = frame.area();
-    let width = area.width.min(max_width);
-    let inner = width.saturating_sub(2).max(1) as usize;
-    let wrapped: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
-    let height = (wrapped as u16 + 2).min(area.height);
-    let popup = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(title.to_string()),
-        ),
-        popup,
-    );
 }

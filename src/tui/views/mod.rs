@@ -280,3 +280,27 @@ pub fn gauge(done: usize, total: usize, width: usize) -> String {
         done * 100 / total
     )
 }
+
+/// A box in the middle of the screen, as tall as its wrapped lines.
+pub fn dialog(frame: &mut Frame, title: &str, lines: Vec<Line>, max_width: u16) {
+    let area = frame.area();
+    let width = area.width.min(max_width);
+    let inner = width.saturating_sub(2).max(1) as usize;
+    let wrapped: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let height = (wrapped as u16 + 2).min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(title.to_string()),
+        ),
+        popup,
+    );
+}

@@ -5,9 +5,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::{highlighted, selected_style, window};
+use super::{dialog, highlighted, selected_style, window};
 use crate::commands::cleanup::report_lines;
 use crate::core::cleanup::{display_name, settings_line};
 use crate::core::planner::Decision;
@@ -314,8 +314,6 @@ fn draw_confirm(frame: &mut Frame, app: &App, c: &Cleanup, typed: &str, grew: &[
     let t = &app.config.theme;
     let plan = c.runnable_plan();
     let (ok, blocked) = c.runnable();
-    let area = frame.area();
-    let width = area.width.min(76);
     let mut lines = vec![
         Line::styled(
             format!(
@@ -366,23 +364,5 @@ fn draw_confirm(frame: &mut Frame, app: &App, c: &Cleanup, typed: &str, grew: &[
         Span::raw(typed.to_string()),
         Span::styled("▏", Style::new().fg(t.accent)),
     ]));
-    // Each line wrapped to the box's inner width, plus the borders.
-    let inner = width.saturating_sub(2).max(1) as usize;
-    let wrapped: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
-    let height = (wrapped as u16 + 2).min(area.height);
-    let popup = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(format!(" cleanup {} ", c.scope.label())),
-        ),
-        popup,
-    );
+    dialog(frame, &format!(" cleanup {} ", c.scope.label()), lines, 76);
 }
