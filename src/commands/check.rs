@@ -113,12 +113,7 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
                 .iter()
                 .filter(|n| {
                     let labels = n.metadata.labels.clone().unwrap_or_default();
-                    let taints: Vec<Taint> = n
-                        .spec
-                        .iter()
-                        .flat_map(|s| s.taints.iter().flatten())
-                        .filter_map(Taint::from_k8s)
-                        .collect();
+                    let taints = Taint::of_node(n);
                     p.pool.covers(&labels, &taints)
                 })
                 .filter_map(|n| running.get(n.metadata.name.as_deref()?))
@@ -164,12 +159,7 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
         let uid = ds.metadata.uid.clone();
         for n in &nodes {
             let labels = n.metadata.labels.clone().unwrap_or_default();
-            let taints: Vec<Taint> = n
-                .spec
-                .iter()
-                .flat_map(|s| s.taints.iter().flatten())
-                .filter_map(Taint::from_k8s)
-                .collect();
+            let taints = Taint::of_node(n);
             if !p.pool.covers(&labels, &taints) {
                 continue;
             }

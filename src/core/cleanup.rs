@@ -164,14 +164,7 @@ pub fn gather(
             continue;
         }
         let labels = node.metadata.labels.as_ref().unwrap_or(&no_labels);
-        let taints: Vec<Taint> = node
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(Taint::from_k8s)
-            .collect();
+        let taints = Taint::of_node(node);
         let mut served: Vec<Served> = Vec::new();
         for (uid, ds, p) in &preloaders {
             let pod = preloader_pod.get(&(*uid, name.as_str())).copied();

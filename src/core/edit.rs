@@ -554,15 +554,7 @@ pub fn pool_nodes(nodes: &[std::sync::Arc<Node>], pool: &Pool) -> Vec<String> {
         .iter()
         .filter(|n| {
             let labels = n.metadata.labels.clone().unwrap_or_default();
-            let taints: Vec<Taint> = n
-                .spec
-                .as_ref()
-                .and_then(|s| s.taints.as_ref())
-                .into_iter()
-                .flatten()
-                .filter_map(Taint::from_k8s)
-                .collect();
-            pool.covers(&labels, &taints)
+            pool.covers(&labels, &Taint::of_node(n))
         })
         .filter_map(|n| n.metadata.name.clone())
         .collect()

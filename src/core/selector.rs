@@ -362,6 +362,17 @@ impl Taint {
             effect: Effect::parse(&t.effect)?,
         })
     }
+
+    /// A node's taints (those with an effect this reads).
+    pub fn of_node(node: &core::Node) -> Vec<Taint> {
+        node.spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(Taint::from_k8s)
+            .collect()
+    }
 }
 
 /// Whether a pod with these tolerations may run on a node with these taints: every

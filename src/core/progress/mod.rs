@@ -231,14 +231,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
         .nodes
         .iter()
         .map(|n| {
-            let taints = n
-                .spec
-                .as_ref()
-                .and_then(|s| s.taints.as_ref())
-                .into_iter()
-                .flatten()
-                .filter_map(Taint::from_k8s)
-                .collect();
+            let taints = Taint::of_node(n);
             (
                 n.as_ref(),
                 n.metadata.name.clone().unwrap_or_default(),

@@ -312,16 +312,6 @@ pub fn matching(snapshot: &crate::core::progress::Snapshot, selector: &NodeSelec
         .count()
 }
 
-fn taints_of(node: &k8s_openapi::api::core::v1::Node) -> Vec<Taint> {
-    node.spec
-        .as_ref()
-        .and_then(|s| s.taints.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(Taint::from_k8s)
-        .collect()
-}
-
 impl App {
     fn edit_mode(&self) -> Mode {
         match &self.gitops {
@@ -813,7 +803,7 @@ impl App {
                         {
                             continue;
                         }
-                        for t in taints_of(n) {
+                        for t in Taint::of_node(n) {
                             let tol = Toleration {
                                 key: t.key.clone(),
                                 operator: crate::core::selector::TolerationOperator::Equal,
