@@ -172,6 +172,11 @@ pub enum Command {
         /// Render only this pool.
         #[arg(long, value_name = "POOL")]
         pool: Option<String>,
+        /// Split each pool over K DaemonSets, its images balanced by the sizes the cluster
+        /// reports, so they pull in parallel where the kubelet allows it
+        /// (serializeImagePulls: false). Overrides the file's `shards`.
+        #[arg(long, value_name = "K")]
+        shards: Option<usize>,
     },
     /// Apply every pool's preloader DaemonSet server-side (field manager kpreload).
     ///
@@ -315,10 +320,15 @@ pub fn main() -> ExitCode {
                 commands::rbac::run(ns, &subject, cli.cluster.read_only, &mut out)
             },
         ),
-        Some(Command::Render { file, pool }) => {
+        Some(Command::Render { file, pool, shards }) => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            commands::render::run(file, pool.as_deref(), &mut out)
+            let options = commands::render::Options {
+                file,
+                pool: pool.as_deref(),
+                shards: *shards,
+            };
+            commands::render::run(&target, &options, &mut out)
                 .and_then(|()| out.flush().map_err(Into::into))
         }
         Some(Command::Apply { dry_run: false, .. }) if cli.cluster.read_only => {

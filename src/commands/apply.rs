@@ -11,7 +11,11 @@ use crate::cluster::apply::{self, ApplyError};
 use crate::cluster::{Target, connect};
 use crate::core::adopt::{Origin, read_preloader};
 use crate::core::pools::PoolsFile;
-use crate::core::render::render_pool;
+use crate::core::render::{LABEL_MANAGED_BY, LABEL_POOL, MANAGER, render_shards, sizes_from_nodes};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use kube::api::ListParams;
 
 pub async fn run(
     target: &Target,
@@ -26,7 +30,22 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!(e))?;
     let connection = connect(target).await?;
     let client = &connection.client;
-    let desired: Vec<_> = selected.iter().map(|p| render_pool(&pools, p)).collect();
+    // A split pool's images are balanced by the sizes the nodes report.
+    let sizes = if selected.iter().any(|p| p.shards > 1) {
+        let nodes =
+            crate::cluster::cleanup::list_all(Api::<Node>::all(client.clone()), "list nodes")
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+        sizes_from_nodes(nodes.iter().map(|n| n.as_ref()))
+    } else {
+        Default::default()
+    };
+    let size_of = |i: &crate::core::reference::ImageRef| sizes.get(&i.normalized()).copied();
+    let desired: Vec<_> = selected
+        .iter()
+        .flat_map(|p| render_shards(&pools, p, &size_of))
+        .collect();
+    let stale = stale(client, &pools.namespace, &selected, &desired).await?;
 
     // Everything is read and dry-run before anything is written.
     let mut live = Vec::new();
@@ -99,7 +118,58 @@ pub async fn run(
             ),
         }
     }
+    // Only once every new DaemonSet is in: the ones a pool no longer has (it was split
+    // differently, or not at all), so its images are not pulled twice over.
+    for old in &stale {
+        let name = old.metadata.name.clone().unwrap_or_default();
+        if dry_run {
+            writeln!(
+                out,
+                "daemonset.apps/{name} deleted (dry run: its pool is now split differently)"
+            )?;
+            continue;
+        }
+        apply::delete(client, old).await.map_err(|e| {
+            anyhow::anyhow!("{} (every new DaemonSet was applied)", describe(&name, &e))
+        })?;
+        writeln!(
+            out,
+            "daemonset.apps/{name} deleted (its pool is now split differently)"
+        )?;
+    }
     Ok(())
+}
+
+/// Our DaemonSets of the applied pools that the new rendering does not have.
+async fn stale(
+    client: &kube::Client,
+    namespace: &str,
+    pools: &[&crate::core::pools::Pool],
+    desired: &[DaemonSet],
+) -> Result<Vec<DaemonSet>> {
+    let api: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
+    let listed = api
+        .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}")))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(crate::cluster::cleanup::api_error(
+                &e,
+                &format!("list the DaemonSets in {namespace}")
+            ))
+        })?;
+    let wanted: Vec<&str> = desired
+        .iter()
+        .filter_map(|d| d.metadata.name.as_deref())
+        .collect();
+    Ok(listed
+        .items
+        .into_iter()
+        .filter(|ds| {
+            let pool = ds.metadata.labels.as_ref().and_then(|l| l.get(LABEL_POOL));
+            pool.is_some_and(|p| pools.iter().any(|x| &x.name == p))
+                && !wanted.contains(&ds.metadata.name.as_deref().unwrap_or_default())
+        })
+        .collect())
 }
 
 fn describe(name: &str, e: &ApplyError) -> String {

@@ -73,10 +73,11 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
             }
         }
     }
-    let preloaders: Vec<_> = daemonsets
-        .iter()
-        .filter_map(|d| Some((d, read_preloader(d)?.ok()?)))
-        .filter(|(_, p)| options.pool.is_none_or(|want| p.pool.name == want))
+    // One entry per pool: a split pool's shards fold into one.
+    let preloaders: Vec<_> = crate::core::adopt::group(daemonsets.iter().map(|d| d.as_ref()))
+        .into_iter()
+        .filter_map(|g| Some((g.daemonsets[0], g.preloader.ok()?, g.daemonsets)))
+        .filter(|(_, p, _)| options.pool.is_none_or(|want| p.pool.name == want))
         .collect();
     if let Some(want) = options.pool
         && preloaders.is_empty()
@@ -104,9 +105,56 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
             }
         }
     }
+    // One pull's rate per pool, from the kubelet's `Successfully pulled` events about its
+    // preloader pods (events age out after an hour: then unknown).
+    let events = list::<k8s_openapi::api::core::v1::Event>(
+        Api::namespaced(client.clone(), &ns),
+        &format!("list events in {ns}"),
+    )
+    .await?;
+    let pool_rate = |members: &[&DaemonSet]| -> Option<f64> {
+        let uids: BTreeSet<&str> = members
+            .iter()
+            .filter_map(|m| m.metadata.uid.as_deref())
+            .collect();
+        let pod_uids: BTreeSet<&str> = pods
+            .iter()
+            .filter(|p| {
+                p.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| uids.contains(o.uid.as_str()))
+            })
+            .filter_map(|p| p.metadata.uid.as_deref())
+            .collect();
+        let mut rates: Vec<f64> = events
+            .iter()
+            .filter(|e| {
+                e.involved_object
+                    .uid
+                    .as_deref()
+                    .is_some_and(|u| pod_uids.contains(u))
+            })
+            .filter_map(
+                |e| match crate::core::progress::messages::read(e.message.as_deref()?)? {
+                    (
+                        _,
+                        crate::core::progress::messages::Said::Pulled {
+                            seconds: Some(s),
+                            bytes: Some(b),
+                        },
+                    ) if s > 0.0 => Some(b as f64 / s),
+                    _ => None,
+                },
+            )
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        rates.get(rates.len() / 2).copied()
+    };
     let pool_facts: Vec<PoolFacts> = preloaders
         .iter()
-        .map(|(d, p)| {
+        .map(|(d, p, members)| {
             let preloaded: BTreeSet<String> =
                 p.pool.images.iter().map(ImageRef::normalized).collect();
             let workload_bytes = nodes
@@ -149,14 +197,26 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
                     .collect(),
                 workload_bytes,
                 keep: p.pool.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP),
+                shards: p.pool.shards,
+                rate: pool_rate(members),
             }
         })
         .collect();
 
     // Each pool's nodes, and whether its preloader pod there has finished pulling.
     let mut facts: Vec<NodeFacts> = Vec::new();
-    for (ds, p) in &preloaders {
-        let uid = ds.metadata.uid.clone();
+    for (_, p, members) in &preloaders {
+        // Each DaemonSet of the pool with the images it pulls.
+        let members: Vec<(Option<String>, Vec<ImageRef>)> = members
+            .iter()
+            .map(|m| {
+                let images = match read_preloader(m) {
+                    Some(Ok(r)) => r.pool.images,
+                    _ => p.pool.images.clone(),
+                };
+                (m.metadata.uid.clone(), images)
+            })
+            .collect();
         for n in &nodes {
             let labels = n.metadata.labels.clone().unwrap_or_default();
             let taints = Taint::of_node(n);
@@ -173,37 +233,42 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
                 .filter_map(|n| ImageRef::parse(n).ok())
                 .map(|r| r.normalized())
                 .collect();
-            let finished = pods.iter().any(|pod| {
-                pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
-                    && pod
-                        .metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .any(|o| Some(&o.uid) == uid.as_ref())
-                    && pod
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.init_container_statuses.as_ref())
-                        .is_some_and(|list| {
-                            !list.is_empty()
-                                && list.iter().all(|c| {
-                                    c.state
-                                        .as_ref()
-                                        .and_then(|s| s.terminated.as_ref())
-                                        .is_some_and(|t| t.exit_code == 0)
-                                })
-                        })
-            });
-            let missing = if finished && !capped {
-                p.pool
-                    .images
+            let finished = |uid: &Option<String>| {
+                pods.iter().any(|pod| {
+                    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+                        && pod
+                            .metadata
+                            .owner_references
+                            .iter()
+                            .flatten()
+                            .any(|o| Some(&o.uid) == uid.as_ref())
+                        && pod
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.init_container_statuses.as_ref())
+                            .is_some_and(|list| {
+                                !list.is_empty()
+                                    && list.iter().all(|c| {
+                                        c.state
+                                            .as_ref()
+                                            .and_then(|s| s.terminated.as_ref())
+                                            .is_some_and(|t| t.exit_code == 0)
+                                    })
+                            })
+                })
+            };
+            // Only the images of a DaemonSet whose pod there has finished are known to
+            // have been pulled.
+            let missing = if capped {
+                Vec::new()
+            } else {
+                members
                     .iter()
+                    .filter(|(uid, _)| finished(uid))
+                    .flat_map(|(_, images)| images)
                     .filter(|i| !held.contains(&i.normalized()))
                     .map(|i| i.written().to_string())
                     .collect()
-            } else {
-                Vec::new()
             };
             let disk_pressure = status
                 .conditions

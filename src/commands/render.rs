@@ -1,19 +1,113 @@
 //! `kpreload render`: the pools file's preloader DaemonSets as YAML.
+//!
+//! A pool split over shards (`shards:` in the file, or `--shards K`) has its images balanced
+//! by size; the sizes are those the cluster's nodes report, when a cluster can be reached
+//! (the usual `--kubeconfig`/`--context`/`--demo`). Without one, the images are spread by
+//! count, and stderr says so; stdout is always just the YAML.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Result;
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
 
-use crate::core::pools::PoolsFile;
-use crate::core::render::{render_pool, to_yaml};
+use crate::cluster::Target;
+use crate::core::pools::{PoolsFile, SHARDS_MAX};
+use crate::core::render::{render_shards, sizes_from_nodes, to_yaml};
 
-pub fn run(file: &Path, only: Option<&str>, out: &mut dyn Write) -> Result<()> {
+pub struct Options<'a> {
+    pub file: &'a Path,
+    pub pool: Option<&'a str>,
+    /// Split every selected pool over this many DaemonSets.
+    pub shards: Option<usize>,
+}
+
+pub fn run(target: &Target, options: &Options, out: &mut dyn Write) -> Result<()> {
+    let file = options.file;
     let pools = PoolsFile::load(file)?;
-    let selected = pools
-        .select(only, &file.display().to_string())
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let daemonsets: Vec<_> = selected.iter().map(|p| render_pool(&pools, p)).collect();
+    let mut selected: Vec<_> = pools
+        .select(options.pool, &file.display().to_string())
+        .map_err(|e| anyhow::anyhow!(e))?
+        .into_iter()
+        .cloned()
+        .collect();
+    if let Some(k) = options.shards {
+        if !(1..=SHARDS_MAX).contains(&k) {
+            anyhow::bail!("--shards {k}: a pool can be split over 1 to {SHARDS_MAX} DaemonSets");
+        }
+        for p in &mut selected {
+            p.shards = k;
+        }
+    }
+    let sizes = if selected.iter().any(|p| p.shards > 1 && p.images.len() > 1) {
+        match cluster_sizes(target) {
+            Ok(s) => s,
+            Err(why) => {
+                eprintln!(
+                    "kpreload: the images are spread over the shards by count, not size: {why}"
+                );
+                HashMap::new()
+            }
+        }
+    } else {
+        HashMap::new()
+    };
+    let size_of = |i: &crate::core::reference::ImageRef| sizes.get(&i.normalized()).copied();
+    let mut unknown: Vec<String> = Vec::new();
+    let mut daemonsets = Vec::new();
+    for p in &selected {
+        if p.shards > 1 && !sizes.is_empty() {
+            unknown.extend(
+                p.images
+                    .iter()
+                    .filter(|i| size_of(i).is_none())
+                    .map(|i| i.written().to_string()),
+            );
+        }
+        if p.shards > p.images.len() {
+            eprintln!(
+                "kpreload: the pool {} has {} image(s), so it is split over {} DaemonSet(s), not {}",
+                p.name,
+                p.images.len(),
+                p.images.len(),
+                p.shards
+            );
+        }
+        daemonsets.extend(render_shards(&pools, p, &size_of));
+    }
+    if !unknown.is_empty() {
+        eprintln!(
+            "kpreload: no node reports the size of {}; counted as a typical image of the pool",
+            unknown.join(", ")
+        );
+    }
     out.write_all(to_yaml(&daemonsets).as_bytes())?;
     Ok(())
+}
+
+/// The image sizes the cluster's nodes report, within 10 seconds.
+fn cluster_sizes(target: &Target) -> Result<HashMap<String, u64>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let work = async {
+            let connection = crate::cluster::connect(target)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            let nodes = crate::cluster::cleanup::list_all(
+                Api::<Node>::all(connection.client.clone()),
+                "list nodes",
+            )
+            .await?;
+            Ok::<_, String>(sizes_from_nodes(nodes.iter().map(|n| n.as_ref())))
+        };
+        tokio::time::timeout(Duration::from_secs(10), work)
+            .await
+            .unwrap_or_else(|_| Err("the cluster did not answer within 10 seconds".into()))
+    })
 }

@@ -266,6 +266,7 @@ pub fn to_json(o: &Overview) -> Value {
             json!({
                 "pool": p.pool,
                 "daemonset": {"namespace": p.namespace, "name": p.daemonset},
+                "shards": p.shards,
                 "nodes_ready": p.nodes_ready(),
                 "nodes_total": p.nodes.len(),
                 "images_done": p.images_done(),
@@ -298,7 +299,10 @@ fn table(o: &Overview) -> String {
     for p in &o.pools {
         rows.push(vec![
             p.pool.clone(),
-            format!("{}/{}", p.namespace, p.daemonset),
+            match p.shards.len() {
+                0 | 1 => format!("{}/{}", p.namespace, p.daemonset),
+                n => format!("{}/{} +{} shards", p.namespace, p.daemonset, n - 1),
+            },
             format!("{}/{}", p.nodes_ready(), p.nodes.len()),
             format!("{}/{}", p.images_done(), p.images_total()),
             units::bytes(p.bytes()),

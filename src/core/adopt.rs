@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::Container;
 use super::pools::Pool;
 use super::reference::ImageRef;
 use super::render::{
-    ANNOTATION_KEEP, ANNOTATION_PROTECT, LABEL_MANAGED_BY, LABEL_POOL, MANAGER, NOOP_CONTAINER,
+    ANNOTATION_KEEP, ANNOTATION_PROTECT, LABEL_MANAGED_BY, LABEL_POOL, LABEL_SHARD, MANAGER,
+    NOOP_CONTAINER, Shard,
 };
 use super::selector::{NodeSelector, Toleration};
 
@@ -26,6 +27,9 @@ pub struct Preloader {
     pub namespace: String,
     pub name: String,
     pub origin: Origin,
+    /// Which of the pool's DaemonSets this is, when the pool is split over several; its
+    /// `pool.images` are then this shard's alone (see [`group`]).
+    pub shard: Option<Shard>,
     pub pool: Pool,
 }
 
@@ -53,6 +57,18 @@ pub fn read_preloader(ds: &DaemonSet) -> Option<Result<Preloader, String>> {
     let spec = ds.spec.template.spec.as_ref()?;
     let init = spec.init_containers.as_deref().unwrap_or_default();
 
+    let shard = match labels.get(LABEL_SHARD).filter(|_| ours) {
+        Some(text) => match Shard::parse(text) {
+            Some(s) => Some(s),
+            None => {
+                return Some(Err(format!(
+                    "the preloader {name}: the label {LABEL_SHARD}=\"{text}\" is not a shard \
+                     such as 1-of-3"
+                )));
+            }
+        },
+        None => None,
+    };
     let (origin, pool_name, pulls): (Origin, String, Vec<&Container>) = if ours {
         let pulls = init.iter().filter(|c| c.name != NOOP_CONTAINER).collect();
         (Origin::Rendered, labels[LABEL_POOL].clone(), pulls)
@@ -64,7 +80,85 @@ pub fn read_preloader(ds: &DaemonSet) -> Option<Result<Preloader, String>> {
         (Origin::HandWritten, pool, init.iter().collect())
     };
 
-    Some(read(ds, &name, origin, pool_name, &pulls, spec))
+    Some(
+        read(ds, &name, origin, pool_name, &pulls, spec).map(|mut p| {
+            p.shard = shard;
+            p.pool.shards = shard.map_or(1, |s| s.count);
+            p
+        }),
+    )
+}
+
+/// One pool's preloader DaemonSets: one, or the shards of a split pool.
+#[derive(Clone, Debug)]
+pub struct Group<'a> {
+    /// In shard order; the first carries the cleanup container.
+    pub daemonsets: Vec<&'a DaemonSet>,
+    /// The first DaemonSet's reading, with the images of every shard in shard order (each
+    /// once). `Err` when a DaemonSet of the group cannot be read.
+    pub preloader: Result<Preloader, String>,
+}
+
+/// Folds the shards of a split pool (ours, same namespace and pool) into one group; every
+/// other preloader is a group of its own. Not preloaders are left out. Ordered by the first
+/// DaemonSet's place in the input.
+pub fn group<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<Group<'a>> {
+    type Member<'a> = (&'a DaemonSet, Result<Preloader, String>);
+    let mut groups: Vec<Vec<Member<'a>>> = Vec::new();
+    let mut at: std::collections::HashMap<(String, String), usize> = Default::default();
+    for ds in daemonsets {
+        let Some(read) = read_preloader(ds) else {
+            continue;
+        };
+        let key = match &read {
+            Ok(p) if p.shard.is_some() => Some((p.namespace.clone(), p.pool.name.clone())),
+            _ => None,
+        };
+        match key {
+            Some(k) => match at.get(&k) {
+                Some(&i) => groups[i].push((ds, read)),
+                None => {
+                    at.insert(k, groups.len());
+                    groups.push(vec![(ds, read)]);
+                }
+            },
+            None => groups.push(vec![(ds, read)]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|mut members| {
+            // Shard order: by (count, index), so the first shard (the one with the cleanup
+            // container) leads, and a pool being re-split lists its new shards together.
+            members.sort_by_key(|(_, r)| {
+                r.as_ref()
+                    .ok()
+                    .and_then(|p| p.shard)
+                    .map(|s| (s.count, s.index))
+            });
+            let daemonsets = members.iter().map(|m| m.0).collect();
+            let preloader = members
+                .into_iter()
+                .map(|m| m.1)
+                .reduce(merge)
+                .unwrap_or_else(|| Err(String::new()));
+            Group {
+                daemonsets,
+                preloader,
+            }
+        })
+        .collect()
+}
+
+fn merge(a: Result<Preloader, String>, b: Result<Preloader, String>) -> Result<Preloader, String> {
+    let (mut a, b) = (a?, b?);
+    for image in b.pool.images {
+        if !a.pool.images.contains(&image) {
+            a.pool.images.push(image);
+        }
+    }
+    a.pool.shards = a.pool.shards.max(b.pool.shards);
+    Ok(a)
 }
 
 fn read(
@@ -112,6 +206,7 @@ fn read(
         namespace: ds.metadata.namespace.clone().unwrap_or_default(),
         name: name.to_string(),
         origin,
+        shard: None,
         pool: Pool {
             name: pool_name,
             selector,
@@ -119,6 +214,7 @@ fn read(
             images,
             keep,
             protect,
+            shards: 1,
         },
     })
 }

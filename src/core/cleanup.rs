@@ -244,7 +244,9 @@ pub fn gather(
         if !protect.iter().any(|p| p == SANDBOX_PATTERN) {
             protect.push(SANDBOX_PATTERN.into());
         }
-        let exec = match first {
+        // A split pool's first shard runs the cleanup container; the others cannot.
+        let runs = served.iter().find(|s| s.exec.is_ok()).or(first);
+        let exec = match runs {
             Some(s) => s.exec.clone(),
             None => Err(
                 "no preloader runs on this node, so kpreload has nowhere to run the \

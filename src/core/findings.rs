@@ -146,6 +146,11 @@ pub struct PoolFacts {
     pub workload_bytes: u64,
     /// Versions kept per image line by cleanup (the sizing's version multiplier).
     pub keep: usize,
+    /// How many DaemonSets the pool is split over (1: one).
+    pub shards: usize,
+    /// Bytes per second of one pull on the pool's nodes, as observed (the median of the
+    /// kubelet's `Successfully pulled` events), when known.
+    pub rate: Option<f64>,
 }
 
 impl PoolFacts {
@@ -275,24 +280,7 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                     remedy: "unset imageMaximumGCAge (or 0s) on these nodes".into(),
                 });
             }
-            let serial = names(&|n| {
-                n.kubelet
-                    .as_ref()
-                    .is_some_and(|k| k.serialize_image_pulls.unwrap_or(true))
-            });
-            if !serial.is_empty() && facts.images.len() > 1 {
-                out.push(Finding {
-                    severity: Severity::Info,
-                    code: "serial-pulls",
-                    pool: pool_name.clone(),
-                    nodes: serial,
-                    message: format!(
-                        "serializeImagePulls is true: the kubelet pulls one image at a time across all pods, so the pool's {} images come one after another",
-                        facts.images.len()
-                    ),
-                    remedy: "set serializeImagePulls: false (with maxParallelImagePulls) so pulls overlap; a pool's own images still come in order, one init container after another".into(),
-                });
-            }
+            out.extend(pull_findings(facts, members, pool_name.clone()));
             let evicted: Vec<&NodeFacts> = members
                 .iter()
                 .copied()
@@ -426,3 +414,137 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests;
+
+/// Pulls one after another, and what splitting the pool would save.
+fn pull_findings(facts: &PoolFacts, members: &[&NodeFacts], pool: Option<String>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let read: Vec<&NodeFacts> = members
+        .iter()
+        .copied()
+        .filter(|n| n.kubelet.is_some())
+        .collect();
+    let serial: Vec<String> = read
+        .iter()
+        .filter(|n| {
+            n.kubelet
+                .as_ref()
+                .is_some_and(|k| k.serialize_image_pulls.unwrap_or(true))
+        })
+        .map(|n| n.node.clone())
+        .collect();
+    if facts.images.len() < 2 || read.is_empty() {
+        return out;
+    }
+    // What K shards would take at the observed rate: the heaviest shard's bytes.
+    let known: Vec<u64> = facts.images.iter().filter_map(|(_, s)| *s).collect();
+    let refs: Vec<super::reference::ImageRef> = facts
+        .images
+        .iter()
+        .filter_map(|(i, _)| super::reference::ImageRef::parse(i).ok())
+        .collect();
+    let size_of = |r: &super::reference::ImageRef| {
+        facts
+            .images
+            .iter()
+            .find(|(i, _)| i == r.written())
+            .and_then(|(_, s)| *s)
+    };
+    let heaviest = |k: usize| -> u64 {
+        super::render::shard_images(&refs, k, &size_of)
+            .iter()
+            .map(|shard| shard.iter().filter_map(size_of).sum::<u64>())
+            .max()
+            .unwrap_or(0)
+    };
+    let total: u64 = known.iter().sum();
+    let at_rate = |bytes: u64| facts.rate.filter(|r| *r > 0.0).map(|r| bytes as f64 / r);
+    let max_parallel = read
+        .iter()
+        .filter_map(|n| n.kubelet.as_ref()?.max_parallel_image_pulls)
+        .min()
+        .map_or(super::pools::SHARDS_MAX, |m| m.max(1) as usize);
+    // The fewest shards within 10 % of the best split (the largest image bounds it).
+    let limit = refs.len().min(max_parallel).min(8);
+    let best_k =
+        (2..=limit.max(2))
+            .map(|k| (k, heaviest(k)))
+            .fold(None::<(usize, u64)>, |best, (k, h)| match best {
+                Some((_, b)) if h as f64 >= b as f64 * 0.9 => best,
+                _ => Some((k, h)),
+            });
+    let saving = |k: usize, heavy: u64| -> String {
+        match (at_rate(total), at_rate(heavy)) {
+            (Some(now), Some(then)) => format!(
+                "; at the {} per pull observed here, {} of images take about {} in one pod, \
+                 about {} split over {k} (saving about {})",
+                units::rate(facts.rate.unwrap_or(0.0)),
+                units::bytes(total),
+                units::seconds(now),
+                units::seconds(then),
+                units::seconds(now - then)
+            ),
+            _ if total > 0 && heavy > 0 => format!(
+                "; split over {k}, the largest share is {} of {} (no pull rate observed yet \
+                 to put a time on it)",
+                units::bytes(heavy),
+                units::bytes(total)
+            ),
+            _ => String::new(),
+        }
+    };
+    if !serial.is_empty() {
+        let time = at_rate(total)
+            .map(|t| {
+                format!(
+                    " (about {} for {} at the {} per pull observed here)",
+                    units::seconds(t),
+                    units::bytes(total),
+                    units::rate(facts.rate.unwrap_or(0.0))
+                )
+            })
+            .unwrap_or_default();
+        let split = if facts.shards > 1 {
+            format!(
+                "; the pool is split over {} DaemonSets, which gains nothing while pulls are serialized",
+                facts.shards
+            )
+        } else {
+            String::new()
+        };
+        out.push(Finding {
+            severity: Severity::Info,
+            code: "serial-pulls",
+            pool: pool.clone(),
+            nodes: serial,
+            message: format!(
+                "serializeImagePulls is true: the kubelet pulls one image at a time across all pods, so the pool's {} images come one after another{time}{split}",
+                facts.images.len()
+            ),
+            remedy: match best_k {
+                Some((k, _)) if facts.shards < 2 => format!(
+                    "set serializeImagePulls: false (with maxParallelImagePulls), then split the pool with kpreload render --shards {k} (or shards: {k} in the pools file)"
+                ),
+                _ => "set serializeImagePulls: false (with maxParallelImagePulls) so pulls overlap".into(),
+            },
+        });
+    } else if facts.shards < 2
+        && let Some((k, heavy)) = best_k
+        && heavy < total
+    {
+        out.push(Finding {
+            severity: Severity::Info,
+            code: "serial-pulls",
+            pool,
+            nodes: read.iter().map(|n| n.node.clone()).collect(),
+            message: format!(
+                "the kubelet pulls in parallel, but one pod's init containers still pull one after another, so the pool's {} images come in sequence{}",
+                facts.images.len(),
+                saving(k, heavy)
+            ),
+            remedy: format!(
+                "split the pool over {k} DaemonSets: kpreload render --shards {k} (or shards: {k} in the pools file, then kpreload apply)"
+            ),
+        });
+    }
+    out
+}

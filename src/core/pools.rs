@@ -46,7 +46,13 @@ pub struct Pool {
     pub images: Vec<ImageRef>,
     pub keep: Option<usize>,
     pub protect: Option<Vec<String>>,
+    /// How many preloader DaemonSets share the images (1: one). With the kubelet's
+    /// `serializeImagePulls: false`, shards pull in parallel; one pod's images never do.
+    pub shards: usize,
 }
+
+/// The most DaemonSets one pool may be split over.
+pub const SHARDS_MAX: usize = 16;
 
 impl Pool {
     /// Whether the pool's preloader runs on a node with these labels and taints.
@@ -294,6 +300,17 @@ fn check_keep(keep: Option<i64>, path: &str) -> Result<Option<usize>, Fault> {
     }
 }
 
+fn check_shards(shards: Option<i64>, path: &str) -> Result<usize, Fault> {
+    match shards {
+        None => Ok(1),
+        Some(n) if (1..=SHARDS_MAX as i64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(fault(
+            path,
+            format!("shards is {n}; it must be between 1 and {SHARDS_MAX}"),
+        )),
+    }
+}
+
 fn check_protect(patterns: Vec<String>, path: &str) -> Result<Vec<String>, Fault> {
     for (i, p) in patterns.iter().enumerate() {
         if p.trim().is_empty() || p.chars().any(char::is_whitespace) {
@@ -340,6 +357,7 @@ struct RawPool {
     images: Vec<String>,
     keep: Option<i64>,
     protect: Option<Vec<String>>,
+    shards: Option<i64>,
 }
 
 impl RawPool {
@@ -415,6 +433,7 @@ impl RawPool {
                 Some(p) => Some(check_protect(p, &format!("{at}.protect"))?),
                 None => None,
             },
+            shards: check_shards(self.shards, &format!("{at}.shards"))?,
         })
     }
 }

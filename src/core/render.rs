@@ -26,6 +26,8 @@ use super::reference::ImageRef;
 pub const LABEL_NAME: &str = "app.kubernetes.io/name";
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const LABEL_POOL: &str = "kpreload.dev/pool";
+/// On each DaemonSet of a pool split over several: `2-of-3`.
+pub const LABEL_SHARD: &str = "kpreload.dev/shard";
 pub const ANNOTATION_KEEP: &str = "kpreload.dev/keep";
 pub const ANNOTATION_PROTECT: &str = "kpreload.dev/protect";
 pub const MANAGER: &str = "kpreload";
@@ -33,6 +35,10 @@ pub const APP_NAME: &str = "image-preloader";
 /// The init container that installs the no-op, and the cleanup container.
 pub const NOOP_CONTAINER: &str = "kpreload-noop";
 pub const CLEANUP_CONTAINER: &str = "cleanup";
+/// What the second and later shards of a split pool run once their pulls are done: an idle,
+/// unprivileged container (a DaemonSet's pod needs one); only the first shard has the
+/// cleanup container.
+pub const HOLD_CONTAINER: &str = "hold";
 const BIN_VOLUME: &str = "kpreload-bin";
 const BIN_DIR: &str = "/kpreload";
 pub const NOOP_PATH: &str = "/kpreload/true";
@@ -45,9 +51,120 @@ pub fn selector_labels(pool: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// Renders one pool of a pools file.
+/// One DaemonSet of a pool split over several: `index` counts from 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// `2-of-3`.
+    pub fn parse(text: &str) -> Option<Shard> {
+        let (i, n) = text.split_once("-of-")?;
+        let (index, count) = (i.parse().ok()?, n.parse().ok()?);
+        (1..=count)
+            .contains(&index)
+            .then_some(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-of-{}", self.index, self.count)
+    }
+}
+
+/// Splits images over `count` shards balanced by size (largest first onto the lightest
+/// shard: never more than the largest image above the best split). Each shard keeps the
+/// images in pull order; every image is in exactly one shard; no shard is empty (fewer
+/// shards when there are fewer images). An image of unknown size counts as the median of
+/// the known ones (as 1 when none is known, which spreads them by count).
+pub fn shard_images(
+    images: &[ImageRef],
+    count: usize,
+    size_of: &dyn Fn(&ImageRef) -> Option<u64>,
+) -> Vec<Vec<ImageRef>> {
+    let count = count.clamp(1, images.len().max(1));
+    let known: Vec<u64> = {
+        let mut k: Vec<u64> = images.iter().filter_map(size_of).collect();
+        k.sort_unstable();
+        k
+    };
+    let fallback = known.get(known.len() / 2).copied().unwrap_or(1).max(1);
+    let sizes: Vec<u64> = images
+        .iter()
+        .map(|i| size_of(i).unwrap_or(fallback))
+        .collect();
+    let mut order: Vec<usize> = (0..images.len()).collect();
+    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
+    let mut load = vec![0u64; count];
+    let mut owner = vec![0usize; images.len()];
+    for i in order {
+        let lightest = (0..count)
+            .min_by_key(|&s| (load[s], s))
+            .expect("at least one shard");
+        load[lightest] += sizes[i];
+        owner[i] = lightest;
+    }
+    let mut shards = vec![Vec::new(); count];
+    for (i, image) in images.iter().enumerate() {
+        shards[owner[i]].push(image.clone());
+    }
+    shards.retain(|s: &Vec<ImageRef>| !s.is_empty());
+    if shards.is_empty() {
+        shards.push(Vec::new());
+    }
+    shards
+}
+
+/// A pool's DaemonSets: one, or `pool.shards` with its images balanced by size.
+pub fn render_shards(
+    file: &PoolsFile,
+    pool: &Pool,
+    size_of: &dyn Fn(&ImageRef) -> Option<u64>,
+) -> Vec<DaemonSet> {
+    if pool.shards <= 1 {
+        return vec![render_pool(file, pool)];
+    }
+    let parts = shard_images(&pool.images, pool.shards, size_of);
+    let count = parts.len();
+    if count == 1 {
+        return vec![render_pool(file, pool)];
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, images)| {
+            let shard = Shard {
+                index: i + 1,
+                count,
+            };
+            let part = Pool {
+                images,
+                ..pool.clone()
+            };
+            render_one(file, &part, Some(shard))
+        })
+        .collect()
+}
+
+/// The DaemonSet name of one shard: `image-preloader-web-2-of-3`.
+pub fn shard_name(pool: &Pool, shard: Shard) -> String {
+    format!("{}-{shard}", pool.daemonset_name())
+}
+
+/// Renders one pool of a pools file as one DaemonSet (whatever its `shards`).
 pub fn render_pool(file: &PoolsFile, pool: &Pool) -> DaemonSet {
-    let mut labels = selector_labels(&pool.name);
+    render_one(file, pool, None)
+}
+
+fn render_one(file: &PoolsFile, pool: &Pool, shard: Option<Shard>) -> DaemonSet {
+    let mut selector = selector_labels(&pool.name);
+    if let Some(s) = shard {
+        selector.insert(LABEL_SHARD.into(), s.to_string());
+    }
+    let mut labels = selector.clone();
     labels.insert(LABEL_MANAGED_BY.into(), MANAGER.into());
     let mut annotations = BTreeMap::new();
     if let Some(keep) = pool.keep {
@@ -67,9 +184,20 @@ pub fn render_pool(file: &PoolsFile, pool: &Pool) -> DaemonSet {
             .map(|(image, name)| preload_container(name, image)),
     );
 
+    let name = match shard {
+        Some(s) => shard_name(pool, s),
+        None => pool.daemonset_name(),
+    };
+    // Only the first (or only) DaemonSet runs the privileged cleanup container.
+    let cleans = shard.is_none_or(|s| s.index == 1);
+    let main = if cleans {
+        cleanup_container(&file.helper_image)
+    } else {
+        hold_container(&file.helper_image)
+    };
     DaemonSet {
         metadata: ObjectMeta {
-            name: Some(pool.daemonset_name()),
+            name: Some(name),
             namespace: Some(file.namespace.clone()),
             labels: Some(labels.clone()),
             annotations: (!annotations.is_empty()).then_some(annotations),
@@ -77,7 +205,7 @@ pub fn render_pool(file: &PoolsFile, pool: &Pool) -> DaemonSet {
         },
         spec: DaemonSetSpec {
             selector: LabelSelector {
-                match_labels: Some(selector_labels(&pool.name)),
+                match_labels: Some(selector),
                 match_expressions: None,
             },
             update_strategy: Some(DaemonSetUpdateStrategy {
@@ -96,11 +224,11 @@ pub fn render_pool(file: &PoolsFile, pool: &Pool) -> DaemonSet {
                     affinity: pool.selector.to_affinity(),
                     tolerations: (!pool.tolerations.is_empty())
                         .then(|| pool.tolerations.iter().map(|t| t.to_k8s()).collect()),
-                    host_pid: Some(true),
+                    host_pid: cleans.then_some(true),
                     automount_service_account_token: Some(false),
                     termination_grace_period_seconds: Some(5),
                     init_containers: Some(init_containers),
-                    containers: vec![cleanup_container(&file.helper_image)],
+                    containers: vec![main],
                     volumes: Some(vec![Volume {
                         name: BIN_VOLUME.into(),
                         empty_dir: Some(EmptyDirVolumeSource::default()),
@@ -115,9 +243,35 @@ pub fn render_pool(file: &PoolsFile, pool: &Pool) -> DaemonSet {
     }
 }
 
-/// Every pool of the file, in the file's order.
+/// Every pool of the file, in the file's order; split pools balanced by count (no sizes).
 pub fn render_all(file: &PoolsFile) -> Vec<DaemonSet> {
-    file.pools.iter().map(|p| render_pool(file, p)).collect()
+    file.pools
+        .iter()
+        .flat_map(|p| render_shards(file, p, &|_| None))
+        .collect()
+}
+
+/// Image sizes as the nodes report them (`status.images`), by normalised reference: the
+/// largest any node reports.
+pub fn sizes_from_nodes<'a>(
+    nodes: impl IntoIterator<Item = &'a k8s_openapi::api::core::v1::Node>,
+) -> std::collections::HashMap<String, u64> {
+    let mut sizes = std::collections::HashMap::new();
+    for node in nodes {
+        for image in node.status.iter().flat_map(|s| s.images.iter().flatten()) {
+            let size = image.size_bytes.unwrap_or(0).max(0) as u64;
+            if size == 0 {
+                continue;
+            }
+            for name in image.names.iter().flatten() {
+                if let Ok(r) = ImageRef::parse(name) {
+                    let e = sizes.entry(r.normalized()).or_insert(0);
+                    *e = (*e).max(size);
+                }
+            }
+        }
+    }
+    sizes
 }
 
 /// Multi-document YAML for `kubectl apply -f -`.
@@ -187,6 +341,18 @@ fn preload_container(name: String, image: &ImageRef) -> Container {
         image_pull_policy: Some("IfNotPresent".into()),
         command: Some(vec![NOOP_PATH.into()]),
         volume_mounts: Some(bin_mount(true)),
+        resources: Some(requests("5m", "8Mi")),
+        security_context: Some(unprivileged()),
+        ..Default::default()
+    }
+}
+
+fn hold_container(helper: &ImageRef) -> Container {
+    Container {
+        name: HOLD_CONTAINER.into(),
+        image: Some(helper.written().into()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        command: Some(vec!["/bin/sleep".into(), "2147483647".into()]),
         resources: Some(requests("5m", "8Mi")),
         security_context: Some(unprivileged()),
         ..Default::default()
@@ -298,5 +464,100 @@ mod tests {
                 "{n}"
             );
         }
+    }
+
+    fn refs(list: &[&str]) -> Vec<ImageRef> {
+        list.iter().map(|s| ImageRef::parse(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn shards_cover_every_image_once_balanced_by_size_in_pull_order() {
+        let images = refs(&["a:1", "b:1", "c:1", "d:1", "e:1"]);
+        let size = |i: &ImageRef| -> Option<u64> {
+            match i.repository() {
+                "library/a" => Some(400),
+                "library/b" => Some(300),
+                "library/c" => Some(200),
+                "library/d" => Some(100),
+                _ => None, // e: the median of the known (300 of 100..400 sorted: index 2)
+            }
+        };
+        let parts = shard_images(&images, 2, &size);
+        // Largest first onto the lighter: a→1 (400), b→2 (300), e(300)→2 (600), c→1 (600),
+        // d→1 (700): 700 | 600, each in the pool's order.
+        let names: Vec<Vec<&str>> = parts
+            .iter()
+            .map(|p| p.iter().map(|i| i.written()).collect())
+            .collect();
+        assert_eq!(names, [vec!["a:1", "c:1", "d:1"], vec!["b:1", "e:1"]]);
+        // More shards than images: one image each, none empty.
+        let parts = shard_images(&images[..2], 5, &size);
+        assert_eq!(parts.len(), 2);
+        // With no size known, by count.
+        let parts = shard_images(&images, 3, &|_| None);
+        let lens: Vec<usize> = parts.iter().map(Vec::len).collect();
+        assert_eq!(lens, [2, 2, 1]);
+    }
+
+    #[test]
+    fn a_split_pool_is_k_daemonsets_and_only_the_first_cleans() {
+        let f = file();
+        let mut web = f.pools[2].clone();
+        web.shards = 2;
+        let all = render_shards(&f, &web, &|_| None);
+        let names: Vec<&str> = all
+            .iter()
+            .map(|d| d.metadata.name.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["image-preloader-web-1-of-2", "image-preloader-web-2-of-2"]
+        );
+        let mut seen = Vec::new();
+        for (i, ds) in all.iter().enumerate() {
+            let selector = ds.spec.selector.match_labels.clone().unwrap();
+            assert_eq!(selector[LABEL_SHARD], format!("{}-of-2", i + 1));
+            let template = ds.spec.template.metadata.as_ref().unwrap().labels.clone();
+            assert_eq!(template.unwrap()[LABEL_SHARD], selector[LABEL_SHARD]);
+            let spec = ds.spec.template.spec.as_ref().unwrap();
+            let main = &spec.containers[0];
+            let privileged = main.security_context.as_ref().unwrap().privileged;
+            if i == 0 {
+                assert_eq!(
+                    (main.name.as_str(), privileged),
+                    (CLEANUP_CONTAINER, Some(true))
+                );
+                assert_eq!(spec.host_pid, Some(true));
+            } else {
+                assert_eq!((main.name.as_str(), privileged), (HOLD_CONTAINER, None));
+                assert_eq!(spec.host_pid, None);
+            }
+            seen.extend(
+                spec.init_containers.as_ref().unwrap()[1..]
+                    .iter()
+                    .map(|c| c.image.clone().unwrap()),
+            );
+        }
+        seen.sort();
+        let mut want: Vec<String> = web.images.iter().map(|i| i.written().to_string()).collect();
+        want.sort();
+        assert_eq!(seen, want, "every image in exactly one shard");
+
+        // Read back, the shards fold into one pool with every image.
+        let groups = super::super::adopt::group(all.iter());
+        assert_eq!(groups.len(), 1);
+        let p = groups[0].preloader.as_ref().unwrap();
+        assert_eq!(p.pool.shards, 2);
+        let mut back: Vec<String> = p
+            .pool
+            .images
+            .iter()
+            .map(|i| i.written().to_string())
+            .collect();
+        back.sort();
+        assert_eq!(back, want);
+        assert_eq!(Shard::parse("2-of-3"), Some(Shard { index: 2, count: 3 }));
+        assert_eq!(Shard::parse("4-of-3"), None);
+        assert_eq!(Shard::parse("x"), None);
     }
 }

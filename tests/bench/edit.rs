@@ -88,6 +88,7 @@ fn main() {
                 .collect(),
             keep: None,
             protect: None,
+            shards: 1,
         };
         let t = Instant::now();
         let nodes = pool_nodes(&snapshot.nodes, &pool);

@@ -165,6 +165,7 @@ fn each_node_pulls_only_what_it_lacks_and_the_time_comes_from_its_bandwidth() {
         images: refs(&["nginx:1.27-alpine", "redis:7-alpine"]),
         keep: None,
         protect: None,
+        shards: 1,
     };
     let nodes = pool_nodes(&snap.nodes, &pool);
     assert_eq!(nodes, ["web-1", "web-2"]);

@@ -33,6 +33,8 @@ fn ml(bytes: u64) -> PoolFacts {
         ],
         workload_bytes: 0,
         keep: 2,
+        shards: 1,
+        rate: None,
     }
 }
 
@@ -161,4 +163,61 @@ fn sizing_by_the_articles_formula_fits_or_says_by_how_much_it_is_short() {
         "{}",
         sizing.message
     );
+}
+
+fn batch(shards: usize, rate: Option<f64>) -> PoolFacts {
+    PoolFacts {
+        pool: "ml".into(),
+        images: vec![
+            ("a:1".into(), Some(4 * GIB)),
+            ("b:1".into(), Some(2 * GIB)),
+            ("c:1".into(), Some(2 * GIB)),
+        ],
+        workload_bytes: 0,
+        keep: 2,
+        shards,
+        rate,
+    }
+}
+
+#[test]
+fn parallel_pulls_in_one_pod_are_still_sequential_and_shards_save_time_at_the_observed_rate() {
+    let nodes = [node("ml-1", kubelet(100, false, "0s"), GIB, 100 * GIB)];
+    let f = without_sizing(findings(&[batch(1, Some(100.0 * 1024.0 * 1024.0))], &nodes));
+    assert_eq!(codes(&f), [("serial-pulls", Severity::Info)]);
+    // 8 GiB at 100 MiB/s is 81.92 s in one pod; over 2 shards (4 | 2+2) the heavier takes
+    // 40.96 s; a third shard cannot beat the 4 GiB image, so 2 is proposed.
+    assert!(
+        f[0].message
+            .contains("about 1m21s in one pod, about 40s split over 2 (saving about 40s)"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0].remedy.contains("--shards 2"), "{}", f[0].remedy);
+
+    // No rate observed yet: the share, without a time.
+    let f = without_sizing(findings(&[batch(1, None)], &nodes));
+    assert!(
+        f[0].message
+            .contains("the largest share is 4.29 GB of 8.59 GB"),
+        "{}",
+        f[0].message
+    );
+
+    // Already split: nothing to say.
+    assert!(without_sizing(findings(&[batch(2, Some(1e8))], &nodes)).is_empty());
+}
+
+#[test]
+fn shards_gain_nothing_while_pulls_are_serialized() {
+    let nodes = [node("ml-1", kubelet(100, true, "0s"), GIB, 100 * GIB)];
+    let f = without_sizing(findings(&[batch(2, None)], &nodes));
+    assert_eq!(codes(&f), [("serial-pulls", Severity::Info)]);
+    assert!(
+        f[0].message
+            .contains("split over 2 DaemonSets, which gains nothing")
+    );
+    let f = without_sizing(findings(&[batch(1, None)], &nodes));
+    assert!(f[0].remedy.contains("serializeImagePulls: false"));
+    assert!(f[0].remedy.contains("--shards 2"), "{}", f[0].remedy);
 }

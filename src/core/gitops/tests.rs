@@ -85,6 +85,7 @@ fn gpu() -> Pool {
         images: refs(&["pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime"]),
         keep: None,
         protect: None,
+        shards: 1,
     }
 }
 

@@ -154,8 +154,11 @@ pub struct PoolProgress {
     pub pool: String,
     pub namespace: String,
     pub daemonset: String,
+    /// Every DaemonSet of a pool split over several (the first is `daemonset`); empty for a
+    /// pool with one.
+    pub shards: Vec<String>,
     pub origin: Origin,
-    /// The images the preloader pulls, in order.
+    /// The images the preloader pulls, in order (a split pool's: shard after shard).
     pub images: Vec<String>,
     pub nodes: Vec<NodeProgress>,
     /// Bytes per second across the nodes pulling now (an estimate from their finished pulls).
@@ -207,11 +210,7 @@ pub struct Overview {
 const RECENT: usize = 50;
 
 pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
-    let preloaders: Vec<_> = snapshot
-        .daemonsets
-        .iter()
-        .filter_map(|ds| read_preloader(ds).map(|r| (ds, r)))
-        .collect();
+    let groups = super::adopt::group(snapshot.daemonsets.iter().map(|d| d.as_ref()));
 
     let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
     for e in &snapshot.events {
@@ -244,16 +243,27 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
     let no_labels = std::collections::BTreeMap::new();
     let mut served: BTreeSet<&str> = BTreeSet::new();
     let mut pools = Vec::new();
-    for (ds, read) in preloaders {
+    for group in groups {
+        let ds = group.daemonsets[0];
         let namespace = ds.metadata.namespace.clone().unwrap_or_default();
         let name = ds.metadata.name.clone().unwrap_or_default();
-        let preloader = match read {
+        let shards: Vec<String> = if group.daemonsets.len() > 1 {
+            group
+                .daemonsets
+                .iter()
+                .map(|d| d.metadata.name.clone().unwrap_or_default())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let preloader = match group.preloader {
             Ok(p) => p,
             Err(problem) => {
                 pools.push(PoolProgress {
                     pool: super::adopt::pool_name_from_daemonset(&name).unwrap_or(name.clone()),
                     namespace,
                     daemonset: name,
+                    shards,
                     origin: Origin::HandWritten,
                     images: Vec::new(),
                     nodes: Vec::new(),
@@ -266,21 +276,40 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                 continue;
             }
         };
-        let uid = ds.metadata.uid.as_deref().unwrap_or_default();
-        // The newest pod on each node: after an edit, the re-rolled one.
-        let mut pod_on: HashMap<&str, &Pod> = HashMap::new();
-        for p in pods_by_owner.get(uid).into_iter().flatten() {
-            let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
-                continue;
-            };
-            let newer = pod_on.get(node).is_none_or(|q| {
-                (&p.metadata.creation_timestamp, &p.metadata.name)
-                    > (&q.metadata.creation_timestamp, &q.metadata.name)
-            });
-            if newer {
-                pod_on.insert(node, p);
-            }
-        }
+        // Per DaemonSet of the pool (one, or its shards): the images it pulls, and the
+        // newest pod on each node (after an edit, the re-rolled one).
+        let members: Vec<(Vec<String>, HashMap<&str, &Pod>)> = group
+            .daemonsets
+            .iter()
+            .map(|member| {
+                let own = match read_preloader(member) {
+                    Some(Ok(p)) if group.daemonsets.len() > 1 => {
+                        p.pool.images.iter().map(|i| i.to_string()).collect()
+                    }
+                    _ => preloader
+                        .pool
+                        .images
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect(),
+                };
+                let uid = member.metadata.uid.as_deref().unwrap_or_default();
+                let mut pod_on: HashMap<&str, &Pod> = HashMap::new();
+                for p in pods_by_owner.get(uid).into_iter().flatten() {
+                    let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
+                        continue;
+                    };
+                    let newer = pod_on.get(node).is_none_or(|q| {
+                        (&p.metadata.creation_timestamp, &p.metadata.name)
+                            > (&q.metadata.creation_timestamp, &q.metadata.name)
+                    });
+                    if newer {
+                        pod_on.insert(node, p);
+                    }
+                }
+                (own, pod_on)
+            })
+            .collect();
         let images: Vec<String> = preloader
             .pool
             .images
@@ -291,33 +320,43 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
         let mut pool_nodes: Vec<&Node> = Vec::new();
         let mut recent = Vec::new();
         for (node, name, taints) in &nodes {
-            let pod = pod_on.get(name.as_str()).copied();
+            let pods: Vec<Option<&Pod>> = members
+                .iter()
+                .map(|(_, on)| on.get(name.as_str()).copied())
+                .collect();
             let labels = node.metadata.labels.as_ref().unwrap_or(&no_labels);
-            if pod.is_none() && !preloader.pool.covers(labels, taints) {
+            if pods.iter().all(Option::is_none) && !preloader.pool.covers(labels, taints) {
                 continue;
             }
             served.insert(name);
             pool_nodes.push(node);
-            let (progress, happened) = match pod {
-                Some(pod) => node_from_pod(name, pod, &events),
-                None => (
-                    NodeProgress {
-                        node: name.clone(),
-                        pod: None,
-                        images: images
-                            .iter()
-                            .map(|i| ImageProgress {
-                                image: i.clone(),
-                                container: String::new(),
-                                state: ImageState::Queued,
-                            })
-                            .collect(),
-                        rate: None,
-                        eta_seconds: None,
-                    },
-                    Vec::new(),
-                ),
+            let mut progress = NodeProgress {
+                node: name.clone(),
+                pod: None,
+                images: Vec::new(),
+                rate: None,
+                eta_seconds: None,
             };
+            let mut happened = Vec::new();
+            for ((own, _), pod) in members.iter().zip(pods) {
+                match pod {
+                    Some(pod) => {
+                        let (part, told) = node_from_pod(name, pod, &events);
+                        progress.pod = progress.pod.or(part.pod);
+                        progress.images.extend(part.images);
+                        happened.extend(told);
+                    }
+                    None => progress.images.extend(own.iter().map(|i| ImageProgress {
+                        image: i.clone(),
+                        container: String::new(),
+                        state: ImageState::Queued,
+                    })),
+                }
+            }
+            let seconds = progress.pull_seconds();
+            if seconds > 0.0 {
+                progress.rate = Some(progress.bytes() as f64 / seconds);
+            }
             node_progress.push(progress);
             recent.extend(happened.into_iter().map(|(at, e)| (at, name.as_str(), e)));
         }
@@ -336,6 +375,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             pool: preloader.pool.name.clone(),
             namespace,
             daemonset: name,
+            shards,
             origin: preloader.origin,
             images,
             nodes: node_progress,

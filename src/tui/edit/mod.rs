@@ -350,6 +350,14 @@ impl App {
                     return;
                 };
                 match read_preloader(ds) {
+                    Some(Ok(p)) if p.shard.is_some() => {
+                        self.notice = Some(format!(
+                            "the pool {pool} is split over {} DaemonSets; edit its images in the \
+                             pools file and run kpreload apply (or kpreload -f FILE)",
+                            p.pool.shards
+                        ));
+                        return;
+                    }
                     Some(Ok(p)) => (
                         p.pool,
                         progress.namespace.clone(),
@@ -420,6 +428,7 @@ impl App {
                 images: Vec::new(),
                 keep: None,
                 protect: None,
+                shards: 1,
             },
             draft: Draft::new("", Vec::new()),
             namespace,

@@ -1,0 +1,184 @@
+//! A pool split over several preloader DaemonSets (`render --shards K`, `shards:` in the
+//! pools file): images balanced by the sizes the cluster reports, each in exactly one shard;
+//! the shards fold back into one pool; with `serializeImagePulls: false` the split pool is
+//! complete sooner than with one DaemonSet; `apply` removes the DaemonSets a pool no longer has.
+
+mod support;
+
+use std::time::Instant;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::Value;
+use support::Cluster;
+
+const SCENARIO: &str = "tests/fixtures/scenarios/parallel.yaml";
+/// Simulated seconds per real second for the timing comparison: slow enough that the time
+/// spent asking for the status is small beside the pulls.
+const SPEED: f64 = 4.0;
+
+fn pools_file(cluster: &Cluster, shards: usize) -> String {
+    let path = cluster.dir.path().join(format!("pools-{shards}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "pools:\n  - name: batch\n    nodeSelector:\n      matchLabels: {{ workload-type: batch }}\n    \
+             images: [team/a:1, team/b:1, team/c:1, team/d:1]\n    shards: {shards}\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn run(cluster: &Cluster, args: &[&str]) -> (bool, String, String) {
+    let kc = cluster.kubeconfig.display().to_string();
+    let mut all = vec!["--kubeconfig", kc.as_str()];
+    all.extend_from_slice(args);
+    let o = support::kpreload(&all);
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn status(cluster: &Cluster) -> Value {
+    let (ok, out, err) = run(cluster, &["status", "-o", "json"]);
+    assert!(ok, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Applies the pool with `shards` DaemonSets and returns the simulated seconds until both
+/// nodes hold every image, and the pool's status then.
+fn preload(cluster: &Cluster, shards: usize) -> (f64, Value) {
+    let file = pools_file(cluster, shards);
+    let (ok, out, err) = run(cluster, &["apply", "-f", &file]);
+    let start = Instant::now();
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), shards, "{out}");
+    let done = support::eventually(
+        60,
+        || status(cluster),
+        |s| s["pools"][0]["nodes_ready"] == 2 && s["pools"][0]["nodes_total"] == 2,
+    );
+    let seconds = start.elapsed().as_secs_f64() * SPEED;
+    assert_eq!(done["pools"][0]["nodes_ready"], 2, "{done:#}");
+    (seconds, done["pools"][0].clone())
+}
+
+fn daemonset_names(cluster: &Cluster) -> Vec<String> {
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        let mut names: Vec<String> = Api::<DaemonSet>::namespaced(client, "kube-system")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name)
+            .collect();
+        names.sort();
+        names
+    })
+}
+
+fn init_images(yaml_doc: &str) -> Vec<String> {
+    let ds: DaemonSet = serde_yaml::from_str(yaml_doc).unwrap();
+    ds.spec.template.spec.unwrap().init_containers.unwrap()[1..]
+        .iter()
+        .map(|c| c.image.clone().unwrap())
+        .collect()
+}
+
+#[test]
+fn render_balances_the_shards_by_the_sizes_the_cluster_reports() {
+    let cluster = Cluster::start(SCENARIO);
+    let file = pools_file(&cluster, 1);
+    let (ok, out, err) = run(&cluster, &["render", "-f", &file, "--shards", "2"]);
+    assert!(ok, "{err}");
+    assert!(err.is_empty(), "sizes were known: {err}");
+    let docs: Vec<&str> = out.split("---\n").collect();
+    assert_eq!(docs.len(), 2);
+    // 400, 300, 200, 100 MiB largest first onto the lighter shard: a | b, c → b's (500),
+    // d → a's (500). Each shard keeps the pool's order.
+    assert_eq!(init_images(docs[0]), ["team/a:1", "team/d:1"]);
+    assert_eq!(init_images(docs[1]), ["team/b:1", "team/c:1"]);
+
+    // No cluster: by count, and stderr says why; stdout is still the YAML alone.
+    let o = support::kpreload(&[
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+        "render",
+        "-f",
+        &file,
+        "--shards",
+        "2",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("spread over the shards by count"), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let docs: Vec<&str> = out.split("---\n").collect();
+    assert_eq!(init_images(docs[0]), ["team/a:1", "team/c:1"]);
+    assert_eq!(init_images(docs[1]), ["team/b:1", "team/d:1"]);
+
+    let (ok, _, err) = run(&cluster, &["render", "-f", &file, "--shards", "99"]);
+    assert!(!ok);
+    assert!(err.contains("1 to 16"), "{err}");
+}
+
+#[test]
+fn with_parallel_pulls_a_split_pool_completes_sooner_and_reads_as_one_pool() {
+    let one = Cluster::start_at(SCENARIO, Some(SPEED));
+    let (single, _) = preload(&one, 1);
+    drop(one);
+
+    let two = Cluster::start_at(SCENARIO, Some(SPEED));
+    let (split, pool) = preload(&two, 2);
+    // One pod pulls 1000 MiB in turn at 20 MiB/s: ~50 s. Two pods pull 500 MiB each at
+    // once: ~25 s. Pull times vary ±15 % per image; the margin leaves room for that and
+    // for a busy machine.
+    assert!(
+        split < single * 0.8,
+        "split over 2: {split:.1} simulated s; one DaemonSet: {single:.1} s"
+    );
+    assert!(single > 40.0, "one DaemonSet took {single:.1} simulated s");
+    eprintln!(
+        "simulated seconds to preload both nodes: one DaemonSet {single:.1}, two shards {split:.1}"
+    );
+
+    // Read back as one pool: both DaemonSets named, every image once per node, all pulled.
+    assert_eq!(pool["pool"], "batch");
+    assert_eq!(
+        pool["shards"],
+        serde_json::json!([
+            "image-preloader-batch-1-of-2",
+            "image-preloader-batch-2-of-2"
+        ])
+    );
+    assert_eq!(pool["images_total"], 8);
+    assert_eq!(pool["images_done"], 8);
+    for node in pool["nodes"].as_array().unwrap() {
+        let mut images: Vec<&str> = node["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["image"].as_str().unwrap())
+            .collect();
+        images.sort();
+        assert_eq!(images, ["team/a:1", "team/b:1", "team/c:1", "team/d:1"]);
+    }
+
+    // Back to one DaemonSet: apply creates it, then deletes the shards.
+    let file = pools_file(&two, 1);
+    let (ok, out, err) = run(&two, &["apply", "-f", &file]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "daemonset.apps/image-preloader-batch created\n\
+         daemonset.apps/image-preloader-batch-1-of-2 deleted (its pool is now split differently)\n\
+         daemonset.apps/image-preloader-batch-2-of-2 deleted (its pool is now split differently)\n"
+    );
+    assert_eq!(daemonset_names(&two), ["image-preloader-batch"]);
+}
