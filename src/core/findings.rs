@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub mod gather;
+
 use super::sizing::{GB, SizingInput, size_disk};
 use super::units;
 
