@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod cleanup;
+pub mod kubelet;
 pub mod trim;
 pub mod watch;
 

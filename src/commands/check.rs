@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::time::Duration;
 
 use crate::core::objects::{Event, Pod};
 use anyhow::{Result, bail};
@@ -16,7 +15,7 @@ use kube::Api;
 
 use crate::cluster::{Target, connect};
 use crate::core::findings::gather::{Gathered, gather};
-use crate::core::findings::{Disk, Finding, Kubelet, Severity, findings};
+use crate::core::findings::{Finding, Severity, findings};
 use crate::core::progress::Snapshot;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -32,9 +31,8 @@ pub struct Options<'a> {
     pub max_nodes: usize,
 }
 
-/// Kubelets asked at once, and how long each may take.
+/// Kubelets asked at once.
 const CONCURRENCY: usize = 10;
-const TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn list<K>(api: Api<K>, doing: &str) -> Result<Vec<std::sync::Arc<K>>>
 where
@@ -97,15 +95,16 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
             asked.push(i);
         }
     }
-    let answers: Vec<(usize, KubeletAnswer)> = futures_util::stream::iter(asked.iter().copied())
-        .map(|i| {
-            let client = client.clone();
-            let node = facts[i].node.clone();
-            async move { (i, read_kubelet(&client, &node).await) }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    let answers: Vec<(usize, crate::cluster::kubelet::Answer)> =
+        futures_util::stream::iter(asked.iter().copied())
+            .map(|i| {
+                let client = client.clone();
+                let node = facts[i].node.clone();
+                async move { (i, crate::cluster::kubelet::read(&client, &node).await) }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
     for (i, a) in answers {
         match a {
             Ok((k, d)) => {
@@ -172,31 +171,4 @@ fn write_table(out: &mut dyn Write, all: &[Finding], checked: usize, total: usiz
         writeln!(out, "         do: {}", f.remedy)?;
     }
     Ok(())
-}
-
-/// A kubelet's settings and image disk, or why they could not be read.
-type KubeletAnswer = Result<(Kubelet, Option<Disk>), String>;
-
-/// One kubelet's configuration and image file system, through the node proxy.
-async fn read_kubelet(
-    client: &kube::Client,
-    node: &str,
-) -> Result<(Kubelet, Option<Disk>), String> {
-    let get = |path: String| async move {
-        let request = http::Request::get(&path)
-            .body(Vec::new())
-            .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(TIMEOUT, client.request_text(request)).await {
-            Err(_) => Err(format!("the kubelet of {node} did not answer within 5 s")),
-            Ok(Err(kube::Error::Api(s))) if s.code == 403 => {
-                Err("not allowed to get nodes/proxy (`kpreload rbac` grants it)".to_string())
-            }
-            Ok(Err(e)) => Err(format!("{node}: {e}")),
-            Ok(Ok(text)) => serde_json::from_str::<serde_json::Value>(&text)
-                .map_err(|e| format!("{node}: the kubelet's answer is not JSON: {e}")),
-        }
-    };
-    let config = get(format!("/api/v1/nodes/{node}/proxy/configz")).await?;
-    let summary = get(format!("/api/v1/nodes/{node}/proxy/stats/summary")).await?;
-    Ok((Kubelet::from_configz(&config), Disk::from_summary(&summary)))
 }

@@ -159,6 +159,17 @@ impl PoolFacts {
     pub fn bytes(&self) -> u64 {
         self.images.iter().filter_map(|(_, s)| *s).sum()
     }
+
+    /// The disk one of the pool's nodes needs, by the article's formula with these numbers.
+    pub fn sizing(&self) -> super::sizing::Sizing {
+        size_disk(&SizingInput {
+            preloaded_bytes: self.bytes(),
+            workload_bytes: self.workload_bytes,
+            version_multiplier: self.keep.max(1) as f64,
+            buffer: SIZING_BUFFER,
+            os_bytes: SIZING_OS,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -317,13 +328,7 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                 .min()
             && facts.bytes() > 0
         {
-            let sizing = size_disk(&SizingInput {
-                preloaded_bytes: facts.bytes(),
-                workload_bytes: facts.workload_bytes,
-                version_multiplier: facts.keep.max(1) as f64,
-                buffer: SIZING_BUFFER,
-                os_bytes: SIZING_OS,
-            });
+            let sizing = facts.sizing();
             let working = format!(
                 "({} preloaded + {} of workload images) × {} versions + 30 % + 10 GB for the OS = {}",
                 units::bytes(facts.bytes()),

@@ -29,6 +29,8 @@ pub enum Action {
     CleanupDone(Vec<NodeReport>),
     /// The editor's work, done.
     Edit(super::edit::Done),
+    /// A kubelet's settings and disk, read (or why not).
+    Kubelet(String, crate::cluster::kubelet::Answer),
     Quit,
 }
 
@@ -51,6 +53,8 @@ pub enum Screen {
     Plan,
     /// The pool editor (its state is in `App::edit`).
     Edit,
+    /// Disk and kubelet findings: will preloading hold?
+    Findings,
 }
 
 /// One entry of the navigation stack.
@@ -97,6 +101,10 @@ pub struct Row {
     pub opens: Option<Screen>,
 }
 
+/// Nodes per pool whose kubelet the pools list reads (its disk column), and the findings.
+const SAMPLE_PER_POOL: usize = 3;
+const FINDINGS_PER_POOL: usize = 10;
+
 pub struct App {
     pub config: Config,
     pub header: Header,
@@ -130,6 +138,14 @@ pub struct App {
     pub edit: Option<super::edit::Editor>,
     /// GitOps mode: edits go to this pools file instead of the cluster.
     pub gitops: Option<std::path::PathBuf>,
+    /// The kubelets read so far, and those to read next (taken by the loop).
+    pub kubelets: super::kubelets::Kubelets,
+    /// Findings, disks and sizing, derived from the snapshot and the kubelets.
+    pub insight: Option<super::insight::Insight>,
+    /// Moves with every change the insight depends on.
+    pub generation: u64,
+    /// When the insight was last derived (it is derived at most once a second).
+    insight_at: Timestamp,
 }
 
 impl App {
@@ -157,6 +173,10 @@ impl App {
             effect: None,
             edit: None,
             gitops: None,
+            kubelets: Default::default(),
+            insight: None,
+            generation: 0,
+            insight_at: now,
         }
     }
 
@@ -185,8 +205,64 @@ impl App {
         }
     }
 
-    /// Computes what the current view needs from all pods, once per change of pods.
+    /// Computes what the current view needs from all pods, once per change of pods; asks
+    /// for the kubelets of the nodes on screen; derives the insight again (at most once a
+    /// second) when the screen shows it.
     pub fn prepare(&mut self) {
+        let wanted = self.kubelets_on_screen();
+        self.kubelets
+            .want(wanted.iter().map(String::as_str), self.now);
+        if matches!(
+            self.view().screen,
+            Screen::Pools | Screen::Pool(_) | Screen::Node(_) | Screen::Findings
+        ) {
+            let due = match &self.insight {
+                None => true,
+                Some(i) => {
+                    i.generation != self.generation
+                        && self.now.as_second() > self.insight_at.as_second()
+                }
+            };
+            if due {
+                self.insight = Some(super::insight::Insight::compute(
+                    &self.snapshot,
+                    &self.kubelets,
+                    self.generation,
+                ));
+                self.insight_at = self.now;
+            }
+        }
+        self.prepare_uses();
+    }
+
+    /// The nodes whose kubelet the current screen shows: a few per pool on the pools list,
+    /// the rows in view of a pool, the node, or up to ten per pool for the findings.
+    pub fn kubelets_on_screen(&self) -> Vec<String> {
+        let per_pool = |n: usize| -> Vec<String> {
+            self.overview
+                .pools
+                .iter()
+                .flat_map(|p| p.nodes.iter().take(n).map(|x| x.node.clone()))
+                .collect()
+        };
+        match &self.view().screen {
+            Screen::Pools => per_pool(SAMPLE_PER_POOL),
+            Screen::Findings => per_pool(FINDINGS_PER_POOL),
+            Screen::Pool(_) => {
+                let rows = self.rows();
+                let (first, count) =
+                    super::views::window(self.view().selected, rows.len(), self.page as u16 + 2);
+                rows[first..first + count]
+                    .iter()
+                    .map(|r| r.key.clone())
+                    .collect()
+            }
+            Screen::Node(n) => vec![n.clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn prepare_uses(&mut self) {
         if let Screen::Node(name) = &self.view().screen {
             let fresh = self
                 .uses
@@ -204,6 +280,10 @@ impl App {
     fn clock_matters(&self) -> bool {
         !self.links.all_live()
             || self
+                .insight
+                .as_ref()
+                .is_some_and(|i| i.generation != self.generation)
+            || self
                 .overview
                 .pools
                 .iter()
@@ -213,7 +293,13 @@ impl App {
     pub fn update(&mut self, action: Action) -> Option<Action> {
         match action {
             Action::Key(k) => return self.key(k),
+            Action::Kubelet(node, answer) => {
+                self.kubelets.answer(node, answer, self.now);
+                self.generation += 1;
+                self.dirty = true;
+            }
             Action::Cluster(u) => {
+                self.generation += 1;
                 let link_change = matches!(u, Update::Link(..));
                 if matches!(u, Update::Workloads(_)) {
                     self.pods_version += 1;
@@ -394,6 +480,29 @@ impl App {
                     c.excluded.insert(node);
                 }
             }
+            Command::Findings => {
+                if self.view().screen != Screen::Findings {
+                    self.stack.push(View::new(Screen::Findings));
+                }
+            }
+            Command::Refresh => {
+                let nodes = match &self.view().screen {
+                    Screen::Findings | Screen::Pools => self
+                        .overview
+                        .pools
+                        .iter()
+                        .flat_map(|p| p.nodes.iter().take(FINDINGS_PER_POOL))
+                        .map(|n| n.node.clone())
+                        .collect(),
+                    _ => self.kubelets_on_screen(),
+                };
+                self.kubelets.reread(nodes.iter().map(String::as_str));
+                self.notice = Some(format!(
+                    "reading {} kubelet{} again",
+                    nodes.len(),
+                    if nodes.len() == 1 { "" } else { "s" }
+                ));
+            }
             Command::Edit => self.open_editor(),
             Command::NewPool => {
                 if self.view().screen == Screen::Pools {
@@ -427,7 +536,7 @@ impl App {
                 self.ask_to_confirm();
                 return;
             }
-            Screen::Edit => return,
+            Screen::Edit | Screen::Findings => return,
         };
         if let Some(why) = self.cleanup_blocked() {
             self.notice = Some(why);
@@ -681,10 +790,11 @@ impl App {
                     return Some(Action::SwitchNamespace(ns.to_string()));
                 }
             }
+            ("findings" | "f", None) => self.open(Screen::Findings),
             ("", None) => {}
             _ => {
                 self.notice = Some(format!(
-                    "unknown command {line:?}; try pool NAME, node NAME, edit POOL, ns NAMESPACE or q"
+                    "unknown command {line:?}; try pool NAME, node NAME, edit POOL, findings, ns NAMESPACE or q"
                 ));
             }
         }
@@ -758,6 +868,24 @@ impl App {
                 })
                 .collect(),
             Screen::Edit => Vec::new(),
+            Screen::Findings => self
+                .insight
+                .as_ref()
+                .map(|i| {
+                    i.findings
+                        .iter()
+                        .map(|f| Row {
+                            key: format!(
+                                "{} {} {}",
+                                f.severity.word(),
+                                f.code,
+                                f.pool.as_deref().unwrap_or("-")
+                            ),
+                            opens: f.pool.clone().map(Screen::Pool),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             Screen::Plan => match &self.cleanup {
                 Some(c) if matches!(c.phase, Phase::Preview | Phase::Confirm { .. }) => c
                     .lines()

@@ -43,10 +43,12 @@ pub enum Command {
     Undo,
     Preview,
     Apply,
+    Findings,
+    Refresh,
 }
 
 impl Command {
-    pub const ALL: [Command; 29] = [
+    pub const ALL: [Command; 31] = [
         Command::Up,
         Command::Down,
         Command::Left,
@@ -76,6 +78,8 @@ impl Command {
         Command::Undo,
         Command::Preview,
         Command::Apply,
+        Command::Findings,
+        Command::Refresh,
     ];
 
     pub fn name(self) -> &'static str {
@@ -109,6 +113,8 @@ impl Command {
             Command::Undo => "undo",
             Command::Preview => "preview",
             Command::Apply => "apply",
+            Command::Findings => "findings",
+            Command::Refresh => "refresh",
         }
     }
 
@@ -125,7 +131,7 @@ impl Command {
             Command::Open => "open the selected pool or node",
             Command::Back => "back to the previous view (or clear the filter)",
             Command::Filter => "fuzzy-filter the list",
-            Command::Palette => "command: pool|node|edit NAME, ns NAMESPACE, q",
+            Command::Palette => "command: pool|node|edit NAME, findings, ns NS, q",
             Command::Help => "this help",
             Command::Quit => "quit",
             Command::Cleanup => "cleanup plan here; in the plan: confirm and run",
@@ -143,6 +149,8 @@ impl Command {
             Command::Undo => "editor: undo the last change",
             Command::Preview => "editor: preview the change (diff, pulls, disk)",
             Command::Apply => "preview: apply it (server-side, or to the pools file)",
+            Command::Findings => "will preloading hold? image GC, disk, pulls, sizing",
+            Command::Refresh => "read the kubelets on screen again (disk, GC, pulls)",
         }
     }
 

@@ -6,6 +6,8 @@ pub mod app;
 pub mod cleanup;
 pub mod config;
 pub mod edit;
+pub mod insight;
+pub mod kubelets;
 pub mod views;
 
 use std::time::Duration;
@@ -26,6 +28,8 @@ const FRAME: Duration = Duration::from_millis(16);
 const CLEANUP_CONCURRENCY: usize = 10;
 /// The slow tick for elapsed times and estimates.
 const CLOCK: Duration = Duration::from_secs(1);
+/// Kubelets read at once (each through the API server's node proxy, 5 s at most).
+const KUBELET_CONCURRENCY: usize = 4;
 
 /// The TUI on `target`. With `gitops`, edits are written to that pools file (checked
 /// before anything starts) instead of the cluster.
@@ -62,6 +66,7 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
     let mut clock = tokio::time::interval(CLOCK);
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_draw = tokio::time::Instant::now() - FRAME;
+    let kubelet_slots = std::sync::Arc::new(tokio::sync::Semaphore::new(KUBELET_CONCURRENCY));
     let result: Result<()> = async {
         loop {
             if app.dirty {
@@ -72,6 +77,18 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
                     app.dirty = false;
                     last_draw = tokio::time::Instant::now();
                 }
+            }
+            tasks.retain(|t| !t.is_finished());
+            // The kubelets the screen asked for, a few at a time.
+            for node in app.kubelets.take(KUBELET_CONCURRENCY * 2) {
+                let client = connection.client.clone();
+                let report = work_tx.clone();
+                let slots = kubelet_slots.clone();
+                tasks.push(tokio::spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    let answer = crate::cluster::kubelet::read(&client, &node).await;
+                    let _ = report.send(Action::Kubelet(node, answer));
+                }));
             }
             let next_frame = last_draw + FRAME;
             let action = tokio::select! {

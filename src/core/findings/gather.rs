@@ -240,6 +240,9 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
         }
     }
 
+    // By pool, then node name: the same findings read the same whatever order the nodes
+    // came in.
+    facts.sort_by(|a, b| (&a.pool, &a.node).cmp(&(&b.pool, &b.node)));
     Gathered {
         pools: pool_facts,
         nodes: facts,

@@ -1,6 +1,8 @@
 //! Drawing: the header, the current screen, the footer, and the help over them.
 
+pub mod disk;
 pub mod edit;
+pub mod findings;
 pub mod node;
 pub mod plan;
 pub mod pool;
@@ -32,6 +34,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
         Screen::Node(name) => node::draw(frame, body, app, &name),
         Screen::Plan => plan::draw(frame, body, app),
         Screen::Edit => edit::draw(frame, body, app),
+        Screen::Findings => findings::draw(frame, body, app),
     }
     draw_footer(frame, footer, app);
     if app.help {
@@ -108,6 +111,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
                         Screen::Pool(p) => format!("pool {p}"),
                         Screen::Node(n) => format!("node {n}"),
                         Screen::Plan => "cleanup plan".to_string(),
+                        Screen::Findings => "findings".to_string(),
                         Screen::Edit => match &app.edit {
                             Some(e) if e.new => "new pool".to_string(),
                             Some(e) => format!("edit {}", e.pool.name),
@@ -128,6 +132,13 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
                 let hints: &[Command] = match (&app.view().screen, app.read_only) {
                     (Screen::Plan, true) => &[Command::Back, Command::Filter, Command::Help],
                     (Screen::Edit, _) => &[Command::Preview, Command::Back, Command::Help],
+                    (Screen::Findings, _) => &[
+                        Command::Open,
+                        Command::Refresh,
+                        Command::Back,
+                        Command::Filter,
+                        Command::Help,
+                    ],
                     (Screen::Plan, false) => &[
                         Command::Cleanup,
                         Command::Exclude,
@@ -138,8 +149,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
                         Command::Open,
                         Command::Edit,
                         Command::Cleanup,
-                        Command::Back,
-                        Command::Filter,
+                        Command::Findings,
                         Command::Help,
                         Command::Quit,
                     ],

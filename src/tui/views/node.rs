@@ -180,6 +180,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
             }
         )),
     ];
+    info.push(super::disk::node_line(app, name));
     info.extend(preload_lines);
     // What the kubelet said lately about this node's preloader pods.
     let mut recent: Vec<&crate::core::progress::Happening> = app

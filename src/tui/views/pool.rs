@@ -29,19 +29,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
     };
     let log_height = (area.height / 4).clamp(3, 8);
     let [summary, matrix, log] = Layout::vertical([
-        Constraint::Length(3),
+        Constraint::Length(5),
         Constraint::Min(3),
         Constraint::Length(log_height),
     ])
     .areas(area);
-    draw_summary(frame, summary, pool, t);
+    draw_summary(frame, summary, pool, t, disk_line(app, &pool.pool));
 
     // Image columns that fit beside the node column, from the scrolled-to one.
     let node_width = 14u16;
-    let fit = ((matrix.width.saturating_sub(node_width)) / CELL).max(1) as usize;
+    // Each node's image disk, from its kubelet (read while the row is on screen).
+    let disk_width = 15u16;
+    let fit = ((matrix.width.saturating_sub(node_width + disk_width)) / CELL).max(1) as usize;
     let first = app.view().column.min(pool.images.len().saturating_sub(1));
     let shown: Vec<usize> = (first..pool.images.len()).take(fit).collect();
-    let mut header = vec![Cell::from("NODE")];
+    let mut header = vec![Cell::from("NODE"), Cell::from("DISK (│ GC)")];
     header.extend(
         shown
             .iter()
@@ -66,7 +68,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
             } else {
                 Style::new()
             };
-            let mut cells = vec![Cell::from(highlighted(app, &label, base))];
+            let disk = match app.kubelets.get(&n.node).map(|r| &r.answer) {
+                Some(Ok((k, Some(d)))) => Cell::from(super::disk::gauge(
+                    d,
+                    k.gc_enabled().then(|| k.image_gc_high.unwrap_or(85)),
+                    9,
+                    t,
+                )),
+                Some(Ok((_, None))) => Cell::from("not reported"),
+                Some(Err(_)) => Cell::from(Line::styled("unread", Style::new().fg(t.fail))),
+                None => Cell::from(Line::styled("…", Style::new().fg(t.dim))),
+            };
+            let mut cells = vec![Cell::from(highlighted(app, &label, base)), disk];
             for i in &shown {
                 let cell = n.images.get(*i).map(|img| cell(&img.state, app, t));
                 cells.push(cell.unwrap_or_else(|| Cell::from("")));
@@ -74,7 +87,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
             Row::new(cells)
         })
         .collect();
-    let mut widths = vec![Constraint::Length(node_width)];
+    let mut widths = vec![
+        Constraint::Length(node_width),
+        Constraint::Length(disk_width),
+    ];
     widths.extend(shown.iter().map(|_| Constraint::Length(CELL)));
     let more = if shown.len() < pool.images.len() {
         format!(
@@ -129,7 +145,67 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
     );
 }
 
-fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme) {
+/// The pool's disk (its fullest node read so far against the GC threshold) and its sizing
+/// by the article's formula against its smallest disk.
+fn disk_line<'a>(app: &App, pool: &str) -> Line<'a> {
+    let t = &app.config.theme;
+    let Some(insight) = &app.insight else {
+        return Line::styled("disk: reading…", Style::new().fg(t.dim));
+    };
+    let d = insight.pool_disk(pool);
+    let mut spans = vec![Span::styled("disk ", Style::new().fg(t.dim))];
+    match &d.fullest {
+        Some((node, disk)) => {
+            spans.extend(super::disk::gauge(disk, d.gc_high, 10, t).spans);
+            spans.push(Span::raw(format!(
+                " {node}, the fullest of {}/{} read",
+                d.read, d.total
+            )));
+            spans.push(match d.gc_high {
+                Some(h) => Span::styled(format!(" · GC at {h} %"), Style::new().fg(t.busy)),
+                None => Span::styled(" · GC only when full", Style::new().fg(t.ok)),
+            });
+        }
+        None => spans.push(Span::styled(
+            format!("{}/{} kubelets read", d.read, d.total),
+            Style::new().fg(t.dim),
+        )),
+    }
+    if let Some(facts) = insight.pool(pool) {
+        let smallest = insight
+            .nodes
+            .iter()
+            .filter(|n| n.pool.as_deref() == Some(pool))
+            .filter_map(|n| n.disk.map(|d| d.capacity))
+            .min();
+        let need = facts.sizing().total_bytes;
+        spans.push(Span::raw(format!(
+            " · sizing: needs {}",
+            units::bytes(need)
+        )));
+        if let Some(cap) = smallest {
+            let short = need.saturating_sub(cap);
+            spans.push(if short > 0 {
+                Span::styled(
+                    format!(
+                        ", smallest disk {}: short by {}",
+                        units::bytes(cap),
+                        units::bytes(short)
+                    ),
+                    Style::new().fg(t.fail),
+                )
+            } else {
+                Span::styled(
+                    format!(", smallest disk {}: fits", units::bytes(cap)),
+                    Style::new().fg(t.ok),
+                )
+            });
+        }
+    }
+    Line::from(spans)
+}
+
+fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme, disk: Line) {
     let origin = match pool.origin {
         Origin::Rendered => "rendered by kpreload",
         Origin::HandWritten => "hand-written",
@@ -156,6 +232,7 @@ fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme) {
             units::estimate(pool.eta_seconds),
             pool.slowest.as_deref().unwrap_or("-"),
         )),
+        disk,
     ];
     if let Some(problem) = &pool.problem {
         lines.push(Line::styled(problem.clone(), Style::new().fg(t.fail)));
@@ -168,7 +245,10 @@ fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme) {
             Style::new().fg(t.fail),
         ));
     }
-    frame.render_widget(Paragraph::new(lines), area);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        area,
+    );
 }
 
 /// `registry.example.com/team/app:v1.2` → `app:v1.2`, cut to fit.

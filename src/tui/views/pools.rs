@@ -12,6 +12,17 @@ use crate::core::units;
 use crate::tui::app::{App, Screen};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let pools = app.overview.pools.len();
+    let area = if pools > 0 && area.height >= 14 {
+        let panel = (pools as u16 + 1).min(6);
+        let [table, disks] =
+            ratatui::layout::Layout::vertical([Constraint::Min(6), Constraint::Length(panel)])
+                .areas(area);
+        draw_disks(frame, disks, app);
+        table
+    } else {
+        area
+    };
     let t = &app.config.theme;
     let rows = app.rows();
     let (first_row, count) = super::window(app.view().selected, rows.len(), area.height);
@@ -102,4 +113,67 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             },
         );
     }
+}
+
+/// A line per pool: its fullest image disk among the nodes read (a few per pool), the GC
+/// threshold, and how many findings are a warning or worse.
+fn draw_disks(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.config.theme;
+    let key = app
+        .config
+        .keys_for(crate::tui::config::Command::Findings)
+        .first()
+        .map(|k| k.label())
+        .unwrap_or_default();
+    let Some(insight) = &app.insight else {
+        return;
+    };
+    let serious = insight.serious();
+    let lines: Vec<Line> = app
+        .overview
+        .pools
+        .iter()
+        .take(area.height.saturating_sub(1) as usize)
+        .map(|p| {
+            let d = insight.pool_disk(&p.pool);
+            let mut spans = vec![ratatui::text::Span::raw(format!("{:<12} ", p.pool))];
+            match &d.fullest {
+                Some((node, disk)) => {
+                    spans.extend(super::disk::gauge(disk, d.gc_high, 12, t).spans);
+                    spans.push(ratatui::text::Span::styled(
+                        format!(" fullest {node} · {}/{} read", d.read, d.total),
+                        Style::new().fg(t.dim),
+                    ));
+                }
+                None => spans.push(ratatui::text::Span::styled(
+                    format!("{}/{} kubelets read", d.read, d.total),
+                    Style::new().fg(t.dim),
+                )),
+            }
+            spans.push(match d.gc_high {
+                Some(h) => {
+                    ratatui::text::Span::styled(format!(" · GC at {h} %"), Style::new().fg(t.busy))
+                }
+                None if d.read > 0 => {
+                    ratatui::text::Span::styled(" · GC when full", Style::new().fg(t.ok))
+                }
+                None => ratatui::text::Span::raw(""),
+            });
+            if let Some(n) = serious.get(&p.pool) {
+                spans.push(ratatui::text::Span::styled(
+                    format!(" · {n} warning{}", if *n == 1 { "" } else { "s" }),
+                    Style::new().fg(t.fail),
+                ));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    frame.render_widget(
+        ratatui::widgets::Paragraph::new(lines).block(
+            Block::default().borders(Borders::TOP).title(format!(
+                " image disks (│ marks the kubelet's GC threshold) · {key} findings "
+            )),
+        ),
+        area,
+    );
 }
