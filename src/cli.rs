@@ -38,6 +38,10 @@ pub struct ClusterArgs {
     /// Use the built-in simulated cluster instead of a kubeconfig.
     #[arg(long, global = true)]
     pub demo: bool,
+    /// The demo cluster's seed: the same seed gives the same pulls in the same order
+    /// (with `demo` or --demo).
+    #[arg(long, global = true, value_name = "S")]
+    pub seed: Option<u64>,
     /// Hide every action that writes to the cluster.
     #[arg(long, global = true)]
     pub read_only: bool,
@@ -50,6 +54,7 @@ impl ClusterArgs {
             context: self.context.clone(),
             namespace: self.namespace.clone(),
             demo: self.demo,
+            seed: self.seed,
         }
     }
 }
@@ -198,6 +203,14 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print a shell completion script: `kpreload completions bash > /etc/bash_completion.d/kpreload`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `kpreload man > kpreload.1; man ./kpreload.1`.
+    Man,
     /// Serve a simulated cluster (a Kubernetes API server on loopback) until stopped.
     Sim {
         /// The scenario: Kubernetes objects and an optional Simulation document.
@@ -216,11 +229,55 @@ pub enum Command {
     },
 }
 
+/// The command line as clap sees it: `kpreload`, or `kubectl preload` when the binary runs
+/// as kubectl's plugin (installed as `kubectl-preload` on the PATH).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let invoked = std::env::args_os().next().unwrap_or_default();
+    let name = std::path::Path::new(&invoked)
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cmd = Cli::command();
+    if name.starts_with("kubectl-") {
+        cmd.bin_name("kubectl preload")
+            .display_name("kubectl preload")
+    } else {
+        cmd
+    }
+}
+
 /// Runs the binary: parse, dispatch, and turn an error into a plain message and exit 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let target = cli.cluster.target();
     let result = match &cli.command {
+        _ if cli.cluster.seed.is_some()
+            && !cli.cluster.demo
+            && !matches!(cli.command, Some(Command::Demo { .. })) =>
+        {
+            Err(anyhow::anyhow!(
+                "--seed sets the demo cluster's seed; use it with `kpreload demo` or --demo"
+            ))
+        }
+        Some(Command::Completions { shell }) => {
+            let mut cmd = command();
+            let name = cmd.get_bin_name().unwrap_or("kpreload").to_string();
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            clap_complete::generate(*shell, &mut cmd, name, &mut out);
+            out.flush().map_err(Into::into)
+        }
+        Some(Command::Man) => {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            clap_mangen::Man::new(command())
+                .render(&mut out)
+                .and_then(|()| out.flush())
+                .map_err(Into::into)
+        }
         None => runtime().and_then(|rt| {
             rt.block_on(crate::tui::run(
                 &target,

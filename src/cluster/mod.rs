@@ -28,7 +28,13 @@ pub struct Target {
     pub namespace: Option<String>,
     /// The built-in simulated cluster instead of a kubeconfig.
     pub demo: bool,
+    /// The demo cluster's seed (generated names, pull-time jitter); the same seed tells the
+    /// same story.
+    pub seed: Option<u64>,
 }
+
+/// The demo's seed when none is given.
+pub const DEMO_SEED: u64 = 0x6b70_7265_6c6f_6164;
 
 /// A client and what the header says about it.
 pub struct Connection {
@@ -115,7 +121,7 @@ async fn connect_with(
 async fn connect_demo(target: &Target) -> anyhow::Result<Connection> {
     let scenario = sim::scenario::parse(DEMO_SCENARIO, "demo.yaml")
         .map_err(|e| anyhow::anyhow!("the built-in demo scenario is broken: {e}"))?;
-    let simulator = crate::commands::sim::build(scenario, 0x6b70_7265_6c6f_6164)?;
+    let simulator = crate::commands::sim::build(scenario, target.seed.unwrap_or(DEMO_SEED))?;
     let running = sim::start(simulator.clone(), "127.0.0.1:0".parse()?).await?;
     let file = Kubeconfig::from_yaml(&sim::kubeconfig::kubeconfig(&running.url()))
         .map_err(|e| anyhow::anyhow!("the demo kubeconfig is broken: {e}"))?;

@@ -38,7 +38,7 @@ pub async fn run(
     write_kubeconfig: Option<&Path>,
     faults: Option<&str>,
 ) -> Result<()> {
-    let sim = build(load(scenario)?, 0x6b70_7265_6c6f_6164)?;
+    let sim = build(load(scenario)?, crate::cluster::DEMO_SEED)?;
     if let Some(json) = faults {
         let settings: FaultSettings = serde_json::from_str(json).map_err(|e| {
             anyhow::anyhow!("--faults is not valid: {e}; see `POST /sim/faults` in the README")

@@ -56,6 +56,8 @@ pub struct Store {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Change>>,
     history_limit: usize,
+    /// What generated names and uids, and the simulated kubelets' pull-time jitter, follow.
+    pub seed: u64,
 }
 
 /// What a watch starts with: the changes after its resourceVersion, then the live feed.
@@ -101,6 +103,7 @@ impl Store {
             }),
             tx,
             history_limit,
+            seed,
         }
     }
 

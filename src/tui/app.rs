@@ -31,6 +31,8 @@ pub enum Action {
     Edit(super::edit::Done),
     /// A kubelet's settings and disk, read (or why not).
     Kubelet(String, crate::cluster::kubelet::Answer),
+    /// The insight, derived off the UI thread.
+    Insight(Box<super::insight::Insight>),
     Quit,
 }
 
@@ -146,6 +148,12 @@ pub struct App {
     pub generation: u64,
     /// When the insight was last derived (it is derived at most once a second).
     insight_at: Timestamp,
+    /// Derive the insight off the UI thread (the loop does, through `insight_job`); when
+    /// false (tests, tools), it is derived in `prepare`.
+    pub insight_in_background: bool,
+    /// Due, waiting for the loop to take it; taken and not delivered yet.
+    insight_asked: bool,
+    insight_running: bool,
 }
 
 impl App {
@@ -177,6 +185,9 @@ impl App {
             insight: None,
             generation: 0,
             insight_at: now,
+            insight_in_background: false,
+            insight_asked: false,
+            insight_running: false,
         }
     }
 
@@ -216,23 +227,50 @@ impl App {
             self.view().screen,
             Screen::Pools | Screen::Pool(_) | Screen::Node(_) | Screen::Findings
         ) {
-            let due = match &self.insight {
-                None => true,
-                Some(i) => {
-                    i.generation != self.generation
-                        && self.now.as_second() > self.insight_at.as_second()
-                }
-            };
+            let idle = !self.insight_asked && !self.insight_running;
+            let due = idle
+                && match &self.insight {
+                    None => true,
+                    Some(i) => {
+                        i.generation != self.generation
+                            && self.now.as_second() > self.insight_at.as_second()
+                    }
+                };
             if due {
-                self.insight = Some(super::insight::Insight::compute(
-                    &self.snapshot,
-                    &self.kubelets,
-                    self.generation,
-                ));
                 self.insight_at = self.now;
+                if self.insight_in_background {
+                    self.insight_asked = true;
+                } else {
+                    self.insight = Some(super::insight::Insight::compute(
+                        &self.snapshot,
+                        &self.kubelets,
+                        self.generation,
+                    ));
+                }
             }
         }
         self.prepare_uses();
+    }
+
+    /// What the loop derives the insight from, off the UI thread, when it is due: the
+    /// snapshot (shared, not copied), the kubelets read, and the generation they make.
+    pub fn insight_job(
+        &mut self,
+    ) -> Option<(
+        crate::core::progress::Snapshot,
+        super::kubelets::Kubelets,
+        u64,
+    )> {
+        if !self.insight_asked {
+            return None;
+        }
+        self.insight_asked = false;
+        self.insight_running = true;
+        Some((
+            self.snapshot.clone(),
+            self.kubelets.clone(),
+            self.generation,
+        ))
     }
 
     /// The nodes whose kubelet the current screen shows: a few per pool on the pools list,
@@ -293,6 +331,11 @@ impl App {
     pub fn update(&mut self, action: Action) -> Option<Action> {
         match action {
             Action::Key(k) => return self.key(k),
+            Action::Insight(insight) => {
+                self.insight = Some(*insight);
+                self.insight_running = false;
+                self.dirty = true;
+            }
             Action::Kubelet(node, answer) => {
                 self.kubelets.answer(node, answer, self.now);
                 self.generation += 1;

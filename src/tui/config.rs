@@ -291,6 +291,28 @@ impl Config {
             .collect()
     }
 
+    /// The keymap as a Markdown table (the README's, generated so it cannot drift).
+    pub fn keys_markdown(&self) -> String {
+        let mut out = String::from("| keys | command | what it does |\n|---|---|---|\n");
+        for c in Command::ALL {
+            let keys: Vec<String> = self
+                .keys_for(c)
+                .iter()
+                .map(|k| match k.label().as_str() {
+                    "|" => "`\\|`".to_string(),
+                    l => format!("`{l}`"),
+                })
+                .collect();
+            let describe = c.describe().replace('|', "\\|");
+            out.push_str(&format!(
+                "| {} | {} | {describe} |\n",
+                keys.join(" "),
+                c.name()
+            ));
+        }
+        out
+    }
+
     /// The defaults alone.
     pub fn default_config() -> Config {
         Config::merged(&[(DEFAULT, "the built-in config")]).expect("the built-in config is valid")

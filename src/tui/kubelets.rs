@@ -20,7 +20,7 @@ pub struct Reading {
     pub answer: Answer,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Kubelets {
     readings: HashMap<String, Reading>,
     /// Asked for and not answered yet.

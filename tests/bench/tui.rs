@@ -267,6 +267,23 @@ fn main() {
             app.snapshot.events.len(),
             median(times)
         );
+        // The findings, disks and sizing the TUI derives (at most once a second while things
+        // change): every pool's facts from every node and pod.
+        let kubelets = kpreload::tui::kubelets::Kubelets::default();
+        let mut times = Vec::new();
+        let mut findings = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let insight = kpreload::tui::insight::Insight::compute(&app.snapshot, &kubelets, 0);
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            findings = insight.findings.len();
+        }
+        println!(
+            "deriving the insight ({findings} findings from {} nodes, {} pods): {:.1} ms median of 5",
+            app.snapshot.nodes.len(),
+            app.snapshot.workloads.len(),
+            median(times)
+        );
         for (name, keys) in [("pools", ""), ("pool web (500 nodes)", "\n"), ("node", "\n\n")] {
             let mut app2 = App::new(app.config.clone(), app.header.clone(), false, app.now);
             app2.snapshot = app.snapshot.clone();

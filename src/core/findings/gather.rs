@@ -2,15 +2,17 @@
 //! call): each pool's images and sizes, workload bytes, keep, shards and observed pull rate;
 //! each pool node's DiskPressure, capped image list and evicted images. The kubelet's
 //! settings and disk are filled in by whoever reads them (`kpreload check`, the TUI).
+//!
+//! Linear in nodes, pods and events: every object is looked at once, image names are
+//! parsed once per distinct name (the TUI derives this every second on 5,000 nodes).
 
-use std::collections::{BTreeSet, HashMap};
-
-use k8s_openapi::api::apps::v1::DaemonSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{NodeFacts, PoolFacts};
 use crate::core::adopt::read_preloader;
 use crate::core::cleanup::STATUS_IMAGES_CAP;
 use crate::core::progress::Snapshot;
+use crate::core::progress::messages::{Said, read};
 use crate::core::reference::ImageRef;
 use crate::core::selector::Taint;
 
@@ -21,31 +23,102 @@ pub struct Gathered {
     pub nodes: Vec<NodeFacts>,
 }
 
+/// Normalised names, parsed once per distinct text.
+#[derive(Default)]
+struct Names<'a> {
+    seen: HashMap<&'a str, Option<String>>,
+}
+
+impl<'a> Names<'a> {
+    fn normalized(&mut self, text: &'a str) -> Option<&str> {
+        self.seen
+            .entry(text)
+            .or_insert_with(|| ImageRef::parse(text).ok().map(|r| r.normalized()))
+            .as_deref()
+    }
+}
+
+/// Whether every init container of a pod ended with exit 0.
+fn finished(pod: &crate::core::objects::Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .is_some_and(|list| {
+            !list.is_empty()
+                && list.iter().all(|c| {
+                    c.state
+                        .as_ref()
+                        .and_then(|s| s.terminated.as_ref())
+                        .is_some_and(|t| t.exit_code == 0)
+                })
+        })
+}
+
 /// Every pool's facts (or `only`'s: none when there is no such pool).
 pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
-    let nodes = &s.nodes;
-    // Sizes by normalised name, from every node's list.
+    let mut names = Names::default();
+    let no_labels = BTreeMap::new();
+
+    // Per node, once: labels, taints, and its listed images by normalised name with sizes.
+    struct Seen<'a> {
+        name: &'a str,
+        labels: &'a BTreeMap<String, String>,
+        taints: Vec<Taint>,
+        held: HashMap<String, u64>,
+        capped: bool,
+        pressure: bool,
+    }
     let mut sizes: HashMap<String, u64> = HashMap::new();
-    for n in nodes {
-        for i in n.status.iter().flat_map(|s| s.images.iter().flatten()) {
-            for name in i.names.iter().flatten() {
-                if let (Ok(r), Some(s)) = (ImageRef::parse(name), i.size_bytes) {
-                    sizes.insert(r.normalized(), s.max(0) as u64);
+    let nodes: Vec<Seen> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            let listed = n
+                .status
+                .as_ref()
+                .and_then(|st| st.images.as_deref())
+                .unwrap_or_default();
+            let mut held = HashMap::new();
+            for i in listed {
+                let size = i.size_bytes.unwrap_or(0).max(0) as u64;
+                for text in i.names.iter().flatten() {
+                    if let Some(name) = names.normalized(text) {
+                        held.insert(name.to_string(), size);
+                        if size > 0 {
+                            sizes.insert(name.to_string(), size);
+                        }
+                    }
                 }
             }
-        }
-    }
+            Seen {
+                name: n.metadata.name.as_deref().unwrap_or_default(),
+                labels: n.metadata.labels.as_ref().unwrap_or(&no_labels),
+                taints: Taint::of_node(n),
+                capped: listed.len() >= STATUS_IMAGES_CAP,
+                pressure: n
+                    .status
+                    .as_ref()
+                    .and_then(|st| st.conditions.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c.type_ == "DiskPressure" && c.status == "True"),
+                held,
+            }
+        })
+        .collect();
+
     // One entry per pool: a split pool's shards fold into one.
     let preloaders: Vec<_> = crate::core::adopt::group(s.daemonsets.iter().map(|d| d.as_ref()))
         .into_iter()
-        .filter_map(|g| Some((g.daemonsets[0], g.preloader.ok()?, g.daemonsets)))
-        .filter(|(_, p, _)| only.is_none_or(|want| p.pool.name == want))
+        .filter_map(|g| Some((g.preloader.ok()?, g.daemonsets)))
+        .filter(|(p, _)| only.is_none_or(|want| p.pool.name == want))
         .collect();
+
     // Per node, the distinct images its pods run (all namespaces), for the sizing.
-    let mut running: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut running: HashMap<&str, BTreeSet<String>> = HashMap::new();
     for pod in &s.workloads {
         let Some(spec) = &pod.spec else { continue };
-        let Some(node) = spec.node_name.clone() else {
+        let Some(node) = spec.node_name.as_deref() else {
             continue;
         };
         for c in spec
@@ -53,193 +126,138 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             .iter()
             .chain(spec.init_containers.iter().flatten())
         {
-            if let Some(r) = c.image.as_deref().and_then(|i| ImageRef::parse(i).ok()) {
-                running
-                    .entry(node.clone())
-                    .or_default()
-                    .insert(r.normalized());
+            if let Some(name) = c.image.as_deref().and_then(|i| names.normalized(i)) {
+                running.entry(node).or_default().insert(name.to_string());
             }
         }
     }
-    // One pull's rate per pool, from the kubelet's `Successfully pulled` events about its
-    // preloader pods (events age out after an hour: then unknown).
-    let pool_rate = |members: &[&DaemonSet]| -> Option<f64> {
-        let uids: BTreeSet<&str> = members
+
+    // The preloader pods: by owner, whether each has finished on its node; and one pull's
+    // rate from each `Successfully pulled` event about them.
+    let mut owner_of: HashMap<&str, &str> = HashMap::new();
+    let mut done_on: HashMap<(&str, &str), bool> = HashMap::new();
+    for pod in &s.pods {
+        let Some(uid) = pod.metadata.uid.as_deref() else {
+            continue;
+        };
+        for o in pod.metadata.owner_references.iter().flatten() {
+            owner_of.insert(uid, o.uid.as_str());
+            if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
+                *done_on.entry((o.uid.as_str(), node)).or_insert(false) |= finished(pod);
+            }
+        }
+    }
+    let mut rates_by_owner: HashMap<&str, Vec<f64>> = HashMap::new();
+    for e in &s.events {
+        let Some(owner) = e
+            .involved_object
+            .uid
+            .as_deref()
+            .and_then(|u| owner_of.get(u))
+        else {
+            continue;
+        };
+        if let Some((
+            _,
+            Said::Pulled {
+                seconds: Some(secs),
+                bytes: Some(b),
+            },
+        )) = e.message.as_deref().and_then(read)
+            && secs > 0.0
+        {
+            rates_by_owner
+                .entry(owner)
+                .or_default()
+                .push(b as f64 / secs);
+        }
+    }
+
+    let mut pool_facts = Vec::new();
+    let mut facts: Vec<NodeFacts> = Vec::new();
+    for (p, members) in &preloaders {
+        let covered: Vec<&Seen> = nodes
+            .iter()
+            .filter(|n| p.pool.covers(n.labels, &n.taints))
+            .collect();
+        let preloaded: BTreeSet<String> = p.pool.images.iter().map(ImageRef::normalized).collect();
+        // The preloader's own helper is not a workload.
+        let helpers: BTreeSet<String> = members
+            .iter()
+            .flat_map(|d| d.spec.template.spec.iter())
+            .flat_map(|s| s.containers.iter())
+            .filter_map(|c| c.image.as_deref())
+            .filter_map(|i| ImageRef::parse(i).ok())
+            .map(|r| r.normalized())
+            .collect();
+        let workload_bytes = covered
+            .iter()
+            .filter_map(|n| running.get(n.name))
+            .map(|images| {
+                images
+                    .iter()
+                    .filter(|i| !preloaded.contains(*i) && !helpers.contains(*i))
+                    .filter_map(|i| sizes.get(i))
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0);
+        let mut rates: Vec<f64> = members
             .iter()
             .filter_map(|m| m.metadata.uid.as_deref())
-            .collect();
-        let pod_uids: BTreeSet<&str> = s
-            .pods
-            .iter()
-            .filter(|p| {
-                p.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| uids.contains(o.uid.as_str()))
-            })
-            .filter_map(|p| p.metadata.uid.as_deref())
-            .collect();
-        let mut rates: Vec<f64> = s
-            .events
-            .iter()
-            .filter(|e| {
-                e.involved_object
-                    .uid
-                    .as_deref()
-                    .is_some_and(|u| pod_uids.contains(u))
-            })
-            .filter_map(
-                |e| match crate::core::progress::messages::read(e.message.as_deref()?)? {
-                    (
-                        _,
-                        crate::core::progress::messages::Said::Pulled {
-                            seconds: Some(s),
-                            bytes: Some(b),
-                        },
-                    ) if s > 0.0 => Some(b as f64 / s),
-                    _ => None,
-                },
-            )
+            .flat_map(|u| rates_by_owner.get(u).into_iter().flatten().copied())
             .collect();
         rates.sort_by(f64::total_cmp);
-        rates.get(rates.len() / 2).copied()
-    };
-    let pool_facts: Vec<PoolFacts> = preloaders
-        .iter()
-        .map(|(d, p, members)| {
-            let preloaded: BTreeSet<String> =
-                p.pool.images.iter().map(ImageRef::normalized).collect();
-            let workload_bytes = s
-                .nodes
+        pool_facts.push(PoolFacts {
+            pool: p.pool.name.clone(),
+            images: p
+                .pool
+                .images
                 .iter()
-                .filter(|n| {
-                    let labels = n.metadata.labels.clone().unwrap_or_default();
-                    let taints = Taint::of_node(n);
-                    p.pool.covers(&labels, &taints)
-                })
-                .filter_map(|n| running.get(n.metadata.name.as_deref()?))
-                .map(|images| {
-                    images
-                        .iter()
-                        .filter(|i| !preloaded.contains(*i))
-                        // The preloader's own helper is not a workload.
-                        .filter(|i| {
-                            !d.spec.template.spec.iter().any(|s| {
-                                s.containers.iter().any(|c| {
-                                    c.image
-                                        .as_deref()
-                                        .and_then(|x| ImageRef::parse(x).ok())
-                                        .map(|r| r.normalized())
-                                        .as_ref()
-                                        == Some(*i)
-                                })
-                            })
-                        })
-                        .filter_map(|i| sizes.get(i))
-                        .sum::<u64>()
-                })
-                .max()
-                .unwrap_or(0);
-            PoolFacts {
-                pool: p.pool.name.clone(),
-                images: p
-                    .pool
-                    .images
-                    .iter()
-                    .map(|i| (i.written().to_string(), sizes.get(&i.normalized()).copied()))
-                    .collect(),
-                workload_bytes,
-                keep: p.pool.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP),
-                shards: p.pool.shards,
-                rate: pool_rate(members),
-            }
-        })
-        .collect();
+                .map(|i| (i.written().to_string(), sizes.get(&i.normalized()).copied()))
+                .collect(),
+            workload_bytes,
+            keep: p.pool.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP),
+            shards: p.pool.shards,
+            rate: rates.get(rates.len() / 2).copied(),
+        });
 
-    // Each pool's nodes, and whether its preloader pod there has finished pulling.
-    let mut facts: Vec<NodeFacts> = Vec::new();
-    for (_, p, members) in &preloaders {
-        // Each DaemonSet of the pool with the images it pulls.
-        let members: Vec<(Option<String>, Vec<ImageRef>)> = members
+        // Each DaemonSet of the pool with the images it pulls (a split pool's shards each
+        // their own).
+        let parts: Vec<(&str, Vec<ImageRef>)> = members
             .iter()
             .map(|m| {
                 let images = match read_preloader(m) {
-                    Some(Ok(r)) => r.pool.images,
+                    Some(Ok(r)) if members.len() > 1 => r.pool.images,
                     _ => p.pool.images.clone(),
                 };
-                (m.metadata.uid.clone(), images)
+                (m.metadata.uid.as_deref().unwrap_or_default(), images)
             })
             .collect();
-        for n in nodes {
-            let labels = n.metadata.labels.clone().unwrap_or_default();
-            let taints = Taint::of_node(n);
-            if !p.pool.covers(&labels, &taints) {
-                continue;
-            }
-            let name = n.metadata.name.clone().unwrap_or_default();
-            let status = n.status.clone().unwrap_or_default();
-            let listed = status.images.clone().unwrap_or_default();
-            let capped = listed.len() >= STATUS_IMAGES_CAP;
-            let held: BTreeSet<String> = listed
-                .iter()
-                .flat_map(|i| i.names.iter().flatten())
-                .filter_map(|n| ImageRef::parse(n).ok())
-                .map(|r| r.normalized())
-                .collect();
-            let finished = |uid: &Option<String>| {
-                s.pods.iter().any(|pod| {
-                    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
-                        && pod
-                            .metadata
-                            .owner_references
-                            .iter()
-                            .flatten()
-                            .any(|o| Some(&o.uid) == uid.as_ref())
-                        && pod
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.init_container_statuses.as_ref())
-                            .is_some_and(|list| {
-                                !list.is_empty()
-                                    && list.iter().all(|c| {
-                                        c.state
-                                            .as_ref()
-                                            .and_then(|s| s.terminated.as_ref())
-                                            .is_some_and(|t| t.exit_code == 0)
-                                    })
-                            })
-                })
-            };
+        for n in covered {
             // Only the images of a DaemonSet whose pod there has finished are known to
-            // have been pulled.
-            let missing = if capped {
+            // have been pulled; a capped list may simply not show them.
+            let missing = if n.capped {
                 Vec::new()
             } else {
-                members
+                parts
                     .iter()
-                    .filter(|(uid, _)| finished(uid))
+                    .filter(|(uid, _)| done_on.get(&(*uid, n.name)).copied().unwrap_or(false))
                     .flat_map(|(_, images)| images)
-                    .filter(|i| !held.contains(&i.normalized()))
+                    .filter(|i| !n.held.contains_key(&i.normalized()))
                     .map(|i| i.written().to_string())
                     .collect()
             };
-            let disk_pressure = status
-                .conditions
-                .iter()
-                .flatten()
-                .any(|c| c.type_ == "DiskPressure" && c.status == "True");
             facts.push(NodeFacts {
-                node: name,
+                node: n.name.to_string(),
                 pool: Some(p.pool.name.clone()),
-                disk_pressure,
-                images_capped: capped,
+                disk_pressure: n.pressure,
+                images_capped: n.capped,
                 missing,
                 ..Default::default()
             });
         }
     }
-
     // By pool, then node name: the same findings read the same whatever order the nodes
     // came in.
     facts.sort_by(|a, b| (&a.pool, &a.node).cmp(&(&b.pool, &b.node)));

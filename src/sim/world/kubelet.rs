@@ -270,11 +270,11 @@ impl Pod<'_> {
         Pull::Done
     }
 
-    /// Pull times vary by ±15 %, the same for the same node and image every run.
+    /// Pull times vary by ±15 %, the same for the same node, image and seed every run.
     fn jitter(&self, image: &ImageRef) -> f64 {
         let d = digest_of(
             &format!("{}/{}", self.node.name, image.normalized()),
-            "jitter",
+            &format!("jitter-{}", self.sim.store.seed),
         );
         let n = u64::from_str_radix(&d[..8], 16).unwrap_or(0) as f64 / u32::MAX as f64;
         0.85 + 0.3 * n
