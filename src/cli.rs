@@ -263,8 +263,13 @@ pub fn main() -> ExitCode {
             ))
         }
         Some(Command::Completions { shell }) => {
-            let mut cmd = command();
-            let name = cmd.get_bin_name().unwrap_or("kpreload").to_string();
+            // Completions are for the `kpreload` command (a plugin's would need kubectl's own
+            // completion hook; `kubectl preload` is not a name a shell completes).
+            let mut cmd = {
+                use clap::CommandFactory;
+                Cli::command()
+            };
+            let name = "kpreload".to_string();
             let stdout = io::stdout();
             let mut out = stdout.lock();
             clap_complete::generate(*shell, &mut cmd, name, &mut out);

@@ -170,6 +170,16 @@ fn with_parallel_pulls_a_split_pool_completes_sooner_and_reads_as_one_pool() {
         assert_eq!(images, ["team/a:1", "team/b:1", "team/c:1", "team/d:1"]);
     }
 
+    // Applying the same file again changes nothing: the live split is kept.
+    let file = pools_file(&two, 2);
+    let (ok, out, err) = run(&two, &["apply", "-f", &file]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "daemonset.apps/image-preloader-batch-1-of-2 unchanged\n\
+         daemonset.apps/image-preloader-batch-2-of-2 unchanged\n"
+    );
+
     // Back to one DaemonSet: apply creates it, then deletes the shards.
     let file = pools_file(&two, 1);
     let (ok, out, err) = run(&two, &["apply", "-f", &file]);

@@ -224,6 +224,13 @@ fn demo_tape_replays_against_the_current_code() {
                     !s.contains(text.as_str()),
                     "step {i} of demo.tape: the screen still shows {text:?}:\n{s}"
                 );
+                // And it stays away (a screen still being drawn could bring it back).
+                std::thread::sleep(Duration::from_millis(1000));
+                let s = screen();
+                assert!(
+                    !s.contains(text.as_str()),
+                    "step {i} of demo.tape: {text:?} came back:\n{s}"
+                );
             }
         }
     }

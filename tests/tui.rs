@@ -1174,3 +1174,18 @@ fn a_pool_view_reads_only_the_rows_in_view() {
     assert!(asked.contains(&"web-299".to_string()), "{asked:?}");
     assert!(asked.len() <= 24);
 }
+
+#[test]
+fn switching_namespaces_asks_again_for_the_kubelets_whose_reads_were_stopped() {
+    let mut app = app();
+    draw(&mut app, 80, 24);
+    assert_eq!(app.kubelets.take(100), ["web-1", "web-2", "web-3"]);
+    // The loop stops every task on a switch, the kubelet reads among them.
+    app.update(Action::SwitchNamespace("preload".into()));
+    for u in updates() {
+        app.update(Action::Cluster(u));
+    }
+    app.refresh();
+    draw(&mut app, 80, 24);
+    assert_eq!(app.kubelets.take(100), ["web-1", "web-2", "web-3"]);
+}

@@ -41,11 +41,15 @@ pub async fn run(
         Default::default()
     };
     let size_of = |i: &crate::core::reference::ImageRef| sizes.get(&i.normalized()).copied();
+    // Our DaemonSets now: a pool already split keeps its images where they are, and those
+    // a pool's new shape no longer has are removed after the apply.
+    let ours = ours(client, &pools.namespace).await?;
+    let live: Vec<&DaemonSet> = ours.iter().collect();
     let desired: Vec<_> = selected
         .iter()
-        .flat_map(|p| render_shards(&pools, p, &size_of))
+        .flat_map(|p| render_shards(&pools, p, &size_of, &live))
         .collect();
-    let stale = stale(client, &pools.namespace, &selected, &desired).await?;
+    let stale = stale(&ours, &selected, &desired);
 
     // Everything is read and dry-run before anything is written.
     let mut live = Vec::new();
@@ -129,7 +133,15 @@ pub async fn run(
             )?;
             continue;
         }
-        apply::delete(client, old).await.map_err(|e| {
+        // Read again right before: a status update since the listing must not stop it,
+        // and one replaced meanwhile (another uid) is not ours to delete.
+        let now = apply::get(client, &pools.namespace, &name)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} (every new DaemonSet was applied)"))?;
+        let Some(now) = now.filter(|n| n.metadata.uid == old.metadata.uid) else {
+            continue;
+        };
+        apply::delete(client, &now).await.map_err(|e| {
             anyhow::anyhow!("{} (every new DaemonSet was applied)", describe(&name, &e))
         })?;
         writeln!(
@@ -140,13 +152,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Our DaemonSets of the applied pools that the new rendering does not have.
-async fn stale(
-    client: &kube::Client,
-    namespace: &str,
-    pools: &[&crate::core::pools::Pool],
-    desired: &[DaemonSet],
-) -> Result<Vec<DaemonSet>> {
+/// Our DaemonSets in the namespace (by our managed-by label).
+async fn ours(client: &kube::Client, namespace: &str) -> Result<Vec<DaemonSet>> {
     let api: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
     let listed = api
         .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}")))
@@ -157,19 +164,27 @@ async fn stale(
                 &format!("list the DaemonSets in {namespace}")
             ))
         })?;
+    Ok(listed.items)
+}
+
+/// Our DaemonSets of the applied pools that the new rendering does not have.
+fn stale(
+    ours: &[DaemonSet],
+    pools: &[&crate::core::pools::Pool],
+    desired: &[DaemonSet],
+) -> Vec<DaemonSet> {
     let wanted: Vec<&str> = desired
         .iter()
         .filter_map(|d| d.metadata.name.as_deref())
         .collect();
-    Ok(listed
-        .items
-        .into_iter()
+    ours.iter()
         .filter(|ds| {
             let pool = ds.metadata.labels.as_ref().and_then(|l| l.get(LABEL_POOL));
             pool.is_some_and(|p| pools.iter().any(|x| &x.name == p))
                 && !wanted.contains(&ds.metadata.name.as_deref().unwrap_or_default())
         })
-        .collect())
+        .cloned()
+        .collect()
 }
 
 fn describe(name: &str, e: &ApplyError) -> String {

@@ -3,7 +3,9 @@
 //! A pool split over shards (`shards:` in the file, or `--shards K`) has its images balanced
 //! by size; the sizes are those the cluster's nodes report, when a cluster can be reached
 //! (the usual `--kubeconfig`/`--context`/`--demo`). Without one, the images are spread by
-//! count, and stderr says so; stdout is always just the YAML.
+//! count, and stderr says so; stdout is always just the YAML. A pool the cluster already has
+//! split the same way keeps its split (only added images are placed), so rendering again
+//! after the nodes report new sizes does not move images between DaemonSets.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -11,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 
@@ -42,19 +45,20 @@ pub fn run(target: &Target, options: &Options, out: &mut dyn Write) -> Result<()
             p.shards = k;
         }
     }
-    let sizes = if selected.iter().any(|p| p.shards > 1 && p.images.len() > 1) {
-        match cluster_sizes(target) {
+    let (sizes, live) = if selected.iter().any(|p| p.shards > 1 && p.images.len() > 1) {
+        match from_cluster(target, &pools.namespace) {
             Ok(s) => s,
             Err(why) => {
                 eprintln!(
                     "kpreload: the images are spread over the shards by count, not size: {why}"
                 );
-                HashMap::new()
+                (HashMap::new(), Vec::new())
             }
         }
     } else {
-        HashMap::new()
+        (HashMap::new(), Vec::new())
     };
+    let live: Vec<&DaemonSet> = live.iter().collect();
     let size_of = |i: &crate::core::reference::ImageRef| sizes.get(&i.normalized()).copied();
     let mut unknown: Vec<String> = Vec::new();
     let mut daemonsets = Vec::new();
@@ -67,7 +71,7 @@ pub fn run(target: &Target, options: &Options, out: &mut dyn Write) -> Result<()
                     .map(|i| i.written().to_string()),
             );
         }
-        if p.shards > p.images.len() {
+        if p.shards > p.images.len().max(1) {
             eprintln!(
                 "kpreload: the pool {} has {} image(s), so it is split over {} DaemonSet(s), not {}",
                 p.name,
@@ -76,7 +80,7 @@ pub fn run(target: &Target, options: &Options, out: &mut dyn Write) -> Result<()
                 p.shards
             );
         }
-        daemonsets.extend(render_shards(&pools, p, &size_of));
+        daemonsets.extend(render_shards(&pools, p, &size_of, &live));
     }
     if !unknown.is_empty() {
         eprintln!(
@@ -88,8 +92,12 @@ pub fn run(target: &Target, options: &Options, out: &mut dyn Write) -> Result<()
     Ok(())
 }
 
-/// The image sizes the cluster's nodes report, within 10 seconds.
-fn cluster_sizes(target: &Target) -> Result<HashMap<String, u64>, String> {
+/// The image sizes the cluster's nodes report, and the DaemonSets in the preloaders'
+/// namespace (a pool split the same way keeps its split), within 10 seconds.
+fn from_cluster(
+    target: &Target,
+    namespace: &str,
+) -> Result<(HashMap<String, u64>, Vec<DaemonSet>), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -104,7 +112,15 @@ fn cluster_sizes(target: &Target) -> Result<HashMap<String, u64>, String> {
                 "list nodes",
             )
             .await?;
-            Ok::<_, String>(sizes_from_nodes(nodes.iter().map(|n| n.as_ref())))
+            let daemonsets = crate::cluster::cleanup::list_all(
+                Api::<DaemonSet>::namespaced(connection.client.clone(), namespace),
+                &format!("list the DaemonSets in {namespace}"),
+            )
+            .await?;
+            Ok::<_, String>((
+                sizes_from_nodes(nodes.iter().map(|n| n.as_ref())),
+                daemonsets.iter().map(|d| d.as_ref().clone()).collect(),
+            ))
         };
         tokio::time::timeout(Duration::from_secs(10), work)
             .await

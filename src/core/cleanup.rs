@@ -244,8 +244,19 @@ pub fn gather(
         if !protect.iter().any(|p| p == SANDBOX_PATTERN) {
             protect.push(SANDBOX_PATTERN.into());
         }
-        // A split pool's first shard runs the cleanup container; the others cannot.
-        let runs = served.iter().find(|s| s.exec.is_ok()).or(first);
+        // The first pool's own exec target; when it has none (a split pool's later shard),
+        // another preloader's kpreload cleanup container on the node, never just any
+        // privileged container.
+        let runs = first.filter(|s| s.exec.is_ok()).or_else(|| {
+            served
+                .iter()
+                .find(|s| {
+                    s.exec
+                        .as_ref()
+                        .is_ok_and(|t| t.container == super::render::CLEANUP_CONTAINER)
+                })
+                .or(first)
+        });
         let exec = match runs {
             Some(s) => s.exec.clone(),
             None => Err(

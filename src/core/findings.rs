@@ -433,9 +433,9 @@ fn pull_findings(facts: &PoolFacts, members: &[&NodeFacts], pool: Option<String>
     let serial: Vec<String> = read
         .iter()
         .filter(|n| {
-            n.kubelet
-                .as_ref()
-                .is_some_and(|k| k.serialize_image_pulls.unwrap_or(true))
+            n.kubelet.as_ref().is_some_and(|k| {
+                k.serialize_image_pulls.unwrap_or(true) || k.max_parallel_image_pulls == Some(1)
+            })
         })
         .map(|n| n.node.clone())
         .collect();
@@ -483,7 +483,7 @@ fn pull_findings(facts: &PoolFacts, members: &[&NodeFacts], pool: Option<String>
         match (at_rate(total), at_rate(heavy)) {
             (Some(now), Some(then)) => format!(
                 "; at the {} per pull observed here, {} of images take about {} in one pod, \
-                 about {} split over {k} (saving about {})",
+                 about {} split over {k} (saving up to {}, if parallel pulls keep that rate)",
                 units::rate(facts.rate.unwrap_or(0.0)),
                 units::bytes(total),
                 units::seconds(now),

@@ -368,6 +368,21 @@ impl RawPool {
                 format!("the pool name \"{}\" {p}", self.name),
             ));
         }
+        if let Some((_, tail)) = self.name.rsplit_once("-of-")
+            && tail.parse::<usize>().is_ok()
+            && self.name[..self.name.len() - tail.len() - 4]
+                .rsplit('-')
+                .next()
+                .is_some_and(|n| n.parse::<usize>().is_ok())
+        {
+            return Err(fault(
+                format!("{at}.name"),
+                format!(
+                    "the pool name \"{}\" ends like a shard's (-1-of-2), which would clash with a split pool's DaemonSets; choose another",
+                    self.name
+                ),
+            ));
+        }
         if self.images.is_empty() {
             return Err(fault(
                 format!("{at}.images"),

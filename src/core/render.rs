@@ -85,6 +85,20 @@ pub fn shard_images(
     count: usize,
     size_of: &dyn Fn(&ImageRef) -> Option<u64>,
 ) -> Vec<Vec<ImageRef>> {
+    shard_images_keeping(images, count, size_of, &[])
+}
+
+/// Like [`shard_images`], but an image already in one of `previous` shards (the live ones,
+/// same count) stays there, and only new images are placed (largest first onto the
+/// lightest), so that a re-render changes no shard but the ones that gain or lose an image,
+/// whatever sizes the cluster reports now. With no usable previous split (another count, or
+/// a shard that would be left empty), a fresh balance.
+pub fn shard_images_keeping(
+    images: &[ImageRef],
+    count: usize,
+    size_of: &dyn Fn(&ImageRef) -> Option<u64>,
+    previous: &[Vec<ImageRef>],
+) -> Vec<Vec<ImageRef>> {
     let count = count.clamp(1, images.len().max(1));
     let known: Vec<u64> = {
         let mut k: Vec<u64> = images.iter().filter_map(size_of).collect();
@@ -96,20 +110,31 @@ pub fn shard_images(
         .iter()
         .map(|i| size_of(i).unwrap_or(fallback))
         .collect();
-    let mut order: Vec<usize> = (0..images.len()).collect();
-    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
     let mut load = vec![0u64; count];
-    let mut owner = vec![0usize; images.len()];
+    let mut owner: Vec<Option<usize>> = vec![None; images.len()];
+    if previous.len() == count {
+        for (i, image) in images.iter().enumerate() {
+            if let Some(s) = previous.iter().position(|p| p.contains(image)) {
+                owner[i] = Some(s);
+                load[s] += sizes[i];
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..images.len()).filter(|i| owner[*i].is_none()).collect();
+    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
     for i in order {
         let lightest = (0..count)
             .min_by_key(|&s| (load[s], s))
             .expect("at least one shard");
         load[lightest] += sizes[i];
-        owner[i] = lightest;
+        owner[i] = Some(lightest);
     }
     let mut shards = vec![Vec::new(); count];
     for (i, image) in images.iter().enumerate() {
-        shards[owner[i]].push(image.clone());
+        shards[owner[i].unwrap_or(0)].push(image.clone());
+    }
+    if !previous.is_empty() && shards.iter().any(Vec::is_empty) {
+        return shard_images_keeping(images, count, size_of, &[]);
     }
     shards.retain(|s: &Vec<ImageRef>| !s.is_empty());
     if shards.is_empty() {
@@ -118,16 +143,36 @@ pub fn shard_images(
     shards
 }
 
-/// A pool's DaemonSets: one, or `pool.shards` with its images balanced by size.
+/// A pool's DaemonSets: one, or `pool.shards` with its images balanced by size. `live`: the
+/// cluster's DaemonSets, so that a pool already split the same way keeps its images where
+/// they are (see [`shard_images_keeping`]); empty when there is no cluster.
 pub fn render_shards(
     file: &PoolsFile,
     pool: &Pool,
     size_of: &dyn Fn(&ImageRef) -> Option<u64>,
+    live: &[&DaemonSet],
 ) -> Vec<DaemonSet> {
     if pool.shards <= 1 {
         return vec![render_pool(file, pool)];
     }
-    let parts = shard_images(&pool.images, pool.shards, size_of);
+    let count = pool.shards.clamp(1, pool.images.len().max(1));
+    let mut previous: Vec<Option<Vec<ImageRef>>> = vec![None; count];
+    for ds in live {
+        if let Some(Ok(p)) = super::adopt::read_preloader(ds)
+            && p.pool.name == pool.name
+            && p.namespace == file.namespace
+            && let Some(s) = p.shard.filter(|s| s.count == count)
+        {
+            previous[s.index - 1] = Some(p.pool.images);
+        }
+    }
+    let previous: Vec<Vec<ImageRef>> = previous.into_iter().flatten().collect();
+    let previous = if previous.len() == count {
+        previous
+    } else {
+        Vec::new()
+    };
+    let parts = shard_images_keeping(&pool.images, pool.shards, size_of, &previous);
     let count = parts.len();
     if count == 1 {
         return vec![render_pool(file, pool)];
@@ -247,7 +292,7 @@ fn render_one(file: &PoolsFile, pool: &Pool, shard: Option<Shard>) -> DaemonSet 
 pub fn render_all(file: &PoolsFile) -> Vec<DaemonSet> {
     file.pools
         .iter()
-        .flat_map(|p| render_shards(file, p, &|_| None))
+        .flat_map(|p| render_shards(file, p, &|_| None, &[]))
         .collect()
 }
 
@@ -500,11 +545,46 @@ mod tests {
     }
 
     #[test]
+    fn a_live_split_is_kept_and_only_new_images_are_placed() {
+        let images = refs(&["a:1", "b:1", "c:1", "d:1"]);
+        let by_count = shard_images(&images, 2, &|_| None);
+        let written = |parts: &[Vec<ImageRef>]| -> Vec<Vec<String>> {
+            parts
+                .iter()
+                .map(|p| p.iter().map(|i| i.written().to_string()).collect())
+                .collect()
+        };
+        assert_eq!(written(&by_count), [["a:1", "c:1"], ["b:1", "d:1"]]);
+        // Sizes known later would split a|d b|c; the live split stays as it is.
+        let size = |i: &ImageRef| -> Option<u64> {
+            match i.repository() {
+                "library/a" => Some(400),
+                "library/b" => Some(300),
+                "library/c" => Some(200),
+                "library/d" => Some(100),
+                _ => Some(250),
+            }
+        };
+        let again = shard_images_keeping(&images, 2, &size, &by_count);
+        assert_eq!(again, by_count);
+        // c removed and e added: b and d stay together, e joins the lighter shard (a: 400
+        // against b + d: 400, so the first).
+        let next = refs(&["a:1", "b:1", "d:1", "e:1"]);
+        let placed = shard_images_keeping(&next, 2, &size, &by_count);
+        assert_eq!(written(&placed), [["a:1", "e:1"], ["b:1", "d:1"]]);
+        // A previous split of another count is no guide.
+        assert_eq!(
+            shard_images_keeping(&images, 2, &size, &by_count[..1]),
+            shard_images(&images, 2, &size)
+        );
+    }
+
+    #[test]
     fn a_split_pool_is_k_daemonsets_and_only_the_first_cleans() {
         let f = file();
         let mut web = f.pools[2].clone();
         web.shards = 2;
-        let all = render_shards(&f, &web, &|_| None);
+        let all = render_shards(&f, &web, &|_| None, &[]);
         let names: Vec<&str> = all
             .iter()
             .map(|d| d.metadata.name.as_deref().unwrap())

@@ -31,8 +31,9 @@ pub enum Action {
     Edit(super::edit::Done),
     /// A kubelet's settings and disk, read (or why not).
     Kubelet(String, crate::cluster::kubelet::Answer),
-    /// The insight, derived off the UI thread.
-    Insight(Box<super::insight::Insight>),
+    /// The insight, derived off the UI thread (None: the derivation failed), for the job
+    /// of this number.
+    Insight(u64, Option<Box<super::insight::Insight>>),
     Quit,
 }
 
@@ -154,6 +155,8 @@ pub struct App {
     /// Due, waiting for the loop to take it; taken and not delivered yet.
     insight_asked: bool,
     insight_running: bool,
+    /// The number of the latest background job; older answers are dropped.
+    insight_job_id: u64,
 }
 
 impl App {
@@ -188,6 +191,7 @@ impl App {
             insight_in_background: false,
             insight_asked: false,
             insight_running: false,
+            insight_job_id: 0,
         }
     }
 
@@ -257,6 +261,7 @@ impl App {
     pub fn insight_job(
         &mut self,
     ) -> Option<(
+        u64,
         crate::core::progress::Snapshot,
         super::kubelets::Kubelets,
         u64,
@@ -266,7 +271,9 @@ impl App {
         }
         self.insight_asked = false;
         self.insight_running = true;
+        self.insight_job_id += 1;
         Some((
+            self.insight_job_id,
             self.snapshot.clone(),
             self.kubelets.clone(),
             self.generation,
@@ -317,10 +324,13 @@ impl App {
     /// Whether anything on screen moves with the clock.
     fn clock_matters(&self) -> bool {
         !self.links.all_live()
-            || self
+            || (matches!(
+                self.view().screen,
+                Screen::Pools | Screen::Pool(_) | Screen::Node(_) | Screen::Findings
+            ) && self
                 .insight
                 .as_ref()
-                .is_some_and(|i| i.generation != self.generation)
+                .is_some_and(|i| i.generation != self.generation))
             || self
                 .overview
                 .pools
@@ -331,10 +341,15 @@ impl App {
     pub fn update(&mut self, action: Action) -> Option<Action> {
         match action {
             Action::Key(k) => return self.key(k),
-            Action::Insight(insight) => {
-                self.insight = Some(*insight);
-                self.insight_running = false;
-                self.dirty = true;
+            Action::Insight(job, insight) => {
+                // A job from before a namespace switch is not this one's.
+                if job == self.insight_job_id {
+                    if let Some(i) = insight {
+                        self.insight = Some(*i);
+                    }
+                    self.insight_running = false;
+                    self.dirty = true;
+                }
             }
             Action::Kubelet(node, answer) => {
                 self.kubelets.answer(node, answer, self.now);
@@ -362,6 +377,13 @@ impl App {
             }
             Action::Resize => self.dirty = true,
             Action::SwitchNamespace(ns) => {
+                // The loop stops its tasks (kubelet reads and the insight among them): what
+                // they would have answered is asked again.
+                self.kubelets.forget_pending();
+                self.insight_running = false;
+                self.insight_job_id += 1;
+                self.insight = None;
+                self.generation += 1;
                 self.header.namespace = ns;
                 self.snapshot.daemonsets.clear();
                 self.snapshot.events.clear();
@@ -539,11 +561,10 @@ impl App {
                         .collect(),
                     _ => self.kubelets_on_screen(),
                 };
-                self.kubelets.reread(nodes.iter().map(String::as_str));
+                let asked = self.kubelets.reread(nodes.iter().map(String::as_str));
                 self.notice = Some(format!(
-                    "reading {} kubelet{} again",
-                    nodes.len(),
-                    if nodes.len() == 1 { "" } else { "s" }
+                    "reading {asked} kubelet{} again",
+                    if asked == 1 { "" } else { "s" }
                 ));
             }
             Command::Edit => self.open_editor(),

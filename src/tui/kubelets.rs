@@ -55,13 +55,17 @@ impl Kubelets {
         }
     }
 
-    /// Asks again for these nodes, however fresh (a person asked).
-    pub fn reread<'a>(&mut self, nodes: impl IntoIterator<Item = &'a str>) {
+    /// Asks again for these nodes, however fresh (a person asked); how many were asked
+    /// (those being read already are not asked twice).
+    pub fn reread<'a>(&mut self, nodes: impl IntoIterator<Item = &'a str>) -> usize {
+        let mut asked = 0;
         for node in nodes {
             if !self.is_pending(node) && self.queue.len() < QUEUE {
                 self.queue.push(node.to_string());
+                asked += 1;
             }
         }
+        asked
     }
 
     /// The next nodes to read (at most `max`); they are pending until answered.
@@ -75,6 +79,11 @@ impl Kubelets {
     pub fn answer(&mut self, node: String, answer: Answer, at: Timestamp) {
         self.pending.remove(&node);
         self.readings.insert(node, Reading { at, answer });
+    }
+
+    /// Forgets the reads under way (their tasks were stopped), so they are asked again.
+    pub fn forget_pending(&mut self) {
+        self.pending.clear();
     }
 
     /// How many are being read or waiting to be.

@@ -81,11 +81,16 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
                 }
             }
             tasks.retain(|t| !t.is_finished());
-            if let Some((snapshot, kubelets, generation)) = app.insight_job() {
+            if let Some((job, snapshot, kubelets, generation)) = app.insight_job() {
                 let report = work_tx.clone();
                 tasks.push(tokio::task::spawn_blocking(move || {
-                    let insight = insight::Insight::compute(&snapshot, &kubelets, generation);
-                    let _ = report.send(Action::Insight(Box::new(insight)));
+                    // A failed derivation is reported too, or no other would ever start.
+                    let insight = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        insight::Insight::compute(&snapshot, &kubelets, generation)
+                    }))
+                    .ok()
+                    .map(Box::new);
+                    let _ = report.send(Action::Insight(job, insight));
                 }));
             }
             // The kubelets the screen asked for, a few at a time.

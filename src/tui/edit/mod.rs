@@ -457,6 +457,19 @@ impl App {
             self.notice = Some("select a pool to delete its preloader".into());
             return;
         };
+        if self.gitops.is_none()
+            && let Some(p) = self.overview.pools.iter().find(|p| p.pool == pool)
+            && p.shards.len() > 1
+        {
+            self.notice = Some(format!(
+                "the pool {pool} is split over {} DaemonSets; remove it from the pools file and \
+                 delete them with kubectl delete daemonset -n {} {}",
+                p.shards.len(),
+                p.namespace,
+                p.shards.join(" ")
+            ));
+            return;
+        }
         self.open_editor();
         if let Some(e) = &mut self.edit
             && e.pool.name == pool
