@@ -97,6 +97,8 @@ pub struct Group<'a> {
     /// The first DaemonSet's reading, with the images of every shard in shard order (each
     /// once). `Err` when a DaemonSet of the group cannot be read.
     pub preloader: Result<Preloader, String>,
+    /// Each DaemonSet's own images, beside `daemonsets` (empty for one that cannot be read).
+    pub parts: Vec<Vec<ImageRef>>,
 }
 
 /// Folds the shards of a split pool (ours, same namespace and pool) into one group; every
@@ -137,6 +139,10 @@ pub fn group<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<Gro
                     .map(|s| (s.count, s.index))
             });
             let daemonsets = members.iter().map(|m| m.0).collect();
+            let parts = members
+                .iter()
+                .map(|m| m.1.as_ref().map_or(Vec::new(), |p| p.pool.images.clone()))
+                .collect();
             let preloader = members
                 .into_iter()
                 .map(|m| m.1)
@@ -145,6 +151,7 @@ pub fn group<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<Gro
             Group {
                 daemonsets,
                 preloader,
+                parts,
             }
         })
         .collect()

@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{NodeFacts, PoolFacts};
-use crate::core::adopt::read_preloader;
 use crate::core::cleanup::STATUS_IMAGES_CAP;
 use crate::core::progress::Snapshot;
 use crate::core::progress::messages::{Said, read};
@@ -110,8 +109,8 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
     // One entry per pool: a split pool's shards fold into one.
     let preloaders: Vec<_> = crate::core::adopt::group(s.daemonsets.iter().map(|d| d.as_ref()))
         .into_iter()
-        .filter_map(|g| Some((g.preloader.ok()?, g.daemonsets)))
-        .filter(|(p, _)| only.is_none_or(|want| p.pool.name == want))
+        .filter_map(|g| Some((g.preloader.ok()?, g.daemonsets, g.parts)))
+        .filter(|(p, _, _)| only.is_none_or(|want| p.pool.name == want))
         .collect();
 
     // Per node, the distinct images its pods run (all namespaces), for the sizing.
@@ -175,7 +174,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
 
     let mut pool_facts = Vec::new();
     let mut facts: Vec<NodeFacts> = Vec::new();
-    for (p, members) in &preloaders {
+    for (p, members, own) in &preloaders {
         let covered: Vec<&Seen> = nodes
             .iter()
             .filter(|n| p.pool.covers(n.labels, &n.taints))
@@ -224,15 +223,10 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
 
         // Each DaemonSet of the pool with the images it pulls (a split pool's shards each
         // their own).
-        let parts: Vec<(&str, Vec<ImageRef>)> = members
+        let parts: Vec<(&str, &Vec<ImageRef>)> = members
             .iter()
-            .map(|m| {
-                let images = match read_preloader(m) {
-                    Some(Ok(r)) if members.len() > 1 => r.pool.images,
-                    _ => p.pool.images.clone(),
-                };
-                (m.metadata.uid.as_deref().unwrap_or_default(), images)
-            })
+            .zip(own)
+            .map(|(m, images)| (m.metadata.uid.as_deref().unwrap_or_default(), images))
             .collect();
         for n in covered {
             // Only the images of a DaemonSet whose pod there has finished are known to
@@ -243,7 +237,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                 parts
                     .iter()
                     .filter(|(uid, _)| done_on.get(&(*uid, n.name)).copied().unwrap_or(false))
-                    .flat_map(|(_, images)| images)
+                    .flat_map(|(_, images)| images.iter())
                     .filter(|i| !n.held.contains_key(&i.normalized()))
                     .map(|i| i.written().to_string())
                     .collect()

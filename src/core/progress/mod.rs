@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Node};
 
 use super::objects::{Event, Pod};
 
-use super::adopt::{Origin, read_preloader};
+use super::adopt::Origin;
 use super::render::NOOP_CONTAINER;
 use super::selector::Taint;
 use messages::Said;
@@ -281,18 +281,9 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
         let members: Vec<(Vec<String>, HashMap<&str, &Pod>)> = group
             .daemonsets
             .iter()
-            .map(|member| {
-                let own = match read_preloader(member) {
-                    Some(Ok(p)) if group.daemonsets.len() > 1 => {
-                        p.pool.images.iter().map(|i| i.to_string()).collect()
-                    }
-                    _ => preloader
-                        .pool
-                        .images
-                        .iter()
-                        .map(|i| i.to_string())
-                        .collect(),
-                };
+            .zip(&group.parts)
+            .map(|(member, part)| {
+                let own: Vec<String> = part.iter().map(|i| i.to_string()).collect();
                 let uid = member.metadata.uid.as_deref().unwrap_or_default();
                 let mut pod_on: HashMap<&str, &Pod> = HashMap::new();
                 for p in pods_by_owner.get(uid).into_iter().flatten() {
