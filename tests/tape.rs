@@ -5,10 +5,13 @@
 //! cannot drift into something untested.
 
 mod support;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::path::Path;
-use std::process::Command;
+
 use std::time::Duration;
+use tmux::{Terminal, Tmux};
 
 /// How much longer than the tape's own sleeps a checkpoint may take to hold.
 const GRACE_SECONDS: u64 = 10;
@@ -122,20 +125,8 @@ fn the_replay_reads_the_tapes_commands() {
     assert!(steps("Type nothing-quoted\n").is_err());
 }
 
-fn tmux(socket: &str, args: &[&str]) -> std::process::Output {
-    Command::new("tmux")
-        .args(["-L", socket])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn demo_tape_replays_against_the_current_code() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        support::missing("tmux", "is not on PATH");
-        return;
-    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tape = std::fs::read_to_string(root.join("demo.tape")).unwrap();
     let steps = steps(&tape).unwrap();
@@ -148,66 +139,26 @@ fn demo_tape_replays_against_the_current_code() {
         "the tape has too few checkpoints"
     );
     let home = tempfile::tempdir().unwrap();
-    let bin = Path::new(env!("CARGO_BIN_EXE_kpreload")).parent().unwrap();
-    let socket = format!("kpreload-tape-{}", std::process::id());
-    struct Server<'a>(&'a str);
-    impl Drop for Server<'_> {
-        fn drop(&mut self) {
-            let _ = tmux(self.0, &["kill-server"]);
-        }
-    }
-    let started = Command::new("tmux")
-        .args([
-            "-L",
-            &socket,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-        ])
-        .args(["-x", "130", "-y", "38", "env", "-i"])
-        .arg(format!("HOME={}", home.path().display()))
-        .arg(format!(
-            "PATH={}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ))
-        .args([
-            "TERM=xterm-256color",
-            "PS1=$ ",
-            "bash",
-            "--norc",
-            "--noprofile",
-        ])
-        .current_dir(root)
-        .status()
-        .unwrap();
-    assert!(started.success());
-    let _server = Server(&socket);
-    let screen = || {
-        String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-t", "t"]).stdout)
-            .into_owned()
+    // About the cells the tape's 1280×760 pixels hold at its font size; the built
+    // `kpreload` first on PATH (the tape types `kpreload`); the repository as the working
+    // directory.
+    let Some(tmux) = Tmux::start(Terminal {
+        columns: 130,
+        rows: 38,
+        home: home.path(),
+        path_first: Path::new(env!("CARGO_BIN_EXE_kpreload")).parent(),
+        dir: Some(root),
+    }) else {
+        return;
     };
-    support::eventually(10, screen, |s| s.contains("$ "));
+    let screen = || tmux.screen();
 
     for (i, step) in steps.iter().enumerate() {
         match step {
-            Step::Text(text) => {
-                assert!(
-                    tmux(&socket, &["send-keys", "-t", "t", "-l", text])
-                        .status
-                        .success()
-                );
-            }
+            Step::Text(text) => tmux.text(text),
             Step::Key(key, count) => {
                 for _ in 0..*count {
-                    assert!(
-                        tmux(&socket, &["send-keys", "-t", "t", key])
-                            .status
-                            .success()
-                    );
+                    tmux.keys(&[key]);
                 }
             }
             Step::Sleep(d) => std::thread::sleep(*d),

@@ -2,94 +2,30 @@
 //! person types them, and the screen is read back.
 
 mod support;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::path::Path;
-use std::process::Command;
 
-struct Tmux {
-    socket: String,
-}
+use tmux::{Terminal, Tmux};
 
-impl Tmux {
-    fn start(home: &Path) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            support::missing("tmux", "is not on PATH");
-            return None;
-        }
-        // One tmux server per test: the tests of this file run at the same time.
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let socket = format!("kpreload-test-{}-{n}", std::process::id());
-        let t = Tmux { socket };
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &t.socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-            ])
-            .args(["-x", "100", "-y", "30"])
-            .args(["env", "-i"])
-            .arg(format!("HOME={}", home.display()))
-            .arg(format!(
-                "PATH={}",
-                std::env::var("PATH").unwrap_or_default()
-            ))
-            .args([
-                "TERM=xterm-256color",
-                "PS1=$ ",
-                "bash",
-                "--norc",
-                "--noprofile",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        Some(t)
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "t"])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits up to `seconds` for the screen to satisfy `done`; returns the screen.
-    fn wait(&self, seconds: u64, done: impl Fn(&str) -> bool) -> String {
-        support::eventually(seconds, || self.screen(), |s| done(s))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
+/// A 100×30 terminal with a clean shell, HOME in `home`.
+fn terminal(home: &Path) -> Option<Tmux> {
+    Tmux::start(Terminal {
+        columns: 100,
+        rows: 30,
+        home,
+        path_first: None,
+        dir: None,
+    })
 }
 
 #[test]
 fn the_demo_in_a_real_terminal() {
     let home = tempfile::tempdir().unwrap();
-    let Some(tmux) = Tmux::start(home.path()) else {
+    let Some(tmux) = terminal(home.path()) else {
         return;
     };
-    tmux.wait(10, |s| s.contains("$ "));
     tmux.keys(&[&format!("{} demo", env!("CARGO_BIN_EXE_kpreload")), "Enter"]);
 
     // The pools, live.
@@ -141,10 +77,9 @@ fn the_demo_in_a_real_terminal() {
 #[test]
 fn cleanup_in_the_demo_preview_confirm_result() {
     let home = tempfile::tempdir().unwrap();
-    let Some(tmux) = Tmux::start(home.path()) else {
+    let Some(tmux) = terminal(home.path()) else {
         return;
     };
-    tmux.wait(10, |s| s.contains("$ "));
     tmux.keys(&[&format!("{} demo", env!("CARGO_BIN_EXE_kpreload")), "Enter"]);
     tmux.wait(60, |s| s.contains("● live") && s.contains("\nweb "));
 
@@ -188,10 +123,9 @@ fn cleanup_in_the_demo_preview_confirm_result() {
 #[test]
 fn edit_in_the_demo_add_preview_apply_and_watch_it_pull() {
     let home = tempfile::tempdir().unwrap();
-    let Some(tmux) = Tmux::start(home.path()) else {
+    let Some(tmux) = terminal(home.path()) else {
         return;
     };
-    tmux.wait(10, |s| s.contains("$ "));
     tmux.keys(&[&format!("{} demo", env!("CARGO_BIN_EXE_kpreload")), "Enter"]);
     tmux.wait(60, |s| s.contains("● live") && s.contains("\nweb "));
     tmux.keys(&[":", "pool web", "Enter"]);
