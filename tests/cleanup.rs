@@ -500,7 +500,8 @@ fn a_preloader_that_cannot_be_read_stops_every_cleanup() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("Cleanup cannot run while the preloader image-preloader-api"),
+        err.contains("Cleanup cannot run while the images a pool preloads are not all known")
+            && err.contains("the preloader image-preloader-api"),
         "{err}"
     );
     assert_eq!(status_images(&cluster, "web-1"), before);

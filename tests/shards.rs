@@ -67,6 +67,32 @@ fn preload(cluster: &Cluster, shards: usize) -> (f64, Value) {
     (seconds, done["pools"][0].clone())
 }
 
+/// How long `image` took to pull on each node, as the kubelet's events say (waiting for
+/// the events when the pods finished first).
+fn pull_seconds(cluster: &Cluster, image: &str) -> Vec<f64> {
+    let seconds = |s: &Value| -> Vec<Option<f64>> {
+        s["pools"][0]["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|n| n["images"].as_array().into_iter().flatten())
+            .filter(|i| i["image"] == image)
+            .map(|i| i["seconds"].as_f64())
+            .collect()
+    };
+    let s = support::eventually(
+        10,
+        || status(cluster),
+        |s| {
+            let all = seconds(s);
+            all.len() == 2 && all.iter().all(Option::is_some)
+        },
+    );
+    let all: Vec<f64> = seconds(&s).into_iter().flatten().collect();
+    assert_eq!(all.len(), 2, "{s:#}");
+    all
+}
+
 fn daemonset_names(cluster: &Cluster) -> Vec<String> {
     cluster.rt.block_on(async {
         let client = support::kube_client(&cluster.kubeconfig).await;
@@ -132,13 +158,24 @@ fn render_balances_the_shards_by_the_sizes_the_cluster_reports() {
 fn with_parallel_pulls_a_split_pool_completes_sooner_and_reads_as_one_pool() {
     let one = Cluster::start_at(SCENARIO, Some(SPEED));
     let (single, _) = preload(&one, 1);
+    let alone = pull_seconds(&one, "team/a:1");
     drop(one);
 
     let two = Cluster::start_at(SCENARIO, Some(SPEED));
     let (split, pool) = preload(&two, 2);
+    let shared = pull_seconds(&two, "team/a:1");
+    // The kubelet's own figures (simulated seconds, not wall time): team/a, 400 MiB at
+    // 20 MiB/s ±15 %, takes at most 23 s alone; beside the other shard's pulls on a 30 MiB/s
+    // link it gets 15 MiB/s: about 26.7 s.
+    for s in &alone {
+        assert!(*s <= 23.1, "alone: {alone:?}");
+    }
+    for s in &shared {
+        assert!(*s > 24.0, "sharing the link: {shared:?}");
+    }
     // One pod pulls 1000 MiB in turn at 20 MiB/s: ~50 s. Two pods pull 500 MiB each at
-    // once: ~25 s. Pull times vary ±15 % per image; the margin leaves room for that and
-    // for a busy machine.
+    // once, sharing the node's 30 MiB/s link: ~33 s. Pull times vary ±15 % per image alone
+    // (not while the link is shared); the margin leaves room for that and a busy machine.
     assert!(
         split < single * 0.8,
         "split over 2: {split:.1} simulated s; one DaemonSet: {single:.1} s"
@@ -179,6 +216,55 @@ fn with_parallel_pulls_a_split_pool_completes_sooner_and_reads_as_one_pool() {
         "daemonset.apps/image-preloader-batch-1-of-2 unchanged\n\
          daemonset.apps/image-preloader-batch-2-of-2 unchanged\n"
     );
+
+    // A shard deleted by hand: still one pool, not complete, the gap told by status and
+    // check; cleanup refuses (the missing shard's images are not known to be preloaded).
+    two.rt.block_on(async {
+        let client = support::kube_client(&two.kubeconfig).await;
+        Api::<DaemonSet>::namespaced(client, "kube-system")
+            .delete("image-preloader-batch-2-of-2", &Default::default())
+            .await
+            .unwrap();
+    });
+    let gap = support::eventually(
+        10,
+        || status(&two),
+        |s| s["pools"][0]["warning"].is_string(),
+    );
+    let pool = &gap["pools"][0];
+    assert_eq!(pool["pool"], "batch");
+    assert_eq!(pool["complete"], false, "{pool:#}");
+    let warning = pool["warning"].as_str().unwrap();
+    assert!(
+        warning.contains("missing 1 of its 2 DaemonSets (image-preloader-batch-2-of-2)"),
+        "{warning}"
+    );
+    let (ok, out, _) = run(&two, &["check", "-o", "json"]);
+    assert!(!ok, "a missing shard is a warning: check exits 1");
+    let check: Value = serde_json::from_str(&out).unwrap();
+    let codes: Vec<&str> = check["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"split-incomplete"), "{check:#}");
+    let (ok, _, err) = run(&two, &["cleanup", "--yes"]);
+    assert!(!ok);
+    assert!(
+        err.contains("Cleanup cannot run") && err.contains("image-preloader-batch-2-of-2"),
+        "{err}"
+    );
+    // Applying the file again puts back only the missing shard.
+    let (ok, out, err) = run(&two, &["apply", "-f", &file]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "daemonset.apps/image-preloader-batch-1-of-2 unchanged\n\
+         daemonset.apps/image-preloader-batch-2-of-2 created\n"
+    );
+    let whole = status(&two);
+    assert!(whole["pools"][0]["warning"].is_null(), "{whole:#}");
 
     // Back to one DaemonSet: apply creates it, then deletes the shards.
     let file = pools_file(&two, 1);

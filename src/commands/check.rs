@@ -154,11 +154,7 @@ fn write_table(out: &mut dyn Write, all: &[Finding], checked: usize, total: usiz
         return Ok(());
     }
     for f in all {
-        let nodes = if f.nodes.len() > 4 {
-            format!("{} and {} more", f.nodes[..3].join(", "), f.nodes.len() - 3)
-        } else {
-            f.nodes.join(", ")
-        };
+        let nodes = f.nodes_text();
         writeln!(
             out,
             "{:<8} {:<14} pool {}: {}",

@@ -106,7 +106,7 @@ pub async fn make(
         )?;
     }
     let mut plan = cleanup::plan(facts, &options);
-    plan.problems = cleanup::unreadable_preloaders(&fetched.daemonsets);
+    plan.problems = cleanup::blocking_problems(&fetched.daemonsets);
     Ok(plan)
 }
 

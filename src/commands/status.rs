@@ -278,6 +278,7 @@ pub fn to_json(o: &Overview) -> Value {
                 "eta_seconds": p.eta_seconds,
                 "slowest": p.slowest,
                 "problem": p.problem,
+                "warning": p.warning,
                 "nodes": nodes,
             })
         })
@@ -319,6 +320,9 @@ fn table(o: &Overview) -> String {
     for p in &o.pools {
         if let Some(problem) = &p.problem {
             text.push_str(&format!("\n{}: {problem}\n", p.daemonset));
+        }
+        if let Some(warning) = &p.warning {
+            text.push_str(&format!("\n{warning}\n"));
         }
         let failed: Vec<String> = p
             .nodes

@@ -99,6 +99,85 @@ pub struct Group<'a> {
     pub preloader: Result<Preloader, String>,
     /// Each DaemonSet's own images, beside `daemonsets` (empty for one that cannot be read).
     pub parts: Vec<Vec<ImageRef>>,
+    /// What is wrong with the set of DaemonSets, when something is: a shard missing, two
+    /// splits at once, a shard twice. See [`shape_problem`].
+    pub shape: Option<String>,
+}
+
+/// What is wrong with the DaemonSets of one pool, as a set, in a sentence: a shard missing
+/// (its images are not preloaded, and without shard 1 cleanup has nowhere to run), shards of
+/// two splits at once (an apply stopped part-way, or is running), a shard twice. `None` for
+/// a whole split, one DaemonSet, or when a member cannot be read (that is said already).
+fn shape_problem(members: &[(&DaemonSet, Result<Preloader, String>)]) -> Option<String> {
+    let read: Vec<&Preloader> = members.iter().filter_map(|m| m.1.as_ref().ok()).collect();
+    if read.len() < members.len() {
+        return None;
+    }
+    let first = read.first()?;
+    let one = Shard { index: 1, count: 1 };
+    let shards: Vec<(Shard, &str)> = read
+        .iter()
+        .map(|p| (p.shard.unwrap_or(one), p.name.as_str()))
+        .collect();
+    let pool = &first.pool.name;
+    let counts: std::collections::BTreeSet<usize> = shards.iter().map(|s| s.0.count).collect();
+    if counts.len() > 1 {
+        let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
+        let names: Vec<&str> = shards.iter().map(|s| s.1).collect();
+        return Some(format!(
+            "the pool {pool} is split over {} DaemonSets at once ({}): an apply stopped \
+             part-way, or is running; apply the pools file again",
+            counts.join(" and over "),
+            names.join(", ")
+        ));
+    }
+    let count = first.shard.map_or(1, |s| s.count);
+    let twice: Vec<String> = (1..=count)
+        .filter(|i| shards.iter().filter(|s| s.0.index == *i).count() > 1)
+        .map(|i| {
+            let names: Vec<&str> = shards
+                .iter()
+                .filter(|s| s.0.index == i)
+                .map(|s| s.1)
+                .collect();
+            format!("{} ({})", Shard { index: i, count }, names.join(", "))
+        })
+        .collect();
+    if !twice.is_empty() {
+        return Some(format!(
+            "the pool {pool} has shard {} twice: delete the DaemonSet that is not \
+             kpreload's, then apply the pools file again",
+            twice.join(" and ")
+        ));
+    }
+    let missing: Vec<String> = (1..=count)
+        .filter(|i| !shards.iter().any(|s| s.0.index == *i))
+        .map(|index| super::render::shard_name(&first.pool, Shard { index, count }))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let without_first = !shards.iter().any(|s| s.0.index == 1);
+    Some(format!(
+        "the pool {pool} is missing {} of its {count} DaemonSets ({}): {} images are not \
+         preloaded{}; apply the pools file again",
+        missing.len(),
+        missing.join(", "),
+        if missing.len() == 1 { "its" } else { "their" },
+        if without_first {
+            " and cleanup has no container to run in"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// Each pool whose DaemonSets do not make a whole (see [`Group::shape`]), in a sentence.
+pub fn shape_problems<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<String> {
+    group(daemonsets)
+        .into_iter()
+        .filter_map(|g| g.shape)
+        .collect()
 }
 
 /// Folds the shards of a split pool (ours, same namespace and pool) into one group; every
@@ -112,8 +191,12 @@ pub fn group<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<Gro
         let Some(read) = read_preloader(ds) else {
             continue;
         };
+        // Ours fold by (namespace, pool), split or not: a pool being re-split (1 → 2, or
+        // 3 → 2) then reads as one pool with its shape flagged, not as two pools.
         let key = match &read {
-            Ok(p) if p.shard.is_some() => Some((p.namespace.clone(), p.pool.name.clone())),
+            Ok(p) if p.origin == Origin::Rendered => {
+                Some((p.namespace.clone(), p.pool.name.clone()))
+            }
             _ => None,
         };
         match key {
@@ -138,6 +221,7 @@ pub fn group<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<Gro
                     .and_then(|p| p.shard)
                     .map(|s| (s.count, s.index))
             });
+            let shape = shape_problem(&members);
             let daemonsets = members.iter().map(|m| m.0).collect();
             let parts = members
                 .iter()
@@ -152,6 +236,7 @@ pub fn group<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<Gro
                 daemonsets,
                 preloader,
                 parts,
+                shape,
             }
         })
         .collect()

@@ -291,13 +291,19 @@ pub fn gather(
     out
 }
 
-/// Why each preloader that cannot be read cannot be (its images, selector or settings are
-/// unreadable): while one exists, the images it preloads are unknown and unprotected.
-pub fn unreadable_preloaders(daemonsets: &[Arc<DaemonSet>]) -> Vec<String> {
+/// What stops cleanup from knowing every image a pool preloads: each preloader that cannot
+/// be read (its images, selector or settings are unreadable), and each pool whose DaemonSets
+/// do not make a whole (a shard missing, two splits at once). While one exists, the images
+/// it preloads are unknown and unprotected.
+pub fn blocking_problems(daemonsets: &[Arc<DaemonSet>]) -> Vec<String> {
     let mut out: Vec<String> = daemonsets
         .iter()
         .filter_map(|ds| read_preloader(ds)?.err())
+        .map(|e| format!("{e}; fix that DaemonSet"))
         .collect();
+    out.extend(super::adopt::shape_problems(
+        daemonsets.iter().map(|d| d.as_ref()),
+    ));
     out.sort();
     out
 }
@@ -306,8 +312,8 @@ pub fn unreadable_preloaders(daemonsets: &[Arc<DaemonSet>]) -> Vec<String> {
 pub fn blocked_run(plan: &ClusterPlan) -> Option<String> {
     (!plan.problems.is_empty()).then(|| {
         format!(
-            "Cleanup cannot run while {} — the images it preloads are unknown, so they could \
-             not be protected; fix the DaemonSet first.",
+            "Cleanup cannot run while the images a pool preloads are not all known (they \
+             could not be protected): {}.",
             plan.problems.join("; ")
         )
     })

@@ -153,6 +153,9 @@ pub struct PoolFacts {
     /// Bytes per second of one pull on the pool's nodes, as observed (the median of the
     /// kubelet's `Successfully pulled` events), when known.
     pub rate: Option<f64>,
+    /// What is wrong with the pool's DaemonSets as a set (a shard missing, two splits at
+    /// once), when something is.
+    pub shape: Option<String>,
 }
 
 impl PoolFacts {
@@ -176,12 +179,24 @@ impl PoolFacts {
 pub struct Finding {
     pub severity: Severity,
     /// A stable name for pipelines: `image-gc`, `max-gc-age`, `gc-headroom`, `serial-pulls`,
-    /// `disk-pressure`, `images-capped`, `evicted`, `sizing`, `unread`.
+    /// `disk-pressure`, `images-capped`, `evicted`, `sizing`, `unread`, `split-incomplete`.
     pub code: &'static str,
     pub pool: Option<String>,
     pub nodes: Vec<String>,
     pub message: String,
     pub remedy: String,
+}
+
+impl Finding {
+    /// The nodes in a few words: up to four by name, else three and how many more; a
+    /// finding about the pool as a whole names none.
+    pub fn nodes_text(&self) -> String {
+        match self.nodes.len() {
+            0 => "all of the pool's".into(),
+            1..=4 => self.nodes.join(", "),
+            n => format!("{} and {} more", self.nodes[..3].join(", "), n - 3),
+        }
+    }
 }
 
 const GC_REMEDY: &str = "set the kubelet's imageGCHighThresholdPercent to 100 on these nodes (GC then runs only on a full disk) and let kpreload's cleanup remove old versions";
@@ -408,6 +423,21 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                     unread[0].unread.clone().unwrap_or_default()
                 ),
                 remedy: "grant get on nodes/proxy (kpreload rbac) or check the nodes".into(),
+            });
+        }
+    }
+    // A split pool short of a shard, whether or not its nodes were read.
+    for p in pools {
+        if let Some(shape) = &p.shape {
+            out.push(Finding {
+                severity: Severity::Warning,
+                code: "split-incomplete",
+                pool: Some(p.pool.clone()),
+                nodes: Vec::new(),
+                message: shape.clone(),
+                remedy: "kpreload apply -f with the pools file puts back the DaemonSets it \
+                         renders and deletes the ones it no longer does"
+                    .into(),
             });
         }
     }

@@ -166,9 +166,13 @@ pub fn render_shards(
             previous[s.index - 1] = Some(p.pool.images);
         }
     }
-    let previous: Vec<Vec<ImageRef>> = previous.into_iter().flatten().collect();
-    let previous = if previous.len() == count {
+    // A shard deleted since (by hand, or an apply stopped part-way) counts as empty: the
+    // shards still there keep their images, and the missing shard's are placed afresh.
+    let previous: Vec<Vec<ImageRef>> = if previous.iter().any(Option::is_some) {
         previous
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect()
     } else {
         Vec::new()
     };
@@ -577,6 +581,70 @@ mod tests {
             shard_images_keeping(&images, 2, &size, &by_count[..1]),
             shard_images(&images, 2, &size)
         );
+    }
+
+    #[test]
+    fn a_split_pool_short_of_a_shard_or_split_twice_reads_as_one_pool_with_its_shape_told() {
+        use super::super::adopt::group;
+        let f = file();
+        let mut web = f.pools[2].clone();
+        web.shards = 3;
+        let three = render_shards(&f, &web, &|_| None, &[]);
+        assert_eq!(three.len(), 3);
+        let whole = group(three.iter());
+        assert_eq!((whole.len(), whole[0].shape.as_deref()), (1, None));
+
+        // Shard 2 deleted: still one pool, with two shards' images, and the gap told.
+        let short = group([&three[0], &three[2]]);
+        assert_eq!(short.len(), 1);
+        let told = short[0].shape.clone().unwrap();
+        assert!(
+            told.contains("missing 1 of its 3 DaemonSets (image-preloader-web-2-of-3)"),
+            "{told}"
+        );
+        assert!(!told.contains("cleanup"), "{told}");
+        // Shard 1 (the one with the cleanup container) deleted: said too.
+        let told = group([&three[1], &three[2]])[0].shape.clone().unwrap();
+        assert!(
+            told.contains("cleanup has no container to run in"),
+            "{told}"
+        );
+
+        // An apply stopped between creating the split and deleting the single DaemonSet.
+        let single = render_pool(&f, &f.pools[2]);
+        let both = group([&single, &three[0], &three[1], &three[2]]);
+        assert_eq!(both.len(), 1, "one pool, not two");
+        assert_eq!(
+            both[0].daemonsets[0].metadata.name.as_deref(),
+            Some("image-preloader-web")
+        );
+        let told = both[0].shape.clone().unwrap();
+        assert!(
+            told.contains("split over 1 and over 3 DaemonSets at once"),
+            "{told}"
+        );
+        // One DaemonSet alone is whole.
+        assert_eq!(group([&single])[0].shape, None);
+
+        // Rendering again over the gap: shards 1 and 3 keep their images, the missing
+        // shard gets exactly the images no live shard has.
+        let again = render_shards(&f, &web, &|_| None, &[&three[0], &three[2]]);
+        let images = |d: &DaemonSet| -> Vec<String> {
+            d.spec
+                .template
+                .spec
+                .as_ref()
+                .unwrap()
+                .init_containers
+                .as_ref()
+                .unwrap()[1..]
+                .iter()
+                .map(|c| c.image.clone().unwrap())
+                .collect()
+        };
+        assert_eq!(images(&again[0]), images(&three[0]));
+        assert_eq!(images(&again[1]), images(&three[1]));
+        assert_eq!(images(&again[2]), images(&three[2]));
     }
 
     #[test]

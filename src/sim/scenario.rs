@@ -7,7 +7,8 @@
 //! registry:                     # what can be pulled; anything else fails with ErrImagePull
 //!   - { image: python:3.12-slim, size: 43474862 }
 //! nodeDefaults:
-//!   bandwidth: 30MiB/s          # per-node pull throughput
+//!   bandwidth: 30MiB/s          # one pull's throughput
+//!   link: 50MiB/s               # optional: what all of a node's pulls at once share
 //!   disk: 100GiB                # image filesystem capacity
 //!   kubelet: { imageGCHighThresholdPercent: 85, imageGCLowThresholdPercent: 80, serializeImagePulls: true }
 //! generate:                     # many nodes without writing each one
@@ -75,8 +76,10 @@ impl Default for KubeletConfig {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeDefaults {
-    /// Bytes per second.
+    /// Bytes per second of one pull.
     pub bandwidth: u64,
+    /// Bytes per second all pulls at once share; `None`: each pull has its `bandwidth`.
+    pub link: Option<u64>,
     /// Image filesystem capacity in bytes.
     pub disk: u64,
     pub kubelet: KubeletConfig,
@@ -86,6 +89,7 @@ impl Default for NodeDefaults {
     fn default() -> Self {
         NodeDefaults {
             bandwidth: 30 * 1024 * 1024,
+            link: None,
             disk: 100 * 1024 * 1024 * 1024,
             kubelet: KubeletConfig::default(),
         }
@@ -187,6 +191,7 @@ struct RawRegistryImage {
 #[serde(deny_unknown_fields)]
 struct RawNodeDefaults {
     bandwidth: Option<String>,
+    link: Option<String>,
     disk: Option<Size>,
     kubelet: Option<KubeletConfig>,
 }
@@ -380,6 +385,15 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
                 format!("\"{b}\" is not a bandwidth; write it like 30MiB/s"),
             )
         })?;
+    }
+    if let Some(b) = raw.node_defaults.link {
+        let per_second = b.trim().strip_suffix("/s").unwrap_or(&b);
+        defaults.link = Some(parse_bytes(per_second).filter(|b| *b > 0).ok_or_else(|| {
+            (
+                "nodeDefaults.link".to_string(),
+                format!("\"{b}\" is not a bandwidth; write it like 50MiB/s"),
+            )
+        })?);
     }
     if let Some(d) = raw.node_defaults.disk {
         defaults.disk = size_of(&d).filter(|d| *d > 0).ok_or_else(|| {

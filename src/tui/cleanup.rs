@@ -120,7 +120,7 @@ impl Cleanup {
             &options,
         );
         self.plan = cleanup::plan(facts, &options);
-        self.plan.problems = cleanup::unreadable_preloaders(&snapshot.daemonsets);
+        self.plan.problems = cleanup::blocking_problems(&snapshot.daemonsets);
     }
 
     /// The plan without the excluded nodes: what a run would do.

@@ -109,8 +109,8 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
     // One entry per pool: a split pool's shards fold into one.
     let preloaders: Vec<_> = crate::core::adopt::group(s.daemonsets.iter().map(|d| d.as_ref()))
         .into_iter()
-        .filter_map(|g| Some((g.preloader.ok()?, g.daemonsets, g.parts)))
-        .filter(|(p, _, _)| only.is_none_or(|want| p.pool.name == want))
+        .filter_map(|g| Some((g.preloader.ok()?, g.daemonsets, g.parts, g.shape)))
+        .filter(|(p, _, _, _)| only.is_none_or(|want| p.pool.name == want))
         .collect();
 
     // Per node, the distinct images its pods run (all namespaces), for the sizing.
@@ -174,7 +174,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
 
     let mut pool_facts = Vec::new();
     let mut facts: Vec<NodeFacts> = Vec::new();
-    for (p, members, own) in &preloaders {
+    for (p, members, own, shape) in &preloaders {
         let covered: Vec<&Seen> = nodes
             .iter()
             .filter(|n| p.pool.covers(n.labels, &n.taints))
@@ -219,6 +219,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             keep: p.pool.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP),
             shards: p.pool.shards,
             rate: rates.get(rates.len() / 2).copied(),
+            shape: shape.clone(),
         });
 
         // Each DaemonSet of the pool with the images it pulls (a split pool's shards each

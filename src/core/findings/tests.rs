@@ -35,6 +35,7 @@ fn ml(bytes: u64) -> PoolFacts {
         keep: 2,
         shards: 1,
         rate: None,
+        shape: None,
     }
 }
 
@@ -177,6 +178,7 @@ fn batch(shards: usize, rate: Option<f64>) -> PoolFacts {
         keep: 2,
         shards,
         rate,
+        shape: None,
     }
 }
 

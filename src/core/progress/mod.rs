@@ -171,6 +171,9 @@ pub struct PoolProgress {
     pub recent: Vec<Happening>,
     /// Why the preloader cannot be read, when it cannot.
     pub problem: Option<String>,
+    /// What is wrong with a split pool's DaemonSets as a set (a shard missing, two splits
+    /// at once): the pool is shown, but is not complete while this stands.
+    pub warning: Option<String>,
 }
 
 impl PoolProgress {
@@ -195,7 +198,9 @@ impl PoolProgress {
     }
 
     pub fn complete(&self) -> bool {
-        self.problem.is_none() && self.nodes.iter().all(NodeProgress::ready)
+        self.problem.is_none()
+            && self.warning.is_none()
+            && self.nodes.iter().all(NodeProgress::ready)
     }
 }
 
@@ -272,6 +277,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                     slowest: None,
                     recent: Vec::new(),
                     problem: Some(problem),
+                    warning: None,
                 });
                 continue;
             }
@@ -375,6 +381,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             slowest: None,
             recent,
             problem: None,
+            warning: group.shape,
         };
         estimate::estimate(&mut pool, &pool_nodes, now);
         pools.push(pool);

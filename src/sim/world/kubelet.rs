@@ -1,6 +1,6 @@
 //! A kubelet per node: it runs the pods bound to its node, init containers one after
-//! another, pulling each image at the node's bandwidth, and tells the story in the kubelet's
-//! own events and statuses:
+//! another, pulling each image at the node's bandwidth (pulls at once share the node's link
+//! when it is capped), and tells the story in the kubelet's own events and statuses:
 //!
 //! `Pulling image "X"` → `Successfully pulled image "X" in 7.362s (7.362s including
 //! waiting). Image size: 129338587 bytes.` → `Created container: C` → `Started container C`,
@@ -19,6 +19,9 @@ use crate::core::reference::ImageRef;
 use crate::sim::resources::stored;
 use crate::sim::server::Sim;
 use crate::sim::store::{name_of, now_rfc3339, ns_of, uid_of};
+
+/// Simulated seconds between looks at how many pulls share a capped link.
+const LINK_TICK: f64 = 0.5;
 
 /// Starts a task for every bound pod that no kubelet runs yet.
 pub fn start_pods(sim: &Arc<Sim>) {
@@ -231,7 +234,9 @@ impl Pod<'_> {
                 message,
             };
         };
-        let seconds = size as f64 / self.node.bandwidth as f64 * self.jitter(&image);
+        // One pull's rate (the node's bandwidth, give or take the jitter); with a capped
+        // link, the pulls under way share it.
+        let rate = self.node.bandwidth as f64 / self.jitter(&image);
         let ingest = format!(
             "layer-sha256:{}",
             digest_of(
@@ -239,16 +244,39 @@ impl Pod<'_> {
                 "layer"
             )
         );
-        let _active = super::ActiveGuard::start(
-            self.node,
-            super::ActivePull {
-                reference: ingest,
-                size,
-                started: Instant::now(),
-                seconds,
-            },
-        );
-        self.sleep_sim(seconds).await;
+        let pull = super::ActivePull::new(ingest, size, Instant::now(), rate);
+        let segment = pull.segment.clone();
+        let _active = super::ActiveGuard::start(self.node, pull);
+        let seconds = match self.node.link {
+            None => {
+                let seconds = size as f64 / rate;
+                self.sleep_sim(seconds).await;
+                seconds
+            }
+            Some(link) => {
+                let (mut got, mut seconds) = (0.0, 0.0);
+                while got < size as f64 {
+                    let sharing = self
+                        .node
+                        .active
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .len()
+                        .max(1);
+                    let share = rate.min(link as f64 / sharing as f64);
+                    let step = ((size as f64 - got) / share).min(LINK_TICK);
+                    *segment.lock().unwrap_or_else(|p| p.into_inner()) = super::Segment {
+                        at: Instant::now(),
+                        bytes: got,
+                        per_second: share,
+                    };
+                    self.sleep_sim(step).await;
+                    got += share * step;
+                    seconds += step;
+                }
+                seconds
+            }
+        };
         drop(permit);
         let now = jiff::Timestamp::now().as_second();
         {

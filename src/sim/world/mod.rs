@@ -28,8 +28,10 @@ pub struct NodeRuntime {
     pub images: Mutex<ImageStore>,
     /// Pull slots: one when the kubelet serialises pulls.
     pub pulls: Arc<Semaphore>,
-    /// Bytes per second.
+    /// Bytes per second of one pull.
     pub bandwidth: u64,
+    /// Bytes per second all of the node's pulls share, when its link is capped.
+    pub link: Option<u64>,
     /// Image filesystem capacity, bytes.
     pub disk: u64,
     pub kubelet: KubeletConfig,
@@ -37,14 +39,24 @@ pub struct NodeRuntime {
     pub active: Mutex<Vec<ActivePull>>,
 }
 
-/// One image being downloaded: its layer's ingest ref, its size and how long it takes.
+/// One image being downloaded: its layer's ingest ref, its size and how fast it comes.
 #[derive(Clone, Debug)]
 pub struct ActivePull {
     pub reference: String,
     pub size: u64,
     pub started: std::time::Instant,
-    /// Simulated seconds the whole download takes.
-    pub seconds: f64,
+    /// The bytes received at the last change of rate, and the rate since: one segment for a
+    /// pull alone on its node's link, a new one whenever the link's share changes.
+    pub segment: Arc<Mutex<Segment>>,
+}
+
+/// Where a pull stood at `at`, and its rate from then on.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment {
+    pub at: std::time::Instant,
+    pub bytes: f64,
+    /// Bytes per simulated second.
+    pub per_second: f64,
 }
 
 /// Lists a pull as active until dropped, so a pull cut short (its pod deleted) leaves no trace.
@@ -75,12 +87,30 @@ impl Drop for ActiveGuard<'_> {
 }
 
 impl ActivePull {
-    /// Bytes received after `elapsed` simulated seconds: linear in time, as at a fixed bandwidth.
-    pub fn offset(&self, elapsed: f64) -> u64 {
-        if self.seconds <= 0.0 {
-            return self.size;
+    /// A pull starting at `started` at `per_second` bytes per simulated second.
+    pub fn new(
+        reference: String,
+        size: u64,
+        started: std::time::Instant,
+        per_second: f64,
+    ) -> ActivePull {
+        ActivePull {
+            reference,
+            size,
+            started,
+            segment: Arc::new(Mutex::new(Segment {
+                at: started,
+                bytes: 0.0,
+                per_second,
+            })),
         }
-        ((elapsed / self.seconds).clamp(0.0, 1.0) * self.size as f64) as u64
+    }
+
+    /// Bytes received by now, at `speed` simulated seconds per real second.
+    pub fn offset(&self, speed: f64) -> u64 {
+        let s = *self.segment.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = s.bytes + s.per_second * s.at.elapsed().as_secs_f64() * speed;
+        (bytes.max(0.0) as u64).min(self.size)
     }
 }
 
@@ -152,6 +182,10 @@ fn sync_nodes(sim: &Sim) {
             .and_then(|b| parse_bytes(b.trim_end_matches("/s")))
             .filter(|b| *b > 0)
             .unwrap_or(defaults.bandwidth);
+        let link = annotation("sim.kpreload.dev/link")
+            .and_then(|b| parse_bytes(b.trim_end_matches("/s")))
+            .filter(|b| *b > 0)
+            .or(defaults.link);
         let disk = annotation("sim.kpreload.dev/disk")
             .and_then(|d| parse_bytes(&d))
             .unwrap_or(defaults.disk);
@@ -170,6 +204,7 @@ fn sync_nodes(sim: &Sim) {
                 images: Mutex::new(ImageStore::from_status(&node, now)),
                 pulls: Arc::new(Semaphore::new(slots)),
                 bandwidth,
+                link,
                 disk,
                 kubelet,
                 active: Mutex::new(Vec::new()),

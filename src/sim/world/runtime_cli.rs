@@ -383,7 +383,7 @@ fn ctr(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
                 let elapsed = pull.started.elapsed().as_secs_f64() * sim.simulation.speed;
                 rows.push(vec![
                     pull.reference.clone(),
-                    go_units_size(pull.offset(elapsed)),
+                    go_units_size(pull.offset(sim.simulation.speed)),
                     go_units_duration(elapsed),
                 ]);
             }
@@ -522,6 +522,7 @@ mod tests {
             images: Mutex::new(Default::default()),
             pulls: Arc::new(tokio::sync::Semaphore::new(1)),
             bandwidth: 1,
+            link: None,
             disk: 1,
             kubelet: Default::default(),
             active: Mutex::new(Vec::new()),
@@ -535,12 +536,12 @@ mod tests {
         {
             let _pull = super::super::ActiveGuard::start(
                 &node,
-                super::super::ActivePull {
-                    reference: "layer-sha256:abc".into(),
-                    size: 100_000_000,
-                    started: Instant::now() - Duration::from_secs(5),
-                    seconds: 10.0,
-                },
+                super::super::ActivePull::new(
+                    "layer-sha256:abc".into(),
+                    100_000_000,
+                    Instant::now() - Duration::from_secs(5),
+                    10_000_000.0,
+                ),
             );
             let out = run(&sim, &node, true, &argv).stdout;
             let row = out.lines().nth(1).expect("one pull");

@@ -111,11 +111,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Severity::Info => t.dim,
         };
         let mark = if i == selected { "▶ " } else { "  " };
-        let nodes = if f.nodes.len() > 4 {
-            format!("{} and {} more", f.nodes[..3].join(", "), f.nodes.len() - 3)
-        } else {
-            f.nodes.join(", ")
-        };
+        let nodes = f.nodes_text();
         let title = Style::new().add_modifier(Modifier::BOLD);
         lines.push(Line::from(vec![
             Span::styled(mark, Style::new().fg(t.accent)),

@@ -236,6 +236,8 @@ fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme, d
     ];
     if let Some(problem) = &pool.problem {
         lines.push(Line::styled(problem.clone(), Style::new().fg(t.fail)));
+    } else if let Some(warning) = &pool.warning {
+        lines.push(Line::styled(warning.clone(), Style::new().fg(t.busy)));
     } else if pool.failures() > 0 {
         lines.push(Line::styled(
             format!(

@@ -3,7 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
@@ -51,12 +51,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                         Some(_) => "-".to_string(),
                         None => units::estimate(p.eta_seconds),
                     }),
-                    Cell::from(match (&p.problem, p.failures()) {
-                        (Some(problem), _) => problem.clone(),
-                        (None, 0) => String::new(),
-                        (None, n) => format!("{n} failed"),
-                    })
-                    .style(Style::new().fg(t.fail)),
+                    // A split pool's missing shard is told after failures, in the busy
+                    // colour: the pool is incomplete, nothing has failed.
+                    match (&p.problem, p.failures(), &p.warning) {
+                        (Some(problem), _, _) => Cell::from(problem.clone()).fg(t.fail),
+                        (None, 0, Some(warning)) => Cell::from(warning.clone()).fg(t.busy),
+                        (None, 0, None) => Cell::from(""),
+                        (None, n, _) => Cell::from(format!("{n} failed")).fg(t.fail),
+                    },
                 ])
             }
             Some(Screen::Node(name)) => Row::new(vec![
