@@ -6,7 +6,7 @@
 //! Linear in nodes, pods and events: every object is looked at once, image names are
 //! parsed once per distinct name (the TUI derives this every second on 5,000 nodes).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{NodeFacts, PoolFacts};
 use crate::core::cleanup::STATUS_IMAGES_CAP;
@@ -22,18 +22,35 @@ pub struct Gathered {
     pub nodes: Vec<NodeFacts>,
 }
 
-/// Normalised names, parsed once per distinct text.
+/// Image names, parsed once per distinct text and numbered once per distinct normalised
+/// name: the per-node sets below hold numbers, not strings.
 #[derive(Default)]
 struct Names<'a> {
-    seen: HashMap<&'a str, Option<String>>,
+    seen: HashMap<&'a str, Option<u32>>,
+    numbers: HashMap<String, u32>,
 }
 
 impl<'a> Names<'a> {
-    fn normalized(&mut self, text: &'a str) -> Option<&str> {
-        self.seen
-            .entry(text)
-            .or_insert_with(|| ImageRef::parse(text).ok().map(|r| r.normalized()))
-            .as_deref()
+    /// The number of the image a text names; `None` when the text is not a reference.
+    fn id(&mut self, text: &'a str) -> Option<u32> {
+        if let Some(id) = self.seen.get(text) {
+            return *id;
+        }
+        let id = ImageRef::parse(text)
+            .ok()
+            .map(|r| self.number(r.normalized()));
+        self.seen.insert(text, id);
+        id
+    }
+
+    /// The number of a parsed reference.
+    fn of(&mut self, image: &ImageRef) -> u32 {
+        self.number(image.normalized())
+    }
+
+    fn number(&mut self, normalized: String) -> u32 {
+        let next = self.numbers.len() as u32;
+        *self.numbers.entry(normalized).or_insert(next)
     }
 }
 
@@ -63,11 +80,11 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
         name: &'a str,
         labels: &'a BTreeMap<String, String>,
         taints: Vec<Taint>,
-        held: HashMap<String, u64>,
+        held: HashSet<u32>,
         capped: bool,
         pressure: bool,
     }
-    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let mut sizes: HashMap<u32, u64> = HashMap::new();
     let nodes: Vec<Seen> = s
         .nodes
         .iter()
@@ -77,14 +94,14 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                 .as_ref()
                 .and_then(|st| st.images.as_deref())
                 .unwrap_or_default();
-            let mut held = HashMap::new();
+            let mut held = HashSet::with_capacity(listed.len() * 2);
             for i in listed {
                 let size = i.size_bytes.unwrap_or(0).max(0) as u64;
                 for text in i.names.iter().flatten() {
-                    if let Some(name) = names.normalized(text) {
-                        held.insert(name.to_string(), size);
+                    if let Some(id) = names.id(text) {
+                        held.insert(id);
                         if size > 0 {
-                            sizes.insert(name.to_string(), size);
+                            sizes.insert(id, size);
                         }
                     }
                 }
@@ -114,7 +131,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
         .collect();
 
     // Per node, the distinct images its pods run (all namespaces), for the sizing.
-    let mut running: HashMap<&str, BTreeSet<String>> = HashMap::new();
+    let mut running: HashMap<&str, HashSet<u32>> = HashMap::new();
     for pod in &s.workloads {
         let Some(spec) = &pod.spec else { continue };
         let Some(node) = spec.node_name.as_deref() else {
@@ -125,8 +142,8 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             .iter()
             .chain(spec.init_containers.iter().flatten())
         {
-            if let Some(name) = c.image.as_deref().and_then(|i| names.normalized(i)) {
-                running.entry(node).or_default().insert(name.to_string());
+            if let Some(id) = c.image.as_deref().and_then(|i| names.id(i)) {
+                running.entry(node).or_default().insert(id);
             }
         }
     }
@@ -179,15 +196,14 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             .iter()
             .filter(|n| p.pool.covers(n.labels, &n.taints))
             .collect();
-        let preloaded: BTreeSet<String> = p.pool.images.iter().map(ImageRef::normalized).collect();
+        let preloaded: HashSet<u32> = p.pool.images.iter().map(|i| names.of(i)).collect();
         // The preloader's own helper is not a workload.
-        let helpers: BTreeSet<String> = members
+        let helpers: HashSet<u32> = members
             .iter()
             .flat_map(|d| d.spec.template.spec.iter())
             .flat_map(|s| s.containers.iter())
             .filter_map(|c| c.image.as_deref())
-            .filter_map(|i| ImageRef::parse(i).ok())
-            .map(|r| r.normalized())
+            .filter_map(|i| names.id(i))
             .collect();
         let workload_bytes = covered
             .iter()
@@ -213,7 +229,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                 .pool
                 .images
                 .iter()
-                .map(|i| (i.written().to_string(), sizes.get(&i.normalized()).copied()))
+                .map(|i| (i.written().to_string(), sizes.get(&names.of(i)).copied()))
                 .collect(),
             workload_bytes,
             keep: p.pool.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP),
@@ -224,10 +240,13 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
 
         // Each DaemonSet of the pool with the images it pulls (a split pool's shards each
         // their own).
-        let parts: Vec<(&str, &Vec<ImageRef>)> = members
+        let parts: Vec<(&str, Vec<(u32, &ImageRef)>)> = members
             .iter()
             .zip(own)
-            .map(|(m, images)| (m.metadata.uid.as_deref().unwrap_or_default(), images))
+            .map(|(m, images)| {
+                let uid = m.metadata.uid.as_deref().unwrap_or_default();
+                (uid, images.iter().map(|i| (names.of(i), i)).collect())
+            })
             .collect();
         for n in covered {
             // Only the images of a DaemonSet whose pod there has finished are known to
@@ -239,8 +258,8 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                     .iter()
                     .filter(|(uid, _)| done_on.get(&(*uid, n.name)).copied().unwrap_or(false))
                     .flat_map(|(_, images)| images.iter())
-                    .filter(|i| !n.held.contains_key(&i.normalized()))
-                    .map(|i| i.written().to_string())
+                    .filter(|(id, _)| !n.held.contains(id))
+                    .map(|(_, i)| i.written().to_string())
                     .collect()
             };
             facts.push(NodeFacts {
