@@ -599,3 +599,83 @@ fn in_gitops_mode_a_pool_only_the_file_has_is_edited_by_name() {
         assert_eq!(default.images.last().unwrap().written(), "alpine:3.20");
     });
 }
+
+#[test]
+fn a_pool_over_several_daemonsets_is_not_edited_in_part() {
+    let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(40.0));
+    cluster.rt.block_on(async {
+        let mut s = Session::start(&cluster, None).await;
+        // web split over 2 beside its one DaemonSet, as an apply stopped part-way leaves it.
+        let file = kpreload::core::pools::PoolsFile::parse(
+            include_str!("../config/pools.yaml"),
+            "config/pools.yaml",
+        )
+        .unwrap();
+        let mut web = file.pools.iter().find(|p| p.name == "web").unwrap().clone();
+        web.shards = 2;
+        let api = Api::<DaemonSet>::namespaced(s.client.clone(), "kube-system");
+        for ds in kpreload::core::render::render_shards(&file, &web, &|_| None, &[]) {
+            api.create(&Default::default(), &ds).await.unwrap();
+        }
+        let folded = s
+            .until(20, |a| {
+                a.overview
+                    .pools
+                    .iter()
+                    .any(|p| p.pool == "web" && p.shards.len() == 3)
+            })
+            .await;
+        assert!(folded, "the three DaemonSets read as one pool");
+        let pool = s.app.overview.pools.iter().find(|p| p.pool == "web");
+        let warning = pool.and_then(|p| p.warning.clone()).unwrap_or_default();
+        assert!(
+            warning.contains("split over 1 and over 2 DaemonSets at once"),
+            "{warning:?}"
+        );
+        assert_eq!(
+            s.app
+                .overview
+                .pools
+                .iter()
+                .filter(|p| p.pool == "web")
+                .count(),
+            1
+        );
+
+        // Editing or deleting would touch one of the three: both refuse and say how.
+        press(&mut s.app, ":pool web<Enter>e");
+        assert!(s.app.edit.is_none(), "{}", s.step());
+        let notice = s.app.notice.clone().unwrap_or_default();
+        assert!(
+            notice.contains("split over 3 DaemonSets") && notice.contains("pools file"),
+            "{notice}"
+        );
+        press(&mut s.app, "D");
+        assert!(s.app.edit.is_none(), "{}", s.step());
+        let notice = s.app.notice.clone().unwrap_or_default();
+        assert!(
+            notice.contains("kubectl delete daemonset -n kube-system image-preloader-web "),
+            "{notice}"
+        );
+        assert!(notice.contains("image-preloader-web-2-of-2"), "{notice}");
+
+        // Once the one DaemonSet is gone the split is whole: no warning, still not editable
+        // in part.
+        api.delete("image-preloader-web", &Default::default())
+            .await
+            .unwrap();
+        let whole = s
+            .until(20, |a| {
+                a.overview
+                    .pools
+                    .iter()
+                    .any(|p| p.pool == "web" && p.shards.len() == 2 && p.warning.is_none())
+            })
+            .await;
+        assert!(whole, "{:?}", s.app.overview.pools);
+        press(&mut s.app, "e");
+        assert!(s.app.edit.is_none(), "{}", s.step());
+        let notice = s.app.notice.clone().unwrap_or_default();
+        assert!(notice.contains("split over 2 DaemonSets"), "{notice}");
+    });
+}

@@ -255,7 +255,8 @@ impl Pod<'_> {
             }
             Some(link) => {
                 let (mut got, mut seconds) = (0.0, 0.0);
-                while got < size as f64 {
+                // Within half a byte: float steps must not leave a sliver to chase.
+                while size as f64 - got > 0.5 {
                     let sharing = self
                         .node
                         .active

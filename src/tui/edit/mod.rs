@@ -350,11 +350,13 @@ impl App {
                     return;
                 };
                 match read_preloader(ds) {
-                    Some(Ok(p)) if p.shard.is_some() => {
+                    // A split pool, or one with DaemonSets of two shapes at once (an apply
+                    // stopped part-way): editing one of them would leave the others behind.
+                    Some(Ok(p)) if p.shard.is_some() || progress.shards.len() > 1 => {
                         self.notice = Some(format!(
                             "the pool {pool} is split over {} DaemonSets; edit its images in the \
                              pools file and run kpreload apply (or kpreload -f FILE)",
-                            p.pool.shards
+                            progress.shards.len().max(p.pool.shards)
                         ));
                         return;
                     }
