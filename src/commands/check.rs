@@ -18,11 +18,7 @@ use crate::core::findings::gather::{Gathered, gather};
 use crate::core::findings::{Finding, Severity, findings};
 use crate::core::progress::Snapshot;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
+pub use super::Format;
 
 pub struct Options<'a> {
     pub pool: Option<&'a str>,

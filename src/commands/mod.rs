@@ -8,3 +8,10 @@ pub mod rbac;
 pub mod render;
 pub mod sim;
 pub mod status;
+
+/// `-o table|json`, for `status`, `plan`, `cleanup` and `check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}

@@ -9,11 +9,7 @@ use anyhow::{Result, bail};
 use crate::cluster::cleanup::{deepen, fetch};
 use crate::core::cleanup::{self, ClusterPlan, Options};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
+pub use super::Format;
 
 /// The filters and settings `plan` and `cleanup` share.
 #[derive(Clone, Debug, Default)]

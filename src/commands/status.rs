@@ -13,11 +13,7 @@ use crate::cluster::{Target, connect};
 use crate::core::progress::{self, ImageState, Overview, PoolProgress, Snapshot};
 use crate::core::units;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
+pub use super::Format;
 
 pub struct Options<'a> {
     pub pool: Option<&'a str>,
