@@ -269,3 +269,43 @@ fn an_unreachable_cluster_is_one_sentence() {
         "kpreload: cannot read the cluster at http://127.0.0.1:1/: cannot reach the API server (is it up, is the address right?).\n"
     );
 }
+
+/// `tests/run` checks the room where cargo builds (`CARGO_TARGET_DIR` when set), and a `df`
+/// that cannot answer only skips that warning: it never stops the test command.
+#[test]
+fn the_test_command_checks_the_build_dirs_room_and_survives_a_failing_df() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("bin");
+    std::fs::create_dir(&fake).unwrap();
+    let target = dir.path().join("build/not/made/yet");
+    let run = |df: &str| -> Output {
+        let script = fake.join("df");
+        std::fs::write(&script, format!("#!/bin/sh\n{df}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+        Command::new("bash")
+            .args(["tests/run", "--install-only"])
+            .env("PATH", path)
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap()
+    };
+    // Little room: said, naming the nearest folder of CARGO_TARGET_DIR that exists.
+    let o = run(
+        "echo 'Filesystem 1048576-blocks Used Available Capacity Mounted'; \
+         echo \"/dev/x 1000 900 100 90% $2\"",
+    );
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("only 100 MB free under {}", dir.path().display())),
+        "{err}"
+    );
+    // df fails: no warning, and the script goes on to the end.
+    let o = run("echo 'df: cannot read' >&2; exit 1");
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("MB free"), "{err}");
+    assert!(err.contains("kubectl: Client Version"), "{err}");
+}

@@ -627,9 +627,17 @@ fn a_pool_over_several_daemonsets_is_not_edited_in_part() {
             .await;
         assert!(folded, "the three DaemonSets read as one pool");
         let pool = s.app.overview.pools.iter().find(|p| p.pool == "web");
+        // Both shapes pull the same images: each counts once on each node.
+        let p = pool.unwrap();
+        assert_eq!(
+            p.images_total(),
+            p.nodes.len() * p.images.len(),
+            "{:?}",
+            p.nodes[0].images
+        );
         let warning = pool.and_then(|p| p.warning.clone()).unwrap_or_default();
         assert!(
-            warning.contains("split over 1 and over 2 DaemonSets at once"),
+            warning.contains("has DaemonSets of two splits at once"),
             "{warning:?}"
         );
         assert_eq!(
@@ -647,7 +655,10 @@ fn a_pool_over_several_daemonsets_is_not_edited_in_part() {
         assert!(s.app.edit.is_none(), "{}", s.step());
         let notice = s.app.notice.clone().unwrap_or_default();
         assert!(
-            notice.contains("split over 3 DaemonSets") && notice.contains("pools file"),
+            notice.contains(
+                "the pool web has 3 DaemonSets (image-preloader-web, image-preloader-web-1-of-2, \
+                 image-preloader-web-2-of-2)"
+            ) && notice.contains("pools file"),
             "{notice}"
         );
         press(&mut s.app, "D");
@@ -676,6 +687,12 @@ fn a_pool_over_several_daemonsets_is_not_edited_in_part() {
         press(&mut s.app, "e");
         assert!(s.app.edit.is_none(), "{}", s.step());
         let notice = s.app.notice.clone().unwrap_or_default();
-        assert!(notice.contains("split over 2 DaemonSets"), "{notice}");
+        assert!(
+            notice.contains(
+                "the pool web is split over 2 DaemonSets (image-preloader-web-1-of-2, \
+                 image-preloader-web-2-of-2)"
+            ),
+            "{notice}"
+        );
     });
 }

@@ -292,6 +292,29 @@ fn the_pools_list_pools_then_nodes_in_no_pool() {
 }
 
 #[test]
+fn the_pool_view_tells_a_shape_warning_and_the_failed_pulls_both() {
+    let mut app = app();
+    press(&mut app, "\n");
+    assert_eq!(app.view().screen, Screen::Pool("web".into()));
+    let warning = "the pool web has DaemonSets of two splits at once (image-preloader-web, \
+                   image-preloader-web-1-of-2, image-preloader-web-2-of-2): an apply stopped \
+                   part-way, or is running; apply the pools file again";
+    app.overview.pools[0].warning = Some(warning.into());
+    for (width, height) in [(80, 24), (160, 48)] {
+        let screen = draw(&mut app, width, height);
+        let joined: String = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            joined.contains("apply the pools file again"),
+            "{width}x{height}:\n{screen}"
+        );
+        assert!(
+            joined.contains("1 image pulls failed; open a node for the kubelet's words"),
+            "{width}x{height}:\n{screen}"
+        );
+    }
+}
+
+#[test]
 fn enter_drills_in_and_esc_comes_back() {
     let mut app = app();
     press(&mut app, "\n");

@@ -41,6 +41,53 @@ fn has_all_figures(o: &Overview) -> bool {
 /// How long to wait for the first full view when not asked to wait.
 const FIRST_VIEW: Duration = Duration::from_secs(30);
 
+/// How long `--wait` lets a pool's DaemonSets stay short of a whole (a shard missing, two
+/// splits at once) before it gives up: longer than an apply re-splitting a pool takes.
+pub const SHAPE_GRACE: Duration = Duration::from_secs(60);
+
+/// The pools whose DaemonSets are not whole, and since when `--wait` has seen each so.
+#[derive(Default)]
+struct ShapeWatch {
+    since: std::collections::BTreeMap<String, tokio::time::Instant>,
+}
+
+impl ShapeWatch {
+    /// Notes the warnings of `o` at `now` (a pool whose warning went away is forgotten) and
+    /// says each new one on stderr. Returns the first pool whose warning has lasted `grace`.
+    fn see(
+        &mut self,
+        o: &Overview,
+        now: tokio::time::Instant,
+        grace: Duration,
+    ) -> Option<(String, String)> {
+        let warned: Vec<(&str, &str)> = o
+            .pools
+            .iter()
+            .filter_map(|p| Some((p.pool.as_str(), p.warning.as_deref()?)))
+            .collect();
+        self.since
+            .retain(|pool, _| warned.iter().any(|(p, _)| p == pool));
+        for (pool, warning) in &warned {
+            if !self.since.contains_key(*pool) {
+                eprintln!(
+                    "kpreload: waiting: {warning} (giving up if this lasts {})",
+                    units::seconds(grace.as_secs_f64())
+                );
+                self.since.insert(pool.to_string(), now);
+            }
+        }
+        warned.into_iter().find_map(|(pool, warning)| {
+            (now.duration_since(self.since[pool]) >= grace)
+                .then(|| (pool.to_string(), warning.to_string()))
+        })
+    }
+
+    /// When the oldest warning will have lasted `grace`.
+    fn due(&self, grace: Duration) -> Option<tokio::time::Instant> {
+        self.since.values().min().map(|t| *t + grace)
+    }
+}
+
 pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) -> Result<()> {
     let connection = connect(target).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -61,11 +108,16 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
         } else {
             FIRST_VIEW
         };
+    let mut shapes = ShapeWatch::default();
     let outcome = loop {
-        let update = tokio::time::timeout_at(deadline, rx.recv()).await;
+        let wake = shapes
+            .due(SHAPE_GRACE)
+            .map_or(deadline, |d| d.min(deadline));
+        let update = tokio::time::timeout_at(wake, rx.recv()).await;
         match update {
             Ok(Some(u)) => watch::absorb(&mut snapshot, &mut links, u),
             Ok(None) => break Err("the watches stopped".to_string()),
+            Err(_) if wake < deadline => {}
             Err(_) => break Err(String::new()),
         }
         // Drain what is already queued before deciding.
@@ -95,6 +147,18 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
                 t.abort();
             }
             bail!("{}", failure_sentence(&selected));
+        }
+        if let Some((pool, warning)) =
+            shapes.see(&selected, tokio::time::Instant::now(), SHAPE_GRACE)
+        {
+            print(&selected, options.format, out)?;
+            for t in &tasks {
+                t.abort();
+            }
+            bail!(
+                "the pool {pool} is not whole after {}: {warning}",
+                units::seconds(SHAPE_GRACE.as_secs_f64())
+            );
         }
         if selected.pools.iter().all(PoolProgress::complete) {
             // The pods can tell of a finished pull before its event arrives: wait a moment
@@ -140,6 +204,12 @@ pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) ->
             let overview = progress::derive(&snapshot, jiff::Timestamp::now());
             let selected = select(&overview, options.pool, &connection.namespace)?;
             print(&selected, options.format, out)?;
+            if let Some(warning) = selected.pools.iter().find_map(|p| p.warning.as_deref()) {
+                bail!(
+                    "timed out after {}: {warning}",
+                    units::seconds(options.timeout.unwrap_or_default().as_secs_f64())
+                );
+            }
             let left: usize = selected
                 .pools
                 .iter()
@@ -365,4 +435,63 @@ fn align(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::adopt::Origin;
+
+    fn pool(name: &str, warning: Option<&str>) -> PoolProgress {
+        PoolProgress {
+            pool: name.into(),
+            namespace: "kube-system".into(),
+            daemonset: format!("image-preloader-{name}"),
+            shards: Vec::new(),
+            origin: Origin::Rendered,
+            images: Vec::new(),
+            nodes: Vec::new(),
+            throughput: None,
+            eta_seconds: None,
+            slowest: None,
+            recent: Vec::new(),
+            problem: None,
+            warning: warning.map(str::to_string),
+        }
+    }
+
+    fn overview(pools: Vec<PoolProgress>) -> Overview {
+        Overview {
+            pools,
+            unpooled: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_pool_short_of_a_whole_is_given_the_grace_then_named() {
+        let grace = Duration::from_secs(60);
+        let t0 = tokio::time::Instant::now();
+        let mut watch = ShapeWatch::default();
+        let gap = overview(vec![
+            pool("a", None),
+            pool("b", Some("the pool b is missing")),
+        ]);
+        assert_eq!(watch.see(&gap, t0, grace), None);
+        assert_eq!(watch.due(grace), Some(t0 + grace));
+        assert_eq!(watch.see(&gap, t0 + Duration::from_secs(59), grace), None);
+        assert_eq!(
+            watch.see(&gap, t0 + grace, grace),
+            Some(("b".to_string(), "the pool b is missing".to_string()))
+        );
+        // A re-split that finishes in time is forgotten, and a new gap starts its own clock.
+        let whole = overview(vec![pool("a", None), pool("b", None)]);
+        let mut watch = ShapeWatch::default();
+        watch.see(&gap, t0, grace);
+        assert_eq!(watch.see(&whole, t0 + Duration::from_secs(30), grace), None);
+        assert_eq!(watch.due(grace), None);
+        let later = t0 + Duration::from_secs(50);
+        assert_eq!(watch.see(&gap, later, grace), None);
+        assert_eq!(watch.see(&gap, t0 + grace, grace), None, "its own clock");
+        assert!(watch.see(&gap, later + grace, grace).is_some());
+    }
 }

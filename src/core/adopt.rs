@@ -100,64 +100,129 @@ pub struct Group<'a> {
     /// Each DaemonSet's own images, beside `daemonsets` (empty for one that cannot be read).
     pub parts: Vec<Vec<ImageRef>>,
     /// What is wrong with the set of DaemonSets, when something is: a shard missing, two
-    /// splits at once, a shard twice. See [`shape_problem`].
+    /// splits at once, a DaemonSet twice. See [`shape_problem`].
     pub shape: Option<String>,
+    /// The names of the shards a split present lacks (see [`missing_shards`]): what they
+    /// preload is unknown.
+    pub missing: Vec<String>,
 }
 
-/// What is wrong with the DaemonSets of one pool, as a set, in a sentence: a shard missing
-/// (its images are not preloaded, and without shard 1 cleanup has nowhere to run), shards of
-/// two splits at once (an apply stopped part-way, or is running), a shard twice. `None` for
-/// a whole split, one DaemonSet, or when a member cannot be read (that is said already).
-fn shape_problem(members: &[(&DaemonSet, Result<Preloader, String>)]) -> Option<String> {
+/// The DaemonSets of a split that are not there: for each split present (shards of K), the
+/// names of its shards that no DaemonSet is. Empty for a whole split or one DaemonSet, and when
+/// a member cannot be read (that is said already).
+fn missing_shards(members: &[(&DaemonSet, Result<Preloader, String>)]) -> Vec<String> {
+    let read: Vec<&Preloader> = members.iter().filter_map(|m| m.1.as_ref().ok()).collect();
+    if read.len() < members.len() {
+        return Vec::new();
+    }
+    let Some(first) = read.first() else {
+        return Vec::new();
+    };
+    let counts: std::collections::BTreeSet<usize> = read
+        .iter()
+        .filter_map(|p| p.shard)
+        .map(|s| s.count)
+        .collect();
+    let mut missing = Vec::new();
+    for count in counts {
+        for index in 1..=count {
+            let present = read.iter().any(|p| p.shard == Some(Shard { index, count }));
+            if !present {
+                missing.push(super::render::shard_name(
+                    &first.pool,
+                    Shard { index, count },
+                ));
+            }
+        }
+    }
+    missing
+}
+
+/// What is wrong with the DaemonSets of one pool, as a set, in a sentence: shards of two
+/// splits at once (an apply stopped part-way, or is running), a shard missing (its images are
+/// not preloaded, and without shard 1 cleanup has nowhere to run), a DaemonSet twice (a copy
+/// made by hand). `None` for a whole split, one DaemonSet, or when a member cannot be read
+/// (that is said already).
+fn shape_problem(
+    members: &[(&DaemonSet, Result<Preloader, String>)],
+    missing: &[String],
+) -> Option<String> {
     let read: Vec<&Preloader> = members.iter().filter_map(|m| m.1.as_ref().ok()).collect();
     if read.len() < members.len() {
         return None;
     }
     let first = read.first()?;
-    let one = Shard { index: 1, count: 1 };
-    let shards: Vec<(Shard, &str)> = read
-        .iter()
-        .map(|p| (p.shard.unwrap_or(one), p.name.as_str()))
-        .collect();
     let pool = &first.pool.name;
-    let counts: std::collections::BTreeSet<usize> = shards.iter().map(|s| s.0.count).collect();
+    let names: Vec<&str> = read.iter().map(|p| p.name.as_str()).collect();
+    let counts: std::collections::BTreeSet<usize> = read
+        .iter()
+        .map(|p| p.shard.map_or(1, |s| s.count))
+        .collect();
     if counts.len() > 1 {
-        let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
-        let names: Vec<&str> = shards.iter().map(|s| s.1).collect();
+        let how_many = match counts.len() {
+            2 => "two".to_string(),
+            n => n.to_string(),
+        };
+        let gap = if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; {} not there", missing.join(", "))
+        };
         return Some(format!(
-            "the pool {pool} is split over {} DaemonSets at once ({}): an apply stopped \
-             part-way, or is running; apply the pools file again",
-            counts.join(" and over "),
+            "the pool {pool} has DaemonSets of {how_many} splits at once ({}){gap}: an apply \
+             stopped part-way, or is running; apply the pools file again",
             names.join(", ")
         ));
     }
-    let count = first.shard.map_or(1, |s| s.count);
+    let count = *counts.first()?;
+    let place = |p: &Preloader| p.shard.map_or(1, |s| s.index);
     let twice: Vec<String> = (1..=count)
-        .filter(|i| shards.iter().filter(|s| s.0.index == *i).count() > 1)
-        .map(|i| {
-            let names: Vec<&str> = shards
+        .filter_map(|index| {
+            let same: Vec<&str> = read
                 .iter()
-                .filter(|s| s.0.index == i)
-                .map(|s| s.1)
+                .filter(|p| place(p) == index)
+                .map(|p| p.name.as_str())
                 .collect();
-            format!("{} ({})", Shard { index: i, count }, names.join(", "))
+            if same.len() < 2 {
+                return None;
+            }
+            let kpreloads = if count == 1 {
+                first.pool.daemonset_name()
+            } else {
+                super::render::shard_name(&first.pool, Shard { index, count })
+            };
+            let what = if count == 1 {
+                format!(
+                    "{} DaemonSets where it has one ({})",
+                    same.len(),
+                    same.join(", ")
+                )
+            } else {
+                format!(
+                    "{} DaemonSets for its shard {} ({})",
+                    same.len(),
+                    Shard { index, count },
+                    same.join(", ")
+                )
+            };
+            Some(if same.contains(&kpreloads.as_str()) {
+                format!(
+                    "{what}: keep {kpreloads}, the name kpreload gives it, and delete the other"
+                )
+            } else {
+                format!(
+                    "{what}: delete them and apply the pools file again, which creates {kpreloads}"
+                )
+            })
         })
         .collect();
     if !twice.is_empty() {
-        return Some(format!(
-            "the pool {pool} has shard {} twice: delete the DaemonSet that is not \
-             kpreload's, then apply the pools file again",
-            twice.join(" and ")
-        ));
+        return Some(format!("the pool {pool} has {}", twice.join("; and ")));
     }
-    let missing: Vec<String> = (1..=count)
-        .filter(|i| !shards.iter().any(|s| s.0.index == *i))
-        .map(|index| super::render::shard_name(&first.pool, Shard { index, count }))
-        .collect();
     if missing.is_empty() {
         return None;
     }
-    let without_first = !shards.iter().any(|s| s.0.index == 1);
+    let without_first = !read.iter().any(|p| place(p) == 1);
     Some(format!(
         "the pool {pool} is missing {} of its {count} DaemonSets ({}): {} images are not \
          preloaded{}; apply the pools file again",
@@ -172,11 +237,30 @@ fn shape_problem(members: &[(&DaemonSet, Result<Preloader, String>)]) -> Option<
     ))
 }
 
-/// Each pool whose DaemonSets do not make a whole (see [`Group::shape`]), in a sentence.
-pub fn shape_problems<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<String> {
+/// Each pool short of a shard (see [`Group::missing`]), in a sentence: while one is, the
+/// missing shards' images are not known, so they cannot be protected from a cleanup.
+pub fn missing_shard_problems<'a>(
+    daemonsets: impl IntoIterator<Item = &'a DaemonSet>,
+) -> Vec<String> {
     group(daemonsets)
         .into_iter()
-        .filter_map(|g| g.shape)
+        .filter(|g| !g.missing.is_empty())
+        .map(|g| {
+            let pool = g
+                .preloader
+                .as_ref()
+                .map(|p| p.pool.name.clone())
+                .unwrap_or_default();
+            format!(
+                "the pool {pool} is missing {} ({}); apply the pools file again",
+                if g.missing.len() == 1 {
+                    "a DaemonSet"
+                } else {
+                    "DaemonSets"
+                },
+                g.missing.join(", ")
+            )
+        })
         .collect()
 }
 
@@ -221,7 +305,8 @@ pub fn group<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<Gro
                     .and_then(|p| p.shard)
                     .map(|s| (s.count, s.index))
             });
-            let shape = shape_problem(&members);
+            let missing = missing_shards(&members);
+            let shape = shape_problem(&members, &missing);
             let daemonsets = members.iter().map(|m| m.0).collect();
             let parts = members
                 .iter()
@@ -237,6 +322,7 @@ pub fn group<'a>(daemonsets: impl IntoIterator<Item = &'a DaemonSet>) -> Vec<Gro
                 preloader,
                 parts,
                 shape,
+                missing,
             }
         })
         .collect()

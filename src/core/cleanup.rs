@@ -292,16 +292,17 @@ pub fn gather(
 }
 
 /// What stops cleanup from knowing every image a pool preloads: each preloader that cannot
-/// be read (its images, selector or settings are unreadable), and each pool whose DaemonSets
-/// do not make a whole (a shard missing, two splits at once). While one exists, the images
-/// it preloads are unknown and unprotected.
+/// be read (its images, selector or settings are unreadable), and each pool short of a
+/// shard. While one exists, the images it preloads are unknown and unprotected. A pool's
+/// other shapes (two splits at once, each whole; a DaemonSet twice) leave every image known,
+/// so they do not block.
 pub fn blocking_problems(daemonsets: &[Arc<DaemonSet>]) -> Vec<String> {
     let mut out: Vec<String> = daemonsets
         .iter()
         .filter_map(|ds| read_preloader(ds)?.err())
         .map(|e| format!("{e}; fix that DaemonSet"))
         .collect();
-    out.extend(super::adopt::shape_problems(
+    out.extend(super::adopt::missing_shard_problems(
         daemonsets.iter().map(|d| d.as_ref()),
     ));
     out.sort();

@@ -192,7 +192,7 @@ impl Finding {
     /// finding about the pool as a whole names none.
     pub fn nodes_text(&self) -> String {
         match self.nodes.len() {
-            0 => "all of the pool's".into(),
+            0 => "the pool as a whole".into(),
             1..=4 => self.nodes.join(", "),
             n => format!("{} and {} more", self.nodes[..3].join(", "), n - 3),
         }
@@ -435,8 +435,9 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                 pool: Some(p.pool.clone()),
                 nodes: Vec::new(),
                 message: shape.clone(),
-                remedy: "kpreload apply -f with the pools file puts back the DaemonSets it \
-                         renders and deletes the ones it no longer does"
+                remedy: "run kpreload apply -f with the pools file: it creates the DaemonSets \
+                         the pool is missing and deletes those of an earlier split; a copy made \
+                         by hand is deleted with kubectl delete daemonset"
                     .into(),
             });
         }

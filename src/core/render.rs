@@ -620,11 +620,77 @@ mod tests {
         );
         let told = both[0].shape.clone().unwrap();
         assert!(
-            told.contains("split over 1 and over 3 DaemonSets at once"),
+            told.contains(
+                "the pool web has DaemonSets of two splits at once (image-preloader-web, \
+                 image-preloader-web-1-of-3, image-preloader-web-2-of-3, \
+                 image-preloader-web-3-of-3): an apply"
+            ),
             "{told}"
         );
+        // Every image is known there (each split is whole): cleanup is not blocked.
+        let arcs = |ds: &[&DaemonSet]| -> Vec<std::sync::Arc<DaemonSet>> {
+            ds.iter()
+                .map(|d| std::sync::Arc::new((*d).clone()))
+                .collect()
+        };
+        let blocking = super::super::cleanup::blocking_problems;
+        assert_eq!(
+            blocking(&arcs(&[&single, &three[0], &three[1], &three[2]])),
+            Vec::<String>::new()
+        );
+        // The new split short of a shard beside the old DaemonSet: the gap is named, and
+        // that blocks cleanup (the missing shard's images are not known).
+        let partial = group([&single, &three[0], &three[2]]);
+        let told = partial[0].shape.clone().unwrap();
+        assert!(
+            told.contains("; image-preloader-web-2-of-3 not there"),
+            "{told}"
+        );
+        assert_eq!(partial[0].missing, ["image-preloader-web-2-of-3"]);
+        let blocked = blocking(&arcs(&[&single, &three[0], &three[2]]));
+        assert_eq!(
+            blocked,
+            [
+                "the pool web is missing a DaemonSet (image-preloader-web-2-of-3); apply the \
+              pools file again"
+            ]
+        );
+        assert_eq!(blocking(&arcs(&[&three[0], &three[2]])).len(), 1);
         // One DaemonSet alone is whole.
         assert_eq!(group([&single])[0].shape, None);
+
+        // A copy of the one DaemonSet under another name (our labels, no shard): both are
+        // read, every image is known, and the sentence names the one to keep.
+        let mut copy = single.clone();
+        copy.metadata.name = Some("web-preloader-copy".into());
+        let twins = group([&single, &copy]);
+        assert_eq!(twins.len(), 1);
+        assert_eq!(
+            twins[0].shape.as_deref(),
+            Some(
+                "the pool web has 2 DaemonSets where it has one (image-preloader-web, \
+                 web-preloader-copy): keep image-preloader-web, the name kpreload gives it, \
+                 and delete the other"
+            )
+        );
+        assert!(twins[0].missing.is_empty());
+        assert_eq!(blocking(&arcs(&[&single, &copy])), Vec::<String>::new());
+        // A shard twice, neither of kpreload's name.
+        let mut a = three[1].clone();
+        a.metadata.name = Some("copy-a".into());
+        let mut b = three[1].clone();
+        b.metadata.name = Some("copy-b".into());
+        let told = group([&three[0], &a, &b, &three[2]])[0]
+            .shape
+            .clone()
+            .unwrap();
+        assert!(
+            told.contains(
+                "2 DaemonSets for its shard 2-of-3 (copy-a, copy-b): delete them and apply \
+                 the pools file again, which creates image-preloader-web-2-of-3"
+            ),
+            "{told}"
+        );
 
         // Rendering again over the gap: shards 1 and 3 keep their images, the missing
         // shard gets exactly the images no live shard has.

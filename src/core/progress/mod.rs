@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Node};
 use super::objects::{Event, Pod};
 
 use super::adopt::Origin;
-use super::render::NOOP_CONTAINER;
+use super::render::{LABEL_SHARD, NOOP_CONTAINER};
 use super::selector::Taint;
 use messages::Said;
 
@@ -197,6 +197,23 @@ impl PoolProgress {
         self.nodes.iter().map(NodeProgress::bytes).sum()
     }
 
+    /// The pool's DaemonSets in a phrase that follows the pool's name: "is split over 2
+    /// DaemonSets (a, b)", or, when they are not a whole split, "has 3 DaemonSets (a, b, c)".
+    pub fn daemonsets_phrase(&self) -> String {
+        let names = if self.shards.is_empty() {
+            std::slice::from_ref(&self.daemonset)
+        } else {
+            self.shards.as_slice()
+        };
+        let n = names.len();
+        let plural = if n == 1 { "" } else { "s" };
+        if self.warning.is_none() && n > 1 {
+            format!("is split over {n} DaemonSets ({})", names.join(", "))
+        } else {
+            format!("has {n} DaemonSet{plural} ({})", names.join(", "))
+        }
+    }
+
     pub fn complete(&self) -> bool {
         self.problem.is_none()
             && self.warning.is_none()
@@ -252,7 +269,16 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
         let ds = group.daemonsets[0];
         let namespace = ds.metadata.namespace.clone().unwrap_or_default();
         let name = ds.metadata.name.clone().unwrap_or_default();
-        let shards: Vec<String> = if group.daemonsets.len() > 1 {
+        // Named whenever the pool is, or was meant to be, split: a split with one shard
+        // left names that one.
+        let split = group.daemonsets.len() > 1
+            || group.daemonsets.iter().any(|d| {
+                d.metadata
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| l.contains_key(LABEL_SHARD))
+            });
+        let shards: Vec<String> = if split {
             group
                 .daemonsets
                 .iter()
@@ -350,6 +376,11 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                     })),
                 }
             }
+            if group.shape.is_some() && members.len() > 1 {
+                // DaemonSets of two shapes at once can both pull one image: it is one image
+                // on the node, counted once.
+                once_per_image(&mut progress.images);
+            }
             let seconds = progress.pull_seconds();
             if seconds > 0.0 {
                 progress.rate = Some(progress.bytes() as f64 / seconds);
@@ -393,6 +424,39 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
         .map(|(_, n, _)| n.clone())
         .collect();
     Overview { pools, unpooled }
+}
+
+/// Keeps one entry per image, in the order of their first place: the one that says the most
+/// of the image on this node (a failure first, so that it is never hidden by another pod's
+/// success; then done, pulling, queued).
+fn once_per_image(images: &mut Vec<ImageProgress>) {
+    fn rank(s: &ImageState) -> u8 {
+        match s {
+            ImageState::Failed { .. } => 4,
+            ImageState::Pulled { .. } | ImageState::Present => 3,
+            ImageState::Pulling { .. } => 2,
+            ImageState::Queued => 1,
+        }
+    }
+    // One image however it is written (`nginx:1.25` = `docker.io/library/nginx:1.25`); the
+    // first writing is kept, with the state that says the most.
+    let same = |text: &str| {
+        super::reference::ImageRef::parse(text)
+            .map_or_else(|_| text.to_string(), |r| r.normalized())
+    };
+    let mut kept: Vec<(String, ImageProgress)> = Vec::with_capacity(images.len());
+    for image in images.drain(..) {
+        let key = same(&image.image);
+        match kept.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, k)) if rank(&image.state) > rank(&k.state) => {
+                k.state = image.state;
+                k.container = image.container;
+            }
+            Some(_) => {}
+            None => kept.push((key, image)),
+        }
+    }
+    *images = kept.into_iter().map(|(_, i)| i).collect();
 }
 
 fn event_time(e: &Event) -> Option<Timestamp> {

@@ -20,9 +20,6 @@ use crate::sim::resources::stored;
 use crate::sim::server::Sim;
 use crate::sim::store::{name_of, now_rfc3339, ns_of, uid_of};
 
-/// Simulated seconds between looks at how many pulls share a capped link.
-const LINK_TICK: f64 = 0.5;
-
 /// Starts a task for every bound pod that no kubelet runs yet.
 pub fn start_pods(sim: &Arc<Sim>) {
     let (_, pods) = sim.store.list("Pod", None);
@@ -254,28 +251,9 @@ impl Pod<'_> {
                 seconds
             }
             Some(link) => {
-                let (mut got, mut seconds) = (0.0, 0.0);
-                // Within half a byte: float steps must not leave a sliver to chase.
-                while size as f64 - got > 0.5 {
-                    let sharing = self
-                        .node
-                        .active
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .len()
-                        .max(1);
-                    let share = rate.min(link as f64 / sharing as f64);
-                    let step = ((size as f64 - got) / share).min(LINK_TICK);
-                    *segment.lock().unwrap_or_else(|p| p.into_inner()) = super::Segment {
-                        at: Instant::now(),
-                        bytes: got,
-                        per_second: share,
-                    };
-                    self.sleep_sim(step).await;
-                    got += share * step;
-                    seconds += step;
-                }
-                seconds
+                self.node
+                    .share_link(&segment, size, rate, link, self.speed())
+                    .await
             }
         };
         drop(permit);

@@ -37,6 +37,9 @@ pub struct NodeRuntime {
     pub kubelet: KubeletConfig,
     /// Pulls under way, as `ctr content active` lists them.
     pub active: Mutex<Vec<ActivePull>>,
+    /// Woken whenever a pull joins or leaves `active`: the pulls sharing a capped link
+    /// re-divide it then, and only then.
+    pub active_changed: tokio::sync::Notify,
 }
 
 /// One image being downloaded: its layer's ingest ref, its size and how fast it comes.
@@ -60,19 +63,22 @@ pub struct Segment {
 }
 
 /// Lists a pull as active until dropped, so a pull cut short (its pod deleted) leaves no trace.
+/// Two pulls of one image on one node at once (two pods) are two entries, each removed by
+/// its own guard: they share a reference, not a record.
 pub struct ActiveGuard<'a> {
     node: &'a NodeRuntime,
-    reference: String,
+    segment: Arc<Mutex<Segment>>,
 }
 
 impl<'a> ActiveGuard<'a> {
     pub fn start(node: &'a NodeRuntime, pull: ActivePull) -> Self {
-        let reference = pull.reference.clone();
+        let segment = pull.segment.clone();
         node.active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(pull);
-        ActiveGuard { node, reference }
+        node.active_changed.notify_waiters();
+        ActiveGuard { node, segment }
     }
 }
 
@@ -82,7 +88,60 @@ impl Drop for ActiveGuard<'_> {
             .active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|a| a.reference != self.reference);
+            .retain(|a| !Arc::ptr_eq(&a.segment, &self.segment));
+        self.node.active_changed.notify_waiters();
+    }
+}
+
+impl NodeRuntime {
+    /// Downloads `size` bytes at `rate` (bytes per simulated second) on a link of `link`
+    /// bytes per second shared by every pull under way on the node, at `speed` simulated
+    /// seconds per real second; returns the simulated seconds it took. The share is worked
+    /// out again only when a pull joins or leaves the node (`active_changed`), and `segment`
+    /// follows each change of rate, as `ctr content active` reads it.
+    pub async fn share_link(
+        &self,
+        segment: &Mutex<Segment>,
+        size: u64,
+        rate: f64,
+        link: u64,
+        speed: f64,
+    ) -> f64 {
+        let (mut got, mut seconds) = (0.0, 0.0);
+        // Within half a byte: float steps must not leave a sliver to chase.
+        while size as f64 - got > 0.5 {
+            // Listen before counting the sharers: a pull that joins or leaves while they are
+            // counted still wakes this one.
+            let changed = self.active_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let sharing = self
+                .active
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len()
+                .max(1);
+            let share = rate.min(link as f64 / sharing as f64);
+            let step = (size as f64 - got) / share;
+            let began = tokio::time::Instant::now();
+            *segment.lock().unwrap_or_else(|p| p.into_inner()) = Segment {
+                at: std::time::Instant::now(),
+                bytes: got,
+                per_second: share,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs_f64((step / speed).max(0.0))) => {
+                    got = size as f64;
+                    seconds += step;
+                }
+                _ = &mut changed => {
+                    let ran = (began.elapsed().as_secs_f64() * speed).min(step);
+                    got += share * ran;
+                    seconds += ran;
+                }
+            }
+        }
+        seconds
     }
 }
 
@@ -208,6 +267,7 @@ fn sync_nodes(sim: &Sim) {
                 disk,
                 kubelet,
                 active: Mutex::new(Vec::new()),
+                active_changed: Default::default(),
             }),
         );
     }
@@ -263,4 +323,89 @@ pub fn spawn(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
             while rx.try_recv().is_ok() {}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn node(link: Option<u64>) -> NodeRuntime {
+        NodeRuntime {
+            name: "n".into(),
+            images: Mutex::new(Default::default()),
+            pulls: Arc::new(Semaphore::new(2)),
+            bandwidth: 1000,
+            link,
+            disk: 1,
+            kubelet: Default::default(),
+            active: Mutex::new(Vec::new()),
+            active_changed: Default::default(),
+        }
+    }
+
+    fn refs(node: &NodeRuntime) -> Vec<String> {
+        node.active
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.reference.clone())
+            .collect()
+    }
+
+    #[test]
+    fn two_pulls_of_one_image_on_a_node_are_two_entries_each_removed_by_its_own_end() {
+        let node = node(None);
+        let pull = || ActivePull::new("layer-sha256:same".into(), 10, Instant::now(), 1.0);
+        let first = ActiveGuard::start(&node, pull());
+        let second = ActiveGuard::start(&node, pull());
+        assert_eq!(refs(&node).len(), 2);
+        drop(first);
+        // The other pod's pull is still under way: still listed, still sharing the link.
+        assert_eq!(refs(&node), ["layer-sha256:same"]);
+        drop(second);
+        assert!(refs(&node).is_empty());
+    }
+
+    /// A lone pull on a capped link keeps its one segment from start to end (nothing to
+    /// re-divide, so nothing wakes it), and a second pull joining splits the link at once.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_capped_link_is_divided_again_only_when_a_pull_joins_or_leaves() {
+        let node = Arc::new(node(Some(100)));
+        {
+            let alone = ActivePull::new("a".into(), 1000, Instant::now(), 80.0);
+            let segment = alone.segment.clone();
+            let _a = ActiveGuard::start(&node, alone);
+            // 1000 bytes at 80 B/s (under the 100 B/s link): 12.5 s, one segment.
+            let seconds = node.share_link(&segment, 1000, 80.0, 100, 1.0).await;
+            assert!((seconds - 12.5).abs() < 1e-6, "{seconds}");
+            let s = *segment.lock().unwrap();
+            assert_eq!(
+                (s.bytes, s.per_second),
+                (0.0, 80.0),
+                "one segment for a lone pull"
+            );
+        }
+
+        // Two pulls at once: the first alone for 5 s at 80 B/s (400 bytes), then both at
+        // 50 B/s: its other 600 bytes take 12 s, 17 s in all. The second, 600 bytes at
+        // 50 B/s, ends at the same moment.
+        let first = ActivePull::new("b".into(), 1000, Instant::now(), 80.0);
+        let first_segment = first.segment.clone();
+        let _b = ActiveGuard::start(&node, first);
+        let late = {
+            let node = node.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let pull = ActivePull::new("c".into(), 600, Instant::now(), 80.0);
+                let seg = pull.segment.clone();
+                let _c = ActiveGuard::start(&node, pull);
+                node.share_link(&seg, 600, 80.0, 100, 1.0).await
+            })
+        };
+        let first = node.share_link(&first_segment, 1000, 80.0, 100, 1.0).await;
+        let second = late.await.unwrap();
+        assert!((first - 17.0).abs() < 0.01, "first: {first}");
+        assert!((second - 12.0).abs() < 0.01, "second: {second}");
+    }
 }

@@ -526,6 +526,7 @@ mod tests {
             disk: 1,
             kubelet: Default::default(),
             active: Mutex::new(Vec::new()),
+            active_changed: Default::default(),
         };
         let argv: Vec<String> = ["nsenter", "-t", "1", "-m", "--", "ctr", "-n", "k8s.io"]
             .iter()

@@ -352,11 +352,11 @@ impl App {
                 match read_preloader(ds) {
                     // A split pool, or one with DaemonSets of two shapes at once (an apply
                     // stopped part-way): editing one of them would leave the others behind.
-                    Some(Ok(p)) if p.shard.is_some() || progress.shards.len() > 1 => {
+                    Some(Ok(p)) if p.shard.is_some() || !progress.shards.is_empty() => {
                         self.notice = Some(format!(
-                            "the pool {pool} is split over {} DaemonSets; edit its images in the \
-                             pools file and run kpreload apply (or kpreload -f FILE)",
-                            progress.shards.len().max(p.pool.shards)
+                            "the pool {pool} {}; edit its images in the pools file and run \
+                             kpreload apply (or kpreload -f FILE)",
+                            progress.daemonsets_phrase()
                         ));
                         return;
                     }
@@ -461,12 +461,12 @@ impl App {
         };
         if self.gitops.is_none()
             && let Some(p) = self.overview.pools.iter().find(|p| p.pool == pool)
-            && p.shards.len() > 1
+            && !p.shards.is_empty()
         {
             self.notice = Some(format!(
-                "the pool {pool} is split over {} DaemonSets; remove it from the pools file and \
-                 delete them with kubectl delete daemonset -n {} {}",
-                p.shards.len(),
+                "the pool {pool} {}; remove it from the pools file and delete them with \
+                 kubectl delete daemonset -n {} {}",
+                p.daemonsets_phrase(),
                 p.namespace,
                 p.shards.join(" ")
             ));

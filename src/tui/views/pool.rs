@@ -28,13 +28,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         return;
     };
     let log_height = (area.height / 4).clamp(3, 8);
-    let [summary, matrix, log] = Layout::vertical([
-        Constraint::Length(5),
+    let summary_lines = summary(pool, t, disk_line(app, &pool.pool));
+    // Five lines at least (room for one warning); more when a problem, a warning and the
+    // failures are all to be said, wrapped at the screen's width.
+    let wrapped: usize = summary_lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(usize::from(area.width.max(1))))
+        .sum();
+    let summary_height = (wrapped as u16).clamp(5, (area.height / 2).max(5));
+    let [summary_area, matrix, log] = Layout::vertical([
+        Constraint::Length(summary_height),
         Constraint::Min(3),
         Constraint::Length(log_height),
     ])
     .areas(area);
-    draw_summary(frame, summary, pool, t, disk_line(app, &pool.pool));
+    frame.render_widget(
+        Paragraph::new(summary_lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        summary_area,
+    );
 
     // Image columns that fit beside the node column, from the scrolled-to one.
     let node_width = 14u16;
@@ -205,7 +216,9 @@ fn disk_line<'a>(app: &App, pool: &str) -> Line<'a> {
     Line::from(spans)
 }
 
-fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme, disk: Line) {
+/// The pool's header: its preloader, its progress, its disks, and each thing wrong (a
+/// preloader that cannot be read, DaemonSets that are not whole, failed pulls), all of them.
+fn summary<'a>(pool: &PoolProgress, t: &Theme, disk: Line<'a>) -> Vec<Line<'a>> {
     let origin = match pool.origin {
         Origin::Rendered => "rendered by kpreload",
         Origin::HandWritten => "hand-written",
@@ -236,9 +249,11 @@ fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme, d
     ];
     if let Some(problem) = &pool.problem {
         lines.push(Line::styled(problem.clone(), Style::new().fg(t.fail)));
-    } else if let Some(warning) = &pool.warning {
+    }
+    if let Some(warning) = &pool.warning {
         lines.push(Line::styled(warning.clone(), Style::new().fg(t.busy)));
-    } else if pool.failures() > 0 {
+    }
+    if pool.failures() > 0 {
         lines.push(Line::styled(
             format!(
                 "{} image pulls failed; open a node for the kubelet's words",
@@ -247,10 +262,7 @@ fn draw_summary(frame: &mut Frame, area: Rect, pool: &PoolProgress, t: &Theme, d
             Style::new().fg(t.fail),
         ));
     }
-    frame.render_widget(
-        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
-        area,
-    );
+    lines
 }
 
 /// `registry.example.com/team/app:v1.2` → `app:v1.2`, cut to fit.
