@@ -310,3 +310,68 @@ async fn record_event(
         .map(|_| ())
         .map_err(|e| api_error(&e, &format!("record an Event in {namespace}")))
 }
+
+/// One line per node, and a line per image that was not simply removed.
+pub fn report_lines(r: &NodeReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(e) = &r.error {
+        lines.push(format!("{}: failed: {e}", r.node));
+        return lines;
+    }
+    let skipped = r
+        .removals
+        .iter()
+        .filter(|x| matches!(x.outcome, Outcome::Skipped(_)))
+        .count();
+    let gone = r
+        .removals
+        .iter()
+        .filter(|x| x.outcome == Outcome::AlreadyGone)
+        .count();
+    let failed = r
+        .removals
+        .iter()
+        .filter(|x| matches!(x.outcome, Outcome::Failed(_)))
+        .count();
+    let mut head = format!(
+        "{}: removed {}, freed {}",
+        r.node,
+        r.removed(),
+        units::bytes(r.freed())
+    );
+    for (n, word) in [
+        (skipped, "skipped"),
+        (gone, "already gone"),
+        (failed, "failed"),
+    ] {
+        if n > 0 {
+            head.push_str(&format!(", {n} {word}"));
+        }
+    }
+    lines.push(head);
+    for x in &r.removals {
+        let name = crate::core::cleanup::familiar_name(&x.candidate.refs);
+        match &x.outcome {
+            Outcome::Removed => {
+                let gone_before = x
+                    .names
+                    .iter()
+                    .filter(|(_, res)| *res == crate::runtime::NameResult::AlreadyGone)
+                    .count();
+                let note = if gone_before > 0 {
+                    format!(" ({gone_before} of its names were already gone)")
+                } else {
+                    String::new()
+                };
+                lines.push(format!("  removed {name}{note}"));
+            }
+            Outcome::AlreadyGone => lines.push(format!("  already gone {name}")),
+            Outcome::Skipped(why) => lines.push(format!("  kept {name}: {why}")),
+            Outcome::Failed(why) => lines.push(format!("  failed {name}: {why}")),
+        }
+    }
+    if let Some(e) = &r.event_error {
+        lines.push(format!("  (the audit Event was not recorded: {e})"));
+    }
+    lines
+}

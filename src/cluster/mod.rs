@@ -12,8 +12,6 @@ use std::sync::Arc;
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
-use crate::sim;
-
 /// The preloaders' namespace when none is given.
 pub const DEFAULT_NAMESPACE: &str = "kube-system";
 
@@ -45,7 +43,7 @@ pub struct Connection {
     /// The preloaders' namespace.
     pub namespace: String,
     /// The in-process simulator of `kpreload demo`, kept alive with the connection.
-    pub demo: Option<Arc<sim::Sim>>,
+    pub demo: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// Connects: reads the kubeconfig (or starts the demo cluster) and builds a client. Nothing is
@@ -71,7 +69,7 @@ async fn connect_with(
     file: Kubeconfig,
     source: &str,
     target: &Target,
-    demo: Option<Arc<sim::Sim>>,
+    demo: Option<Arc<dyn std::any::Any + Send + Sync>>,
 ) -> anyhow::Result<Connection> {
     let context = target
         .context
@@ -118,10 +116,13 @@ async fn connect_with(
 }
 
 /// Starts the built-in simulated cluster on a loopback port and connects to it over HTTP.
+#[cfg(feature = "demo")]
 async fn connect_demo(target: &Target) -> anyhow::Result<Connection> {
+    use kpreload_sim as sim;
     let scenario = sim::scenario::parse(DEMO_SCENARIO, "demo.yaml")
         .map_err(|e| anyhow::anyhow!("the built-in demo scenario is broken: {e}"))?;
-    let simulator = crate::commands::sim::build(scenario, target.seed.unwrap_or(DEMO_SEED))?;
+    let simulator = sim::build(scenario, target.seed.unwrap_or(DEMO_SEED))
+        .map_err(|e| anyhow::anyhow!("the built-in demo scenario is broken: {e}"))?;
     let running = sim::start(simulator.clone(), "127.0.0.1:0".parse()?).await?;
     let file = Kubeconfig::from_yaml(&sim::kubeconfig::kubeconfig(&running.url()))
         .map_err(|e| anyhow::anyhow!("the demo kubeconfig is broken: {e}"))?;
@@ -132,6 +133,14 @@ async fn connect_demo(target: &Target) -> anyhow::Result<Connection> {
         ..target.clone()
     };
     connect_with(file, "the demo kubeconfig", &target, Some(simulator)).await
+}
+
+#[cfg(not(feature = "demo"))]
+async fn connect_demo(_: &Target) -> anyhow::Result<Connection> {
+    anyhow::bail!(
+        "this kpreload was built without its demo cluster (the cargo feature `demo`); build it \
+         with the default features to use `kpreload demo` or --demo"
+    )
 }
 
 /// One sentence for what is wrong with a kubeconfig, and what to do.

@@ -13,7 +13,6 @@ use super::plan::{Args, make};
 use crate::cluster::cleanup::{NodeReport, Step, execute};
 use crate::core::cleanup::{self, ClusterPlan, display_name};
 use crate::core::units;
-use crate::runtime::{NameResult, Outcome};
 
 /// Where the confirmation comes from.
 pub trait Ask {
@@ -55,71 +54,6 @@ fn summary(plan: &ClusterPlan) -> String {
 
 fn confirmed(ask: &mut dyn Ask, question: &str) -> bool {
     ask.ask(question).is_some_and(|a| a == "yes")
-}
-
-/// One line per node, and a line per image that was not simply removed.
-pub fn report_lines(r: &NodeReport) -> Vec<String> {
-    let mut lines = Vec::new();
-    if let Some(e) = &r.error {
-        lines.push(format!("{}: failed: {e}", r.node));
-        return lines;
-    }
-    let skipped = r
-        .removals
-        .iter()
-        .filter(|x| matches!(x.outcome, Outcome::Skipped(_)))
-        .count();
-    let gone = r
-        .removals
-        .iter()
-        .filter(|x| x.outcome == Outcome::AlreadyGone)
-        .count();
-    let failed = r
-        .removals
-        .iter()
-        .filter(|x| matches!(x.outcome, Outcome::Failed(_)))
-        .count();
-    let mut head = format!(
-        "{}: removed {}, freed {}",
-        r.node,
-        r.removed(),
-        units::bytes(r.freed())
-    );
-    for (n, word) in [
-        (skipped, "skipped"),
-        (gone, "already gone"),
-        (failed, "failed"),
-    ] {
-        if n > 0 {
-            head.push_str(&format!(", {n} {word}"));
-        }
-    }
-    lines.push(head);
-    for x in &r.removals {
-        let name = cleanup::familiar_name(&x.candidate.refs);
-        match &x.outcome {
-            Outcome::Removed => {
-                let gone_before = x
-                    .names
-                    .iter()
-                    .filter(|(_, res)| *res == NameResult::AlreadyGone)
-                    .count();
-                let note = if gone_before > 0 {
-                    format!(" ({gone_before} of its names were already gone)")
-                } else {
-                    String::new()
-                };
-                lines.push(format!("  removed {name}{note}"));
-            }
-            Outcome::AlreadyGone => lines.push(format!("  already gone {name}")),
-            Outcome::Skipped(why) => lines.push(format!("  kept {name}: {why}")),
-            Outcome::Failed(why) => lines.push(format!("  failed {name}: {why}")),
-        }
-    }
-    if let Some(e) = &r.event_error {
-        lines.push(format!("  (the audit Event was not recorded: {e})"));
-    }
-    lines
 }
 
 pub async fn run(
@@ -215,7 +149,7 @@ pub async fn run(
             reports = &mut run => break reports,
             Some(step) = rx.recv() => {
                 if let Step::Finished(r) = step {
-                    for line in report_lines(&r) {
+                    for line in crate::cluster::cleanup::report_lines(&r) {
                         let _ = writeln!(out, "{line}");
                     }
                     let _ = out.flush();
@@ -226,7 +160,7 @@ pub async fn run(
     // Reports the loop did not print before the run ended.
     while let Ok(step) = rx.try_recv() {
         if let Step::Finished(r) = step {
-            for line in report_lines(&r) {
+            for line in crate::cluster::cleanup::report_lines(&r) {
                 writeln!(out, "{line}")?;
             }
         }

@@ -3,34 +3,12 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::sim::faults::FaultSettings;
-use crate::sim::kubeconfig::kubeconfig;
-use crate::sim::scenario::{self, Scenario};
-use crate::sim::store::Store;
-use crate::sim::{HISTORY, Sim, start};
-
-pub fn load(path: &Path) -> Result<Scenario> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the scenario {}: {}",
-            path.display(),
-            crate::core::pools::io_reason(&e)
-        )
-    })?;
-    Ok(scenario::parse(&text, &path.display().to_string())?)
-}
-
-/// Builds a simulator's state from a scenario.
-pub fn build(scenario: Scenario, seed: u64) -> Result<Arc<Sim>> {
-    let store = Store::new(HISTORY, seed);
-    scenario::load_into(&store, scenario.objects)
-        .map_err(|e| anyhow::anyhow!("the scenario could not be loaded: {e}"))?;
-    Ok(Arc::new(Sim::new(store, scenario.simulation)))
-}
+use kpreload_sim::faults::FaultSettings;
+use kpreload_sim::kubeconfig::kubeconfig;
+use kpreload_sim::{build, load, start};
 
 pub async fn run(
     scenario: &Path,
@@ -38,7 +16,11 @@ pub async fn run(
     write_kubeconfig: Option<&Path>,
     faults: Option<&str>,
 ) -> Result<()> {
-    let sim = build(load(scenario)?, crate::cluster::DEMO_SEED)?;
+    let sim = build(
+        load(scenario).map_err(anyhow::Error::msg)?,
+        crate::cluster::DEMO_SEED,
+    )
+    .map_err(anyhow::Error::msg)?;
     if let Some(json) = faults {
         let settings: FaultSettings = serde_json::from_str(json).map_err(|e| {
             anyhow::anyhow!("--faults is not valid: {e}; see `POST /sim/faults` in the README")

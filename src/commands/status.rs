@@ -287,7 +287,7 @@ fn print(o: &Overview, format: Format, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// The status contract of DESIGN.md, with fields added (never renamed).
+/// The status contract (docs/contracts.md), with fields added (never renamed).
 pub fn to_json(o: &Overview) -> Value {
     let pools: Vec<Value> = o
         .pools

@@ -272,7 +272,7 @@ fn cri_o_prints_bare_ids() {
 
 #[tokio::test]
 async fn a_container_on_an_unknown_id_keeps_images_whose_id_is_gone() {
-    use crate::sim::world::runtime_cli::{CONTAINERS, IMAGES, tabwriter};
+    use kpreload_sim::world::runtime_cli::{CONTAINERS, IMAGES, tabwriter};
     let cell = |r: &[&str]| r.iter().map(|c| c.to_string()).collect::<Vec<_>>();
     let digest = format!("sha256:{}", "2".repeat(64));
     let by_digest = format!("docker.io/library/other@{digest}");
@@ -320,7 +320,7 @@ async fn a_container_on_an_unknown_id_keeps_images_whose_id_is_gone() {
 async fn a_container_on_a_tag_no_image_carries_keeps_its_repository() {
     // ctr: the container was made from app:1.0, whose tag has since moved off this image
     // and the new image is gone too; the old image may be the container's.
-    use crate::sim::world::runtime_cli::{CONTAINERS, IMAGES, tabwriter};
+    use kpreload_sim::world::runtime_cli::{CONTAINERS, IMAGES, tabwriter};
     let cells = |rows: &[&[&str]]| -> Vec<Vec<String>> {
         rows.iter()
             .map(|r| r.iter().map(|c| c.to_string()).collect())

@@ -88,7 +88,7 @@ impl Insight {
                 .iter()
                 .filter_map(|n| n.kubelet.as_ref())
                 .filter(|k| k.gc_enabled())
-                .map(|k| k.image_gc_high.unwrap_or(85))
+                .map(|k| k.gc_high())
                 .min(),
             read: members.iter().filter(|n| n.kubelet.is_some()).count(),
             total: members.len(),

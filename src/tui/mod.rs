@@ -54,56 +54,40 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
     app.insight_in_background = true;
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    // Work the app asked for (a cleanup run) reports back here.
+    // Work the app asked for (a cleanup run, an edit, kubelet reads, findings) reports here.
     let (work_tx, mut work_rx) = mpsc::unbounded_channel::<Action>();
-    let mut tasks = watch::spawn_all(
-        &connection.client,
-        &connection.namespace,
-        PodScope::AllNamespaces,
-        &tx,
-    );
+    let mut worker = Worker {
+        client: connection.client.clone(),
+        watches: watch::spawn_all(
+            &connection.client,
+            &connection.namespace,
+            PodScope::AllNamespaces,
+            &tx,
+        ),
+        tasks: Vec::new(),
+        updates: tx,
+        report: work_tx,
+        kubelet_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(KUBELET_CONCURRENCY)),
+    };
     // ratatui::init restores the terminal before a panic is printed.
     let mut terminal = ratatui::init();
     let mut keys = EventStream::new();
     let mut clock = tokio::time::interval(CLOCK);
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_draw = tokio::time::Instant::now() - FRAME;
-    let kubelet_slots = std::sync::Arc::new(tokio::sync::Semaphore::new(KUBELET_CONCURRENCY));
     let result: Result<()> = async {
         loop {
             if app.dirty {
                 let wait = (last_draw + FRAME).saturating_duration_since(tokio::time::Instant::now());
                 if wait.is_zero() {
                     app.refresh();
-                    terminal.draw(|f| views::draw(f, &mut app))?;
+                    app.before_draw(terminal.size()?.into());
+                    terminal.draw(|f| views::draw(f, &app))?;
                     app.dirty = false;
                     last_draw = tokio::time::Instant::now();
                 }
             }
-            tasks.retain(|t| !t.is_finished());
-            if let Some((job, snapshot, kubelets, generation)) = app.insight_job() {
-                let report = work_tx.clone();
-                tasks.push(tokio::task::spawn_blocking(move || {
-                    // A failed derivation is reported too, or no other would ever start.
-                    let insight = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        insight::Insight::compute(&snapshot, &kubelets, generation)
-                    }))
-                    .ok()
-                    .map(Box::new);
-                    let _ = report.send(Action::Insight(job, insight));
-                }));
-            }
-            // The kubelets the screen asked for, a few at a time.
-            for node in app.kubelets.take(KUBELET_CONCURRENCY * 2) {
-                let client = connection.client.clone();
-                let report = work_tx.clone();
-                let slots = kubelet_slots.clone();
-                tasks.push(tokio::spawn(async move {
-                    let _slot = slots.acquire_owned().await;
-                    let answer = crate::cluster::kubelet::read(&client, &node).await;
-                    let _ = report.send(Action::Kubelet(node, answer));
-                }));
-            }
+            worker.start_background(&mut app);
             let next_frame = last_draw + FRAME;
             let action = tokio::select! {
                 key = keys.next() => match key {
@@ -120,49 +104,13 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
             };
             let mut next = action;
             while let Some(a) = next {
-                next = match a {
-                    Action::SwitchNamespace(ns) => {
-                        for t in tasks.drain(..) {
-                            t.abort();
-                        }
-                        tasks = watch::spawn_all(&connection.client, &ns, PodScope::AllNamespaces, &tx);
-                        app.update(Action::SwitchNamespace(ns))
-                    }
-                    a => app.update(a),
-                };
+                if let Action::SwitchNamespace(ns) = &a {
+                    worker.switch_namespace(ns);
+                }
+                next = app.update(a);
             }
-            match app.effect.take() {
-            Some(Effect::RunCleanup(plan)) => {
-                let client = connection.client.clone();
-                let report = work_tx.clone();
-                tasks.push(tokio::spawn(async move {
-                    let (steps_tx, mut steps) = mpsc::unbounded_channel();
-                    let forward = report.clone();
-                    let relay = tokio::spawn(async move {
-                        while let Some(step) = steps.recv().await {
-                            let _ = forward.send(Action::CleanupStep(step));
-                        }
-                    });
-                    let reports = crate::cluster::cleanup::execute(
-                        &client,
-                        &plan,
-                        CLEANUP_CONCURRENCY,
-                        Some(steps_tx),
-                    )
-                    .await;
-                    let _ = relay.await;
-                    let _ = report.send(Action::CleanupDone(reports));
-                }));
-            }
-            Some(Effect::Edit(work)) => {
-                let client = connection.client.clone();
-                let report = work_tx.clone();
-                tasks.push(tokio::spawn(async move {
-                    let done = edit::perform(&client, work).await;
-                    let _ = report.send(Action::Edit(done));
-                }));
-            }
-            None => {}
+            if let Some(effect) = app.effect.take() {
+                worker.perform(effect);
             }
             // Take in the rest of a burst of updates before drawing.
             while let Ok(u) = rx.try_recv() {
@@ -175,10 +123,99 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
     }
     .await;
     ratatui::restore();
-    for t in tasks {
-        t.abort();
-    }
+    worker.stop();
     result
+}
+
+/// Where the app's work is done, off the UI loop: the watches, and every task the app asks
+/// for. Each task reports back on `report` as an [`Action`].
+struct Worker {
+    client: kube::Client,
+    watches: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    updates: mpsc::UnboundedSender<watch::Update>,
+    report: mpsc::UnboundedSender<Action>,
+    kubelet_slots: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Worker {
+    /// What the screen waits for: the findings' derivation (on a blocking thread: hundreds
+    /// of ms on 5,000 nodes) and the kubelets on screen, a few at a time.
+    fn start_background(&mut self, app: &mut App) {
+        self.tasks.retain(|t| !t.is_finished());
+        if let Some((job, snapshot, kubelets, generation)) = app.insight_job() {
+            let report = self.report.clone();
+            self.tasks.push(tokio::task::spawn_blocking(move || {
+                // A failed derivation is reported too, or no other would ever start.
+                let insight = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    insight::Insight::compute(&snapshot, &kubelets, generation)
+                }))
+                .ok()
+                .map(Box::new);
+                let _ = report.send(Action::Insight(job, insight));
+            }));
+        }
+        for node in app.kubelets.take(KUBELET_CONCURRENCY * 2) {
+            let client = self.client.clone();
+            let report = self.report.clone();
+            let slots = self.kubelet_slots.clone();
+            self.tasks.push(tokio::spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                let answer = crate::cluster::kubelet::read(&client, &node).await;
+                let _ = report.send(Action::Kubelet(node, answer));
+            }));
+        }
+    }
+
+    /// Watches the preloaders of another namespace; everything under way is stopped (the
+    /// app forgets it too).
+    fn switch_namespace(&mut self, namespace: &str) {
+        for t in self.watches.drain(..).chain(self.tasks.drain(..)) {
+            t.abort();
+        }
+        self.watches = watch::spawn_all(
+            &self.client,
+            namespace,
+            PodScope::AllNamespaces,
+            &self.updates,
+        );
+    }
+
+    /// A confirmed cleanup run, or an edit's cluster or file work.
+    fn perform(&mut self, effect: Effect) {
+        let client = self.client.clone();
+        let report = self.report.clone();
+        self.tasks.push(match effect {
+            Effect::RunCleanup(plan) => tokio::spawn(async move {
+                let (steps_tx, mut steps) = mpsc::unbounded_channel();
+                let forward = report.clone();
+                let relay = tokio::spawn(async move {
+                    while let Some(step) = steps.recv().await {
+                        let _ = forward.send(Action::CleanupStep(step));
+                    }
+                });
+                let reports = crate::cluster::cleanup::execute(
+                    &client,
+                    &plan,
+                    CLEANUP_CONCURRENCY,
+                    Some(steps_tx),
+                )
+                .await;
+                let _ = relay.await;
+                let _ = report.send(Action::CleanupDone(reports));
+            }),
+            Effect::Edit(work) => tokio::spawn(async move {
+                let done = edit::perform(&client, work).await;
+                let _ = report.send(Action::Edit(done));
+            }),
+        });
+    }
+
+    fn stop(self) {
+        for t in self.watches.into_iter().chain(self.tasks) {
+            t.abort();
+        }
+    }
 }
 
 /// Logs go to a file, never to the terminal the UI draws on. The level comes from

@@ -17,9 +17,8 @@ fn ms(t: Instant) -> f64 {
 
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let scenario =
-        kpreload::commands::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
-    let state = kpreload::commands::sim::build(scenario, 1).unwrap();
+    let scenario = kpreload::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
+    let state = kpreload::sim::build(scenario, 1).unwrap();
     let read = |kind: &'static str| -> Vec<serde_json::Value> {
         state
             .store

@@ -8,9 +8,8 @@ use kpreload::core::cleanup::{Options, gather, plan};
 
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let scenario =
-        kpreload::commands::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
-    let state = kpreload::commands::sim::build(scenario, 1).unwrap();
+    let scenario = kpreload::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
+    let state = kpreload::sim::build(scenario, 1).unwrap();
     let nodes: Vec<Arc<k8s_openapi::api::core::v1::Node>> = state
         .store
         .list("Node", None)

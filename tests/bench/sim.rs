@@ -44,10 +44,9 @@ fn main() {
         .unwrap();
 
     let t = Instant::now();
-    let scenario =
-        kpreload::commands::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
+    let scenario = kpreload::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
     let parsed = t.elapsed();
-    let state = kpreload::commands::sim::build(scenario, 1).unwrap();
+    let state = kpreload::sim::build(scenario, 1).unwrap();
     let loaded = t.elapsed();
     let nodes = state.store.count("Node");
     let pods = state.store.count("Pod");
@@ -202,10 +201,10 @@ fn main() {
     drop(sim_state);
 
     // A preloader rolled out across all 5,000 nodes, at 1000x speed.
-    let scenario = kpreload::commands::sim::load(&root.join("config/scenarios/large.yaml"))
+    let scenario = kpreload::sim::load(&root.join("config/scenarios/large.yaml"))
         .unwrap()
         .with_speed(1000.0);
-    let state = kpreload::commands::sim::build(scenario, 2).unwrap();
+    let state = kpreload::sim::build(scenario, 2).unwrap();
     let running = rt
         .block_on(sim::start(state.clone(), "127.0.0.1:0".parse().unwrap()))
         .unwrap();

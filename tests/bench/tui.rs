@@ -139,8 +139,9 @@ fn main() {
             app.update(Action::Cluster(u));
         }
         app.refresh();
+        app.before_draw(terminal.size().unwrap().into());
         terminal
-            .draw(|f| kpreload::tui::views::draw(f, &mut app))
+            .draw(|f| kpreload::tui::views::draw(f, &app))
             .unwrap();
         let complete = t.elapsed().as_secs_f64();
         println!(
@@ -195,8 +196,9 @@ fn main() {
                 }
                 app.refresh();
                 if app.overview.pools.iter().any(|p| p.pool == pool) {
+                    app.before_draw(terminal.size().unwrap().into());
                     terminal
-                        .draw(|f| kpreload::tui::views::draw(f, &mut app))
+                        .draw(|f| kpreload::tui::views::draw(f, &app))
                         .unwrap();
                     break;
                 }
@@ -237,8 +239,9 @@ fn main() {
             }
             if app.dirty && last_frame.elapsed() >= Duration::from_millis(16) {
                 app.refresh();
+                app.before_draw(terminal.size().unwrap().into());
                 terminal
-                    .draw(|f| kpreload::tui::views::draw(f, &mut app))
+                    .draw(|f| kpreload::tui::views::draw(f, &app))
                     .unwrap();
                 app.dirty = false;
                 frames += 1;
@@ -302,9 +305,10 @@ fn main() {
             }
             let mut times = Vec::new();
             for _ in 0..30 {
+                app2.before_draw(terminal.size().unwrap().into());
                 let t = Instant::now();
                 terminal
-                    .draw(|f| kpreload::tui::views::draw(f, &mut app2))
+                    .draw(|f| kpreload::tui::views::draw(f, &app2))
                     .unwrap();
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
             }

@@ -83,11 +83,11 @@ impl Cluster {
             .build()
             .unwrap();
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(scenario);
-        let mut scenario = kpreload::commands::sim::load(&path).unwrap();
+        let mut scenario = kpreload::sim::load(&path).unwrap();
         if let Some(speed) = speed {
             scenario = scenario.with_speed(speed);
         }
-        let state = kpreload::commands::sim::build(scenario, 42).unwrap();
+        let state = kpreload::sim::build(scenario, 42).unwrap();
         let running = rt
             .block_on(sim::start(state, "127.0.0.1:0".parse().unwrap()))
             .unwrap();

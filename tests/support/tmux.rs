@@ -1,7 +1,6 @@
 //! A real terminal for the TUI's tests: one tmux server per use (the tests of a file run at
 //! the same time), a clean shell in it, keys sent as a person types them, the screen read
-//! back. Stopped when dropped. Included by the tests that need it with
-//! `#[path = "support/tmux.rs"] mod tmux;` beside `mod support;`.
+//! back. Stopped when dropped. Used by the `terminal` test binary.
 
 #![allow(dead_code)]
 

@@ -4,11 +4,10 @@
 use super::*;
 
 impl App {
-    /// Keys on the editor screen.
+    /// Keys on the editor screen: each step of the editor has its own.
     pub fn edit_key(&mut self, k: KeyEvent) -> Option<Action> {
         let key = Key::of(&k);
         let command = self.config.command(&key);
-        let snapshot_choices = self.edit.as_ref()?.choices(&self.snapshot);
         let e = self.edit.as_mut()?;
         let typing = matches!(
             e.step,
@@ -22,122 +21,17 @@ impl App {
             self.notice = None;
         }
         match &mut e.step {
-            Step::Add(p) | Step::Tag(p) | Step::NewName(p) | Step::NewSelector(p) => {
-                match k.code {
-                    KeyCode::Esc => {
-                        if matches!(e.step, Step::NewName(_)) {
-                            self.close_editor();
-                        } else if matches!(e.step, Step::NewSelector(_)) {
-                            e.step = Step::NewName(Picker {
-                                text: e.pool.name.clone(),
-                                ..Default::default()
-                            });
-                        } else {
-                            e.step = Step::List;
-                        }
-                    }
-                    KeyCode::Backspace => {
-                        p.text.pop();
-                        p.selected = None;
-                        p.error = None;
-                    }
-                    KeyCode::Up => {
-                        p.selected = match p.selected {
-                            Some(0) | None => None,
-                            Some(i) => Some(i - 1),
-                        };
-                    }
-                    KeyCode::Down if !snapshot_choices.is_empty() => {
-                        p.selected = Some(match p.selected {
-                            None => 0,
-                            Some(i) => (i + 1).min(snapshot_choices.len() - 1),
-                        });
-                    }
-                    KeyCode::Tab => {
-                        let pick = p.selected.unwrap_or(0);
-                        if let Some((text, _)) = snapshot_choices.get(pick) {
-                            p.text = text.clone();
-                            p.selected = None;
-                            p.error = None;
-                        }
-                    }
-                    KeyCode::Enter => {
-                        let chosen = match p.selected {
-                            Some(i) => snapshot_choices.get(i).map(|c| c.0.clone()),
-                            None => None,
-                        }
-                        .unwrap_or_else(|| p.text.clone());
-                        self.accept(chosen);
-                    }
-                    KeyCode::Char(c) if !key.ctrl => {
-                        p.text.push(c);
-                        p.selected = None;
-                        p.error = None;
-                    }
-                    _ => {}
-                }
-                return None;
+            Step::Add(_) | Step::Tag(_) | Step::NewName(_) | Step::NewSelector(_) => {
+                self.picker_key(&k, &key);
+                None
             }
-            Step::NewTolerations { proposed, selected } => {
-                match (k.code, command) {
-                    (KeyCode::Char(' '), _) => {
-                        if let Some(t) = proposed.get_mut(*selected) {
-                            t.1 = !t.1;
-                        }
-                    }
-                    (_, Some(Command::Up)) => *selected = selected.saturating_sub(1),
-                    (_, Some(Command::Down)) => {
-                        *selected = (*selected + 1).min(proposed.len().saturating_sub(1))
-                    }
-                    (KeyCode::Enter, _) => {
-                        e.pool.tolerations = proposed
-                            .iter()
-                            .filter(|t| t.1)
-                            .map(|t| t.0.clone())
-                            .collect();
-                        e.step = Step::Add(Picker::default());
-                        self.notice =
-                            Some("now the images: type or pick one, Enter adds it".into());
-                    }
-                    (KeyCode::Esc, _) => e.step = Step::NewSelector(Picker::default()),
-                    _ => {}
-                }
-                return None;
+            Step::NewTolerations { .. } => {
+                self.tolerations_key(&k, command);
+                None
             }
-            Step::Delete { typed } => {
-                match k.code {
-                    KeyCode::Esc => self.close_editor(),
-                    KeyCode::Backspace => {
-                        typed.pop();
-                    }
-                    KeyCode::Enter if *typed == e.pool.name => {
-                        let work = match &e.mode {
-                            Mode::Cluster => Work::Delete {
-                                namespace: e.namespace.clone(),
-                                name: e.daemonset.clone(),
-                                uid: e.uid.clone(),
-                                spec: e.shown.clone(),
-                            },
-                            Mode::File(path) => Work::DeleteFromFile {
-                                path: path.clone(),
-                                pool: e.pool.name.clone(),
-                            },
-                        };
-                        e.step = Step::Applying;
-                        e.deleting = true;
-                        self.effect = Some(Effect::Edit(work));
-                    }
-                    KeyCode::Enter => {
-                        typed.clear();
-                        self.notice = Some(format!(
-                            "type {} to delete its preloader, or Esc to keep it",
-                            e.pool.name
-                        ));
-                    }
-                    KeyCode::Char(c) if !key.ctrl => typed.push(c),
-                    _ => {}
-                }
-                return None;
+            Step::Delete { .. } => {
+                self.delete_key(&k, &key);
+                None
             }
             Step::Waiting(_) => {
                 match command {
@@ -146,79 +40,226 @@ impl App {
                     Some(Command::Back) => e.step = Step::List,
                     _ => self.notice = Some("waiting for the preview; Esc cancels it".into()),
                 }
-                return None;
+                None
             }
             Step::Applying => {
                 // A write cut in half (a conversion between its delete and its create) is
                 // worse than a wait: no quitting until the cluster has answered.
                 self.notice = Some("applying; this ends when the cluster answers".into());
-                return None;
+                None
             }
-            Step::Conflict(_) => {
-                match command {
-                    Some(Command::Edit) if e.new => {
-                        // A new pool has no other state to start from: keep the draft.
-                        e.step = Step::List;
-                        self.notice = Some(
-                            "your new pool is kept; p previews it against what is there now".into(),
-                        );
-                    }
-                    Some(Command::Edit) => {
-                        let pool = e.pool.name.clone();
-                        self.close_editor();
-                        self.open(Screen::Pool(pool.clone()));
-                        self.open_editor();
-                        if self.edit.is_none() {
-                            self.notice = Some(format!(
-                                "pool {pool} is not there any more{}",
-                                self.notice
-                                    .take()
-                                    .map(|n| format!(" ({n})"))
-                                    .unwrap_or_default()
-                            ));
-                        }
-                    }
-                    Some(Command::Quit) => return Some(Action::Quit),
-                    _ if k.code == KeyCode::Esc => e.step = Step::List,
-                    _ => {}
-                }
-                return None;
-            }
+            Step::Conflict(_) => self.conflict_key(&k, command),
             Step::Failed(_) => {
                 e.step = Step::List;
-                return None;
+                None
             }
-            Step::Preview(p) => {
-                match command {
-                    Some(Command::Apply) => {
-                        if self.read_only {
-                            self.notice =
-                                Some("read-only: the preview is as far as it goes".into());
-                            return None;
-                        }
-                        let mut work = p.work.clone();
-                        if let Work::Apply { note, .. } | Work::Convert { note, .. } = &mut work {
-                            *note = p.summary.join("; ");
-                        }
-                        e.step = Step::Applying;
-                        self.effect = Some(Effect::Edit(work));
-                    }
-                    Some(Command::Up) => p.scroll = p.scroll.saturating_sub(1),
-                    Some(Command::Down) => p.scroll = (p.scroll + 1).min(p.diff.len()),
-                    Some(Command::PageUp) => p.scroll = p.scroll.saturating_sub(10),
-                    Some(Command::PageDown) => p.scroll = (p.scroll + 10).min(p.diff.len()),
-                    Some(Command::Back) => e.step = Step::List,
-                    Some(Command::Quit) => return Some(Action::Quit),
-                    Some(Command::Help) => self.help = true,
-                    _ => {}
-                }
-                return None;
-            }
-            Step::List => {}
+            Step::Preview(_) => self.preview_key(command),
+            Step::List => self.list_key(command?),
         }
-        // The list.
+    }
+
+    /// Typing in a picker: a reference, a tag, a pool's name or a label.
+    fn picker_key(&mut self, k: &KeyEvent, key: &Key) {
+        let Some(snapshot_choices) = self.edit.as_ref().map(|e| e.choices(&self.snapshot)) else {
+            return;
+        };
+        let Some(e) = self.edit.as_mut() else { return };
+        let (Step::Add(p) | Step::Tag(p) | Step::NewName(p) | Step::NewSelector(p)) = &mut e.step
+        else {
+            return;
+        };
+        match k.code {
+            KeyCode::Esc => {
+                if matches!(e.step, Step::NewName(_)) {
+                    self.close_editor();
+                } else if matches!(e.step, Step::NewSelector(_)) {
+                    e.step = Step::NewName(Picker {
+                        text: e.pool.name.clone(),
+                        ..Default::default()
+                    });
+                } else {
+                    e.step = Step::List;
+                }
+            }
+            KeyCode::Backspace => {
+                p.text.pop();
+                p.selected = None;
+                p.error = None;
+            }
+            KeyCode::Up => {
+                p.selected = match p.selected {
+                    Some(0) | None => None,
+                    Some(i) => Some(i - 1),
+                };
+            }
+            KeyCode::Down if !snapshot_choices.is_empty() => {
+                p.selected = Some(match p.selected {
+                    None => 0,
+                    Some(i) => (i + 1).min(snapshot_choices.len() - 1),
+                });
+            }
+            KeyCode::Tab => {
+                let pick = p.selected.unwrap_or(0);
+                if let Some((text, _)) = snapshot_choices.get(pick) {
+                    p.text = text.clone();
+                    p.selected = None;
+                    p.error = None;
+                }
+            }
+            KeyCode::Enter => {
+                let chosen = match p.selected {
+                    Some(i) => snapshot_choices.get(i).map(|c| c.0.clone()),
+                    None => None,
+                }
+                .unwrap_or_else(|| p.text.clone());
+                self.accept(chosen);
+            }
+            KeyCode::Char(c) if !key.ctrl => {
+                p.text.push(c);
+                p.selected = None;
+                p.error = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// The proposed tolerations of a new pool: Space toggles, Enter takes them.
+    fn tolerations_key(&mut self, k: &KeyEvent, command: Option<Command>) {
+        let Some(e) = self.edit.as_mut() else { return };
+        let Step::NewTolerations { proposed, selected } = &mut e.step else {
+            return;
+        };
+        match (k.code, command) {
+            (KeyCode::Char(' '), _) => {
+                if let Some(t) = proposed.get_mut(*selected) {
+                    t.1 = !t.1;
+                }
+            }
+            (_, Some(Command::Up)) => *selected = selected.saturating_sub(1),
+            (_, Some(Command::Down)) => {
+                *selected = (*selected + 1).min(proposed.len().saturating_sub(1))
+            }
+            (KeyCode::Enter, _) => {
+                e.pool.tolerations = proposed
+                    .iter()
+                    .filter(|t| t.1)
+                    .map(|t| t.0.clone())
+                    .collect();
+                e.step = Step::Add(Picker::default());
+                self.notice = Some("now the images: type or pick one, Enter adds it".into());
+            }
+            (KeyCode::Esc, _) => e.step = Step::NewSelector(Picker::default()),
+            _ => {}
+        }
+    }
+
+    /// Typing the pool's name to delete its preloader.
+    fn delete_key(&mut self, k: &KeyEvent, key: &Key) {
+        let Some(e) = self.edit.as_mut() else { return };
+        let Step::Delete { typed } = &mut e.step else {
+            return;
+        };
+        match k.code {
+            KeyCode::Esc => self.close_editor(),
+            KeyCode::Backspace => {
+                typed.pop();
+            }
+            KeyCode::Enter if *typed == e.pool.name => {
+                let work = match &e.mode {
+                    Mode::Cluster => Work::Delete {
+                        namespace: e.namespace.clone(),
+                        name: e.daemonset.clone(),
+                        uid: e.uid.clone(),
+                        spec: e.shown.clone(),
+                    },
+                    Mode::File(path) => Work::DeleteFromFile {
+                        path: path.clone(),
+                        pool: e.pool.name.clone(),
+                    },
+                };
+                e.step = Step::Applying;
+                e.deleting = true;
+                self.effect = Some(Effect::Edit(work));
+            }
+            KeyCode::Enter => {
+                typed.clear();
+                self.notice = Some(format!(
+                    "type {} to delete its preloader, or Esc to keep it",
+                    e.pool.name
+                ));
+            }
+            KeyCode::Char(c) if !key.ctrl => typed.push(c),
+            _ => {}
+        }
+    }
+
+    /// After a conflict: `e` opens the editor again on what is there now.
+    fn conflict_key(&mut self, k: &KeyEvent, command: Option<Command>) -> Option<Action> {
+        let e = self.edit.as_mut()?;
+        match command {
+            Some(Command::Edit) if e.new => {
+                // A new pool has no other state to start from: keep the draft.
+                e.step = Step::List;
+                self.notice =
+                    Some("your new pool is kept; p previews it against what is there now".into());
+            }
+            Some(Command::Edit) => {
+                let pool = e.pool.name.clone();
+                self.close_editor();
+                self.open(Screen::Pool(pool.clone()));
+                self.open_editor();
+                if self.edit.is_none() {
+                    self.notice = Some(format!(
+                        "pool {pool} is not there any more{}",
+                        self.notice
+                            .take()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+            Some(Command::Quit) => return Some(Action::Quit),
+            _ if k.code == KeyCode::Esc => e.step = Step::List,
+            _ => {}
+        }
+        None
+    }
+
+    /// The preview: scroll it, apply it, or go back to the list.
+    fn preview_key(&mut self, command: Option<Command>) -> Option<Action> {
+        let e = self.edit.as_mut()?;
+        let Step::Preview(p) = &mut e.step else {
+            return None;
+        };
+        match command {
+            Some(Command::Apply) => {
+                if self.read_only {
+                    self.notice = Some("read-only: the preview is as far as it goes".into());
+                    return None;
+                }
+                let mut work = p.work.clone();
+                if let Work::Apply { note, .. } | Work::Convert { note, .. } = &mut work {
+                    *note = p.summary.join("; ");
+                }
+                e.step = Step::Applying;
+                self.effect = Some(Effect::Edit(work));
+            }
+            Some(Command::Up) => p.scroll = p.scroll.saturating_sub(1),
+            Some(Command::Down) => p.scroll = (p.scroll + 1).min(p.diff.len()),
+            Some(Command::PageUp) => p.scroll = p.scroll.saturating_sub(10),
+            Some(Command::PageDown) => p.scroll = (p.scroll + 10).min(p.diff.len()),
+            Some(Command::Back) => e.step = Step::List,
+            Some(Command::Quit) => return Some(Action::Quit),
+            Some(Command::Help) => self.help = true,
+            _ => {}
+        }
+        None
+    }
+
+    /// The image list: move, add, remove, retag, reorder, undo, preview, leave.
+    fn list_key(&mut self, command: Command) -> Option<Action> {
+        let e = self.edit.as_mut()?;
         let n = e.draft.images.len();
-        let command = command?;
         if command != Command::Back {
             e.leaving = false;
         }
@@ -328,33 +369,7 @@ impl App {
                 let text = chosen.trim().to_string();
                 if text.is_empty() {
                     // Done with labels: propose tolerations from the matching nodes' taints.
-                    let mut proposed: Vec<(Toleration, bool)> = Vec::new();
-                    for n in &snapshot.nodes {
-                        if !e
-                            .pool
-                            .selector
-                            .matches(&n.metadata.labels.clone().unwrap_or_default())
-                        {
-                            continue;
-                        }
-                        for t in Taint::of_node(n) {
-                            let tol = Toleration {
-                                key: t.key.clone(),
-                                operator: crate::core::selector::TolerationOperator::Equal,
-                                value: t.value.clone(),
-                                effect: Some(t.effect),
-                                toleration_seconds: None,
-                            };
-                            // The kubelet's own taints (not ready, unreachable, pressure)
-                            // and the control plane's are offered, not chosen.
-                            let system = t.key.starts_with("node.kubernetes.io/")
-                                || t.key.starts_with("node-role.kubernetes.io/")
-                                || t.key.starts_with("node.cloudprovider.kubernetes.io/");
-                            if !proposed.iter().any(|(p, _)| p == &tol) {
-                                proposed.push((tol, t.effect != TaintEffect::NoExecute && !system));
-                            }
-                        }
-                    }
+                    let proposed = proposed_tolerations(snapshot, &e.pool.selector);
                     let every = e.pool.selector.terms.is_empty();
                     if every {
                         self.notice = Some(format!(
@@ -402,4 +417,35 @@ impl App {
             _ => {}
         }
     }
+}
+
+/// The tolerations a new pool needs for the taints of the nodes its selector matches, each
+/// with whether it starts checked: the kubelet's and the control plane's own taints (not
+/// ready, unreachable, pressure, roles) and NoExecute are offered, not chosen.
+fn proposed_tolerations(
+    snapshot: &crate::core::progress::Snapshot,
+    selector: &NodeSelector,
+) -> Vec<(Toleration, bool)> {
+    let mut proposed: Vec<(Toleration, bool)> = Vec::new();
+    for n in &snapshot.nodes {
+        if !selector.matches(&n.metadata.labels.clone().unwrap_or_default()) {
+            continue;
+        }
+        for t in Taint::of_node(n) {
+            let tol = Toleration {
+                key: t.key.clone(),
+                operator: crate::core::selector::TolerationOperator::Equal,
+                value: t.value.clone(),
+                effect: Some(t.effect),
+                toleration_seconds: None,
+            };
+            let system = t.key.starts_with("node.kubernetes.io/")
+                || t.key.starts_with("node-role.kubernetes.io/")
+                || t.key.starts_with("node.cloudprovider.kubernetes.io/");
+            if !proposed.iter().any(|(p, _)| p == &tol) {
+                proposed.push((tol, t.effect != TaintEffect::NoExecute && !system));
+            }
+        }
+    }
+    proposed
 }

@@ -77,7 +77,7 @@ pub fn node_line<'a>(app: &crate::tui::app::App, node: &str) -> Line<'a> {
             when,
         ]),
         Ok((k, disk)) => {
-            let high = k.image_gc_high.unwrap_or(85);
+            let high = k.gc_high();
             let mut spans = vec![Span::styled("image disk ", Style::new().fg(t.dim))];
             match disk {
                 Some(d) => {

@@ -18,16 +18,31 @@ use super::app::{App, Input, Screen};
 use super::config::Command;
 use crate::cluster::watch::Link;
 
-pub fn draw(frame: &mut Frame, app: &mut App) {
-    let [header, body, footer] = Layout::vertical([
+/// The screen's three bands: header, body, footer.
+fn bands(area: Rect) -> [Rect; 3] {
+    Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
-    .areas(frame.area());
+    .areas(area)
+}
+
+impl App {
+    /// What a frame of this size needs before it is drawn: the page size the lists scroll by,
+    /// and the reads of what will be on screen (kubelets, findings). Drawing itself changes
+    /// nothing.
+    pub fn before_draw(&mut self, area: Rect) {
+        let [_, body, _] = bands(area);
+        self.page = body.height.saturating_sub(3) as usize;
+        self.prepare();
+    }
+}
+
+/// Draws the app as it is; [`App::before_draw`] comes first.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let [header, body, footer] = bands(frame.area());
     draw_header(frame, header, app);
-    app.page = body.height.saturating_sub(3) as usize;
-    app.prepare();
     match app.view().screen.clone() {
         Screen::Pools => pools::draw(frame, body, app),
         Screen::Pool(name) => pool::draw(frame, body, app, &name),

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::{dialog, highlighted, selected_style, window};
-use crate::commands::cleanup::report_lines;
+use crate::cluster::cleanup::report_lines;
 use crate::core::cleanup::{display_name, settings_line};
 use crate::core::planner::Decision;
 use crate::core::units;

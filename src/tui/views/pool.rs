@@ -82,7 +82,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
             let disk = match app.kubelets.get(&n.node).map(|r| &r.answer) {
                 Some(Ok((k, Some(d)))) => Cell::from(super::disk::gauge(
                     d,
-                    k.gc_enabled().then(|| k.image_gc_high.unwrap_or(85)),
+                    k.gc_enabled().then(|| k.gc_high()),
                     9,
                     t,
                 )),

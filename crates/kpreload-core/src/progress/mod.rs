@@ -1,0 +1,431 @@
+//! Pull progress, derived from what the API holds: the preloader pods' init container
+//! statuses and the kubelet's events about them. Pure: a snapshot and a clock reading in,
+//! per pool, node and image states out.
+
+mod estimate;
+pub mod messages;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{ContainerStatus, Node};
+
+use super::objects::{Event, Pod};
+
+use super::adopt::Origin;
+use super::render::{LABEL_SHARD, NOOP_CONTAINER};
+use super::selector::Taint;
+use messages::Said;
+
+/// The cluster as last seen: what the watches hold.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub nodes: Vec<Arc<Node>>,
+    /// Pods in the preloaders' namespace.
+    pub pods: Vec<Arc<Pod>>,
+    /// Pods in every namespace (when watched): which pods use an image.
+    pub workloads: Vec<Arc<Pod>>,
+    pub daemonsets: Vec<Arc<DaemonSet>>,
+    pub events: Vec<Arc<Event>>,
+}
+
+/// Where one image stands on one node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageState {
+    /// Waiting for an earlier image, or for the preloader pod.
+    Queued,
+    Pulling {
+        since: Option<Timestamp>,
+    },
+    /// Pulled by this preloader; the figures come from the kubelet's event, when it is still there.
+    Pulled {
+        seconds: Option<f64>,
+        bytes: Option<u64>,
+    },
+    /// Already on the node when the preloader asked.
+    Present,
+    Failed {
+        reason: String,
+        message: String,
+        /// When the kubelet tries again (an estimate from its back-off).
+        next_retry: Option<Timestamp>,
+    },
+}
+
+impl ImageState {
+    pub fn is_done(&self) -> bool {
+        matches!(self, ImageState::Pulled { .. } | ImageState::Present)
+    }
+
+    pub fn is_failed(&self) -> bool {
+        matches!(self, ImageState::Failed { .. })
+    }
+
+    /// The word of the status contract: queued, pulling, pulled, present, failed.
+    pub fn word(&self) -> &'static str {
+        match self {
+            ImageState::Queued => "queued",
+            ImageState::Pulling { .. } => "pulling",
+            ImageState::Pulled { .. } => "pulled",
+            ImageState::Present => "present",
+            ImageState::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageProgress {
+    /// The image as the preloader names it.
+    pub image: String,
+    pub container: String,
+    pub state: ImageState,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeProgress {
+    pub node: String,
+    /// The preloader pod on the node, once there is one.
+    pub pod: Option<String>,
+    pub images: Vec<ImageProgress>,
+    /// Bytes per second of this node's finished pulls.
+    pub rate: Option<f64>,
+    /// Seconds until every image that can arrive has (an estimate).
+    pub eta_seconds: Option<f64>,
+}
+
+impl NodeProgress {
+    /// Every image is on the node.
+    pub fn ready(&self) -> bool {
+        !self.images.is_empty() && self.images.iter().all(|i| i.state.is_done())
+    }
+
+    pub fn done(&self) -> usize {
+        self.images.iter().filter(|i| i.state.is_done()).count()
+    }
+
+    pub fn failures(&self) -> usize {
+        self.images.iter().filter(|i| i.state.is_failed()).count()
+    }
+
+    /// Bytes this preloader pulled onto the node.
+    pub fn bytes(&self) -> u64 {
+        self.images
+            .iter()
+            .filter_map(|i| match i.state {
+                ImageState::Pulled { bytes, .. } => bytes,
+                _ => None,
+            })
+            .sum()
+    }
+
+    /// Seconds spent pulling, by the kubelet's count.
+    pub fn pull_seconds(&self) -> f64 {
+        self.images
+            .iter()
+            .filter_map(|i| match i.state {
+                ImageState::Pulled { seconds, .. } => seconds,
+                _ => None,
+            })
+            .sum()
+    }
+
+    pub fn pulling(&self) -> bool {
+        self.images
+            .iter()
+            .any(|i| matches!(i.state, ImageState::Pulling { .. }))
+    }
+}
+
+/// One thing the kubelet said about a pool's image on a node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Happening {
+    pub at: Timestamp,
+    pub node: String,
+    pub warning: bool,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolProgress {
+    pub pool: String,
+    pub namespace: String,
+    pub daemonset: String,
+    /// Every DaemonSet of a pool split over several (the first is `daemonset`); empty for a
+    /// pool with one.
+    pub shards: Vec<String>,
+    pub origin: Origin,
+    /// The images the preloader pulls, in order (a split pool's: shard after shard).
+    pub images: Vec<String>,
+    pub nodes: Vec<NodeProgress>,
+    /// Bytes per second across the nodes pulling now (an estimate from their finished pulls).
+    pub throughput: Option<f64>,
+    /// Seconds until the pool is complete, apart from failed images (an estimate).
+    pub eta_seconds: Option<f64>,
+    /// The node that holds the pool back: the longest to go, or, once done, the longest it took.
+    pub slowest: Option<String>,
+    /// The latest pulls and failures, oldest first.
+    pub recent: Vec<Happening>,
+    /// Why the preloader cannot be read, when it cannot.
+    pub problem: Option<String>,
+    /// What is wrong with a split pool's DaemonSets as a set (a shard missing, two splits
+    /// at once): the pool is shown, but is not complete while this stands.
+    pub warning: Option<String>,
+}
+
+impl PoolProgress {
+    pub fn nodes_ready(&self) -> usize {
+        self.nodes.iter().filter(|n| n.ready()).count()
+    }
+
+    pub fn images_done(&self) -> usize {
+        self.nodes.iter().map(NodeProgress::done).sum()
+    }
+
+    pub fn images_total(&self) -> usize {
+        self.nodes.iter().map(|n| n.images.len()).sum()
+    }
+
+    pub fn failures(&self) -> usize {
+        self.nodes.iter().map(NodeProgress::failures).sum()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.nodes.iter().map(NodeProgress::bytes).sum()
+    }
+
+    /// The pool's DaemonSets in a phrase that follows the pool's name: "is split over 2
+    /// DaemonSets (a, b)", or, when they are not a whole split, "has 3 DaemonSets (a, b, c)".
+    pub fn daemonsets_phrase(&self) -> String {
+        let names = if self.shards.is_empty() {
+            std::slice::from_ref(&self.daemonset)
+        } else {
+            self.shards.as_slice()
+        };
+        let n = names.len();
+        let plural = if n == 1 { "" } else { "s" };
+        if self.warning.is_none() && n > 1 {
+            format!("is split over {n} DaemonSets ({})", names.join(", "))
+        } else {
+            format!("has {n} DaemonSet{plural} ({})", names.join(", "))
+        }
+    }
+
+    pub fn complete(&self) -> bool {
+        self.problem.is_none()
+            && self.warning.is_none()
+            && self.nodes.iter().all(NodeProgress::ready)
+    }
+}
+
+/// Every pool's progress, and the nodes no preloader serves.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overview {
+    pub pools: Vec<PoolProgress>,
+    pub unpooled: Vec<String>,
+}
+
+/// How many happenings a pool keeps.
+const RECENT: usize = 50;
+
+pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
+    let groups = super::adopt::group(snapshot.daemonsets.iter().map(|d| d.as_ref()));
+
+    let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
+    for e in &snapshot.events {
+        if let Some(uid) = e.involved_object.uid.as_deref() {
+            events.entry(uid).or_default().push(e);
+        }
+    }
+    let mut pods_by_owner: HashMap<&str, Vec<&Pod>> = HashMap::new();
+    for p in &snapshot.pods {
+        for o in p.metadata.owner_references.iter().flatten() {
+            if o.kind == "DaemonSet" {
+                pods_by_owner.entry(o.uid.as_str()).or_default().push(p);
+            }
+        }
+    }
+    let mut nodes: Vec<(&Node, String, Vec<Taint>)> = snapshot
+        .nodes
+        .iter()
+        .map(|n| {
+            let taints = Taint::of_node(n);
+            (
+                n.as_ref(),
+                n.metadata.name.clone().unwrap_or_default(),
+                taints,
+            )
+        })
+        .collect();
+    nodes.sort_by(|a, b| a.1.cmp(&b.1));
+
+    let no_labels = std::collections::BTreeMap::new();
+    let mut served: BTreeSet<&str> = BTreeSet::new();
+    let mut pools = Vec::new();
+    for group in groups {
+        let ds = group.daemonsets[0];
+        let namespace = ds.metadata.namespace.clone().unwrap_or_default();
+        let name = ds.metadata.name.clone().unwrap_or_default();
+        // Named whenever the pool is, or was meant to be, split: a split with one shard
+        // left names that one.
+        let split = group.daemonsets.len() > 1
+            || group.daemonsets.iter().any(|d| {
+                d.metadata
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| l.contains_key(LABEL_SHARD))
+            });
+        let shards: Vec<String> = if split {
+            group
+                .daemonsets
+                .iter()
+                .map(|d| d.metadata.name.clone().unwrap_or_default())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let preloader = match group.preloader {
+            Ok(p) => p,
+            Err(problem) => {
+                pools.push(PoolProgress {
+                    pool: super::adopt::pool_name_from_daemonset(&name).unwrap_or(name.clone()),
+                    namespace,
+                    daemonset: name,
+                    shards,
+                    origin: Origin::HandWritten,
+                    images: Vec::new(),
+                    nodes: Vec::new(),
+                    throughput: None,
+                    eta_seconds: None,
+                    slowest: None,
+                    recent: Vec::new(),
+                    problem: Some(problem),
+                    warning: None,
+                });
+                continue;
+            }
+        };
+        // Per DaemonSet of the pool (one, or its shards): the images it pulls, and the
+        // newest pod on each node (after an edit, the re-rolled one).
+        let members: Vec<(Vec<String>, HashMap<&str, &Pod>)> = group
+            .daemonsets
+            .iter()
+            .zip(&group.parts)
+            .map(|(member, part)| {
+                let own: Vec<String> = part.iter().map(|i| i.to_string()).collect();
+                let uid = member.metadata.uid.as_deref().unwrap_or_default();
+                let mut pod_on: HashMap<&str, &Pod> = HashMap::new();
+                for p in pods_by_owner.get(uid).into_iter().flatten() {
+                    let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
+                        continue;
+                    };
+                    let newer = pod_on.get(node).is_none_or(|q| {
+                        (&p.metadata.creation_timestamp, &p.metadata.name)
+                            > (&q.metadata.creation_timestamp, &q.metadata.name)
+                    });
+                    if newer {
+                        pod_on.insert(node, p);
+                    }
+                }
+                (own, pod_on)
+            })
+            .collect();
+        let images: Vec<String> = preloader
+            .pool
+            .images
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        let mut node_progress = Vec::new();
+        let mut pool_nodes: Vec<&Node> = Vec::new();
+        let mut recent = Vec::new();
+        for (node, name, taints) in &nodes {
+            let pods: Vec<Option<&Pod>> = members
+                .iter()
+                .map(|(_, on)| on.get(name.as_str()).copied())
+                .collect();
+            let labels = node.metadata.labels.as_ref().unwrap_or(&no_labels);
+            if pods.iter().all(Option::is_none) && !preloader.pool.covers(labels, taints) {
+                continue;
+            }
+            served.insert(name);
+            pool_nodes.push(node);
+            let mut progress = NodeProgress {
+                node: name.clone(),
+                pod: None,
+                images: Vec::new(),
+                rate: None,
+                eta_seconds: None,
+            };
+            let mut happened = Vec::new();
+            for ((own, _), pod) in members.iter().zip(pods) {
+                match pod {
+                    Some(pod) => {
+                        let (part, told) = node_from_pod(name, pod, &events);
+                        progress.pod = progress.pod.or(part.pod);
+                        progress.images.extend(part.images);
+                        happened.extend(told);
+                    }
+                    None => progress.images.extend(own.iter().map(|i| ImageProgress {
+                        image: i.clone(),
+                        container: String::new(),
+                        state: ImageState::Queued,
+                    })),
+                }
+            }
+            if group.shape.is_some() && members.len() > 1 {
+                // DaemonSets of two shapes at once can both pull one image: it is one image
+                // on the node, counted once.
+                once_per_image(&mut progress.images);
+            }
+            let seconds = progress.pull_seconds();
+            if seconds > 0.0 {
+                progress.rate = Some(progress.bytes() as f64 / seconds);
+            }
+            node_progress.push(progress);
+            recent.extend(happened.into_iter().map(|(at, e)| (at, name.as_str(), e)));
+        }
+        // Only the latest are kept, and only those are copied.
+        recent.sort_by(|a, b| (a.0, &a.2.metadata.name).cmp(&(b.0, &b.2.metadata.name)));
+        let recent: Vec<Happening> = recent[recent.len().saturating_sub(RECENT)..]
+            .iter()
+            .map(|(at, node, e)| Happening {
+                at: *at,
+                node: node.to_string(),
+                warning: e.type_.as_deref() == Some("Warning"),
+                text: e.message.clone().unwrap_or_default(),
+            })
+            .collect();
+        let mut pool = PoolProgress {
+            pool: preloader.pool.name.clone(),
+            namespace,
+            daemonset: name,
+            shards,
+            origin: preloader.origin,
+            images,
+            nodes: node_progress,
+            throughput: None,
+            eta_seconds: None,
+            slowest: None,
+            recent,
+            problem: None,
+            warning: group.shape,
+        };
+        estimate::estimate(&mut pool, &pool_nodes, now);
+        pools.push(pool);
+    }
+    pools.sort_by(|a, b| a.pool.cmp(&b.pool).then(a.daemonset.cmp(&b.daemonset)));
+    let unpooled = nodes
+        .iter()
+        .filter(|(_, n, _)| !served.contains(n.as_str()))
+        .map(|(_, n, _)| n.clone())
+        .collect();
+    Overview { pools, unpooled }
+}
+
+mod node;
+pub use node::back_off_seconds;
+use node::{node_from_pod, once_per_image};

@@ -1,0 +1,221 @@
+//! One preloader pod on one node, read: each image's state from the init containers'
+//! statuses and the kubelet's events.
+
+use super::*;
+
+/// Keeps one entry per image, in the order of their first place: the one that says the most
+/// of the image on this node (a failure first, so that it is never hidden by another pod's
+/// success; then done, pulling, queued).
+pub(super) fn once_per_image(images: &mut Vec<ImageProgress>) {
+    fn rank(s: &ImageState) -> u8 {
+        match s {
+            ImageState::Failed { .. } => 4,
+            ImageState::Pulled { .. } | ImageState::Present => 3,
+            ImageState::Pulling { .. } => 2,
+            ImageState::Queued => 1,
+        }
+    }
+    // One image however it is written (`nginx:1.25` = `docker.io/library/nginx:1.25`); the
+    // first writing is kept, with the state that says the most.
+    let same = |text: &str| {
+        crate::reference::ImageRef::parse(text)
+            .map_or_else(|_| text.to_string(), |r| r.normalized())
+    };
+    let mut kept: Vec<(String, ImageProgress)> = Vec::with_capacity(images.len());
+    for image in images.drain(..) {
+        let key = same(&image.image);
+        match kept.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, k)) if rank(&image.state) > rank(&k.state) => {
+                k.state = image.state;
+                k.container = image.container;
+            }
+            Some(_) => {}
+            None => kept.push((key, image)),
+        }
+    }
+    *images = kept.into_iter().map(|(_, i)| i).collect();
+}
+
+fn event_time(e: &Event) -> Option<Timestamp> {
+    e.event_time
+        .as_ref()
+        .map(|t| t.0)
+        .or(e.last_timestamp.as_ref().map(|t| t.0))
+        .or(e.first_timestamp.as_ref().map(|t| t.0))
+        .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// An event about one image, read.
+struct Told<'a> {
+    at: Option<Timestamp>,
+    said: Said,
+    event: &'a Event,
+}
+
+pub(super) fn node_from_pod<'a>(
+    node: &str,
+    pod: &Pod,
+    events: &HashMap<&str, Vec<&'a Event>>,
+) -> (NodeProgress, Vec<(Timestamp, &'a Event)>) {
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    let mut told: Vec<(Told, &str)> = events
+        .get(uid)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let message = e.message.as_deref()?;
+            let (image, said) = messages::read(message)?;
+            Some((
+                Told {
+                    at: event_time(e),
+                    said,
+                    event: e,
+                },
+                image,
+            ))
+        })
+        .collect();
+    told.sort_by(|(a, _), (b, _)| {
+        (a.at, &a.event.metadata.name).cmp(&(b.at, &b.event.metadata.name))
+    });
+    let spec = pod.spec.as_ref();
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_deref())
+        .unwrap_or_default();
+    let mut images = Vec::new();
+    for c in spec
+        .and_then(|s| s.init_containers.as_deref())
+        .unwrap_or_default()
+    {
+        if c.name == NOOP_CONTAINER {
+            continue;
+        }
+        let is_mine = |path: &str| {
+            path.strip_prefix("spec.initContainers{")
+                .and_then(|r| r.strip_suffix('}'))
+                == Some(c.name.as_str())
+        };
+        let image = c.image.clone().unwrap_or_default();
+        let mine: Vec<&Told> = told
+            .iter()
+            .filter(
+                |(t, named)| match t.event.involved_object.field_path.as_deref() {
+                    Some(p) => is_mine(p),
+                    None => *named == image,
+                },
+            )
+            .map(|(t, _)| t)
+            .collect();
+        let status = statuses.iter().find(|s| s.name == c.name);
+        images.push(ImageProgress {
+            image,
+            container: c.name.clone(),
+            state: image_state(status, &mine),
+        });
+    }
+    let happened = told
+        .iter()
+        .filter(|(t, _)| !matches!(t.said, Said::BackOff))
+        .filter_map(|(t, _)| Some((t.at?, t.event)))
+        .collect();
+    let mut progress = NodeProgress {
+        node: node.to_string(),
+        pod: pod.metadata.name.clone(),
+        images,
+        rate: None,
+        eta_seconds: None,
+    };
+    let seconds = progress.pull_seconds();
+    if seconds > 0.0 {
+        progress.rate = Some(progress.bytes() as f64 / seconds);
+    }
+    (progress, happened)
+}
+
+/// The kubelet's image pull back-off: 10 s, doubling, at most 300 s.
+pub fn back_off_seconds(failures: u32) -> f64 {
+    (10.0 * 2f64.powi(failures.saturating_sub(1).min(10) as i32)).min(300.0)
+}
+
+fn image_state(status: Option<&ContainerStatus>, told: &[&Told]) -> ImageState {
+    let state = status.and_then(|s| s.state.as_ref());
+    let last_outcome = told
+        .iter()
+        .rev()
+        .find(|t| matches!(t.said, Said::Pulled { .. } | Said::Present));
+    let finished = || match last_outcome.map(|t| &t.said) {
+        Some(Said::Pulled { seconds, bytes }) => ImageState::Pulled {
+            seconds: *seconds,
+            bytes: *bytes,
+        },
+        Some(Said::Present) => ImageState::Present,
+        _ => ImageState::Pulled {
+            seconds: None,
+            bytes: None,
+        },
+    };
+    let failures: Vec<&&Told> = told
+        .iter()
+        .filter(|t| matches!(t.said, Said::Failed))
+        .collect();
+    let failure_message = || {
+        failures
+            .last()
+            .and_then(|t| t.event.message.clone())
+            .unwrap_or_default()
+    };
+    let next_retry = || {
+        let count: i32 = failures.iter().map(|t| t.event.count.unwrap_or(1)).sum();
+        let last = failures.last().and_then(|t| t.at)?;
+        last.checked_add(SignedDuration::from_secs_f64(back_off_seconds(
+            count.max(1) as u32,
+        )))
+        .ok()
+    };
+    if let Some(state) = state {
+        if let Some(t) = &state.terminated {
+            if t.exit_code == 0 {
+                return finished();
+            }
+            return ImageState::Failed {
+                reason: t.reason.clone().unwrap_or_else(|| "Error".into()),
+                message: t
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| format!("the container exited with code {}", t.exit_code)),
+                next_retry: None,
+            };
+        }
+        if state.running.is_some() {
+            return finished();
+        }
+        if let Some(w) = &state.waiting {
+            let reason = w.reason.as_deref().unwrap_or_default();
+            if !matches!(reason, "" | "PodInitializing" | "ContainerCreating") {
+                let pull = matches!(reason, "ErrImagePull" | "ImagePullBackOff");
+                return ImageState::Failed {
+                    reason: reason.to_string(),
+                    message: w
+                        .message
+                        .clone()
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(failure_message),
+                    next_retry: if pull { next_retry() } else { None },
+                };
+            }
+        }
+    }
+    // Not started yet: the events tell whether the kubelet is on it.
+    match told.last().map(|t| (&t.said, t.at)) {
+        Some((Said::Pulling, at)) => ImageState::Pulling { since: at },
+        Some((Said::Pulled { .. } | Said::Present, _)) => finished(),
+        Some((Said::Failed | Said::BackOff, _)) => ImageState::Failed {
+            reason: "ErrImagePull".into(),
+            message: failure_message(),
+            next_retry: next_retry(),
+        },
+        None => ImageState::Queued,
+    }
+}

@@ -1,0 +1,419 @@
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn node(name: &str, labels: Value, taints: Value, images: Value) -> Arc<Node> {
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"taints": taints},
+            "status": {"images": images},
+        }))
+        .unwrap(),
+    )
+}
+
+/// The article's cluster-wide preloader, verbatim.
+fn article_daemonset() -> Arc<DaemonSet> {
+    let text = include_str!("../../../../tests/fixtures/article/image-preloader.yaml");
+    let mut ds: DaemonSet = serde_yaml::from_str(text).unwrap();
+    ds.metadata.uid = Some("ds-uid".into());
+    Arc::new(ds)
+}
+
+fn pod(name: &str, node: &str, created: &str, init: Value) -> Arc<Pod> {
+    let ds = article_daemonset();
+    let spec = ds.spec.template.spec.clone().unwrap();
+    let mut spec = serde_json::to_value(spec).unwrap();
+    spec["nodeName"] = json!(node);
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "kube-system", "uid": format!("uid-{name}"),
+                "creationTimestamp": created,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet",
+                    "name": "image-preloader", "uid": "ds-uid", "controller": true}]},
+            "spec": spec,
+            "status": {"initContainerStatuses": init},
+        }))
+        .unwrap(),
+    )
+}
+
+fn waiting(name: &str, reason: &str, message: &str) -> Value {
+    json!({"name": name, "image": "", "imageID": "", "ready": false, "restartCount": 0,
+        "state": {"waiting": {"reason": reason, "message": message}}})
+}
+
+fn terminated(name: &str, code: i32) -> Value {
+    json!({"name": name, "image": "", "imageID": "", "ready": code == 0, "restartCount": 0,
+        "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "StartError" },
+            "message": if code == 0 { Value::Null } else { json!("exec: \"/bin/sh\": stat /bin/sh: no such file or directory") }}}})
+}
+
+fn event(pod: &str, n: u32, at: &str, kind: &str, reason: &str, message: &str) -> Arc<Event> {
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("{pod}.{n:04}"), "namespace": "kube-system"},
+            "involvedObject": {"kind": "Pod", "name": pod, "namespace": "kube-system", "uid": format!("uid-{pod}")},
+            "reason": reason, "message": message, "type": kind,
+            "lastTimestamp": at, "firstTimestamp": at, "count": 1,
+        }))
+        .unwrap(),
+    )
+}
+
+/// The first pool's progress on one node.
+fn node_in<'a>(o: &'a Overview, node: &str) -> &'a NodeProgress {
+    o.pools[0].nodes.iter().find(|n| n.node == node).unwrap()
+}
+
+fn states(p: &NodeProgress) -> Vec<&'static str> {
+    p.images.iter().map(|i| i.state.word()).collect()
+}
+
+/// node-a is half way: py-kube pulled, python already there, golang pulling, rust waiting. node-b finished long ago and reports golang's size in its image list.
+fn half_way() -> Snapshot {
+    let golang = json!([{"names": ["docker.io/library/golang:1.23"], "sizeBytes": 293_403_951}]);
+    Snapshot {
+        nodes: vec![
+            node("node-a", json!({}), json!([]), json!([])),
+            node("node-b", json!({}), json!([]), golang),
+        ],
+        pods: vec![
+            pod(
+                "image-preloader-aaaaa",
+                "node-a",
+                "2026-11-28T10:00:00Z",
+                json!([
+                    terminated("preload-py-kube", 0),
+                    terminated("preload-python", 0),
+                    waiting("preload-golang", "PodInitializing", ""),
+                    waiting("preload-rust", "PodInitializing", ""),
+                ]),
+            ),
+            pod(
+                "image-preloader-bbbbb",
+                "node-b",
+                "2026-11-28T09:00:00Z",
+                json!([
+                    terminated("preload-py-kube", 0),
+                    terminated("preload-python", 0),
+                    terminated("preload-golang", 0),
+                    terminated("preload-rust", 0),
+                ]),
+            ),
+        ],
+        daemonsets: vec![article_daemonset()],
+        workloads: Vec::new(),
+        events: vec![
+            event(
+                "image-preloader-aaaaa",
+                1,
+                "2026-11-28T10:00:01Z",
+                "Normal",
+                "Pulling",
+                "Pulling image \"g1g1/py-kube\"",
+            ),
+            event(
+                "image-preloader-aaaaa",
+                2,
+                "2026-11-28T10:00:05Z",
+                "Normal",
+                "Pulled",
+                "Successfully pulled image \"g1g1/py-kube\" in 4.000s (4.000s including waiting). Image size: 100000000 bytes.",
+            ),
+            event(
+                "image-preloader-aaaaa",
+                3,
+                "2026-11-28T10:00:05Z",
+                "Normal",
+                "Pulled",
+                "Container image \"python:3.12-slim\" already present on machine",
+            ),
+            event(
+                "image-preloader-aaaaa",
+                4,
+                "2026-11-28T10:00:06Z",
+                "Normal",
+                "Pulling",
+                "Pulling image \"golang:1.23\"",
+            ),
+        ],
+    }
+}
+
+#[test]
+fn a_node_half_way_through_the_articles_preloader() {
+    let now = ts("2026-11-28T10:00:10Z");
+    let o = derive(&half_way(), now);
+    assert_eq!(o.pools.len(), 1);
+    let pool = &o.pools[0];
+    assert_eq!(pool.pool, "default");
+    assert_eq!(pool.origin, Origin::HandWritten);
+    assert!(o.unpooled.is_empty());
+    let a = pool.nodes.iter().find(|n| n.node == "node-a").unwrap();
+    assert_eq!(states(a), ["pulled", "present", "pulling", "queued"]);
+    assert_eq!(
+        a.images[0].state,
+        ImageState::Pulled {
+            seconds: Some(4.0),
+            bytes: Some(100_000_000)
+        }
+    );
+    assert_eq!(
+        a.images[2].state,
+        ImageState::Pulling {
+            since: Some(ts("2026-11-28T10:00:06Z"))
+        }
+    );
+    assert!(!a.ready());
+    assert_eq!(a.rate, Some(25_000_000.0));
+    // rust's size is known from no node: the ETA is unknown, and said so.
+    assert_eq!(a.eta_seconds, None);
+    let b = pool.nodes.iter().find(|n| n.node == "node-b").unwrap();
+    assert!(b.ready());
+    // Events of node-b's pulls are gone: done, figures unknown.
+    assert_eq!(
+        b.images[2].state,
+        ImageState::Pulled {
+            seconds: None,
+            bytes: None
+        }
+    );
+    assert_eq!(pool.nodes_ready(), 1);
+    assert_eq!((pool.images_done(), pool.images_total()), (6, 8));
+    assert_eq!(pool.bytes(), 100_000_000);
+    assert_eq!(pool.throughput, Some(25_000_000.0));
+    assert_eq!(pool.slowest.as_deref(), Some("node-a"));
+    // The log: pulls and outcomes in order, with their node.
+    let texts: Vec<&str> = pool.recent.iter().map(|h| h.text.as_str()).collect();
+    assert_eq!(texts.len(), 4);
+    assert!(texts[3].starts_with("Pulling image \"golang"));
+    assert!(pool.recent.iter().all(|h| h.node == "node-a"));
+}
+
+#[test]
+fn the_eta_counts_what_is_left_at_the_nodes_rate() {
+    let mut snap = half_way();
+    // Only golang is left on node-a once rust is taken out of the preloader's pod.
+    let mut p = (*snap.pods[0]).clone();
+    let spec = p.spec.as_mut().unwrap();
+    spec.init_containers.as_mut().unwrap().truncate(3);
+    p.status
+        .as_mut()
+        .unwrap()
+        .init_container_statuses
+        .as_mut()
+        .unwrap()
+        .truncate(3);
+    snap.pods[0] = Arc::new(p);
+    let o = derive(&snap, ts("2026-11-28T10:00:10Z"));
+    let a = node_in(&o, "node-a");
+    // golang: 293,403,951 bytes, 4 s in at 25 MB/s → 193,403,951 left → 7.736 s.
+    let eta = a.eta_seconds.unwrap();
+    assert!((eta - 7.736).abs() < 0.01, "{eta}");
+    assert_eq!(o.pools[0].eta_seconds, Some(eta));
+}
+
+#[test]
+fn a_missing_image_fails_with_the_kubelets_words_and_a_retry_estimate() {
+    let mut snap = half_way();
+    let msg = "Failed to pull image \"golang:1.23\": rpc error: code = NotFound desc = not found";
+    snap.events.push(event(
+        "image-preloader-aaaaa",
+        5,
+        "2026-11-28T10:00:07Z",
+        "Warning",
+        "Failed",
+        msg,
+    ));
+    snap.events.push(event(
+        "image-preloader-aaaaa",
+        6,
+        "2026-11-28T10:00:07Z",
+        "Warning",
+        "Failed",
+        "Error: ErrImagePull",
+    ));
+    snap.events.push(event(
+        "image-preloader-aaaaa",
+        7,
+        "2026-11-28T10:00:08Z",
+        "Normal",
+        "BackOff",
+        "Back-off pulling image \"golang:1.23\"",
+    ));
+    snap.events.push(event(
+        "image-preloader-aaaaa",
+        8,
+        "2026-11-28T10:00:18Z",
+        "Normal",
+        "Pulling",
+        "Pulling image \"golang:1.23\"",
+    ));
+    snap.events.push(event(
+        "image-preloader-aaaaa",
+        9,
+        "2026-11-28T10:00:19Z",
+        "Warning",
+        "Failed",
+        msg,
+    ));
+    let mut p = (*snap.pods[0]).clone();
+    p.status
+        .as_mut()
+        .unwrap()
+        .init_container_statuses
+        .as_mut()
+        .unwrap()[2] = serde_json::from_value(waiting(
+        "preload-golang",
+        "ImagePullBackOff",
+        "Back-off pulling image \"golang:1.23\"",
+    ))
+    .unwrap();
+    snap.pods[0] = Arc::new(p);
+    let o = derive(&snap, ts("2026-11-28T10:00:25Z"));
+    let a = node_in(&o, "node-a");
+    match &a.images[2].state {
+        ImageState::Failed {
+            reason,
+            message,
+            next_retry,
+        } => {
+            assert_eq!(reason, "ImagePullBackOff");
+            assert_eq!(message, "Back-off pulling image \"golang:1.23\"");
+            // Two failures: the second back-off is 20 s after the last one.
+            assert_eq!(*next_retry, Some(ts("2026-11-28T10:00:39Z")));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Later images wait behind it.
+    assert_eq!(states(a)[3..], ["queued"]);
+    assert_eq!(o.pools[0].failures(), 1);
+    // A failed image is not waited for: the ETA covers what can still arrive.
+    assert!(!o.pools[0].complete());
+    assert!(o.pools[0].recent.iter().any(|h| h.warning && h.text == msg));
+}
+
+#[test]
+fn between_the_failed_event_and_the_status_the_event_decides() {
+    let mut snap = half_way();
+    snap.events.push(event(
+        "image-preloader-aaaaa",
+        5,
+        "2026-11-28T10:00:07Z",
+        "Warning",
+        "Failed",
+        "Failed to pull image \"golang:1.23\": not found",
+    ));
+    let o = derive(&snap, ts("2026-11-28T10:00:08Z"));
+    let a = node_in(&o, "node-a");
+    assert!(a.images[2].state.is_failed(), "{:?}", a.images[2]);
+}
+
+#[test]
+fn back_off_doubles_from_ten_seconds_to_five_minutes() {
+    let b: Vec<f64> = (1..=7).map(back_off_seconds).collect();
+    assert_eq!(b, [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]);
+    assert_eq!(back_off_seconds(0), 10.0);
+    assert_eq!(back_off_seconds(u32::MAX), 300.0);
+}
+
+#[test]
+fn a_rerolled_preloader_shows_the_new_pod() {
+    let mut snap = half_way();
+    // The DaemonSet was edited: node-b's new pod is queued behind a fresh start.
+    snap.pods.push(pod(
+        "image-preloader-ccccc",
+        "node-b",
+        "2026-11-28T10:00:09Z",
+        json!([waiting("preload-py-kube", "PodInitializing", "")]),
+    ));
+    let o = derive(&snap, ts("2026-11-28T10:00:10Z"));
+    let b = node_in(&o, "node-b");
+    assert_eq!(b.pod.as_deref(), Some("image-preloader-ccccc"));
+    assert_eq!(states(b)[0], "queued");
+    assert!(!b.ready());
+}
+
+#[test]
+fn a_shell_less_image_under_the_articles_echo_fails_to_start() {
+    let mut snap = half_way();
+    let mut p = (*snap.pods[0]).clone();
+    p.status
+        .as_mut()
+        .unwrap()
+        .init_container_statuses
+        .as_mut()
+        .unwrap()[2] = serde_json::from_value(terminated("preload-golang", 128)).unwrap();
+    snap.pods[0] = Arc::new(p);
+    let o = derive(&snap, ts("2026-11-28T10:00:10Z"));
+    let a = node_in(&o, "node-a");
+    match &a.images[2].state {
+        ImageState::Failed {
+            reason, message, ..
+        } => {
+            assert_eq!(reason, "StartError");
+            assert!(message.contains("/bin/sh"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_covered_node_without_a_pod_yet_is_all_queued_and_a_complete_pool_has_no_eta_left() {
+    let mut snap = half_way();
+    snap.pods.clear();
+    snap.events.clear();
+    let o = derive(&snap, ts("2026-11-28T10:00:10Z"));
+    let pool = &o.pools[0];
+    assert_eq!(pool.nodes.len(), 2);
+    assert!(
+        pool.nodes
+            .iter()
+            .all(|n| n.pod.is_none() && n.images.iter().all(|i| i.state == ImageState::Queued))
+    );
+    assert_eq!(pool.eta_seconds, None);
+
+    let mut done = half_way();
+    done.pods.remove(0);
+    done.nodes.remove(0);
+    let o = derive(&done, ts("2026-11-28T10:00:10Z"));
+    assert!(o.pools[0].complete());
+    assert_eq!(o.pools[0].eta_seconds, Some(0.0));
+}
+
+#[test]
+fn nodes_the_preloader_does_not_select_or_tolerate_are_in_no_pool() {
+    let mut snap = half_way();
+    snap.nodes
+        .push(node("gpu-1", json!({"gpu": "true"}), json!([]), json!([])));
+    let mut ds = (*snap.daemonsets[0]).clone();
+    let spec = ds.spec.template.spec.as_mut().unwrap();
+    spec.node_selector = Some([("pool".to_string(), "cpu".to_string())].into());
+    snap.daemonsets = vec![Arc::new(ds)];
+    snap.nodes[0] = node("node-a", json!({"pool": "cpu"}), json!([]), json!([]));
+    let o = derive(&snap, ts("2026-11-28T10:00:10Z"));
+    // node-b carries a preloader pod (from before the selector): it is still shown.
+    let names: Vec<&str> = o.pools[0].nodes.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(names, ["node-a", "node-b"]);
+    assert_eq!(o.unpooled, ["gpu-1"]);
+}
+
+#[test]
+fn a_daemonset_that_is_not_a_preloader_is_no_pool() {
+    let mut snap = half_way();
+    let mut ds = (*snap.daemonsets[0]).clone();
+    ds.metadata.name = Some("kube-proxy".into());
+    snap.daemonsets = vec![Arc::new(ds)];
+    let o = derive(&snap, ts("2026-11-28T10:00:10Z"));
+    assert!(o.pools.is_empty());
+    assert_eq!(o.unpooled.len(), 2);
+}

@@ -1,0 +1,4 @@
+//! Properties, not only examples: the planner and version ordering under proptest.
+
+mod planner;
+mod version;

@@ -1,0 +1,119 @@
+//! The simulated cluster: a Kubernetes API server on loopback that kubectl and kube-rs use
+//! unchanged. `kpreload sim` serves it; tests and the demo start it in-process and reach it
+//! over HTTP like any cluster.
+
+pub mod discovery;
+pub mod events;
+pub mod exec;
+pub mod faults;
+pub mod fields;
+pub mod generate;
+pub mod kubeconfig;
+pub mod list;
+pub mod node_proxy;
+pub mod objects;
+pub mod openapi;
+pub mod patch;
+pub mod pod_log;
+pub mod resources;
+pub mod rules;
+pub mod scenario;
+pub mod selectors;
+pub mod server;
+pub mod status;
+pub mod store;
+pub mod table;
+pub mod watch;
+pub mod world;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use server::Sim;
+
+/// Watch history kept for resuming watches; older versions get 410 Gone.
+pub const HISTORY: usize = 50_000;
+
+/// A running simulator.
+pub struct Running {
+    pub sim: Arc<Sim>,
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    world: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stop(self) {
+        self.task.abort();
+        if let Some(w) = self.world {
+            w.abort();
+        }
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "the simulator listens on loopback only; {0} is not a loopback address (use 127.0.0.1:PORT)"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// Reads a scenario file, or says in a sentence why it cannot be read.
+pub fn load(path: &std::path::Path) -> Result<scenario::Scenario, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read the scenario {}: {}",
+            path.display(),
+            kpreload_core::pools::io_reason(&e)
+        )
+    })?;
+    scenario::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())
+}
+
+/// Builds a simulator's state from a scenario; `seed` makes its names and pull times.
+pub fn build(scenario: scenario::Scenario, seed: u64) -> Result<Arc<Sim>, String> {
+    let store = store::Store::new(HISTORY, seed);
+    scenario::load_into(&store, scenario.objects)
+        .map_err(|e| format!("the scenario could not be loaded: {e}"))?;
+    Ok(Arc::new(Sim::new(store, scenario.simulation)))
+}
+
+/// Binds `listen` (loopback only) and serves `sim` in a background task.
+pub async fn start(sim: Arc<Sim>, listen: SocketAddr) -> Result<Running, StartError> {
+    if !listen.ip().is_loopback() {
+        return Err(StartError::NotLoopback(listen));
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| StartError::Bind(listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(listen, e))?;
+    let _ = sim.address.set(addr.to_string());
+    let app = server::router(sim.clone());
+    let world = sim
+        .simulation
+        .controllers
+        .then(|| world::spawn(sim.clone()));
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("the simulator stopped: {e}");
+        }
+    });
+    Ok(Running {
+        sim,
+        addr,
+        task,
+        world,
+    })
+}

@@ -1,0 +1,177 @@
+//! Label and field selectors in the query-string syntax kubectl sends.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::rules::labels::{self, Requirement};
+
+/// Parses `a=b,c!=d,e in (x,y),f notin (z),g,!h,n>3`.
+pub fn parse_labels(text: &str) -> Result<Vec<Requirement>, String> {
+    labels::parse(text)
+}
+
+pub fn labels_of(object: &Value) -> BTreeMap<String, String> {
+    object["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn matches_labels(requirements: &[Requirement], object: &Value) -> bool {
+    if requirements.is_empty() {
+        return true;
+    }
+    labels::matches_all(requirements, &labels_of(object))
+}
+
+/// One field selector term: `field=value` or `field!=value`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldTerm {
+    pub field: String,
+    pub value: String,
+    pub negated: bool,
+}
+
+/// The fields each kind can be selected by, as the real API server allows.
+fn supported_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Pod" => &[
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        "Event" => &[
+            "metadata.name",
+            "metadata.namespace",
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        "Node" => &["metadata.name", "spec.unschedulable"],
+        "Namespace" => &["metadata.name", "status.phase"],
+        _ => &["metadata.name", "metadata.namespace"],
+    }
+}
+
+pub fn parse_fields(kind: &str, text: &str) -> Result<Vec<FieldTerm>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (field, value, negated) = if let Some((f, v)) = part.split_once("!=") {
+            (f, v, true)
+        } else if let Some((f, v)) = part.split_once("==") {
+            (f, v, false)
+        } else if let Some((f, v)) = part.split_once('=') {
+            (f, v, false)
+        } else {
+            return Err(format!(
+                "invalid selector: '{text}'; can't understand '{part}'"
+            ));
+        };
+        let field = field.trim();
+        if !supported_fields(kind).contains(&field) {
+            return Err(format!("field label not supported: {field}"));
+        }
+        out.push(FieldTerm {
+            field: field.to_string(),
+            value: value.trim().to_string(),
+            negated,
+        });
+    }
+    Ok(out)
+}
+
+/// The value of a selectable field; missing fields read as "".
+pub fn field_value(object: &Value, field: &str) -> String {
+    if field == "source" {
+        return object["source"]["component"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+    }
+    let mut v = object;
+    for part in field.split('.') {
+        v = &v[part];
+    }
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+pub fn matches_fields(terms: &[FieldTerm], object: &Value) -> bool {
+    terms
+        .iter()
+        .all(|t| (field_value(object, &t.field) == t.value) != t.negated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(labels: Value) -> Value {
+        json!({"metadata": {"name": "p", "labels": labels}, "spec": {"nodeName": "web-1"}, "status": {"phase": "Running"}})
+    }
+
+    #[test]
+    fn label_syntax() {
+        let p = pod(json!({"app": "x", "tier": "web", "n": "5"}));
+        for (sel, want) in [
+            ("app=x", true),
+            ("app==x", true),
+            ("app!=x", false),
+            ("missing!=x", true),
+            ("tier in (web, db)", true),
+            ("tier notin (web)", false),
+            ("app", true),
+            ("!app", false),
+            ("!missing", true),
+            ("app=x,tier in (db)", false),
+            ("n>3", true),
+            ("n<3", false),
+            ("", true),
+        ] {
+            let reqs = parse_labels(sel).unwrap();
+            assert_eq!(matches_labels(&reqs, &p), want, "{sel}");
+        }
+        assert!(parse_labels("a in x").is_err());
+        assert!(parse_labels("a b").is_err());
+    }
+
+    #[test]
+    fn field_syntax() {
+        let p = pod(json!({}));
+        let t = parse_fields("Pod", "spec.nodeName=web-1,status.phase!=Pending").unwrap();
+        assert!(matches_fields(&t, &p));
+        let t = parse_fields("Pod", "spec.nodeName=web-2").unwrap();
+        assert!(!matches_fields(&t, &p));
+        assert_eq!(
+            parse_fields("Pod", "spec.bogus=1").unwrap_err(),
+            "field label not supported: spec.bogus"
+        );
+        let ev = json!({"involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Pulled"});
+        let t = parse_fields("Event", "involvedObject.name=p,reason=Pulled").unwrap();
+        assert!(matches_fields(&t, &ev));
+    }
+}

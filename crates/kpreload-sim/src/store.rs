@@ -1,0 +1,544 @@
+//! The simulator's object store: every object as JSON, one cluster-wide resourceVersion
+//! counter, and a bounded history of changes that watches replay from.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::resources::{Resource, stored};
+use super::status::{ApiError, ApiResult};
+
+pub type Obj = Arc<Value>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as a watch delivers it.
+#[derive(Debug)]
+pub struct Change {
+    pub rv: u64,
+    pub kind: &'static str,
+    pub event: EventType,
+    pub object: Obj,
+    /// The object before a modification, so a filtered watch can tell an object that
+    /// stopped matching (it sees DELETED) from one that changed.
+    pub previous: Option<Obj>,
+}
+
+type Key = (&'static str, String, String);
+
+struct Inner {
+    rv: u64,
+    objects: BTreeMap<Key, Obj>,
+    history: VecDeque<Arc<Change>>,
+    /// The oldest resourceVersion a watch may start from; older ones get 410 Gone.
+    oldest: u64,
+    uid_state: u64,
+}
+
+pub struct Store {
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<Change>>,
+    history_limit: usize,
+    /// What generated names and uids, and the simulated kubelets' pull-time jitter, follow.
+    pub seed: u64,
+}
+
+/// What a watch starts with: the changes after its resourceVersion, then the live feed.
+pub struct Subscription {
+    pub backlog: Vec<Arc<Change>>,
+    pub live: broadcast::Receiver<Arc<Change>>,
+    pub current_rv: u64,
+}
+
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// An object's name ("" when it has none).
+pub fn name_of(obj: &Value) -> &str {
+    obj["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+/// An object's namespace ("" for cluster-scoped objects).
+pub fn ns_of(obj: &Value) -> &str {
+    obj["metadata"]["namespace"].as_str().unwrap_or_default()
+}
+
+/// An object's uid.
+pub fn uid_of(obj: &Value) -> &str {
+    obj["metadata"]["uid"].as_str().unwrap_or_default()
+}
+
+impl Store {
+    pub fn new(history_limit: usize, seed: u64) -> Self {
+        let (tx, _) = broadcast::channel(16_384);
+        Store {
+            inner: Mutex::new(Inner {
+                rv: 1,
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+                oldest: 1,
+                uid_state: seed | 1,
+            }),
+            tx,
+            history_limit,
+            seed,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn current_rv(&self) -> u64 {
+        self.lock().rv
+    }
+
+    pub fn get(&self, kind: &'static str, ns: &str, name: &str) -> Option<Obj> {
+        self.lock()
+            .objects
+            .get(&(kind, ns.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Every object of a kind (in one namespace, or all), in key order, with the
+    /// resourceVersion the list is consistent at.
+    pub fn list(&self, kind: &'static str, ns: Option<&str>) -> (u64, Vec<Obj>) {
+        let inner = self.lock();
+        let items = match ns {
+            Some(ns) => inner
+                .objects
+                .range((kind, ns.to_string(), String::new())..)
+                .take_while(|((k, n, _), _)| *k == kind && n == ns)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            None => inner
+                .objects
+                .range((kind, String::new(), String::new())..)
+                .take_while(|((k, _, _), _)| *k == kind)
+                .map(|(_, v)| v.clone())
+                .collect(),
+        };
+        (inner.rv, items)
+    }
+
+    pub fn count(&self, kind: &'static str) -> usize {
+        self.lock()
+            .objects
+            .range((kind, String::new(), String::new())..)
+            .take_while(|((k, _, _), _)| *k == kind)
+            .count()
+    }
+
+    /// Creates an object. The caller has set the namespace; `generateName` is resolved
+    /// here, where names can be checked for uniqueness.
+    pub fn create(&self, res: &Resource, mut obj: Value, dry_run: bool) -> ApiResult<Obj> {
+        let kind = res.store_kind;
+        let mut inner = self.lock();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if name_of(&obj).is_empty() {
+            let prefix = obj["metadata"]["generateName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            loop {
+                let candidate = format!("{prefix}{}", inner.suffix());
+                if !inner
+                    .objects
+                    .contains_key(&(kind, ns.clone(), candidate.clone()))
+                {
+                    obj["metadata"]["name"] = json!(candidate);
+                    break;
+                }
+            }
+        }
+        let name = name_of(&obj).to_string();
+        let key = (kind, ns, name.clone());
+        if inner.objects.contains_key(&key) {
+            return Err(ApiError::already_exists(res.group, res.plural, &name));
+        }
+        let uid = inner.uid();
+        let meta = &mut obj["metadata"];
+        meta["uid"] = json!(uid);
+        meta["creationTimestamp"] = json!(now_rfc3339());
+        if kind == "DaemonSet" {
+            meta["generation"] = json!(1);
+        }
+        if let Some(m) = meta.as_object_mut() {
+            m.remove("resourceVersion");
+            m.remove("deletionTimestamp");
+        }
+        if dry_run {
+            obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+            return Ok(Arc::new(obj));
+        }
+        Ok(self.commit(&mut inner, key, obj, EventType::Added, None))
+    }
+
+    /// Replaces an object through `change`, which sees the stored object and returns the new
+    /// one. A `resourceVersion` in the new object that is not the stored one is a conflict.
+    pub fn update<F>(
+        &self,
+        res: &Resource,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
+        change: F,
+    ) -> ApiResult<Obj>
+    where
+        F: FnOnce(&Value) -> ApiResult<Value>,
+    {
+        let kind = res.store_kind;
+        let mut inner = self.lock();
+        let key = (kind, ns.to_string(), name.to_string());
+        let Some(old) = inner.objects.get(&key).cloned() else {
+            return Err(ApiError::not_found(res.group, res.plural, name));
+        };
+        let mut new = change(&old)?;
+        let old_rv = old["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
+        match new["metadata"]["resourceVersion"].as_str() {
+            Some(rv) if !rv.is_empty() && rv != old_rv => {
+                return Err(ApiError::conflict(
+                    res.group,
+                    res.plural,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ));
+            }
+            _ => {}
+        }
+        // Fields the server owns.
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "name",
+            "namespace",
+            "generateName",
+        ] {
+            if !old["metadata"][field].is_null() {
+                new["metadata"][field] = old["metadata"][field].clone();
+            }
+        }
+        if !old["metadata"]["generation"].is_null() {
+            let mut generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+            if new["spec"] != old["spec"] {
+                generation += 1;
+            }
+            new["metadata"]["generation"] = json!(generation);
+        }
+        // An unchanged object keeps its resourceVersion and makes no event, as in the API.
+        let mut unchanged = new.clone();
+        unchanged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        if unchanged == *old {
+            return Ok(old);
+        }
+        if dry_run {
+            new["metadata"]["resourceVersion"] = json!(old_rv);
+            return Ok(Arc::new(new));
+        }
+        Ok(self.commit(&mut inner, key, new, EventType::Modified, Some(old)))
+    }
+
+    pub fn delete(&self, res: &Resource, ns: &str, name: &str, dry_run: bool) -> ApiResult<Obj> {
+        self.delete_if(res, ns, name, dry_run, &Preconditions::default())
+    }
+
+    /// Deletes an object if it still has the precondition's uid and resourceVersion (409 as
+    /// the API server words it, when not).
+    pub fn delete_if(
+        &self,
+        res: &Resource,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
+        pre: &Preconditions,
+    ) -> ApiResult<Obj> {
+        let kind = res.store_kind;
+        let mut inner = self.lock();
+        let key = (kind, ns.to_string(), name.to_string());
+        let Some(old) = inner.objects.get(&key).cloned() else {
+            return Err(ApiError::not_found(res.group, res.plural, name));
+        };
+        for (field, wanted, label) in [
+            ("uid", &pre.uid, "UID"),
+            ("resourceVersion", &pre.resource_version, "ResourceVersion"),
+        ] {
+            let actual = old["metadata"][field].as_str().unwrap_or_default();
+            if let Some(w) = wanted
+                && w != actual
+            {
+                return Err(ApiError::conflict(
+                    res.group,
+                    res.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: {label} in precondition: {w}, {label} in object meta: {actual}"
+                    ),
+                ));
+            }
+        }
+        if dry_run {
+            return Ok(old);
+        }
+        inner.objects.remove(&key);
+        inner.rv += 1;
+        let rv = inner.rv;
+        let mut gone = (*old).clone();
+        gone["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let gone = Arc::new(gone);
+        self.record(&mut inner, kind, EventType::Deleted, gone.clone(), None);
+        Ok(gone)
+    }
+
+    /// Deletes every namespaced object of a namespace (when the namespace goes).
+    pub fn delete_namespace_contents(&self, ns: &str) {
+        let keys: Vec<Key> = self
+            .lock()
+            .objects
+            .keys()
+            .filter(|(k, n, _)| n == ns && *k != "Namespace")
+            .cloned()
+            .collect();
+        for (kind, ns, name) in keys {
+            let _ = self.delete(stored(kind), &ns, &name, false);
+        }
+    }
+
+    /// Starts a watch after `from` (None: now). Too old a version is 410 Gone.
+    pub fn subscribe(&self, from: Option<u64>) -> ApiResult<Subscription> {
+        let inner = self.lock();
+        let live = self.tx.subscribe();
+        let backlog = match from {
+            None => Vec::new(),
+            Some(rv) if rv < inner.oldest.saturating_sub(1) => {
+                return Err(ApiError::gone(format!(
+                    "too old resource version: {rv} ({})",
+                    inner.oldest - 1
+                )));
+            }
+            Some(rv) => inner
+                .history
+                .iter()
+                .filter(|c| c.rv > rv)
+                .cloned()
+                .collect(),
+        };
+        Ok(Subscription {
+            backlog,
+            live,
+            current_rv: inner.rv,
+        })
+    }
+
+    /// Forgets the history, so that every watch from an older version gets 410 Gone.
+    pub fn compact(&self) {
+        let mut inner = self.lock();
+        inner.history.clear();
+        inner.oldest = inner.rv + 1;
+    }
+
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        key: Key,
+        mut obj: Value,
+        event: EventType,
+        previous: Option<Obj>,
+    ) -> Obj {
+        inner.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+        let obj = Arc::new(obj);
+        let kind = key.0;
+        inner.objects.insert(key, obj.clone());
+        self.record(inner, kind, event, obj.clone(), previous);
+        obj
+    }
+
+    fn record(
+        &self,
+        inner: &mut Inner,
+        kind: &'static str,
+        event: EventType,
+        object: Obj,
+        previous: Option<Obj>,
+    ) {
+        let change = Arc::new(Change {
+            rv: inner.rv,
+            kind,
+            event,
+            object,
+            previous,
+        });
+        inner.history.push_back(change.clone());
+        while inner.history.len() > self.history_limit {
+            if let Some(dropped) = inner.history.pop_front() {
+                inner.oldest = dropped.rv + 1;
+            }
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(change);
+    }
+}
+
+impl Inner {
+    fn next(&mut self) -> u64 {
+        // xorshift64*: deterministic for a seed, which keeps demo runs repeatable.
+        let mut x = self.uid_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.uid_state = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn uid(&mut self) -> String {
+        let (a, b) = (self.next(), self.next());
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0x0fff,
+            ((b >> 48) & 0x3fff) | 0x8000,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Five characters from the alphabet the API server uses for generated names.
+    fn suffix(&mut self) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        let mut n = self.next();
+        (0..5)
+            .map(|_| {
+                let c = ALPHABET[(n % ALPHABET.len() as u64) as usize] as char;
+                n /= ALPHABET.len() as u64;
+                c
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::find;
+
+    fn pods() -> &'static Resource {
+        find("", "v1", "pods").unwrap()
+    }
+
+    fn pod(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": {}})
+    }
+
+    #[test]
+    fn create_get_update_delete_with_versions() {
+        let s = Store::new(100, 7);
+        let a = s.create(pods(), pod("a"), false).unwrap();
+        let rv1: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(s.create(pods(), pod("a"), false).unwrap_err().code == 409);
+        let b = s
+            .update(pods(), "default", "a", false, |old| {
+                let mut new = old.clone();
+                new["metadata"]["labels"] = json!({"x": "y"});
+                Ok(new)
+            })
+            .unwrap();
+        let rv2: u64 = b["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(rv2 > rv1);
+        assert_eq!(b["metadata"]["uid"], a["metadata"]["uid"]);
+        let stale = s.update(pods(), "default", "a", false, |_| {
+            let mut new = (*a).clone();
+            new["metadata"]["labels"] = json!({"x": "z"});
+            Ok(new)
+        });
+        assert_eq!(stale.unwrap_err().reason, "Conflict");
+        s.delete(pods(), "default", "a", false).unwrap();
+        assert!(s.get("Pod", "default", "a").is_none());
+        assert_eq!(
+            s.delete(pods(), "default", "a", false).unwrap_err().code,
+            404
+        );
+    }
+
+    #[test]
+    fn generated_names_and_dry_runs() {
+        let s = Store::new(100, 7);
+        let mut p = pod("");
+        p["metadata"]["generateName"] = json!("image-preloader-");
+        let created = s.create(pods(), p, false).unwrap();
+        let name = created["metadata"]["name"].as_str().unwrap();
+        assert_eq!(name.len(), "image-preloader-".len() + 5);
+        let dry = s.create(pods(), pod("b"), true).unwrap();
+        assert_eq!(dry["metadata"]["name"], "b");
+        assert!(s.get("Pod", "default", "b").is_none());
+    }
+
+    #[test]
+    fn watch_history_and_gone() {
+        let s = Store::new(2, 7);
+        let start = s.current_rv();
+        for n in ["a", "b", "c"] {
+            s.create(pods(), pod(n), false).unwrap();
+        }
+        assert_eq!(s.subscribe(Some(start)).err().map(|e| e.code), Some(410));
+        let sub = s.subscribe(Some(start + 1)).unwrap();
+        let names: Vec<_> = sub
+            .backlog
+            .iter()
+            .map(|c| name_of(&c.object).to_string())
+            .collect();
+        assert_eq!(names, ["b", "c"]);
+        s.compact();
+        assert_eq!(
+            s.subscribe(Some(start + 2)).err().map(|e| e.code),
+            Some(410)
+        );
+        assert!(
+            s.subscribe(Some(s.current_rv()))
+                .unwrap()
+                .backlog
+                .is_empty()
+        );
+    }
+}
+
+/// What a DELETE may require of the object it removes.
+#[derive(Clone, Debug, Default)]
+pub struct Preconditions {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}

@@ -1,0 +1,184 @@
+//! `kpreload apply` against the simulator: server-side apply with the field manager
+//! `kpreload`, dry runs, conflicts with other managers, hand-written preloaders left alone.
+
+use crate::support;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use support::Cluster;
+
+fn apply(cluster: &Cluster, extra: &[&str]) -> (bool, String, String) {
+    let kc = cluster.kubeconfig.display().to_string();
+    let mut args = vec![
+        "--kubeconfig",
+        kc.as_str(),
+        "apply",
+        "-f",
+        "config/pools.yaml",
+    ];
+    args.extend_from_slice(extra);
+    let o = support::kpreload(&args);
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn daemonsets(cluster: &Cluster) -> Vec<DaemonSet> {
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        Api::<DaemonSet>::namespaced(client, "kube-system")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    })
+}
+
+#[test]
+fn apply_creates_then_finds_nothing_to_change_and_the_dry_run_writes_nothing() {
+    let cluster = Cluster::start("tests/fixtures/scenarios/pools.yaml");
+    let (ok, out, err) = apply(&cluster, &["--dry-run"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "daemonset.apps/image-preloader-default created (server dry run)\n\
+         daemonset.apps/image-preloader-ml created (server dry run)\n\
+         daemonset.apps/image-preloader-web created (server dry run)\n"
+    );
+    assert!(daemonsets(&cluster).is_empty(), "a dry run creates nothing");
+
+    let (ok, out, err) = apply(&cluster, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "daemonset.apps/image-preloader-default created\n\
+         daemonset.apps/image-preloader-ml created\n\
+         daemonset.apps/image-preloader-web created\n"
+    );
+    let (ok, out, err) = apply(&cluster, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "daemonset.apps/image-preloader-default unchanged\n\
+         daemonset.apps/image-preloader-ml unchanged\n\
+         daemonset.apps/image-preloader-web unchanged\n"
+    );
+    let all = daemonsets(&cluster);
+    for ds in &all {
+        let managers: Vec<(String, String)> = ds
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .map(|m| {
+                (
+                    m.manager.clone().unwrap_or_default(),
+                    m.operation.clone().unwrap_or_default(),
+                )
+            })
+            .filter(|(_, op)| op == "Apply")
+            .collect();
+        assert_eq!(managers, [("kpreload".to_string(), "Apply".to_string())]);
+    }
+    // Each write left an audit Event on its DaemonSet; the unchanged run none.
+    let audit: Vec<String> = cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        Api::<k8s_openapi::api::core::v1::Event>::namespaced(client, "kube-system")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("PreloaderApplied"))
+            .filter_map(|e| e.involved_object.name)
+            .collect()
+    });
+    let mut audit = audit;
+    audit.sort();
+    assert_eq!(
+        audit,
+        [
+            "image-preloader-default",
+            "image-preloader-ml",
+            "image-preloader-web"
+        ]
+    );
+    // Unchanged means unwritten: the spec's generation did not move.
+    assert!(all.iter().all(|d| d.metadata.generation == Some(1)));
+}
+
+#[test]
+fn a_field_another_manager_set_is_a_conflict_and_nothing_is_applied() {
+    let cluster = Cluster::start("tests/fixtures/scenarios/pools.yaml");
+    let (ok, _, err) = apply(&cluster, &[]);
+    assert!(ok, "{err}");
+    // Someone bumps nginx on the web preloader by hand.
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        let api = Api::<DaemonSet>::namespaced(client, "kube-system");
+        let patch = serde_json::json!({"spec": {"template": {"spec": {"initContainers": [
+            {"name": "preload-nginx", "image": "nginx:1.26-alpine"}]}}}});
+        let params = PatchParams {
+            field_manager: Some("kubectl-edit".into()),
+            ..Default::default()
+        };
+        api.patch("image-preloader-web", &params, &Patch::Strategic(&patch))
+            .await
+            .unwrap();
+    });
+    let (ok, out, err) = apply(&cluster, &[]);
+    assert!(!ok, "a conflict fails the command: {out}");
+    assert!(
+        out.is_empty(),
+        "nothing was applied, so nothing is reported: {out}"
+    );
+    assert!(err.contains("nothing was applied"), "{err}");
+    assert!(err.contains("kubectl-edit"), "who: {err}");
+    assert!(
+        err.contains(".spec.template.spec.initContainers[name=\"preload-nginx\"].image"),
+        "what: {err}"
+    );
+    let web = daemonsets(&cluster)
+        .into_iter()
+        .find(|d| d.metadata.name.as_deref() == Some("image-preloader-web"))
+        .unwrap();
+    let init = web.spec.template.spec.unwrap().init_containers.unwrap();
+    let nginx = init.iter().find(|c| c.name == "preload-nginx").unwrap();
+    assert_eq!(
+        nginx.image.as_deref(),
+        Some("nginx:1.26-alpine"),
+        "their change stands"
+    );
+}
+
+#[test]
+fn a_hand_written_preloader_is_left_alone_and_read_only_refuses() {
+    let cluster = Cluster::start("tests/fixtures/scenarios/pools.yaml");
+    let text = std::fs::read_to_string(support::article("image-preloader-web.yaml")).unwrap();
+    let ds: DaemonSet = serde_yaml::from_str(&text).unwrap();
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        Api::<DaemonSet>::namespaced(client, "kube-system")
+            .create(&Default::default(), &ds)
+            .await
+            .unwrap();
+    });
+    let (ok, out, err) = apply(&cluster, &[]);
+    assert!(!ok && out.is_empty());
+    assert!(
+        err.contains("image-preloader-web exists and was written by hand"),
+        "{err}"
+    );
+    assert_eq!(
+        daemonsets(&cluster).len(),
+        1,
+        "the other pools were not applied either"
+    );
+
+    let (ok, _, err) = apply(&cluster, &["--read-only"]);
+    assert!(!ok);
+    assert!(err.contains("--read-only"), "{err}");
+}

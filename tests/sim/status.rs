@@ -1,0 +1,113 @@
+//! `kpreload status` against the simulated demo cluster, through a kubeconfig like any cluster.
+
+use crate::support;
+
+use serde_json::Value;
+use support::{Cluster, kpreload};
+
+fn status(cluster: &Cluster, extra: &[&str]) -> std::process::Output {
+    let kubeconfig = cluster.kubeconfig.to_str().unwrap();
+    let mut args = vec!["--kubeconfig", kubeconfig, "status"];
+    args.extend(extra);
+    kpreload(&args)
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn progress_moves_to_complete_and_wait_exits_0() {
+    let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(20.0));
+    let first = status(&cluster, &["--pool", "web", "-o", "json"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first = json(&first);
+    let web = &first["pools"][0];
+    assert_eq!(web["pool"], "web");
+    assert_eq!(web["daemonset"]["name"], "image-preloader-web");
+    assert_eq!(web["daemonset"]["namespace"], "kube-system");
+    assert_eq!(web["nodes_total"], 4);
+    // Four nodes, three images each; at the start not all are there.
+    assert_eq!(web["images_total"], 12);
+    assert!(web["images_done"].as_u64().unwrap() < 12, "{web}");
+    assert_eq!(web["complete"], false);
+
+    let done = status(
+        &cluster,
+        &["--pool", "web", "-o", "json", "--wait", "--timeout", "120s"],
+    );
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let done = json(&done);
+    let web = &done["pools"][0];
+    assert_eq!(web["complete"], true, "{web}");
+    assert_eq!(web["nodes_ready"], 4);
+    assert_eq!(web["images_done"], 12);
+    for node in web["nodes"].as_array().unwrap() {
+        for image in node["images"].as_array().unwrap() {
+            let state = image["state"].as_str().unwrap();
+            assert!(state == "pulled" || state == "present", "{image}");
+            if state == "pulled" {
+                // The kubelet's figures, read back from its event.
+                assert!(image["seconds"].as_f64().unwrap() > 0.0, "{image}");
+                assert!(image["bytes"].as_u64().unwrap() > 1_000_000, "{image}");
+            }
+        }
+    }
+    assert!(web["bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_missing_image_makes_wait_exit_1_and_name_it() {
+    let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(50.0));
+    let out = status(&cluster, &["--pool", "ml", "--wait", "--timeout", "120s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("kpreload: preloading failed: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("jupyter/scipy-notebook"), "{stderr}");
+    assert!(
+        stderr.contains("ErrImagePull") || stderr.contains("ImagePullBackOff"),
+        "{stderr}"
+    );
+    // The table still shows where things stand.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("failed in ml:"), "{stdout}");
+}
+
+#[test]
+fn a_pool_that_does_not_exist_and_an_unreachable_cluster_are_plain_errors() {
+    let cluster = Cluster::start("config/scenarios/demo.yaml");
+    let out = status(&cluster, &["--pool", "gpu"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "kpreload: there is no pool named \"gpu\" in kube-system; its pools are ml, web.\n"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let out = kpreload(&["--kubeconfig", missing.to_str().unwrap(), "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("kpreload: cannot read the kubeconfig"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -1,0 +1,273 @@
+//! The editor: completion, refusals, undo, the preview, a new pool, read-only.
+
+use super::cleanup::rendered_web_daemonset;
+use super::*;
+
+/// As `app()`, with older nginx versions on web-2 for the completion and tag lists.
+fn edit_app() -> App {
+    let mut app = app();
+    let nginx = json!([
+        {"names": ["docker.io/library/nginx@sha256:aa", "docker.io/library/nginx:1.25-alpine"], "sizeBytes": 18_500_000},
+        {"names": ["docker.io/library/node:20-alpine"], "sizeBytes": 47_000_000},
+        {"names": ["docker.io/library/redis:7-alpine"], "sizeBytes": 16_500_000},
+    ]);
+    let old = json!([
+        {"names": ["docker.io/library/nginx:1.24-alpine"], "sizeBytes": 18_100_000},
+        {"names": ["docker.io/library/nginx:1.9-alpine"], "sizeBytes": 9_000_000},
+    ]);
+    app.update(Action::Cluster(Update::Nodes(vec![
+        node("web-1", nginx),
+        node("web-2", old),
+        node("web-3", json!([])),
+        node("batch-1", json!([])),
+    ])));
+    app.refresh();
+    press(&mut app, ":pool web\ne");
+    assert_eq!(app.view().screen, Screen::Edit);
+    app
+}
+
+fn draft(app: &App) -> Vec<String> {
+    app.edit
+        .as_ref()
+        .unwrap()
+        .draft
+        .images
+        .iter()
+        .map(|i| i.written().to_string())
+        .collect()
+}
+
+#[test]
+fn the_editor_completes_refuses_bad_references_and_undoes() {
+    let mut app = edit_app();
+    assert_eq!(
+        draft(&app),
+        ["nginx:1.25-alpine", "node:20-alpine", "redis:7-alpine"]
+    );
+    snapshot("edit_80x24", draw(&mut app, 80, 24));
+    // The completion list comes from what the cluster knows (here: the nodes' images).
+    press(&mut app, "a");
+    let choices = app.edit.as_ref().unwrap().choices(&app.snapshot);
+    assert!(
+        choices.iter().any(|(c, _)| c == "nginx:1.24-alpine"),
+        "{choices:?}"
+    );
+    press(&mut app, "ngx");
+    snapshot("edit_completion_80x24", draw(&mut app, 80, 24));
+
+    // Invalid references are refused with the reason; the picker stays open.
+    press(&mut app, "\x08\x08\x08Nginx:1.27\n");
+    let Some(EditStep::Add(p)) = app.edit.as_ref().map(|e| &e.step) else {
+        panic!("the picker stays open");
+    };
+    assert!(
+        p.error.as_deref().unwrap().contains("uppercase"),
+        "{:?}",
+        p.error
+    );
+    for _ in 0.."Nginx:1.27".len() {
+        press(&mut app, "\x08");
+    }
+    press(&mut app, "redis:7-alpine\n");
+    let Some(EditStep::Add(p)) = app.edit.as_ref().map(|e| &e.step) else {
+        panic!("the picker stays open");
+    };
+    assert_eq!(
+        p.error.as_deref(),
+        Some("redis:7-alpine is already in the list (number 3)")
+    );
+    press(&mut app, "\x1b");
+    assert_eq!(draft(&app).len(), 3, "refusals add nothing");
+
+    // Move, remove, undo.
+    press(&mut app, "Jd");
+    assert_eq!(draft(&app), ["node:20-alpine", "redis:7-alpine"]);
+    press(&mut app, "uu");
+    assert_eq!(
+        draft(&app),
+        ["nginx:1.25-alpine", "node:20-alpine", "redis:7-alpine"]
+    );
+    // Esc with no change leaves at once.
+    press(&mut app, "\x1b");
+    assert_eq!(app.view().screen, Screen::Pool("web".into()));
+}
+
+#[test]
+fn tags_come_newest_first_and_leaving_with_changes_asks_twice() {
+    let mut app = edit_app();
+    press(&mut app, "t");
+    let tags: Vec<String> = app
+        .edit
+        .as_ref()
+        .unwrap()
+        .choices(&app.snapshot)
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    // By version, not as text: 1.9 is the oldest.
+    assert_eq!(tags, ["1.25-alpine", "1.24-alpine", "1.9-alpine"]);
+    press(&mut app, "1.27-alpine\n");
+    assert_eq!(draft(&app)[0], "nginx:1.27-alpine");
+    press(&mut app, "\x1b");
+    assert_eq!(app.view().screen, Screen::Edit, "the first Esc only warns");
+    assert!(app.notice.as_deref().unwrap().contains("not applied"));
+    press(&mut app, "\x1b");
+    assert_eq!(app.view().screen, Screen::Pool("web".into()));
+}
+
+fn previewed(app: &mut App) {
+    use kpreload::core::edit::diff;
+    use kpreload::tui::edit::{Done, Previewed, Work};
+    press(app, "t1.27-alpine\np");
+    let Some(Effect::Edit(Work::Preview { pool, nodes, .. })) = app.effect.take() else {
+        panic!("a preview was asked for");
+    };
+    assert_eq!(pool.images[0].written(), "nginx:1.27-alpine");
+    assert_eq!(nodes, ["web-1", "web-2", "web-3"]);
+    let before = "spec:\n  template:\n    spec:\n      initContainers:\n      - image: nginx:1.25-alpine\n        name: preload-nginx\n      - image: node:20-alpine\n        name: preload-node\n";
+    let after = before.replace("nginx:1.25-alpine", "nginx:1.27-alpine");
+    let desired: DaemonSet = (*rendered_web_daemonset()).clone();
+    let free = std::collections::HashMap::from([
+        ("web-1".to_string(), 80_000_000_000u64),
+        ("web-2".to_string(), 10_000_000u64),
+    ]);
+    app.update(Action::Edit(Done::Previewed(Ok(Box::new(Previewed {
+        diff: diff(before, &after, 3),
+        diff_of: "DaemonSet kube-system/image-preloader-web (server-side dry run)".into(),
+        work: Work::Apply {
+            desired: Box::new(desired.clone()),
+            seen: Some(Box::new(desired)),
+            note: String::new(),
+        },
+        converts: None,
+        note: None,
+        free,
+        free_note: Some("free space unknown on some nodes: not allowed to read nodes/proxy (the kubelet's stats)".into()),
+    })))));
+    app.refresh();
+}
+
+#[test]
+fn the_preview_shows_the_diff_the_pulls_and_the_space_then_a_conflict_says_who() {
+    use kpreload::cluster::apply::{ApplyError, Conflict};
+    use kpreload::tui::edit::{Done, Work};
+    let mut app = edit_app();
+    previewed(&mut app);
+    let Some(EditStep::Preview(p)) = app.edit.as_ref().map(|e| &e.step) else {
+        panic!("the preview is open");
+    };
+    assert_eq!(p.summary, ["~ nginx  1.25-alpine → 1.27-alpine"]);
+    // web-2 has 10 MB free: too little for nginx (its size is known from web-1's 1.25).
+    let web2 = p.pulls.iter().find(|n| n.node == "web-2").unwrap();
+    assert_eq!(web2.fits(), Some(false));
+    snapshot("edit_preview_100x30", draw(&mut app, 100, 30));
+
+    press(&mut app, "y");
+    assert!(matches!(app.effect, Some(Effect::Edit(Work::Apply { .. }))));
+    app.effect = None;
+    app.update(Action::Edit(Done::Applied(Err(ApplyError::Conflict(Conflict {
+        summary: "image-preloader-web was changed by kubectl-edit (Update, 2026-11-28T10:00:19Z) since kpreload read it; nothing was applied and their change stands. Start again from the new state (in the TUI: e reopens the editor on it).".into(),
+        managers: vec!["kubectl-edit (Update, 2026-11-28T10:00:19Z)".into()],
+        changes: vec!["- image: redis:7-alpine".into(), "+ image: redis:7.4-alpine".into()],
+    })))));
+    snapshot("edit_conflict_100x30", draw(&mut app, 100, 30));
+    // Esc keeps the draft.
+    press(&mut app, "\x1b");
+    assert_eq!(draft(&app)[0], "nginx:1.27-alpine");
+}
+
+#[test]
+fn read_only_previews_but_never_applies() {
+    let mut app = app_with(true, updates());
+    press(&mut app, ":pool web\ne");
+    previewed(&mut app);
+    press(&mut app, "y");
+    assert!(app.effect.is_none());
+    assert!(app.notice.as_deref().unwrap().contains("read-only"));
+    // And deleting is off.
+    press(&mut app, "\x1b\x1b\x1b");
+    press(&mut app, "D");
+    assert!(
+        app.edit.is_none() || !matches!(app.edit.as_ref().unwrap().step, EditStep::Delete { .. })
+    );
+}
+
+#[test]
+fn a_new_pool_takes_a_name_labels_tolerations_and_images() {
+    use kpreload::tui::edit::Work;
+    let mut app = app();
+    press(&mut app, "n");
+    press(&mut app, "Web\n");
+    let Some(EditStep::NewName(p)) = app.edit.as_ref().map(|e| &e.step) else {
+        panic!("still the name");
+    };
+    assert!(
+        p.error.as_deref().unwrap().starts_with("not a pool name"),
+        "{:?}",
+        p.error
+    );
+    for _ in 0..3 {
+        press(&mut app, "\x08");
+    }
+    press(&mut app, "web\n");
+    assert!(
+        app.edit
+            .as_ref()
+            .map(|e| matches!(e.step, EditStep::NewName(_)))
+            .unwrap(),
+        "web exists"
+    );
+    for _ in 0..3 {
+        press(&mut app, "\x08");
+    }
+    press(&mut app, "edge\n");
+    // Labels, with a live count; the tolerations come from the matching nodes' taints.
+    press(&mut app, "workload-type=web\n");
+    assert_eq!(
+        kpreload::tui::edit::matching(&app.snapshot, &app.edit.as_ref().unwrap().pool.selector),
+        3
+    );
+    press(&mut app, "\n");
+    let Some(EditStep::NewTolerations { proposed, .. }) = app.edit.as_ref().map(|e| &e.step) else {
+        panic!("tolerations proposed");
+    };
+    assert_eq!(proposed.len(), 1);
+    assert_eq!(
+        (proposed[0].0.key.as_str(), proposed[0].1),
+        ("workload", true)
+    );
+    press(&mut app, "\nbusybox:1.37\n\np");
+    let Some(Effect::Edit(Work::Preview {
+        pool,
+        new,
+        daemonset,
+        nodes,
+        ..
+    })) = app.effect.take()
+    else {
+        panic!("a preview of the new pool");
+    };
+    assert!(new);
+    assert_eq!(daemonset, "image-preloader-edge");
+    assert_eq!(pool.images.len(), 1);
+    assert_eq!(pool.tolerations.len(), 1);
+    assert_eq!(nodes, ["web-1", "web-2", "web-3"]);
+}
+
+#[test]
+fn no_quitting_while_an_apply_is_under_way() {
+    let mut app = edit_app();
+    previewed(&mut app);
+    press(&mut app, "y");
+    assert!(app.effect.is_some());
+    let actions = press(&mut app, "q");
+    assert!(actions.is_empty(), "q does nothing while applying");
+    app.update(Action::Quit);
+    assert!(!app.quit, "not even a quit from outside");
+    assert!(
+        app.notice.as_deref().unwrap().contains("running"),
+        "{:?}",
+        app.notice
+    );
+}

@@ -1,0 +1,296 @@
+//! The TUI without a terminal: key sequences and cluster updates in, state and actions out;
+//! and every view drawn into ratatui's TestBackend from fixed states, snapshotted with insta.
+
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Node;
+use kpreload::cluster::cleanup::{NodeReport, Step};
+use kpreload::cluster::watch::{Link, Update, Watch};
+use kpreload::core::objects::{Event, Pod};
+use kpreload::runtime::{Candidate, NameResult, Outcome, Removal};
+use kpreload::tui::app::{Action, App, Effect, Header, Input, Screen};
+use kpreload::tui::cleanup::{Phase, Scope};
+use kpreload::tui::config::Config;
+use kpreload::tui::edit::Step as EditStep;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::{Value, json};
+
+mod cleanup;
+mod edit;
+mod kubelets;
+mod views;
+
+const NOW: &str = "2026-11-28T10:00:20Z";
+
+pub fn node(name: &str, images: Value) -> Arc<Node> {
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"workload-type": if name.starts_with("web") { "web" } else { "batch" }}},
+            "spec": {"taints": if name.starts_with("web") {
+                json!([{"key": "workload", "value": "web", "effect": "NoSchedule"}]) } else { json!([]) }},
+            "status": {"images": images, "capacity": {"ephemeral-storage": "100Gi"},
+                "conditions": [{"type": "Ready", "status": "True"}]},
+        }))
+        .unwrap(),
+    )
+}
+
+pub fn web_daemonset() -> Arc<DaemonSet> {
+    let text = std::fs::read_to_string("tests/fixtures/article/image-preloader-web.yaml").unwrap();
+    let mut ds: DaemonSet = serde_yaml::from_str(&text).unwrap();
+    ds.metadata.uid = Some("ds-web".into());
+    Arc::new(ds)
+}
+
+pub fn status(name: &str, state: Value) -> Value {
+    json!({"name": name, "image": "", "imageID": "", "ready": false, "restartCount": 0, "state": state})
+}
+
+pub fn done(name: &str) -> Value {
+    status(
+        name,
+        json!({"terminated": {"exitCode": 0, "reason": "Completed"}}),
+    )
+}
+
+pub fn init(name: &str) -> Value {
+    status(name, json!({"waiting": {"reason": "PodInitializing"}}))
+}
+
+pub fn preloader_pod(name: &str, node: &str, init: Value) -> Arc<Pod> {
+    let ds = web_daemonset();
+    let mut spec = serde_json::to_value(ds.spec.template.spec.clone().unwrap()).unwrap();
+    spec["nodeName"] = json!(node);
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "kube-system", "uid": format!("uid-{name}"),
+                "creationTimestamp": "2026-11-28T10:00:00Z",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet",
+                    "name": "image-preloader-web", "uid": "ds-web", "controller": true}]},
+            "spec": spec,
+            "status": {"phase": "Pending", "initContainerStatuses": init},
+        }))
+        .unwrap(),
+    )
+}
+
+pub fn workload(name: &str, node: &str, image: &str) -> Arc<Pod> {
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}")},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": image}]},
+        }))
+        .unwrap(),
+    )
+}
+
+pub fn event(pod: &str, n: u32, at: &str, warning: bool, message: &str) -> Arc<Event> {
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("{pod}.{n:04}"), "namespace": "kube-system"},
+            "involvedObject": {"kind": "Pod", "name": pod, "namespace": "kube-system", "uid": format!("uid-{pod}")},
+            "reason": "x", "message": message, "type": if warning { "Warning" } else { "Normal" },
+            "lastTimestamp": at, "count": 1,
+        }))
+        .unwrap(),
+    )
+}
+
+pub const PULLED_NGINX: &str = "Successfully pulled image \"nginx:1.25-alpine\" in 3.2s (3.2s including waiting). Image size: 18500000 bytes.";
+
+pub fn pods() -> Vec<Arc<Pod>> {
+    vec![
+        preloader_pod(
+            "image-preloader-web-aaaaa",
+            "web-1",
+            json!([
+                done("preload-nginx"),
+                done("preload-node"),
+                done("preload-redis")
+            ]),
+        ),
+        preloader_pod(
+            "image-preloader-web-bbbbb",
+            "web-2",
+            json!([
+                done("preload-nginx"),
+                init("preload-node"),
+                init("preload-redis")
+            ]),
+        ),
+        preloader_pod(
+            "image-preloader-web-ccccc",
+            "web-3",
+            json!([
+                status(
+                    "preload-nginx",
+                    json!({"waiting": {"reason": "ImagePullBackOff",
+                    "message": "Back-off pulling image \"nginx:1.25-alpine\""}})
+                ),
+                init("preload-node"),
+                init("preload-redis")
+            ]),
+        ),
+        workload("shop-api-0", "web-1", "nginx:1.25-alpine"),
+    ]
+}
+
+/// web-1 done, web-2 pulling its second image, web-3 failing on its first; batch-1 in no pool.
+pub fn updates() -> Vec<Update> {
+    let nginx = json!([
+        {"names": ["docker.io/library/nginx@sha256:aa", "docker.io/library/nginx:1.25-alpine"], "sizeBytes": 18_500_000},
+        {"names": ["docker.io/library/node:20-alpine"], "sizeBytes": 47_000_000},
+        {"names": ["docker.io/library/redis:7-alpine"], "sizeBytes": 16_500_000},
+    ]);
+    vec![
+        Update::Nodes(vec![
+            node("web-1", nginx),
+            node("web-2", json!([])),
+            node("web-3", json!([])),
+            node("batch-1", json!([])),
+        ]),
+        Update::Workloads(pods()),
+        Update::Pods(
+            pods()
+                .into_iter()
+                .filter(|p| p.metadata.namespace.as_deref() == Some("kube-system"))
+                .collect(),
+        ),
+        Update::Link(Watch::Workloads, Link::Live),
+        Update::DaemonSets(vec![web_daemonset()]),
+        Update::Events(vec![
+            event(
+                "image-preloader-web-aaaaa",
+                1,
+                "2026-11-28T10:00:01Z",
+                false,
+                "Pulling image \"nginx:1.25-alpine\"",
+            ),
+            event(
+                "image-preloader-web-aaaaa",
+                2,
+                "2026-11-28T10:00:04Z",
+                false,
+                PULLED_NGINX,
+            ),
+            event(
+                "image-preloader-web-aaaaa",
+                3,
+                "2026-11-28T10:00:05Z",
+                false,
+                "Successfully pulled image \"node:20-alpine\" in 8s (8s including waiting). Image size: 47000000 bytes.",
+            ),
+            event(
+                "image-preloader-web-aaaaa",
+                4,
+                "2026-11-28T10:00:06Z",
+                false,
+                "Container image \"redis:7-alpine\" already present on machine",
+            ),
+            event(
+                "image-preloader-web-bbbbb",
+                1,
+                "2026-11-28T10:00:01Z",
+                false,
+                "Pulling image \"nginx:1.25-alpine\"",
+            ),
+            event(
+                "image-preloader-web-bbbbb",
+                2,
+                "2026-11-28T10:00:05Z",
+                false,
+                "Successfully pulled image \"nginx:1.25-alpine\" in 4s (4s including waiting). Image size: 18500000 bytes.",
+            ),
+            event(
+                "image-preloader-web-bbbbb",
+                3,
+                "2026-11-28T10:00:15Z",
+                false,
+                "Pulling image \"node:20-alpine\"",
+            ),
+            event(
+                "image-preloader-web-ccccc",
+                1,
+                "2026-11-28T10:00:02Z",
+                true,
+                "Failed to pull image \"nginx:1.25-alpine\": rpc error: code = Unavailable desc = connection reset by peer",
+            ),
+        ]),
+        Update::Link(Watch::Nodes, Link::Live),
+        Update::Link(Watch::Pods, Link::Live),
+        Update::Link(Watch::DaemonSets, Link::Live),
+        Update::Link(Watch::Events, Link::Live),
+    ]
+}
+
+/// An app on the prod-eu context that has taken in these updates.
+pub fn app_with(read_only: bool, updates: Vec<Update>) -> App {
+    let header = Header {
+        context: "prod-eu".into(),
+        cluster: "eu-1".into(),
+        server: "https://10.0.0.1:6443/".into(),
+        namespace: "kube-system".into(),
+    };
+    let mut app = App::new(
+        Config::default_config(),
+        header,
+        read_only,
+        NOW.parse::<Timestamp>().unwrap(),
+    );
+    for u in updates {
+        app.update(Action::Cluster(u));
+    }
+    app.refresh();
+    app
+}
+
+pub fn app() -> App {
+    app_with(false, updates())
+}
+
+pub fn press(app: &mut App, keys: &str) -> Vec<Action> {
+    let mut out = Vec::new();
+    for c in keys.chars() {
+        let code = match c {
+            '\n' => KeyCode::Enter,
+            '\x1b' => KeyCode::Esc,
+            '\x08' => KeyCode::Backspace,
+            c => KeyCode::Char(c),
+        };
+        if let Some(a) = app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE))) {
+            out.push(a);
+        }
+        app.refresh();
+    }
+    out
+}
+
+pub fn draw(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    app.before_draw(ratatui::layout::Rect::new(0, 0, width, height));
+    terminal
+        .draw(|f| kpreload::tui::views::draw(f, app))
+        .unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let mut text = String::new();
+    for y in 0..height {
+        let line: String = (0..width)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// Snapshots keep their names and place (`tests/snapshots/tui__NAME.snap`) whichever
+/// module of these tests takes them.
+pub fn snapshot(name: &str, screen: String) {
+    insta::with_settings!({snapshot_path => "../../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(format!("tui__{name}"), screen);
+    });
+}
