@@ -66,23 +66,7 @@ impl App {
                 }
             }
             Command::Cleanup => self.cleanup_key(),
-            Command::KeepMore | Command::KeepLess => {
-                let now = self.now.as_second();
-                let c = self
-                    .cleanup
-                    .as_mut()
-                    .filter(|c| c.phase == Phase::Preview)?;
-                let current = c.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP);
-                c.keep = Some(if command == Command::KeepMore {
-                    current + 1
-                } else {
-                    current.saturating_sub(1).max(1)
-                });
-                c.recompute(&self.snapshot, now);
-                let n = self.rows().len();
-                let v = self.view_mut();
-                v.selected = v.selected.min(n.saturating_sub(1));
-            }
+            Command::KeepMore | Command::KeepLess => self.keep_key(command),
             Command::Exclude => {
                 let node = self.selected_plan_line().map(|l| l.node);
                 if let (Some(c), Some(node)) = (
@@ -98,23 +82,7 @@ impl App {
                     self.stack.push(View::new(Screen::Findings));
                 }
             }
-            Command::Refresh => {
-                let nodes = match &self.view().screen {
-                    Screen::Findings | Screen::Pools => self
-                        .overview
-                        .pools
-                        .iter()
-                        .flat_map(|p| p.nodes.iter().take(FINDINGS_PER_POOL))
-                        .map(|n| n.node.clone())
-                        .collect(),
-                    _ => self.kubelets_on_screen(),
-                };
-                let asked = self.kubelets.reread(nodes.iter().map(String::as_str));
-                self.notice = Some(format!(
-                    "reading {asked} kubelet{} again",
-                    if asked == 1 { "" } else { "s" }
-                ));
-            }
+            Command::Refresh => self.refresh_key(),
             Command::Edit => self.open_editor(),
             Command::NewPool => {
                 if self.view().screen == Screen::Pools {
@@ -136,6 +104,43 @@ impl App {
             Command::Quit => return Some(Action::Quit),
         }
         None
+    }
+
+    /// `+`/`-` in the cleanup plan's preview: keep one version more or fewer, and plan again.
+    fn keep_key(&mut self, command: Command) {
+        let now = self.now.as_second();
+        let Some(c) = self.cleanup.as_mut().filter(|c| c.phase == Phase::Preview) else {
+            return;
+        };
+        let current = c.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP);
+        c.keep = Some(if command == Command::KeepMore {
+            current + 1
+        } else {
+            current.saturating_sub(1).max(1)
+        });
+        c.recompute(&self.snapshot, now);
+        let n = self.rows().len();
+        let v = self.view_mut();
+        v.selected = v.selected.min(n.saturating_sub(1));
+    }
+
+    /// `r`: read the kubelets on screen again (on the lists: a few of every pool's).
+    fn refresh_key(&mut self) {
+        let nodes = match &self.view().screen {
+            Screen::Findings | Screen::Pools => self
+                .overview
+                .pools
+                .iter()
+                .flat_map(|p| p.nodes.iter().take(FINDINGS_PER_POOL))
+                .map(|n| n.node.clone())
+                .collect(),
+            _ => self.kubelets_on_screen(),
+        };
+        let asked = self.kubelets.reread(nodes.iter().map(String::as_str));
+        self.notice = Some(format!(
+            "reading {asked} kubelet{} again",
+            if asked == 1 { "" } else { "s" }
+        ));
     }
 
     pub(super) fn move_by(&mut self, delta: isize, rows: usize) {

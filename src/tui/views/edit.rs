@@ -26,6 +26,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Step::Preview(p) => draw_preview(frame, body, app, e, p),
         _ => draw_list(frame, body, app, e),
     }
+    draw_overlay(frame, app, e);
+}
+
+/// The step's box over the list: a picker, the delete, conflict or failure dialog, the wait.
+fn draw_overlay(frame: &mut Frame, app: &App, e: &Editor) {
     match &e.step {
         Step::Add(p) => draw_picker(
             frame,
@@ -57,61 +62,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             "new pool: its name",
             "lowercase letters, digits and '-'; Enter goes on, Esc cancels",
         ),
-        Step::NewSelector(p) => {
-            let count = crate::tui::edit::matching(&app.snapshot, &e.pool.selector);
-            let chosen: Vec<String> = e
-                .pool
-                .selector
-                .terms
-                .first()
-                .into_iter()
-                .flatten()
-                .map(|r| format!("{}={}", r.key, r.values.join(",")))
-                .collect();
-            let title = format!(
-                "pool {}: node labels — {} · {count} node{} match",
-                e.pool.name,
-                if chosen.is_empty() {
-                    "every node".to_string()
-                } else {
-                    chosen.join(", ")
-                },
-                if count == 1 { "" } else { "s" }
-            );
-            draw_picker(
-                frame,
-                app,
-                e,
-                p,
-                &title,
-                "key=value; Enter adds it, Enter on an empty line goes on",
-            )
-        }
+        Step::NewSelector(p) => draw_selector(frame, app, e, p),
         Step::NewTolerations { proposed, selected } => {
-            let t = &app.config.theme;
-            let mut lines = vec![Line::raw(
-                "Those nodes have taints; the preloader tolerates the checked ones:",
-            )];
-            for (i, (tol, on)) in proposed.iter().enumerate() {
-                let text = format!(
-                    "[{}] {}={}:{}",
-                    if *on { "x" } else { " " },
-                    tol.key,
-                    tol.value,
-                    tol.effect.map(|e| e.as_str()).unwrap_or("*")
-                );
-                let style = if i == *selected {
-                    selected_style(app)
-                } else {
-                    Style::new()
-                };
-                lines.push(Line::styled(text, style));
-            }
-            lines.push(Line::styled(
-                "Space toggles, Enter goes on to the images, Esc back",
-                Style::new().fg(t.dim),
-            ));
-            dialog(frame, " tolerations ", lines, 70);
+            draw_tolerations(frame, app, proposed, *selected)
         }
         Step::Waiting(what) => {
             dialog(frame, " preview ", vec![Line::raw(what.clone())], 60);
@@ -127,33 +80,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             };
             dialog(frame, " apply ", vec![Line::raw(what)], 60);
         }
-        Step::Conflict(c) => {
-            let t = &app.config.theme;
-            let mut lines = vec![Line::styled(
-                c.summary.clone(),
-                Style::new().fg(t.fail).add_modifier(Modifier::BOLD),
-            )];
-            if !c.managers.is_empty() {
-                lines.push(Line::raw(format!("changed by: {}", c.managers.join(", "))));
-            }
-            for ch in &c.changes {
-                let style = match ch.chars().next() {
-                    Some('+') => Style::new().fg(t.ok),
-                    Some('-') => Style::new().fg(t.fail),
-                    _ => Style::new(),
-                };
-                lines.push(Line::styled(format!("  {ch}"), style));
-            }
-            lines.push(Line::raw(""));
-            lines.push(Line::styled(
-                format!(
-                    "{} reopens the editor on the new state · Esc back to your draft",
-                    key(app, Command::Edit)
-                ),
-                Style::new().fg(t.dim),
-            ));
-            dialog(frame, " conflict ", lines, 90);
-        }
+        Step::Conflict(c) => draw_conflict(frame, app, c),
         Step::Failed(why) => {
             let t = &app.config.theme;
             dialog(
@@ -166,36 +93,133 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 80,
             );
         }
-        Step::Delete { typed } => {
-            let t = &app.config.theme;
-            let what = match &e.mode {
-                Mode::Cluster => format!(
-                    "Delete the DaemonSet {}/{}? Its pods go from every node of the pool; the images stay until a cleanup removes them.",
-                    e.namespace, e.daemonset
-                ),
-                Mode::File(p) => format!("Remove pool {} from {}?", e.pool.name, p.display()),
-            };
-            let lines = vec![
-                Line::styled(what, Style::new().add_modifier(Modifier::BOLD)),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::raw("Type "),
-                    Span::styled(
-                        e.pool.name.clone(),
-                        Style::new().fg(t.accent).add_modifier(Modifier::BOLD),
-                    ),
-                    Span::raw(" and Enter to delete, Esc to keep it:"),
-                ]),
-                Line::from(vec![
-                    Span::styled("> ", Style::new().fg(t.accent)),
-                    Span::raw(typed.clone()),
-                    Span::styled("▏", Style::new().fg(t.accent)),
-                ]),
-            ];
-            dialog(frame, &format!(" delete pool {} ", e.pool.name), lines, 76);
-        }
+        Step::Delete { typed } => draw_delete(frame, app, e, typed),
         Step::List | Step::Preview(_) => {}
     }
+}
+
+/// A new pool's label step: the labels chosen so far and how many nodes match them.
+fn draw_selector(frame: &mut Frame, app: &App, e: &Editor, p: &Picker) {
+    let count = crate::tui::edit::matching(&app.snapshot, &e.pool.selector);
+    let chosen: Vec<String> = e
+        .pool
+        .selector
+        .terms
+        .first()
+        .into_iter()
+        .flatten()
+        .map(|r| format!("{}={}", r.key, r.values.join(",")))
+        .collect();
+    let title = format!(
+        "pool {}: node labels — {} · {count} node{} match",
+        e.pool.name,
+        if chosen.is_empty() {
+            "every node".to_string()
+        } else {
+            chosen.join(", ")
+        },
+        if count == 1 { "" } else { "s" }
+    );
+    draw_picker(
+        frame,
+        app,
+        e,
+        p,
+        &title,
+        "key=value; Enter adds it, Enter on an empty line goes on",
+    )
+}
+
+/// The tolerations proposed for a new pool from its nodes' taints.
+fn draw_tolerations(
+    frame: &mut Frame,
+    app: &App,
+    proposed: &[(crate::core::selector::Toleration, bool)],
+    selected: usize,
+) {
+    let t = &app.config.theme;
+    let mut lines = vec![Line::raw(
+        "Those nodes have taints; the preloader tolerates the checked ones:",
+    )];
+    for (i, (tol, on)) in proposed.iter().enumerate() {
+        let text = format!(
+            "[{}] {}={}:{}",
+            if *on { "x" } else { " " },
+            tol.key,
+            tol.value,
+            tol.effect.map(|e| e.as_str()).unwrap_or("*")
+        );
+        let style = if i == selected {
+            selected_style(app)
+        } else {
+            Style::new()
+        };
+        lines.push(Line::styled(text, style));
+    }
+    lines.push(Line::styled(
+        "Space toggles, Enter goes on to the images, Esc back",
+        Style::new().fg(t.dim),
+    ));
+    dialog(frame, " tolerations ", lines, 70);
+}
+
+/// Who changed the preloader in between, and what.
+fn draw_conflict(frame: &mut Frame, app: &App, c: &crate::cluster::apply::Conflict) {
+    let t = &app.config.theme;
+    let mut lines = vec![Line::styled(
+        c.summary.clone(),
+        Style::new().fg(t.fail).add_modifier(Modifier::BOLD),
+    )];
+    if !c.managers.is_empty() {
+        lines.push(Line::raw(format!("changed by: {}", c.managers.join(", "))));
+    }
+    for ch in &c.changes {
+        let style = match ch.chars().next() {
+            Some('+') => Style::new().fg(t.ok),
+            Some('-') => Style::new().fg(t.fail),
+            _ => Style::new(),
+        };
+        lines.push(Line::styled(format!("  {ch}"), style));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        format!(
+            "{} reopens the editor on the new state · Esc back to your draft",
+            key(app, Command::Edit)
+        ),
+        Style::new().fg(t.dim),
+    ));
+    dialog(frame, " conflict ", lines, 90);
+}
+
+/// Deleting a pool's preloader: typed confirmation.
+fn draw_delete(frame: &mut Frame, app: &App, e: &Editor, typed: &str) {
+    let t = &app.config.theme;
+    let what = match &e.mode {
+        Mode::Cluster => format!(
+            "Delete the DaemonSet {}/{}? Its pods go from every node of the pool; the images stay until a cleanup removes them.",
+            e.namespace, e.daemonset
+        ),
+        Mode::File(p) => format!("Remove pool {} from {}?", e.pool.name, p.display()),
+    };
+    let lines = vec![
+        Line::styled(what, Style::new().add_modifier(Modifier::BOLD)),
+        Line::raw(""),
+        Line::from(vec![
+            Span::raw("Type "),
+            Span::styled(
+                e.pool.name.clone(),
+                Style::new().fg(t.accent).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(" and Enter to delete, Esc to keep it:"),
+        ]),
+        Line::from(vec![
+            Span::styled("> ", Style::new().fg(t.accent)),
+            Span::raw(typed.to_string()),
+            Span::styled("▏", Style::new().fg(t.accent)),
+        ]),
+    ];
+    dialog(frame, &format!(" delete pool {} ", e.pool.name), lines, 76);
 }
 
 fn key(app: &App, c: Command) -> String {
@@ -337,6 +361,24 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App, e: &Editor) {
 }
 
 fn draw_preview(frame: &mut Frame, area: Rect, app: &App, e: &Editor, p: &Preview) {
+    let head = preview_head(app, e, p);
+    let rows = (p.pulls.len() as u16 + 2).min(area.height / 3).max(3);
+    let width = area.width.max(1) as usize;
+    let head_height: usize = head.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+    let [top, nodes, diff] = Layout::vertical([
+        Constraint::Length(head_height as u16 + 1),
+        Constraint::Length(rows),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(head).wrap(Wrap { trim: false }), top);
+
+    draw_pulls(frame, nodes, app, p, rows);
+    draw_diff(frame, diff, app, p);
+}
+
+/// The preview's words: the change, what rolls where and what it costs, whether it fits.
+fn preview_head<'a>(app: &App, e: &Editor, p: &Preview) -> Vec<Line<'a>> {
     let t = &app.config.theme;
     let fits_known: Vec<_> = p.pulls.iter().filter(|n| n.fits().is_some()).collect();
     let short: Vec<&str> = p
@@ -416,17 +458,12 @@ fn draw_preview(frame: &mut Frame, area: Rect, app: &App, e: &Editor, p: &Previe
         ),
         Style::new().fg(t.accent),
     ));
-    let rows = (p.pulls.len() as u16 + 2).min(area.height / 3).max(3);
-    let width = area.width.max(1) as usize;
-    let head_height: usize = head.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
-    let [top, nodes, diff] = Layout::vertical([
-        Constraint::Length(head_height as u16 + 1),
-        Constraint::Length(rows),
-        Constraint::Min(3),
-    ])
-    .areas(area);
-    frame.render_widget(Paragraph::new(head).wrap(Wrap { trim: false }), top);
+    head
+}
 
+/// What each node pulls: images, bytes, time, free space, whether it fits.
+fn draw_pulls(frame: &mut Frame, nodes: Rect, app: &App, p: &Preview, rows: u16) {
+    let t = &app.config.theme;
     let mut lines = vec![Line::styled(
         format!(
             "{:<22} {:>6} {:>16} {:>9} {:>10}  {}",
@@ -475,7 +512,11 @@ fn draw_preview(frame: &mut Frame, area: Rect, app: &App, e: &Editor, p: &Previe
         ),
         nodes,
     );
+}
 
+/// The DaemonSet's diff, scrolled.
+fn draw_diff(frame: &mut Frame, diff: Rect, app: &App, p: &Preview) {
+    let t = &app.config.theme;
     let visible = diff.height.saturating_sub(1) as usize;
     let lines: Vec<Line> = p
         .diff

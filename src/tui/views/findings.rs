@@ -19,51 +19,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(Paragraph::new("reading the cluster…"), area);
         return;
     };
-    let pending = app.kubelets.busy();
-    let answered = insight.nodes.iter().filter(|n| n.kubelet.is_some()).count();
-    let mut first = vec![Span::raw(format!(
-        "kubelets read on {answered} of {} pool node{} (up to 10 per pool)",
-        insight.total,
-        if insight.total == 1 { "" } else { "s" }
-    ))];
-    if insight.read > answered {
-        first.push(Span::styled(
-            format!(", {} unread", insight.read - answered),
-            Style::new().fg(t.fail),
-        ));
-    }
-    if let Some(oldest) = insight.oldest {
-        first.push(Span::styled(
-            format!(
-                " · oldest {}",
-                age(app.now.as_second() - oldest.as_second())
-            ),
-            Style::new().fg(t.dim),
-        ));
-    }
-    if pending > 0 {
-        first.push(Span::styled(
-            format!(" · reading {pending}…"),
-            Style::new().fg(t.busy),
-        ));
-    }
-    let keys = |c| {
-        app.config
-            .keys_for(c)
-            .first()
-            .map(|k| k.label())
-            .unwrap_or_default()
-    };
-    let second = Line::styled(
-        format!(
-            "{} reads them again · {} opens the finding's pool · as `kpreload check`",
-            keys(crate::tui::config::Command::Refresh),
-            keys(crate::tui::config::Command::Open)
-        ),
-        Style::new().fg(t.dim),
-    );
-    frame.render_widget(Paragraph::new(vec![Line::from(first), second]), head);
+    frame.render_widget(Paragraph::new(head_lines(app, insight)), head);
 
+    let pending = app.kubelets.busy();
     let rows = app.rows();
     if rows.is_empty() {
         let text = if insight.read == 0 && pending > 0 {
@@ -153,4 +111,53 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let height = body.height.saturating_sub(1) as usize;
     let scroll = selected_line.saturating_sub(height.saturating_sub(4)) as u16;
     frame.render_widget(paragraph.scroll((scroll, 0)), body);
+}
+
+/// How many kubelets were read and how long ago, and the keys that matter here.
+fn head_lines<'a>(app: &App, insight: &crate::tui::insight::Insight) -> Vec<Line<'a>> {
+    let t = &app.config.theme;
+    let pending = app.kubelets.busy();
+    let answered = insight.nodes.iter().filter(|n| n.kubelet.is_some()).count();
+    let mut first = vec![Span::raw(format!(
+        "kubelets read on {answered} of {} pool node{} (up to 10 per pool)",
+        insight.total,
+        if insight.total == 1 { "" } else { "s" }
+    ))];
+    if insight.read > answered {
+        first.push(Span::styled(
+            format!(", {} unread", insight.read - answered),
+            Style::new().fg(t.fail),
+        ));
+    }
+    if let Some(oldest) = insight.oldest {
+        first.push(Span::styled(
+            format!(
+                " · oldest {}",
+                age(app.now.as_second() - oldest.as_second())
+            ),
+            Style::new().fg(t.dim),
+        ));
+    }
+    if pending > 0 {
+        first.push(Span::styled(
+            format!(" · reading {pending}…"),
+            Style::new().fg(t.busy),
+        ));
+    }
+    let keys = |c| {
+        app.config
+            .keys_for(c)
+            .first()
+            .map(|k| k.label())
+            .unwrap_or_default()
+    };
+    let second = Line::styled(
+        format!(
+            "{} reads them again · {} opens the finding's pool · as `kpreload check`",
+            keys(crate::tui::config::Command::Refresh),
+            keys(crate::tui::config::Command::Open)
+        ),
+        Style::new().fg(t.dim),
+    );
+    vec![Line::from(first), second]
 }

@@ -47,6 +47,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         summary_area,
     );
 
+    draw_matrix(frame, matrix, app, pool);
+    draw_recent(frame, log, app, pool);
+}
+
+/// Nodes × images: the rows in view, the image columns that fit from the scrolled-to one.
+fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) {
+    let t = &app.config.theme;
     // Image columns that fit beside the node column, from the scrolled-to one.
     let node_width = 14u16;
     // Each node's image disk, from its kubelet (read while the row is on screen).
@@ -124,7 +131,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
     let mut state =
         TableState::default().with_selected(Some(app.view().selected.saturating_sub(first_row)));
     frame.render_stateful_widget(table, matrix, &mut state);
+}
 
+/// The pool's latest pulls and failures, newest last.
+fn draw_recent(frame: &mut Frame, log: Rect, app: &App, pool: &PoolProgress) {
+    let t = &app.config.theme;
     let lines: Vec<Line> = pool
         .recent
         .iter()
