@@ -314,7 +314,7 @@ pub fn main() -> ExitCode {
         }) => runtime().and_then(|rt| {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            let options = commands::status::Options {
+            let options = commands::status::StatusOptions {
                 pool: pool.as_deref(),
                 format: *output,
                 wait: *wait,
@@ -341,7 +341,7 @@ pub fn main() -> ExitCode {
         }) => runtime().and_then(|rt| {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            let options = commands::check::Options {
+            let options = commands::check::CheckOptions {
                 pool: pool.as_deref(),
                 format: *output,
                 max_nodes: *max_nodes,
@@ -385,7 +385,7 @@ pub fn main() -> ExitCode {
         Some(Command::Render { file, pool, shards }) => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            let options = commands::render::Options {
+            let options = commands::render::RenderOptions {
                 file,
                 pool: pool.as_deref(),
                 shards: *shards,

@@ -20,7 +20,7 @@ use crate::core::progress::Snapshot;
 
 pub use super::Format;
 
-pub struct Options<'a> {
+pub struct CheckOptions<'a> {
     pub pool: Option<&'a str>,
     pub format: Format,
     /// Nodes whose kubelet is asked, at most (spread over the pools).
@@ -39,7 +39,7 @@ where
         .map_err(|e| anyhow::anyhow!(e))
 }
 
-pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) -> Result<()> {
+pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Write) -> Result<()> {
     let connection = connect(target).await?;
     let client = connection.client.clone();
     let ns = connection.namespace.clone();

@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::{Result, bail};
 
 use crate::cluster::cleanup::{deepen, fetch};
-use crate::core::cleanup::{self, ClusterPlan, Options};
+use crate::core::cleanup::{self, ClusterPlan, PlanOptions};
 
 pub use super::Format;
 
@@ -26,8 +26,8 @@ pub struct Args {
 }
 
 impl Args {
-    pub fn options(&self, now: i64) -> Options {
-        Options {
+    pub fn options(&self, now: i64) -> PlanOptions {
+        PlanOptions {
             keep: self.keep,
             protect: self.protect.clone(),
             min_age_secs: self.min_age_secs,
@@ -67,7 +67,7 @@ pub async fn make(
             &fetched.nodes,
             &fetched.pods,
             &fetched.daemonsets,
-            &Options {
+            &PlanOptions {
                 pool: None,
                 node: None,
                 ..options.clone()

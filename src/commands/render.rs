@@ -21,14 +21,14 @@ use crate::cluster::Target;
 use crate::core::pools::{PoolsFile, SHARDS_MAX};
 use crate::core::render::{render_shards, sizes_from_nodes, to_yaml};
 
-pub struct Options<'a> {
+pub struct RenderOptions<'a> {
     pub file: &'a Path,
     pub pool: Option<&'a str>,
     /// Split every selected pool over this many DaemonSets.
     pub shards: Option<usize>,
 }
 
-pub fn run(target: &Target, options: &Options, out: &mut dyn Write) -> Result<()> {
+pub fn run(target: &Target, options: &RenderOptions, out: &mut dyn Write) -> Result<()> {
     let file = options.file;
     let pools = PoolsFile::load(file)?;
     let mut selected: Vec<_> = pools

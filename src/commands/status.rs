@@ -15,7 +15,7 @@ use crate::core::units;
 
 pub use super::Format;
 
-pub struct Options<'a> {
+pub struct StatusOptions<'a> {
     pub pool: Option<&'a str>,
     pub format: Format,
     pub wait: bool,
@@ -88,7 +88,7 @@ impl ShapeWatch {
     }
 }
 
-pub async fn run(target: &Target, options: &Options<'_>, out: &mut dyn Write) -> Result<()> {
+pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Write) -> Result<()> {
     let connection = connect(target).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let tasks = watch::spawn_all(

@@ -42,13 +42,26 @@ pub enum Action {
     Quit,
 }
 
-/// Work the loop does for the app, outside the update step.
+/// Work the loop does for the app, outside the update step: the update step queues them in
+/// `App::effects`, and the loop performs every one, in order, in one place.
 #[derive(Debug)]
 pub enum Effect {
     /// Run this plan's removals on the cluster.
     RunCleanup(ClusterPlan),
     /// The editor's: preview, apply, delete (see [`super::edit::Work`]).
     Edit(super::edit::Work),
+    /// Watch the preloaders of this namespace instead; whatever was under way stops.
+    Watch(String),
+    /// Read these nodes' kubelets (settings, image disk) through the node proxy.
+    ReadKubelets(Vec<String>),
+    /// Derive the findings and disks from this copy of the cluster, off the UI thread;
+    /// `job` tells its answer from a stale one.
+    Derive {
+        job: u64,
+        snapshot: crate::core::progress::Snapshot,
+        kubelets: super::kubelets::Kubelets,
+        generation: u64,
+    },
 }
 
 /// Which screen.
@@ -141,7 +154,7 @@ pub struct App {
     /// The cleanup plan on screen, while it is open.
     pub cleanup: Option<Cleanup>,
     /// Work for the loop (a cleanup run), taken by it after each update.
-    pub effect: Option<Effect>,
+    pub effects: Vec<Effect>,
     /// The pool editor, while it is open.
     pub edit: Option<super::edit::Editor>,
     /// GitOps mode: edits go to this pools file instead of the cluster.
@@ -186,7 +199,7 @@ impl App {
             pods_version: 0,
             uses: None,
             cleanup: None,
-            effect: None,
+            effects: Vec::new(),
             edit: None,
             gitops: None,
             kubelets: Default::default(),
@@ -343,7 +356,37 @@ impl App {
                 .any(|p| p.nodes.iter().any(|n| n.pulling() || n.failures() > 0))
     }
 
-    pub fn update(&mut self, action: Action) -> Option<Action> {
+    /// Takes an action, and the actions it leads to, and returns the work they ask for:
+    /// the one way work leaves the update step.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let mut next = Some(action);
+        while let Some(a) = next {
+            next = self.step(a);
+        }
+        std::mem::take(&mut self.effects)
+    }
+
+    /// What the screen waits for, asked after a frame is prepared: the kubelets on screen
+    /// (at most `reads` at once) and the findings' derivation.
+    pub fn background(&mut self, reads: usize) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let nodes = self.kubelets.take(reads);
+        if !nodes.is_empty() {
+            out.push(Effect::ReadKubelets(nodes));
+        }
+        if let Some((job, snapshot, kubelets, generation)) = self.insight_job() {
+            out.push(Effect::Derive {
+                job,
+                snapshot,
+                kubelets,
+                generation,
+            });
+        }
+        out
+    }
+
+    /// One action: the state changes it makes, and the action it leads to.
+    fn step(&mut self, action: Action) -> Option<Action> {
         match action {
             Action::Key(k) => return self.key(k),
             Action::Insight(job, insight) => {
@@ -382,6 +425,7 @@ impl App {
             }
             Action::Resize => self.dirty = true,
             Action::SwitchNamespace(ns) => {
+                self.effects.push(Effect::Watch(ns.clone()));
                 // The loop stops its tasks (kubelet reads and the insight among them): what
                 // they would have answered is asked again.
                 self.kubelets.forget_pending();

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::cluster::cleanup::NodeReport;
-use crate::core::cleanup::{self, ClusterPlan, Options, display_name};
+use crate::core::cleanup::{self, ClusterPlan, PlanOptions, display_name};
 use crate::core::progress::Snapshot;
 
 /// What a plan covers.
@@ -83,7 +83,7 @@ impl Cleanup {
             keep: None,
             excluded: BTreeSet::new(),
             plan: ClusterPlan {
-                options: Options::default(),
+                options: PlanOptions::default(),
                 nodes: Vec::new(),
                 problems: Vec::new(),
             },
@@ -93,18 +93,18 @@ impl Cleanup {
         c
     }
 
-    pub fn options(&self, now: i64) -> Options {
+    pub fn options(&self, now: i64) -> PlanOptions {
         let (pool, node) = match &self.scope {
             Scope::Cluster => (None, None),
             Scope::Pool(p) => (Some(p.clone()), None),
             Scope::Node(n) => (None, Some(n.clone())),
         };
-        Options {
+        PlanOptions {
             keep: self.keep,
             pool,
             node,
             now,
-            ..Options::default()
+            ..PlanOptions::default()
         }
     }
 

@@ -87,7 +87,9 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
                     last_draw = tokio::time::Instant::now();
                 }
             }
-            worker.start_background(&mut app);
+            for effect in app.background(KUBELET_CONCURRENCY * 2) {
+                worker.perform(effect);
+            }
             let next_frame = last_draw + FRAME;
             let action = tokio::select! {
                 key = keys.next() => match key {
@@ -102,19 +104,14 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
                 _ = clock.tick() => Some(Action::Tick(jiff::Timestamp::now())),
                 () = tokio::time::sleep_until(next_frame), if app.dirty => None,
             };
-            let mut next = action;
-            while let Some(a) = next {
-                if let Action::SwitchNamespace(ns) = &a {
-                    worker.switch_namespace(ns);
-                }
-                next = app.update(a);
-            }
-            if let Some(effect) = app.effect.take() {
+            for effect in action.map(|a| app.update(a)).unwrap_or_default() {
                 worker.perform(effect);
             }
             // Take in the rest of a burst of updates before drawing.
             while let Ok(u) = rx.try_recv() {
-                app.update(Action::Cluster(u));
+                for effect in app.update(Action::Cluster(u)) {
+                    worker.perform(effect);
+                }
             }
             if app.quit {
                 return Ok(());
@@ -139,34 +136,6 @@ struct Worker {
 }
 
 impl Worker {
-    /// What the screen waits for: the findings' derivation (on a blocking thread: hundreds
-    /// of ms on 5,000 nodes) and the kubelets on screen, a few at a time.
-    fn start_background(&mut self, app: &mut App) {
-        self.tasks.retain(|t| !t.is_finished());
-        if let Some((job, snapshot, kubelets, generation)) = app.insight_job() {
-            let report = self.report.clone();
-            self.tasks.push(tokio::task::spawn_blocking(move || {
-                // A failed derivation is reported too, or no other would ever start.
-                let insight = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    insight::Insight::compute(&snapshot, &kubelets, generation)
-                }))
-                .ok()
-                .map(Box::new);
-                let _ = report.send(Action::Insight(job, insight));
-            }));
-        }
-        for node in app.kubelets.take(KUBELET_CONCURRENCY * 2) {
-            let client = self.client.clone();
-            let report = self.report.clone();
-            let slots = self.kubelet_slots.clone();
-            self.tasks.push(tokio::spawn(async move {
-                let _slot = slots.acquire_owned().await;
-                let answer = crate::cluster::kubelet::read(&client, &node).await;
-                let _ = report.send(Action::Kubelet(node, answer));
-            }));
-        }
-    }
-
     /// Watches the preloaders of another namespace; everything under way is stopped (the
     /// app forgets it too).
     fn switch_namespace(&mut self, namespace: &str) {
@@ -181,11 +150,18 @@ impl Worker {
         );
     }
 
-    /// A confirmed cleanup run, or an edit's cluster or file work.
+    /// Every effect the app asks for: a confirmed cleanup run, an edit's cluster or file
+    /// work, a namespace switch, kubelet reads (a few at once), the findings' derivation (on
+    /// a blocking thread: hundreds of ms on 5,000 nodes).
     fn perform(&mut self, effect: Effect) {
+        self.tasks.retain(|t| !t.is_finished());
         let client = self.client.clone();
         let report = self.report.clone();
-        self.tasks.push(match effect {
+        let task = match effect {
+            Effect::Watch(namespace) => {
+                self.switch_namespace(&namespace);
+                return;
+            }
             Effect::RunCleanup(plan) => tokio::spawn(async move {
                 let (steps_tx, mut steps) = mpsc::unbounded_channel();
                 let forward = report.clone();
@@ -208,7 +184,35 @@ impl Worker {
                 let done = edit::perform(&client, work).await;
                 let _ = report.send(Action::Edit(done));
             }),
-        });
+            Effect::ReadKubelets(nodes) => {
+                for node in nodes {
+                    let client = client.clone();
+                    let report = report.clone();
+                    let slots = self.kubelet_slots.clone();
+                    self.tasks.push(tokio::spawn(async move {
+                        let _slot = slots.acquire_owned().await;
+                        let answer = crate::cluster::kubelet::read(&client, &node).await;
+                        let _ = report.send(Action::Kubelet(node, answer));
+                    }));
+                }
+                return;
+            }
+            Effect::Derive {
+                job,
+                snapshot,
+                kubelets,
+                generation,
+            } => tokio::task::spawn_blocking(move || {
+                // A failed derivation is reported too, or no other would ever start.
+                let insight = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    insight::Insight::compute(&snapshot, &kubelets, generation)
+                }))
+                .ok()
+                .map(Box::new);
+                let _ = report.send(Action::Insight(job, insight));
+            }),
+        };
+        self.tasks.push(task);
     }
 
     fn stop(self) {

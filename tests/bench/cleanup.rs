@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use kpreload::cluster::{Target, connect};
 use kpreload::commands::cleanup::{Ask, run};
 use kpreload::commands::plan::{Args, make};
-use kpreload::core::cleanup::{Options, gather, plan};
+use kpreload::core::cleanup::{PlanOptions, gather, plan};
 
 struct Sim(std::process::Child);
 
@@ -117,9 +117,9 @@ fn main() {
             fetched.daemonsets.len(),
             median(fetches)
         );
-        let options = Options {
+        let options = PlanOptions {
             now: jiff::Timestamp::now().as_second(),
-            ..Options::default()
+            ..PlanOptions::default()
         };
         let (mut gathers, mut plans) = (Vec::new(), Vec::new());
         let mut removals = 0;

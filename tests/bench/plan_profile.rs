@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use kpreload::core::cleanup::{Options, gather, plan};
+use kpreload::core::cleanup::{PlanOptions, gather, plan};
 
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -24,7 +24,7 @@ fn main() {
         .iter()
         .map(|o| Arc::new(serde_json::from_value((**o).clone()).unwrap()))
         .collect();
-    let options = Options::default();
+    let options = PlanOptions::default();
     for _ in 0..5 {
         let facts = gather(&nodes, &pods, &[], &options);
         let t = Instant::now();

@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use kpreload::core::adopt::{Origin, read_preloader};
 use kpreload::core::pools::PoolsFile;
 use kpreload::core::render::{render_all, to_yaml};
-use kpreload::core::selector::{Effect, Operator, Taint, TolerationOperator};
+use kpreload::core::selector::{Operator, Taint, TaintEffect, TolerationOperator};
 
 fn example() -> PoolsFile {
     PoolsFile::load("config/pools.yaml".as_ref()).expect("config/pools.yaml parses")
@@ -75,7 +75,7 @@ fn the_articles_cluster_wide_preloader_is_the_default_pool() {
     let tainted = [Taint {
         key: "workload".into(),
         value: "ml".into(),
-        effect: Effect::NoSchedule,
+        effect: TaintEffect::NoSchedule,
     }];
     assert!(p.pool.covers(&labels(&[]), &tainted));
 }
@@ -110,14 +110,14 @@ fn the_articles_pool_preloaders_keep_their_selectors_and_tolerations() {
         let t = &p.pool.tolerations[0];
         assert_eq!((t.key.as_str(), t.value.as_str()), ("workload", pool));
         assert_eq!(t.operator, TolerationOperator::Equal);
-        assert_eq!(t.effect, Some(Effect::NoSchedule));
+        assert_eq!(t.effect, Some(TaintEffect::NoSchedule));
         let written: Vec<_> = p.pool.images.iter().map(|i| i.written()).collect();
         assert_eq!(written, images);
 
         let own = [Taint {
             key: "workload".into(),
             value: pool.into(),
-            effect: Effect::NoSchedule,
+            effect: TaintEffect::NoSchedule,
         }];
         assert!(p.pool.covers(&labels(&[("workload-type", pool)]), &own));
         assert!(!p.pool.covers(&labels(&[("workload-type", "other")]), &[]));

@@ -28,7 +28,7 @@ pub const STATUS_IMAGES_CAP: usize = 50;
 
 /// The operator's choices for a plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
+pub struct PlanOptions {
     /// Overrides every pool's own keep.
     pub keep: Option<usize>,
     /// Overrides every pool's protect patterns (the sandbox image is protected regardless).
@@ -41,9 +41,9 @@ pub struct Options {
     pub now: i64,
 }
 
-impl Default for Options {
+impl Default for PlanOptions {
     fn default() -> Self {
-        Options {
+        PlanOptions {
             keep: None,
             protect: None,
             min_age_secs: None,
@@ -109,7 +109,7 @@ pub fn gather(
     nodes: &[Arc<Node>],
     pods: &[Arc<Pod>],
     daemonsets: &[Arc<DaemonSet>],
-    options: &Options,
+    options: &PlanOptions,
 ) -> Vec<NodeFacts> {
     // The preloaders and their pods on each node.
     struct Served {
@@ -437,7 +437,7 @@ pub struct PlannedNode {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterPlan {
-    pub options: Options,
+    pub options: PlanOptions,
     pub nodes: Vec<PlannedNode>,
     /// Preloaders that cannot be read: what they preload, and where, is unknown, so no
     /// cleanup may run until they are fixed.
@@ -499,7 +499,7 @@ pub fn image_key(i: &ImagePlan) -> String {
 }
 
 /// Plans every node; nodes are independent, so they are planned on every core, in order.
-pub fn plan(facts: Vec<NodeFacts>, options: &Options) -> ClusterPlan {
+pub fn plan(facts: Vec<NodeFacts>, options: &PlanOptions) -> ClusterPlan {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(facts.len().div_ceil(256).max(1));

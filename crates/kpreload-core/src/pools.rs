@@ -24,7 +24,7 @@ use serde::Deserialize;
 use super::planner::{DEFAULT_KEEP, DEFAULT_PROTECT};
 use super::reference::ImageRef;
 use super::selector::{
-    Effect, NodeSelector, Operator, Requirement, Taint, Toleration, TolerationOperator,
+    NodeSelector, Operator, Requirement, Taint, TaintEffect, Toleration, TolerationOperator,
     tolerates_all,
 };
 use super::yaml_places::places;
@@ -480,7 +480,7 @@ struct RawToleration {
     operator: TolerationOperator,
     #[serde(default)]
     value: String,
-    effect: Option<Effect>,
+    effect: Option<TaintEffect>,
     toleration_seconds: Option<i64>,
 }
 
@@ -506,7 +506,7 @@ mod tests {
         let taint = Taint {
             key: "workload".into(),
             value: "ml".into(),
-            effect: Effect::NoSchedule,
+            effect: TaintEffect::NoSchedule,
         };
         assert!(ml.covers(&ml_node, std::slice::from_ref(&taint)));
         assert!(!file.pools[2].covers(&ml_node, std::slice::from_ref(&taint)));

@@ -230,27 +230,27 @@ impl fmt::Display for NodeSelector {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
-pub enum Effect {
+pub enum TaintEffect {
     NoSchedule,
     PreferNoSchedule,
     NoExecute,
 }
 
-impl Effect {
-    pub fn parse(text: &str) -> Option<Effect> {
+impl TaintEffect {
+    pub fn parse(text: &str) -> Option<TaintEffect> {
         Some(match text {
-            "NoSchedule" => Effect::NoSchedule,
-            "PreferNoSchedule" => Effect::PreferNoSchedule,
-            "NoExecute" => Effect::NoExecute,
+            "NoSchedule" => TaintEffect::NoSchedule,
+            "PreferNoSchedule" => TaintEffect::PreferNoSchedule,
+            "NoExecute" => TaintEffect::NoExecute,
             _ => return None,
         })
     }
 
     pub fn as_str(&self) -> &'static str {
         match self {
-            Effect::NoSchedule => "NoSchedule",
-            Effect::PreferNoSchedule => "PreferNoSchedule",
-            Effect::NoExecute => "NoExecute",
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
         }
     }
 }
@@ -271,7 +271,7 @@ pub struct Toleration {
     pub operator: TolerationOperator,
     pub value: String,
     /// None: every effect.
-    pub effect: Option<Effect>,
+    pub effect: Option<TaintEffect>,
     pub toleration_seconds: Option<i64>,
 }
 
@@ -279,7 +279,7 @@ pub struct Toleration {
 pub struct Taint {
     pub key: String,
     pub value: String,
-    pub effect: Effect,
+    pub effect: TaintEffect,
 }
 
 impl Toleration {
@@ -306,7 +306,9 @@ impl Toleration {
             TolerationOperator::Equal if self.key.is_empty() => {
                 Some("a toleration without a key must use the operator Exists".into())
             }
-            _ if self.toleration_seconds.is_some() && self.effect != Some(Effect::NoExecute) => {
+            _ if self.toleration_seconds.is_some()
+                && self.effect != Some(TaintEffect::NoExecute) =>
+            {
                 Some(format!(
                     "the toleration for \"{}\" sets tolerationSeconds, which only NoExecute takes",
                     self.key
@@ -341,7 +343,8 @@ impl Toleration {
         let effect = match t.effect.as_deref() {
             None | Some("") => None,
             Some(e) => Some(
-                Effect::parse(e).ok_or_else(|| format!("the taint effect \"{e}\" is not known"))?,
+                TaintEffect::parse(e)
+                    .ok_or_else(|| format!("the taint effect \"{e}\" is not known"))?,
             ),
         };
         Ok(Toleration {
@@ -359,7 +362,7 @@ impl Taint {
         Some(Taint {
             key: t.key.clone(),
             value: t.value.clone().unwrap_or_default(),
-            effect: Effect::parse(&t.effect)?,
+            effect: TaintEffect::parse(&t.effect)?,
         })
     }
 
@@ -380,7 +383,7 @@ impl Taint {
 pub fn tolerates_all(tolerations: &[Toleration], taints: &[Taint]) -> bool {
     taints
         .iter()
-        .filter(|t| t.effect != Effect::PreferNoSchedule)
+        .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
         .all(|taint| tolerations.iter().any(|t| t.tolerates(taint)))
 }
 
@@ -436,13 +439,13 @@ mod tests {
         let ml = Taint {
             key: "workload".into(),
             value: "ml".into(),
-            effect: Effect::NoSchedule,
+            effect: TaintEffect::NoSchedule,
         };
         let equal = Toleration {
             key: "workload".into(),
             operator: TolerationOperator::Equal,
             value: "ml".into(),
-            effect: Some(Effect::NoSchedule),
+            effect: Some(TaintEffect::NoSchedule),
             toleration_seconds: None,
         };
         let everything = Toleration {
@@ -465,12 +468,12 @@ mod tests {
         ));
         assert!(!tolerates_all(&[], std::slice::from_ref(&ml)));
         let soft = Taint {
-            effect: Effect::PreferNoSchedule,
+            effect: TaintEffect::PreferNoSchedule,
             ..ml.clone()
         };
         assert!(tolerates_all(&[], &[soft]));
         let exec = Taint {
-            effect: Effect::NoExecute,
+            effect: TaintEffect::NoExecute,
             ..ml
         };
         assert!(!equal.tolerates(&exec));

@@ -117,7 +117,7 @@ impl App {
                     running: Default::default(),
                     reports: Vec::new(),
                 };
-                self.effect = Some(Effect::RunCleanup(plan));
+                self.effects.push(Effect::RunCleanup(plan));
             }
             KeyCode::Enter => {
                 // The dialog stays as it was (what became removable included): only the

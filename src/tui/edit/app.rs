@@ -223,7 +223,7 @@ impl App {
             Mode::Cluster => "asking the API server for a dry run…".into(),
             Mode::File(p) => format!("reading {}…", p.display()),
         });
-        self.effect = Some(Effect::Edit(work));
+        self.effects.push(Effect::Edit(work));
     }
 
     /// The nodes a pool's preloader runs on (the known pool's, else by its selector).

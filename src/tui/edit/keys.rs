@@ -179,7 +179,7 @@ impl App {
                 };
                 e.step = Step::Applying;
                 e.deleting = true;
-                self.effect = Some(Effect::Edit(work));
+                self.effects.push(Effect::Edit(work));
             }
             KeyCode::Enter => {
                 typed.clear();
@@ -242,7 +242,7 @@ impl App {
                     *note = p.summary.join("; ");
                 }
                 e.step = Step::Applying;
-                self.effect = Some(Effect::Edit(work));
+                self.effects.push(Effect::Edit(work));
             }
             Some(Command::Up) => p.scroll = p.scroll.saturating_sub(1),
             Some(Command::Down) => p.scroll = (p.scroll + 1).min(p.diff.len()),

@@ -23,7 +23,7 @@ use crate::core::adopt::{Origin, read_preloader};
 use crate::core::edit::{self, Catalog, DiffLine, Draft, NodePull, Rates};
 use crate::core::pools::{POOL_NAME_MAX, Pool, PoolsFile, dns_label_problem};
 use crate::core::reference::ImageRef;
-use crate::core::selector::{Effect as TaintEffect, NodeSelector, Requirement, Taint, Toleration};
+use crate::core::selector::{NodeSelector, Requirement, Taint, TaintEffect, Toleration};
 
 /// Nodes whose free image-filesystem space the preview reads, at most.
 pub const FREE_SPACE_NODES: usize = 50;

@@ -33,10 +33,9 @@ fn press(app: &mut App, keys: &str) {
             }
         };
         rest = &rest[len..];
-        let mut next = app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-        while let Some(a) = next {
-            next = app.update(a);
-        }
+        // The loop would perform the effects; the tests find them where the app queued them.
+        let effects = app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        app.effects.extend(effects);
         app.refresh();
     }
 }
@@ -96,7 +95,7 @@ impl Session {
 
     /// Does the work the editor asked for, as the loop would, and hands back the answer.
     async fn work(&mut self) {
-        let Some(Effect::Edit(work)) = self.app.effect.take() else {
+        let Some(Effect::Edit(work)) = self.app.effects.pop() else {
             panic!("the editor asked for no work; step: {:?}", self.step());
         };
         let done = perform(&self.client, work).await;

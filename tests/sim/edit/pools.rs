@@ -30,7 +30,7 @@ fn deleting_a_preloader_needs_its_pools_name_typed() {
             s.step()
         );
         press(&mut s.app, "yes<Enter>");
-        assert!(s.app.effect.is_none(), "only the pool's name confirms");
+        assert!(s.app.effects.is_empty(), "only the pool's name confirms");
         press(&mut s.app, "web<Enter>");
         s.work().await;
         assert!(

@@ -169,9 +169,9 @@ pub fn x_leaves_a_node_out_and_the_confirmation_needs_the_pools_name() {
         app.notice.as_deref(),
         Some("type web to confirm, or Esc to go back")
     );
-    assert!(app.effect.is_none());
+    assert!(app.effects.is_empty());
     press(&mut app, "web\n");
-    let Some(Effect::RunCleanup(plan)) = app.effect.take() else {
+    let Some(Effect::RunCleanup(plan)) = app.effects.pop() else {
         panic!("no run asked for");
     };
     // Only where cleanup can run: web-1, without the image in use.
@@ -196,7 +196,7 @@ pub fn a_removal_new_since_the_dialog_opened_needs_the_word_again() {
     app.update(Action::Cluster(Update::Workloads(pods)));
     app.refresh();
     press(&mut app, "web\n");
-    assert!(app.effect.is_none());
+    assert!(app.effects.is_empty());
     match &app.cleanup.as_ref().unwrap().phase {
         Phase::Confirm { grew, typed, .. } => {
             assert_eq!(grew, &["web-1 nginx:1.23"]);
@@ -205,7 +205,7 @@ pub fn a_removal_new_since_the_dialog_opened_needs_the_word_again() {
         other => panic!("{other:?}"),
     }
     press(&mut app, "web\n");
-    let Some(Effect::RunCleanup(plan)) = app.effect.take() else {
+    let Some(Effect::RunCleanup(plan)) = app.effects.pop() else {
         panic!("no run asked for");
     };
     assert_eq!(plan.remove_images(), 3);
@@ -219,7 +219,7 @@ pub fn read_only_shows_the_plan_but_never_runs_it() {
     press(&mut app, "c");
     assert!(app.notice.as_deref().unwrap().starts_with("read-only"));
     press(&mut app, "web\n");
-    assert!(app.effect.is_none());
+    assert!(app.effects.is_empty());
     assert_eq!(app.cleanup.as_ref().unwrap().phase, Phase::Preview);
 }
 
@@ -249,7 +249,7 @@ pub fn the_run_shows_each_node_as_it_ends_then_back_to_the_refreshed_plan() {
     let mut app = cleanup_app(false);
     press(&mut app, "\ncc");
     press(&mut app, "web\n");
-    app.effect.take().expect("a run");
+    app.effects.pop().expect("a run");
     app.update(Action::CleanupStep(Step::Started("web-1".into())));
     let running = draw(&mut app, 80, 24);
     assert!(running.contains("◐ web-1: removing…"), "{running}");

@@ -120,7 +120,7 @@ fn previewed(app: &mut App) {
     use kpreload::core::edit::diff;
     use kpreload::tui::edit::{Done, Previewed, Work};
     press(app, "t1.27-alpine\np");
-    let Some(Effect::Edit(Work::Preview { pool, nodes, .. })) = app.effect.take() else {
+    let Some(Effect::Edit(Work::Preview { pool, nodes, .. })) = app.effects.pop() else {
         panic!("a preview was asked for");
     };
     assert_eq!(pool.images[0].written(), "nginx:1.27-alpine");
@@ -164,8 +164,11 @@ fn the_preview_shows_the_diff_the_pulls_and_the_space_then_a_conflict_says_who()
     snapshot("edit_preview_100x30", draw(&mut app, 100, 30));
 
     press(&mut app, "y");
-    assert!(matches!(app.effect, Some(Effect::Edit(Work::Apply { .. }))));
-    app.effect = None;
+    assert!(matches!(
+        app.effects.last(),
+        Some(Effect::Edit(Work::Apply { .. }))
+    ));
+    app.effects.clear();
     app.update(Action::Edit(Done::Applied(Err(ApplyError::Conflict(Conflict {
         summary: "image-preloader-web was changed by kubectl-edit (Update, 2026-11-28T10:00:19Z) since kpreload read it; nothing was applied and their change stands. Start again from the new state (in the TUI: e reopens the editor on it).".into(),
         managers: vec!["kubectl-edit (Update, 2026-11-28T10:00:19Z)".into()],
@@ -183,7 +186,7 @@ fn read_only_previews_but_never_applies() {
     press(&mut app, ":pool web\ne");
     previewed(&mut app);
     press(&mut app, "y");
-    assert!(app.effect.is_none());
+    assert!(app.effects.is_empty());
     assert!(app.notice.as_deref().unwrap().contains("read-only"));
     // And deleting is off.
     press(&mut app, "\x1b\x1b\x1b");
@@ -244,7 +247,7 @@ fn a_new_pool_takes_a_name_labels_tolerations_and_images() {
         daemonset,
         nodes,
         ..
-    })) = app.effect.take()
+    })) = app.effects.pop()
     else {
         panic!("a preview of the new pool");
     };
@@ -260,9 +263,9 @@ fn no_quitting_while_an_apply_is_under_way() {
     let mut app = edit_app();
     previewed(&mut app);
     press(&mut app, "y");
-    assert!(app.effect.is_some());
-    let actions = press(&mut app, "q");
-    assert!(actions.is_empty(), "q does nothing while applying");
+    assert!(!app.effects.is_empty());
+    press(&mut app, "q");
+    assert!(!app.quit, "q does nothing while applying");
     app.update(Action::Quit);
     assert!(!app.quit, "not even a quit from outside");
     assert!(

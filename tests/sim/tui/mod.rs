@@ -252,8 +252,9 @@ pub fn app() -> App {
     app_with(false, updates())
 }
 
-pub fn press(app: &mut App, keys: &str) -> Vec<Action> {
-    let mut out = Vec::new();
+/// Types `keys`. The effects they ask for are left in `app.effects`, where the tests look
+/// at them (the loop would perform them).
+pub fn press(app: &mut App, keys: &str) {
     for c in keys.chars() {
         let code = match c {
             '\n' => KeyCode::Enter,
@@ -261,12 +262,10 @@ pub fn press(app: &mut App, keys: &str) -> Vec<Action> {
             '\x08' => KeyCode::Backspace,
             c => KeyCode::Char(c),
         };
-        if let Some(a) = app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE))) {
-            out.push(a);
-        }
+        let effects = app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        app.effects.extend(effects);
         app.refresh();
     }
-    out
 }
 
 pub fn draw(app: &mut App, width: u16, height: u16) -> String {

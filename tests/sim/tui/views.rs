@@ -86,8 +86,9 @@ fn the_palette_opens_pools_and_nodes_and_switches_namespace() {
         app.notice.as_deref(),
         Some("no pool named \"gpu\"; the pools are web")
     );
-    let actions = press(&mut app, ":ns monitoring\n");
-    assert!(matches!(&actions[..], [Action::SwitchNamespace(ns)] if ns == "monitoring"));
+    press(&mut app, ":ns monitoring\n");
+    assert!(matches!(&app.effects[..], [Effect::Watch(ns)] if ns == "monitoring"));
+    assert_eq!(app.header.namespace, "monitoring");
     press(&mut app, ":ns Bad_Name\n");
     assert!(
         app.notice
@@ -102,8 +103,9 @@ fn the_palette_opens_pools_and_nodes_and_switches_namespace() {
             .unwrap()
             .starts_with("unknown command")
     );
-    let actions = press(&mut app, "q");
-    assert!(matches!(&actions[..], [Action::Quit]));
+    assert!(!app.quit);
+    press(&mut app, "q");
+    assert!(app.quit);
 }
 
 #[test]
@@ -111,9 +113,9 @@ fn help_opens_and_any_key_closes_it() {
     let mut app = app();
     press(&mut app, "?");
     assert!(app.help);
-    let actions = press(&mut app, "j");
+    press(&mut app, "j");
     assert!(!app.help);
-    assert!(actions.is_empty());
+    assert!(app.effects.is_empty() && !app.quit);
     assert_eq!(app.view().selected, 0, "the closing key does nothing else");
 }
 

@@ -24,7 +24,7 @@ fn a_trimmed_pods_resolved_image_id_keeps_its_image() {
         image_ids: vec![format!("docker.io/library/app@{digest}")],
         ..Default::default()
     });
-    let options = Options::default();
+    let options = PlanOptions::default();
     let facts = gather(&[Arc::new(node)], &[Arc::new(pod)], &[], &options);
     let p = plan(facts, &options);
     let old = p.nodes[0]

@@ -79,7 +79,7 @@ fn gpu() -> Pool {
             key: "nvidia.com/gpu".into(),
             operator: TolerationOperator::Exists,
             value: String::new(),
-            effect: Some(crate::selector::Effect::NoSchedule),
+            effect: Some(crate::selector::TaintEffect::NoSchedule),
             toleration_seconds: None,
         }],
         images: refs(&["pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime"]),

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::NodeRuntime;
+use super::NodeState;
 use crate::rules::reference::ImageName;
 use crate::server::Sim;
 
@@ -75,7 +75,7 @@ fn in_use(sim: &Sim, node: &str) -> HashSet<String> {
 
 /// Runs one garbage collection on a node; returns how many images it removed. The node's
 /// containers are only looked at when there is something to collect.
-pub fn collect(sim: &Sim, node: &NodeRuntime, now: i64) -> usize {
+pub fn collect(sim: &Sim, node: &NodeState, now: i64) -> usize {
     let config = &node.kubelet;
     let speed = sim.simulation.speed;
     let min_age = go_seconds(&config.image_minimum_gc_age).unwrap_or(120.0);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::NodeRuntime;
+use super::NodeState;
 use super::images::digest_of;
 use super::record::{About, Source, event};
 use crate::resources::stored;
@@ -75,7 +75,7 @@ pub fn go_duration(secs: f64) -> String {
 
 struct Pod<'a> {
     sim: &'a Sim,
-    node: &'a NodeRuntime,
+    node: &'a NodeState,
     ns: &'a str,
     name: &'a str,
     uid: &'a str,
@@ -304,7 +304,7 @@ impl Pod<'_> {
 
 /// Writes the node's `status.images` (largest first, capped as the kubelet caps it) and its
 /// DiskPressure condition from its image store.
-pub fn publish_node_images(sim: &Sim, node: &NodeRuntime) {
+pub fn publish_node_images(sim: &Sim, node: &NodeState) {
     let (status_images, used) = {
         let images = node.images.lock().unwrap_or_else(|p| p.into_inner());
         (
@@ -371,7 +371,7 @@ fn long_running(container: &Value) -> bool {
         .any(|w| w.ends_with("sleep") || w.contains("sleep "))
 }
 
-async fn run_pod(sim: &Arc<Sim>, node: &Arc<NodeRuntime>, ns: &str, name: &str, uid: &str) {
+async fn run_pod(sim: &Arc<Sim>, node: &Arc<NodeState>, ns: &str, name: &str, uid: &str) {
     let pod = Pod {
         sim,
         node,

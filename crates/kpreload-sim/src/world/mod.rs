@@ -23,7 +23,7 @@ use super::server::Sim;
 use images::ImageStore;
 
 /// One node's kubelet and container runtime state.
-pub struct NodeRuntime {
+pub struct NodeState {
     pub name: String,
     pub images: Mutex<ImageStore>,
     /// Pull slots: one when the kubelet serialises pulls.
@@ -66,12 +66,12 @@ pub struct Segment {
 /// Two pulls of one image on one node at once (two pods) are two entries, each removed by
 /// its own guard: they share a reference, not a record.
 pub struct ActiveGuard<'a> {
-    node: &'a NodeRuntime,
+    node: &'a NodeState,
     segment: Arc<Mutex<Segment>>,
 }
 
 impl<'a> ActiveGuard<'a> {
-    pub fn start(node: &'a NodeRuntime, pull: ActivePull) -> Self {
+    pub fn start(node: &'a NodeState, pull: ActivePull) -> Self {
         let segment = pull.segment.clone();
         node.active
             .lock()
@@ -93,7 +93,7 @@ impl Drop for ActiveGuard<'_> {
     }
 }
 
-impl NodeRuntime {
+impl NodeState {
     /// Downloads `size` bytes at `rate` (bytes per simulated second) on a link of `link`
     /// bytes per second shared by every pull under way on the node, at `speed` simulated
     /// seconds per real second; returns the simulated seconds it took. The share is worked
@@ -175,7 +175,7 @@ impl ActivePull {
 
 #[derive(Default)]
 pub struct World {
-    nodes: Mutex<HashMap<String, Arc<NodeRuntime>>>,
+    nodes: Mutex<HashMap<String, Arc<NodeState>>>,
     /// Pods (by uid) a kubelet is running.
     running: Mutex<HashSet<String>>,
     last_gc: Mutex<Option<std::time::Instant>>,
@@ -183,7 +183,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn node(&self, name: &str) -> Option<Arc<NodeRuntime>> {
+    pub fn node(&self, name: &str) -> Option<Arc<NodeState>> {
         self.nodes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -191,7 +191,7 @@ impl World {
             .cloned()
     }
 
-    fn lock_nodes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<NodeRuntime>>> {
+    fn lock_nodes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<NodeState>>> {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -258,7 +258,7 @@ fn sync_nodes(sim: &Sim) {
         };
         map.insert(
             name.clone(),
-            Arc::new(NodeRuntime {
+            Arc::new(NodeState {
                 name,
                 images: Mutex::new(ImageStore::from_status(&node, now)),
                 pulls: Arc::new(Semaphore::new(slots)),
@@ -285,7 +285,7 @@ fn collect_garbage(sim: &Sim) {
         }
         *last = Some(std::time::Instant::now());
     }
-    let nodes: Vec<Arc<NodeRuntime>> = sim.world.lock_nodes().values().cloned().collect();
+    let nodes: Vec<Arc<NodeState>> = sim.world.lock_nodes().values().cloned().collect();
     for node in nodes {
         if gc::collect(sim, &node, now) > 0 {
             kubelet::publish_node_images(sim, &node);
@@ -330,8 +330,8 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
-    fn node(link: Option<u64>) -> NodeRuntime {
-        NodeRuntime {
+    fn node(link: Option<u64>) -> NodeState {
+        NodeState {
             name: "n".into(),
             images: Mutex::new(Default::default()),
             pulls: Arc::new(Semaphore::new(2)),
@@ -344,7 +344,7 @@ mod tests {
         }
     }
 
-    fn refs(node: &NodeRuntime) -> Vec<String> {
+    fn refs(node: &NodeState) -> Vec<String> {
         node.active
             .lock()
             .unwrap()

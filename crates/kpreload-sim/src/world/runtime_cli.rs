@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::NodeRuntime;
+use super::NodeState;
 use super::images::NodeImage;
 use crate::server::Sim;
 
@@ -43,7 +43,7 @@ pub fn can_reach_host(pod: &Value, container: &str) -> bool {
     pod["spec"]["hostPID"] == true && c.is_some_and(|c| c["securityContext"]["privileged"] == true)
 }
 
-pub fn run(sim: &Sim, node: &NodeRuntime, host: bool, argv: &[String]) -> Output {
+pub fn run(sim: &Sim, node: &NodeState, host: bool, argv: &[String]) -> Output {
     let words: Vec<&str> = argv.iter().map(String::as_str).collect();
     let (entered, rest) = strip_nsenter(&words);
     if entered && !host {
@@ -266,7 +266,7 @@ fn containers(sim: &Sim, node: &str) -> Vec<(String, String, bool)> {
     out
 }
 
-fn ctr(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
+fn ctr(sim: &Sim, node: &NodeState, args: &[&str]) -> Output {
     let mut args = args.to_vec();
     let mut namespace = "default";
     while let Some(first) = args.first() {
@@ -403,7 +403,7 @@ fn header_images() -> Vec<String> {
         .collect()
 }
 
-fn crictl(sim: &Sim, node: &NodeRuntime, args: &[&str]) -> Output {
+fn crictl(sim: &Sim, node: &NodeState, args: &[&str]) -> Output {
     match args {
         ["images" | "image" | "img", "-o", "json"]
         | ["images" | "image" | "img", "--output", "json"] => {
@@ -517,7 +517,7 @@ mod tests {
         use std::time::{Duration, Instant};
 
         let sim = Sim::new(Store::new(10, 1), Simulation::default());
-        let node = NodeRuntime {
+        let node = NodeState {
             name: "web-1".into(),
             images: Mutex::new(Default::default()),
             pulls: Arc::new(tokio::sync::Semaphore::new(1)),
