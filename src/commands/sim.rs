@@ -23,7 +23,9 @@ pub async fn run(
     .map_err(anyhow::Error::msg)?;
     if let Some(json) = faults {
         let settings: FaultSettings = serde_json::from_str(json).map_err(|e| {
-            anyhow::anyhow!("--faults is not valid: {e}; see `POST /sim/faults` in the README")
+            anyhow::anyhow!(
+                "--faults is not valid: {e}; see `POST /sim/faults` in docs/simulator.md"
+            )
         })?;
         settings
             .check()

@@ -110,9 +110,10 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
         };
     let mut shapes = ShapeWatch::default();
     let outcome = loop {
-        let wake = shapes
-            .due(SHAPE_GRACE)
-            .map_or(deadline, |d| d.min(deadline));
+        // The grace counts only while the cluster is read: with a watch down, wait for it
+        // (or the deadline), not for a grace already past.
+        let due = shapes.due(SHAPE_GRACE).filter(|_| links.all_live());
+        let wake = due.map_or(deadline, |d| d.min(deadline));
         let update = tokio::time::timeout_at(wake, rx.recv()).await;
         match update {
             Ok(Some(u)) => watch::absorb(&mut snapshot, &mut links, u),
@@ -156,7 +157,7 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
                 t.abort();
             }
             bail!(
-                "the pool {pool} is not whole after {}: {warning}",
+                "gave up on the pool {pool} after {}: {warning}",
                 units::seconds(SHAPE_GRACE.as_secs_f64())
             );
         }
@@ -368,6 +369,7 @@ fn table(o: &Overview) -> String {
             p.pool.clone(),
             match p.shards.len() {
                 0 | 1 => format!("{}/{}", p.namespace, p.daemonset),
+                2 => format!("{}/{} +1 shard", p.namespace, p.daemonset),
                 n => format!("{}/{} +{} shards", p.namespace, p.daemonset, n - 1),
             },
             format!("{}/{}", p.nodes_ready(), p.nodes.len()),

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::support;
 
-const BEGIN: &str = "<!-- keys: generated from assets/config.yaml by tests/docs.rs -->\n";
+const BEGIN: &str = "<!-- keys: generated from assets/config.yaml by tests/sim/docs.rs -->\n";
 const END: &str = "<!-- end of keys -->";
 
 fn root() -> PathBuf {
@@ -214,4 +214,28 @@ fn the_shipped_pools_file_and_scenarios_follow_their_schemas() {
         }
     }
     assert!(simulations >= 4, "{simulations} Simulation documents found");
+}
+
+#[test]
+fn every_finding_code_of_the_contract_is_explained_in_the_docs() {
+    let text = std::fs::read_to_string(root().join("docs/schemas/check.schema.json")).unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    let codes = schema["$defs"]["finding"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap();
+    let check = std::fs::read_to_string(root().join("docs/check.md")).unwrap();
+    assert!(codes.len() >= 10, "{codes:?}");
+    for code in codes {
+        let row = format!("| `{}` |", code.as_str().unwrap());
+        assert!(check.contains(&row), "docs/check.md has no row for {code}");
+    }
+    // The split-pools row names all three shapes it reports.
+    let split = check
+        .lines()
+        .find(|l| l.starts_with("| `split-incomplete` |"))
+        .unwrap();
+    assert!(
+        split.contains("missing") && split.contains("two splits") && split.contains("twice"),
+        "{split}"
+    );
 }

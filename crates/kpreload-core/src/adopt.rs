@@ -205,9 +205,10 @@ fn shape_problem(
                     same.join(", ")
                 )
             };
+            let others = if same.len() > 2 { "others" } else { "other" };
             Some(if same.contains(&kpreloads.as_str()) {
                 format!(
-                    "{what}: keep {kpreloads}, the name kpreload gives it, and delete the other"
+                    "{what}: keep {kpreloads}, the name kpreload gives it, and delete the {others}"
                 )
             } else {
                 format!(
@@ -217,7 +218,15 @@ fn shape_problem(
         })
         .collect();
     if !twice.is_empty() {
-        return Some(format!("the pool {pool} has {}", twice.join("; and ")));
+        let gap = if missing.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} not there, so its images are not preloaded: apply the pools file again",
+                missing.join(", ")
+            )
+        };
+        return Some(format!("the pool {pool} has {}{gap}", twice.join("; and ")));
     }
     if missing.is_empty() {
         return None;

@@ -25,7 +25,7 @@ use super::planner::{DEFAULT_KEEP, DEFAULT_PROTECT};
 use super::reference::ImageRef;
 use super::selector::{
     NodeSelector, Operator, Requirement, Taint, TaintEffect, Toleration, TolerationOperator,
-    tolerates_all,
+    daemonset_tolerates_all,
 };
 use super::yaml_places::places;
 
@@ -55,9 +55,10 @@ pub struct Pool {
 pub const SHARDS_MAX: usize = 16;
 
 impl Pool {
-    /// Whether the pool's preloader runs on a node with these labels and taints.
+    /// Whether the pool's preloader runs on a node with these labels and taints (its own
+    /// tolerations and those the DaemonSet controller adds: a cordoned node runs it too).
     pub fn covers(&self, labels: &BTreeMap<String, String>, taints: &[Taint]) -> bool {
-        self.selector.matches(labels) && tolerates_all(&self.tolerations, taints)
+        self.selector.matches(labels) && daemonset_tolerates_all(&self.tolerations, taints)
     }
 
     /// The preloader DaemonSet's name.
@@ -510,7 +511,26 @@ mod tests {
         };
         assert!(ml.covers(&ml_node, std::slice::from_ref(&taint)));
         assert!(!file.pools[2].covers(&ml_node, std::slice::from_ref(&taint)));
-        assert!(file.pools[0].covers(&ml_node, &[taint]));
+        assert!(file.pools[0].covers(&ml_node, std::slice::from_ref(&taint)));
+        // A cordoned or pressured node still runs the preloader (the DaemonSet controller
+        // tolerates those taints for it); an unreachable one takes no new pod.
+        let node_taint = |key: &str, effect| Taint {
+            key: format!("node.kubernetes.io/{key}"),
+            value: String::new(),
+            effect,
+        };
+        let cordoned = [
+            taint.clone(),
+            node_taint("unschedulable", TaintEffect::NoSchedule),
+        ];
+        assert!(ml.covers(&ml_node, &cordoned));
+        let pressured = [
+            taint.clone(),
+            node_taint("disk-pressure", TaintEffect::NoSchedule),
+        ];
+        assert!(ml.covers(&ml_node, &pressured));
+        let unreachable = [taint, node_taint("unreachable", TaintEffect::NoSchedule)];
+        assert!(!ml.covers(&ml_node, &unreachable));
     }
 
     #[test]

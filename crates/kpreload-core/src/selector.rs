@@ -180,6 +180,11 @@ impl NodeSelector {
                     "a node affinity term uses matchFields, which pools do not support".into(),
                 );
             }
+            // A term with no requirement matches no node (Kubernetes' "Assigning Pods to
+            // Nodes"): it adds nothing to the terms ORed.
+            if term.match_expressions.as_ref().is_none_or(|e| e.is_empty()) {
+                continue;
+            }
             let mut reqs = fixed.clone();
             for e in term.match_expressions.iter().flatten() {
                 let operator = Operator::parse(&e.operator).ok_or_else(|| {
@@ -192,6 +197,13 @@ impl NodeSelector {
                 });
             }
             terms.push(reqs);
+        }
+        if required.is_some() && terms.is_empty() {
+            return Err(
+                "its required node affinity has no term with a requirement, which matches no \
+                 node: the preloader runs nowhere"
+                    .into(),
+            );
         }
         if terms.is_empty() && !fixed.is_empty() {
             terms.push(fixed);
@@ -376,6 +388,34 @@ impl Taint {
             .filter_map(Taint::from_k8s)
             .collect()
     }
+}
+
+/// Whether the tolerations a DaemonSet's controller adds to every pod it creates cover the
+/// taint (Kubernetes' "DaemonSet" page): `node.kubernetes.io/not-ready` and `…/unreachable`
+/// for NoExecute; `…/disk-pressure`, `…/memory-pressure`, `…/pid-pressure` and
+/// `…/unschedulable` for NoSchedule. (`…/network-unavailable` is added for host-network pods
+/// only; preloaders are not.)
+pub fn daemonset_tolerates(taint: &Taint) -> bool {
+    let Some(name) = taint.key.strip_prefix("node.kubernetes.io/") else {
+        return false;
+    };
+    match taint.effect {
+        TaintEffect::NoExecute => matches!(name, "not-ready" | "unreachable"),
+        TaintEffect::NoSchedule => matches!(
+            name,
+            "disk-pressure" | "memory-pressure" | "pid-pressure" | "unschedulable"
+        ),
+        TaintEffect::PreferNoSchedule => true,
+    }
+}
+
+/// Whether a DaemonSet's pod with these tolerations runs on a node with these taints: as
+/// [`tolerates_all`], with the tolerations the DaemonSet controller adds.
+pub fn daemonset_tolerates_all(tolerations: &[Toleration], taints: &[Taint]) -> bool {
+    taints
+        .iter()
+        .filter(|t| t.effect != TaintEffect::PreferNoSchedule && !daemonset_tolerates(t))
+        .all(|taint| tolerations.iter().any(|t| t.tolerates(taint)))
 }
 
 /// Whether a pod with these tolerations may run on a node with these taints: every

@@ -130,7 +130,9 @@ fn pod_spec_defaults(spec: &mut Value) {
                 if c["imagePullPolicy"].is_null() {
                     let image = c["image"].as_str().unwrap_or_default();
                     let latest = crate::rules::reference::ImageRef::parse(image)
-                        .map(|r| r.tag() == Some("latest") && r.digest().is_none())
+                        // Kubernetes' defaulting looks at the tag alone: `:latest` (written
+                        // or implied) is Always, even beside a digest.
+                        .map(|r| r.tag() == Some("latest"))
                         .unwrap_or(false);
                     c["imagePullPolicy"] = json!(if latest { "Always" } else { "IfNotPresent" });
                 }

@@ -82,6 +82,8 @@ impl App {
     /// Keys in the confirmation dialog: the word, Enter, Esc.
     pub(super) fn confirm_key(&mut self, k: KeyEvent) {
         let now = self.now.as_second();
+        // A watch that dropped since the dialog opened: what is in use is not known now.
+        let unknown = self.cleanup_blocked();
         let Some(c) = self.cleanup.as_mut() else {
             return;
         };
@@ -98,6 +100,13 @@ impl App {
                 // Plan again right before removing: anything new needs its own yes.
                 let keys = keys.clone();
                 c.recompute(&self.snapshot, now);
+                // What blocks a cleanup can appear while the dialog is open (a shard deleted,
+                // a preloader that cannot be read): then nothing runs.
+                if let Some(why) = unknown.or_else(|| crate::core::cleanup::blocked_run(&c.plan)) {
+                    c.phase = Phase::Preview;
+                    self.notice = Some(why);
+                    return;
+                }
                 let mut plan = c.runnable_plan();
                 let new = c.describe_new(&plan, &keys);
                 if !new.is_empty() {

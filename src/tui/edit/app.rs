@@ -155,9 +155,10 @@ impl App {
             && !p.shards.is_empty()
         {
             self.notice = Some(format!(
-                "the pool {pool} {}; remove it from the pools file and delete them with \
-                 kubectl delete daemonset -n {} {}",
+                "the pool {pool} {}; take it out of your pools file, if it is in one, and \
+                 delete {} with kubectl delete daemonset -n {} {}",
                 p.daemonsets_phrase(),
+                if p.shards.len() == 1 { "it" } else { "them" },
                 p.namespace,
                 p.shards.join(" ")
             ));

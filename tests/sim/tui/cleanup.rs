@@ -212,6 +212,64 @@ pub fn a_removal_new_since_the_dialog_opened_needs_the_word_again() {
 }
 
 #[test]
+pub fn what_blocks_a_cleanup_while_the_dialog_is_open_stops_the_run() {
+    // A second preloader whose keep annotation cannot be read appears after the dialog
+    // opened: what it preloads is unknown, so nothing may be removed.
+    let mut app = cleanup_app(false);
+    press(&mut app, "\nc");
+    press(&mut app, "c");
+    assert!(matches!(
+        app.cleanup.as_ref().unwrap().phase,
+        Phase::Confirm { .. }
+    ));
+    let mut unreadable = (*rendered_web_daemonset()).clone();
+    unreadable.metadata.name = Some("image-preloader-batch".into());
+    unreadable.metadata.uid = Some("ds-batch".into());
+    let labels = unreadable
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default);
+    labels.insert("kpreload.dev/pool".into(), "batch".into());
+    unreadable
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert("kpreload.dev/keep".into(), "many".into());
+    app.update(Action::Cluster(Update::DaemonSets(vec![
+        rendered_web_daemonset(),
+        Arc::new(unreadable),
+    ])));
+    app.refresh();
+    press(&mut app, "web\n");
+    assert!(app.effects.is_empty(), "nothing runs");
+    assert_eq!(app.cleanup.as_ref().unwrap().phase, Phase::Preview);
+    let notice = app.notice.clone().unwrap_or_default();
+    assert!(
+        notice.contains("Cleanup cannot run") && notice.contains("image-preloader-batch"),
+        "{notice}"
+    );
+
+    // A watch that drops while the dialog is open: what is in use is not known.
+    let mut app = cleanup_app(false);
+    press(&mut app, "\nc");
+    press(&mut app, "c");
+    app.update(Action::Cluster(Update::Link(
+        Watch::Workloads,
+        Link::Retrying("the API server failed (500) while watching pods; retrying".into()),
+    )));
+    press(&mut app, "web\n");
+    assert!(app.effects.is_empty(), "nothing runs");
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap_or_default()
+            .contains("waits for"),
+        "{:?}",
+        app.notice
+    );
+}
+
+#[test]
 pub fn read_only_shows_the_plan_but_never_runs_it() {
     let mut app = cleanup_app(true);
     press(&mut app, "\nc");

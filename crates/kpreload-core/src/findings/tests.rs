@@ -223,3 +223,23 @@ fn shards_gain_nothing_while_pulls_are_serialized() {
     assert!(f[0].remedy.contains("serializeImagePulls: false"));
     assert!(f[0].remedy.contains("--shards 2"), "{}", f[0].remedy);
 }
+
+#[test]
+fn a_split_pools_gap_is_a_finding_about_the_pool_as_a_whole_with_what_to_run() {
+    let mut pool = ml(1);
+    pool.shape =
+        Some("the pool ml is missing 1 of its 2 DaemonSets (image-preloader-ml-2-of-2)".into());
+    let all = findings(&[pool], &[]);
+    let gap = all.iter().find(|f| f.code == "split-incomplete").unwrap();
+    assert_eq!(gap.severity, Severity::Warning);
+    assert!(gap.nodes.is_empty());
+    // Said as a whole phrase in `check`'s "nodes:" line, not a cut-off one.
+    assert_eq!(gap.nodes_text(), "the pool as a whole");
+    assert!(
+        gap.remedy
+            .starts_with("run kpreload apply -f with the pools file")
+            && gap.remedy.contains("kubectl delete daemonset"),
+        "{}",
+        gap.remedy
+    );
+}

@@ -246,6 +246,12 @@ fn a_split_pool_short_of_a_shard_or_split_twice_reads_as_one_pool_with_its_shape
         ),
         "{told}"
     );
+    // A shard twice while another is missing: both are told.
+    let told = group([&a, &b, &three[2]])[0].shape.clone().unwrap();
+    assert!(
+        told.contains("; image-preloader-web-1-of-3 not there"),
+        "{told}"
+    );
 
     // Rendering again over the gap: shards 1 and 3 keep their images, the missing
     // shard gets exactly the images no live shard has.

@@ -140,9 +140,11 @@ impl Placement {
 
     /// The node selector, the required node affinity and the taints all allow the node.
     pub fn allows(&self, node: &Value) -> bool {
-        if self.unreadable {
-            return false;
-        }
+        !self.unreadable && self.matches(node) && self.tolerates(node)
+    }
+
+    /// The node selector and the required node affinity hold for the node.
+    fn matches(&self, node: &Value) -> bool {
         let labels = labels_of(node);
         let selected = self
             .node_selector
@@ -159,18 +161,28 @@ impl Placement {
                     && t.names.iter().all(|r| r.matches(&fields))
             }),
         };
-        selected && affine && self.tolerates(node)
+        selected && affine
+    }
+
+    /// Whether a pod already on the node keeps running there: the node still matches, and
+    /// every `NoExecute` taint is tolerated (a `NoSchedule` one only stops new pods).
+    pub fn keeps(&self, node: &Value) -> bool {
+        !self.unreadable && self.matches(node) && self.tolerates_effects(node, &["NoExecute"])
     }
 
     /// Every `NoSchedule` and `NoExecute` taint of the node is tolerated.
     pub fn tolerates(&self, node: &Value) -> bool {
+        self.tolerates_effects(node, &["NoSchedule", "NoExecute"])
+    }
+
+    fn tolerates_effects(&self, node: &Value, effects: &[&str]) -> bool {
         node["spec"]["taints"]
             .as_array()
             .into_iter()
             .flatten()
             .all(|t| {
                 let effect = t["effect"].as_str().unwrap_or_default();
-                if !matches!(effect, "NoSchedule" | "NoExecute") {
+                if !effects.contains(&effect) {
                     return true;
                 }
                 let key = t["key"].as_str().unwrap_or_default();
@@ -277,5 +289,16 @@ mod tests {
         );
         assert!(!Placement::of(&json!({})).allows(&cordoned));
         assert!(Placement::for_daemonset(&json!({})).allows(&cordoned));
+        // An unreachable node takes no new DaemonSet pod, and keeps the one it has
+        // (NoExecute is tolerated); a NoExecute taint not tolerated evicts it.
+        let unreachable = node(
+            json!({}),
+            json!([{"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
+                   {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]),
+        );
+        let ds = Placement::for_daemonset(&json!({}));
+        assert!(!ds.allows(&unreachable) && ds.keeps(&unreachable));
+        let evicting = node(json!({}), json!([{"key": "k", "effect": "NoExecute"}]));
+        assert!(!ds.keeps(&evicting));
     }
 }

@@ -11,7 +11,7 @@
 //! alpha-numeric   := /[a-z0-9]+/
 //! separator       := /[_.]|__|[-]*/
 //! tag             := /[\w][\w.-]{0,127}/
-//! digest          := algorithm ":" hex      (hex: 32 or more of [0-9a-fA-F])
+//! digest          := algorithm ":" hex      (go-digest: sha256, sha384 or sha512, exact length)
 //! ```
 //!
 //! Normalising: the first component is a domain only when it contains `.` or `:` or is
@@ -93,8 +93,13 @@ fn domain_component(text: &str) -> bool {
 }
 
 fn domain(text: &str) -> bool {
-    let (host, port) = match text.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
+    // An IPv6 host is in brackets, and its colons are not a port's.
+    let split_at = match text.rfind(']') {
+        Some(end) => text[end..].find(':').map(|i| end + i),
+        None => text.rfind(':'),
+    };
+    let (host, port) = match split_at {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
         None => (text, None),
     };
     if let Some(p) = port
@@ -119,15 +124,22 @@ fn tag(text: &str) -> bool {
     text.len() <= 128 && chars.all(|c| word(c) || c == '.' || c == '-')
 }
 
+/// A digest as the runtime takes it (the grammar, then go-digest's `Parse`): an algorithm it
+/// knows and exactly that algorithm's length in lowercase hex.
 fn digest(text: &str) -> bool {
     let Some((algorithm, hex)) = text.split_once(':') else {
         return false;
     };
-    let algorithm_ok = algorithm.split(['+', '.', '-', '_']).all(|part| {
-        let mut c = part.chars();
-        c.next().is_some_and(|f| f.is_ascii_alphabetic()) && c.all(|x| x.is_ascii_alphanumeric())
-    });
-    algorithm_ok && hex.len() >= 32 && hex.bytes().all(|c| c.is_ascii_hexdigit())
+    let length = match algorithm {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return false,
+    };
+    hex.len() == length
+        && hex
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 impl ImageRef {
@@ -177,6 +189,11 @@ impl ImageRef {
         if !domain(&dom) {
             return Err(invalid());
         }
+        // `splitDockerDomain` puts a one-component name on docker.io under `library/` before
+        // the lowercase check, so the message names `library/Nginx`.
+        if dom == DEFAULT_DOMAIN && !path.contains('/') {
+            path = format!("{OFFICIAL}{path}");
+        }
         if path.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(ReferenceError(format!(
                 "invalid reference format: repository name ({path}) must be lowercase"
@@ -184,9 +201,6 @@ impl ImageRef {
         }
         if path.is_empty() || !path.split('/').all(path_component) {
             return Err(invalid());
-        }
-        if dom == DEFAULT_DOMAIN && !path.contains('/') {
-            path = format!("{OFFICIAL}{path}");
         }
         if dom.len() + 1 + path.len() > NAME_MAX {
             return Err(ReferenceError(
@@ -296,6 +310,8 @@ mod tests {
             ("localhost/app:1", "localhost/app:1"),
             ("localhost:5000/app", "localhost:5000/app:latest"),
             ("127.0.0.1:5000/team/app:v2", "127.0.0.1:5000/team/app:v2"),
+            ("[::1]/app", "[::1]/app:latest"),
+            ("[::1]:5000/app:1", "[::1]:5000/app:1"),
             ("registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.9"),
             ("a__b/c-d--e/f.g_h:1", "docker.io/a__b/c-d--e/f.g_h:1"),
         ] {
@@ -332,8 +348,17 @@ mod tests {
         }
         assert_eq!(
             ImageRef::parse("docker.io/Nginx").unwrap_err().0,
-            "invalid reference format: repository name (Nginx) must be lowercase"
+            "invalid reference format: repository name (library/Nginx) must be lowercase"
         );
+        assert_eq!(
+            ImageRef::parse("ghcr.io/Team/app").unwrap_err().0,
+            "invalid reference format: repository name (Team/app) must be lowercase"
+        );
+        // go-digest: a known algorithm, its exact length, lowercase.
+        assert!(ImageRef::parse(&format!("nginx@sha256:{}", "a".repeat(40))).is_err());
+        assert!(ImageRef::parse(&format!("nginx@sha256:{}", "A".repeat(64))).is_err());
+        assert!(ImageRef::parse(&format!("nginx@md5:{}", "a".repeat(32))).is_err());
+        assert!(ImageRef::parse(&format!("nginx@sha512:{}", "a".repeat(128))).is_ok());
         assert!(
             ImageRef::parse(&"a".repeat(64))
                 .unwrap_err()

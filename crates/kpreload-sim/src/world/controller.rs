@@ -133,13 +133,22 @@ fn reconcile_one(sim: &Sim, ds: &Obj, pods: &[Obj], nodes: &[Obj]) {
         by_node.entry(target_node(p)).or_default().push(p);
     }
 
-    // Pods on nodes that are no longer eligible go (misscheduled).
+    // Pods on nodes that are no longer eligible are misscheduled. As Kubernetes'
+    // `NodeShouldRunDaemonPod` says, a pod whose node still matches and whose NoExecute taints
+    // it tolerates keeps running (a NoSchedule taint only stops new pods); the others go.
+    let by_name: std::collections::HashMap<&str, &Obj> =
+        nodes.iter().map(|n| (name_of(n), n)).collect();
     let mut misscheduled = 0;
     for (node, ps) in &by_node {
         if !is_eligible.contains(node.as_str()) {
             misscheduled += ps.len();
-            for p in ps {
-                let _ = store.delete(pods_res, ns_of(p), name_of(p), false);
+            let keeps = by_name
+                .get(node.as_str())
+                .is_some_and(|n| placement.keeps(n));
+            if !keeps {
+                for p in ps {
+                    let _ = store.delete(pods_res, ns_of(p), name_of(p), false);
+                }
             }
         }
     }
