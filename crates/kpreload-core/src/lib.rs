@@ -4,6 +4,8 @@ pub mod adopt;
 pub mod cleanup;
 pub mod edit;
 pub mod findings;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod gitops;
 pub mod node_detail;
 pub mod objects;

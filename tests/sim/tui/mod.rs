@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use kpreload::cluster::cleanup::{NodeReport, Step};
 use kpreload::cluster::watch::{Link, Update, Watch};
+use kpreload::core::fixtures;
 use kpreload::core::objects::{Event, Pod};
 use kpreload::runtime::{Candidate, NameResult, Outcome, Removal};
 use kpreload::tui::app::{Action, App, Effect, Header, Input, Screen};
@@ -27,27 +28,27 @@ mod views;
 const NOW: &str = "2026-11-28T10:00:20Z";
 
 pub fn node(name: &str, images: Value) -> Arc<Node> {
-    Arc::new(
-        serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": {"workload-type": if name.starts_with("web") { "web" } else { "batch" }}},
-            "spec": {"taints": if name.starts_with("web") {
-                json!([{"key": "workload", "value": "web", "effect": "NoSchedule"}]) } else { json!([]) }},
-            "status": {"images": images, "capacity": {"ephemeral-storage": "100Gi"},
-                "conditions": [{"type": "Ready", "status": "True"}]},
-        }))
-        .unwrap(),
-    )
+    let web = name.starts_with("web");
+    fixtures::node(name)
+        .labels(json!({"workload-type": if web { "web" } else { "batch" }}))
+        .taints(if web {
+            json!([{"key": "workload", "value": "web", "effect": "NoSchedule"}])
+        } else {
+            json!([])
+        })
+        .images(images)
+        .storage("100Gi")
+        .ready()
+        .build()
 }
 
 pub fn web_daemonset() -> Arc<DaemonSet> {
     let text = std::fs::read_to_string("tests/fixtures/article/image-preloader-web.yaml").unwrap();
-    let mut ds: DaemonSet = serde_yaml::from_str(&text).unwrap();
-    ds.metadata.uid = Some("ds-web".into());
-    Arc::new(ds)
+    fixtures::daemonset(&text, "ds-web")
 }
 
 pub fn status(name: &str, state: Value) -> Value {
-    json!({"name": name, "image": "", "imageID": "", "ready": false, "restartCount": 0, "state": state})
+    fixtures::container_status(name, false, state)
 }
 
 pub fn done(name: &str) -> Value {
@@ -62,42 +63,22 @@ pub fn init(name: &str) -> Value {
 }
 
 pub fn preloader_pod(name: &str, node: &str, init: Value) -> Arc<Pod> {
-    let ds = web_daemonset();
-    let mut spec = serde_json::to_value(ds.spec.template.spec.clone().unwrap()).unwrap();
-    spec["nodeName"] = json!(node);
-    Arc::new(
-        serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": "kube-system", "uid": format!("uid-{name}"),
-                "creationTimestamp": "2026-11-28T10:00:00Z",
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet",
-                    "name": "image-preloader-web", "uid": "ds-web", "controller": true}]},
-            "spec": spec,
-            "status": {"phase": "Pending", "initContainerStatuses": init},
-        }))
-        .unwrap(),
+    fixtures::preloader_pod(
+        &web_daemonset(),
+        name,
+        node,
+        "2026-11-28T10:00:00Z",
+        json!({"phase": "Pending", "initContainerStatuses": init}),
     )
 }
 
 pub fn workload(name: &str, node: &str, image: &str) -> Arc<Pod> {
-    Arc::new(
-        serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}")},
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": image}]},
-        }))
-        .unwrap(),
-    )
+    fixtures::workload("shop", name, node, image)
 }
 
 pub fn event(pod: &str, n: u32, at: &str, warning: bool, message: &str) -> Arc<Event> {
-    Arc::new(
-        serde_json::from_value(json!({
-            "metadata": {"name": format!("{pod}.{n:04}"), "namespace": "kube-system"},
-            "involvedObject": {"kind": "Pod", "name": pod, "namespace": "kube-system", "uid": format!("uid-{pod}")},
-            "reason": "x", "message": message, "type": if warning { "Warning" } else { "Normal" },
-            "lastTimestamp": at, "count": 1,
-        }))
-        .unwrap(),
-    )
+    let kind = if warning { "Warning" } else { "Normal" };
+    fixtures::event_of(fixtures::event(pod, n, at, kind, "x", message))
 }
 
 pub const PULLED_NGINX: &str = "Successfully pulled image \"nginx:1.25-alpine\" in 3.2s (3.2s including waiting). Image size: 18500000 bytes.";

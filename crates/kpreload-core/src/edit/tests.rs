@@ -99,13 +99,11 @@ fn summary_says_what_was_added_where() {
 }
 
 fn node(name: &str, images: serde_json::Value) -> Arc<Node> {
-    Arc::new(
-        serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": {"pool": if name.starts_with("web") { "web" } else { "ml" }}},
-            "status": {"images": images},
-        }))
-        .unwrap(),
-    )
+    let pool = if name.starts_with("web") { "web" } else { "ml" };
+    crate::fixtures::node(name)
+        .labels(json!({ "pool": pool }))
+        .images(images)
+        .build()
 }
 
 fn snapshot() -> Snapshot {

@@ -4,69 +4,51 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::fixtures;
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
 fn node(name: &str, labels: Value, taints: Value, images: Value) -> Arc<Node> {
-    Arc::new(
-        serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": labels},
-            "spec": {"taints": taints},
-            "status": {"images": images},
-        }))
-        .unwrap(),
-    )
+    fixtures::node(name)
+        .labels(labels)
+        .taints(taints)
+        .images(images)
+        .build()
 }
 
 /// The article's cluster-wide preloader, verbatim.
 fn article_daemonset() -> Arc<DaemonSet> {
-    let text = include_str!("../../../../tests/fixtures/article/image-preloader.yaml");
-    let mut ds: DaemonSet = serde_yaml::from_str(text).unwrap();
-    ds.metadata.uid = Some("ds-uid".into());
-    Arc::new(ds)
+    fixtures::daemonset(
+        include_str!("../../../../tests/fixtures/article/image-preloader.yaml"),
+        "ds-uid",
+    )
 }
 
 fn pod(name: &str, node: &str, created: &str, init: Value) -> Arc<Pod> {
-    let ds = article_daemonset();
-    let spec = ds.spec.template.spec.clone().unwrap();
-    let mut spec = serde_json::to_value(spec).unwrap();
-    spec["nodeName"] = json!(node);
-    Arc::new(
-        serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": "kube-system", "uid": format!("uid-{name}"),
-                "creationTimestamp": created,
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet",
-                    "name": "image-preloader", "uid": "ds-uid", "controller": true}]},
-            "spec": spec,
-            "status": {"initContainerStatuses": init},
-        }))
-        .unwrap(),
+    fixtures::preloader_pod(
+        &article_daemonset(),
+        name,
+        node,
+        created,
+        json!({"initContainerStatuses": init}),
     )
 }
 
-fn waiting(name: &str, reason: &str, message: &str) -> Value {
-    json!({"name": name, "image": "", "imageID": "", "ready": false, "restartCount": 0,
-        "state": {"waiting": {"reason": reason, "message": message}}})
-}
+use crate::fixtures::waiting;
 
 fn terminated(name: &str, code: i32) -> Value {
-    json!({"name": name, "image": "", "imageID": "", "ready": code == 0, "restartCount": 0,
-        "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "StartError" },
-            "message": if code == 0 { Value::Null } else { json!("exec: \"/bin/sh\": stat /bin/sh: no such file or directory") }}}})
+    fixtures::container_status(
+        name,
+        code == 0,
+        json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "StartError" },
+            "message": if code == 0 { Value::Null } else { json!("exec: \"/bin/sh\": stat /bin/sh: no such file or directory") }}}),
+    )
 }
 
 fn event(pod: &str, n: u32, at: &str, kind: &str, reason: &str, message: &str) -> Arc<Event> {
-    Arc::new(
-        serde_json::from_value(json!({
-            "metadata": {"name": format!("{pod}.{n:04}"), "namespace": "kube-system"},
-            "involvedObject": {"kind": "Pod", "name": pod, "namespace": "kube-system", "uid": format!("uid-{pod}")},
-            "reason": reason, "message": message, "type": kind,
-            "lastTimestamp": at, "firstTimestamp": at, "count": 1,
-        }))
-        .unwrap(),
-    )
+    fixtures::event_of(fixtures::event(pod, n, at, kind, reason, message))
 }
 
 /// The first pool's progress on one node.
