@@ -2,28 +2,28 @@
 //! unchanged. `kpreload sim` serves it; tests and the demo start it in-process and reach it
 //! over HTTP like any cluster.
 
-pub mod discovery;
-pub mod events;
-pub mod exec;
+mod discovery;
+mod events;
+mod exec;
 pub mod faults;
-pub mod fields;
-pub mod generate;
+mod fields;
+mod generate;
 pub mod kubeconfig;
-pub mod list;
-pub mod node_proxy;
-pub mod objects;
-pub mod openapi;
-pub mod patch;
-pub mod pod_log;
+mod list;
+mod node_proxy;
+mod objects;
+mod openapi;
+mod patch;
+mod pod_log;
 pub mod resources;
-pub mod rules;
+mod rules;
 pub mod scenario;
-pub mod selectors;
-pub mod server;
-pub mod status;
-pub mod store;
-pub mod table;
-pub mod watch;
+mod selectors;
+mod server;
+mod status;
+mod store;
+mod table;
+mod watch;
 pub mod world;
 
 use std::net::SocketAddr;

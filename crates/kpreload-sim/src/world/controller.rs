@@ -12,6 +12,7 @@ use crate::store::{Obj, name_of, ns_of};
 pub use crate::rules::placement::Placement;
 
 /// Whether a DaemonSet with this pod template runs a pod on the node.
+#[cfg(test)]
 pub fn eligible(spec: &Value, node: &Value) -> bool {
     Placement::for_daemonset(spec).allows(node)
 }

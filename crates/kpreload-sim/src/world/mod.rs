@@ -3,14 +3,14 @@
 //! work on its store directly, as the control plane works on etcd; clients still see only
 //! the API.
 
-pub mod controller;
-pub mod gc;
-pub mod images;
-pub mod kubelet;
-pub mod lifecycle;
-pub mod record;
+mod controller;
+mod gc;
+pub(crate) mod images;
+mod kubelet;
+mod lifecycle;
+mod record;
 pub mod runtime_cli;
-pub mod scheduler;
+mod scheduler;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
