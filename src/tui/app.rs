@@ -42,8 +42,8 @@ pub enum Action {
     Quit,
 }
 
-/// Work the loop does for the app, outside the update step: the update step queues them in
-/// `App::effects`, and the loop performs every one, in order, in one place.
+/// Work the loop does for the app, outside the update step: [`App::update`] and
+/// [`App::background`] return them, and the loop performs every one, in order, in one place.
 #[derive(Debug)]
 pub enum Effect {
     /// Run this plan's removals on the cluster.
@@ -153,7 +153,7 @@ pub struct App {
     pub uses: Option<(String, u64, std::collections::BTreeMap<String, Vec<String>>)>,
     /// The cleanup plan on screen, while it is open.
     pub cleanup: Option<Cleanup>,
-    /// Work for the loop (a cleanup run), taken by it after each update.
+    /// The effects the current update asked for; [`App::update`] hands them out.
     pub effects: Vec<Effect>,
     /// The pool editor, while it is open.
     pub edit: Option<super::edit::Editor>,
