@@ -1,6 +1,6 @@
 //! A cluster's cleanup plan: for every node, what the planner is told (its images, what
 //! uses them, what its pool preloads, the settings in force) and what it decides; the
-//! plan's table and its JSON contract (DESIGN.md, `plan`).
+//! plan's table and its JSON contract (`plan`, docs/contracts.md).
 //!
 //! Pure: the caller fetches nodes, pods and DaemonSets (and, for a deep scan, the runtime's
 //! inventory) and passes the time.
