@@ -1,7 +1,5 @@
 //! Label and field selectors in the query-string syntax kubectl sends.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::rules::labels::{self, Requirement};
@@ -11,22 +9,11 @@ pub fn parse_labels(text: &str) -> Result<Vec<Requirement>, String> {
     labels::parse(text)
 }
 
-pub fn labels_of(object: &Value) -> BTreeMap<String, String> {
-    object["metadata"]["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub fn matches_labels(requirements: &[Requirement], object: &Value) -> bool {
     if requirements.is_empty() {
         return true;
     }
-    labels::matches_all(requirements, &labels_of(object))
+    labels::matches_all(requirements, &labels::of(object))
 }
 
 /// One field selector term: `field=value` or `field!=value`.

@@ -58,7 +58,7 @@ impl App {
                 .unwrap_or_default()
                 .iter()
                 .map(|i| Row {
-                    key: crate::tui::views::node::display_name(i),
+                    key: crate::core::node_detail::display_name(i),
                     opens: None,
                 })
                 .collect(),

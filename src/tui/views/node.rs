@@ -15,8 +15,6 @@ use crate::core::progress::ImageState;
 use crate::core::units;
 use crate::tui::app::App;
 
-pub use crate::core::node_detail::display_name;
-
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
     let Some(node) = app
         .snapshot

@@ -74,6 +74,18 @@ pub fn parse(text: &str) -> Result<Vec<Requirement>, String> {
     Ok(out)
 }
 
+/// An object's `metadata.labels`.
+pub fn of(object: &serde_json::Value) -> BTreeMap<String, String> {
+    object["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Every requirement holds (an empty selector selects everything).
 pub fn matches_all(requirements: &[Requirement], labels: &BTreeMap<String, String>) -> bool {
     requirements.iter().all(|r| r.matches(labels))

@@ -145,7 +145,7 @@ impl Placement {
 
     /// The node selector and the required node affinity hold for the node.
     fn matches(&self, node: &Value) -> bool {
-        let labels = labels_of(node);
+        let labels = super::labels::of(node);
         let selected = self
             .node_selector
             .iter()
@@ -213,17 +213,6 @@ pub fn daemonset_tolerations(spec: &Value) -> Vec<Value> {
                 "effect": effect})
         })
         .collect()
-}
-
-fn labels_of(object: &Value) -> BTreeMap<String, String> {
-    object["metadata"]["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
