@@ -9,11 +9,11 @@ use fuzzy_matcher::skim::SkimMatcherV2;
 use jiff::Timestamp;
 
 mod keys;
-mod plan;
 mod rows;
 
-use super::cleanup::{Cleanup, Phase, Scope};
 use super::config::{Command, Config, Key};
+use super::screens::plan::{Cleanup, Phase};
+use super::screens::{Row, Screen, View};
 use crate::cluster::cleanup::{NodeReport, Step};
 use crate::cluster::watch::{self, Link, Links, Update};
 use crate::core::cleanup::ClusterPlan;
@@ -33,7 +33,7 @@ pub enum Action {
     CleanupStep(Step),
     CleanupDone(Vec<NodeReport>),
     /// The editor's work, done.
-    Edit(super::edit::Done),
+    Edit(super::screens::edit::Done),
     /// A kubelet's settings and disk, read (or why not).
     Kubelet(String, crate::cluster::kubelet::Answer),
     /// The insight, derived off the UI thread (None: the derivation failed), for the job
@@ -48,8 +48,8 @@ pub enum Action {
 pub enum Effect {
     /// Run this plan's removals on the cluster.
     RunCleanup(ClusterPlan),
-    /// The editor's: preview, apply, delete (see [`super::edit::Work`]).
-    Edit(super::edit::Work),
+    /// The editor's: preview, apply, delete (see [`super::screens::edit::Work`]).
+    Edit(super::screens::edit::Work),
     /// Watch the preloaders of this namespace instead; whatever was under way stops.
     Watch(String),
     /// Read these nodes' kubelets (settings, image disk) through the node proxy.
@@ -62,41 +62,6 @@ pub enum Effect {
         kubelets: super::kubelets::Kubelets,
         generation: u64,
     },
-}
-
-/// Which screen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Screen {
-    Pools,
-    Pool(String),
-    Node(String),
-    /// The cleanup plan (its scope and state are in `App::cleanup`).
-    Plan,
-    /// The pool editor (its state is in `App::edit`).
-    Edit,
-    /// Disk and kubelet findings: will preloading hold?
-    Findings,
-}
-
-/// One entry of the navigation stack.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct View {
-    pub screen: Screen,
-    pub selected: usize,
-    pub filter: String,
-    /// First image column shown (the pool matrix scrolls sideways).
-    pub column: usize,
-}
-
-impl View {
-    pub fn new(screen: Screen) -> View {
-        View {
-            screen,
-            selected: 0,
-            filter: String::new(),
-            column: 0,
-        }
-    }
 }
 
 /// A line being typed at the bottom.
@@ -115,16 +80,9 @@ pub struct Header {
     pub namespace: String,
 }
 
-/// A row of the current list: what Enter opens, and the text the filter matches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Row {
-    pub key: String,
-    pub opens: Option<Screen>,
-}
-
 /// Nodes per pool whose kubelet the pools list reads (its disk column), and the findings.
-const SAMPLE_PER_POOL: usize = 3;
-const FINDINGS_PER_POOL: usize = 10;
+pub(crate) const SAMPLE_PER_POOL: usize = 3;
+pub(crate) const FINDINGS_PER_POOL: usize = 10;
 
 pub struct App {
     pub config: Config,
@@ -156,7 +114,7 @@ pub struct App {
     /// The effects the current update asked for; [`App::update`] hands them out.
     pub effects: Vec<Effect>,
     /// The pool editor, while it is open.
-    pub edit: Option<super::edit::Editor>,
+    pub edit: Option<super::screens::edit::Editor>,
     /// GitOps mode: edits go to this pools file instead of the cluster.
     pub gitops: Option<std::path::PathBuf>,
     /// The kubelets read so far, and those to read next (taken by the loop).
@@ -217,7 +175,7 @@ impl App {
         self.stack.last().expect("the stack is never empty")
     }
 
-    fn view_mut(&mut self) -> &mut View {
+    pub(crate) fn view_mut(&mut self) -> &mut View {
         self.stack.last_mut().expect("the stack is never empty")
     }
 
@@ -245,10 +203,7 @@ impl App {
         let wanted = self.kubelets_on_screen();
         self.kubelets
             .want(wanted.iter().map(String::as_str), self.now);
-        if matches!(
-            self.view().screen,
-            Screen::Pools | Screen::Pool(_) | Screen::Node(_) | Screen::Findings
-        ) {
+        if self.view().screen.component().shows_insight() {
             let idle = !self.insight_asked && !self.insight_running;
             let due = idle
                 && match &self.insight {
@@ -271,7 +226,7 @@ impl App {
                 }
             }
         }
-        self.prepare_uses();
+        self.view().screen.component().prepare(self);
     }
 
     /// What the loop derives the insight from, off the UI thread, when it is due: the
@@ -298,57 +253,28 @@ impl App {
         ))
     }
 
-    /// The nodes whose kubelet the current screen shows: a few per pool on the pools list,
-    /// the rows in view of a pool, the node, or up to ten per pool for the findings.
+    /// The nodes whose kubelet the current screen shows.
     pub fn kubelets_on_screen(&self) -> Vec<String> {
-        let per_pool = |n: usize| -> Vec<String> {
-            self.overview
-                .pools
-                .iter()
-                .flat_map(|p| p.nodes.iter().take(n).map(|x| x.node.clone()))
-                .collect()
-        };
-        match &self.view().screen {
-            Screen::Pools => per_pool(SAMPLE_PER_POOL),
-            Screen::Findings => per_pool(FINDINGS_PER_POOL),
-            Screen::Pool(_) => {
-                let rows = self.rows();
-                let (first, count) =
-                    super::views::window(self.view().selected, rows.len(), self.page as u16 + 2);
-                rows[first..first + count]
-                    .iter()
-                    .map(|r| r.key.clone())
-                    .collect()
-            }
-            Screen::Node(n) => vec![n.clone()],
-            _ => Vec::new(),
-        }
+        self.view().screen.component().kubelets(self)
     }
 
-    fn prepare_uses(&mut self) {
-        if let Screen::Node(name) = &self.view().screen {
-            let fresh = self
-                .uses
-                .as_ref()
-                .is_some_and(|(n, v, _)| n == name && *v == self.pods_version);
-            if !fresh {
-                let name = name.clone();
-                let uses = used_by(&self.snapshot, &name);
-                self.uses = Some((name, self.pods_version, uses));
-            }
-        }
+    /// The first `n` nodes of every pool.
+    pub(crate) fn nodes_per_pool(&self, n: usize) -> Vec<String> {
+        self.overview
+            .pools
+            .iter()
+            .flat_map(|p| p.nodes.iter().take(n).map(|x| x.node.clone()))
+            .collect()
     }
 
     /// Whether anything on screen moves with the clock.
     fn clock_matters(&self) -> bool {
         !self.links.all_live()
-            || (matches!(
-                self.view().screen,
-                Screen::Pools | Screen::Pool(_) | Screen::Node(_) | Screen::Findings
-            ) && self
-                .insight
-                .as_ref()
-                .is_some_and(|i| i.generation != self.generation))
+            || (self.view().screen.component().shows_insight()
+                && self
+                    .insight
+                    .as_ref()
+                    .is_some_and(|i| i.generation != self.generation))
             || self
                 .overview
                 .pools
@@ -476,7 +402,7 @@ impl App {
                 self.stale = true;
                 self.dirty = true;
             }
-            Action::Edit(done) => self.edit_done(done),
+            Action::Edit(done) => super::screens::edit::finished(self, done),
             Action::Quit => {
                 if self.running() {
                     self.notice =
@@ -501,7 +427,7 @@ impl App {
         ) || self
             .edit
             .as_ref()
-            .is_some_and(|e| matches!(e.step, super::edit::Step::Applying))
+            .is_some_and(|e| matches!(e.step, super::screens::edit::Step::Applying))
     }
 
     pub fn open(&mut self, screen: Screen) {
@@ -510,30 +436,4 @@ impl App {
             self.stack.push(View::new(screen));
         }
     }
-}
-
-/// Pods on a node by the images their containers run (normalized names).
-fn used_by(snapshot: &Snapshot, node: &str) -> std::collections::BTreeMap<String, Vec<String>> {
-    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for p in &snapshot.workloads {
-        let Some(spec) = &p.spec else { continue };
-        if spec.node_name.as_deref() != Some(node) {
-            continue;
-        }
-        let pod = p.metadata.name.clone().unwrap_or_default();
-        for c in &spec.containers {
-            let normalized = c
-                .image
-                .as_deref()
-                .and_then(|i| crate::core::reference::ImageRef::parse(i).ok())
-                .map(|r| r.normalized());
-            if let Some(n) = normalized {
-                let list = out.entry(n).or_default();
-                if !list.contains(&pod) {
-                    list.push(pod.clone());
-                }
-            }
-        }
-    }
-    out
 }

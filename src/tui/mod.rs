@@ -3,11 +3,10 @@
 //! something changed, at most once per frame interval.
 
 pub mod app;
-pub mod cleanup;
 pub mod config;
-pub mod edit;
 pub mod insight;
 pub mod kubelets;
+pub mod screens;
 pub mod views;
 
 use std::time::Duration;
@@ -181,7 +180,7 @@ impl Worker {
                 let _ = report.send(Action::CleanupDone(reports));
             }),
             Effect::Edit(work) => tokio::spawn(async move {
-                let done = edit::perform(&client, work).await;
+                let done = screens::edit::perform(&client, work).await;
                 let _ = report.send(Action::Edit(done));
             }),
             Effect::ReadKubelets(nodes) => {

@@ -1,6 +1,7 @@
 //! Keys: the key map's commands, the filter and the command line (`:`).
 
 use super::*;
+use crate::tui::screens;
 
 impl App {
     pub(super) fn key(&mut self, k: KeyEvent) -> Option<Action> {
@@ -13,26 +14,23 @@ impl App {
             Some(Input::Palette(text)) => return self.palette_key(k, text),
             None => {}
         }
-        if self.view().screen == Screen::Edit && !self.help {
-            return self.edit_key(k);
-        }
-        if let Some(Cleanup {
-            phase: Phase::Confirm { .. },
-            ..
-        }) = &self.cleanup
-            && self.view().screen == Screen::Plan
-        {
-            self.confirm_key(k);
-            return None;
+        let screen = self.view().screen.component();
+        if let Some(next) = screen.key(self, k) {
+            return next;
         }
         let key = Key::of(&k);
         if self.help {
-            // Any key closes the help; quit still quits.
-            self.help = false;
-            return (self.config.command(&key) == Some(Command::Quit)).then_some(Action::Quit);
+            return screens::help::key(self, &key);
         }
         self.notice = None;
         let command = self.config.command(&key)?;
+        if command == Command::Back && !self.view().filter.is_empty() {
+            self.view_mut().filter.clear();
+            return None;
+        }
+        if screen.command(self, command) {
+            return None;
+        }
         let rows = self.rows().len();
         let page = self.page.max(1);
         match command {
@@ -57,40 +55,21 @@ impl App {
                 }
             }
             Command::Back => {
-                if !self.view().filter.is_empty() {
-                    self.view_mut().filter.clear();
-                } else if self.view().screen == Screen::Plan {
-                    self.plan_back();
-                } else if self.stack.len() > 1 {
+                if self.stack.len() > 1 {
                     self.stack.pop();
                 }
             }
-            Command::Cleanup => self.cleanup_key(),
-            Command::KeepMore | Command::KeepLess => self.keep_key(command),
-            Command::Exclude => {
-                let node = self.selected_plan_line().map(|l| l.node);
-                if let (Some(c), Some(node)) = (
-                    self.cleanup.as_mut().filter(|c| c.phase == Phase::Preview),
-                    node,
-                ) && !c.excluded.remove(&node)
-                {
-                    c.excluded.insert(node);
-                }
-            }
-            Command::Findings => {
-                if self.view().screen != Screen::Findings {
-                    self.stack.push(View::new(Screen::Findings));
-                }
-            }
+            Command::Findings => self.stack.push(View::new(Screen::Findings)),
             Command::Refresh => self.refresh_key(),
-            Command::Edit => self.open_editor(),
-            Command::NewPool => {
-                if self.view().screen == Screen::Pools {
-                    self.open_new_pool();
-                }
-            }
-            Command::DeletePool => self.open_delete(),
-            Command::Add
+            Command::Edit => screens::edit::open(self),
+            Command::DeletePool => screens::edit::open_delete(self),
+            // The screens' own: where a screen does not take them, they do nothing.
+            Command::Cleanup
+            | Command::KeepMore
+            | Command::KeepLess
+            | Command::Exclude
+            | Command::NewPool
+            | Command::Add
             | Command::Remove
             | Command::Tag
             | Command::MoveUp
@@ -106,36 +85,9 @@ impl App {
         None
     }
 
-    /// `+`/`-` in the cleanup plan's preview: keep one version more or fewer, and plan again.
-    fn keep_key(&mut self, command: Command) {
-        let now = self.now.as_second();
-        let Some(c) = self.cleanup.as_mut().filter(|c| c.phase == Phase::Preview) else {
-            return;
-        };
-        let current = c.keep.unwrap_or(crate::core::planner::DEFAULT_KEEP);
-        c.keep = Some(if command == Command::KeepMore {
-            current + 1
-        } else {
-            current.saturating_sub(1).max(1)
-        });
-        c.recompute(&self.snapshot, now);
-        let n = self.rows().len();
-        let v = self.view_mut();
-        v.selected = v.selected.min(n.saturating_sub(1));
-    }
-
     /// `r`: read the kubelets on screen again (on the lists: a few of every pool's).
     fn refresh_key(&mut self) {
-        let nodes = match &self.view().screen {
-            Screen::Findings | Screen::Pools => self
-                .overview
-                .pools
-                .iter()
-                .flat_map(|p| p.nodes.iter().take(FINDINGS_PER_POOL))
-                .map(|n| n.node.clone())
-                .collect(),
-            _ => self.kubelets_on_screen(),
-        };
+        let nodes = self.view().screen.component().refresh(self);
         let asked = self.kubelets.reread(nodes.iter().map(String::as_str));
         self.notice = Some(format!(
             "reading {asked} kubelet{} again",
@@ -222,7 +174,7 @@ impl App {
             }
             ("edit" | "e", Some(name)) => {
                 self.open(Screen::Pools);
-                self.open_editor_for(name);
+                screens::edit::open_for(self, name);
             }
             ("node" | "no", Some(name)) => {
                 if self

@@ -1,4 +1,4 @@
-//! The rows of the current list (pools, a pool's nodes, a node's images), after the filter.
+//! The rows of the current screen's list (see each screen's `rows`), after the filter.
 
 use super::*;
 
@@ -17,99 +17,16 @@ impl App {
     }
 
     pub(super) fn all_rows(&self) -> Vec<Row> {
-        match &self.view().screen {
-            Screen::Pools => {
-                let mut rows: Vec<Row> = self
-                    .overview
-                    .pools
-                    .iter()
-                    .map(|p| Row {
-                        key: p.pool.clone(),
-                        opens: Some(Screen::Pool(p.pool.clone())),
-                    })
-                    .collect();
-                rows.extend(self.overview.unpooled.iter().map(|n| Row {
-                    key: n.clone(),
-                    opens: Some(Screen::Node(n.clone())),
-                }));
-                rows
-            }
-            Screen::Pool(name) => self
-                .overview
-                .pools
-                .iter()
-                .find(|p| &p.pool == name)
-                .map(|p| {
-                    p.nodes
-                        .iter()
-                        .map(|n| Row {
-                            key: n.node.clone(),
-                            opens: Some(Screen::Node(n.node.clone())),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Screen::Node(name) => self
-                .snapshot
-                .nodes
-                .iter()
-                .find(|n| n.metadata.name.as_deref() == Some(name))
-                .and_then(|n| n.status.as_ref()?.images.clone())
-                .unwrap_or_default()
-                .iter()
-                .map(|i| Row {
-                    key: crate::core::node_detail::display_name(i),
-                    opens: None,
-                })
-                .collect(),
-            Screen::Edit => Vec::new(),
-            Screen::Findings => self
-                .insight
-                .as_ref()
-                .map(|i| {
-                    i.findings
-                        .iter()
-                        .map(|f| Row {
-                            key: format!(
-                                "{} {} {}",
-                                f.severity.word(),
-                                f.code,
-                                f.pool.as_deref().unwrap_or("-")
-                            ),
-                            opens: f.pool.clone().map(Screen::Pool),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Screen::Plan => match &self.cleanup {
-                Some(c) if matches!(c.phase, Phase::Preview | Phase::Confirm { .. }) => c
-                    .lines()
-                    .iter()
-                    .map(|l| Row {
-                        key: c.line_key(l),
-                        opens: None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            },
-        }
+        self.view().screen.component().rows(self)
     }
 
     pub fn selected_row(&self) -> Option<Row> {
         self.rows().into_iter().nth(self.view().selected)
     }
 
-    /// Image columns of the pool matrix.
+    /// Columns the current screen scrolls sideways through.
     pub(super) fn columns(&self) -> usize {
-        match &self.view().screen {
-            Screen::Pool(name) => self
-                .overview
-                .pools
-                .iter()
-                .find(|p| &p.pool == name)
-                .map_or(0, |p| p.images.len()),
-            _ => 0,
-        }
+        self.view().screen.component().columns(self)
     }
 
     /// Positions of the filter's matched characters in `text`, for highlighting.

@@ -1,12 +1,7 @@
-//! Drawing: the header, the current screen, the footer, and the help over them.
+//! Drawing: the header, the current screen (each draws itself, see [`super::screens`]), the
+//! footer, and the help over them; and the pieces the screens share.
 
 pub mod disk;
-pub mod edit;
-pub mod findings;
-pub mod node;
-pub mod plan;
-pub mod pool;
-pub mod pools;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -14,8 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::app::{App, Input, Screen};
-use super::config::Command;
+use super::app::{App, Input};
 use crate::cluster::watch::Link;
 
 /// The screen's three bands: header, body, footer.
@@ -43,17 +37,10 @@ impl App {
 pub fn draw(frame: &mut Frame, app: &App) {
     let [header, body, footer] = bands(frame.area());
     draw_header(frame, header, app);
-    match app.view().screen.clone() {
-        Screen::Pools => pools::draw(frame, body, app),
-        Screen::Pool(name) => pool::draw(frame, body, app, &name),
-        Screen::Node(name) => node::draw(frame, body, app, &name),
-        Screen::Plan => plan::draw(frame, body, app),
-        Screen::Edit => edit::draw(frame, body, app),
-        Screen::Findings => findings::draw(frame, body, app),
-    }
+    app.view().screen.component().draw(frame, body, app);
     draw_footer(frame, footer, app);
     if app.help {
-        draw_help(frame, app);
+        super::screens::help::draw(frame, app);
     }
 }
 
@@ -121,18 +108,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
                 let crumbs: Vec<String> = app
                     .stack
                     .iter()
-                    .map(|v| match &v.screen {
-                        Screen::Pools => "pools".to_string(),
-                        Screen::Pool(p) => format!("pool {p}"),
-                        Screen::Node(n) => format!("node {n}"),
-                        Screen::Plan => "cleanup plan".to_string(),
-                        Screen::Findings => "findings".to_string(),
-                        Screen::Edit => match &app.edit {
-                            Some(e) if e.new => "new pool".to_string(),
-                            Some(e) => format!("edit {}", e.pool.name),
-                            None => "editor".to_string(),
-                        },
-                    })
+                    .map(|v| v.screen.component().crumb(app))
                     .collect();
                 spans.push(Span::styled(
                     crumbs.join(" › "),
@@ -144,39 +120,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
                         Style::new().fg(t.accent),
                     ));
                 }
-                let hints: &[Command] = match (&app.view().screen, app.read_only) {
-                    (Screen::Plan, true) => &[Command::Back, Command::Filter, Command::Help],
-                    (Screen::Edit, _) => &[Command::Preview, Command::Back, Command::Help],
-                    (Screen::Findings, _) => &[
-                        Command::Open,
-                        Command::Refresh,
-                        Command::Back,
-                        Command::Filter,
-                        Command::Help,
-                    ],
-                    (Screen::Plan, false) => &[
-                        Command::Cleanup,
-                        Command::Exclude,
-                        Command::Back,
-                        Command::Help,
-                    ],
-                    (Screen::Pools | Screen::Pool(_), false) => &[
-                        Command::Open,
-                        Command::Edit,
-                        Command::Cleanup,
-                        Command::Findings,
-                        Command::Help,
-                        Command::Quit,
-                    ],
-                    _ => &[
-                        Command::Open,
-                        Command::Cleanup,
-                        Command::Back,
-                        Command::Filter,
-                        Command::Help,
-                        Command::Quit,
-                    ],
-                };
+                let hints = app.view().screen.component().hints(app.read_only);
                 for c in hints.iter().copied() {
                     if let Some(k) = app.config.keys_for(c).first() {
                         spans.push(Span::styled(
@@ -190,69 +134,6 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
         },
     };
     frame.render_widget(Paragraph::new(line), area);
-}
-
-/// The help, generated from the active keymap.
-fn draw_help(frame: &mut Frame, app: &App) {
-    let area = frame.area();
-    // Everywhere's commands, and the current screen's own.
-    let here = match app.view().screen {
-        Screen::Plan => "plan",
-        Screen::Edit => "editor",
-        _ => "",
-    };
-    let commands: Vec<Command> = Command::ALL
-        .into_iter()
-        .filter(|c| c.screen().is_empty() || c.screen() == here)
-        .collect();
-    let width = area.width.min(72);
-    let height = area.height.min(commands.len() as u16 + 6);
-    let popup = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
-    let mut lines: Vec<Line> = commands
-        .iter()
-        .map(|c| {
-            let keys: Vec<String> = app.config.keys_for(*c).iter().map(|k| k.label()).collect();
-            Line::from(vec![
-                Span::styled(
-                    format!("{:<16}", keys.join(" ")),
-                    Style::new().fg(app.config.theme.accent),
-                ),
-                Span::raw(c.describe()),
-            ])
-        })
-        .collect();
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        format!(
-            "log: {}",
-            app.log_path.as_deref().unwrap_or("(not written)")
-        ),
-        Style::new().fg(app.config.theme.dim),
-    ));
-    lines.push(Line::styled(
-        format!(
-            "config: {}",
-            app.config
-                .source
-                .as_ref()
-                .map_or("built-in".to_string(), |p| p.display().to_string())
-        ),
-        Style::new().fg(app.config.theme.dim),
-    ));
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(" help — any key closes "),
-        ),
-        popup,
-    );
 }
 
 /// A row label with the filter's matches highlighted.

@@ -118,7 +118,7 @@ fn tags_come_newest_first_and_leaving_with_changes_asks_twice() {
 
 fn previewed(app: &mut App) {
     use kpreload::core::edit::diff;
-    use kpreload::tui::edit::{Done, Previewed, Work};
+    use kpreload::tui::screens::edit::{Done, Previewed, Work};
     press(app, "t1.27-alpine\np");
     let Some(Effect::Edit(Work::Preview { pool, nodes, .. })) = app.effects.pop() else {
         panic!("a preview was asked for");
@@ -151,7 +151,7 @@ fn previewed(app: &mut App) {
 #[test]
 fn the_preview_shows_the_diff_the_pulls_and_the_space_then_a_conflict_says_who() {
     use kpreload::cluster::apply::{ApplyError, Conflict};
-    use kpreload::tui::edit::{Done, Work};
+    use kpreload::tui::screens::edit::{Done, Work};
     let mut app = edit_app();
     previewed(&mut app);
     let Some(EditStep::Preview(p)) = app.edit.as_ref().map(|e| &e.step) else {
@@ -198,7 +198,7 @@ fn read_only_previews_but_never_applies() {
 
 #[test]
 fn a_new_pool_takes_a_name_labels_tolerations_and_images() {
-    use kpreload::tui::edit::Work;
+    use kpreload::tui::screens::edit::Work;
     let mut app = app();
     press(&mut app, "n");
     press(&mut app, "Web\n");
@@ -228,7 +228,10 @@ fn a_new_pool_takes_a_name_labels_tolerations_and_images() {
     // Labels, with a live count; the tolerations come from the matching nodes' taints.
     press(&mut app, "workload-type=web\n");
     assert_eq!(
-        kpreload::tui::edit::matching(&app.snapshot, &app.edit.as_ref().unwrap().pool.selector),
+        kpreload::tui::screens::edit::matching(
+            &app.snapshot,
+            &app.edit.as_ref().unwrap().pool.selector
+        ),
         3
     );
     press(&mut app, "\n");

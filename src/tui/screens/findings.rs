@@ -8,11 +8,69 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::disk::age;
+use super::{Component, Row, Screen};
 use crate::core::findings::Severity;
-use crate::tui::app::App;
+use crate::tui::app::{App, FINDINGS_PER_POOL};
+use crate::tui::config::Command;
+use crate::tui::views::disk::age;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+/// Disk and kubelet findings.
+pub struct FindingsScreen;
+
+impl Component for FindingsScreen {
+    fn crumb(&self, _app: &App) -> String {
+        "findings".into()
+    }
+
+    fn rows(&self, app: &App) -> Vec<Row> {
+        app.insight
+            .as_ref()
+            .map(|i| {
+                i.findings
+                    .iter()
+                    .map(|f| Row {
+                        key: format!(
+                            "{} {} {}",
+                            f.severity.word(),
+                            f.code,
+                            f.pool.as_deref().unwrap_or("-")
+                        ),
+                        opens: f.pool.clone().map(Screen::Pool),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn hints(&self, _read_only: bool) -> &'static [Command] {
+        &[
+            Command::Open,
+            Command::Refresh,
+            Command::Back,
+            Command::Filter,
+            Command::Help,
+        ]
+    }
+
+    fn shows_insight(&self) -> bool {
+        true
+    }
+
+    fn kubelets(&self, app: &App) -> Vec<String> {
+        app.nodes_per_pool(FINDINGS_PER_POOL)
+    }
+
+    /// Already here: `f` does nothing.
+    fn command(&self, _app: &mut App, command: Command) -> bool {
+        command == Command::Findings
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, app: &App) {
+        draw(frame, area, app);
+    }
+}
+
+fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.config.theme;
     let [head, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(area);
     let Some(insight) = &app.insight else {

@@ -7,13 +7,13 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::{dialog, selected_style, window};
+use super::{Editor, Mode, Picker, Preview, Step};
 use crate::core::adopt::Origin;
 use crate::core::reference::ImageRef;
 use crate::core::units;
 use crate::tui::app::App;
 use crate::tui::config::Command;
-use crate::tui::edit::{Editor, Mode, Picker, Preview, Step};
+use crate::tui::views::{dialog, selected_style, window};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let Some(e) = &app.edit else {
@@ -100,7 +100,7 @@ fn draw_overlay(frame: &mut Frame, app: &App, e: &Editor) {
 
 /// A new pool's label step: the labels chosen so far and how many nodes match them.
 fn draw_selector(frame: &mut Frame, app: &App, e: &Editor, p: &Picker) {
-    let count = crate::tui::edit::matching(&app.snapshot, &e.pool.selector);
+    let count = super::matching(&app.snapshot, &e.pool.selector);
     let chosen: Vec<String> = e
         .pool
         .selector

@@ -5,8 +5,9 @@
 //! in the pool view. Also a new pool (name, node selector, tolerations, images) and the
 //! deletion of a preloader, confirmed by typing its pool's name.
 //!
-//! The keys and the state live here; the cluster and file work is in [`perform`], which the
-//! loop runs in a task (and tests call directly).
+//! The state lives here, the keys in `keys`, opening and answers in `open`, drawing in
+//! `view`; the cluster and file work is in [`perform`], which the loop runs in a task (and
+//! tests call directly).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -16,14 +17,15 @@ use fuzzy_matcher::FuzzyMatcher;
 use fuzzy_matcher::skim::SkimMatcherV2;
 use k8s_openapi::api::apps::v1::DaemonSet;
 
-use super::app::{Action, App, Effect, Screen, View};
-use super::config::{Command, Key};
+use super::{Component, Screen, View};
 use crate::cluster::apply::{ApplyError, Conflict};
 use crate::core::adopt::{Origin, read_preloader};
 use crate::core::edit::{self, Catalog, DiffLine, Draft, NodePull, Rates};
 use crate::core::pools::{POOL_NAME_MAX, Pool, PoolsFile, dns_label_problem};
 use crate::core::reference::ImageRef;
 use crate::core::selector::{NodeSelector, Requirement, Taint, TaintEffect, Toleration};
+use crate::tui::app::{Action, App, Effect};
+use crate::tui::config::{Command, Key};
 
 /// Nodes whose free image-filesystem space the preview reads, at most.
 pub const FREE_SPACE_NODES: usize = 50;
@@ -319,7 +321,40 @@ impl Editor {
     }
 }
 
-mod app;
 mod keys;
+mod open;
+mod view;
 mod work;
+pub use keys::key;
+pub use open::{finished, open, open_delete, open_for, open_new_pool};
 pub use work::perform;
+
+/// The editor on screen (see `App::edit`).
+pub struct EditScreen;
+
+impl Component for EditScreen {
+    fn crumb(&self, app: &App) -> String {
+        match &app.edit {
+            Some(e) if e.new => "new pool".to_string(),
+            Some(e) => format!("edit {}", e.pool.name),
+            None => "editor".to_string(),
+        }
+    }
+
+    fn hints(&self, _read_only: bool) -> &'static [Command] {
+        &[Command::Preview, Command::Back, Command::Help]
+    }
+
+    fn help_section(&self) -> &'static str {
+        "editor"
+    }
+
+    /// Every key is the editor's, but for those that close the help.
+    fn key(&self, app: &mut App, key: KeyEvent) -> Option<Option<Action>> {
+        (!app.help).then(|| keys::key(app, key))
+    }
+
+    fn draw(&self, frame: &mut ratatui::Frame, area: ratatui::layout::Rect, app: &App) {
+        view::draw(frame, area, app);
+    }
+}

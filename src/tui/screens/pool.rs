@@ -7,16 +7,93 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
-use super::{highlighted, selected_style};
+use super::plan::Scope;
+use super::{Component, Screen};
 use crate::core::adopt::Origin;
 use crate::core::progress::{ImageState, PoolProgress};
 use crate::core::units;
 use crate::tui::app::App;
-use crate::tui::config::Theme;
+use crate::tui::config::{Command, Theme};
+use crate::tui::views::{highlighted, selected_style};
 
 const CELL: u16 = 12;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
+/// One pool's nodes and images.
+pub struct PoolScreen {
+    pub name: String,
+}
+
+impl Component for PoolScreen {
+    fn crumb(&self, _app: &App) -> String {
+        format!("pool {}", self.name)
+    }
+
+    fn rows(&self, app: &App) -> Vec<super::Row> {
+        app.overview
+            .pools
+            .iter()
+            .find(|p| p.pool == self.name)
+            .map(|p| {
+                p.nodes
+                    .iter()
+                    .map(|n| super::Row {
+                        key: n.node.clone(),
+                        opens: Some(Screen::Node(n.node.clone())),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn columns(&self, app: &App) -> usize {
+        app.overview
+            .pools
+            .iter()
+            .find(|p| p.pool == self.name)
+            .map_or(0, |p| p.images.len())
+    }
+
+    fn hints(&self, read_only: bool) -> &'static [Command] {
+        if read_only {
+            super::LIST_HINTS
+        } else {
+            super::POOLS_HINTS
+        }
+    }
+
+    fn shows_insight(&self) -> bool {
+        true
+    }
+
+    /// The rows in view.
+    fn kubelets(&self, app: &App) -> Vec<String> {
+        let rows = app.rows();
+        let (first, count) =
+            crate::tui::views::window(app.view().selected, rows.len(), app.page as u16 + 2);
+        rows[first..first + count]
+            .iter()
+            .map(|r| r.key.clone())
+            .collect()
+    }
+
+    fn pool(&self, _app: &App) -> Option<String> {
+        Some(self.name.clone())
+    }
+
+    fn command(&self, app: &mut App, command: Command) -> bool {
+        if command != Command::Cleanup {
+            return false;
+        }
+        super::plan::open(app, Scope::Pool(self.name.clone()));
+        true
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, app: &App) {
+        draw(frame, area, app, &self.name);
+    }
+}
+
+fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
     let t = &app.config.theme;
     let Some(pool) = app.overview.pools.iter().find(|p| p.pool == name) else {
         frame.render_widget(
@@ -70,7 +147,8 @@ fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) 
     let all = app.rows();
     let by_name: std::collections::HashMap<&str, &crate::core::progress::NodeProgress> =
         pool.nodes.iter().map(|n| (n.node.as_str(), n)).collect();
-    let (first_row, count) = super::window(app.view().selected, all.len(), matrix.height);
+    let (first_row, count) =
+        crate::tui::views::window(app.view().selected, all.len(), matrix.height);
     let rows: Vec<Row> = all[first_row..first_row + count]
         .iter()
         .filter_map(|r| by_name.get(r.key.as_str()).copied())
@@ -87,7 +165,7 @@ fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) 
                 Style::new()
             };
             let disk = match app.kubelets.get(&n.node).map(|r| &r.answer) {
-                Some(Ok((k, Some(d)))) => Cell::from(super::disk::gauge(
+                Some(Ok((k, Some(d)))) => Cell::from(crate::tui::views::disk::gauge(
                     d,
                     k.gc_enabled().then(|| k.gc_high()),
                     9,
@@ -178,7 +256,7 @@ fn disk_line<'a>(app: &App, pool: &str) -> Line<'a> {
     let mut spans = vec![Span::styled("disk ", Style::new().fg(t.dim))];
     match &d.fullest {
         Some((node, disk)) => {
-            spans.extend(super::disk::gauge(disk, d.gc_high, 10, t).spans);
+            spans.extend(crate::tui::views::disk::gauge(disk, d.gc_high, 10, t).spans);
             spans.push(Span::raw(format!(
                 " {node}, the fullest of {}/{} read",
                 d.read, d.total

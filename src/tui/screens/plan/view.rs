@@ -7,13 +7,13 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::{dialog, highlighted, selected_style, window};
+use super::{Cleanup, Phase};
 use crate::cluster::cleanup::report_lines;
 use crate::core::cleanup::{display_name, settings_line};
 use crate::core::planner::Decision;
 use crate::core::units;
 use crate::tui::app::App;
-use crate::tui::cleanup::{Cleanup, Phase};
+use crate::tui::views::{dialog, highlighted, selected_style, window};
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }

@@ -7,11 +7,80 @@ use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
-use super::{gauge, highlighted, selected_style};
+use super::plan::Scope;
+use super::{Component, Screen};
 use crate::core::units;
-use crate::tui::app::{App, Screen};
+use crate::tui::app::{App, FINDINGS_PER_POOL, SAMPLE_PER_POOL};
+use crate::tui::config::Command;
+use crate::tui::views::{gauge, highlighted, selected_style};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+/// The pools list, the first screen.
+pub struct Pools;
+
+impl Component for Pools {
+    fn crumb(&self, _app: &App) -> String {
+        "pools".into()
+    }
+
+    fn rows(&self, app: &App) -> Vec<super::Row> {
+        let mut rows: Vec<super::Row> = app
+            .overview
+            .pools
+            .iter()
+            .map(|p| super::Row {
+                key: p.pool.clone(),
+                opens: Some(Screen::Pool(p.pool.clone())),
+            })
+            .collect();
+        rows.extend(app.overview.unpooled.iter().map(|n| super::Row {
+            key: n.clone(),
+            opens: Some(Screen::Node(n.clone())),
+        }));
+        rows
+    }
+
+    fn hints(&self, read_only: bool) -> &'static [Command] {
+        if read_only {
+            super::LIST_HINTS
+        } else {
+            super::POOLS_HINTS
+        }
+    }
+
+    fn shows_insight(&self) -> bool {
+        true
+    }
+
+    fn kubelets(&self, app: &App) -> Vec<String> {
+        app.nodes_per_pool(SAMPLE_PER_POOL)
+    }
+
+    fn refresh(&self, app: &App) -> Vec<String> {
+        app.nodes_per_pool(FINDINGS_PER_POOL)
+    }
+
+    fn pool(&self, app: &App) -> Option<String> {
+        match app.selected_row()?.opens? {
+            Screen::Pool(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn command(&self, app: &mut App, command: Command) -> bool {
+        match command {
+            Command::Cleanup => super::plan::open(app, Scope::Cluster),
+            Command::NewPool => super::edit::open_new_pool(app),
+            _ => return false,
+        }
+        true
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, app: &App) {
+        draw(frame, area, app);
+    }
+}
+
+fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let pools = app.overview.pools.len();
     let area = if pools > 0 && area.height >= 14 {
         let panel = (pools as u16 + 1).min(6);
@@ -25,7 +94,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     let t = &app.config.theme;
     let rows = app.rows();
-    let (first_row, count) = super::window(app.view().selected, rows.len(), area.height);
+    let (first_row, count) =
+        crate::tui::views::window(app.view().selected, rows.len(), area.height);
     let mut table_rows = Vec::new();
     for row in &rows[first_row..first_row + count] {
         let r = match &row.opens {
@@ -141,7 +211,7 @@ fn draw_disks(frame: &mut Frame, area: Rect, app: &App) {
             let mut spans = vec![ratatui::text::Span::raw(format!("{:<12} ", p.pool))];
             match &d.fullest {
                 Some((node, disk)) => {
-                    spans.extend(super::disk::gauge(disk, d.gc_high, 12, t).spans);
+                    spans.extend(crate::tui::views::disk::gauge(disk, d.gc_high, 12, t).spans);
                     spans.push(ratatui::text::Span::styled(
                         format!(" fullest {node} · {}/{} read", d.read, d.total),
                         Style::new().fg(t.dim),

@@ -9,13 +9,79 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{highlighted, selected_style};
+use super::plan::Scope;
+use super::{Component, Row as ListRow};
 use crate::core::node_detail::{NodeDetail, NodeImage};
 use crate::core::progress::ImageState;
 use crate::core::units;
 use crate::tui::app::App;
+use crate::tui::config::Command;
+use crate::tui::views::{highlighted, selected_style};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
+/// One node.
+pub struct NodeScreen {
+    pub name: String,
+}
+
+impl Component for NodeScreen {
+    fn crumb(&self, _app: &App) -> String {
+        format!("node {}", self.name)
+    }
+
+    /// The images the kubelet reports.
+    fn rows(&self, app: &App) -> Vec<ListRow> {
+        app.snapshot
+            .nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(self.name.as_str()))
+            .and_then(|n| n.status.as_ref()?.images.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|i| ListRow {
+                key: crate::core::node_detail::display_name(i),
+                opens: None,
+            })
+            .collect()
+    }
+
+    fn hints(&self, _read_only: bool) -> &'static [Command] {
+        super::LIST_HINTS
+    }
+
+    fn shows_insight(&self) -> bool {
+        true
+    }
+
+    fn kubelets(&self, _app: &App) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+
+    /// Which pods use which image on the node, once per change of pods.
+    fn prepare(&self, app: &mut App) {
+        let fresh = app
+            .uses
+            .as_ref()
+            .is_some_and(|(n, v, _)| *n == self.name && *v == app.pods_version);
+        if !fresh {
+            let uses = used_by(&app.snapshot, &self.name);
+            app.uses = Some((self.name.clone(), app.pods_version, uses));
+        }
+    }
+
+    fn command(&self, app: &mut App, command: Command) -> bool {
+        if command != Command::Cleanup {
+            return false;
+        }
+        super::plan::open(app, Scope::Node(self.name.clone()));
+        true
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, app: &App) {
+        draw(frame, area, app, &self.name);
+    }
+}
+
+fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
     let Some(node) = app
         .snapshot
         .nodes
@@ -76,7 +142,7 @@ fn info_lines<'a>(app: &App, d: &NodeDetail) -> Vec<Line<'a>> {
             or_dash(&d.labels),
             or_dash(&d.taints)
         )),
-        super::disk::node_line(app, &d.name),
+        crate::tui::views::disk::node_line(app, &d.name),
     ];
     info.extend(preload_lines(app, &d.name));
     // What the kubelet said lately about this node's preloader pods.
@@ -183,7 +249,7 @@ fn state_words(app: &App, state: &ImageState) -> (String, ratatui::style::Color)
 fn draw_images(frame: &mut Frame, area: Rect, app: &App, d: &NodeDetail) {
     let t = &app.config.theme;
     let all = app.rows();
-    let (first_row, count) = super::window(app.view().selected, all.len(), area.height);
+    let (first_row, count) = crate::tui::views::window(app.view().selected, all.len(), area.height);
     // The rows are the node's images in its order, filtered: match them up in one pass.
     let shown: Vec<&NodeImage> = {
         let mut rest = all[first_row..first_row + count].iter().peekable();
@@ -238,4 +304,33 @@ fn draw_images(frame: &mut Frame, area: Rect, app: &App, d: &NodeDetail) {
     let mut state =
         TableState::default().with_selected(Some(app.view().selected.saturating_sub(first_row)));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// Pods on a node by the images their containers run (normalized names).
+fn used_by(
+    snapshot: &crate::core::progress::Snapshot,
+    node: &str,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &snapshot.workloads {
+        let Some(spec) = &p.spec else { continue };
+        if spec.node_name.as_deref() != Some(node) {
+            continue;
+        }
+        let pod = p.metadata.name.clone().unwrap_or_default();
+        for c in &spec.containers {
+            let normalized = c
+                .image
+                .as_deref()
+                .and_then(|i| crate::core::reference::ImageRef::parse(i).ok())
+                .map(|r| r.normalized());
+            if let Some(n) = normalized {
+                let list = out.entry(n).or_default();
+                if !list.contains(&pod) {
+                    list.push(pod.clone());
+                }
+            }
+        }
+    }
+    out
 }
