@@ -13,7 +13,7 @@ use crate::commands;
 /// With no command it opens the terminal UI on the current kubeconfig context.
 #[derive(Debug, Parser)]
 #[command(name = "kpreload", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// GitOps mode: the TUI writes pool edits to this pools file instead of the cluster.
@@ -25,7 +25,7 @@ pub struct Cli {
 
 /// kubectl's global flags.
 #[derive(Debug, Args)]
-pub struct ClusterArgs {
+pub(crate) struct ClusterArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,

@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 
-use super::cleanup::api_error;
+use super::api_error;
 use crate::core::edit::{diff, readable_yaml};
 use crate::core::render::MANAGER;
 
@@ -178,7 +178,7 @@ pub async fn apply(
 /// resourceVersion are the deletion's preconditions). Under another name the new one is
 /// created first and the old one deleted after; under the same name the old one must go
 /// first, so a failure in between leaves the pool without a preloader (said plainly).
-pub async fn convert(
+pub(crate) async fn convert(
     client: &kube::Client,
     old: &DaemonSet,
     desired: &DaemonSet,
@@ -394,7 +394,7 @@ pub fn managers(live: &DaemonSet, seen: Option<&DaemonSet>) -> Vec<String> {
 
 /// The managers and field paths of a server-side apply conflict message:
 /// `Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec…`.
-pub fn field_conflicts(message: &str) -> (BTreeSet<String>, Vec<String>) {
+pub(crate) fn field_conflicts(message: &str) -> (BTreeSet<String>, Vec<String>) {
     let mut managers = BTreeSet::new();
     let mut fields = Vec::new();
     if !message.starts_with("Apply failed with") {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::core::findings::{Disk, Kubelet};
 
 /// How long one kubelet may take to answer.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub type Answer = Result<(Kubelet, Option<Disk>), String>;
 

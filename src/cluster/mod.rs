@@ -2,21 +2,24 @@
 //! cluster) becomes a client; watches feed owned snapshots to whoever reads them.
 
 pub mod apply;
-pub mod cleanup;
 pub mod kubelet;
+pub mod removal;
 pub mod trim;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kube::Api;
+use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
 /// The preloaders' namespace when none is given.
-pub const DEFAULT_NAMESPACE: &str = "kube-system";
+pub(crate) const DEFAULT_NAMESPACE: &str = "kube-system";
 
 /// The demo scenario, embedded so `kpreload demo` runs from any directory.
-pub const DEMO_SCENARIO: &str = include_str!("../../config/scenarios/demo.yaml");
+#[cfg(feature = "demo")]
+pub(crate) const DEMO_SCENARIO: &str = include_str!("../../config/scenarios/demo.yaml");
 
 /// Where to connect.
 #[derive(Clone, Debug, Default)]
@@ -32,7 +35,8 @@ pub struct Target {
 }
 
 /// The demo's seed when none is given.
-pub const DEMO_SEED: u64 = 0x6b70_7265_6c6f_6164;
+#[cfg(feature = "demo")]
+pub(crate) const DEMO_SEED: u64 = 0x6b70_7265_6c6f_6164;
 
 /// A client and what the header says about it.
 pub struct Connection {
@@ -171,5 +175,51 @@ fn kubeconfig_problem(e: &KubeconfigError, path: Option<&Path>) -> anyhow::Error
             anyhow::anyhow!("{place}: the cluster's server address is not a URL ({u})")
         }
         other => anyhow::anyhow!("{place} cannot be used: {other}"),
+    }
+}
+
+/// One sentence for a failed API call.
+pub(crate) fn api_error(e: &kube::Error, doing: &str) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "Not allowed to {doing} (403 Forbidden); `kpreload rbac` prints the role kpreload needs."
+        ),
+        kube::Error::Api(s) if s.code == 401 => format!(
+            "The cluster does not accept these credentials (401) to {doing}; log in again or \
+             check the kubeconfig's user."
+        ),
+        kube::Error::Api(s) if s.code == 404 => {
+            format!("Could not {doing}: not found (404). Is the namespace right?")
+        }
+        kube::Error::Api(s) if s.code == 429 => format!(
+            "The API server asked to slow down (429) while trying to {doing}; try again in a moment."
+        ),
+        kube::Error::Api(s) if s.code >= 500 => format!(
+            "The API server failed ({} {}) while trying to {doing}; try again.",
+            s.code, s.message
+        ),
+        kube::Error::Api(s) => format!("Could not {doing}: {} ({}).", s.message, s.code),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => format!(
+            "Cannot reach the API server to {doing}; is it up, and is the kubeconfig's address right?"
+        ),
+        other => format!("Could not {doing}: {other}."),
+    }
+}
+
+/// Every object of a list, page by page (500 at a time).
+pub(crate) async fn list_all<K>(api: Api<K>, doing: &str) -> Result<Vec<Arc<K>>, String>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = api.list(&params).await.map_err(|e| api_error(&e, doing))?;
+        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+        out.extend(page.items.into_iter().map(Arc::new));
+        match next {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(out),
+        }
     }
 }

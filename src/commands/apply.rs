@@ -32,10 +32,9 @@ pub async fn run(
     let client = &connection.client;
     // A split pool's images are balanced by the sizes the nodes report.
     let sizes = if selected.iter().any(|p| p.shards > 1) {
-        let nodes =
-            crate::cluster::cleanup::list_all(Api::<Node>::all(client.clone()), "list nodes")
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
+        let nodes = crate::cluster::list_all(Api::<Node>::all(client.clone()), "list nodes")
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
         sizes_from_nodes(nodes.iter().map(|n| n.as_ref()))
     } else {
         Default::default()
@@ -159,7 +158,7 @@ async fn ours(client: &kube::Client, namespace: &str) -> Result<Vec<DaemonSet>> 
         .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}")))
         .await
         .map_err(|e| {
-            anyhow::anyhow!(crate::cluster::cleanup::api_error(
+            anyhow::anyhow!(crate::cluster::api_error(
                 &e,
                 &format!("list the DaemonSets in {namespace}")
             ))

@@ -34,7 +34,7 @@ async fn list<K>(api: Api<K>, doing: &str) -> Result<Vec<std::sync::Arc<K>>>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    crate::cluster::cleanup::list_all(api, doing)
+    crate::cluster::list_all(api, doing)
         .await
         .map_err(|e| anyhow::anyhow!(e))
 }

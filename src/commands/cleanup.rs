@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use tokio::sync::mpsc;
 
 use super::plan::{Args, make};
-use crate::cluster::cleanup::{NodeReport, Step, execute};
+use crate::cluster::removal::{NodeReport, Step, execute};
 use crate::core::cleanup::{self, ClusterPlan, display_name};
 use crate::core::units;
 
@@ -149,7 +149,7 @@ pub async fn run(
             reports = &mut run => break reports,
             Some(step) = rx.recv() => {
                 if let Step::Finished(r) = step {
-                    for line in crate::cluster::cleanup::report_lines(&r) {
+                    for line in crate::cluster::removal::report_lines(&r) {
                         let _ = writeln!(out, "{line}");
                     }
                     let _ = out.flush();
@@ -160,7 +160,7 @@ pub async fn run(
     // Reports the loop did not print before the run ended.
     while let Ok(step) = rx.try_recv() {
         if let Step::Finished(r) = step {
-            for line in crate::cluster::cleanup::report_lines(&r) {
+            for line in crate::cluster::removal::report_lines(&r) {
                 writeln!(out, "{line}")?;
             }
         }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 
-use crate::cluster::cleanup::{deepen, fetch};
+use crate::cluster::removal::{deepen, fetch};
 use crate::core::cleanup::{self, ClusterPlan, PlanOptions};
 
 pub use super::Format;

@@ -13,7 +13,7 @@ pub struct Subject<'a> {
     pub namespace: Option<&'a str>,
 }
 
-pub fn parse_subject<'a>(user: Option<&'a str>, sa: Option<&'a str>) -> Result<Subject<'a>> {
+pub(crate) fn parse_subject<'a>(user: Option<&'a str>, sa: Option<&'a str>) -> Result<Subject<'a>> {
     match (user, sa) {
         (Some(_), Some(_)) => bail!("give --user or --service-account, not both"),
         (None, Some(sa)) => match sa.split_once(':') {

@@ -107,12 +107,10 @@ fn from_cluster(
             let connection = crate::cluster::connect(target)
                 .await
                 .map_err(|e| format!("{e:#}"))?;
-            let nodes = crate::cluster::cleanup::list_all(
-                Api::<Node>::all(connection.client.clone()),
-                "list nodes",
-            )
-            .await?;
-            let daemonsets = crate::cluster::cleanup::list_all(
+            let nodes =
+                crate::cluster::list_all(Api::<Node>::all(connection.client.clone()), "list nodes")
+                    .await?;
+            let daemonsets = crate::cluster::list_all(
                 Api::<DaemonSet>::namespaced(connection.client.clone(), namespace),
                 &format!("list the DaemonSets in {namespace}"),
             )

@@ -43,7 +43,7 @@ const FIRST_VIEW: Duration = Duration::from_secs(30);
 
 /// How long `--wait` lets a pool's DaemonSets stay short of a whole (a shard missing, two
 /// splits at once) before it gives up: longer than an apply re-splitting a pool takes.
-pub const SHAPE_GRACE: Duration = Duration::from_secs(60);
+pub(crate) const SHAPE_GRACE: Duration = Duration::from_secs(60);
 
 /// The pools whose DaemonSets are not whole, and since when `--wait` has seen each so.
 #[derive(Default)]
@@ -289,7 +289,7 @@ fn print(o: &Overview, format: Format, out: &mut dyn Write) -> Result<()> {
 }
 
 /// The status contract (docs/contracts.md), with fields added (never renamed).
-pub fn to_json(o: &Overview) -> Value {
+pub(crate) fn to_json(o: &Overview) -> Value {
     let pools: Vec<Value> = o
         .pools
         .iter()

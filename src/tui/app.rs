@@ -14,7 +14,7 @@ mod rows;
 use super::config::{Command, Config, Key};
 use super::screens::plan::{Cleanup, Phase};
 use super::screens::{Row, Screen, View};
-use crate::cluster::cleanup::{NodeReport, Step};
+use crate::cluster::removal::{NodeReport, Step};
 use crate::cluster::watch::{self, Link, Links, Update};
 use crate::core::cleanup::ClusterPlan;
 use crate::core::progress::{self, Overview, Snapshot};
@@ -199,7 +199,7 @@ impl App {
     /// Computes what the current view needs from all pods, once per change of pods; asks
     /// for the kubelets of the nodes on screen; derives the insight again (at most once a
     /// second) when the screen shows it.
-    pub fn prepare(&mut self) {
+    pub(crate) fn prepare(&mut self) {
         let wanted = self.kubelets_on_screen();
         self.kubelets
             .want(wanted.iter().map(String::as_str), self.now);
@@ -231,7 +231,7 @@ impl App {
 
     /// What the loop derives the insight from, off the UI thread, when it is due: the
     /// snapshot (shared, not copied), the kubelets read, and the generation they make.
-    pub fn insight_job(
+    pub(crate) fn insight_job(
         &mut self,
     ) -> Option<(
         u64,
@@ -254,7 +254,7 @@ impl App {
     }
 
     /// The nodes whose kubelet the current screen shows.
-    pub fn kubelets_on_screen(&self) -> Vec<String> {
+    pub(crate) fn kubelets_on_screen(&self) -> Vec<String> {
         self.view().screen.component().kubelets(self)
     }
 
@@ -294,7 +294,7 @@ impl App {
 
     /// What the screen waits for, asked after a frame is prepared: the kubelets on screen
     /// (at most `reads` at once) and the findings' derivation.
-    pub fn background(&mut self, reads: usize) -> Vec<Effect> {
+    pub(crate) fn background(&mut self, reads: usize) -> Vec<Effect> {
         let mut out = Vec::new();
         let nodes = self.kubelets.take(reads);
         if !nodes.is_empty() {

@@ -9,7 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
 use serde::Deserialize;
 
-pub const DEFAULT: &str = include_str!("../../assets/config.yaml");
+pub(crate) const DEFAULT: &str = include_str!("../../assets/config.yaml");
 
 /// What a key can do, named in kebab-case as in the config file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -283,7 +283,7 @@ impl Config {
         self.keys.iter().find(|(k, _)| k == key).map(|(_, c)| *c)
     }
 
-    pub fn keys_for(&self, command: Command) -> Vec<Key> {
+    pub(crate) fn keys_for(&self, command: Command) -> Vec<Key> {
         self.keys
             .iter()
             .filter(|(_, c)| *c == command)
@@ -355,7 +355,7 @@ impl Config {
 
     /// Merges files in order: a later file's binding of a command replaces the earlier one;
     /// a later theme colour replaces the earlier one.
-    pub fn merged(docs: &[(&str, &str)]) -> Result<Config, String> {
+    pub(crate) fn merged(docs: &[(&str, &str)]) -> Result<Config, String> {
         let mut keys: BTreeMap<Command, Vec<Key>> = BTreeMap::new();
         let mut colors: BTreeMap<String, Color> = BTreeMap::new();
         for (text, name) in docs {

@@ -13,7 +13,7 @@ use crate::core::progress::Snapshot;
 
 /// One pool's disk as far as read: the fullest node's image file system.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PoolDisk {
+pub(crate) struct PoolDisk {
     pub fullest: Option<(String, Disk)>,
     /// The lowest GC threshold among the read nodes (None: GC off on all, or none read).
     pub gc_high: Option<u32>,
@@ -72,7 +72,7 @@ impl Insight {
     }
 
     /// The pool's disk: its fullest read node, against the lowest GC threshold.
-    pub fn pool_disk(&self, name: &str) -> PoolDisk {
+    pub(crate) fn pool_disk(&self, name: &str) -> PoolDisk {
         let members: Vec<&NodeFacts> = self
             .nodes
             .iter()
@@ -101,7 +101,7 @@ impl Insight {
     }
 
     /// Findings per pool, counted by severity (warning or worse).
-    pub fn serious(&self) -> HashMap<String, usize> {
+    pub(crate) fn serious(&self) -> HashMap<String, usize> {
         let mut out = HashMap::new();
         for f in &self.findings {
             if f.severity >= crate::core::findings::Severity::Warning {

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use crate::cluster::kubelet::Answer;
 
 /// A reading younger than this is not asked again unless a person asks.
-pub const FRESH_SECONDS: i64 = 60;
+pub(crate) const FRESH_SECONDS: i64 = 60;
 /// At most this many nodes are waiting to be read; a screen asks for what it shows.
 const QUEUE: usize = 64;
 
@@ -34,7 +34,7 @@ impl Kubelets {
         self.readings.get(node)
     }
 
-    pub fn is_pending(&self, node: &str) -> bool {
+    pub(crate) fn is_pending(&self, node: &str) -> bool {
         self.pending.contains(node) || self.queue.iter().any(|n| n == node)
     }
 
@@ -57,7 +57,7 @@ impl Kubelets {
 
     /// Asks again for these nodes, however fresh (a person asked); how many were asked
     /// (those being read already are not asked twice).
-    pub fn reread<'a>(&mut self, nodes: impl IntoIterator<Item = &'a str>) -> usize {
+    pub(crate) fn reread<'a>(&mut self, nodes: impl IntoIterator<Item = &'a str>) -> usize {
         let mut asked = 0;
         for node in nodes {
             if !self.is_pending(node) && self.queue.len() < QUEUE {
@@ -82,7 +82,7 @@ impl Kubelets {
     }
 
     /// Forgets the reads under way (their tasks were stopped), so they are asked again.
-    pub fn forget_pending(&mut self) {
+    pub(crate) fn forget_pending(&mut self) {
         self.pending.clear();
     }
 

@@ -169,7 +169,7 @@ impl Worker {
                         let _ = forward.send(Action::CleanupStep(step));
                     }
                 });
-                let reports = crate::cluster::cleanup::execute(
+                let reports = crate::cluster::removal::execute(
                     &client,
                     &plan,
                     CLEANUP_CONCURRENCY,

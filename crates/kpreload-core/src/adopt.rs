@@ -35,7 +35,7 @@ pub struct Preloader {
 
 /// The pool name of a hand-written preloader: `image-preloader-ml` → `ml`, and the
 /// article's cluster-wide `image-preloader` → `default`.
-pub fn pool_name_from_daemonset(name: &str) -> Option<String> {
+pub(crate) fn pool_name_from_daemonset(name: &str) -> Option<String> {
     match name.strip_prefix("image-preloader") {
         Some("") => Some("default".into()),
         Some(rest) => rest
@@ -248,7 +248,7 @@ fn shape_problem(
 
 /// Each pool short of a shard (see [`Group::missing`]), in a sentence: while one is, the
 /// missing shards' images are not known, so they cannot be protected from a cleanup.
-pub fn missing_shard_problems<'a>(
+pub(crate) fn missing_shard_problems<'a>(
     daemonsets: impl IntoIterator<Item = &'a DaemonSet>,
 ) -> Vec<String> {
     group(daemonsets)

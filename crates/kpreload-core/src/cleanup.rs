@@ -320,7 +320,7 @@ pub fn blocked_run(plan: &ClusterPlan) -> Option<String> {
 }
 
 /// The protect pattern that keeps every sandbox image.
-pub const SANDBOX_PATTERN: &str = "*/pause";
+pub(crate) const SANDBOX_PATTERN: &str = "*/pause";
 
 /// Every image a pod's containers use, by the spec's name and the kubelet's resolved ID;
 /// without the init containers when `skip_init`.

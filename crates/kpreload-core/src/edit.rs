@@ -150,10 +150,6 @@ impl Draft {
         }
     }
 
-    pub fn can_undo(&self) -> bool {
-        !self.history.is_empty()
-    }
-
     fn remember(&mut self) {
         self.history.push(self.images.clone());
     }
@@ -256,7 +252,7 @@ fn short_digest(d: &str) -> String {
     d.chars().take(19).collect()
 }
 
-pub fn ordinal(n: usize) -> String {
+pub(crate) fn ordinal(n: usize) -> String {
     let suffix = match (n % 10, n % 100) {
         (1, 11) | (2, 12) | (3, 13) => "th",
         (1, _) => "st",
@@ -506,8 +502,9 @@ pub fn diff(before: &str, after: &str, context: usize) -> Vec<DiffLine> {
     out
 }
 
-/// A diff as `diff -u` prints it, with file names.
-pub fn unified(before: &str, after: &str, name: &str) -> String {
+/// A diff as `diff -u` prints it, with file names (the tests read rewrites through it).
+#[cfg(test)]
+pub(crate) fn unified(before: &str, after: &str, name: &str) -> String {
     similar::TextDiff::from_lines(before, after)
         .unified_diff()
         .context_radius(3)

@@ -14,11 +14,11 @@ use super::sizing::{GB, SizingInput, size_disk};
 use super::units;
 
 /// The sizing's safety margin and OS allowance, as in the article.
-pub const SIZING_BUFFER: f64 = 0.3;
-pub const SIZING_OS: u64 = 10 * GB;
+pub(crate) const SIZING_BUFFER: f64 = 0.3;
+pub(crate) const SIZING_OS: u64 = 10 * GB;
 
 /// The kubelet's default `imageGCHighThresholdPercent`.
-pub const DEFAULT_IMAGE_GC_HIGH: u32 = 85;
+pub(crate) const DEFAULT_IMAGE_GC_HIGH: u32 = 85;
 
 /// How bad a finding is; `check` exits 1 from `Warning` up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -270,7 +270,7 @@ fn scalar(value: &str) -> String {
 }
 
 /// A pool as a `- name:` block, each line starting with `indent`.
-pub fn pool_block(indent: &str, pool: &Pool) -> String {
+pub(crate) fn pool_block(indent: &str, pool: &Pool) -> String {
     let mut out = format!("{indent}- name: {}\n", scalar(&pool.name));
     let inner = format!("{indent}  ");
     match pool.selector.terms.as_slice() {

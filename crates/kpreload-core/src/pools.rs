@@ -31,7 +31,7 @@ use super::yaml_places::places;
 
 /// The helper image: a static busybox, whose `true` runs in images with no shell and whose
 /// `sleep` keeps the cleanup container alive for exec.
-pub const DEFAULT_HELPER_IMAGE: &str = "busybox:1.37.0-musl";
+pub(crate) const DEFAULT_HELPER_IMAGE: &str = "busybox:1.37.0-musl";
 pub const DEFAULT_NAMESPACE: &str = "kube-system";
 /// Longest pool name: `image-preloader-` plus the name must leave room for pod suffixes.
 pub const POOL_NAME_MAX: usize = 40;
@@ -149,16 +149,6 @@ impl PoolsFile {
             }
             _ => Ok(selected),
         }
-    }
-
-    /// The keep count in force for a pool.
-    pub fn keep_for(&self, pool: &Pool) -> usize {
-        pool.keep.unwrap_or(self.keep)
-    }
-
-    /// The protect patterns in force for a pool.
-    pub fn protect_for<'a>(&'a self, pool: &'a Pool) -> &'a [String] {
-        pool.protect.as_deref().unwrap_or(&self.protect)
     }
 }
 

@@ -167,11 +167,6 @@ impl ImageRef {
         }
     }
 
-    /// The same repository with only this tag.
-    pub fn with_tag(&self, tag: &str) -> Result<Self, ReferenceError> {
-        ImageRef::parse(&format!("{}:{}", self.familiar_name(), tag))
-    }
-
     /// The repository without tag or digest, in its short form.
     pub fn familiar_name(&self) -> String {
         if self.registry == DOCKER_HUB {
@@ -517,14 +512,6 @@ mod tests {
                 .unwrap()
                 .familiar(),
             "registry.k8s.io/pause:3.9"
-        );
-        assert_eq!(
-            ImageRef::parse("nginx:1")
-                .unwrap()
-                .with_tag("2")
-                .unwrap()
-                .normalized(),
-            "docker.io/library/nginx:2"
         );
     }
 

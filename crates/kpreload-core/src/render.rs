@@ -23,28 +23,28 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::pools::{Pool, PoolsFile};
 use super::reference::ImageRef;
 
-pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+pub(crate) const LABEL_NAME: &str = "app.kubernetes.io/name";
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const LABEL_POOL: &str = "kpreload.dev/pool";
 /// On each DaemonSet of a pool split over several: `2-of-3`.
-pub const LABEL_SHARD: &str = "kpreload.dev/shard";
-pub const ANNOTATION_KEEP: &str = "kpreload.dev/keep";
-pub const ANNOTATION_PROTECT: &str = "kpreload.dev/protect";
+pub(crate) const LABEL_SHARD: &str = "kpreload.dev/shard";
+pub(crate) const ANNOTATION_KEEP: &str = "kpreload.dev/keep";
+pub(crate) const ANNOTATION_PROTECT: &str = "kpreload.dev/protect";
 pub const MANAGER: &str = "kpreload";
-pub const APP_NAME: &str = "image-preloader";
+pub(crate) const APP_NAME: &str = "image-preloader";
 /// The init container that installs the no-op, and the cleanup container.
-pub const NOOP_CONTAINER: &str = "kpreload-noop";
-pub const CLEANUP_CONTAINER: &str = "cleanup";
+pub(crate) const NOOP_CONTAINER: &str = "kpreload-noop";
+pub(crate) const CLEANUP_CONTAINER: &str = "cleanup";
 /// What the second and later shards of a split pool run once their pulls are done: an idle,
 /// unprivileged container (a DaemonSet's pod needs one); only the first shard has the
 /// cleanup container.
-pub const HOLD_CONTAINER: &str = "hold";
+pub(crate) const HOLD_CONTAINER: &str = "hold";
 const BIN_VOLUME: &str = "kpreload-bin";
 const BIN_DIR: &str = "/kpreload";
-pub const NOOP_PATH: &str = "/kpreload/true";
+pub(crate) const NOOP_PATH: &str = "/kpreload/true";
 
 /// The labels that select one pool's preloader pods.
-pub fn selector_labels(pool: &str) -> BTreeMap<String, String> {
+pub(crate) fn selector_labels(pool: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (LABEL_NAME.to_string(), APP_NAME.to_string()),
         (LABEL_POOL.to_string(), pool.to_string()),
@@ -80,7 +80,7 @@ impl std::fmt::Display for Shard {
 /// images in pull order; every image is in exactly one shard; no shard is empty (fewer
 /// shards when there are fewer images). An image of unknown size counts as the median of
 /// the known ones (as 1 when none is known, which spreads them by count).
-pub fn shard_images(
+pub(crate) fn shard_images(
     images: &[ImageRef],
     count: usize,
     size_of: &dyn Fn(&ImageRef) -> Option<u64>,
@@ -93,7 +93,7 @@ pub fn shard_images(
 /// lightest), so that a re-render changes no shard but the ones that gain or lose an image,
 /// whatever sizes the cluster reports now. With no usable previous split (another count, or
 /// a shard that would be left empty), a fresh balance.
-pub fn shard_images_keeping(
+pub(crate) fn shard_images_keeping(
     images: &[ImageRef],
     count: usize,
     size_of: &dyn Fn(&ImageRef) -> Option<u64>,
@@ -199,7 +199,7 @@ pub fn render_shards(
 }
 
 /// The DaemonSet name of one shard: `image-preloader-web-2-of-3`.
-pub fn shard_name(pool: &Pool, shard: Shard) -> String {
+pub(crate) fn shard_name(pool: &Pool, shard: Shard) -> String {
     format!("{}-{shard}", pool.daemonset_name())
 }
 

@@ -122,7 +122,7 @@ impl NodeSelector {
     }
 
     /// The required node affinity this selector renders to (None for every node).
-    pub fn to_affinity(&self) -> Option<core::Affinity> {
+    pub(crate) fn to_affinity(&self) -> Option<core::Affinity> {
         if self.is_everything() {
             return None;
         }
@@ -330,7 +330,7 @@ impl Toleration {
         }
     }
 
-    pub fn to_k8s(&self) -> core::Toleration {
+    pub(crate) fn to_k8s(&self) -> core::Toleration {
         core::Toleration {
             key: (!self.key.is_empty()).then(|| self.key.clone()),
             operator: Some(
@@ -395,7 +395,7 @@ impl Taint {
 /// for NoExecute; `…/disk-pressure`, `…/memory-pressure`, `…/pid-pressure` and
 /// `…/unschedulable` for NoSchedule. (`…/network-unavailable` is added for host-network pods
 /// only; preloaders are not.)
-pub fn daemonset_tolerates(taint: &Taint) -> bool {
+pub(crate) fn daemonset_tolerates(taint: &Taint) -> bool {
     let Some(name) = taint.key.strip_prefix("node.kubernetes.io/") else {
         return false;
     };
@@ -415,15 +415,6 @@ pub fn daemonset_tolerates_all(tolerations: &[Toleration], taints: &[Taint]) -> 
     taints
         .iter()
         .filter(|t| t.effect != TaintEffect::PreferNoSchedule && !daemonset_tolerates(t))
-        .all(|taint| tolerations.iter().any(|t| t.tolerates(taint)))
-}
-
-/// Whether a pod with these tolerations may run on a node with these taints: every
-/// NoSchedule and NoExecute taint must be tolerated (PreferNoSchedule only steers).
-pub fn tolerates_all(tolerations: &[Toleration], taints: &[Taint]) -> bool {
-    taints
-        .iter()
-        .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
         .all(|taint| tolerations.iter().any(|t| t.tolerates(taint)))
 }
 
@@ -502,16 +493,16 @@ mod tests {
         assert!(equal.tolerates(&ml));
         assert!(!equal.tolerates(&web));
         assert!(everything.tolerates(&web));
-        assert!(tolerates_all(
+        assert!(daemonset_tolerates_all(
             std::slice::from_ref(&equal),
             std::slice::from_ref(&ml)
         ));
-        assert!(!tolerates_all(&[], std::slice::from_ref(&ml)));
+        assert!(!daemonset_tolerates_all(&[], std::slice::from_ref(&ml)));
         let soft = Taint {
             effect: TaintEffect::PreferNoSchedule,
             ..ml.clone()
         };
-        assert!(tolerates_all(&[], &[soft]));
+        assert!(daemonset_tolerates_all(&[], &[soft]));
         let exec = Taint {
             effect: TaintEffect::NoExecute,
             ..ml

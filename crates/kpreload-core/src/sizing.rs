@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// What goes into the estimate. Bytes are bytes; the article counts in decimal GB.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SizingInput {
+pub(crate) struct SizingInput {
     pub preloaded_bytes: u64,
     pub workload_bytes: u64,
     /// Versions of each image on disk during updates (the article: 2 to 3).
@@ -26,7 +26,7 @@ pub struct Sizing {
 
 pub const GB: u64 = 1_000_000_000;
 
-pub fn size_disk(input: &SizingInput) -> Sizing {
+pub(crate) fn size_disk(input: &SizingInput) -> Sizing {
     let images_bytes = input.preloaded_bytes + input.workload_bytes;
     let with_versions_bytes = scale(images_bytes, input.version_multiplier.max(1.0));
     let with_buffer_bytes = scale(with_versions_bytes, 1.0 + input.buffer.max(0.0));
@@ -41,12 +41,12 @@ pub fn size_disk(input: &SizingInput) -> Sizing {
 impl Sizing {
     /// The total rounded up to a whole number of `step` bytes (the article rounds 26.1 GB up
     /// to "~30GB", a step of 10 GB).
-    pub fn rounded_up(&self, step: u64) -> u64 {
+    pub(crate) fn rounded_up(&self, step: u64) -> u64 {
         self.total_bytes.div_ceil(step.max(1)) * step.max(1)
     }
 
     /// How much a disk of `capacity` bytes is short of the total (0 when it fits).
-    pub fn shortfall(&self, capacity: u64) -> u64 {
+    pub(crate) fn shortfall(&self, capacity: u64) -> u64 {
         self.total_bytes.saturating_sub(capacity)
     }
 }

@@ -146,7 +146,7 @@ impl App {
     }
 
     /// `:pool ml`, `:node web-2`, `:ns kube-system`, `:q`.
-    pub fn run_command(&mut self, line: &str) -> Option<Action> {
+    pub(crate) fn run_command(&mut self, line: &str) -> Option<Action> {
         let mut words = line.split_whitespace();
         let verb = words.next().unwrap_or_default();
         let arg = words.next();

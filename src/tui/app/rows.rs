@@ -20,7 +20,7 @@ impl App {
         self.view().screen.component().rows(self)
     }
 
-    pub fn selected_row(&self) -> Option<Row> {
+    pub(crate) fn selected_row(&self) -> Option<Row> {
         self.rows().into_iter().nth(self.view().selected)
     }
 

@@ -15,7 +15,7 @@ use crate::tui::config::Command;
 use crate::tui::views::disk::age;
 
 /// Disk and kubelet findings.
-pub struct FindingsScreen;
+pub(crate) struct FindingsScreen;
 
 impl Component for FindingsScreen {
     fn crumb(&self, _app: &App) -> String {

@@ -36,7 +36,7 @@ pub enum Screen {
 
 impl Screen {
     /// What this screen does.
-    pub fn component(&self) -> Box<dyn Component> {
+    pub(crate) fn component(&self) -> Box<dyn Component> {
         match self {
             Screen::Pools => Box::new(pools::Pools),
             Screen::Pool(name) => Box::new(pool::PoolScreen { name: name.clone() }),
@@ -98,7 +98,7 @@ const POOLS_HINTS: &[Command] = &[
 
 /// What a screen is. Reading methods take the app as a read-only context; the key methods
 /// change it (and may push effects), and return whether the key was the screen's.
-pub trait Component {
+pub(crate) trait Component {
     /// Its name in the footer's trail.
     fn crumb(&self, app: &App) -> String;
 

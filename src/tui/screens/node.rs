@@ -19,7 +19,7 @@ use crate::tui::config::Command;
 use crate::tui::views::{highlighted, selected_style};
 
 /// One node.
-pub struct NodeScreen {
+pub(crate) struct NodeScreen {
     pub name: String,
 }
 

@@ -19,7 +19,7 @@ use crate::tui::views::{highlighted, selected_style};
 const CELL: u16 = 12;
 
 /// One pool's nodes and images.
-pub struct PoolScreen {
+pub(crate) struct PoolScreen {
     pub name: String,
 }
 
@@ -355,7 +355,7 @@ fn summary<'a>(pool: &PoolProgress, t: &Theme, disk: Line<'a>) -> Vec<Line<'a>> 
 }
 
 /// `registry.example.com/team/app:v1.2` → `app:v1.2`, cut to fit.
-pub fn short(image: &str, width: usize) -> String {
+pub(crate) fn short(image: &str, width: usize) -> String {
     let last = image.rsplit('/').next().unwrap_or(image);
     if last.chars().count() <= width {
         last.to_string()

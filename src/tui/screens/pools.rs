@@ -15,7 +15,7 @@ use crate::tui::config::Command;
 use crate::tui::views::{gauge, highlighted, selected_style};
 
 /// The pools list, the first screen.
-pub struct Pools;
+pub(crate) struct Pools;
 
 impl Component for Pools {
     fn crumb(&self, _app: &App) -> String {

@@ -10,7 +10,7 @@ use crate::tui::insight::share;
 
 /// `████░░░░│░ 43%`: `width` cells, then the percentage. `gc_high`: the threshold in
 /// percent (None when the GC is off, or unknown).
-pub fn gauge<'a>(disk: &Disk, gc_high: Option<u32>, width: usize, t: &Theme) -> Line<'a> {
+pub(crate) fn gauge<'a>(disk: &Disk, gc_high: Option<u32>, width: usize, t: &Theme) -> Line<'a> {
     let used = share(disk);
     let marker = gc_high
         .filter(|h| *h < 100)
@@ -51,7 +51,7 @@ pub fn age(seconds: i64) -> String {
 
 /// One node's kubelet line: its image disk as a gauge with the figures, its GC and pull
 /// settings, and the reading's age; or that it is being read, or why it cannot be.
-pub fn node_line<'a>(app: &crate::tui::app::App, node: &str) -> Line<'a> {
+pub(crate) fn node_line<'a>(app: &crate::tui::app::App, node: &str) -> Line<'a> {
     use crate::core::units;
     let t = &app.config.theme;
     let label = Span::styled("kubelet ", Style::new().fg(t.dim));

@@ -137,7 +137,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// A row label with the filter's matches highlighted.
-pub fn highlighted<'a>(app: &App, text: &str, base: Style) -> Line<'a> {
+pub(crate) fn highlighted<'a>(app: &App, text: &str, base: Style) -> Line<'a> {
     let hits = app.matches(text);
     if hits.is_empty() {
         return Line::styled(text.to_string(), base);
@@ -154,7 +154,7 @@ pub fn highlighted<'a>(app: &App, text: &str, base: Style) -> Line<'a> {
 }
 
 /// The selected row's style.
-pub fn selected_style(app: &App) -> Style {
+pub(crate) fn selected_style(app: &App) -> Style {
     let t = &app.config.theme;
     if t.plain {
         Style::new().add_modifier(Modifier::REVERSED)
@@ -174,7 +174,7 @@ pub fn window(selected: usize, total: usize, height: u16) -> (usize, usize) {
 }
 
 /// A text gauge: `████░░░░ 50%`.
-pub fn gauge(done: usize, total: usize, width: usize) -> String {
+pub(crate) fn gauge(done: usize, total: usize, width: usize) -> String {
     if total == 0 {
         return format!("{:width$}", "-", width = width + 5);
     }

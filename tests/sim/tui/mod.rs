@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
-use kpreload::cluster::cleanup::{NodeReport, Step};
+use kpreload::cluster::removal::{NodeReport, Step};
 use kpreload::cluster::watch::{Link, Update, Watch};
 use kpreload::core::fixtures;
 use kpreload::core::objects::{Event, Pod};

@@ -23,7 +23,7 @@ use super::version::{Scheme, Tag, TagVersion};
 /// The default number of versions kept per line.
 pub const DEFAULT_KEEP: usize = 2;
 /// Images that are never removed unless the operator says otherwise.
-pub const DEFAULT_PROTECT: &[&str] = &["registry.k8s.io/*"];
+pub(crate) const DEFAULT_PROTECT: &[&str] = &["registry.k8s.io/*"];
 
 /// One image on a node, as the kubelet (`status.images`) or the runtime reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -496,7 +496,7 @@ fn index_preloads(preloaded: &[Preload]) -> Index {
 /// A protect pattern matches a reference when, with `*` as any run of characters, it
 /// matches the normalised reference or its repository name. A pattern without `*` is read
 /// as a reference and matches that repository (and tag, when it names one).
-pub fn protects(pattern: &str, r: &ImageRef) -> bool {
+pub(crate) fn protects(pattern: &str, r: &ImageRef) -> bool {
     if pattern.contains('*') {
         return glob(pattern, &r.normalized())
             || glob(pattern, &r.name())

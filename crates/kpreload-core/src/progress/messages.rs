@@ -58,7 +58,7 @@ pub fn read(message: &str) -> Option<(&str, Said)> {
 }
 
 /// Go's `time.Duration` text (`7.362s`, `1m2.5s`, `850ms`, `2h0m0s`) in seconds.
-pub fn go_duration_seconds(text: &str) -> Option<f64> {
+pub(crate) fn go_duration_seconds(text: &str) -> Option<f64> {
     let mut rest = text;
     let mut total = 0.0;
     if rest.is_empty() {

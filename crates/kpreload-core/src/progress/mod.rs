@@ -57,11 +57,11 @@ pub enum ImageState {
 }
 
 impl ImageState {
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         matches!(self, ImageState::Pulled { .. } | ImageState::Present)
     }
 
-    pub fn is_failed(&self) -> bool {
+    pub(crate) fn is_failed(&self) -> bool {
         matches!(self, ImageState::Failed { .. })
     }
 
@@ -427,5 +427,6 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
 }
 
 mod node;
-pub use node::back_off_seconds;
+#[cfg(test)]
+use node::back_off_seconds;
 use node::{node_from_pod, once_per_image};

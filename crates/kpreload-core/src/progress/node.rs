@@ -135,7 +135,7 @@ pub(super) fn node_from_pod<'a>(
 }
 
 /// The kubelet's image pull back-off: 10 s, doubling, at most 300 s.
-pub fn back_off_seconds(failures: u32) -> f64 {
+pub(crate) fn back_off_seconds(failures: u32) -> f64 {
     (10.0 * 2f64.powi(failures.saturating_sub(1).min(10) as i32)).min(300.0)
 }
 

@@ -98,7 +98,7 @@ fn tab_table<'a>(
 }
 
 /// containerd's `progress.Bytes` (`4.8 MiB`, `163 B`) or go-units' `HumanSize` (`12.35MB`).
-pub fn parse_size(text: &str) -> Option<u64> {
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -123,7 +123,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
 }
 
 /// go-units' `HumanDuration`, back to seconds (the lower bound of what it rounds).
-pub fn parse_age(text: &str) -> Option<u64> {
+pub(crate) fn parse_age(text: &str) -> Option<u64> {
     let text = text.trim();
     match text {
         "Less than a second" => return Some(0),

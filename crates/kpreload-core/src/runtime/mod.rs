@@ -9,7 +9,7 @@ use crate::planner::{ImagePlan, InventoryImage, NodeInput, Usage};
 use crate::reference::ImageName;
 
 /// The host's namespaces, entered from a privileged container of a `hostPID` pod.
-pub const NSENTER: &[&str] = &["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--"];
+pub(crate) const NSENTER: &[&str] = &["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--"];
 
 /// The runtime tool a node is driven with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,7 +202,7 @@ pub struct Inventory {
 
 impl Inventory {
     /// The containers as the planner's usages (`by`: `container <id>`).
-    pub fn usages(&self) -> Vec<Usage> {
+    pub(crate) fn usages(&self) -> Vec<Usage> {
         let mut out = Vec::new();
         for c in &self.containers {
             for image in std::iter::once(&c.image).chain(c.image_ref.iter()) {

@@ -28,9 +28,9 @@ use crate::tui::app::{Action, App, Effect};
 use crate::tui::config::{Command, Key};
 
 /// Nodes whose free image-filesystem space the preview reads, at most.
-pub const FREE_SPACE_NODES: usize = 50;
+pub(crate) const FREE_SPACE_NODES: usize = 50;
 /// Completion entries shown.
-pub const CHOICES: usize = 8;
+pub(crate) const CHOICES: usize = 8;
 
 /// Where an edit goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,12 +185,12 @@ pub struct Previewed {
 }
 
 impl Editor {
-    pub fn selected_image(&self) -> Option<&ImageRef> {
+    pub(crate) fn selected_image(&self) -> Option<&ImageRef> {
         self.draft.images.get(self.selected)
     }
 
     /// The pool as the draft would make it.
-    pub fn drafted(&self) -> Pool {
+    pub(crate) fn drafted(&self) -> Pool {
         Pool {
             images: self.draft.images.clone(),
             ..self.pool.clone()
@@ -284,7 +284,7 @@ impl Editor {
 
 /// `key=value` of every node label, with how many nodes carry it (and also match the
 /// requirements chosen so far), most common first.
-pub fn label_choices(
+pub(crate) fn label_choices(
     snapshot: &crate::core::progress::Snapshot,
     selector: &NodeSelector,
 ) -> Vec<(String, String)> {
@@ -316,7 +316,7 @@ pub fn matching(snapshot: &crate::core::progress::Snapshot, selector: &NodeSelec
 
 impl Editor {
     /// The DaemonSet's name after the change (a conversion may rename it).
-    pub fn daemonset_after(&self) -> String {
+    pub(crate) fn daemonset_after(&self) -> String {
         self.pool.daemonset_name()
     }
 }
@@ -326,11 +326,12 @@ mod open;
 mod view;
 mod work;
 pub use keys::key;
-pub use open::{finished, open, open_delete, open_for, open_new_pool};
+pub use open::finished;
+pub(crate) use open::{open, open_delete, open_for, open_new_pool};
 pub use work::perform;
 
 /// The editor on screen (see `App::edit`).
-pub struct EditScreen;
+pub(crate) struct EditScreen;
 
 impl Component for EditScreen {
     fn crumb(&self, app: &App) -> String {

@@ -21,7 +21,7 @@ pub fn open(app: &mut App) {
 
 /// The editor on pool `pool`: its preloader's list, or in GitOps mode the file's (a pool
 /// the file has and the cluster not yet included: `:edit NAME`).
-pub fn open_for(app: &mut App, pool: &str) {
+pub(crate) fn open_for(app: &mut App, pool: &str) {
     let mode = edit_mode(app);
     let progress = app.overview.pools.iter().find(|p| p.pool == pool).cloned();
     let ds = progress.as_ref().and_then(|progress| {
@@ -109,7 +109,7 @@ pub fn open_for(app: &mut App, pool: &str) {
 }
 
 /// `new-pool`: a name, a node selector, tolerations, then images.
-pub fn open_new_pool(app: &mut App) {
+pub(crate) fn open_new_pool(app: &mut App) {
     let catalog = Catalog::from_snapshot(&app.snapshot, &app.overview);
     let namespace = app.header.namespace.clone();
     app.edit = Some(Editor {
@@ -140,7 +140,7 @@ pub fn open_new_pool(app: &mut App) {
 }
 
 /// `delete-pool`: opens the confirmation for the selected (or viewed) pool's preloader.
-pub fn open_delete(app: &mut App) {
+pub(crate) fn open_delete(app: &mut App) {
     if app.read_only {
         app.notice = Some("read-only: deleting a preloader is off".into());
         return;

@@ -9,7 +9,8 @@ use crossterm::event::{KeyCode, KeyEvent};
 use fuzzy_matcher::FuzzyMatcher;
 use fuzzy_matcher::skim::SkimMatcherV2;
 
-pub use state::{Cleanup, Line, Phase, Scope};
+pub use state::Line;
+pub use state::{Cleanup, Phase, Scope};
 
 use super::{Component, Row, Screen, View};
 use crate::cluster::watch::{self, Link};
@@ -17,7 +18,7 @@ use crate::tui::app::{Action, App, Effect};
 use crate::tui::config::{Command, Key};
 
 /// The plan on screen (see `App::cleanup`).
-pub struct PlanScreen;
+pub(crate) struct PlanScreen;
 
 impl Component for PlanScreen {
     fn crumb(&self, _app: &App) -> String {
@@ -244,7 +245,7 @@ fn plan_back(app: &mut App) {
 }
 
 /// The plan line under the selection.
-pub fn selected_plan_line(app: &App) -> Option<Line> {
+pub(crate) fn selected_plan_line(app: &App) -> Option<Line> {
     let c = app.cleanup.as_ref()?;
     let filter = &app.view().filter;
     let m = SkimMatcherV2::default();

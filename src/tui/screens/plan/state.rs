@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::cluster::cleanup::NodeReport;
+use crate::cluster::removal::NodeReport;
 use crate::core::cleanup::{self, ClusterPlan, PlanOptions, display_name};
 use crate::core::progress::Snapshot;
 
@@ -109,7 +109,7 @@ impl Cleanup {
     }
 
     /// The plan again, from what the watches hold now.
-    pub fn recompute(&mut self, snapshot: &Snapshot, now: i64) {
+    pub(crate) fn recompute(&mut self, snapshot: &Snapshot, now: i64) {
         let options = self.options(now);
         // Every namespace's pods: what is in use. The app opens a plan only once that watch
         // is live.
@@ -131,14 +131,14 @@ impl Cleanup {
     }
 
     /// What a run would do: the effective plan on the nodes where cleanup can run.
-    pub fn runnable_plan(&self) -> ClusterPlan {
+    pub(crate) fn runnable_plan(&self) -> ClusterPlan {
         let mut plan = self.effective();
         plan.nodes.retain(|n| n.facts.blocked().is_none());
         plan
     }
 
     /// Nodes with removals where cleanup can run, and those where it cannot.
-    pub fn runnable(&self) -> (Vec<&str>, Vec<&str>) {
+    pub(crate) fn runnable(&self) -> (Vec<&str>, Vec<&str>) {
         let mut ok = Vec::new();
         let mut blocked = Vec::new();
         for n in &self.plan.nodes {
@@ -182,7 +182,7 @@ impl Cleanup {
     }
 
     /// The text a line is filtered by.
-    pub fn line_key(&self, line: &Line) -> String {
+    pub(crate) fn line_key(&self, line: &Line) -> String {
         match line.image {
             None => line.node.clone(),
             Some(i) => self
@@ -196,7 +196,7 @@ impl Cleanup {
     }
 
     /// Names of removals in `now` that `keys` does not hold, as `node image`.
-    pub fn describe_new(&self, plan: &ClusterPlan, keys: &Keys) -> Vec<String> {
+    pub(crate) fn describe_new(&self, plan: &ClusterPlan, keys: &Keys) -> Vec<String> {
         let mut out = Vec::new();
         for n in &plan.nodes {
             for i in n.plan.removals() {

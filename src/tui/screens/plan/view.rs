@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::{Cleanup, Phase};
-use crate::cluster::cleanup::report_lines;
+use crate::cluster::removal::report_lines;
 use crate::core::cleanup::{display_name, settings_line};
 use crate::core::planner::Decision;
 use crate::core::units;
@@ -227,7 +227,7 @@ fn draw_run(
     app: &App,
     c: &Cleanup,
     running: Option<(usize, &std::collections::BTreeSet<String>)>,
-    reports: &[crate::cluster::cleanup::NodeReport],
+    reports: &[crate::cluster::removal::NodeReport],
 ) {
     let t = &app.config.theme;
     let mut out = Vec::new();

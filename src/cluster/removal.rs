@@ -1,4 +1,4 @@
-//! Cleanup against a cluster: reading what the planner needs, scanning nodes' runtimes on
+//! Image removal through the cluster: reading what the planner needs, scanning nodes' runtimes on
 //! request, and running a confirmed plan node by node with bounded concurrency — each node's
 //! removal re-checked on the node, reported, and recorded as an Event on the node.
 
@@ -9,9 +9,10 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Event, EventSource, Node, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::PostParams;
 use tokio::sync::mpsc;
 
+use super::{api_error, list_all};
 use crate::core::cleanup::{ClusterPlan, NodeFacts, display_name};
 use crate::core::objects::Pod;
 use crate::core::units;
@@ -24,52 +25,6 @@ pub struct Fetched {
     pub nodes: Vec<Arc<Node>>,
     pub pods: Vec<Arc<Pod>>,
     pub daemonsets: Vec<Arc<DaemonSet>>,
-}
-
-/// One sentence for a failed API call.
-pub fn api_error(e: &kube::Error, doing: &str) -> String {
-    match e {
-        kube::Error::Api(s) if s.code == 403 => format!(
-            "Not allowed to {doing} (403 Forbidden); `kpreload rbac` prints the role kpreload needs."
-        ),
-        kube::Error::Api(s) if s.code == 401 => format!(
-            "The cluster does not accept these credentials (401) to {doing}; log in again or \
-             check the kubeconfig's user."
-        ),
-        kube::Error::Api(s) if s.code == 404 => {
-            format!("Could not {doing}: not found (404). Is the namespace right?")
-        }
-        kube::Error::Api(s) if s.code == 429 => format!(
-            "The API server asked to slow down (429) while trying to {doing}; try again in a moment."
-        ),
-        kube::Error::Api(s) if s.code >= 500 => format!(
-            "The API server failed ({} {}) while trying to {doing}; try again.",
-            s.code, s.message
-        ),
-        kube::Error::Api(s) => format!("Could not {doing}: {} ({}).", s.message, s.code),
-        kube::Error::HyperError(_) | kube::Error::Service(_) => format!(
-            "Cannot reach the API server to {doing}; is it up, and is the kubeconfig's address right?"
-        ),
-        other => format!("Could not {doing}: {other}."),
-    }
-}
-
-/// Every object of a list, page by page (500 at a time).
-pub async fn list_all<K>(api: Api<K>, doing: &str) -> Result<Vec<Arc<K>>, String>
-where
-    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let mut out = Vec::new();
-    let mut params = ListParams::default().limit(500);
-    loop {
-        let page = api.list(&params).await.map_err(|e| api_error(&e, doing))?;
-        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-        out.extend(page.items.into_iter().map(Arc::new));
-        match next {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(out),
-        }
-    }
 }
 
 /// Nodes, pods in every namespace (what uses each image) and the preloaders' DaemonSets.
@@ -98,7 +53,7 @@ fn runtime_for(client: &kube::Client, facts: &NodeFacts) -> Result<NodeRuntime<P
 
 /// Reads the runtime's own inventory on the nodes `want` picks (at most `concurrency` at
 /// once); a node that cannot be scanned keeps its `status.images` and is reported.
-pub async fn deepen(
+pub(crate) async fn deepen(
     client: &kube::Client,
     facts: &mut [NodeFacts],
     want: impl Fn(&NodeFacts) -> bool,
@@ -175,7 +130,7 @@ pub enum Step {
 
 /// Runs a plan's removals: every node with something to remove, at most `concurrency` at
 /// once. A node that fails is reported and the others go on.
-pub async fn execute(
+pub(crate) async fn execute(
     client: &kube::Client,
     plan: &ClusterPlan,
     concurrency: usize,
@@ -312,7 +267,7 @@ async fn record_event(
 }
 
 /// One line per node, and a line per image that was not simply removed.
-pub fn report_lines(r: &NodeReport) -> Vec<String> {
+pub(crate) fn report_lines(r: &NodeReport) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(e) = &r.error {
         lines.push(format!("{}: failed: {e}", r.node));
