@@ -94,6 +94,10 @@ pub fn pod(p: &mut Pod) {
         return;
     }
     if let Some(status) = &mut p.status {
+        // A true condition says nothing progress reads; a false one says why not.
+        if let Some(c) = &mut status.conditions {
+            c.retain(|c| c.status == "False");
+        }
         for s in status
             .init_container_statuses
             .iter_mut()

@@ -263,6 +263,9 @@ fn failure_sentence(o: &Overview) -> String {
                     failed.push(format!("{} on {} ({reason})", i.image, n.node));
                 }
             }
+            if let Some(t) = &n.trouble {
+                failed.push(format!("{} on {}", t.summary(), n.node));
+            }
         }
     }
     let more = failed.len().saturating_sub(3);
@@ -326,8 +329,12 @@ pub(crate) fn to_json(o: &Overview) -> Value {
                             v
                         })
                         .collect();
+                    let problem = n.trouble.as_ref().map(|t| {
+                        json!({"container": t.container, "image": t.image,
+                            "reason": t.reason, "message": t.message})
+                    });
                     json!({"node": n.node, "pod": n.pod, "ready": n.ready(),
-                        "eta_seconds": n.eta_seconds, "images": images})
+                        "eta_seconds": n.eta_seconds, "problem": problem, "images": images})
                 })
                 .collect();
             json!({
@@ -396,12 +403,19 @@ fn table(o: &Overview) -> String {
             .nodes
             .iter()
             .flat_map(|n| {
-                n.images.iter().filter_map(move |i| match &i.state {
-                    ImageState::Failed {
-                        reason, message, ..
-                    } => Some(format!("  {} {}: {reason}: {message}", n.node, i.image)),
-                    _ => None,
-                })
+                n.images
+                    .iter()
+                    .filter_map(move |i| match &i.state {
+                        ImageState::Failed {
+                            reason, message, ..
+                        } => Some(format!("  {} {}: {reason}: {message}", n.node, i.image)),
+                        _ => None,
+                    })
+                    .chain(
+                        n.trouble
+                            .iter()
+                            .map(move |t| format!("  {} {}: {}", n.node, t.summary(), t.message)),
+                    )
             })
             .collect();
         if !failed.is_empty() {

@@ -111,3 +111,88 @@ fn a_pool_that_does_not_exist_and_an_unreachable_cluster_are_plain_errors() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// The article's single node with its improved preloader (a cleanup loop in its main
+/// container), the registry holding `main_image` or not.
+fn article_with_preloader(dir: &std::path::Path, pullable: bool) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scenario =
+        std::fs::read_to_string(root.join("tests/fixtures/scenarios/article.yaml")).unwrap();
+    if !pullable {
+        let line = "  - { image: alpine:3.19, size: 3417422 }\n";
+        assert!(scenario.contains(line));
+        scenario = scenario.replace(line, "");
+    }
+    let preloader =
+        std::fs::read_to_string(root.join("tests/fixtures/article/image-preloader-cleanup.yaml"))
+            .unwrap();
+    assert!(preloader.contains("image: alpine:3.19"));
+    let path = dir.join("scenario.yaml");
+    std::fs::write(&path, format!("{scenario}\n---\n{preloader}")).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_preloader_whose_main_container_cannot_start_is_not_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(&article_with_preloader(dir.path(), false));
+    let out = status(&cluster, &["--wait", "--timeout", "120s", "-o", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("kpreload: preloading failed: the container cleanup (alpine:3.19): "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("on kind-control-plane"), "{stderr}");
+    let v = json(&out);
+    let pool = &v["pools"][0];
+    // Every image is pulled, yet the pool is not complete: its pod does not run.
+    assert_eq!(pool["images_done"], pool["images_total"], "{pool}");
+    assert_eq!(pool["complete"], false);
+    assert_eq!(pool["failures"], 1);
+    let node = &pool["nodes"][0];
+    assert_eq!(node["ready"], false);
+    assert_eq!(node["problem"]["container"], "cleanup");
+    assert_eq!(node["problem"]["image"], "alpine:3.19");
+    let reason = node["problem"]["reason"].as_str().unwrap();
+    assert!(
+        reason == "ErrImagePull" || reason == "ImagePullBackOff",
+        "{node}"
+    );
+    // The table names it too.
+    let table = status(&cluster, &[]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("kind-control-plane the container cleanup (alpine:3.19): "),
+        "{text}"
+    );
+
+    // And the cleanup says why it cannot run there, not that the container is "not running yet".
+    let kubeconfig = cluster.kubeconfig.to_str().unwrap();
+    let plan = kpreload(&["--kubeconfig", kubeconfig, "plan", "-o", "json"]);
+    let v = json(&plan);
+    let node = &v["nodes"][0];
+    assert_eq!(node["cleanup_possible"], false, "{node}");
+    let why = node["cleanup_blocked"].as_str().unwrap();
+    assert!(
+        why.starts_with("the preloader's container cleanup in pod ")
+            && why.contains("is not running: ")
+            && why.contains("pull secrets"),
+        "{why}"
+    );
+}
+
+#[test]
+fn the_same_preloader_with_a_pullable_main_image_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(&article_with_preloader(dir.path(), true));
+    let out = status(&cluster, &["--wait", "--timeout", "120s", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["pools"][0]["complete"], true);
+    assert_eq!(v["pools"][0]["nodes"][0]["problem"], Value::Null);
+}

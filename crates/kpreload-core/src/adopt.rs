@@ -434,6 +434,9 @@ fn only_pulls(c: &Container) -> bool {
     }
 }
 
+mod removal;
+pub use removal::{OwnRemoval, own_removals};
+
 #[cfg(test)]
 mod tests {
     use super::*;

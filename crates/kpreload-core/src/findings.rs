@@ -164,6 +164,8 @@ pub struct PoolFacts {
     /// What is wrong with the pool's DaemonSets as a set (a shard missing, two splits at
     /// once), when something is.
     pub shape: Option<String>,
+    /// Containers of its DaemonSets that remove images themselves.
+    pub own_removals: Vec<crate::adopt::OwnRemoval>,
 }
 
 impl PoolFacts {
@@ -187,7 +189,8 @@ impl PoolFacts {
 pub struct Finding {
     pub severity: Severity,
     /// A stable name for pipelines: `image-gc`, `max-gc-age`, `gc-headroom`, `serial-pulls`,
-    /// `disk-pressure`, `images-capped`, `evicted`, `sizing`, `unread`, `split-incomplete`.
+    /// `disk-pressure`, `images-capped`, `evicted`, `sizing`, `unread`, `split-incomplete`,
+    /// `own-cleanup-loop`.
     pub code: &'static str,
     pub pool: Option<String>,
     pub nodes: Vec<String>,
@@ -446,6 +449,25 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                 remedy: "run kpreload apply -f with the pools file: it creates the DaemonSets \
                          the pool is missing and deletes those of an earlier split; a copy made \
                          by hand is deleted with kubectl delete daemonset"
+                    .into(),
+            });
+        }
+        // A preloader that removes images itself, whatever kpreload's rules say.
+        for r in &p.own_removals {
+            out.push(Finding {
+                severity: Severity::Warning,
+                code: "own-cleanup-loop",
+                pool: Some(p.pool.clone()),
+                nodes: Vec::new(),
+                message: format!(
+                    "the container {} of {} removes images itself (`{}`): outside kpreload's \
+                     rules (images in use, pinned or preloaded, versions in their order), on \
+                     its own schedule, on every node it runs on",
+                    r.container, r.daemonset, r.runs
+                ),
+                remedy: "convert the preloader: e on the pool in the TUI, then apply; the \
+                         images keep their order and that container is replaced by kpreload's, \
+                         which removes nothing until a cleanup is confirmed"
                     .into(),
             });
         }

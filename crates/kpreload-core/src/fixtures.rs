@@ -75,14 +75,32 @@ pub fn daemonset(yaml: &str, uid: &str) -> Arc<DaemonSet> {
 }
 
 /// A pod of `ds` (its template's spec) bound to `node`, owned by the DaemonSet, created at
-/// `created`, with these init container statuses.
+/// `created`, with this status. Given no main container statuses, once every init container
+/// has completed the main containers run, as the kubelet starts them then.
 pub fn preloader_pod(
     ds: &DaemonSet,
     name: &str,
     node: &str,
     created: &str,
-    status: Value,
+    mut status: Value,
 ) -> Arc<Pod> {
+    let completed = status["initContainerStatuses"]
+        .as_array()
+        .is_some_and(|all| {
+            all.iter()
+                .all(|s| s["state"]["terminated"]["exitCode"] == json!(0))
+        });
+    if completed && status.get("containerStatuses").is_none() {
+        let mains: Vec<Value> = ds
+            .spec
+            .template
+            .spec
+            .iter()
+            .flat_map(|s| &s.containers)
+            .map(|c| container_status(&c.name, true, json!({"running": {"startedAt": created}})))
+            .collect();
+        status["containerStatuses"] = json!(mains);
+    }
     let mut spec = serde_json::to_value(ds.spec.template.spec.clone()).expect("a pod spec");
     spec["nodeName"] = json!(node);
     let namespace = ds.metadata.namespace.clone().unwrap_or_default();

@@ -7,6 +7,7 @@ pub mod findings;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod gitops;
+pub mod natural;
 pub mod node_detail;
 pub mod objects;
 pub mod planner;

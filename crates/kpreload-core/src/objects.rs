@@ -46,6 +46,14 @@ pub struct Container {
 pub struct PodStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
+    /// Why the pod is in its phase, in a word (`Evicted`, `NodeLost`, …), and in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Only the conditions that are false say anything here (`PodScheduled` above all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<PodCondition>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_container_statuses: Option<Vec<ContainerStatus>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +64,19 @@ pub struct PodStatus {
     /// themselves are not kept (a workload pod, trimmed for the watches).
     #[serde(skip)]
     pub image_ids: Vec<String>,
+}
+
+/// A pod condition, as kpreload reads it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct PodCondition {
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]

@@ -197,6 +197,16 @@ fn preload_lines<'a>(app: &App, name: &str) -> Vec<Line<'a>> {
             spans.push(Span::styled(text, Style::new().fg(color)));
         }
         lines.push(Line::from(spans));
+        if let Some(trouble) = &n.trouble {
+            lines.push(Line::styled(
+                format!(
+                    "  the preloader pod does not run: {}: {}",
+                    trouble.summary(),
+                    trouble.message
+                ),
+                Style::new().fg(app.config.theme.fail),
+            ));
+        }
     }
     lines
 }

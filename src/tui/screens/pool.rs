@@ -154,12 +154,14 @@ fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) 
         .filter_map(|r| by_name.get(r.key.as_str()).copied())
         .map(|n| {
             let slow = pool.slowest.as_deref() == Some(n.node.as_str()) && !pool.complete();
-            let label = if slow {
-                format!("{} ▲", n.node)
-            } else {
-                n.node.clone()
+            let label = match (n.trouble.is_some(), slow) {
+                (true, _) => format!("{} ✗", n.node),
+                (false, true) => format!("{} ▲", n.node),
+                (false, false) => n.node.clone(),
             };
-            let base = if n.ready() {
+            let base = if n.trouble.is_some() {
+                Style::new().fg(t.fail)
+            } else if n.ready() {
                 Style::new().fg(t.ok)
             } else {
                 Style::new()
@@ -201,11 +203,14 @@ fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) 
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD).fg(t.accent)))
         .row_highlight_style(selected_style(app))
-        .block(
-            Block::default()
-                .borders(Borders::TOP)
-                .title(format!(" nodes × images{more} · ▲ slowest ")),
-        );
+        .block(Block::default().borders(Borders::TOP).title(format!(
+            " nodes × images{more} · ▲ slowest {}",
+            if pool.nodes.iter().any(|n| n.trouble.is_some()) {
+                "· ✗ pod not running "
+            } else {
+                ""
+            }
+        )));
     let mut state =
         TableState::default().with_selected(Some(app.view().selected.saturating_sub(first_row)));
     frame.render_stateful_widget(table, matrix, &mut state);
@@ -342,11 +347,27 @@ fn summary<'a>(pool: &PoolProgress, t: &Theme, disk: Line<'a>) -> Vec<Line<'a>> 
     if let Some(warning) = &pool.warning {
         lines.push(Line::styled(warning.clone(), Style::new().fg(t.busy)));
     }
-    if pool.failures() > 0 {
+    let troubled: Vec<&crate::core::progress::NodeProgress> =
+        pool.nodes.iter().filter(|n| n.trouble.is_some()).collect();
+    let pulls = pool.failures() - troubled.len();
+    if pulls > 0 {
+        lines.push(Line::styled(
+            format!("{pulls} image pulls failed; open a node for the kubelet's words"),
+            Style::new().fg(t.fail),
+        ));
+    }
+    if let Some(first) = troubled
+        .first()
+        .and_then(|n| Some((&n.node, n.trouble.as_ref()?)))
+    {
+        let (node, trouble) = first;
         lines.push(Line::styled(
             format!(
-                "{} image pulls failed; open a node for the kubelet's words",
-                pool.failures()
+                "{} preloader pod{} not running (✗): {node}: {}{}",
+                troubled.len(),
+                if troubled.len() == 1 { "" } else { "s" },
+                trouble.summary(),
+                if troubled.len() > 1 { ", …" } else { "" },
             ),
             Style::new().fg(t.fail),
         ));

@@ -236,6 +236,10 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             shards: p.pool.shards,
             rate: rates.get(rates.len() / 2).copied(),
             shape: shape.clone(),
+            own_removals: members
+                .iter()
+                .flat_map(|d| crate::adopt::own_removals(d))
+                .collect(),
         });
 
         // Each DaemonSet of the pool with the images it pulls (a split pool's shards each

@@ -36,6 +36,7 @@ fn ml(bytes: u64) -> PoolFacts {
         shards: 1,
         rate: None,
         shape: None,
+        own_removals: Vec::new(),
     }
 }
 
@@ -179,6 +180,7 @@ fn batch(shards: usize, rate: Option<f64>) -> PoolFacts {
         shards,
         rate,
         shape: None,
+        own_removals: Vec::new(),
     }
 }
 
@@ -241,5 +243,47 @@ fn a_split_pools_gap_is_a_finding_about_the_pool_as_a_whole_with_what_to_run() {
             && gap.remedy.contains("kubectl delete daemonset"),
         "{}",
         gap.remedy
+    );
+}
+
+#[test]
+fn the_articles_improved_preloader_is_an_own_cleanup_loop_and_its_plain_one_is_not() {
+    let snapshot = |yaml: &str| crate::progress::Snapshot {
+        daemonsets: vec![crate::fixtures::daemonset(yaml, "uid-1")],
+        ..Default::default()
+    };
+    let improved = snapshot(include_str!(
+        "../../../../tests/fixtures/article/image-preloader-cleanup.yaml"
+    ));
+    let g = gather::gather(&improved, None);
+    let all = findings(&g.pools, &g.nodes);
+    let found: Vec<&Finding> = all
+        .iter()
+        .filter(|f| f.code == "own-cleanup-loop")
+        .collect();
+    assert_eq!(found.len(), 1, "{all:?}");
+    let f = found[0];
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message.starts_with(
+            "the container cleanup of image-preloader removes images itself (`nsenter"
+        ) && f.message.contains("images rm"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.remedy.starts_with("convert the preloader"),
+        "{}",
+        f.remedy
+    );
+
+    let plain = snapshot(include_str!(
+        "../../../../tests/fixtures/article/image-preloader.yaml"
+    ));
+    let g = gather::gather(&plain, None);
+    assert!(
+        findings(&g.pools, &g.nodes)
+            .iter()
+            .all(|f| f.code != "own-cleanup-loop")
     );
 }

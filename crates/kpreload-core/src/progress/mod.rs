@@ -95,20 +95,55 @@ pub struct NodeProgress {
     pub rate: Option<f64>,
     /// Seconds until every image that can arrive has (an estimate).
     pub eta_seconds: Option<f64>,
+    /// Why the preloader pod does not run as it should, apart from its images: its main
+    /// container waiting or exited, the pod failed or unschedulable, or no pod at all where
+    /// one should be. The node is not ready while this stands, and it counts as a failure.
+    pub trouble: Option<PodTrouble>,
+    /// The preloader pod's main containers all run (it has finished pulling, and stays).
+    pub running: bool,
+}
+
+/// What keeps a node's preloader pod from running, in the kubelet's (or the scheduler's)
+/// words.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodTrouble {
+    /// The container it is about (a main container), when it is about one.
+    pub container: Option<String>,
+    /// That container's image.
+    pub image: Option<String>,
+    /// In a word: `ImagePullBackOff`, `CrashLoopBackOff`, `Unschedulable`, `NoPod`, …
+    pub reason: String,
+    pub message: String,
+}
+
+impl PodTrouble {
+    /// "the container cleanup (alpine:3.19): ImagePullBackOff", or the pod's reason.
+    pub fn summary(&self) -> String {
+        match (&self.container, &self.image) {
+            (Some(c), Some(i)) => format!("the container {c} ({i}): {}", self.reason),
+            (Some(c), None) => format!("the container {c}: {}", self.reason),
+            _ => self.reason.clone(),
+        }
+    }
 }
 
 impl NodeProgress {
-    /// Every image is on the node.
+    /// Every image is on the node, and the preloader pod runs.
     pub fn ready(&self) -> bool {
-        !self.images.is_empty() && self.images.iter().all(|i| i.state.is_done())
+        !self.images.is_empty()
+            && self.images.iter().all(|i| i.state.is_done())
+            && self.trouble.is_none()
+            && self.running
     }
 
     pub fn done(&self) -> usize {
         self.images.iter().filter(|i| i.state.is_done()).count()
     }
 
+    /// Failed images, and the pod's trouble (one more) when it has one.
     pub fn failures(&self) -> usize {
         self.images.iter().filter(|i| i.state.is_failed()).count()
+            + usize::from(self.trouble.is_some())
     }
 
     /// Bytes this preloader pulled onto the node.
@@ -260,7 +295,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             )
         })
         .collect();
-    nodes.sort_by(|a, b| a.1.cmp(&b.1));
+    nodes.sort_by(|a, b| super::natural::cmp(&a.1, &b.1));
 
     let no_labels = std::collections::BTreeMap::new();
     let mut served: BTreeSet<&str> = BTreeSet::new();
@@ -359,21 +394,30 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                 images: Vec::new(),
                 rate: None,
                 eta_seconds: None,
+                trouble: None,
+                running: true,
             };
             let mut happened = Vec::new();
-            for ((own, _), pod) in members.iter().zip(pods) {
+            for (((own, _), pod), member) in members.iter().zip(pods).zip(&group.daemonsets) {
                 match pod {
                     Some(pod) => {
                         let (part, told) = node_from_pod(name, pod, &events);
                         progress.pod = progress.pod.or(part.pod);
                         progress.images.extend(part.images);
+                        progress.trouble = progress.trouble.or(part.trouble);
+                        progress.running &= part.running;
                         happened.extend(told);
                     }
-                    None => progress.images.extend(own.iter().map(|i| ImageProgress {
-                        image: i.clone(),
-                        container: String::new(),
-                        state: ImageState::Queued,
-                    })),
+                    None => {
+                        progress.images.extend(own.iter().map(|i| ImageProgress {
+                            image: i.clone(),
+                            container: String::new(),
+                            state: ImageState::Queued,
+                        }));
+                        progress.trouble =
+                            progress.trouble.or_else(|| missing_pod(member, node, now));
+                        progress.running = false;
+                    }
                 }
             }
             if group.shape.is_some() && members.len() > 1 {
@@ -417,13 +461,55 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
         estimate::estimate(&mut pool, &pool_nodes, now);
         pools.push(pool);
     }
-    pools.sort_by(|a, b| a.pool.cmp(&b.pool).then(a.daemonset.cmp(&b.daemonset)));
+    pools.sort_by(|a, b| {
+        super::natural::cmp(&a.pool, &b.pool).then(super::natural::cmp(&a.daemonset, &b.daemonset))
+    });
     let unpooled = nodes
         .iter()
         .filter(|(_, n, _)| !served.contains(n.as_str()))
         .map(|(_, n, _)| n.clone())
         .collect();
     Overview { pools, unpooled }
+}
+
+/// How long a DaemonSet and a node may both exist with no pod of the one on the other before
+/// that is told as a failure (the controller places a pod within seconds).
+pub const POD_GRACE_SECONDS: i64 = 120;
+
+/// A node the preloader should serve with no pod of it there, past the grace, while the
+/// DaemonSet's own count agrees that a pod is missing (its status says fewer are scheduled
+/// than it wants): then it is a failure, not a wait.
+fn missing_pod(ds: &DaemonSet, node: &Node, now: Timestamp) -> Option<PodTrouble> {
+    let age = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.map(|t| now.as_second() - t.0.as_second())
+    };
+    let settled = |a: Option<i64>| a.is_some_and(|a| a >= POD_GRACE_SECONDS);
+    if !settled(age(ds.metadata.creation_timestamp.as_ref()))
+        || !settled(age(node.metadata.creation_timestamp.as_ref()))
+    {
+        return None;
+    }
+    let status = ds.status.as_ref()?;
+    if status.current_number_scheduled >= status.desired_number_scheduled {
+        // The controller has every pod it wants: the prediction that this node is served
+        // is what is wrong, not the node.
+        return None;
+    }
+    Some(PodTrouble {
+        container: None,
+        image: None,
+        reason: "NoPod".into(),
+        message: format!(
+            "no pod of {} on this node after {}; the DaemonSet schedules {} of {} pods (kubectl \
+             describe daemonset -n {} {} says why)",
+            ds.metadata.name.as_deref().unwrap_or_default(),
+            crate::units::seconds(POD_GRACE_SECONDS as f64),
+            status.current_number_scheduled,
+            status.desired_number_scheduled,
+            ds.metadata.namespace.as_deref().unwrap_or_default(),
+            ds.metadata.name.as_deref().unwrap_or_default(),
+        ),
+    })
 }
 
 mod node;

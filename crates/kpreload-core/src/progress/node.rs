@@ -126,12 +126,109 @@ pub(super) fn node_from_pod<'a>(
         images,
         rate: None,
         eta_seconds: None,
+        trouble: pod_trouble(pod),
+        running: runs(pod),
     };
     let seconds = progress.pull_seconds();
     if seconds > 0.0 {
         progress.rate = Some(progress.bytes() as f64 / seconds);
     }
     (progress, happened)
+}
+
+/// Waiting reasons that are only a pod on its way (the kubelet's words for a container not
+/// started yet because its turn has not come).
+const ON_ITS_WAY: [&str; 3] = ["", "ContainerCreating", "PodInitializing"];
+
+/// What keeps the pod from running, apart from its init containers (whose failures are the
+/// images'): the pod failed, or could not be scheduled; a main container waiting for a
+/// reason that is not its turn (`ErrImagePull`, `ImagePullBackOff`, `CrashLoopBackOff`,
+/// `CreateContainerError`, `CreateContainerConfigError`, `InvalidImageName`, …), or exited.
+pub(super) fn pod_trouble(pod: &Pod) -> Option<PodTrouble> {
+    if pod.metadata.deletion_timestamp.is_some() {
+        // Going (a rollout, a drain): its containers stop on purpose.
+        return None;
+    }
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() == Some("Failed") {
+        return Some(PodTrouble {
+            container: None,
+            image: None,
+            reason: status.reason.clone().unwrap_or_else(|| "Failed".into()),
+            message: status
+                .message
+                .clone()
+                .unwrap_or_else(|| "the pod failed".into()),
+        });
+    }
+    if let Some(c) = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+    {
+        return Some(PodTrouble {
+            container: None,
+            image: None,
+            reason: c.reason.clone().unwrap_or_else(|| "Unschedulable".into()),
+            message: c.message.clone().unwrap_or_default(),
+        });
+    }
+    let spec = pod.spec.as_ref()?;
+    for c in &spec.containers {
+        let Some(s) = status
+            .container_statuses
+            .iter()
+            .flatten()
+            .find(|s| s.name == c.name)
+        else {
+            continue;
+        };
+        let Some(state) = &s.state else { continue };
+        let trouble = |reason: String, message: String| PodTrouble {
+            container: Some(c.name.clone()),
+            image: c.image.clone(),
+            reason,
+            message,
+        };
+        if let Some(w) = &state.waiting {
+            let reason = w.reason.as_deref().unwrap_or_default();
+            if !ON_ITS_WAY.contains(&reason) {
+                return Some(trouble(
+                    reason.to_string(),
+                    w.message.clone().unwrap_or_default(),
+                ));
+            }
+        }
+        if let Some(t) = &state.terminated {
+            // A preloader's main container runs until the pod goes.
+            return Some(trouble(
+                t.reason.clone().unwrap_or_else(|| "Terminated".into()),
+                t.message
+                    .clone()
+                    .unwrap_or_else(|| format!("the container exited with code {}", t.exit_code)),
+            ));
+        }
+    }
+    None
+}
+
+/// Whether every main container of the pod runs.
+fn runs(pod: &Pod) -> bool {
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default();
+    pod.spec.as_ref().is_some_and(|spec| {
+        spec.containers.iter().all(|c| {
+            statuses
+                .iter()
+                .find(|s| s.name == c.name)
+                .and_then(|s| s.state.as_ref())
+                .is_some_and(|st| st.running.is_some())
+        })
+    })
 }
 
 /// The kubelet's image pull back-off: 10 s, doubling, at most 300 s.
