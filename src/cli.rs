@@ -202,6 +202,13 @@ pub enum Command {
         /// Ask the server what would change, and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Convert the hand-written preloaders of the file's pools (the article's
+        /// DaemonSets) into kpreload's: the change is shown and asked for first.
+        #[arg(long)]
+        adopt: bool,
+        /// With --adopt: convert without asking.
+        #[arg(long, requires = "adopt")]
+        yes: bool,
     },
     /// Print a shell completion script: `kpreload completions bash > /etc/bash_completion.d/kpreload`.
     Completions {
@@ -402,6 +409,8 @@ pub fn main() -> ExitCode {
             file,
             pool,
             dry_run,
+            adopt,
+            yes,
         }) => runtime().and_then(|rt| {
             let stdout = io::stdout();
             let mut out = stdout.lock();
@@ -410,6 +419,11 @@ pub fn main() -> ExitCode {
                 file,
                 pool.as_deref(),
                 *dry_run,
+                commands::apply::Adopt {
+                    adopt: *adopt,
+                    yes: *yes,
+                },
+                &mut commands::cleanup::Terminal,
                 &mut out,
             ))
             .and_then(|()| out.flush().map_err(Into::into))

@@ -1,6 +1,8 @@
 //! `kpreload apply`: the pools file's preloaders, applied server-side with the field manager
 //! `kpreload`. Every DaemonSet is dry-run first; if any would fail or conflict, none is
-//! applied.
+//! applied. A pool whose preloader was written by hand (the article's) is refused, unless
+//! `--adopt`: then the change is shown, confirmed (typed `yes`, or `--yes`), and the
+//! hand-written DaemonSet replaced by kpreload's with the TUI's preconditions.
 
 use std::io::Write;
 use std::path::Path;
@@ -17,11 +19,22 @@ use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::ListParams;
 
+/// How `apply` treats the pools' hand-written preloaders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Adopt {
+    /// Convert them (else refuse).
+    pub adopt: bool,
+    /// Without asking.
+    pub yes: bool,
+}
+
 pub async fn run(
     target: &Target,
     file: &Path,
     only: Option<&str>,
     dry_run: bool,
+    adopt: Adopt,
+    ask: &mut dyn super::cleanup::Ask,
     out: &mut dyn Write,
 ) -> Result<()> {
     let pools = PoolsFile::load(file)?;
@@ -50,6 +63,47 @@ pub async fn run(
         .collect();
     let stale = stale(&ours, &selected, &desired);
 
+    // The pools' hand-written preloaders, whatever their names: applying beside one would
+    // preload its pool twice.
+    let all = crate::cluster::list_all(
+        Api::<DaemonSet>::namespaced(client.clone(), &pools.namespace),
+        &format!("list the DaemonSets in {}", pools.namespace),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let hand_written: Vec<(String, DaemonSet)> = all
+        .iter()
+        .filter_map(|d| match read_preloader(d) {
+            Some(Ok(p))
+                if p.origin == Origin::HandWritten
+                    && selected.iter().any(|s| s.name == p.pool.name) =>
+            {
+                Some((p.pool.name, d.as_ref().clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if !hand_written.is_empty() && !adopt.adopt {
+        bail!(
+            "nothing was applied:\n{}",
+            hand_written
+                .iter()
+                .map(|(pool, d)| format!("  {}", refusal(&pools.namespace, pool, d)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    let conversions = conversions(&hand_written, &selected, &desired)?;
+    let converted: Vec<&str> = conversions
+        .iter()
+        .filter_map(|(_, new)| new.metadata.name.as_deref())
+        .collect();
+    let desired: Vec<DaemonSet> = desired
+        .iter()
+        .filter(|d| !converted.contains(&d.metadata.name.as_deref().unwrap_or_default()))
+        .cloned()
+        .collect();
+
     // Everything is read and dry-run before anything is written.
     let mut live = Vec::new();
     let mut problems = Vec::new();
@@ -77,7 +131,12 @@ pub async fn run(
     }
     if !problems.is_empty() {
         bail!(
-            "nothing was applied:\n{}",
+            "nothing was applied{}:\n{}",
+            if conversions.is_empty() {
+                ""
+            } else {
+                " or converted"
+            },
             problems
                 .iter()
                 .map(|p| format!("  {p}"))
@@ -86,6 +145,35 @@ pub async fn run(
         );
     }
     let mut done: Vec<String> = Vec::new();
+    if !conversions.is_empty() {
+        show_conversions(&conversions, out)?;
+        if dry_run {
+            writeln!(out, "(dry run: nothing converted)")?;
+        } else {
+            confirm(&conversions, adopt, ask)?;
+            for (old, new) in &conversions {
+                let old_name = old.metadata.name.clone().unwrap_or_default();
+                let new_name = new.metadata.name.clone().unwrap_or_default();
+                let made = apply::convert(client, old, new)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", describe(&old_name, &e)))?;
+                let why = format!(
+                    "converted from the hand-written {old_name} with {} (by kpreload apply --adopt)",
+                    file.display()
+                );
+                if let Err(e) = apply::record(client, &made, "PreloaderConverted", &why).await {
+                    eprintln!(
+                        "kpreload: {new_name} was converted, but its audit Event was not recorded: {e}"
+                    );
+                }
+                writeln!(
+                    out,
+                    "daemonset.apps/{old_name} converted to daemonset.apps/{new_name}"
+                )?;
+                done.push(new_name);
+            }
+        }
+    }
     for (ds, now) in desired.iter().zip(&live) {
         let name = ds.metadata.name.clone().unwrap_or_default();
         let seen = now.metadata.name.is_some().then_some(now);
@@ -149,6 +237,112 @@ pub async fn run(
         )?;
     }
     Ok(())
+}
+
+/// Why a pool with a hand-written preloader is not applied, and what to do.
+fn refusal(namespace: &str, pool: &str, ds: &DaemonSet) -> String {
+    let name = ds.metadata.name.as_deref().unwrap_or_default();
+    format!(
+        "{namespace}/{name} exists and was written by hand: it is the pool {pool}'s preloader, \
+         and applying beside or over it would preload the pool twice or mix the two forms. \
+         `kpreload apply --adopt` converts it (shows the change and asks first); or convert it \
+         from the TUI (e on its pool), or delete it (kubectl delete daemonset -n {namespace} {name})"
+    )
+}
+
+/// Each hand-written preloader with the DaemonSet that replaces it: one of each per pool,
+/// and only to one DaemonSet (a split is made once the pool is kpreload's).
+fn conversions(
+    hand_written: &[(String, DaemonSet)],
+    pools: &[&crate::core::pools::Pool],
+    desired: &[DaemonSet],
+) -> Result<Vec<(DaemonSet, DaemonSet)>> {
+    let mut out = Vec::new();
+    for pool in pools {
+        let old: Vec<&DaemonSet> = hand_written
+            .iter()
+            .filter(|(p, _)| *p == pool.name)
+            .map(|(_, d)| d)
+            .collect();
+        let Some(first) = old.first() else { continue };
+        if old.len() > 1 {
+            bail!(
+                "nothing was applied: the pool {} has {} hand-written preloaders ({}); delete \
+                 all but one with kubectl, then adopt it",
+                pool.name,
+                old.len(),
+                old.iter()
+                    .filter_map(|d| d.metadata.name.as_deref())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let new: Vec<&DaemonSet> = desired
+            .iter()
+            .filter(|d| {
+                d.metadata.labels.as_ref().and_then(|l| l.get(LABEL_POOL)) == Some(&pool.name)
+            })
+            .collect();
+        let [new] = new.as_slice() else {
+            bail!(
+                "nothing was applied: the pool {} is split over {} DaemonSets in the file; \
+                 adopt it with shards: 1 first, then split it",
+                pool.name,
+                new.len()
+            );
+        };
+        out.push(((*first).clone(), (*new).clone()));
+    }
+    Ok(out)
+}
+
+/// What each conversion changes: the DaemonSet's diff, and the removal loop it ends.
+fn show_conversions(conversions: &[(DaemonSet, DaemonSet)], out: &mut dyn Write) -> Result<()> {
+    use crate::core::edit::{diff, readable_yaml};
+    for (old, new) in conversions {
+        let old_name = old.metadata.name.as_deref().unwrap_or_default();
+        let new_name = new.metadata.name.as_deref().unwrap_or_default();
+        writeln!(
+            out,
+            "daemonset.apps/{old_name} (hand-written) → daemonset.apps/{new_name} (kpreload's):"
+        )?;
+        for l in diff(&readable_yaml(old), &readable_yaml(new), 2) {
+            writeln!(out, "  {} {}", l.sign, l.text.trim_end())?;
+        }
+        for r in crate::core::adopt::own_removals(old) {
+            writeln!(
+                out,
+                "  its container {} removes images itself (`{}`); it goes with the conversion",
+                r.container, r.runs
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A typed yes, or `--yes`; never silently from a pipe.
+fn confirm(
+    conversions: &[(DaemonSet, DaemonSet)],
+    adopt: Adopt,
+    ask: &mut dyn super::cleanup::Ask,
+) -> Result<()> {
+    if adopt.yes {
+        return Ok(());
+    }
+    let n = conversions.len();
+    let what = format!(
+        "{n} hand-written preloader{}",
+        if n == 1 { "" } else { "s" }
+    );
+    if !ask.interactive() {
+        bail!(
+            "nothing was converted or applied: converting {what} needs a yes; run again with --yes"
+        );
+    }
+    match ask.ask(&format!("Convert {what}? Type yes to go on: ")) {
+        Some(a) if a == "yes" => Ok(()),
+        _ => bail!("nothing was converted or applied"),
+    }
 }
 
 /// Our DaemonSets in the namespace (by our managed-by label).

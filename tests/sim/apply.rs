@@ -182,3 +182,112 @@ fn a_hand_written_preloader_is_left_alone_and_read_only_refuses() {
     assert!(!ok);
     assert!(err.contains("--read-only"), "{err}");
 }
+
+/// The article's improved preloader's pool as a pools file: its images in its order, on every
+/// node (it tolerates everything), kpreload's helper an image the article's registry has.
+const ARTICLE_POOLS: &str = "apiVersion: kpreload.dev/v1
+kind: Pools
+namespace: kube-system
+helperImage: alpine:3.19
+pools:
+  - name: default
+    tolerations:
+      - operator: Exists
+    images:
+      - g1g1/py-kube
+      - python:3.12-slim
+      - golang:1.23
+      - rust:1.83
+";
+
+#[test]
+fn apply_adopt_converts_the_articles_preloader_once_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(&support::article_with_preloader(dir.path(), true));
+    let file = dir.path().join("pools.yaml");
+    std::fs::write(&file, ARTICLE_POOLS).unwrap();
+    let kc = cluster.kubeconfig.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--kubeconfig",
+            kc.as_str(),
+            "apply",
+            "-f",
+            file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = support::kpreload(&args);
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let names = || -> Vec<String> {
+        daemonsets(&cluster)
+            .iter()
+            .filter_map(|d| d.metadata.name.clone())
+            .collect()
+    };
+
+    // Without --adopt: refused, and the refusal names the flag. Before, a second preloader
+    // was created beside the hand-written one.
+    let (ok, out, err) = run(&[]);
+    assert!(!ok && out.is_empty(), "{out}{err}");
+    assert!(
+        err.contains("kube-system/image-preloader exists and was written by hand")
+            && err.contains("kpreload apply --adopt"),
+        "{err}"
+    );
+    assert_eq!(names(), ["image-preloader"]);
+
+    // --adopt from a pipe without --yes: shown, not converted.
+    let (ok, out, err) = run(&["--adopt"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("daemonset.apps/image-preloader (hand-written) → daemonset.apps/image-preloader-default (kpreload's):")
+            && out.contains("its container cleanup removes images itself"),
+        "{out}"
+    );
+    assert!(err.contains("run again with --yes"), "{err}");
+    assert_eq!(names(), ["image-preloader"]);
+
+    let (ok, out, err) = run(&["--adopt", "--yes"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.ends_with(
+            "daemonset.apps/image-preloader converted to daemonset.apps/image-preloader-default\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(names(), ["image-preloader-default"]);
+    let converted = &daemonsets(&cluster)[0];
+    let spec = converted.spec.template.spec.as_ref().unwrap();
+    let images: Vec<&str> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter_map(|c| c.image.as_deref())
+        .filter(|i| !i.starts_with("alpine"))
+        .collect();
+    assert_eq!(
+        images,
+        [
+            "g1g1/py-kube",
+            "python:3.12-slim",
+            "golang:1.23",
+            "rust:1.83"
+        ],
+        "the images, in their order"
+    );
+    assert!(
+        kpreload::core::adopt::own_removals(converted).is_empty(),
+        "the loop is gone: {:?}",
+        spec.containers
+    );
+
+    // A second run has nothing to do.
+    let (ok, out, err) = run(&["--adopt", "--yes"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "daemonset.apps/image-preloader-default unchanged\n");
+}

@@ -112,30 +112,10 @@ fn a_pool_that_does_not_exist_and_an_unreachable_cluster_are_plain_errors() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
-/// The article's single node with its improved preloader (a cleanup loop in its main
-/// container), the registry holding `main_image` or not.
-fn article_with_preloader(dir: &std::path::Path, pullable: bool) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut scenario =
-        std::fs::read_to_string(root.join("tests/fixtures/scenarios/article.yaml")).unwrap();
-    if !pullable {
-        let line = "  - { image: alpine:3.19, size: 3417422 }\n";
-        assert!(scenario.contains(line));
-        scenario = scenario.replace(line, "");
-    }
-    let preloader =
-        std::fs::read_to_string(root.join("tests/fixtures/article/image-preloader-cleanup.yaml"))
-            .unwrap();
-    assert!(preloader.contains("image: alpine:3.19"));
-    let path = dir.join("scenario.yaml");
-    std::fs::write(&path, format!("{scenario}\n---\n{preloader}")).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
 #[test]
 fn a_preloader_whose_main_container_cannot_start_is_not_done() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(&article_with_preloader(dir.path(), false));
+    let cluster = Cluster::start(&support::article_with_preloader(dir.path(), false));
     let out = status(&cluster, &["--wait", "--timeout", "120s", "-o", "json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -185,7 +165,7 @@ fn a_preloader_whose_main_container_cannot_start_is_not_done() {
 #[test]
 fn the_same_preloader_with_a_pullable_main_image_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(&article_with_preloader(dir.path(), true));
+    let cluster = Cluster::start(&support::article_with_preloader(dir.path(), true));
     let out = status(&cluster, &["--wait", "--timeout", "120s", "-o", "json"]);
     assert!(
         out.status.success(),
@@ -195,4 +175,28 @@ fn the_same_preloader_with_a_pullable_main_image_completes() {
     let v = json(&out);
     assert_eq!(v["pools"][0]["complete"], true);
     assert_eq!(v["pools"][0]["nodes"][0]["problem"], Value::Null);
+
+    // Complete, and still removing images every night on its own: check says so.
+    let kubeconfig = cluster.kubeconfig.to_str().unwrap();
+    let check = kpreload(&["--kubeconfig", kubeconfig, "check", "-o", "json"]);
+    let v = json(&check);
+    let found: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "own-cleanup-loop")
+        .collect();
+    assert_eq!(found.len(), 1, "{v}");
+    assert_eq!(found[0]["severity"], "warning");
+    assert_eq!(found[0]["pool"], "default");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ctr -n k8s.io images rm"),
+        "{}",
+        found[0]
+    );
+    // A warning: check exits 1 for a pipeline to stop on.
+    assert_eq!(check.status.code(), Some(1));
 }

@@ -207,6 +207,26 @@ impl Kubectl {
 }
 
 /// The path of one of the article's manifests under tests/fixtures/article.
+/// The article's single node with its improved preloader (a cleanup loop in its main
+/// container), the registry holding `main_image` or not.
+pub fn article_with_preloader(dir: &std::path::Path, pullable: bool) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scenario =
+        std::fs::read_to_string(root.join("tests/fixtures/scenarios/article.yaml")).unwrap();
+    if !pullable {
+        let line = "  - { image: alpine:3.19, size: 3417422 }\n";
+        assert!(scenario.contains(line));
+        scenario = scenario.replace(line, "");
+    }
+    let preloader =
+        std::fs::read_to_string(root.join("tests/fixtures/article/image-preloader-cleanup.yaml"))
+            .unwrap();
+    assert!(preloader.contains("image: alpine:3.19"));
+    let path = dir.join("scenario.yaml");
+    std::fs::write(&path, format!("{scenario}\n---\n{preloader}")).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 pub fn article(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/article")

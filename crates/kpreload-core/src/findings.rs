@@ -465,9 +465,10 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                      its own schedule, on every node it runs on",
                     r.container, r.daemonset, r.runs
                 ),
-                remedy: "convert the preloader: e on the pool in the TUI, then apply; the \
-                         images keep their order and that container is replaced by kpreload's, \
-                         which removes nothing until a cleanup is confirmed"
+                remedy: "convert the preloader: e on the pool in the TUI, then apply, or \
+                         kpreload apply -f FILE --adopt; the images keep their order and that \
+                         container is replaced by kpreload's, which removes nothing until a \
+                         cleanup is confirmed"
                     .into(),
             });
         }
