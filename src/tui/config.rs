@@ -38,6 +38,7 @@ pub enum Command {
     Add,
     Remove,
     Tag,
+    Pin,
     MoveUp,
     MoveDown,
     Undo,
@@ -48,7 +49,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 31] = [
+    pub const ALL: [Command; 32] = [
         Command::Up,
         Command::Down,
         Command::Left,
@@ -73,6 +74,7 @@ impl Command {
         Command::Add,
         Command::Remove,
         Command::Tag,
+        Command::Pin,
         Command::MoveUp,
         Command::MoveDown,
         Command::Undo,
@@ -108,6 +110,7 @@ impl Command {
             Command::Add => "add",
             Command::Remove => "remove",
             Command::Tag => "tag",
+            Command::Pin => "pin",
             Command::MoveUp => "move-up",
             Command::MoveDown => "move-down",
             Command::Undo => "undo",
@@ -144,6 +147,9 @@ impl Command {
             Command::Add => "editor: add an image after the selected one",
             Command::Remove => "editor: remove the selected image",
             Command::Tag => "editor: change the selected image's tag",
+            Command::Pin => {
+                "editor: pin the selected image to the digest most of the pool's nodes hold"
+            }
             Command::MoveUp => "editor: pull the selected image earlier",
             Command::MoveDown => "editor: pull the selected image later",
             Command::Undo => "editor: undo the last change",
@@ -161,6 +167,7 @@ impl Command {
             Command::Add
             | Command::Remove
             | Command::Tag
+            | Command::Pin
             | Command::MoveUp
             | Command::MoveDown
             | Command::Undo

@@ -156,3 +156,68 @@ fn gc_at_100_reports_no_gc_risk_and_evicts_nothing() {
     let after = node_images(&cluster);
     assert_eq!(after.len(), images.len(), "nothing evicted: {after:?}");
 }
+
+/// Three web nodes: two hold nginx:1.25 as one image, the third as another (the tag was
+/// pushed again between their pulls); a preloader of nginx:1.25 on all three.
+fn drifted_scenario(dir: &std::path::Path) -> String {
+    let node = |name: &str, digest: char| {
+        format!(
+            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {name}, labels: {{workload-type: web}}}}\n\
+             status:\n  conditions: [{{type: Ready, status: \"True\", reason: KubeletReady}}]\n  \
+             images:\n  - names: [\"docker.io/library/nginx@sha256:{}\", \"docker.io/library/nginx:1.25\"]\n    \
+             sizeBytes: 67000000\n",
+            digest.to_string().repeat(64)
+        )
+    };
+    let text = format!(
+        "apiVersion: sim.kpreload.dev/v1\nkind: Simulation\nspeed: 50\nregistry:\n  \
+         - {{ image: nginx:1.25, size: 67000000 }}\n  - {{ image: registry.k8s.io/pause:3.9, size: 268051 }}\n\
+         nodeDefaults: {{ bandwidth: 400MiB/s }}\n{}{}{}---\n\
+         apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: image-preloader-web, namespace: kube-system}}\n\
+         spec:\n  selector: {{matchLabels: {{app: image-preloader-web}}}}\n  template:\n    \
+         metadata: {{labels: {{app: image-preloader-web}}}}\n    spec:\n      \
+         nodeSelector: {{workload-type: web}}\n      initContainers:\n      \
+         - {{name: preload-nginx, image: \"nginx:1.25\", command: [\"/bin/sh\", \"-c\", \"echo preloaded\"]}}\n      \
+         containers:\n      - {{name: pause, image: registry.k8s.io/pause:3.9}}\n",
+        node("web-1", 'a'),
+        node("web-2", 'a'),
+        node("web-10", 'b'),
+    );
+    let path = dir.join("scenario.yaml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn one_tag_held_as_two_images_is_tag_drift_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(&drifted_scenario(dir.path()));
+    let (ok, v, _) = check(&cluster);
+    assert!(!ok, "a warning fails the check");
+    let drift: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "tag-drift")
+        .collect();
+    assert_eq!(drift.len(), 1, "{v}");
+    let f = drift[0];
+    assert_eq!(f["pool"], "web");
+    assert_eq!(f["severity"], "warning");
+    // Natural order: web-10 after web-2.
+    assert_eq!(f["nodes"], serde_json::json!(["web-1", "web-2", "web-10"]));
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("sha256:aaaaaaaaaaaa on web-1, web-2")
+            && message.contains("sha256:bbbbbbbbbbbb on web-10"),
+        "{message}"
+    );
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains(&format!(
+            "nginx:1.25@sha256:{} is the one most nodes hold",
+            "a".repeat(64)
+        )),
+        "{remedy}"
+    );
+}

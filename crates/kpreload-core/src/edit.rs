@@ -512,7 +512,9 @@ pub(crate) fn unified(before: &str, after: &str, name: &str) -> String {
         .to_string()
 }
 
+mod pin;
 mod pulls;
+pub use pin::{Held, majority_digest};
 pub use pulls::{NodePull, Rates, pool_nodes, pulls};
 
 #[cfg(test)]

@@ -166,6 +166,28 @@ pub struct PoolFacts {
     pub shape: Option<String>,
     /// Containers of its DaemonSets that remove images themselves.
     pub own_removals: Vec<crate::adopt::OwnRemoval>,
+    /// Images preloaded by tag whose nodes hold more than one digest of it.
+    pub drift: Vec<Drift>,
+    /// Images preloaded by a tag that moves (`latest`, or none).
+    pub mutable: Vec<String>,
+}
+
+/// One tag, several images: which nodes hold which digest.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Drift {
+    /// The image as the pool names it.
+    pub image: String,
+    /// Newest pull first.
+    pub held: Vec<Held>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Held {
+    /// `sha256:…`
+    pub digest: String,
+    pub nodes: Vec<String>,
+    /// When one of these nodes last pulled it (Unix seconds), if the kubelet said.
+    pub last_pull: Option<i64>,
 }
 
 impl PoolFacts {
@@ -190,7 +212,7 @@ pub struct Finding {
     pub severity: Severity,
     /// A stable name for pipelines: `image-gc`, `max-gc-age`, `gc-headroom`, `serial-pulls`,
     /// `disk-pressure`, `images-capped`, `evicted`, `sizing`, `unread`, `split-incomplete`,
-    /// `own-cleanup-loop`.
+    /// `own-cleanup-loop`, `tag-drift`, `mutable-tag`.
     pub code: &'static str,
     pub pool: Option<String>,
     pub nodes: Vec<String>,
@@ -202,11 +224,18 @@ impl Finding {
     /// The nodes in a few words: up to four by name, else three and how many more; a
     /// finding about the pool as a whole names none.
     pub fn nodes_text(&self) -> String {
-        match self.nodes.len() {
-            0 => "the pool as a whole".into(),
-            1..=4 => self.nodes.join(", "),
-            n => format!("{} and {} more", self.nodes[..3].join(", "), n - 3),
+        if self.nodes.is_empty() {
+            return "the pool as a whole".into();
         }
+        few(&self.nodes)
+    }
+}
+
+/// Up to four names, else three and how many more.
+fn few(nodes: &[String]) -> String {
+    match nodes.len() {
+        0..=4 => nodes.join(", "),
+        n => format!("{} and {} more", nodes[..3].join(", "), n - 3),
     }
 }
 
@@ -450,6 +479,63 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                          the pool is missing and deletes those of an earlier split; a copy made \
                          by hand is deleted with kubectl delete daemonset"
                     .into(),
+            });
+        }
+        // One tag, several images across the pool's nodes.
+        for d in &p.drift {
+            let short = |digest: &str| {
+                let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+                format!("sha256:{}", &hex[..hex.len().min(12)])
+            };
+            let groups: Vec<String> = d
+                .held
+                .iter()
+                .map(|h| format!("{} on {}", short(&h.digest), few(&h.nodes)))
+                .collect();
+            let most = d
+                .held
+                .iter()
+                .max_by(|a, b| {
+                    a.nodes
+                        .len()
+                        .cmp(&b.nodes.len())
+                        .then(b.digest.cmp(&a.digest))
+                })
+                .map(|h| h.digest.clone())
+                .unwrap_or_default();
+            let mut nodes: Vec<String> = d.held.iter().flat_map(|h| h.nodes.clone()).collect();
+            crate::natural::sort(&mut nodes);
+            out.push(Finding {
+                severity: Severity::Warning,
+                code: "tag-drift",
+                pool: Some(p.pool.clone()),
+                nodes,
+                message: format!(
+                    "{} is {} different images on the pool's nodes (newest pull first): {}",
+                    d.image,
+                    d.held.len(),
+                    groups.join("; ")
+                ),
+                remedy: format!(
+                    "pin it by digest so every node runs the same bytes: {}@{most} is the one \
+                     most nodes hold (in the editor: @ on the image); with imagePullPolicy \
+                     IfNotPresent a tag stays whatever each node pulled first",
+                    d.image.split('@').next().unwrap_or(&d.image)
+                ),
+            });
+        }
+        for image in &p.mutable {
+            out.push(Finding {
+                severity: Severity::Info,
+                code: "mutable-tag",
+                pool: Some(p.pool.clone()),
+                nodes: Vec::new(),
+                message: format!(
+                    "{image} is a tag that moves: with imagePullPolicy IfNotPresent each node \
+                     keeps the image it pulled first, so the pool's nodes drift apart as the \
+                     tag is pushed again"
+                ),
+                remedy: "preload a fixed tag or pin it by digest (image@sha256:…)".into(),
             });
         }
         // A preloader that removes images itself, whatever kpreload's rules say.

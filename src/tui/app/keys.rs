@@ -72,6 +72,7 @@ impl App {
             | Command::Add
             | Command::Remove
             | Command::Tag
+            | Command::Pin
             | Command::MoveUp
             | Command::MoveDown
             | Command::Undo

@@ -277,3 +277,55 @@ fn no_quitting_while_an_apply_is_under_way() {
         app.notice
     );
 }
+
+#[test]
+fn at_pins_an_image_to_the_digest_most_of_the_pools_nodes_hold() {
+    let mut app = edit_app();
+    let holding = |name: &str, digest: char| {
+        node(
+            name,
+            json!([{"names": [format!("docker.io/library/nginx@sha256:{}", digest.to_string().repeat(64)),
+                "docker.io/library/nginx:1.25-alpine"], "sizeBytes": 18_500_000}]),
+        )
+    };
+    app.update(Action::Cluster(Update::Nodes(vec![
+        holding("web-1", 'b'),
+        holding("web-2", 'a'),
+        holding("web-3", 'b'),
+        // Not in the pool: does not count.
+        holding("batch-1", 'a'),
+    ])));
+    app.refresh();
+    // The first image, nginx:1.25-alpine, is selected.
+    press(&mut app, "@");
+    let pinned = format!("nginx:1.25-alpine@sha256:{}", "b".repeat(64));
+    assert_eq!(
+        draft(&app),
+        [pinned.as_str(), "node:20-alpine", "redis:7-alpine"]
+    );
+    assert_eq!(
+        app.notice.as_deref(),
+        Some(
+            format!(
+                "pinned to sha256:{} (held by 2 of the 3 nodes that hold nginx:1.25-alpine)",
+                "b".repeat(64)
+            )
+            .as_str()
+        )
+    );
+    press(&mut app, "@");
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .ends_with("is pinned already")
+    );
+    // An image no node holds has nothing to pin to.
+    press(&mut app, "j@");
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("no node of the pool holds node:20-alpine yet: nothing to pin it to")
+    );
+    press(&mut app, "u");
+    assert_eq!(draft(&app)[0], "nginx:1.25-alpine");
+}

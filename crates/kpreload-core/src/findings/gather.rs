@@ -81,9 +81,13 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
         labels: &'a BTreeMap<String, String>,
         taints: Vec<Taint>,
         held: HashSet<u32>,
+        /// Per tag name the node lists, the digest of the image it names there.
+        digests: HashMap<u32, u32>,
         capped: bool,
         pressure: bool,
     }
+    let mut digest_names: Vec<String> = Vec::new();
+    let mut digest_numbers: HashMap<String, u32> = HashMap::new();
     let mut sizes: HashMap<u32, u64> = HashMap::new();
     let nodes: Vec<Seen> = s
         .nodes
@@ -95,13 +99,31 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                 .and_then(|st| st.images.as_deref())
                 .unwrap_or_default();
             let mut held = HashSet::with_capacity(listed.len() * 2);
+            let mut digests = HashMap::new();
             for i in listed {
                 let size = i.size_bytes.unwrap_or(0).max(0) as u64;
+                let digest = i
+                    .names
+                    .iter()
+                    .flatten()
+                    .find_map(|t| t.split_once('@').map(|(_, d)| d))
+                    .map(|d| {
+                        let next = digest_names.len() as u32;
+                        *digest_numbers.entry(d.to_string()).or_insert_with(|| {
+                            digest_names.push(d.to_string());
+                            next
+                        })
+                    });
                 for text in i.names.iter().flatten() {
                     if let Some(id) = names.id(text) {
                         held.insert(id);
                         if size > 0 {
                             sizes.insert(id, size);
+                        }
+                        if let Some(d) = digest
+                            && !text.contains('@')
+                        {
+                            digests.insert(id, d);
                         }
                     }
                 }
@@ -110,6 +132,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                 name: n.metadata.name.as_deref().unwrap_or_default(),
                 labels: n.metadata.labels.as_ref().unwrap_or(&no_labels),
                 taints: Taint::of_node(n),
+                digests,
                 capped: listed.len() >= STATUS_IMAGES_CAP,
                 pressure: n
                     .status
@@ -163,8 +186,36 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             }
         }
     }
+    let node_of: HashMap<&str, &str> = s
+        .pods
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.metadata.uid.as_deref()?,
+                p.spec.as_ref()?.node_name.as_deref()?,
+            ))
+        })
+        .collect();
+    // When each node last pulled each image, by the kubelet's `Successfully pulled`.
+    let mut pulled_at: HashMap<(&str, u32), i64> = HashMap::new();
     let mut rates_by_owner: HashMap<&str, Vec<f64>> = HashMap::new();
     for e in &s.events {
+        if let Some((image, Said::Pulled { .. })) = e.message.as_deref().and_then(read)
+            && let Some(node) = e
+                .involved_object
+                .uid
+                .as_deref()
+                .and_then(|u| node_of.get(u))
+            && let Some(id) = names.id(image)
+            && let Some(at) = e
+                .last_timestamp
+                .as_ref()
+                .map(|t| t.0.as_second())
+                .or(e.event_time.as_ref().map(|t| t.0.as_second()))
+        {
+            let slot = pulled_at.entry((node, id)).or_insert(at);
+            *slot = (*slot).max(at);
+        }
         let Some(owner) = e
             .involved_object
             .uid
@@ -236,6 +287,56 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             shards: p.pool.shards,
             rate: rates.get(rates.len() / 2).copied(),
             shape: shape.clone(),
+            drift: p
+                .pool
+                .images
+                .iter()
+                .filter(|i| i.digest().is_none())
+                .filter_map(|i| {
+                    let id = names.of(i);
+                    let mut by_digest: BTreeMap<u32, (Vec<String>, Option<i64>)> = BTreeMap::new();
+                    for n in &covered {
+                        if let Some(d) = n.digests.get(&id) {
+                            let entry = by_digest.entry(*d).or_default();
+                            entry.0.push(n.name.to_string());
+                            entry.1 = entry.1.max(pulled_at.get(&(n.name, id)).copied());
+                        }
+                    }
+                    if by_digest.len() < 2 {
+                        return None;
+                    }
+                    let mut held: Vec<super::Held> = by_digest
+                        .into_iter()
+                        .map(|(d, (mut nodes, last_pull))| {
+                            crate::natural::sort(&mut nodes);
+                            super::Held {
+                                digest: digest_names[d as usize].clone(),
+                                nodes,
+                                last_pull,
+                            }
+                        })
+                        .collect();
+                    // The newest pull first; where no pull was seen, the fewer nodes first
+                    // (the later push reaches the nodes pulled later).
+                    held.sort_by(|a, b| {
+                        b.last_pull
+                            .cmp(&a.last_pull)
+                            .then(a.nodes.len().cmp(&b.nodes.len()))
+                            .then(a.digest.cmp(&b.digest))
+                    });
+                    Some(super::Drift {
+                        image: i.written().to_string(),
+                        held,
+                    })
+                })
+                .collect(),
+            mutable: p
+                .pool
+                .images
+                .iter()
+                .filter(|i| i.digest().is_none() && i.tag().is_none_or(|t| t == "latest"))
+                .map(|i| i.written().to_string())
+                .collect(),
             own_removals: members
                 .iter()
                 .flat_map(|d| crate::adopt::own_removals(d))

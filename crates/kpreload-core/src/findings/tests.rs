@@ -37,6 +37,8 @@ fn ml(bytes: u64) -> PoolFacts {
         rate: None,
         shape: None,
         own_removals: Vec::new(),
+        drift: Vec::new(),
+        mutable: Vec::new(),
     }
 }
 
@@ -181,6 +183,8 @@ fn batch(shards: usize, rate: Option<f64>) -> PoolFacts {
         rate,
         shape: None,
         own_removals: Vec::new(),
+        drift: Vec::new(),
+        mutable: Vec::new(),
     }
 }
 
@@ -285,5 +289,86 @@ fn the_articles_improved_preloader_is_an_own_cleanup_loop_and_its_plain_one_is_n
         findings(&g.pools, &g.nodes)
             .iter()
             .all(|f| f.code != "own-cleanup-loop")
+    );
+}
+
+#[test]
+fn one_tag_with_two_digests_on_a_pools_nodes_is_tag_drift_newest_pull_first() {
+    use crate::fixtures;
+    let ds = fixtures::daemonset(
+        include_str!("../../../../tests/fixtures/article/image-preloader.yaml"),
+        "uid-1",
+    );
+    let (a, b) = (
+        format!("sha256:{}", "a".repeat(64)),
+        format!("sha256:{}", "b".repeat(64)),
+    );
+    let holding = |name: &str, digest: &str| {
+        fixtures::node(name)
+            .images(
+                json!([{"names": [format!("docker.io/library/golang@{digest}"),
+                "docker.io/library/golang:1.23"], "sizeBytes": 293_403_951}]),
+            )
+            .build()
+    };
+    let pod = fixtures::preloader_pod(&ds, "p-3", "node-3", "2026-11-28T10:00:00Z", json!({}));
+    let pulled = fixtures::event_of(fixtures::event(
+        "p-3",
+        1,
+        "2026-11-28T10:05:00Z",
+        "Normal",
+        "Pulled",
+        "Successfully pulled image \"golang:1.23\" in 9.1s (9.1s including waiting). Image size: 293403951 bytes.",
+    ));
+    let s = crate::progress::Snapshot {
+        nodes: vec![
+            holding("node-1", &a),
+            holding("node-2", &a),
+            holding("node-3", &b),
+        ],
+        pods: vec![pod],
+        events: vec![pulled],
+        daemonsets: vec![ds],
+        ..Default::default()
+    };
+    let g = gather::gather(&s, None);
+    let all = findings(&g.pools, &g.nodes);
+    let drift: Vec<&Finding> = all.iter().filter(|f| f.code == "tag-drift").collect();
+    assert_eq!(drift.len(), 1, "{all:#?}");
+    let f = drift[0];
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.nodes, ["node-1", "node-2", "node-3"]);
+    // node-3 pulled the newer push: its digest comes first.
+    assert_eq!(
+        f.message,
+        "golang:1.23 is 2 different images on the pool's nodes (newest pull first): \
+         sha256:bbbbbbbbbbbb on node-3; sha256:aaaaaaaaaaaa on node-1, node-2"
+    );
+    assert!(
+        f.remedy
+            .contains(&format!("golang:1.23@{a} is the one most nodes hold")),
+        "{}",
+        f.remedy
+    );
+    // The article's g1g1/py-kube has no tag: it moves.
+    let mutable: Vec<&Finding> = all.iter().filter(|f| f.code == "mutable-tag").collect();
+    assert_eq!(mutable.len(), 1, "{all:#?}");
+    assert_eq!(mutable[0].severity, Severity::Info);
+    assert!(
+        mutable[0]
+            .message
+            .starts_with("g1g1/py-kube is a tag that moves")
+    );
+
+    // One digest everywhere: no drift.
+    let same = crate::progress::Snapshot {
+        nodes: vec![holding("node-1", &a), holding("node-2", &a)],
+        ..s
+    };
+    let g = gather::gather(&same, None);
+    assert!(
+        findings(&g.pools, &g.nodes)
+            .iter()
+            .all(|f| f.code != "tag-drift")
     );
 }

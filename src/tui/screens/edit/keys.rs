@@ -270,6 +270,35 @@ fn list_key(app: &mut App, command: Command) -> Option<Action> {
             Err(why) => app.notice = Some(why),
         },
         Command::Tag if e.selected_image().is_some() => e.step = Step::Tag(Picker::default()),
+        Command::Pin => {
+            let nodes: Vec<String> = match app.overview.pools.iter().find(|p| p.pool == e.pool.name)
+            {
+                Some(p) => p.nodes.iter().map(|n| n.node.clone()).collect(),
+                None => Vec::new(),
+            };
+            let image = e.selected_image().cloned()?;
+            app.notice = Some(
+                match crate::core::edit::majority_digest(&app.snapshot.nodes, &nodes, &image) {
+                    _ if image.digest().is_some() => {
+                        format!("{} is pinned already", image.written())
+                    }
+                    None => format!(
+                        "no node of the pool holds {} yet: nothing to pin it to",
+                        image.written()
+                    ),
+                    Some(held) => match e.draft.pin(e.selected, &held.digest) {
+                        Ok(()) => format!(
+                            "pinned to {} (held by {} of the {} nodes that hold {})",
+                            held.digest,
+                            held.count,
+                            held.holding,
+                            image.written()
+                        ),
+                        Err(why) => why,
+                    },
+                },
+            );
+        }
         Command::MoveUp => {
             if let Some(i) = e.draft.move_up(e.selected) {
                 e.selected = i;
