@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod gitops;
 pub mod natural;
 pub mod node_detail;
+pub mod nodepools;
 pub mod objects;
 pub mod planner;
 pub mod pools;
