@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::cluster::watch::{self, Links, PodScope};
 use crate::cluster::{Target, connect};
+use crate::core::nodepools::NodePool;
 use crate::core::progress::{self, ImageState, Overview, PoolProgress, Snapshot};
 use crate::core::units;
 
@@ -89,6 +90,9 @@ impl ShapeWatch {
 }
 
 pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Write) -> Result<()> {
+    let labels = crate::tui::config::Config::load()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .node_pool_labels;
     let connection = connect(target).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let tasks = watch::spawn_all(
@@ -143,7 +147,12 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
             .iter()
             .any(|p| p.failures() > 0 || p.problem.is_some())
         {
-            print(&selected, options.format, out)?;
+            print(
+                &selected,
+                &node_pools(&snapshot, &labels, &selected, options.pool),
+                options.format,
+                out,
+            )?;
             for t in &tasks {
                 t.abort();
             }
@@ -152,7 +161,12 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
         if let Some((pool, warning)) =
             shapes.see(&selected, tokio::time::Instant::now(), SHAPE_GRACE)
         {
-            print(&selected, options.format, out)?;
+            print(
+                &selected,
+                &node_pools(&snapshot, &labels, &selected, options.pool),
+                options.format,
+                out,
+            )?;
             for t in &tasks {
                 t.abort();
             }
@@ -182,7 +196,12 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
     }
     match outcome {
         Ok(overview) => {
-            print(&overview, options.format, out)?;
+            print(
+                &overview,
+                &node_pools(&snapshot, &labels, &overview, options.pool),
+                options.format,
+                out,
+            )?;
             Ok(())
         }
         Err(why) if !why.is_empty() => {
@@ -204,7 +223,12 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
         Err(_) => {
             let overview = progress::derive(&snapshot, jiff::Timestamp::now());
             let selected = select(&overview, options.pool, &connection.namespace)?;
-            print(&selected, options.format, out)?;
+            print(
+                &selected,
+                &node_pools(&snapshot, &labels, &selected, options.pool),
+                options.format,
+                out,
+            )?;
             if let Some(warning) = selected.pools.iter().find_map(|p| p.warning.as_deref()) {
                 bail!(
                     "timed out after {}: {warning}",
@@ -281,14 +305,84 @@ fn failure_sentence(o: &Overview) -> String {
     )
 }
 
-fn print(o: &Overview, format: Format, out: &mut dyn Write) -> Result<()> {
+/// The node pools, with the preloaders that serve them; with `--pool`, those it serves.
+fn node_pools(
+    snapshot: &Snapshot,
+    labels: &[String],
+    o: &Overview,
+    pool: Option<&str>,
+) -> Vec<NodePool> {
+    let (all, _) = crate::core::nodepools::group(&snapshot.nodes, labels, o);
+    all.into_iter()
+        .filter(|np| pool.is_none_or(|p| np.preloaders.iter().any(|(x, _, _)| x == p)))
+        .collect()
+}
+
+fn print(o: &Overview, node_pools: &[NodePool], format: Format, out: &mut dyn Write) -> Result<()> {
     match format {
         Format::Json => {
-            writeln!(out, "{}", serde_json::to_string_pretty(&to_json(o))?)?;
+            let mut v = to_json(o);
+            v["node_pools"] = node_pools_json(node_pools);
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
-        Format::Table => out.write_all(table(o).as_bytes())?,
+        Format::Table => {
+            out.write_all(table(o).as_bytes())?;
+            out.write_all(node_pools_table(node_pools).as_bytes())?;
+        }
     }
     Ok(())
+}
+
+/// Every node pool: where its name comes from, the preloader serving it (`null`: none).
+fn node_pools_json(node_pools: &[NodePool]) -> Value {
+    Value::Array(
+        node_pools
+            .iter()
+            .map(|np| {
+                json!({
+                    "name": np.name,
+                    "source": np.source,
+                    "nodes": np.nodes,
+                    "nodes_covered": np.covered,
+                    "daemonset": np.preloaders.first().map(|(_, ns, ds)| json!({"namespace": ns, "name": ds})),
+                    "pools": np.preloaders.iter().map(|(p, _, _)| p.clone()).collect::<Vec<_>>(),
+                    "taints": np.taints.iter().map(|t| json!({"key": t.key, "value": t.value, "effect": format!("{:?}", t.effect)})).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The node pools in a line each, the uncovered ones said so.
+fn node_pools_table(node_pools: &[NodePool]) -> String {
+    if node_pools.is_empty() {
+        return String::new();
+    }
+    let mut text = format!("\nnode pools ({}):\n", node_pools.len());
+    for np in node_pools {
+        let by = if np.uncovered() {
+            "no preloader".to_string()
+        } else {
+            format!(
+                "preloaded by {} on {}/{}",
+                np.preloaders
+                    .iter()
+                    .map(|(p, _, _)| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                np.covered,
+                np.nodes.len()
+            )
+        };
+        text.push_str(&format!(
+            "  {} ({}): {} node{}, {by}\n",
+            np.name,
+            np.source,
+            np.nodes.len(),
+            if np.nodes.len() == 1 { "" } else { "s" }
+        ));
+    }
+    text
 }
 
 /// The status contract (docs/contracts.md), with fields added (never renamed).

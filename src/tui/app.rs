@@ -91,6 +91,10 @@ pub struct App {
     pub snapshot: Snapshot,
     pub links: Links,
     pub overview: Overview,
+    /// The node pools by the providers' labels (the config's), and the nodes in neither a
+    /// node pool nor a preloader's pool; derived with the overview.
+    pub node_pools: Vec<crate::core::nodepools::NodePool>,
+    pub loose: Vec<String>,
     pub now: Timestamp,
     pub stack: Vec<View>,
     pub input: Option<Input>,
@@ -144,6 +148,8 @@ impl App {
             snapshot: Snapshot::default(),
             links: Links::expecting(&watch::watches(watch::PodScope::AllNamespaces)),
             overview: Overview::default(),
+            node_pools: Vec::new(),
+            loose: Vec::new(),
             now,
             stack: vec![View::new(Screen::Pools)],
             input: None,
@@ -183,6 +189,23 @@ impl App {
     pub fn refresh(&mut self) {
         if self.stale {
             self.overview = progress::derive(&self.snapshot, self.now);
+            let (node_pools, _) = crate::core::nodepools::group(
+                &self.snapshot.nodes,
+                &self.config.node_pool_labels,
+                &self.overview,
+            );
+            let grouped: std::collections::HashSet<&str> = node_pools
+                .iter()
+                .flat_map(|p| p.nodes.iter().map(String::as_str))
+                .collect();
+            self.loose = self
+                .overview
+                .unpooled
+                .iter()
+                .filter(|n| !grouped.contains(n.as_str()))
+                .cloned()
+                .collect();
+            self.node_pools = node_pools;
             self.stale = false;
             // A previewed plan follows the cluster; a confirmed or running one does not.
             if let Some(c) = &mut self.cleanup

@@ -281,6 +281,8 @@ impl Theme {
 pub struct Config {
     pub keys: Vec<(Key, Command)>,
     pub theme: Theme,
+    /// The node labels that name a node's pool (the providers'), first match wins.
+    pub node_pool_labels: Vec<String>,
     /// Where the user's file was looked for.
     pub source: Option<PathBuf>,
 }
@@ -365,6 +367,7 @@ impl Config {
     pub(crate) fn merged(docs: &[(&str, &str)]) -> Result<Config, String> {
         let mut keys: BTreeMap<Command, Vec<Key>> = BTreeMap::new();
         let mut colors: BTreeMap<String, Color> = BTreeMap::new();
+        let mut node_pool_labels: Vec<String> = Vec::new();
         for (text, name) in docs {
             let file: File = if text.trim().is_empty() {
                 File::default()
@@ -419,6 +422,18 @@ impl Config {
                 }
                 keys.insert(c, parsed);
             }
+            if let Some(list) = file.node_pools {
+                for (i, key) in list.iter().enumerate() {
+                    if let Some(problem) = label_key_problem(key) {
+                        return Err(format!(
+                            "{}: {key:?} is not a label key: {problem}",
+                            place(&format!("nodePools[{i}]"))
+                        ));
+                    }
+                }
+                // A later file's list replaces the earlier one.
+                node_pool_labels = list;
+            }
             for (field, value) in file.theme {
                 if !THEME_FIELDS.contains(&field.as_str()) {
                     return Err(format!(
@@ -462,9 +477,40 @@ impl Config {
                 selected: color("selected"),
                 plain: false,
             },
+            node_pool_labels,
             source: None,
         })
     }
+}
+
+/// Why a text is not a label key (`[prefix/]name`, the name 63 characters at most of
+/// letters, digits, `-`, `_`, `.`, beginning and ending with a letter or digit).
+fn label_key_problem(key: &str) -> Option<String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || p.split('.').any(|l| l.is_empty()))
+    {
+        return Some("its prefix is not a DNS subdomain".into());
+    }
+    let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if name.is_empty() || name.len() > 63 {
+        return Some("the name after the prefix must be 1 to 63 characters".into());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        || !ends_ok(name.chars().next())
+        || !ends_ok(name.chars().last())
+    {
+        return Some(
+            "use letters, digits, '-', '_' and '.', beginning and ending with a letter or digit"
+                .into(),
+        );
+    }
+    None
 }
 
 const THEME_FIELDS: [&str; 6] = ["accent", "ok", "busy", "fail", "dim", "selected"];
@@ -476,6 +522,9 @@ struct File {
     keys: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     theme: BTreeMap<String, String>,
+    /// The node labels that name a node's pool, first match wins.
+    #[serde(default, rename = "nodePools")]
+    node_pools: Option<Vec<String>>,
 }
 
 fn strip_location(message: &str) -> String {
@@ -527,6 +576,32 @@ mod tests {
         assert!(err.contains("bound to both"), "{err}");
         assert_eq!(c.theme.ok, Color::Rgb(0, 255, 0));
         assert_eq!(c.theme.fail, Color::Red);
+    }
+
+    #[test]
+    fn node_pool_labels_default_to_the_providers_and_a_users_list_replaces_them() {
+        let c = Config::default_config();
+        assert_eq!(c.node_pool_labels, crate::core::nodepools::DEFAULT_LABELS);
+        let user = "nodePools: [workload-type, eks.amazonaws.com/nodegroup]\n";
+        let c = Config::merged(&[(DEFAULT, "default"), (user, "mine.yaml")]).unwrap();
+        assert_eq!(
+            c.node_pool_labels,
+            ["workload-type", "eks.amazonaws.com/nodegroup"]
+        );
+        for (bad, said) in [
+            (
+                "nodePools: [\"has space\"]\n",
+                "mine.yaml:1:13: \"has space\" is not a label key",
+            ),
+            ("nodePools: [/x]\n", "its prefix is not a DNS subdomain"),
+            (
+                "nodePools: [\"-x\"]\n",
+                "beginning and ending with a letter or digit",
+            ),
+        ] {
+            let err = Config::merged(&[(DEFAULT, "default"), (bad, "mine.yaml")]).unwrap_err();
+            assert!(err.contains(said), "{bad}: {err}");
+        }
     }
 
     #[test]

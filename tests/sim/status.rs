@@ -200,3 +200,45 @@ fn the_same_preloader_with_a_pullable_main_image_completes() {
     // A warning: check exits 1 for a pipeline to stop on.
     assert_eq!(check.status.code(), Some(1));
 }
+
+#[test]
+fn status_lists_every_node_pool_with_the_label_it_came_from() {
+    let cluster = Cluster::start("config/scenarios/demo.yaml");
+    let out = status(&cluster, &["-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let pools = v["node_pools"].as_array().unwrap();
+    let names: Vec<&str> = pools.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["general-m6i", "ml-g5", "web-m6i"]);
+    let general = &pools[0];
+    assert_eq!(general["source"], "eks.amazonaws.com/nodegroup");
+    assert_eq!(general["daemonset"], Value::Null, "nothing preloads for it");
+    assert_eq!(
+        general["nodes"],
+        serde_json::json!(["general-1", "general-2", "general-3"])
+    );
+    assert_eq!(general["nodes_covered"], 0);
+    let web = &pools[2];
+    assert_eq!(web["daemonset"]["name"], "image-preloader-web");
+    assert_eq!(web["pools"], serde_json::json!(["web"]));
+    assert_eq!(web["nodes_covered"], 4);
+    // The table names the uncovered one too.
+    let table = String::from_utf8_lossy(&status(&cluster, &[]).stdout).into_owned();
+    assert!(
+        table.contains("  general-m6i (eks.amazonaws.com/nodegroup): 3 nodes, no preloader\n"),
+        "{table}"
+    );
+    // With --pool, only the node pools that pool serves.
+    let v = json(&status(&cluster, &["--pool", "web", "-o", "json"]));
+    let names: Vec<&str> = v["node_pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web-m6i"]);
+}

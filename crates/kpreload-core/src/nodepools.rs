@@ -66,8 +66,9 @@ pub fn group(
             ));
         }
     }
-    let mut pools: BTreeMap<(String, String), (Vec<String>, Option<Vec<Taint>>)> =
-        BTreeMap::new();
+    // (value, key) → its nodes, and the taints all of them have so far.
+    type Members = (Vec<String>, Option<Vec<Taint>>);
+    let mut pools: BTreeMap<(String, String), Members> = BTreeMap::new();
     let mut loose = Vec::new();
     for n in nodes {
         let name = n.metadata.name.clone().unwrap_or_default();
@@ -149,8 +150,10 @@ mod tests {
                 .build(),
             fixtures::node("ip-10-0-1-9")
                 .labels(json!({"eks.amazonaws.com/nodegroup": "gpu-a10"}))
-                .taints(json!([{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"},
-                    {"key": "spot", "value": "true", "effect": "NoSchedule"}]))
+                .taints(
+                    json!([{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"},
+                    {"key": "spot", "value": "true", "effect": "NoSchedule"}]),
+                )
                 .build(),
             fixtures::node("karp-x")
                 .labels(json!({"karpenter.sh/nodepool": "batch", "agentpool": "ignored"}))
@@ -179,7 +182,9 @@ mod tests {
 
         // The article's own label, configured.
         let (pools, _) = group(
-            &[fixtures::node("a").labels(json!({"workload-type": "ml"})).build()],
+            &[fixtures::node("a")
+                .labels(json!({"workload-type": "ml"}))
+                .build()],
             &["workload-type".to_string()],
             &Overview::default(),
         );

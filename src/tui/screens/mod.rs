@@ -9,6 +9,7 @@ pub mod edit;
 pub mod findings;
 pub mod help;
 pub mod node;
+pub mod nodepool;
 pub mod plan;
 pub mod pool;
 pub mod pools;
@@ -26,6 +27,8 @@ pub enum Screen {
     Pools,
     Pool(String),
     Node(String),
+    /// A node pool as the cluster's labels define it.
+    NodePool(String),
     /// The cleanup plan (its scope and state are in `App::cleanup`).
     Plan,
     /// The pool editor (its state is in `App::edit`).
@@ -41,6 +44,7 @@ impl Screen {
             Screen::Pools => Box::new(pools::Pools),
             Screen::Pool(name) => Box::new(pool::PoolScreen { name: name.clone() }),
             Screen::Node(name) => Box::new(node::NodeScreen { name: name.clone() }),
+            Screen::NodePool(name) => Box::new(nodepool::NodePoolScreen { name: name.clone() }),
             Screen::Plan => Box::new(plan::PlanScreen),
             Screen::Edit => Box::new(edit::EditScreen),
             Screen::Findings => Box::new(findings::FindingsScreen),

@@ -32,7 +32,11 @@ impl Component for Pools {
                 opens: Some(Screen::Pool(p.pool.clone())),
             })
             .collect();
-        rows.extend(app.overview.unpooled.iter().map(|n| super::Row {
+        rows.extend(app.node_pools.iter().map(|p| super::Row {
+            key: p.name.clone(),
+            opens: Some(Screen::NodePool(p.name.clone())),
+        }));
+        rows.extend(app.loose.iter().map(|n| super::Row {
             key: n.clone(),
             opens: Some(Screen::Node(n.clone())),
         }));
@@ -51,8 +55,16 @@ impl Component for Pools {
         true
     }
 
+    /// A few of every pool's nodes, and of every node pool's nothing preloads for.
     fn kubelets(&self, app: &App) -> Vec<String> {
-        app.nodes_per_pool(SAMPLE_PER_POOL)
+        let mut nodes = app.nodes_per_pool(SAMPLE_PER_POOL);
+        nodes.extend(
+            app.node_pools
+                .iter()
+                .filter(|p| p.uncovered())
+                .flat_map(|p| p.nodes.iter().take(SAMPLE_PER_POOL).cloned()),
+        );
+        nodes
     }
 
     fn refresh(&self, app: &App) -> Vec<String> {
@@ -69,7 +81,10 @@ impl Component for Pools {
     fn command(&self, app: &mut App, command: Command) -> bool {
         match command {
             Command::Cleanup => super::plan::open(app, Scope::Cluster),
-            Command::NewPool => super::edit::open_new_pool(app),
+            Command::NewPool => match app.selected_row().and_then(|r| r.opens) {
+                Some(Screen::NodePool(np)) => super::edit::open_new_for_node_pool(app, &np),
+                _ => super::edit::open_new_pool(app),
+            },
             _ => return false,
         }
         true
@@ -131,6 +146,37 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
                     },
                 ])
             }
+            Some(Screen::NodePool(name)) => {
+                let Some(np) = app.node_pools.iter().find(|p| &p.name == name) else {
+                    continue;
+                };
+                let serving = if np.uncovered() {
+                    Line::styled("no preloader", Style::new().fg(t.busy))
+                } else {
+                    Line::raw(format!(
+                        "by {}",
+                        np.preloaders
+                            .iter()
+                            .map(|(p, _, _)| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                };
+                let mut about = np.source.clone();
+                if !np.taints.is_empty() {
+                    about.push_str(&format!(" · taint {}", super::nodepool::taints_text(np)));
+                }
+                Row::new(vec![
+                    Cell::from(highlighted(app, name, Style::new())),
+                    Cell::from(format!("{}/{}", np.covered, np.nodes.len())),
+                    Cell::from("-"),
+                    Cell::from(serving),
+                    Cell::from(super::nodepool::fullest_disk(app, np)),
+                    Cell::from(""),
+                    Cell::from(""),
+                    Cell::from(Line::styled(about, Style::new().fg(t.dim))),
+                ])
+            }
             Some(Screen::Node(name)) => Row::new(vec![
                 Cell::from(highlighted(app, name, Style::new().fg(t.dim))),
                 Cell::from(""),
@@ -142,23 +188,39 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
         table_rows.push(r);
     }
     let pools = app.overview.pools.len();
-    let title = format!(
-        " pools ({pools}) · nodes in no pool ({}) ",
-        app.overview.unpooled.len()
-    );
+    let title = if app.node_pools.is_empty() {
+        format!(
+            " pools ({pools}) · nodes in no pool ({}) ",
+            app.overview.unpooled.len()
+        )
+    } else {
+        format!(
+            " pools ({pools}) · node pools ({}, {} with no preloader) · nodes in neither ({}) ",
+            app.node_pools.len(),
+            app.node_pools.iter().filter(|p| p.uncovered()).count(),
+            app.loose.len()
+        )
+    };
     let header = Row::new(vec![
         "POOL", "NODES", "IMAGES", "PROGRESS", "PULLED", "RATE", "ETA", "FAILED",
     ])
     .style(Style::new().add_modifier(Modifier::BOLD).fg(t.accent));
+    // The names as wide as the longest (10 to 24), the rest to the last column.
+    let name_width = rows
+        .iter()
+        .map(|r| r.key.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(10, 24) as u16;
     let widths = [
-        Constraint::Min(10),
+        Constraint::Length(name_width),
         Constraint::Length(6),
         Constraint::Length(8),
         Constraint::Length(13),
         Constraint::Length(10),
         Constraint::Length(10),
         Constraint::Length(8),
-        Constraint::Min(8),
+        Constraint::Fill(1),
     ];
     let empty = rows.is_empty();
     let table = Table::new(table_rows, widths)

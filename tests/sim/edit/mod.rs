@@ -50,6 +50,16 @@ struct Session {
 
 impl Session {
     async fn start(cluster: &Cluster, gitops: Option<std::path::PathBuf>) -> Session {
+        let mut s = Session::start_until(cluster, |a| {
+            a.overview.pools.iter().any(|p| p.pool == "web")
+        })
+        .await;
+        s.app.gitops = gitops;
+        s
+    }
+
+    /// Starts the watches and takes in updates until they are live and `ready` holds.
+    async fn start_until(cluster: &Cluster, ready: impl Fn(&App) -> bool) -> Session {
         let client = support::kube_client(&cluster.kubeconfig).await;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let tasks = watch::spawn_all(&client, "kube-system", PodScope::AllNamespaces, &tx);
@@ -57,19 +67,14 @@ impl Session {
             namespace: "kube-system".into(),
             ..Default::default()
         };
-        let mut app = App::new(Config::default_config(), header, false, Timestamp::now());
-        app.gitops = gitops;
+        let app = App::new(Config::default_config(), header, false, Timestamp::now());
         let mut s = Session {
             app,
             rx,
             client,
             _tasks: tasks,
         };
-        let live = s
-            .until(30, |a| {
-                a.links.all_live() && a.overview.pools.iter().any(|p| p.pool == "web")
-            })
-            .await;
+        let live = s.until(30, |a| a.links.all_live() && ready(a)).await;
         assert!(live, "the watches came up");
         s
     }
@@ -402,3 +407,84 @@ fn in_gitops_mode_an_edit_goes_to_the_file_and_round_trips() {
 }
 
 mod pools;
+
+#[test]
+fn node_pools_from_the_providers_labels_and_n_makes_a_preloader_on_exactly_one() {
+    let cluster = Cluster::start("tests/fixtures/scenarios/nodepools.yaml");
+    cluster.rt.block_on(async {
+        let mut s = Session::start_until(&cluster, |a| a.node_pools.len() == 3).await;
+        // Every node pool by its name, in natural order, then the node in none.
+        let rows: Vec<String> = s.app.rows().iter().map(|r| r.key.clone()).collect();
+        assert_eq!(rows, ["api", "batch", "web", "bastion-1"]);
+        let sources: Vec<&str> = s.app.node_pools.iter().map(|p| p.source.as_str()).collect();
+        assert_eq!(
+            sources,
+            [
+                "eks.amazonaws.com/nodegroup",
+                "karpenter.sh/nodepool",
+                "cloud.google.com/gke-nodepool"
+            ]
+        );
+        assert!(s.app.node_pools.iter().all(|p| p.uncovered()));
+        // A node pool's nodes count as numbers: api-2 before api-10.
+        press(&mut s.app, "<Enter>");
+        assert_eq!(s.app.view().screen, Screen::NodePool("api".into()));
+        let nodes: Vec<String> = s.app.rows().iter().map(|r| r.key.clone()).collect();
+        let expected: Vec<String> = (1..=12).map(|i| format!("api-{i}")).collect();
+        assert_eq!(nodes, expected);
+        press(&mut s.app, "<Esc>");
+
+        // n on batch: its label as the selector, its taint's toleration ticked.
+        press(&mut s.app, "jn");
+        assert_eq!(s.app.view().screen, Screen::Edit);
+        {
+            let e = s.app.edit.as_ref().unwrap();
+            assert_eq!(e.pool.name, "batch");
+            let Step::NewTolerations { proposed, .. } = &e.step else {
+                panic!("the tolerations, proposed: {}", s.step());
+            };
+            assert_eq!(proposed.len(), 1);
+            assert!(proposed[0].1, "ticked");
+            assert_eq!(proposed[0].0.key, "karpenter.sh/spot");
+        }
+        press(&mut s.app, "<Enter>nginx:1.25<Enter><Esc>p");
+        s.work().await;
+        assert!(s.step().starts_with("Preview"), "{}", s.step());
+        press(&mut s.app, "y");
+        s.work().await;
+        assert!(
+            s.app
+                .notice
+                .as_deref()
+                .unwrap_or_default()
+                .contains("created"),
+            "{:?}",
+            s.app.notice
+        );
+        // The preloader lands on exactly the node pool's nodes, and the pool is complete.
+        let done = s
+            .until(60, |a| {
+                a.overview
+                    .pools
+                    .iter()
+                    .any(|p| p.pool == "batch" && p.nodes.len() == 3 && p.complete())
+            })
+            .await;
+        assert!(done, "{:?}", s.app.overview.pools);
+        let pods =
+            Api::<k8s_openapi::api::core::v1::Pod>::namespaced(s.client.clone(), "kube-system")
+                .list(&Default::default())
+                .await
+                .unwrap();
+        let mut on: Vec<String> = pods
+            .items
+            .iter()
+            .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+            .collect();
+        on.sort();
+        assert_eq!(on, ["batch-1", "batch-2", "batch-3"]);
+        let batch = s.app.node_pools.iter().find(|p| p.name == "batch").unwrap();
+        assert_eq!(batch.covered, 3);
+        assert_eq!(batch.preloaders[0].0, "batch");
+    });
+}

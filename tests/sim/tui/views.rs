@@ -207,3 +207,100 @@ fn a_long_list_keeps_the_selection_in_view() {
         "{screen}"
     );
 }
+
+/// The fixture's cluster with node pools: its web nodes in a GKE node pool (served by the
+/// web preloader), three tainted GPU nodes in an EKS node group nothing preloads for, and
+/// batch-1 in neither.
+fn app_with_node_pools() -> App {
+    let mut app = app();
+    let labelled = |name: &str, labels: Value, taints: Value| {
+        fixtures::node(name)
+            .labels(labels)
+            .taints(taints)
+            .storage("100Gi")
+            .ready()
+            .build()
+    };
+    let web = |name: &str| {
+        labelled(
+            name,
+            json!({"workload-type": "web", "cloud.google.com/gke-nodepool": "web-pool"}),
+            json!([{"key": "workload", "value": "web", "effect": "NoSchedule"}]),
+        )
+    };
+    let gpu = |name: &str| {
+        labelled(
+            name,
+            json!({"eks.amazonaws.com/nodegroup": "gpu-a10"}),
+            json!([{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]),
+        )
+    };
+    app.update(Action::Cluster(Update::Nodes(vec![
+        web("web-1"),
+        web("web-2"),
+        web("web-3"),
+        gpu("gpu-10"),
+        gpu("gpu-2"),
+        gpu("gpu-1"),
+        node("batch-1", json!([])),
+    ])));
+    app.refresh();
+    app
+}
+
+#[test]
+fn the_pools_list_shows_every_node_pool_covered_or_not_then_the_nodes_in_neither() {
+    let mut app = app_with_node_pools();
+    let keys: Vec<String> = app.rows().iter().map(|r| r.key.clone()).collect();
+    assert_eq!(keys, ["web", "gpu-a10", "web-pool", "batch-1"]);
+    let gpu = &app.node_pools[0];
+    assert_eq!(gpu.nodes, ["gpu-1", "gpu-2", "gpu-10"]);
+    assert!(gpu.uncovered());
+    let web_pool = &app.node_pools[1];
+    assert_eq!(
+        (web_pool.covered, web_pool.preloaders[0].0.as_str()),
+        (3, "web")
+    );
+    for (w, h) in [(80, 24), (160, 48)] {
+        let screen = draw(&mut app, w, h);
+        assert!(screen.contains("no preloader"), "{screen}");
+        snapshot(&format!("pools_node_pools_{w}x{h}"), screen);
+    }
+    // Its screen, and n on it: a new pool with its selector and its taint's toleration.
+    press(&mut app, "j\n");
+    assert_eq!(app.view().screen, Screen::NodePool("gpu-a10".into()));
+    snapshot("node_pool_80x24", draw(&mut app, 80, 24));
+    press(&mut app, "n");
+    let e = app.edit.as_ref().expect("the new-pool editor");
+    assert_eq!(e.pool.name, "gpu-a10");
+    assert_eq!(
+        e.pool.selector.terms,
+        [[kpreload::core::selector::Requirement::equals(
+            "eks.amazonaws.com/nodegroup",
+            "gpu-a10"
+        )]]
+    );
+    let EditStep::NewTolerations { proposed, .. } = &e.step else {
+        panic!("{:?}", e.step);
+    };
+    assert_eq!(proposed.len(), 1);
+    assert_eq!(
+        (
+            proposed[0].0.key.as_str(),
+            proposed[0].0.value.as_str(),
+            proposed[0].1
+        ),
+        ("nvidia.com/gpu", "true", true)
+    );
+    // A node pool a preloader serves already is edited through that pool.
+    let mut app = app_with_node_pools();
+    press(&mut app, "jj");
+    press(&mut app, "n");
+    assert_eq!(app.view().screen, Screen::Pools);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some(
+            "the node pool web-pool is preloaded by the pool web already; e on that pool edits its images"
+        )
+    );
+}

@@ -443,7 +443,7 @@ pub(super) fn accept(app: &mut App, chosen: String) {
 /// The tolerations a new pool needs for the taints of the nodes its selector matches, each
 /// with whether it starts checked: the kubelet's and the control plane's own taints (not
 /// ready, unreachable, pressure, roles) and NoExecute are offered, not chosen.
-fn proposed_tolerations(
+pub(super) fn proposed_tolerations(
     snapshot: &crate::core::progress::Snapshot,
     selector: &NodeSelector,
 ) -> Vec<(Toleration, bool)> {

@@ -139,6 +139,67 @@ pub(crate) fn open_new_pool(app: &mut App) {
     app.stack.push(View::new(Screen::Edit));
 }
 
+/// `new-pool` on a node pool: its name, its label as the selector and the tolerations its
+/// taints need proposed (and ticked), then its images.
+pub(crate) fn open_new_for_node_pool(app: &mut App, node_pool: &str) {
+    let Some(np) = app.node_pools.iter().find(|p| p.name == node_pool).cloned() else {
+        app.notice = Some(format!("no node pool named {node_pool:?}"));
+        return;
+    };
+    if let Some((pool, _, _)) = np.preloaders.first() {
+        app.notice = Some(format!(
+            "the node pool {} is preloaded by the pool {pool} already; e on that pool edits its images",
+            np.name
+        ));
+        return;
+    }
+    open_new_pool(app);
+    let snapshot = app.snapshot.clone();
+    let taken = app.overview.pools.iter().any(|p| p.pool == np.name);
+    let Some(e) = app.edit.as_mut() else { return };
+    e.pool.selector = NodeSelector {
+        terms: vec![vec![Requirement::equals(&np.source, &np.name)]],
+    };
+    let valid = dns_label_problem(&np.name, POOL_NAME_MAX).is_none() && !taken;
+    if !valid {
+        // The name must be changed first; the selector stays.
+        e.step = Step::NewName(Picker {
+            text: np.name.clone(),
+            selected: None,
+            error: Some(if taken {
+                format!("a pool named {:?} exists; choose another name", np.name)
+            } else {
+                "not a pool name as it is; change it".into()
+            }),
+        });
+        return;
+    }
+    e.pool.name = np.name.clone();
+    e.draft = Draft::new(&np.name, Vec::new());
+    e.daemonset = e.pool.daemonset_name();
+    let proposed = super::keys::proposed_tolerations(&snapshot, &e.pool.selector);
+    e.step = if proposed.is_empty() {
+        Step::Add(Picker::default())
+    } else {
+        Step::NewTolerations {
+            proposed,
+            selected: 0,
+        }
+    };
+    app.notice = Some(format!(
+        "a preloader for the node pool {} ({} nodes, {}={}): {}",
+        np.name,
+        np.nodes.len(),
+        np.source,
+        np.name,
+        if np.taints.is_empty() {
+            "now the images: type or pick one".to_string()
+        } else {
+            "its taints' tolerations are ticked; Enter takes them".to_string()
+        }
+    ));
+}
+
 /// `delete-pool`: opens the confirmation for the selected (or viewed) pool's preloader.
 pub(crate) fn open_delete(app: &mut App) {
     if app.read_only {
