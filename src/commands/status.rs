@@ -502,7 +502,14 @@ fn table(o: &Overview) -> String {
                     .filter_map(move |i| match &i.state {
                         ImageState::Failed {
                             reason, message, ..
-                        } => Some(format!("  {} {}: {reason}: {message}", n.node, i.image)),
+                        } => Some(format!(
+                            "  {} {}: {reason}: {message}{}",
+                            n.node,
+                            i.image,
+                            p.remedy(message)
+                                .map(|r| format!("\n    → {r}"))
+                                .unwrap_or_default()
+                        )),
                         _ => None,
                     })
                     .chain(
@@ -567,6 +574,7 @@ mod tests {
             recent: Vec::new(),
             problem: None,
             warning: warning.map(str::to_string),
+            pull_secrets: Vec::new(),
         }
     }
 

@@ -39,6 +39,7 @@ pub enum Command {
     Remove,
     Tag,
     Pin,
+    PullSecrets,
     MoveUp,
     MoveDown,
     Undo,
@@ -49,7 +50,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 32] = [
+    pub const ALL: [Command; 33] = [
         Command::Up,
         Command::Down,
         Command::Left,
@@ -75,6 +76,7 @@ impl Command {
         Command::Remove,
         Command::Tag,
         Command::Pin,
+        Command::PullSecrets,
         Command::MoveUp,
         Command::MoveDown,
         Command::Undo,
@@ -111,6 +113,7 @@ impl Command {
             Command::Remove => "remove",
             Command::Tag => "tag",
             Command::Pin => "pin",
+            Command::PullSecrets => "pull-secrets",
             Command::MoveUp => "move-up",
             Command::MoveDown => "move-down",
             Command::Undo => "undo",
@@ -150,6 +153,9 @@ impl Command {
             Command::Pin => {
                 "editor: pin the selected image to the digest most of the pool's nodes hold"
             }
+            Command::PullSecrets => {
+                "editor: the Secrets the pool's images are pulled with (imagePullSecrets)"
+            }
             Command::MoveUp => "editor: pull the selected image earlier",
             Command::MoveDown => "editor: pull the selected image later",
             Command::Undo => "editor: undo the last change",
@@ -168,6 +174,7 @@ impl Command {
             | Command::Remove
             | Command::Tag
             | Command::Pin
+            | Command::PullSecrets
             | Command::MoveUp
             | Command::MoveDown
             | Command::Undo

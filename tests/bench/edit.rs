@@ -88,6 +88,7 @@ fn main() {
             keep: None,
             protect: None,
             shards: 1,
+            pull_secrets: Vec::new(),
         };
         let t = Instant::now();
         let nodes = pool_nodes(&snapshot.nodes, &pool);

@@ -242,3 +242,73 @@ fn status_lists_every_node_pool_with_the_label_it_came_from() {
         .collect();
     assert_eq!(names, ["web-m6i"]);
 }
+
+/// The private registry's pool, with these pull secrets (none: the line is left out).
+fn private_pools(dir: &std::path::Path, secrets: &[&str]) -> String {
+    let line = if secrets.is_empty() {
+        String::new()
+    } else {
+        format!("    pullSecrets: [{}]\n", secrets.join(", "))
+    };
+    let text = format!(
+        "apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\npools:\n  - name: app\n    \
+         nodeSelector: {{ matchLabels: {{ workload-type: app }} }}\n{line}    images: [registry.example.com/team/app:1.0]\n"
+    );
+    let path = dir.join(format!("pools-{}.yaml", secrets.join("-")));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_private_image_fails_without_its_pull_secret_and_pulls_once_the_pool_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start("tests/fixtures/scenarios/private.yaml");
+    let kubeconfig = cluster.kubeconfig.to_str().unwrap().to_string();
+    let apply = |file: &str| {
+        let o = kpreload(&["--kubeconfig", &kubeconfig, "apply", "-f", file]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+
+    // No secret: the registry refuses, and the remedy names pull secrets.
+    apply(&private_pools(dir.path(), &[]));
+    let out = status(&cluster, &["--wait", "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("registry.example.com/team/app:1.0 on app-"),
+        "{stderr}"
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("pull access denied"), "{table}");
+    assert!(
+        table.contains("→ the registry wants credentials: give the pool a pull secret")
+            && table.contains("the pool has none"),
+        "{table}"
+    );
+
+    // A secret that is not in the namespace: the kubelet says so, and so does status.
+    apply(&private_pools(dir.path(), &["regcerd"]));
+    let out = status(&cluster, &["--wait", "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "FailedToRetrieveImagePullSecret: the pull secret regcerd is not in kube-system"
+        ),
+        "{stderr}"
+    );
+
+    // The right one: every node pulls it.
+    let applied = apply(&private_pools(dir.path(), &["regcred"]));
+    assert_eq!(applied, "daemonset.apps/image-preloader-app configured\n");
+    let out = status(&cluster, &["--wait", "--timeout", "60s", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["pools"][0]["complete"], true, "{v}");
+    assert_eq!(v["pools"][0]["images_done"], 2);
+}

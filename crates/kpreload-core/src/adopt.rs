@@ -402,6 +402,13 @@ fn read(
             keep,
             protect,
             shards: 1,
+            pull_secrets: spec
+                .image_pull_secrets
+                .iter()
+                .flatten()
+                .map(|s| s.name.clone())
+                .filter(|s| !s.is_empty())
+                .collect(),
         },
     })
 }

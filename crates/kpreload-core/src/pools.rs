@@ -5,6 +5,7 @@
 //! keep: 2                           # versions kept per line by cleanup (default 2)
 //! protect: ["registry.k8s.io/*"]    # never removed (default registry.k8s.io/*)
 //! helperImage: busybox:1.37.0-musl  # a static busybox: the no-op and the cleanup container
+//! pullSecrets: [regcred]            # the pods' imagePullSecrets, for pools that name none
 //! pools:
 //!   - name: ml
 //!     nodeSelector: { matchLabels: { workload-type: ml } }
@@ -49,6 +50,9 @@ pub struct Pool {
     /// How many preloader DaemonSets share the images (1: one). With the kubelet's
     /// `serializeImagePulls: false`, shards pull in parallel; one pod's images never do.
     pub shards: usize,
+    /// The Secrets (in the preloaders' namespace) the kubelet pulls the pool's images
+    /// with: the pod's `imagePullSecrets`. The file's default when the pool names none.
+    pub pull_secrets: Vec<String>,
 }
 
 /// The most DaemonSets one pool may be split over.
@@ -226,6 +230,7 @@ struct RawFile {
     keep: Option<i64>,
     protect: Option<Vec<String>>,
     helper_image: Option<String>,
+    pull_secrets: Option<Vec<String>>,
     pools: Vec<RawPool>,
 }
 
@@ -259,9 +264,15 @@ impl RawFile {
             self.helper_image.as_deref().unwrap_or(DEFAULT_HELPER_IMAGE),
             "helperImage",
         )?;
+        let default_secrets = check_secrets(self.pull_secrets, "pullSecrets")?.unwrap_or_default();
         let mut pools: Vec<Pool> = Vec::new();
         for (i, raw) in self.pools.into_iter().enumerate() {
-            let pool = raw.check(&format!("pools[{i}]"))?;
+            // A pool's own list, even empty, stands; else the file's.
+            let own = raw.pull_secrets.is_some();
+            let mut pool = raw.check(&format!("pools[{i}]"))?;
+            if !own {
+                pool.pull_secrets = default_secrets.clone();
+            }
             if pools.iter().any(|p| p.name == pool.name) {
                 return Err(fault(
                     format!("pools[{i}].name"),
@@ -278,6 +289,43 @@ impl RawFile {
             pools,
         })
     }
+}
+
+/// Pull secrets: Secret names (DNS subdomains), each once.
+fn check_secrets(secrets: Option<Vec<String>>, path: &str) -> Result<Option<Vec<String>>, Fault> {
+    let Some(list) = secrets else {
+        return Ok(None);
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (i, s) in list.into_iter().enumerate() {
+        if let Some(p) = dns_subdomain_problem(&s) {
+            return Err(fault(
+                format!("{path}[{i}]"),
+                format!("the Secret name \"{s}\" {p}"),
+            ));
+        }
+        if out.contains(&s) {
+            return Err(fault(
+                format!("{path}[{i}]"),
+                format!("\"{s}\" is listed twice"),
+            ));
+        }
+        out.push(s);
+    }
+    Ok(Some(out))
+}
+
+/// Why a text is not a DNS subdomain name (a Secret's name): dot-separated DNS labels, 253
+/// characters at most.
+pub fn dns_subdomain_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("is empty".into());
+    }
+    if name.len() > 253 {
+        return Some(format!("is {} characters long; at most 253", name.len()));
+    }
+    name.split('.')
+        .find_map(|label| dns_label_problem(label, 63))
 }
 
 fn check_keep(keep: Option<i64>, path: &str) -> Result<Option<usize>, Fault> {
@@ -349,6 +397,7 @@ struct RawPool {
     keep: Option<i64>,
     protect: Option<Vec<String>>,
     shards: Option<i64>,
+    pull_secrets: Option<Vec<String>>,
 }
 
 impl RawPool {
@@ -440,6 +489,8 @@ impl RawPool {
                 None => None,
             },
             shards: check_shards(self.shards, &format!("{at}.shards"))?,
+            pull_secrets: check_secrets(self.pull_secrets, &format!("{at}.pullSecrets"))?
+                .unwrap_or_default(),
         })
     }
 }

@@ -274,6 +274,14 @@ fn render_one(file: &PoolsFile, pool: &Pool, shard: Option<Shard>) -> DaemonSet 
                     tolerations: (!pool.tolerations.is_empty())
                         .then(|| pool.tolerations.iter().map(|t| t.to_k8s()).collect()),
                     host_pid: cleans.then_some(true),
+                    image_pull_secrets: (!pool.pull_secrets.is_empty()).then(|| {
+                        pool.pull_secrets
+                            .iter()
+                            .map(|s| k8s_openapi::api::core::v1::LocalObjectReference {
+                                name: s.clone(),
+                            })
+                            .collect()
+                    }),
                     automount_service_account_token: Some(false),
                     termination_grace_period_seconds: Some(5),
                     init_containers: Some(init_containers),

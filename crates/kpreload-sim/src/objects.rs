@@ -50,6 +50,7 @@ pub fn normalize(
         "Node" => roundtrip::<core::v1::Node>(res, &body)?,
         "Pod" => roundtrip::<core::v1::Pod>(res, &body)?,
         "Event" => roundtrip::<core::v1::Event>(res, &body)?,
+        "Secret" => roundtrip::<core::v1::Secret>(res, &body)?,
         "DaemonSet" => roundtrip::<apps::v1::DaemonSet>(res, &body)?,
         other => return Err(ApiError::internal(format!("no type for {other}"))),
     };
@@ -102,6 +103,25 @@ pub fn apply_defaults(res: &Resource, obj: &mut Value) {
             pod_spec_defaults(&mut obj["spec"]["template"]["spec"]);
         }
         "Pod" => pod_spec_defaults(&mut obj["spec"]),
+        "Secret" => {
+            // `stringData` is write-only: merged into `data` (base64) on write, as the API
+            // server does; the type defaults to Opaque.
+            use base64::Engine;
+            if let Some(plain) = obj
+                .as_object_mut()
+                .and_then(|o| o.remove("stringData"))
+                .and_then(|v| v.as_object().cloned())
+            {
+                for (k, v) in plain {
+                    let text = v.as_str().unwrap_or_default();
+                    obj["data"][k] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()));
+                }
+            }
+            if obj["type"].is_null() {
+                obj["type"] = json!("Opaque");
+            }
+        }
         "Namespace" if obj["status"]["phase"].is_null() => {
             obj["status"]["phase"] = json!("Active");
         }

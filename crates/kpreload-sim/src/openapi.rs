@@ -77,6 +77,7 @@ fn build() -> Documents {
     generator.subschema_for::<core::v1::Node>();
     generator.subschema_for::<core::v1::Pod>();
     generator.subschema_for::<core::v1::Event>();
+    generator.subschema_for::<core::v1::Secret>();
     generator.subschema_for::<apps::v1::DaemonSet>();
     generator.subschema_for::<k8s_openapi::api::events::v1::Event>();
     generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>();

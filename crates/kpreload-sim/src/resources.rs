@@ -113,6 +113,18 @@ pub const RESOURCES: &[Resource] = &[
         store_kind: "Event",
     },
     Resource {
+        group: "",
+        version: "v1",
+        kind: "Secret",
+        plural: "secrets",
+        singular: "secret",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        has_status: false,
+        store_kind: "Secret",
+    },
+    Resource {
         group: "apps",
         version: "v1",
         kind: "DaemonSet",

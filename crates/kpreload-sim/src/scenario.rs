@@ -6,6 +6,7 @@
 //! kind: Simulation
 //! registry:                     # what can be pulled; anything else fails with ErrImagePull
 //!   - { image: python:3.12-slim, size: 43474862 }
+//!   - { image: registry.example.com/team/app:1.0, size: 10MiB, secret: regcred }  # private
 //! nodeDefaults:
 //!   bandwidth: 30MiB/s          # one pull's throughput
 //!   link: 50MiB/s               # optional: what all of a node's pulls at once share
@@ -100,6 +101,8 @@ impl Default for NodeDefaults {
 pub struct RegistryImage {
     pub image: ImageRef,
     pub size: u64,
+    /// The Secret a pod must name in `imagePullSecrets` to pull it (a private image).
+    pub secret: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -146,6 +149,14 @@ impl Scenario {
 }
 
 impl Simulation {
+    /// The Secret a private image needs, if it is one.
+    pub fn secret_of(&self, image: &ImageRef) -> Option<&str> {
+        self.registry
+            .iter()
+            .find(|r| r.image == *image)
+            .and_then(|r| r.secret.as_deref())
+    }
+
     /// The registry's size for an image, if the registry has it.
     pub fn size_of(&self, image: &ImageRef) -> Option<u64> {
         self.registry
@@ -185,6 +196,9 @@ struct RawSimulation {
 struct RawRegistryImage {
     image: String,
     size: Size,
+    /// A private image: pulled only by a pod that names this Secret in its
+    /// `imagePullSecrets`, the Secret existing in the pod's namespace.
+    secret: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -381,7 +395,19 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
                 format!("{} is listed twice", r.image),
             ));
         }
-        registry.push(RegistryImage { image, size });
+        if let Some(s) = &r.secret
+            && let Some(problem) = kpreload_core::pools::dns_label_problem(s, 253)
+        {
+            return Err((
+                format!("registry[{i}].secret"),
+                format!("{s:?} is not a Secret's name: {problem}"),
+            ));
+        }
+        registry.push(RegistryImage {
+            image,
+            size,
+            secret: r.secret,
+        });
     }
     let mut defaults = NodeDefaults::default();
     if let Some(b) = raw.node_defaults.bandwidth {

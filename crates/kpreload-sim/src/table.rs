@@ -56,6 +56,12 @@ fn columns(kind: &str) -> Vec<Column> {
             col("Images", "string", 1),
             col("Selector", "string", 1),
         ],
+        "Secret" => vec![
+            col("Name", "string", 0),
+            col("Type", "string", 0),
+            col("Data", "string", 0),
+            col("Age", "string", 0),
+        ],
         "Event" => vec![
             col("Last Seen", "string", 0),
             col("Type", "string", 0),
@@ -203,6 +209,16 @@ fn cells(kind: &str, o: &Value, now: i64) -> Vec<Value> {
                 json!(or_none(s(&o["spec"]["nodeName"]))),
                 json!(or_none(s(&o["status"]["nominatedNodeName"]))),
                 json!("<none>"),
+            ]
+        }
+        "Secret" => {
+            let data = o["data"].as_object().map_or(0, |d| d.len())
+                + o["stringData"].as_object().map_or(0, |d| d.len());
+            vec![
+                json!(name),
+                json!(s(&o["type"])),
+                json!(data.to_string()),
+                json!(age),
             ]
         }
         "DaemonSet" => {

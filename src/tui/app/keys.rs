@@ -73,6 +73,7 @@ impl App {
             | Command::Remove
             | Command::Tag
             | Command::Pin
+            | Command::PullSecrets
             | Command::MoveUp
             | Command::MoveDown
             | Command::Undo

@@ -188,7 +188,11 @@ fn preload_lines<'a>(app: &App, name: &str) -> Vec<Line<'a>> {
             ),
             Style::new().add_modifier(Modifier::BOLD),
         )];
+        let mut remedy = None;
         for (i, img) in n.images.iter().enumerate() {
+            if let ImageState::Failed { message, .. } = &img.state {
+                remedy = remedy.or_else(|| p.remedy(message));
+            }
             let (text, color) = state_words(app, &img.state);
             if i > 0 {
                 spans.push(Span::raw(" · "));
@@ -197,6 +201,12 @@ fn preload_lines<'a>(app: &App, name: &str) -> Vec<Line<'a>> {
             spans.push(Span::styled(text, Style::new().fg(color)));
         }
         lines.push(Line::from(spans));
+        if let Some(remedy) = remedy {
+            lines.push(Line::styled(
+                format!("  → {remedy}"),
+                Style::new().fg(app.config.theme.busy),
+            ));
+        }
         if let Some(trouble) = &n.trouble {
             lines.push(Line::styled(
                 format!(

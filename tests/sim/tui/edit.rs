@@ -329,3 +329,44 @@ fn at_pins_an_image_to_the_digest_most_of_the_pools_nodes_hold() {
     press(&mut app, "u");
     assert_eq!(draft(&app)[0], "nginx:1.25-alpine");
 }
+
+#[test]
+fn s_sets_the_pools_pull_secrets_and_the_preview_asks_for_them() {
+    let mut app = edit_app();
+    press(&mut app, "S");
+    let Some(EditStep::Secrets(_)) = app.edit.as_ref().map(|e| &e.step) else {
+        panic!("the secrets picker");
+    };
+    press(&mut app, "Regcred\n");
+    let Some(EditStep::Secrets(p)) = app.edit.as_ref().map(|e| &e.step) else {
+        panic!("a bad name keeps the picker open");
+    };
+    assert!(
+        p.error
+            .as_deref()
+            .unwrap()
+            .starts_with("not a Secret's name: \"Regcred\""),
+        "{:?}",
+        p.error
+    );
+    for _ in 0.."Regcred".len() {
+        press(&mut app, "\x08");
+    }
+    press(&mut app, "regcred, ghcr regcred\n");
+    let e = app.edit.as_ref().unwrap();
+    assert_eq!(e.pool.pull_secrets, ["regcred", "ghcr"]);
+    assert!(e.changed(), "a change of secrets alone is a change");
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("pulls with regcred, ghcr; p previews the change")
+    );
+    // The preview's work carries them to the rendering.
+    app.effects.clear();
+    press(&mut app, "p");
+    let Some(Effect::Edit(kpreload::tui::screens::edit::Work::Preview { pool, .. })) =
+        app.effects.last()
+    else {
+        panic!("a preview: {:?}", app.effects);
+    };
+    assert_eq!(pool.pull_secrets, ["regcred", "ghcr"]);
+}

@@ -164,6 +164,7 @@ fn each_node_pulls_only_what_it_lacks_and_the_time_comes_from_its_bandwidth() {
         keep: None,
         protect: None,
         shards: 1,
+        pull_secrets: vec![],
     };
     let nodes = pool_nodes(&snap.nodes, &pool);
     assert_eq!(nodes, ["web-1", "web-2"]);

@@ -86,6 +86,7 @@ fn gpu() -> Pool {
         keep: None,
         protect: None,
         shards: 1,
+        pull_secrets: vec![],
     }
 }
 

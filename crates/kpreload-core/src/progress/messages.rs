@@ -57,6 +57,55 @@ pub fn read(message: &str) -> Option<(&str, Said)> {
     None
 }
 
+/// The secrets the kubelet's `FailedToRetrieveImagePullSecret` names: `Unable to retrieve
+/// some image pull secrets (a, b); attempting to pull the image may not succeed.`
+pub fn missing_pull_secrets(message: &str) -> Option<Vec<String>> {
+    let inner = message.strip_prefix("Unable to retrieve some image pull secrets (")?;
+    let list = &inner[..inner.find(')')?];
+    Some(
+        list.split(',')
+            .map(|s| s.trim().trim_matches(|c| c == '<' || c == '>').to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    )
+}
+
+/// Whether a pull failed because the registry wants credentials it was not given, in the
+/// runtime's and the registries' words.
+pub fn refused_for_credentials(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "401 unauthorized",
+        "403 forbidden",
+        "pull access denied",
+        "authorization failed",
+        "authentication required",
+        "no basic auth credentials",
+        "insufficient_scope",
+        "unauthorized: ",
+        "denied: ",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
+/// What to do about a pull the registry refused: name the pool's pull secrets, or check
+/// the ones it has.
+pub fn credentials_remedy(secrets: &[String], namespace: &str) -> String {
+    if secrets.is_empty() {
+        "the registry wants credentials: give the pool a pull secret (pullSecrets: in the \
+         pools file, or S in the editor), a Secret of type kubernetes.io/dockerconfigjson in \
+         the preloaders' namespace; the pool has none"
+            .to_string()
+    } else {
+        format!(
+            "the registry refused the pool's pull secrets ({}): check that they are in {namespace} \
+             and hold credentials for this registry",
+            secrets.join(", ")
+        )
+    }
+}
+
 /// Go's `time.Duration` text (`7.362s`, `1m2.5s`, `850ms`, `2h0m0s`) in seconds.
 pub(crate) fn go_duration_seconds(text: &str) -> Option<f64> {
     let mut rest = text;

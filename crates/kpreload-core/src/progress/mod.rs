@@ -117,12 +117,25 @@ pub struct PodTrouble {
 }
 
 impl PodTrouble {
-    /// "the container cleanup (alpine:3.19): ImagePullBackOff", or the pod's reason.
+    /// "the container cleanup (alpine:3.19): ImagePullBackOff", or the pod's reason with the
+    /// first clause of its message ("Unschedulable: 0/3 nodes are available").
     pub fn summary(&self) -> String {
         match (&self.container, &self.image) {
             (Some(c), Some(i)) => format!("the container {c} ({i}): {}", self.reason),
             (Some(c), None) => format!("the container {c}: {}", self.reason),
-            _ => self.reason.clone(),
+            _ => {
+                let clause = self
+                    .message
+                    .split([':', ';'])
+                    .next()
+                    .unwrap_or_default()
+                    .trim();
+                if clause.is_empty() {
+                    self.reason.clone()
+                } else {
+                    format!("{}: {clause}", self.reason)
+                }
+            }
         }
     }
 }
@@ -209,6 +222,17 @@ pub struct PoolProgress {
     /// What is wrong with a split pool's DaemonSets as a set (a shard missing, two splits
     /// at once): the pool is shown, but is not complete while this stands.
     pub warning: Option<String>,
+    /// The Secrets its pods pull with (`imagePullSecrets`).
+    pub pull_secrets: Vec<String>,
+}
+
+impl PoolProgress {
+    /// What to do about a failed pull's message, when there is something to say: a registry
+    /// that wants credentials gets the pool's pull secrets named.
+    pub fn remedy(&self, message: &str) -> Option<String> {
+        messages::refused_for_credentials(message)
+            .then(|| messages::credentials_remedy(&self.pull_secrets, &self.namespace))
+    }
 }
 
 impl PoolProgress {
@@ -339,6 +363,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                     recent: Vec::new(),
                     problem: Some(problem),
                     warning: None,
+                    pull_secrets: Vec::new(),
                 });
                 continue;
             }
@@ -457,6 +482,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             recent,
             problem: None,
             warning: group.shape,
+            pull_secrets: preloader.pool.pull_secrets.clone(),
         };
         estimate::estimate(&mut pool, &pool_nodes, now);
         pools.push(pool);

@@ -126,7 +126,7 @@ pub(super) fn node_from_pod<'a>(
         images,
         rate: None,
         eta_seconds: None,
-        trouble: pod_trouble(pod),
+        trouble: pod_trouble(pod).or_else(|| missing_secret(pod, events)),
         running: runs(pod),
     };
     let seconds = progress.pull_seconds();
@@ -211,6 +211,37 @@ pub(super) fn pod_trouble(pod: &Pod) -> Option<PodTrouble> {
         }
     }
     None
+}
+
+/// A pull secret the pod names that the kubelet cannot find (its
+/// `FailedToRetrieveImagePullSecret`), while the pod is not running: its pulls may fail for
+/// it. Once the pod runs, the pulls did without it.
+fn missing_secret(pod: &Pod, events: &HashMap<&str, Vec<&Event>>) -> Option<PodTrouble> {
+    if runs(pod) {
+        return None;
+    }
+    let uid = pod.metadata.uid.as_deref()?;
+    let names = events
+        .get(uid)?
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("FailedToRetrieveImagePullSecret"))
+        .max_by_key(|e| event_time(e))
+        .and_then(|e| messages::missing_pull_secrets(e.message.as_deref()?))?;
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let plural = names.len() > 1;
+    Some(PodTrouble {
+        container: None,
+        image: None,
+        reason: "FailedToRetrieveImagePullSecret".into(),
+        message: format!(
+            "the pull secret{} {} {} not in {namespace}: create {} there (kubectl create secret \
+             docker-registry -n {namespace} …) or change the pool's pullSecrets",
+            if plural { "s" } else { "" },
+            names.join(", "),
+            if plural { "are" } else { "is" },
+            if plural { "them" } else { "it" },
+        ),
+    })
 }
 
 /// Whether every main container of the pod runs.

@@ -11,13 +11,22 @@ pub fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
     let e = app.edit.as_mut()?;
     let typing = matches!(
         e.step,
-        Step::Add(_) | Step::Tag(_) | Step::NewName(_) | Step::NewSelector(_) | Step::Delete { .. }
+        Step::Add(_)
+            | Step::Tag(_)
+            | Step::Secrets(_)
+            | Step::NewName(_)
+            | Step::NewSelector(_)
+            | Step::Delete { .. }
     );
     if !typing {
         app.notice = None;
     }
     match &mut e.step {
-        Step::Add(_) | Step::Tag(_) | Step::NewName(_) | Step::NewSelector(_) => {
+        Step::Add(_)
+        | Step::Tag(_)
+        | Step::Secrets(_)
+        | Step::NewName(_)
+        | Step::NewSelector(_) => {
             picker_key(app, &k, &key);
             None
         }
@@ -60,7 +69,8 @@ fn picker_key(app: &mut App, k: &KeyEvent, key: &Key) {
         return;
     };
     let Some(e) = app.edit.as_mut() else { return };
-    let (Step::Add(p) | Step::Tag(p) | Step::NewName(p) | Step::NewSelector(p)) = &mut e.step
+    let (Step::Add(p) | Step::Tag(p) | Step::Secrets(p) | Step::NewName(p) | Step::NewSelector(p)) =
+        &mut e.step
     else {
         return;
     };
@@ -270,6 +280,21 @@ fn list_key(app: &mut App, command: Command) -> Option<Action> {
             Err(why) => app.notice = Some(why),
         },
         Command::Tag if e.selected_image().is_some() => e.step = Step::Tag(Picker::default()),
+        Command::PullSecrets => match e.mode {
+            // The file's rewrite keeps to image lines: a secret changed here would be lost.
+            Mode::File(_) => {
+                app.notice = Some(
+                    "in GitOps mode the pool's pull secrets are edited in the pools file (pullSecrets:)"
+                        .into(),
+                )
+            }
+            Mode::Cluster => {
+                e.step = Step::Secrets(Picker {
+                    text: e.pool.pull_secrets.join(", "),
+                    ..Default::default()
+                })
+            }
+        },
         Command::Pin => {
             let nodes: Vec<String> = match app.overview.pools.iter().find(|p| p.pool == e.pool.name)
             {
@@ -318,7 +343,7 @@ fn list_key(app: &mut App, command: Command) -> Option<Action> {
         }
         Command::Preview | Command::Apply => start_preview(app),
         Command::Back => {
-            if (e.draft.changed() || e.new) && !e.leaving {
+            if (e.changed() || e.new) && !e.leaving {
                 e.leaving = true;
                 app.notice = Some(
                     "the changes are not applied; Esc again drops them, u undoes, p previews"
@@ -368,6 +393,35 @@ pub(super) fn accept(app: &mut App, chosen: String) {
                     }
                 }
                 Err(why) => p.error = Some(why),
+            }
+        }
+        Step::Secrets(p) => {
+            let names: Vec<String> = chosen
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            let bad = names.iter().find_map(|n| {
+                crate::core::pools::dns_subdomain_problem(n).map(|p| format!("{n:?} {p}"))
+            });
+            match bad {
+                Some(why) => p.error = Some(format!("not a Secret's name: {why}")),
+                None => {
+                    let mut unique: Vec<String> = Vec::new();
+                    for n in names {
+                        if !unique.contains(&n) {
+                            unique.push(n);
+                        }
+                    }
+                    app.notice = Some(if unique.is_empty() {
+                        "no pull secrets: the images are pulled without credentials".into()
+                    } else {
+                        format!("pulls with {}; p previews the change", unique.join(", "))
+                    });
+                    e.pool.pull_secrets = unique;
+                    e.step = Step::List;
+                }
             }
         }
         Step::Tag(p) => match e.draft.set_tag(e.selected, &chosen) {

@@ -58,6 +58,8 @@ pub enum Step {
     Add(Picker),
     /// Choosing another tag for the selected image.
     Tag(Picker),
+    /// The pool's pull secrets, typed as names separated by commas or spaces.
+    Secrets(Picker),
     /// New pool: its name.
     NewName(Picker),
     /// New pool: label requirements, one at a time.
@@ -117,6 +119,16 @@ pub struct Editor {
     pub leaving: bool,
     /// The preloader (or the file's pool) is being deleted.
     pub deleting: bool,
+    /// The pull secrets as the editor opened on them.
+    pub original_secrets: Vec<String>,
+}
+
+impl Editor {
+    /// Whether the draft differs from what the editor opened on: its images or its pull
+    /// secrets.
+    pub fn changed(&self) -> bool {
+        self.draft.changed() || self.pool.pull_secrets != self.original_secrets
+    }
 }
 
 /// Work for the loop.
@@ -124,7 +136,7 @@ pub struct Editor {
 pub enum Work {
     /// Read the live DaemonSet, render the draft, dry-run it; read free space.
     Preview {
-        pool: Pool,
+        pool: Box<Pool>,
         /// The images the editor started from (None for a new pool): if the preloader (or
         /// the file) lists others by now, someone changed it meanwhile.
         original: Option<Vec<ImageRef>>,

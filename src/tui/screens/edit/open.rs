@@ -91,6 +91,7 @@ pub(crate) fn open_for(app: &mut App, pool: &str) {
     let catalog = Catalog::from_snapshot(&app.snapshot, &app.overview);
     app.edit = Some(Editor {
         draft: Draft::new(&pool_def.name, pool_def.images.clone()),
+        original_secrets: pool_def.pull_secrets.clone(),
         pool: pool_def,
         namespace,
         daemonset,
@@ -121,6 +122,7 @@ pub(crate) fn open_new_pool(app: &mut App) {
             keep: None,
             protect: None,
             shards: 1,
+            pull_secrets: Vec::new(),
         },
         draft: Draft::new("", Vec::new()),
         namespace,
@@ -135,6 +137,7 @@ pub(crate) fn open_new_pool(app: &mut App) {
         catalog,
         leaving: false,
         deleting: false,
+        original_secrets: Vec::new(),
     });
     app.stack.push(View::new(Screen::Edit));
 }
@@ -257,12 +260,12 @@ pub(super) fn start_preview(app: &mut App) {
         app.notice = Some("add an image first (a)".into());
         return;
     }
-    if !e.draft.changed() && !e.new && e.origin == Origin::Rendered {
+    if !e.changed() && !e.new && e.origin == Origin::Rendered {
         app.notice = Some("nothing changed yet".into());
         return;
     }
     let work = Work::Preview {
-        pool: e.drafted(),
+        pool: Box::new(e.drafted()),
         original: (!e.new).then(|| e.draft.original.clone()),
         namespace: e.namespace.clone(),
         daemonset: e.daemonset.clone(),

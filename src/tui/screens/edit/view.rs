@@ -54,6 +54,14 @@ fn draw_overlay(frame: &mut Frame, app: &App, e: &Editor) {
                 "newest first; type one or pick, Enter sets it, Esc cancels",
             )
         }
+        Step::Secrets(p) => draw_picker(
+            frame,
+            app,
+            e,
+            p,
+            "pull secrets",
+            "Secret names in the preloaders' namespace, separated by commas; Enter sets them, Esc cancels",
+        ),
         Step::NewName(p) => draw_picker(
             frame,
             app,
@@ -249,6 +257,14 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, e: &Editor) {
             Style::new().fg(t.accent).add_modifier(Modifier::BOLD),
         ),
         Span::styled(format!("  {target}"), Style::new().fg(t.dim)),
+        Span::styled(
+            if e.pool.pull_secrets.is_empty() {
+                String::new()
+            } else {
+                format!(" · pulls with {}", e.pool.pull_secrets.join(", "))
+            },
+            Style::new().fg(t.dim),
+        ),
     ]);
     let second = {
         let hints: Vec<String> = [
