@@ -9,6 +9,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub mod gather;
+mod kubelet;
+pub use kubelet::{Disk, Kubelet};
+mod preloader;
+pub use preloader::{Drift, Held};
 
 use super::sizing::{GB, SizingInput, size_disk};
 use super::units;
@@ -36,95 +40,6 @@ impl Severity {
             Severity::Warning => "warning",
             Severity::Critical => "critical",
         }
-    }
-}
-
-/// The kubelet settings that matter here, as `configz` reports them.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Kubelet {
-    pub image_gc_high: Option<u32>,
-    pub image_gc_low: Option<u32>,
-    /// As written (`0s` or empty: off).
-    pub image_maximum_gc_age: Option<String>,
-    pub serialize_image_pulls: Option<bool>,
-    pub max_parallel_image_pulls: Option<u32>,
-}
-
-impl Kubelet {
-    /// Reads `configz`'s answer (`{"kubeletconfig": {...}}`).
-    pub fn from_configz(v: &serde_json::Value) -> Kubelet {
-        let c = &v["kubeletconfig"];
-        let num = |k: &str| c[k].as_u64().map(|n| n as u32);
-        Kubelet {
-            image_gc_high: num("imageGCHighThresholdPercent"),
-            image_gc_low: num("imageGCLowThresholdPercent"),
-            image_maximum_gc_age: c["imageMaximumGCAge"].as_str().map(str::to_string),
-            serialize_image_pulls: c["serializeImagePulls"].as_bool(),
-            max_parallel_image_pulls: num("maxParallelImagePulls"),
-        }
-    }
-
-    /// The image disk use (%) at which the kubelet's image GC starts: as configured, else
-    /// the kubelet's default.
-    pub fn gc_high(&self) -> u32 {
-        self.image_gc_high.unwrap_or(DEFAULT_IMAGE_GC_HIGH)
-    }
-
-    /// Whether the image GC can run before the disk is full.
-    pub fn gc_enabled(&self) -> bool {
-        self.gc_high() < 100
-    }
-
-    pub fn max_age(&self) -> Option<&str> {
-        self.image_maximum_gc_age.as_deref().filter(|a| {
-            !a.is_empty()
-                && !a
-                    .chars()
-                    .all(|c| c == '0' || c == 's' || c == 'm' || c == 'h')
-        })
-    }
-}
-
-/// One file system's figures, from `stats/summary`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Disk {
-    pub capacity: u64,
-    pub used: u64,
-    pub available: u64,
-}
-
-impl Disk {
-    /// The image file system from `stats/summary` (`node.runtime.imageFs`, else `node.fs`).
-    pub fn from_summary(v: &serde_json::Value) -> Option<Disk> {
-        let node = &v["node"];
-        let fs = if node["runtime"]["imageFs"].is_object() {
-            &node["runtime"]["imageFs"]
-        } else {
-            &node["fs"]
-        };
-        let capacity = fs["capacityBytes"].as_u64()?;
-        let available = fs["availableBytes"].as_u64().unwrap_or(0);
-        let used = fs["usedBytes"]
-            .as_u64()
-            .unwrap_or(capacity.saturating_sub(available));
-        Some(Disk {
-            capacity,
-            used,
-            available,
-        })
-    }
-
-    pub fn percent(&self) -> f64 {
-        if self.capacity == 0 {
-            0.0
-        } else {
-            self.used as f64 * 100.0 / self.capacity as f64
-        }
-    }
-
-    /// Bytes that may still be added before usage reaches `percent`.
-    pub fn headroom(&self, percent: u32) -> i64 {
-        (self.capacity as f64 * percent as f64 / 100.0) as i64 - self.used as i64
     }
 }
 
@@ -170,24 +85,6 @@ pub struct PoolFacts {
     pub drift: Vec<Drift>,
     /// Images preloaded by a tag that moves (`latest`, or none).
     pub mutable: Vec<String>,
-}
-
-/// One tag, several images: which nodes hold which digest.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Drift {
-    /// The image as the pool names it.
-    pub image: String,
-    /// Newest pull first.
-    pub held: Vec<Held>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Held {
-    /// `sha256:…`
-    pub digest: String,
-    pub nodes: Vec<String>,
-    /// When one of these nodes last pulled it (Unix seconds), if the kubelet said.
-    pub last_pull: Option<i64>,
 }
 
 impl PoolFacts {
@@ -481,83 +378,7 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                     .into(),
             });
         }
-        // One tag, several images across the pool's nodes.
-        for d in &p.drift {
-            let short = |digest: &str| {
-                let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-                format!("sha256:{}", &hex[..hex.len().min(12)])
-            };
-            let groups: Vec<String> = d
-                .held
-                .iter()
-                .map(|h| format!("{} on {}", short(&h.digest), few(&h.nodes)))
-                .collect();
-            let most = d
-                .held
-                .iter()
-                .max_by(|a, b| {
-                    a.nodes
-                        .len()
-                        .cmp(&b.nodes.len())
-                        .then(b.digest.cmp(&a.digest))
-                })
-                .map(|h| h.digest.clone())
-                .unwrap_or_default();
-            let mut nodes: Vec<String> = d.held.iter().flat_map(|h| h.nodes.clone()).collect();
-            crate::natural::sort(&mut nodes);
-            out.push(Finding {
-                severity: Severity::Warning,
-                code: "tag-drift",
-                pool: Some(p.pool.clone()),
-                nodes,
-                message: format!(
-                    "{} is {} different images on the pool's nodes (newest pull first): {}",
-                    d.image,
-                    d.held.len(),
-                    groups.join("; ")
-                ),
-                remedy: format!(
-                    "pin it by digest so every node runs the same bytes: {}@{most} is the one \
-                     most nodes hold (in the editor: @ on the image); with imagePullPolicy \
-                     IfNotPresent a tag stays whatever each node pulled first",
-                    d.image.split('@').next().unwrap_or(&d.image)
-                ),
-            });
-        }
-        for image in &p.mutable {
-            out.push(Finding {
-                severity: Severity::Info,
-                code: "mutable-tag",
-                pool: Some(p.pool.clone()),
-                nodes: Vec::new(),
-                message: format!(
-                    "{image} is a tag that moves: with imagePullPolicy IfNotPresent each node \
-                     keeps the image it pulled first, so the pool's nodes drift apart as the \
-                     tag is pushed again"
-                ),
-                remedy: "preload a fixed tag or pin it by digest (image@sha256:…)".into(),
-            });
-        }
-        // A preloader that removes images itself, whatever kpreload's rules say.
-        for r in &p.own_removals {
-            out.push(Finding {
-                severity: Severity::Warning,
-                code: "own-cleanup-loop",
-                pool: Some(p.pool.clone()),
-                nodes: Vec::new(),
-                message: format!(
-                    "the container {} of {} removes images itself (`{}`): outside kpreload's \
-                     rules (images in use, pinned or preloaded, versions in their order), on \
-                     its own schedule, on every node it runs on",
-                    r.container, r.daemonset, r.runs
-                ),
-                remedy: "convert the preloader: e on the pool in the TUI, then apply, or \
-                         kpreload apply -f FILE --adopt; the images keep their order and that \
-                         container is replaced by kpreload's, which removes nothing until a \
-                         cleanup is confirmed"
-                    .into(),
-            });
-        }
+        out.extend(preloader::findings(p));
     }
     out.sort_by(|a, b| {
         b.severity

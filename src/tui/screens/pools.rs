@@ -111,82 +111,10 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let rows = app.rows();
     let (first_row, count) =
         crate::tui::views::window(app.view().selected, rows.len(), area.height);
-    let mut table_rows = Vec::new();
-    for row in &rows[first_row..first_row + count] {
-        let r = match &row.opens {
-            Some(Screen::Pool(name)) => {
-                let Some(p) = app.overview.pools.iter().find(|p| &p.pool == name) else {
-                    continue;
-                };
-                let state = if p.problem.is_some() || p.failures() > 0 {
-                    Style::new().fg(t.fail)
-                } else if p.complete() {
-                    Style::new().fg(t.ok)
-                } else {
-                    Style::new().fg(t.busy)
-                };
-                Row::new(vec![
-                    Cell::from(highlighted(app, &p.pool, Style::new())),
-                    Cell::from(format!("{}/{}", p.nodes_ready(), p.nodes.len())),
-                    Cell::from(format!("{}/{}", p.images_done(), p.images_total())),
-                    Cell::from(gauge(p.images_done(), p.images_total(), 8)).style(state),
-                    Cell::from(units::bytes(p.bytes())),
-                    Cell::from(p.throughput.map_or("-".into(), units::rate)),
-                    Cell::from(match &p.problem {
-                        Some(_) => "-".to_string(),
-                        None => units::estimate(p.eta_seconds),
-                    }),
-                    // A split pool's missing shard is told after failures, in the busy
-                    // colour: the pool is incomplete, nothing has failed.
-                    match (&p.problem, p.failures(), &p.warning) {
-                        (Some(problem), _, _) => Cell::from(problem.clone()).fg(t.fail),
-                        (None, 0, Some(warning)) => Cell::from(warning.clone()).fg(t.busy),
-                        (None, 0, None) => Cell::from(""),
-                        (None, n, _) => Cell::from(format!("{n} failed")).fg(t.fail),
-                    },
-                ])
-            }
-            Some(Screen::NodePool(name)) => {
-                let Some(np) = app.node_pools.iter().find(|p| &p.name == name) else {
-                    continue;
-                };
-                let serving = if np.uncovered() {
-                    Line::styled("no preloader", Style::new().fg(t.busy))
-                } else {
-                    Line::raw(format!(
-                        "by {}",
-                        np.preloaders
-                            .iter()
-                            .map(|(p, _, _)| p.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                };
-                let mut about = np.source.clone();
-                if !np.taints.is_empty() {
-                    about.push_str(&format!(" · taint {}", super::nodepool::taints_text(np)));
-                }
-                Row::new(vec![
-                    Cell::from(highlighted(app, name, Style::new())),
-                    Cell::from(format!("{}/{}", np.covered, np.nodes.len())),
-                    Cell::from("-"),
-                    Cell::from(serving),
-                    Cell::from(super::nodepool::fullest_disk(app, np)),
-                    Cell::from(""),
-                    Cell::from(""),
-                    Cell::from(Line::styled(about, Style::new().fg(t.dim))),
-                ])
-            }
-            Some(Screen::Node(name)) => Row::new(vec![
-                Cell::from(highlighted(app, name, Style::new().fg(t.dim))),
-                Cell::from(""),
-                Cell::from(""),
-                Cell::from(Line::styled("no pool", Style::new().fg(t.dim))),
-            ]),
-            _ => continue,
-        };
-        table_rows.push(r);
-    }
+    let table_rows: Vec<Row> = rows[first_row..first_row + count]
+        .iter()
+        .filter_map(|row| table_row(app, row))
+        .collect();
     let pools = app.overview.pools.len();
     let title = if app.node_pools.is_empty() {
         format!(
@@ -247,6 +175,79 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
             },
         );
     }
+}
+
+/// One row of the list: a pool, a node pool, or a node in neither.
+fn table_row<'a>(app: &'a App, row: &super::Row) -> Option<Row<'a>> {
+    let t = &app.config.theme;
+    Some(match &row.opens {
+        Some(Screen::Pool(name)) => {
+            let p = app.overview.pools.iter().find(|p| &p.pool == name)?;
+            let state = if p.problem.is_some() || p.failures() > 0 {
+                Style::new().fg(t.fail)
+            } else if p.complete() {
+                Style::new().fg(t.ok)
+            } else {
+                Style::new().fg(t.busy)
+            };
+            Row::new(vec![
+                Cell::from(highlighted(app, &p.pool, Style::new())),
+                Cell::from(format!("{}/{}", p.nodes_ready(), p.nodes.len())),
+                Cell::from(format!("{}/{}", p.images_done(), p.images_total())),
+                Cell::from(gauge(p.images_done(), p.images_total(), 8)).style(state),
+                Cell::from(units::bytes(p.bytes())),
+                Cell::from(p.throughput.map_or("-".into(), units::rate)),
+                Cell::from(match &p.problem {
+                    Some(_) => "-".to_string(),
+                    None => units::estimate(p.eta_seconds),
+                }),
+                // A split pool's missing shard is told after failures, in the busy
+                // colour: the pool is incomplete, nothing has failed.
+                match (&p.problem, p.failures(), &p.warning) {
+                    (Some(problem), _, _) => Cell::from(problem.clone()).fg(t.fail),
+                    (None, 0, Some(warning)) => Cell::from(warning.clone()).fg(t.busy),
+                    (None, 0, None) => Cell::from(""),
+                    (None, n, _) => Cell::from(format!("{n} failed")).fg(t.fail),
+                },
+            ])
+        }
+        Some(Screen::NodePool(name)) => {
+            let np = app.node_pools.iter().find(|p| &p.name == name)?;
+            let serving = if np.uncovered() {
+                Line::styled("no preloader", Style::new().fg(t.busy))
+            } else {
+                Line::raw(format!(
+                    "by {}",
+                    np.preloaders
+                        .iter()
+                        .map(|(p, _, _)| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            };
+            let mut about = np.source.clone();
+            if !np.taints.is_empty() {
+                about.push_str(&format!(" · taint {}", super::nodepool::taints_text(np)));
+            }
+            Row::new(vec![
+                Cell::from(highlighted(app, name, Style::new())),
+                Cell::from(format!("{}/{}", np.covered, np.nodes.len())),
+                Cell::from("-"),
+                Cell::from(serving),
+                Cell::from(super::nodepool::fullest_disk(app, np)),
+                Cell::from(""),
+                Cell::from(""),
+                Cell::from(Line::styled(about, Style::new().fg(t.dim))),
+            ])
+        }
+        Some(Screen::Node(name)) => Row::new(vec![
+            Cell::from(highlighted(app, name, Style::new().fg(t.dim))),
+            Cell::from(""),
+            Cell::from(""),
+            Cell::from(Line::styled("no pool", Style::new().fg(t.dim))),
+        ]),
+        _ => return None,
+    })
 }
 
 /// A line per pool: its fullest image disk among the nodes read (a few per pool), the GC

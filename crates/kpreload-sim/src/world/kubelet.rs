@@ -215,51 +215,9 @@ impl Pod<'_> {
         }
         let waited = asked.elapsed().as_secs_f64() * self.speed();
         self.event(at, false, "Pulling", &format!("Pulling image \"{text}\""));
-        // The kubelet reads the pod's pull secrets for every pull; one it cannot find is
-        // said (and the pull goes on without it).
-        let names: Vec<String> = self
-            .sim
-            .store
-            .get("Pod", self.ns, self.name)
-            .map(|p| {
-                p["spec"]["imagePullSecrets"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s["name"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (found, missing): (Vec<&String>, Vec<&String>) = names
-            .iter()
-            .partition(|n| self.sim.store.get("Secret", self.ns, n).is_some());
-        if !missing.is_empty() {
-            let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            self.event(
-                None,
-                true,
-                "FailedToRetrieveImagePullSecret",
-                &format!(
-                    "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
-                    list.join(", ")
-                ),
-            );
-        }
-        if let Some(needed) = self.sim.simulation.secret_of(&image)
-            && !found.iter().any(|f| *f == needed)
-        {
-            self.sleep_sim(0.4).await;
+        if let Some(failed) = self.pull_secrets(at, &image, text).await {
             drop(permit);
-            let name = image.normalized();
-            let message = format!(
-                "Failed to pull image \"{text}\": rpc error: code = Unknown desc = failed to pull and unpack image \"{name}\": failed to resolve reference \"{name}\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"
-            );
-            self.event(at, true, "Failed", &message);
-            self.event(at, true, "Failed", "Error: ErrImagePull");
-            return Pull::Failed {
-                reason: "ErrImagePull",
-                message,
-            };
+            return failed;
         }
         let Some(size) = self.sim.simulation.size_of(&image) else {
             self.sleep_sim(0.4).await;
@@ -622,6 +580,8 @@ async fn true_and_park(pod: &Pod<'_>) -> bool {
     }
     false
 }
+
+mod pull_secrets;
 
 #[cfg(test)]
 mod tests {

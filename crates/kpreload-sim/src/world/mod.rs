@@ -8,6 +8,7 @@ mod gc;
 pub(crate) mod images;
 mod kubelet;
 mod lifecycle;
+
 mod record;
 pub mod runtime_cli;
 mod scheduler;

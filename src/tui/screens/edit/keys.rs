@@ -396,32 +396,18 @@ pub(super) fn accept(app: &mut App, chosen: String) {
             }
         }
         Step::Secrets(p) => {
-            let names: Vec<String> = chosen
-                .split([',', ' '])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-            let bad = names.iter().find_map(|n| {
-                crate::core::pools::dns_subdomain_problem(n).map(|p| format!("{n:?} {p}"))
-            });
-            match bad {
-                Some(why) => p.error = Some(format!("not a Secret's name: {why}")),
-                None => {
-                    let mut unique: Vec<String> = Vec::new();
-                    for n in names {
-                        if !unique.contains(&n) {
-                            unique.push(n);
-                        }
-                    }
-                    app.notice = Some(if unique.is_empty() {
-                        "no pull secrets: the images are pulled without credentials".into()
-                    } else {
-                        format!("pulls with {}; p previews the change", unique.join(", "))
-                    });
-                    e.pool.pull_secrets = unique;
-                    e.step = Step::List;
-                }
+            if let Err(why) = set_secrets(&mut e.pool.pull_secrets, &chosen) {
+                p.error = Some(why);
+            } else {
+                app.notice = Some(if e.pool.pull_secrets.is_empty() {
+                    "no pull secrets: the images are pulled without credentials".into()
+                } else {
+                    format!(
+                        "pulls with {}; p previews the change",
+                        e.pool.pull_secrets.join(", ")
+                    )
+                });
+                e.step = Step::List;
             }
         }
         Step::Tag(p) => match e.draft.set_tag(e.selected, &chosen) {
@@ -523,4 +509,24 @@ pub(super) fn proposed_tolerations(
         }
     }
     proposed
+}
+
+/// Sets the pull secrets typed (names separated by commas or spaces, each once), or says
+/// which is not a Secret's name.
+fn set_secrets(secrets: &mut Vec<String>, typed: &str) -> Result<(), String> {
+    let mut unique: Vec<String> = Vec::new();
+    for name in typed
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        if let Some(problem) = crate::core::pools::dns_subdomain_problem(name) {
+            return Err(format!("not a Secret's name: {name:?} {problem}"));
+        }
+        if !unique.iter().any(|u| u == name) {
+            unique.push(name.to_string());
+        }
+    }
+    *secrets = unique;
+    Ok(())
 }
