@@ -271,7 +271,8 @@ fn changed_since(name: &str, seen: &DaemonSet, now: &DaemonSet) -> ApplyError {
 fn half_done(old: &str, e: ApplyError) -> ApplyError {
     ApplyError::Failed(format!(
         "The hand-written preloader {old} was deleted but its replacement could not be created: {e} \
-         The pool has no preloader now: preview (p) and apply (y) again to create it from the draft, which is kept."
+         The pool has no preloader now: apply again to create it (in the TUI, p then y: the draft is kept; \
+         from the command line, the same kpreload apply)."
     ))
 }
 

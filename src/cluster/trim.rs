@@ -72,6 +72,9 @@ pub fn pod(p: &mut Pod) {
         .any(|o| o.kind == "DaemonSet");
     if !daemon {
         p.metadata.owner_references = None;
+        if let Some(spec) = &mut p.spec {
+            spec.affinity = None;
+        }
         if let Some(status) = p.status.take() {
             // The resolved IDs only (the spec names the images as written): a container
             // status is hundreds of bytes, and there may be 100,000 pods.

@@ -43,11 +43,12 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!(e))?;
     let connection = connect(target).await?;
     let client = &connection.client;
-    // A split pool's images are balanced by the sizes the nodes report.
+    // The nodes: which pools a hand-written preloader serves, and the sizes a split pool's
+    // images are balanced by.
+    let nodes = crate::cluster::list_all(Api::<Node>::all(client.clone()), "list nodes")
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     let sizes = if selected.iter().any(|p| p.shards > 1) {
-        let nodes = crate::cluster::list_all(Api::<Node>::all(client.clone()), "list nodes")
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
         sizes_from_nodes(nodes.iter().map(|n| n.as_ref()))
     } else {
         Default::default()
@@ -63,26 +64,16 @@ pub async fn run(
         .collect();
     let stale = stale(&ours, &selected, &desired);
 
-    // The pools' hand-written preloaders, whatever their names: applying beside one would
-    // preload its pool twice.
+    // The pools' hand-written preloaders, whatever their names: the one named for a pool,
+    // and any that serves some of a pool's nodes. Applying beside one would preload its
+    // nodes twice (and an own removal loop would go on removing what kpreload preloads).
     let all = crate::cluster::list_all(
         Api::<DaemonSet>::namespaced(client.clone(), &pools.namespace),
         &format!("list the DaemonSets in {}", pools.namespace),
     )
     .await
     .map_err(|e| anyhow::anyhow!(e))?;
-    let hand_written: Vec<(String, DaemonSet)> = all
-        .iter()
-        .filter_map(|d| match read_preloader(d) {
-            Some(Ok(p))
-                if p.origin == Origin::HandWritten
-                    && selected.iter().any(|s| s.name == p.pool.name) =>
-            {
-                Some((p.pool.name, d.as_ref().clone()))
-            }
-            _ => None,
-        })
-        .collect();
+    let hand_written = hand_written(&all, &selected, &nodes)?;
     if !hand_written.is_empty() && !adopt.adopt {
         bail!(
             "nothing was applied:\n{}",
@@ -104,9 +95,21 @@ pub async fn run(
         .cloned()
         .collect();
 
-    // Everything is read and dry-run before anything is written.
+    // Everything is read and dry-run before anything is written: a conversion's new
+    // DaemonSet under another name too (one under the same name can only be made once the
+    // old one is gone; its deletion is dry-run first when it runs).
     let mut live = Vec::new();
     let mut problems = Vec::new();
+    for (old, new) in &conversions {
+        if old.metadata.name != new.metadata.name
+            && let Err(e) = apply::apply(client, new, None, true).await
+        {
+            problems.push(describe(
+                new.metadata.name.as_deref().unwrap_or_default(),
+                &e,
+            ));
+        }
+    }
     for ds in &desired {
         let name = ds.metadata.name.clone().unwrap_or_default();
         let now = apply::get(client, &pools.namespace, &name)
@@ -154,9 +157,16 @@ pub async fn run(
             for (old, new) in &conversions {
                 let old_name = old.metadata.name.clone().unwrap_or_default();
                 let new_name = new.metadata.name.clone().unwrap_or_default();
-                let made = apply::convert(client, old, new)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{}", describe(&old_name, &e)))?;
+                let made = match apply::convert(client, old, new).await {
+                    Ok(made) => made,
+                    Err(e) if done.is_empty() => bail!("{}", describe(&old_name, &e)),
+                    Err(e) => bail!(
+                        "{} (before this, {} {} converted; nothing else was applied)",
+                        describe(&old_name, &e),
+                        done.join(", "),
+                        if done.len() == 1 { "was" } else { "were" }
+                    ),
+                };
                 let why = format!(
                     "converted from the hand-written {old_name} with {} (by kpreload apply --adopt)",
                     file.display()
@@ -239,12 +249,85 @@ pub async fn run(
     Ok(())
 }
 
+/// Each hand-written preloader with the pool of the file it stands for: by its name, or by
+/// the nodes it serves. One serving nodes of two of the file's pools is refused: which of
+/// them it would become cannot be told.
+fn hand_written(
+    all: &[std::sync::Arc<DaemonSet>],
+    selected: &[&crate::core::pools::Pool],
+    nodes: &[std::sync::Arc<Node>],
+) -> Result<Vec<(String, DaemonSet)>> {
+    let no_labels = std::collections::BTreeMap::new();
+    let facts: Vec<(
+        &std::collections::BTreeMap<String, String>,
+        Vec<crate::core::selector::Taint>,
+    )> = nodes
+        .iter()
+        .map(|n| {
+            (
+                n.metadata.labels.as_ref().unwrap_or(&no_labels),
+                crate::core::selector::Taint::of_node(n),
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    for d in all {
+        let Some(Ok(p)) = read_preloader(d) else {
+            continue;
+        };
+        if p.origin != Origin::HandWritten {
+            continue;
+        }
+        // Preloaders for one node overlap by design (the article's cluster-wide one beside
+        // its pool ones): the same pool is one of that name, or one pulling the same images
+        // on some of the same nodes.
+        let images = |pool: &crate::core::pools::Pool| -> std::collections::BTreeSet<String> {
+            pool.images.iter().map(|i| i.normalized()).collect()
+        };
+        let named: Vec<&str> = selected
+            .iter()
+            .filter(|s| s.name == p.pool.name)
+            .map(|s| s.name.as_str())
+            .collect();
+        let related: Vec<&str> = if !named.is_empty() {
+            named
+        } else {
+            selected
+                .iter()
+                .filter(|s| {
+                    images(s) == images(&p.pool)
+                        && facts
+                            .iter()
+                            .any(|(l, t)| p.pool.covers(l, t) && s.covers(l, t))
+                })
+                .map(|s| s.name.as_str())
+                .collect()
+        };
+        match related.as_slice() {
+            [] => {}
+            [one] => out.push((one.to_string(), d.as_ref().clone())),
+            many => bail!(
+                "nothing was applied: the hand-written preloader {} serves nodes of {} of the file's \
+                 pools ({}); which one it is cannot be told. Convert it from the TUI (e on its \
+                 pool) or delete it first (kubectl delete daemonset -n {} {})",
+                d.metadata.name.as_deref().unwrap_or_default(),
+                many.len(),
+                many.join(", "),
+                d.metadata.namespace.as_deref().unwrap_or_default(),
+                d.metadata.name.as_deref().unwrap_or_default(),
+            ),
+        }
+    }
+    Ok(out)
+}
+
 /// Why a pool with a hand-written preloader is not applied, and what to do.
 fn refusal(namespace: &str, pool: &str, ds: &DaemonSet) -> String {
     let name = ds.metadata.name.as_deref().unwrap_or_default();
     format!(
-        "{namespace}/{name} exists and was written by hand: it is the pool {pool}'s preloader, \
-         and applying beside or over it would preload the pool twice or mix the two forms. \
+        "{namespace}/{name} exists and was written by hand: it is the pool {pool}'s preloader (by \
+         its name, or its images on the pool's nodes), and applying beside or over it would \
+         preload them twice or mix the two forms. \
          `kpreload apply --adopt` converts it (shows the change and asks first); or convert it \
          from the TUI (e on its pool), or delete it (kubectl delete daemonset -n {namespace} {name})"
     )
@@ -308,6 +391,37 @@ fn show_conversions(conversions: &[(DaemonSet, DaemonSet)], out: &mut dyn Write)
         )?;
         for l in diff(&readable_yaml(old), &readable_yaml(new), 2) {
             writeln!(out, "  {} {}", l.sign, l.text.trim_end())?;
+        }
+        // What the file does not say is not carried over: say so, not only in the diff.
+        if let (Some(Ok(was)), Some(Ok(will))) = (read_preloader(old), read_preloader(new)) {
+            let lost: Vec<&String> = was
+                .pool
+                .pull_secrets
+                .iter()
+                .filter(|s| !will.pool.pull_secrets.contains(s))
+                .collect();
+            if !lost.is_empty() {
+                writeln!(
+                    out,
+                    "  its pull secrets {} are not in the file: the new preloader pulls without them (add pullSecrets to the pool)",
+                    lost.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )?;
+            }
+            if was.pool.tolerations != will.pool.tolerations {
+                writeln!(
+                    out,
+                    "  its tolerations differ from the file's (see the diff): the new preloader may run on other nodes"
+                )?;
+            }
+            if was.pool.selector != will.pool.selector {
+                writeln!(
+                    out,
+                    "  its node selector differs from the file's (see the diff): the new preloader may run on other nodes"
+                )?;
+            }
         }
         for r in crate::core::adopt::own_removals(old) {
             writeln!(

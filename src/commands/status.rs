@@ -23,6 +23,9 @@ pub struct StatusOptions<'a> {
     pub timeout: Option<Duration>,
 }
 
+/// How often `--wait` looks again with no update in between.
+const RECHECK: Duration = Duration::from_secs(10);
+
 /// How long `--wait` gives the events of the last pulls to arrive once the pods are done.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -90,9 +93,14 @@ impl ShapeWatch {
 }
 
 pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Write) -> Result<()> {
-    let labels = crate::tui::config::Config::load()
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .node_pool_labels;
+    // The TUI's config names the node pools' labels; a broken one does not stop a pipeline.
+    let labels = match crate::tui::config::Config::load() {
+        Ok(c) => c.node_pool_labels,
+        Err(e) => {
+            eprintln!("kpreload: {e}; node pools are grouped by the built-in labels");
+            crate::tui::config::Config::default_config().node_pool_labels
+        }
+    };
     let connection = connect(target).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let tasks = watch::spawn_all(
@@ -117,7 +125,11 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
         // The grace counts only while the cluster is read: with a watch down, wait for it
         // (or the deadline), not for a grace already past.
         let due = shapes.due(SHAPE_GRACE).filter(|_| links.all_live());
-        let wake = due.map_or(deadline, |d| d.min(deadline));
+        // Looked at again now and then even when nothing changes: a grace (a pod missing
+        // for two minutes) ends on the clock, not on an update.
+        let wake = due
+            .map_or(deadline, |d| d.min(deadline))
+            .min(tokio::time::Instant::now() + RECHECK);
         let update = tokio::time::timeout_at(wake, rx.recv()).await;
         match update {
             Ok(Some(u)) => watch::absorb(&mut snapshot, &mut links, u),

@@ -241,6 +241,29 @@ fn apply_adopt_converts_the_articles_preloader_once_confirmed() {
     );
     assert_eq!(names(), ["image-preloader"]);
 
+    // Under another pool's name, for the same nodes: refused too, the flag named.
+    let other = dir.path().join("other.yaml");
+    std::fs::write(
+        &other,
+        ARTICLE_POOLS.replace("name: default", "name: everything"),
+    )
+    .unwrap();
+    let o = support::kpreload(&[
+        "--kubeconfig",
+        kc.as_str(),
+        "apply",
+        "-f",
+        other.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("kube-system/image-preloader exists and was written by hand: it is the pool everything's preloader")
+            && err.contains("--adopt"),
+        "{err}"
+    );
+    assert_eq!(names(), ["image-preloader"], "nothing beside it");
+
     // --adopt from a pipe without --yes: shown, not converted.
     let (ok, out, err) = run(&["--adopt"]);
     assert!(!ok, "{out}");

@@ -206,9 +206,8 @@ impl Kubectl {
     }
 }
 
-/// The path of one of the article's manifests under tests/fixtures/article.
 /// The article's single node with its improved preloader (a cleanup loop in its main
-/// container), the registry holding `main_image` or not.
+/// container, on alpine:3.19), the registry holding that image or not (`pullable`).
 pub fn article_with_preloader(dir: &std::path::Path, pullable: bool) -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut scenario =
@@ -227,6 +226,7 @@ pub fn article_with_preloader(dir: &std::path::Path, pullable: bool) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// The path of one of the article's manifests under tests/fixtures/article.
 pub fn article(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/article")

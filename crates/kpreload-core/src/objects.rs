@@ -32,6 +32,74 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_containers: Option<Vec<Container>>,
+    /// Only what ties a DaemonSet's pod to its node before it is scheduled: the DaemonSet
+    /// controller creates its pods with no `nodeName` and a required node affinity on the
+    /// node's `metadata.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Box<Affinity>>,
+}
+
+impl PodSpec {
+    /// The node the pod runs on, or, while it is not scheduled yet, the node its required
+    /// affinity names by `metadata.name` (a DaemonSet's pod).
+    pub fn node_for(&self) -> Option<&str> {
+        if let Some(n) = self.node_name.as_deref().filter(|n| !n.is_empty()) {
+            return Some(n);
+        }
+        let terms = &self
+            .affinity
+            .as_ref()?
+            .node_affinity
+            .as_ref()?
+            .required
+            .as_ref()?
+            .node_selector_terms;
+        terms.iter().flat_map(|t| &t.match_fields).find_map(|f| {
+            (f.key == "metadata.name" && f.operator == "In" && f.values.len() == 1)
+                .then(|| f.values[0].as_str())
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Affinity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_affinity: Option<NodeAffinity>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct NodeAffinity {
+    #[serde(
+        rename = "requiredDuringSchedulingIgnoredDuringExecution",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub required: Option<RequiredTerms>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequiredTerms {
+    #[serde(default)]
+    pub node_selector_terms: Vec<FieldTerm>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldTerm {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_fields: Vec<FieldRequirement>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct FieldRequirement {
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default)]
+    pub values: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -48,9 +116,9 @@ pub struct PodStatus {
     pub phase: Option<String>,
     /// Why the pod is in its phase, in a word (`Evicted`, `NodeLost`, …), and in a sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub message: Option<Box<str>>,
     /// Only the conditions that are false say anything here (`PodScheduled` above all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<PodCondition>>,

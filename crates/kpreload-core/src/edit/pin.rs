@@ -20,14 +20,15 @@ pub struct Held {
     pub holding: usize,
 }
 
-/// Among `among` (node names; all of `nodes` when empty), the digest of `image` most of
-/// them hold; ties go to the smaller digest, so the answer does not depend on order.
+/// Among the nodes named `among`, the digest of `image` most of them hold (of its own
+/// repository); ties go to the smaller digest, so the answer does not depend on order.
 pub fn majority_digest(nodes: &[Arc<Node>], among: &[String], image: &ImageRef) -> Option<Held> {
     let wanted = image.normalized();
+    let repository = image.name();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for n in nodes {
         let name = n.metadata.name.as_deref().unwrap_or_default();
-        if !among.is_empty() && !among.iter().any(|a| a == name) {
+        if !among.iter().any(|a| a == name) {
             continue;
         }
         let listed = n.status.as_ref().and_then(|s| s.images.as_deref());
@@ -38,9 +39,11 @@ pub fn majority_digest(nodes: &[Arc<Node>], among: &[String], image: &ImageRef) 
                 .any(|t| ImageRef::parse(t).is_ok_and(|r| r.normalized() == wanted));
             tagged
                 .then(|| {
-                    names
-                        .iter()
-                        .find_map(|t| t.split_once('@').map(|(_, d)| d.to_string()))
+                    names.iter().find_map(|t| {
+                        t.split_once('@')
+                            .filter(|(r, _)| *r == repository)
+                            .map(|(_, d)| d.to_string())
+                    })
                 })
                 .flatten()
         });
@@ -103,19 +106,22 @@ mod tests {
             holding("d", 'a'),
         ];
         let image = ImageRef::parse("nginx:1.25").unwrap();
-        let held = majority_digest(&nodes[..3], &[], &image).unwrap();
+        let all: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let held = majority_digest(&nodes[..3], &all, &image).unwrap();
         assert_eq!(held.digest, format!("sha256:{}", "b".repeat(64)));
         assert_eq!((held.count, held.holding), (2, 3));
         // Two against two: the smaller digest, whatever the order.
-        let tie = majority_digest(&nodes, &[], &image).unwrap();
+        let tie = majority_digest(&nodes, &all, &image).unwrap();
         assert_eq!(tie.digest, format!("sha256:{}", "a".repeat(64)));
         // Only the pool's nodes count.
         let only = majority_digest(&nodes, &["b".to_string()], &image).unwrap();
         assert_eq!((only.count, only.holding), (1, 1));
         assert_eq!(
-            majority_digest(&nodes, &[], &ImageRef::parse("nginx:1.26").unwrap()),
+            majority_digest(&nodes, &all, &ImageRef::parse("nginx:1.26").unwrap()),
             None
         );
+        // No node of the pool: nothing to count.
+        assert_eq!(majority_digest(&nodes, &[], &image), None);
 
         let mut draft = Draft::new("web", vec![image]);
         draft.pin(0, &held.digest).unwrap();

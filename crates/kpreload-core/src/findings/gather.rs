@@ -54,6 +54,16 @@ impl<'a> Names<'a> {
     }
 }
 
+/// The repository of a tag name as the kubelet lists it (`docker.io/library/nginx:1.25`):
+/// what comes before the tag, which follows the last path component's colon.
+pub(crate) fn repository_of(name: &str) -> &str {
+    let last = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last..].rfind(':') {
+        Some(i) => &name[..last + i],
+        None => name,
+    }
+}
+
 /// Whether every init container of a pod ended with exit 0.
 fn finished(pod: &crate::objects::Pod) -> bool {
     pod.status
@@ -102,29 +112,34 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             let mut digests = HashMap::new();
             for i in listed {
                 let size = i.size_bytes.unwrap_or(0).max(0) as u64;
-                let digest = i
+                // The entry's digest names, by repository: a tag takes its own repository's.
+                let by_repo: Vec<(&str, &str)> = i
                     .names
                     .iter()
                     .flatten()
-                    .find_map(|t| t.split_once('@').map(|(_, d)| d))
-                    .map(|d| {
-                        let next = digest_names.len() as u32;
-                        *digest_numbers.entry(d.to_string()).or_insert_with(|| {
-                            digest_names.push(d.to_string());
-                            next
-                        })
-                    });
+                    .filter_map(|t| t.split_once('@'))
+                    .collect();
                 for text in i.names.iter().flatten() {
-                    if let Some(id) = names.id(text) {
-                        held.insert(id);
-                        if size > 0 {
-                            sizes.insert(id, size);
-                        }
-                        if let Some(d) = digest
-                            && !text.contains('@')
-                        {
-                            digests.insert(id, d);
-                        }
+                    let Some(id) = names.id(text) else { continue };
+                    held.insert(id);
+                    if size > 0 {
+                        sizes.insert(id, size);
+                    }
+                    if text.contains('@') {
+                        continue;
+                    }
+                    let repo = repository_of(text);
+                    if let Some((_, d)) = by_repo.iter().find(|(r, _)| *r == repo) {
+                        let number = match digest_numbers.get(*d) {
+                            Some(n) => *n,
+                            None => {
+                                let n = digest_names.len() as u32;
+                                digest_names.push(d.to_string());
+                                digest_numbers.insert(d.to_string(), n);
+                                n
+                            }
+                        };
+                        digests.insert(id, number);
                     }
                 }
             }

@@ -379,7 +379,8 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                 let uid = member.metadata.uid.as_deref().unwrap_or_default();
                 let mut pod_on: HashMap<&str, &Pod> = HashMap::new();
                 for p in pods_by_owner.get(uid).into_iter().flatten() {
-                    let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
+                    // Bound, or (pending) tied to its node by the controller's affinity.
+                    let Some(node) = p.spec.as_ref().and_then(|s| s.node_for()) else {
                         continue;
                     };
                     let newer = pod_on.get(node).is_none_or(|q| {
@@ -400,6 +401,15 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             .map(|i| i.to_string())
             .collect();
         let mut node_progress = Vec::new();
+        // Nodes with no pod of a member where one is due: (node, member, what to say).
+        let mut missing: Vec<(usize, usize, PodTrouble)> = Vec::new();
+        let member_index = |m: &DaemonSet| {
+            group
+                .daemonsets
+                .iter()
+                .position(|d| std::ptr::eq(*d, m))
+                .unwrap_or(0)
+        };
         let mut pool_nodes: Vec<&Node> = Vec::new();
         let mut recent = Vec::new();
         for (node, name, taints) in &nodes {
@@ -439,8 +449,9 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                             container: String::new(),
                             state: ImageState::Queued,
                         }));
-                        progress.trouble =
-                            progress.trouble.or_else(|| missing_pod(member, node, now));
+                        if let Some(t) = missing_pod(member, node, now) {
+                            missing.push((node_progress.len(), member_index(member), t));
+                        }
                         progress.running = false;
                     }
                 }
@@ -468,6 +479,22 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                 text: e.message.clone().unwrap_or_default(),
             })
             .collect();
+        // Told only when the DaemonSet itself counts at least as many pods missing as there
+        // are nodes kpreload finds without one: else which of them it means cannot be told
+        // (a scale-up elsewhere), and nothing is said.
+        for (i, member) in group.daemonsets.iter().enumerate() {
+            let short = member.status.as_ref().map_or(0, |s| {
+                (s.desired_number_scheduled - s.current_number_scheduled).max(0)
+            }) as usize;
+            let here: Vec<&(usize, usize, PodTrouble)> =
+                missing.iter().filter(|(_, m, _)| *m == i).collect();
+            if !here.is_empty() && here.len() <= short {
+                for (node, _, trouble) in here {
+                    let n = &mut node_progress[*node];
+                    n.trouble = n.trouble.take().or_else(|| Some(trouble.clone()));
+                }
+            }
+        }
         let mut pool = PoolProgress {
             pool: preloader.pool.name.clone(),
             namespace,

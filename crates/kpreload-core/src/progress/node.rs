@@ -120,13 +120,14 @@ pub(super) fn node_from_pod<'a>(
         .filter(|(t, _)| !matches!(t.said, Said::BackOff))
         .filter_map(|(t, _)| Some((t.at?, t.event)))
         .collect();
+    let trouble = pod_trouble(pod).or_else(|| missing_secret(pod, events, &images));
     let mut progress = NodeProgress {
         node: node.to_string(),
         pod: pod.metadata.name.clone(),
         images,
         rate: None,
         eta_seconds: None,
-        trouble: pod_trouble(pod).or_else(|| missing_secret(pod, events)),
+        trouble,
         running: runs(pod),
     };
     let seconds = progress.pull_seconds();
@@ -150,15 +151,26 @@ pub(super) fn pod_trouble(pod: &Pod) -> Option<PodTrouble> {
         return None;
     }
     let status = pod.status.as_ref()?;
+    // A node shutting down (graceful shutdown, a consolidation) ends its pods on purpose;
+    // the controller replaces them elsewhere or when it is back.
+    if status.phase.as_deref() == Some("Failed")
+        && matches!(
+            status.reason.as_deref(),
+            Some("Terminated" | "NodeShutdown" | "Shutdown")
+        )
+    {
+        return None;
+    }
     if status.phase.as_deref() == Some("Failed") {
         return Some(PodTrouble {
             container: None,
             image: None,
-            reason: status.reason.clone().unwrap_or_else(|| "Failed".into()),
+            reason: status.reason.as_deref().unwrap_or("Failed").to_string(),
             message: status
                 .message
-                .clone()
-                .unwrap_or_else(|| "the pod failed".into()),
+                .as_deref()
+                .unwrap_or("the pod failed")
+                .to_string(),
         });
     }
     if let Some(c) = status
@@ -213,20 +225,40 @@ pub(super) fn pod_trouble(pod: &Pod) -> Option<PodTrouble> {
     None
 }
 
+/// How much older than the pod's latest pull the kubelet's missing-secret Event may be and
+/// still be about it: the kubelet says it at every sync of the pod (about once a minute, and
+/// at every retry), just before it pulls.
+const SECRET_EVENT_SLACK: i64 = 90;
+
 /// A pull secret the pod names that the kubelet cannot find (its
-/// `FailedToRetrieveImagePullSecret`), while the pod is not running: its pulls may fail for
-/// it. Once the pod runs, the pulls did without it.
-fn missing_secret(pod: &Pod, events: &HashMap<&str, Vec<&Event>>) -> Option<PodTrouble> {
-    if runs(pod) {
+/// `FailedToRetrieveImagePullSecret`), while one of the pod's pulls is failing and the kubelet
+/// said it since the pod's latest pull began: a secret created since, or one the pulls did
+/// without, is not a failure.
+fn missing_secret(
+    pod: &Pod,
+    events: &HashMap<&str, Vec<&Event>>,
+    images: &[ImageProgress],
+) -> Option<PodTrouble> {
+    if runs(pod) || !images.iter().any(|i| i.state.is_failed()) {
         return None;
     }
     let uid = pod.metadata.uid.as_deref()?;
-    let names = events
-        .get(uid)?
+    let mine = events.get(uid)?;
+    let latest_pull = mine
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Pulling"))
+        .filter_map(|e| event_time(e))
+        .max();
+    let said = mine
         .iter()
         .filter(|e| e.reason.as_deref() == Some("FailedToRetrieveImagePullSecret"))
-        .max_by_key(|e| event_time(e))
-        .and_then(|e| messages::missing_pull_secrets(e.message.as_deref()?))?;
+        .max_by_key(|e| event_time(e))?;
+    if let (Some(pull), Some(at)) = (latest_pull, event_time(said))
+        && at.as_second() + SECRET_EVENT_SLACK < pull.as_second()
+    {
+        return None;
+    }
+    let names = messages::missing_pull_secrets(said.message.as_deref()?)?;
     let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
     let plural = names.len() > 1;
     Some(PodTrouble {

@@ -496,17 +496,26 @@ fn a_pod_going_away_or_unschedulable() {
     ));
     s.pods[0] = Arc::new(pod);
     assert_eq!(node_in(&derive(&s, at), "node-a").trouble, None);
-    // Pending, the scheduler's words.
+    // Pending, the scheduler's words. As the DaemonSet controller makes it: no nodeName yet,
+    // tied to its node by a required affinity on metadata.name.
+    let mut pending = (*fixtures::preloader_pod(
+        &article_daemonset(),
+        "image-preloader-aaaaa",
+        "node-a",
+        "2026-11-28T10:00:00Z",
+        json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient memory."}]}),
+    ))
+    .clone();
+    let spec = pending.spec.as_mut().unwrap();
+    spec.node_name = None;
+    spec.affinity = serde_json::from_value(json!({"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-a"]}]}]}}}))
+    .unwrap();
     let s = Snapshot {
         nodes: vec![node("node-a", json!({}), json!([]), json!([]))],
-        pods: vec![fixtures::preloader_pod(
-            &article_daemonset(),
-            "image-preloader-aaaaa",
-            "node-a",
-            "2026-11-28T10:00:00Z",
-            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
-                "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient memory."}]}),
-        )],
+        pods: vec![Arc::new(pending)],
         daemonsets: vec![article_daemonset()],
         ..Default::default()
     };
@@ -554,4 +563,75 @@ fn no_pod_where_the_daemonset_wants_one_is_a_failure_after_the_grace() {
     ds.status.as_mut().unwrap().current_number_scheduled = 2;
     let agreed = derive(&snapshot(&ds), ts("2026-11-28T10:05:00Z"));
     assert_eq!(node_in(&agreed, "node-b").trouble, None);
+}
+
+#[test]
+fn a_missing_pull_secret_fails_the_node_only_while_it_can_be_the_cause() {
+    let failing = pod(
+        "image-preloader-aaaaa",
+        "node-a",
+        "2026-11-28T10:00:00Z",
+        json!([waiting(
+            "preload-py-kube",
+            "ErrImagePull",
+            "pull access denied"
+        )]),
+    );
+    let said = |at: &str| {
+        event(
+            "image-preloader-aaaaa",
+            1,
+            at,
+            "Warning",
+            "FailedToRetrieveImagePullSecret",
+            "Unable to retrieve some image pull secrets (regcred); attempting to pull the image may not succeed.",
+        )
+    };
+    let pulling = |at: &str| {
+        event(
+            "image-preloader-aaaaa",
+            2,
+            at,
+            "Normal",
+            "Pulling",
+            "Pulling image \"g1g1/py-kube\"",
+        )
+    };
+    let snapshot = |events: Vec<Arc<Event>>| Snapshot {
+        nodes: vec![node("node-a", json!({}), json!([]), json!([]))],
+        pods: vec![failing.clone()],
+        events,
+        daemonsets: vec![article_daemonset()],
+        ..Default::default()
+    };
+    let at = ts("2026-11-28T10:10:00Z");
+    // Said with the pull that fails: a failure of the node, naming the secret.
+    let o = derive(
+        &snapshot(vec![
+            pulling("2026-11-28T10:01:00Z"),
+            said("2026-11-28T10:01:00Z"),
+        ]),
+        at,
+    );
+    let t = node_in(&o, "node-a").trouble.clone().unwrap();
+    assert_eq!(t.reason, "FailedToRetrieveImagePullSecret");
+    assert!(
+        t.message
+            .starts_with("the pull secret regcred is not in kube-system"),
+        "{}",
+        t.message
+    );
+    assert_eq!(
+        t.summary(),
+        "FailedToRetrieveImagePullSecret: the pull secret regcred is not in kube-system"
+    );
+    // Said long before the latest pull (the secret was created since): not the cause now.
+    let o = derive(
+        &snapshot(vec![
+            said("2026-11-28T10:01:00Z"),
+            pulling("2026-11-28T10:06:00Z"),
+        ]),
+        at,
+    );
+    assert_eq!(node_in(&o, "node-a").trouble, None);
 }

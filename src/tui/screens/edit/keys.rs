@@ -296,10 +296,11 @@ fn list_key(app: &mut App, command: Command) -> Option<Action> {
             }
         },
         Command::Pin => {
+            // The pool's nodes, or for a pool not in the cluster yet those it would cover.
             let nodes: Vec<String> = match app.overview.pools.iter().find(|p| p.pool == e.pool.name)
             {
-                Some(p) => p.nodes.iter().map(|n| n.node.clone()).collect(),
-                None => Vec::new(),
+                Some(p) if !p.nodes.is_empty() => p.nodes.iter().map(|n| n.node.clone()).collect(),
+                _ => crate::core::edit::pool_nodes(&app.snapshot.nodes, &e.drafted()),
             };
             let image = e.selected_image().cloned()?;
             app.notice = Some(
