@@ -121,6 +121,15 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
             FIRST_VIEW
         };
     let mut shapes = ShapeWatch::default();
+    // The output, with the node pools as the snapshot has them then.
+    let show = |o: &Overview, snapshot: &Snapshot, out: &mut dyn Write| {
+        print(
+            o,
+            &node_pools(snapshot, &labels, o, options.pool),
+            options.format,
+            out,
+        )
+    };
     let outcome = loop {
         // The grace counts only while the cluster is read: with a watch down, wait for it
         // (or the deadline), not for a grace already past.
@@ -159,12 +168,7 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
             .iter()
             .any(|p| p.failures() > 0 || p.problem.is_some())
         {
-            print(
-                &selected,
-                &node_pools(&snapshot, &labels, &selected, options.pool),
-                options.format,
-                out,
-            )?;
+            show(&selected, &snapshot, out)?;
             for t in &tasks {
                 t.abort();
             }
@@ -173,12 +177,7 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
         if let Some((pool, warning)) =
             shapes.see(&selected, tokio::time::Instant::now(), SHAPE_GRACE)
         {
-            print(
-                &selected,
-                &node_pools(&snapshot, &labels, &selected, options.pool),
-                options.format,
-                out,
-            )?;
+            show(&selected, &snapshot, out)?;
             for t in &tasks {
                 t.abort();
             }
@@ -208,12 +207,7 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
     }
     match outcome {
         Ok(overview) => {
-            print(
-                &overview,
-                &node_pools(&snapshot, &labels, &overview, options.pool),
-                options.format,
-                out,
-            )?;
+            show(&overview, &snapshot, out)?;
             Ok(())
         }
         Err(why) if !why.is_empty() => {
@@ -235,12 +229,7 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
         Err(_) => {
             let overview = progress::derive(&snapshot, jiff::Timestamp::now());
             let selected = select(&overview, options.pool, &connection.namespace)?;
-            print(
-                &selected,
-                &node_pools(&snapshot, &labels, &selected, options.pool),
-                options.format,
-                out,
-            )?;
+            show(&selected, &snapshot, out)?;
             if let Some(warning) = selected.pools.iter().find_map(|p| p.warning.as_deref()) {
                 bail!(
                     "timed out after {}: {warning}",

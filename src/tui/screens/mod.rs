@@ -100,6 +100,17 @@ const POOLS_HINTS: &[Command] = &[
     Command::Quit,
 ];
 
+/// The keys of the current list's rows in view (the nodes whose kubelets a list reads).
+fn rows_in_view(app: &App) -> Vec<String> {
+    let rows = app.rows();
+    let (first, count) =
+        crate::tui::views::window(app.view().selected, rows.len(), app.page as u16 + 2);
+    rows[first..first + count]
+        .iter()
+        .map(|r| r.key.clone())
+        .collect()
+}
+
 /// What a screen is. Reading methods take the app as a read-only context; the key methods
 /// change it (and may push effects), and return whether the key was the screen's.
 pub(crate) trait Component {

@@ -65,13 +65,7 @@ impl Component for NodePoolScreen {
 
     /// The rows in view.
     fn kubelets(&self, app: &App) -> Vec<String> {
-        let rows = app.rows();
-        let (first, count) =
-            crate::tui::views::window(app.view().selected, rows.len(), app.page as u16 + 2);
-        rows[first..first + count]
-            .iter()
-            .map(|r| r.key.clone())
-            .collect()
+        super::rows_in_view(app)
     }
 
     fn command(&self, app: &mut App, command: Command) -> bool {
