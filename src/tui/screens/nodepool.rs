@@ -115,7 +115,7 @@ impl Component for NodePoolScreen {
                 Row::new(vec![
                     Cell::from(highlighted(app, &r.key, Style::new())),
                     Cell::from(preloaded),
-                    disk_cell(app, &r.key),
+                    crate::tui::views::disk::cell(app, &r.key, 12),
                 ])
             })
             .collect();
@@ -186,22 +186,6 @@ fn head_lines<'a>(app: &App, pool: &NodePool) -> Vec<Line<'a>> {
         format!("taints on every node: {}", taints_text(pool))
     }));
     lines
-}
-
-/// A node's image disk, as its kubelet said (read while the row is on screen).
-fn disk_cell<'a>(app: &App, node: &str) -> Cell<'a> {
-    let t = &app.config.theme;
-    match app.kubelets.get(node).map(|r| &r.answer) {
-        Some(Ok((k, Some(d)))) => Cell::from(crate::tui::views::disk::gauge(
-            d,
-            k.gc_enabled().then(|| k.gc_high()),
-            12,
-            t,
-        )),
-        Some(Ok((_, None))) => Cell::from("not reported"),
-        Some(Err(_)) => Cell::from(Line::styled("unread", Style::new().fg(t.fail))),
-        None => Cell::from(Line::styled("…", Style::new().fg(t.dim))),
-    }
 }
 
 /// The fullest image disk among the node pool's kubelets read: `disk 62 %`.

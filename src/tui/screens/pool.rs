@@ -160,17 +160,7 @@ fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) 
             } else {
                 Style::new()
             };
-            let disk = match app.kubelets.get(&n.node).map(|r| &r.answer) {
-                Some(Ok((k, Some(d)))) => Cell::from(crate::tui::views::disk::gauge(
-                    d,
-                    k.gc_enabled().then(|| k.gc_high()),
-                    9,
-                    t,
-                )),
-                Some(Ok((_, None))) => Cell::from("not reported"),
-                Some(Err(_)) => Cell::from(Line::styled("unread", Style::new().fg(t.fail))),
-                None => Cell::from(Line::styled("…", Style::new().fg(t.dim))),
-            };
+            let disk = crate::tui::views::disk::cell(app, &n.node, 9);
             let mut cells = vec![Cell::from(highlighted(app, &label, base)), disk];
             for i in &shown {
                 let cell = n.images.get(*i).map(|img| cell(&img.state, app, t));

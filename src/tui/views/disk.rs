@@ -115,3 +115,22 @@ pub(crate) fn node_line<'a>(app: &crate::tui::app::App, node: &str) -> Line<'a> 
         }
     }
 }
+
+/// A node's image disk in a table cell, as its kubelet said (read while the row is on
+/// screen): a gauge of `width`, or why there is none.
+pub(crate) fn cell<'a>(
+    app: &crate::tui::app::App,
+    node: &str,
+    width: usize,
+) -> ratatui::widgets::Cell<'a> {
+    use ratatui::widgets::Cell;
+    let t = &app.config.theme;
+    match app.kubelets.get(node).map(|r| &r.answer) {
+        Some(Ok((k, Some(d)))) => {
+            Cell::from(gauge(d, k.gc_enabled().then(|| k.gc_high()), width, t))
+        }
+        Some(Ok((_, None))) => Cell::from("not reported"),
+        Some(Err(_)) => Cell::from(Line::styled("unread", Style::new().fg(t.fail))),
+        None => Cell::from(Line::styled("…", Style::new().fg(t.dim))),
+    }
+}

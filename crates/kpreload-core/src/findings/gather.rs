@@ -190,10 +190,14 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
     // rate from each `Successfully pulled` event about them.
     let mut owner_of: HashMap<&str, &str> = HashMap::new();
     let mut done_on: HashMap<(&str, &str), bool> = HashMap::new();
+    let mut node_of: HashMap<&str, &str> = HashMap::new();
     for pod in &s.pods {
         let Some(uid) = pod.metadata.uid.as_deref() else {
             continue;
         };
+        if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
+            node_of.insert(uid, node);
+        }
         for o in pod.metadata.owner_references.iter().flatten() {
             owner_of.insert(uid, o.uid.as_str());
             if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
@@ -201,16 +205,6 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             }
         }
     }
-    let node_of: HashMap<&str, &str> = s
-        .pods
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.metadata.uid.as_deref()?,
-                p.spec.as_ref()?.node_name.as_deref()?,
-            ))
-        })
-        .collect();
     // When each node last pulled each image, by the kubelet's `Successfully pulled`.
     let mut pulled_at: HashMap<(&str, u32), i64> = HashMap::new();
     let mut rates_by_owner: HashMap<&str, Vec<f64>> = HashMap::new();

@@ -403,13 +403,6 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
         let mut node_progress = Vec::new();
         // Nodes with no pod of a member where one is due: (node, member, what to say).
         let mut missing: Vec<(usize, usize, PodTrouble)> = Vec::new();
-        let member_index = |m: &DaemonSet| {
-            group
-                .daemonsets
-                .iter()
-                .position(|d| std::ptr::eq(*d, m))
-                .unwrap_or(0)
-        };
         let mut pool_nodes: Vec<&Node> = Vec::new();
         let mut recent = Vec::new();
         for (node, name, taints) in &nodes {
@@ -433,7 +426,9 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                 running: true,
             };
             let mut happened = Vec::new();
-            for (((own, _), pod), member) in members.iter().zip(pods).zip(&group.daemonsets) {
+            for (m, (((own, _), pod), member)) in
+                members.iter().zip(pods).zip(&group.daemonsets).enumerate()
+            {
                 match pod {
                     Some(pod) => {
                         let (part, told) = node_from_pod(name, pod, &events);
@@ -450,7 +445,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
                             state: ImageState::Queued,
                         }));
                         if let Some(t) = missing_pod(member, node, now) {
-                            missing.push((node_progress.len(), member_index(member), t));
+                            missing.push((node_progress.len(), m, t));
                         }
                         progress.running = false;
                     }

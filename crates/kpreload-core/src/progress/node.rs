@@ -120,7 +120,12 @@ pub(super) fn node_from_pod<'a>(
         .filter(|(t, _)| !matches!(t.said, Said::BackOff))
         .filter_map(|(t, _)| Some((t.at?, t.event)))
         .collect();
-    let trouble = pod_trouble(pod).or_else(|| missing_secret(pod, events, &images));
+    let running = runs(pod);
+    let trouble = pod_trouble(pod).or_else(|| {
+        (!running)
+            .then(|| missing_secret(pod, events, &images))
+            .flatten()
+    });
     let mut progress = NodeProgress {
         node: node.to_string(),
         pod: pod.metadata.name.clone(),
@@ -128,7 +133,7 @@ pub(super) fn node_from_pod<'a>(
         rate: None,
         eta_seconds: None,
         trouble,
-        running: runs(pod),
+        running,
     };
     let seconds = progress.pull_seconds();
     if seconds > 0.0 {
@@ -230,7 +235,7 @@ pub(super) fn pod_trouble(pod: &Pod) -> Option<PodTrouble> {
 /// at every retry), just before it pulls.
 const SECRET_EVENT_SLACK: i64 = 90;
 
-/// A pull secret the pod names that the kubelet cannot find (its
+/// A pull secret the pod (not running) names that the kubelet cannot find (its
 /// `FailedToRetrieveImagePullSecret`), while one of the pod's pulls is failing and the kubelet
 /// said it since the pod's latest pull began: a secret created since, or one the pulls did
 /// without, is not a failure.
@@ -239,7 +244,7 @@ fn missing_secret(
     events: &HashMap<&str, Vec<&Event>>,
     images: &[ImageProgress],
 ) -> Option<PodTrouble> {
-    if runs(pod) || !images.iter().any(|i| i.state.is_failed()) {
+    if !images.iter().any(|i| i.state.is_failed()) {
         return None;
     }
     let uid = pod.metadata.uid.as_deref()?;

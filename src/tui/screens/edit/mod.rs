@@ -282,7 +282,8 @@ impl Editor {
         }
     }
 
-    fn requirements_text(&self) -> Vec<String> {
+    /// The new pool's label requirements so far, as `key=value`.
+    pub(super) fn requirements_text(&self) -> Vec<String> {
         self.pool
             .selector
             .terms

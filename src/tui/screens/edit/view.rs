@@ -109,15 +109,7 @@ fn draw_overlay(frame: &mut Frame, app: &App, e: &Editor) {
 /// A new pool's label step: the labels chosen so far and how many nodes match them.
 fn draw_selector(frame: &mut Frame, app: &App, e: &Editor, p: &Picker) {
     let count = super::matching(&app.snapshot, &e.pool.selector);
-    let chosen: Vec<String> = e
-        .pool
-        .selector
-        .terms
-        .first()
-        .into_iter()
-        .flatten()
-        .map(|r| format!("{}={}", r.key, r.values.join(",")))
-        .collect();
+    let chosen = e.requirements_text();
     let title = format!(
         "pool {}: node labels — {} · {count} node{} match",
         e.pool.name,
