@@ -123,6 +123,10 @@ pub enum Command {
         /// With --wait: give up after this long (90s, 5m, 1h30m), with exit 1.
         #[arg(long, value_name = "DURATION", requires = "wait", value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// Read how far each pull under way has come from its node's runtime (one exec per
+        /// pulling node, up to 100; needs pods/exec). Without it, bytes are estimated.
+        #[arg(long)]
+        progress: bool,
     },
     /// The cleanup dry run: what a cleanup would remove and keep on each node, and why.
     Plan {
@@ -318,6 +322,7 @@ pub fn main() -> ExitCode {
             output,
             wait,
             timeout,
+            progress,
         }) => runtime().and_then(|rt| {
             let stdout = io::stdout();
             let mut out = stdout.lock();
@@ -326,6 +331,7 @@ pub fn main() -> ExitCode {
                 format: *output,
                 wait: *wait,
                 timeout: *timeout,
+                progress: *progress,
             };
             rt.block_on(commands::status::run(&target, &options, &mut out))
                 .and_then(|()| out.flush().map_err(Into::into))

@@ -310,6 +310,9 @@ fn created_meanwhile(name: &str, now: &DaemonSet) -> Conflict {
 }
 
 /// Turns an error into sentences; a 409 is read against the object as it is now.
+/// The rendered cleanup container's name.
+const CLEANUP: &str = "cleanup";
+
 async fn explain(
     client: &kube::Client,
     e: &kube::Error,
@@ -320,6 +323,20 @@ async fn explain(
     let kube::Error::Api(status) = e else {
         return ApplyError::Failed(api_error(e, &format!("apply the DaemonSet {name}")));
     };
+    if status.code == 422
+        && status.message.contains("Duplicate value")
+        && status.message.contains(&format!("\"{CLEANUP}\""))
+    {
+        // An older kpreload ran the cleanup container after the pulls (a main container);
+        // now it is a sidecar beside them. Server-side apply removes the old one only where
+        // kpreload wrote it: one written by another tool stays, and the name is taken twice.
+        return ApplyError::Failed(format!(
+            "Nothing was changed: {name} still has an older kpreload's cleanup container among its \
+             main containers, written by another tool (kubectl apply?), which kpreload's apply \
+             cannot remove. Apply the new render the way the DaemonSet was written \
+             (kpreload render | kubectl apply -f -), or delete the DaemonSet and apply again."
+        ));
+    }
     if status.code != 409 {
         return ApplyError::Failed(api_error(e, &format!("apply the DaemonSet {name}")));
     }

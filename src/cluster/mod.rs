@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod kubelet;
+pub mod pulls;
 pub mod removal;
 pub mod trim;
 pub mod watch;

@@ -21,6 +21,69 @@ pub struct StatusOptions<'a> {
     pub format: Format,
     pub wait: bool,
     pub timeout: Option<Duration>,
+    /// Read the bytes of the pulls under way from the nodes (`pods/exec`).
+    pub progress: bool,
+}
+
+/// `--progress`: nodes read at most, and at once.
+const PROGRESS_NODES: usize = 100;
+const PROGRESS_AT_ONCE: usize = 8;
+
+/// The overview again, with the bytes of the pulls under way read from their nodes'
+/// runtimes (the first [`PROGRESS_NODES`] pulling nodes). A node that cannot be read keeps
+/// its estimate, and the first such reason is said on stderr.
+async fn with_live_bytes(
+    client: &kube::Client,
+    snapshot: &Snapshot,
+    overview: Overview,
+    pool: Option<&str>,
+    namespace: &str,
+) -> Result<Overview> {
+    use futures_util::StreamExt;
+    let nodes: Vec<String> = overview
+        .pools
+        .iter()
+        .flat_map(|p| &p.nodes)
+        .filter(|n| n.pulling())
+        .map(|n| n.node.clone())
+        .take(PROGRESS_NODES)
+        .collect();
+    if nodes.is_empty() {
+        return Ok(overview);
+    }
+    let targets = progress::bytes::live_targets(snapshot, &overview, &nodes);
+    let mut why_not: Option<String> = None;
+    let mut ready = Vec::new();
+    for (node, t) in targets {
+        match t {
+            Ok(t) => ready.push(t),
+            Err(e) => {
+                why_not.get_or_insert(format!("{node}: {e}"));
+            }
+        }
+    }
+    let answers: Vec<_> = futures_util::stream::iter(ready)
+        .map(|t| async move {
+            let answer = crate::cluster::pulls::read(client, &t).await;
+            (t, jiff::Timestamp::now(), answer)
+        })
+        .buffer_unordered(PROGRESS_AT_ONCE)
+        .collect()
+        .await;
+    let mut tracker = progress::bytes::Tracker::default();
+    for (t, at, answer) in answers {
+        match answer {
+            Ok(pulls) => tracker.observe(&t.node, &t.image, t.since, &pulls, at),
+            Err(e) => {
+                why_not.get_or_insert(format!("{}: {e}", t.node));
+            }
+        }
+    }
+    if let Some(why) = why_not {
+        eprintln!("kpreload: --progress: some bytes are estimated: {why}");
+    }
+    let overview = progress::derive_with(snapshot, jiff::Timestamp::now(), &tracker);
+    select(&overview, pool, namespace)
 }
 
 /// How often `--wait` looks again with no update in between.
@@ -207,6 +270,18 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
     }
     match outcome {
         Ok(overview) => {
+            let overview = if options.progress {
+                with_live_bytes(
+                    &connection.client,
+                    &snapshot,
+                    overview,
+                    options.pool,
+                    &connection.namespace,
+                )
+                .await?
+            } else {
+                overview
+            };
             show(&overview, &snapshot, out)?;
             Ok(())
         }
@@ -407,8 +482,14 @@ pub(crate) fn to_json(o: &Overview) -> Value {
                                     v["seconds"] = json!(seconds);
                                     v["bytes"] = json!(bytes);
                                 }
-                                ImageState::Pulling { since } => {
+                                ImageState::Pulling { since, bytes } => {
                                     v["since"] = json!(since.map(|t| t.to_string()));
+                                    v["bytes_done"] = json!(bytes.as_ref().map(|b| b.done));
+                                    v["bytes_total"] = json!(bytes.as_ref().and_then(|b| b.total));
+                                    v["rate"] = json!(bytes.as_ref().and_then(|b| b.rate));
+                                    v["estimated"] =
+                                        json!(bytes.as_ref().is_none_or(|b| b.estimated));
+                                    v["restarts"] = json!(bytes.as_ref().map_or(0, |b| b.restarts));
                                 }
                                 ImageState::Failed {
                                     reason,
@@ -476,7 +557,12 @@ fn table(o: &Overview) -> String {
             },
             format!("{}/{}", p.nodes_ready(), p.nodes.len()),
             format!("{}/{}", p.images_done(), p.images_total()),
-            units::bytes(p.bytes()),
+            // With the pulls under way; `~` when some of that is estimated.
+            format!(
+                "{}{}",
+                if p.estimated() { "~" } else { "" },
+                units::bytes(p.bytes_with_pulls())
+            ),
             p.throughput.map_or("-".into(), units::rate),
             if p.problem.is_some() {
                 "-".into()

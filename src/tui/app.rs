@@ -39,6 +39,12 @@ pub enum Action {
     /// The insight, derived off the UI thread (None: the derivation failed), for the job
     /// of this number.
     Insight(u64, Option<Box<super::insight::Insight>>),
+    /// What a node's runtime said of its pull (`ctr content active`), read at that time.
+    Pulls(
+        crate::core::progress::bytes::LiveTarget,
+        Timestamp,
+        Result<Vec<crate::runtime::ActivePull>, String>,
+    ),
     Quit,
 }
 
@@ -54,6 +60,8 @@ pub enum Effect {
     Watch(String),
     /// Read these nodes' kubelets (settings, image disk) through the node proxy.
     ReadKubelets(Vec<String>),
+    /// Read how far these nodes' pulls have come, from their runtimes.
+    ReadPulls(Vec<crate::core::progress::bytes::LiveTarget>),
     /// Derive the findings and disks from this copy of the cluster, off the UI thread;
     /// `job` tells its answer from a stale one.
     Derive {
@@ -125,6 +133,10 @@ pub struct App {
     pub kubelets: super::kubelets::Kubelets,
     /// Findings, disks and sizing, derived from the snapshot and the kubelets.
     pub insight: Option<super::insight::Insight>,
+    /// The bytes of the pulls on screen, read from the nodes' runtimes.
+    pub pulls: super::pulls::PullReads,
+    /// The nodes the last frame's pool matrix drew (its rows in view, exactly).
+    pub drawn_rows: std::cell::RefCell<Vec<String>>,
     /// Moves with every change the insight depends on.
     pub generation: u64,
     /// When the insight was last derived (it is derived at most once a second).
@@ -168,6 +180,8 @@ impl App {
             gitops: None,
             kubelets: Default::default(),
             insight: None,
+            pulls: Default::default(),
+            drawn_rows: Default::default(),
             generation: 0,
             insight_at: now,
             insight_in_background: false,
@@ -188,7 +202,8 @@ impl App {
     /// Derives the overview again if the snapshot changed.
     pub fn refresh(&mut self) {
         if self.stale {
-            self.overview = progress::derive(&self.snapshot, self.now);
+            self.overview = progress::derive_with(&self.snapshot, self.now, &self.pulls.tracker);
+            self.pulls.prune(&self.overview);
             let (node_pools, _) = crate::core::nodepools::group(
                 &self.snapshot.nodes,
                 &self.config.node_pool_labels,
@@ -317,11 +332,20 @@ impl App {
 
     /// What the screen waits for, asked after a frame is prepared: the kubelets on screen
     /// (at most `reads` at once) and the findings' derivation.
-    pub(crate) fn background(&mut self, reads: usize) -> Vec<Effect> {
+    pub fn background(&mut self, reads: usize) -> Vec<Effect> {
         let mut out = Vec::new();
         let nodes = self.kubelets.take(reads);
         if !nodes.is_empty() {
             out.push(Effect::ReadKubelets(nodes));
+        }
+        if !self.read_only {
+            let nodes = self.view().screen.component().pulls_on_screen(self);
+            let due = self
+                .pulls
+                .due(&self.snapshot, &self.overview, &nodes, self.now);
+            if !due.is_empty() {
+                out.push(Effect::ReadPulls(due));
+            }
         }
         if let Some((job, snapshot, kubelets, generation)) = self.insight_job() {
             out.push(Effect::Derive {
@@ -348,6 +372,11 @@ impl App {
                     self.dirty = true;
                 }
             }
+            Action::Pulls(target, at, answer) => {
+                self.pulls.answer(&target, at, answer);
+                self.stale = true;
+                self.dirty = true;
+            }
             Action::Kubelet(node, answer) => {
                 self.kubelets.answer(node, answer, self.now);
                 self.generation += 1;
@@ -367,6 +396,7 @@ impl App {
             }
             Action::Tick(now) => {
                 self.now = now;
+                self.pulls.sample(&self.overview);
                 if self.clock_matters() {
                     self.stale = true;
                     self.dirty = true;
@@ -378,6 +408,7 @@ impl App {
                 // The loop stops its tasks (kubelet reads and the insight among them): what
                 // they would have answered is asked again.
                 self.kubelets.forget_pending();
+                self.pulls.forget_pending();
                 self.insight_running = false;
                 self.insight_job_id += 1;
                 self.insight = None;

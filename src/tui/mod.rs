@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod insight;
 pub mod kubelets;
+pub mod pulls;
 pub mod screens;
 pub mod views;
 
@@ -68,6 +69,9 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
         report: work_tx,
         kubelet_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(KUBELET_CONCURRENCY)),
     };
+    if read_only {
+        app.pulls.off = Some("read-only: kpreload does not exec into pods".into());
+    }
     // ratatui::init restores the terminal before a panic is printed.
     let mut terminal = ratatui::init();
     let mut keys = EventStream::new();
@@ -192,6 +196,17 @@ impl Worker {
                         let _slot = slots.acquire_owned().await;
                         let answer = crate::cluster::kubelet::read(&client, &node).await;
                         let _ = report.send(Action::Kubelet(node, answer));
+                    }));
+                }
+                return;
+            }
+            Effect::ReadPulls(targets) => {
+                for target in targets {
+                    let client = client.clone();
+                    let report = report.clone();
+                    self.tasks.push(tokio::spawn(async move {
+                        let answer = crate::cluster::pulls::read(&client, &target).await;
+                        let _ = report.send(Action::Pulls(target, jiff::Timestamp::now(), answer));
                     }));
                 }
                 return;

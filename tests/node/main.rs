@@ -247,10 +247,19 @@ async fn content_active_reports_growing_offsets_during_a_slow_pull() {
     let layer_ref = format!("layer-{}", big.layer);
     let mut offsets: Vec<u64> = Vec::new();
     let mut tables: Vec<String> = Vec::new();
+    // What kpreload shows of the pull: every reading through the tracker the TUI keeps.
+    let mut tracker = kpreload::core::progress::bytes::Tracker::default();
+    let mut shown: Vec<u64> = Vec::new();
     while !task.is_finished() {
         let raw = n.ctr_raw(&["-n", "k8s.io", "content", "active"]);
         tables.push(String::from_utf8_lossy(&raw.stdout).into_owned());
-        for pull in rt.active().await.expect("content active") {
+        let pulls = rt.active().await.expect("content active");
+        let now = jiff::Timestamp::now();
+        tracker.observe("node", &big.reference, None, &pulls, now);
+        if let Some(live) = tracker.live("node", &big.reference, now) {
+            shown.push(live.done);
+        }
+        for pull in pulls {
             if pull.reference == layer_ref && offsets.last() != Some(&pull.offset) {
                 offsets.push(pull.offset);
             }
@@ -276,6 +285,19 @@ async fn content_active_reports_growing_offsets_during_a_slow_pull() {
     );
     assert_eq!(rt.active().await.unwrap(), [], "done: nothing active");
     assert_eq!(n.names().len(), 3);
+    // The figure kpreload shows only grows, and ends near the blobs' sizes: the layer (and
+    // the small manifest and config, which come and go between readings), never past
+    // them by more than ctr's rounding.
+    assert!(shown.windows(2).all(|w| w[0] <= w[1]), "{shown:?}");
+    let most = *shown.last().unwrap();
+    assert!(
+        most * 10 >= size * 7,
+        "the last reading came in the last second of six: {shown:?} for {size} bytes"
+    );
+    assert!(
+        most <= size + 3 * (unit / 2) + 4096,
+        "{shown:?} for {size} bytes"
+    );
 
     // The simulator lays its `content active` out as containerd does: the same cells give
     // the same bytes, tabs and all.

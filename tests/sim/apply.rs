@@ -314,3 +314,77 @@ fn apply_adopt_converts_the_articles_preloader_once_confirmed() {
     assert!(ok, "{err}");
     assert_eq!(out, "daemonset.apps/image-preloader-default unchanged\n");
 }
+
+/// The web pool's preloader as an earlier kpreload rendered it: the privileged cleanup
+/// container a main container, started only after the pulls.
+fn old_shape_web() -> DaemonSet {
+    let file =
+        kpreload::core::pools::PoolsFile::load(std::path::Path::new("config/pools.yaml")).unwrap();
+    let web = file.pools.iter().find(|p| p.name == "web").unwrap();
+    let mut ds = kpreload::core::render::render_pool(&file, web);
+    let spec = ds.spec.template.spec.as_mut().unwrap();
+    let mut cleanup = spec.init_containers.as_mut().unwrap().remove(0);
+    assert_eq!(cleanup.name, "cleanup");
+    cleanup.restart_policy = None;
+    spec.containers = vec![cleanup];
+    ds
+}
+
+fn cleanup_place(cluster: &Cluster) -> (bool, bool) {
+    let ds = daemonsets(cluster)
+        .into_iter()
+        .find(|d| d.metadata.name.as_deref() == Some("image-preloader-web"))
+        .unwrap();
+    let spec = ds.spec.template.spec.unwrap();
+    let in_main = spec.containers.iter().any(|c| c.name == "cleanup");
+    let sidecar = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .any(|c| c.name == "cleanup" && c.restart_policy.as_deref() == Some("Always"));
+    (in_main, sidecar)
+}
+
+#[test]
+fn applying_again_moves_an_earlier_kpreloads_cleanup_container_beside_the_pulls() {
+    // Written by kpreload (server-side apply as kpreload): the move is one apply.
+    let cluster = Cluster::start("tests/fixtures/scenarios/pools.yaml");
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        Api::<DaemonSet>::namespaced(client, "kube-system")
+            .patch(
+                "image-preloader-web",
+                &PatchParams::apply("kpreload"),
+                &Patch::Apply(&old_shape_web()),
+            )
+            .await
+            .unwrap();
+    });
+    assert_eq!(cleanup_place(&cluster), (true, false));
+    let (ok, out, err) = apply(&cluster, &["--pool", "web"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("daemonset.apps/image-preloader-web configured"),
+        "{out}"
+    );
+    assert_eq!(cleanup_place(&cluster), (false, true), "moved, not doubled");
+
+    // Written by another tool: server-side apply cannot take its container away, and the
+    // name would be taken twice. Nothing changes, and the sentence says what to do.
+    let cluster = Cluster::start("tests/fixtures/scenarios/pools.yaml");
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        Api::<DaemonSet>::namespaced(client, "kube-system")
+            .create(&Default::default(), &old_shape_web())
+            .await
+            .unwrap();
+    });
+    let (ok, out, err) = apply(&cluster, &["--pool", "web"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("still has an older kpreload's cleanup container among its main containers"),
+        "{err}"
+    );
+    assert!(err.contains("kubectl apply -f -"), "{err}");
+    assert_eq!(cleanup_place(&cluster), (true, false), "nothing changed");
+}

@@ -160,7 +160,10 @@ fn a_stale_update_and_an_apply_conflict_are_409s() {
             .unwrap()
             .init_containers
             .as_mut()
-            .unwrap()[1]
+            .unwrap()
+            .iter_mut()
+            .find(|c| c.name == "preload-nginx")
+            .unwrap()
             .image = Some("nginx:1.27-alpine".into());
         match ds
             .patch(
@@ -182,9 +185,17 @@ fn a_stale_update_and_an_apply_conflict_are_409s() {
             other => panic!("expected 409, got {other:?}"),
         }
         let live = ds.get(&name).await.unwrap();
-        let image = live.spec.template.spec.unwrap().init_containers.unwrap()[1]
-            .image
-            .clone();
+        let image = live
+            .spec
+            .template
+            .spec
+            .unwrap()
+            .init_containers
+            .unwrap()
+            .into_iter()
+            .find(|c| c.name == "preload-nginx")
+            .unwrap()
+            .image;
         assert_eq!(
             image.as_deref(),
             Some("nginx:1.25-alpine"),

@@ -18,6 +18,7 @@ mod kubectl_render;
 mod kubelet;
 mod node_runtime;
 mod plugin;
+mod pull_bytes;
 mod render;
 mod shards;
 mod status;

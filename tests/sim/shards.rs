@@ -111,8 +111,15 @@ fn daemonset_names(cluster: &Cluster) -> Vec<String> {
 
 fn init_images(yaml_doc: &str) -> Vec<String> {
     let ds: DaemonSet = serde_yaml::from_str(yaml_doc).unwrap();
-    ds.spec.template.spec.unwrap().init_containers.unwrap()[1..]
+    // The pulls: not the cleanup sidecar, nor the no-op installer.
+    ds.spec
+        .template
+        .spec
+        .unwrap()
+        .init_containers
+        .unwrap()
         .iter()
+        .filter(|c| c.restart_policy.as_deref() != Some("Always") && c.name != "kpreload-noop")
         .map(|c| c.image.clone().unwrap())
         .collect()
 }

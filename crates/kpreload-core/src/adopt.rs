@@ -55,7 +55,13 @@ pub fn read_preloader(ds: &DaemonSet) -> Option<Result<Preloader, String>> {
     let ours = labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGER)
         && labels.contains_key(LABEL_POOL);
     let spec = ds.spec.template.spec.as_ref()?;
-    let init = spec.init_containers.as_deref().unwrap_or_default();
+    // A sidecar (the cleanup container) runs beside the pulls and is not one.
+    let init: Vec<&Container> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| !crate::render::is_sidecar(c))
+        .collect();
 
     let shard = match labels.get(LABEL_SHARD).filter(|_| ours) {
         Some(text) => match Shard::parse(text) {
@@ -70,14 +76,18 @@ pub fn read_preloader(ds: &DaemonSet) -> Option<Result<Preloader, String>> {
         None => None,
     };
     let (origin, pool_name, pulls): (Origin, String, Vec<&Container>) = if ours {
-        let pulls = init.iter().filter(|c| c.name != NOOP_CONTAINER).collect();
+        let pulls = init
+            .iter()
+            .copied()
+            .filter(|c| c.name != NOOP_CONTAINER)
+            .collect();
         (Origin::Rendered, labels[LABEL_POOL].clone(), pulls)
     } else {
         let pool = pool_name_from_daemonset(&name)?;
-        if init.is_empty() || !init.iter().all(only_pulls) {
+        if init.is_empty() || !init.iter().all(|c| only_pulls(c)) {
             return None;
         }
-        (Origin::HandWritten, pool, init.iter().collect())
+        (Origin::HandWritten, pool, init)
     };
 
     Some(

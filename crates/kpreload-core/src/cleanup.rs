@@ -489,7 +489,7 @@ pub fn plan(facts: Vec<NodeFacts>, options: &PlanOptions) -> ClusterPlan {
 }
 
 mod exec;
-use exec::exec_target;
+pub(crate) use exec::exec_target;
 mod output;
 pub use output::{display_name, familiar_name, settings_line, table, to_json};
 

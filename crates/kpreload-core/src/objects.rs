@@ -21,6 +21,25 @@ pub struct Pod {
     pub status: Option<PodStatus>,
 }
 
+impl Pod {
+    /// The statuses of its init containers that run once (its sidecars left out: they keep
+    /// running beside the others).
+    pub fn one_shot_init_statuses(&self) -> Vec<&ContainerStatus> {
+        let sidecars: Vec<&str> = self
+            .spec
+            .iter()
+            .flat_map(|s| s.init_containers.iter().flatten())
+            .filter(|c| c.is_sidecar())
+            .map(|c| c.name.as_str())
+            .collect();
+        self.status
+            .iter()
+            .flat_map(|s| s.init_container_statuses.iter().flatten())
+            .filter(|s| !sidecars.contains(&s.name.as_str()))
+            .collect()
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
@@ -103,10 +122,36 @@ pub struct FieldRequirement {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Container {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// `restartPolicy: Always`: an init container that keeps running beside the others (a
+    /// sidecar). Kept as a flag: there may be 100,000 pods.
+    #[serde(
+        default,
+        rename = "restartPolicy",
+        deserialize_with = "always",
+        serialize_with = "as_always",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub sidecar: bool,
+}
+
+impl Container {
+    pub fn is_sidecar(&self) -> bool {
+        self.sidecar
+    }
+}
+
+fn always<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.as_deref() == Some("Always"))
+}
+
+fn as_always<S: serde::Serializer>(sidecar: &bool, s: S) -> Result<S::Ok, S::Error> {
+    debug_assert!(*sidecar);
+    s.serialize_str("Always")
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -226,7 +271,8 @@ mod tests {
             spec.init_containers.as_ref().unwrap()[0],
             Container {
                 name: "i".into(),
-                image: Some("nginx:1".into())
+                image: Some("nginx:1".into()),
+                sidecar: false,
             }
         );
         assert_eq!(spec.containers[0].image.as_deref(), Some("pause:3.9"));

@@ -224,7 +224,19 @@ fn render_one(file: &PoolsFile, pool: &Pool, shard: Option<Shard>) -> DaemonSet 
         annotations.insert(ANNOTATION_PROTECT.to_string(), json);
     }
 
-    let mut init_containers = vec![noop_installer(&file.helper_image)];
+    let name = match shard {
+        Some(s) => shard_name(pool, s),
+        None => pool.daemonset_name(),
+    };
+    // Only the first (or only) DaemonSet runs the privileged cleanup container: first of
+    // the init containers and a sidecar (`restartPolicy: Always`), so it runs while the
+    // images pull and kpreload can read their bytes through it.
+    let cleans = shard.is_none_or(|s| s.index == 1);
+    let mut init_containers = Vec::new();
+    if cleans {
+        init_containers.push(cleanup_container(&file.helper_image));
+    }
+    init_containers.push(noop_installer(&file.helper_image));
     let names = container_names(&pool.images);
     init_containers.extend(
         pool.images
@@ -233,17 +245,7 @@ fn render_one(file: &PoolsFile, pool: &Pool, shard: Option<Shard>) -> DaemonSet 
             .map(|(image, name)| preload_container(name, image)),
     );
 
-    let name = match shard {
-        Some(s) => shard_name(pool, s),
-        None => pool.daemonset_name(),
-    };
-    // Only the first (or only) DaemonSet runs the privileged cleanup container.
-    let cleans = shard.is_none_or(|s| s.index == 1);
-    let main = if cleans {
-        cleanup_container(&file.helper_image)
-    } else {
-        hold_container(&file.helper_image)
-    };
+    let main = hold_container(&file.helper_image);
     DaemonSet {
         metadata: ObjectMeta {
             name: Some(name),
@@ -416,6 +418,12 @@ fn hold_container(helper: &ImageRef) -> Container {
     }
 }
 
+/// An init container that starts and keeps running beside the others (a sidecar,
+/// Kubernetes 1.29 and later).
+pub fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
 fn cleanup_container(helper: &ImageRef) -> Container {
     Container {
         name: CLEANUP_CONTAINER.into(),
@@ -423,6 +431,7 @@ fn cleanup_container(helper: &ImageRef) -> Container {
         image_pull_policy: Some("IfNotPresent".into()),
         // Idle until kpreload execs the runtime's tools in it; removal is never scheduled here.
         command: Some(vec!["/bin/sleep".into(), "2147483647".into()]),
+        restart_policy: Some("Always".into()),
         resources: Some(requests("5m", "16Mi")),
         security_context: Some(SecurityContext {
             privileged: Some(true),

@@ -13,6 +13,44 @@ pub fn rate(bytes_per_second: f64) -> String {
     )
 }
 
+/// The decimal unit a figure reads best in, and its size.
+fn unit_of(n: u64) -> (f64, &'static str) {
+    match n {
+        1_000_000_000_000.. => (1e12, "TB"),
+        1_000_000_000.. => (1e9, "GB"),
+        1_000_000.. => (1e6, "MB"),
+        1_000.. => (1e3, "kB"),
+        _ => (1.0, "B"),
+    }
+}
+
+/// A figure in a unit, short: one decimal below 10 (`1.2`), none from 10 (`38`).
+fn short_in(n: u64, div: f64) -> String {
+    let v = n as f64 / div;
+    if div > 1.0 && v < 9.95 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// `1.2/5.4 GB`: bytes done of a total, both in the total's unit.
+pub fn fraction(done: u64, total: u64) -> String {
+    let (div, unit) = unit_of(total.max(done));
+    format!("{}/{} {unit}", short_in(done, div), short_in(total, div))
+}
+
+/// `1.2 GB`, `38 MB`: for narrow cells.
+pub fn short_bytes(n: u64) -> String {
+    let (div, unit) = unit_of(n);
+    format!("{} {unit}", short_in(n, div))
+}
+
+/// `38 MB/s`: for narrow cells.
+pub fn short_rate(bytes_per_second: f64) -> String {
+    format!("{}/s", short_bytes(bytes_per_second.max(0.0) as u64))
+}
+
 /// `0.4s`, `7.4s`, `59s`, `1m05s`, `2h03m`.
 pub fn seconds(s: f64) -> String {
     let s = s.max(0.0);
@@ -50,6 +88,16 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_figures_for_pull_cells() {
+        assert_eq!(fraction(1_234_000_000, 5_400_000_000), "1.2/5.4 GB");
+        assert_eq!(fraction(300_000_000, 12_600_000_000), "0.3/13 GB");
+        assert_eq!(fraction(0, 999), "0/999 B");
+        assert_eq!(short_rate(38_400_000.0), "38 MB/s");
+        assert_eq!(short_rate(9_960_000.0), "10 MB/s");
+        assert_eq!(short_bytes(1_500), "1.5 kB");
+    }
 
     #[test]
     fn readable() {

@@ -49,6 +49,14 @@ pub async fn serve(sim: Arc<Sim>, mut parts: Parts, ns: String, name: String) ->
         .flatten()
         .filter_map(|c| c["name"].as_str().map(str::to_string))
         .collect();
+    // The API server accepts any of the pod's containers, init containers included; only
+    // a running one can be reached (a sidecar runs beside the others).
+    let inits: Vec<String> = pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect();
     let container = match container {
         Some(c) => c,
         None if containers.len() == 1 => containers[0].clone(),
@@ -59,7 +67,7 @@ pub async fn serve(sim: Arc<Sim>, mut parts: Parts, ns: String, name: String) ->
             )));
         }
     };
-    if !containers.contains(&container) {
+    if !containers.contains(&container) && !inits.contains(&container) {
         return error_response(&ApiError::bad_request(format!(
             "container {container} is not valid for pod {name}"
         )));
@@ -67,6 +75,7 @@ pub async fn serve(sim: Arc<Sim>, mut parts: Parts, ns: String, name: String) ->
     let running = pod["status"]["containerStatuses"]
         .as_array()
         .into_iter()
+        .chain(pod["status"]["initContainerStatuses"].as_array())
         .flatten()
         .any(|s| s["name"] == container.as_str() && !s["state"]["running"].is_null());
     if !running {
@@ -98,6 +107,7 @@ pub async fn serve(sim: Arc<Sim>, mut parts: Parts, ns: String, name: String) ->
         Err(_) => return error_response(&ApiError::bad_request("Upgrade request required")),
     };
     let host = runtime_cli::can_reach_host(&pod, &container);
+    sim.world.count_exec(&node_name);
     ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"])
         .on_upgrade(move |mut socket| async move {
             let Output { stdout, stderr, code } = runtime_cli::run(&sim, &node, host, &command);

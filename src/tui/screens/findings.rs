@@ -60,6 +60,11 @@ impl Component for FindingsScreen {
         app.nodes_per_pool(FINDINGS_PER_POOL)
     }
 
+    /// No pull is shown here.
+    fn pulls_on_screen(&self, _app: &App) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Already here: `f` does nothing.
     fn command(&self, _app: &mut App, command: Command) -> bool {
         command == Command::Findings

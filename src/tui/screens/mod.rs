@@ -149,6 +149,12 @@ pub(crate) trait Component {
         Vec::new()
     }
 
+    /// The nodes whose pulls it shows in bytes (their runtimes are read while it is open,
+    /// and only while they pull).
+    fn pulls_on_screen(&self, app: &App) -> Vec<String> {
+        self.kubelets(app)
+    }
+
     /// The nodes `r` reads again.
     fn refresh(&self, app: &App) -> Vec<String> {
         self.kubelets(app)

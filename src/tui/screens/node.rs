@@ -201,6 +201,11 @@ fn preload_lines<'a>(app: &App, name: &str) -> Vec<Line<'a>> {
             spans.push(Span::styled(text, Style::new().fg(color)));
         }
         lines.push(Line::from(spans));
+        for img in &n.images {
+            if let ImageState::Pulling { bytes, .. } = &img.state {
+                lines.push(gauge_line(app, name, &img.image, bytes.as_ref()));
+            }
+        }
         if let Some(remedy) = remedy {
             lines.push(Line::styled(
                 format!("  → {remedy}"),
@@ -221,12 +226,72 @@ fn preload_lines<'a>(app: &App, name: &str) -> Vec<Line<'a>> {
     lines
 }
 
+/// A pull under way: a gauge, its bytes, rate and ETA (`~` and why, when estimated).
+fn gauge_line<'a>(
+    app: &App,
+    node: &str,
+    image: &str,
+    bytes: Option<&crate::core::progress::bytes::PullBytes>,
+) -> Line<'a> {
+    let t = &app.config.theme;
+    let why = || {
+        app.pulls
+            .reason(app.read_only, &app.snapshot, &app.overview, &[node])
+            .map_or(String::new(), |w| format!(" ({w})"))
+    };
+    let Some(b) = bytes else {
+        return Line::styled(
+            format!("  ↓ {image}: no size or rate known yet{}", why()),
+            Style::new().fg(t.dim),
+        );
+    };
+    let approx = if b.estimated { "~" } else { "" };
+    let bar = b.total.map_or(String::new(), |total| {
+        format!("{} ", bar(b.done as f64 / total.max(1) as f64, 20))
+    });
+    let amount = match b.total {
+        Some(total) => units::fraction(b.done, total),
+        None => format!("{} of a size not known yet", units::short_bytes(b.done)),
+    };
+    let rate = b
+        .rate
+        .map_or(String::new(), |r| format!(" · {approx}{}", units::rate(r)));
+    let eta = b.eta_seconds().map_or(String::new(), |s| {
+        format!(" · ETA {}", units::estimate(Some(s)))
+    });
+    let restarted = match b.restarts {
+        0 => String::new(),
+        n => format!(" · started over {n}×, bytes kept"),
+    };
+    let source = if b.estimated {
+        format!(" · estimated{}", why())
+    } else {
+        " · read from the node".to_string()
+    };
+    let arrow = if b.restarts > 0 { '↻' } else { '↓' };
+    Line::from(vec![
+        Span::raw(format!(
+            "  {arrow} {} ",
+            crate::tui::screens::pool::short(image, 40)
+        )),
+        Span::styled(bar, Style::new().fg(t.busy)),
+        Span::raw(format!("{approx}{amount}{rate}{eta}{restarted}")),
+        Span::styled(source, Style::new().fg(t.dim)),
+    ])
+}
+
+/// `████████░░░░░░░░`: a share, in `width` cells.
+fn bar(share: f64, width: usize) -> String {
+    let full = ((share.clamp(0.0, 1.0) * width as f64).round() as usize).min(width);
+    format!("{}{}", "█".repeat(full), "░".repeat(width - full))
+}
+
 /// An image's state on the node in the kubelet's terms, and its colour.
 fn state_words(app: &App, state: &ImageState) -> (String, ratatui::style::Color) {
     let t = &app.config.theme;
     match state {
         ImageState::Queued => ("queued".to_string(), t.dim),
-        ImageState::Pulling { since } => (
+        ImageState::Pulling { since, .. } => (
             format!(
                 "pulling {}",
                 since.map_or(String::new(), |s| units::seconds(

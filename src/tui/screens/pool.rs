@@ -17,6 +17,8 @@ use crate::tui::config::{Command, Theme};
 use crate::tui::views::{highlighted, selected_style};
 
 const CELL: u16 = 12;
+/// A column with a pull under way in view: `↓ ~1.2/5.4 GB 38 MB/s`.
+const PULL_CELL: u16 = 22;
 
 /// One pool's nodes and images.
 pub(crate) struct PoolScreen {
@@ -70,6 +72,11 @@ impl Component for PoolScreen {
         super::rows_in_view(app)
     }
 
+    /// The rows the matrix drew last, exactly (once it has drawn).
+    fn pulls_on_screen(&self, app: &App) -> Vec<String> {
+        app.drawn_rows.borrow().clone()
+    }
+
     fn pool(&self, _app: &App) -> Option<String> {
         Some(self.name.clone())
     }
@@ -99,7 +106,10 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         return;
     };
     let log_height = (area.height / 4).clamp(3, 8);
-    let summary_lines = summary(pool, t, disk_line(app, &pool.pool));
+    let mut summary_lines = summary(pool, t, disk_line(app, &pool.pool));
+    if let Some(line) = bytes_line(app, pool) {
+        summary_lines.insert(2, line);
+    }
     // Five lines at least (room for one warning); more when a problem, a warning and the
     // failures are all to be said, wrapped at the screen's width.
     let wrapped: usize = summary_lines
@@ -129,23 +139,44 @@ fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) 
     let node_width = 14u16;
     // Each node's image disk, from its kubelet (read while the row is on screen).
     let disk_width = 15u16;
-    let fit = ((matrix.width.saturating_sub(node_width + disk_width)) / CELL).max(1) as usize;
-    let first = app.view().column.min(pool.images.len().saturating_sub(1));
-    let shown: Vec<usize> = (first..pool.images.len()).take(fit).collect();
-    let mut header = vec![Cell::from("NODE"), Cell::from("DISK (│ GC)")];
-    header.extend(
-        shown
-            .iter()
-            .map(|i| Cell::from(short(&pool.images[*i], CELL as usize - 1))),
-    );
     let all = app.rows();
     let by_name: std::collections::HashMap<&str, &crate::core::progress::NodeProgress> =
         pool.nodes.iter().map(|n| (n.node.as_str(), n)).collect();
     let (first_row, count) =
         crate::tui::views::window(app.view().selected, all.len(), matrix.height);
-    let rows: Vec<Row> = all[first_row..first_row + count]
+    let in_view: Vec<&crate::core::progress::NodeProgress> = all[first_row..first_row + count]
         .iter()
         .filter_map(|r| by_name.get(r.key.as_str()).copied())
+        .collect();
+    *app.drawn_rows.borrow_mut() = in_view.iter().map(|n| n.node.clone()).collect();
+    // A column is wider while one of its images in view pulls, to show its bytes.
+    let width_of = |i: usize| {
+        let pulls = in_view.iter().any(|n| {
+            n.images
+                .get(i)
+                .is_some_and(|img| matches!(img.state, ImageState::Pulling { .. }))
+        });
+        if pulls { PULL_CELL } else { CELL }
+    };
+    let first = app.view().column.min(pool.images.len().saturating_sub(1));
+    let mut room = matrix.width.saturating_sub(node_width + disk_width);
+    let mut shown: Vec<usize> = Vec::new();
+    for i in first..pool.images.len() {
+        let w = width_of(i);
+        if w > room && !shown.is_empty() {
+            break;
+        }
+        room = room.saturating_sub(w);
+        shown.push(i);
+    }
+    let mut header = vec![Cell::from("NODE"), Cell::from("DISK (│ GC)")];
+    header.extend(
+        shown
+            .iter()
+            .map(|i| Cell::from(short(&pool.images[*i], width_of(*i) as usize - 1))),
+    );
+    let rows: Vec<Row> = in_view
+        .iter()
         .map(|n| {
             let slow = pool.slowest.as_deref() == Some(n.node.as_str()) && !pool.complete();
             let label = match (n.trouble.is_some(), slow) {
@@ -173,7 +204,7 @@ fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) 
         Constraint::Length(node_width),
         Constraint::Length(disk_width),
     ];
-    widths.extend(shown.iter().map(|_| Constraint::Length(CELL)));
+    widths.extend(shown.iter().map(|i| Constraint::Length(width_of(*i))));
     let more = if shown.len() < pool.images.len() {
         format!(
             " · images {}-{} of {} (←/→)",
@@ -318,7 +349,7 @@ fn summary<'a>(pool: &PoolProgress, t: &Theme, disk: Line<'a>) -> Vec<Line<'a>> 
             pool.nodes.len(),
             pool.images_done(),
             pool.images_total(),
-            units::bytes(pool.bytes()),
+            pulled_text(pool),
             pool.throughput.map_or("-".into(), units::rate),
             units::estimate(pool.eta_seconds),
             pool.slowest.as_deref().unwrap_or("-"),
@@ -359,6 +390,64 @@ fn summary<'a>(pool: &PoolProgress, t: &Theme, disk: Line<'a>) -> Vec<Line<'a>> 
     lines
 }
 
+/// The pool's bytes pulled, with what the pulls under way have so far (`~` when some of
+/// that is estimated).
+pub(crate) fn pulled_text(pool: &PoolProgress) -> String {
+    let approx = if pool.estimated() { "~" } else { "" };
+    format!("{approx}{}", units::bytes(pool.bytes_with_pulls()))
+}
+
+/// While the pool pulls: where the bytes under way come from, and, when they are
+/// estimates, why nothing is read from the nodes.
+pub(crate) fn bytes_line<'a>(app: &App, pool: &PoolProgress) -> Option<Line<'a>> {
+    let t = &app.config.theme;
+    let on_screen = super::rows_in_view(app);
+    let shown: Vec<&crate::core::progress::NodeProgress> = pool
+        .nodes
+        .iter()
+        .filter(|n| n.pulling() && on_screen.contains(&n.node))
+        .collect();
+    if shown.is_empty() {
+        return None;
+    }
+    let pulling: Vec<&str> = shown.iter().map(|n| n.node.as_str()).collect();
+    let estimated = shown.iter().flat_map(|n| &n.images).any(|i| {
+        matches!(&i.state, ImageState::Pulling { bytes, .. } if bytes.as_ref().is_none_or(|b| b.estimated))
+    });
+    if !estimated {
+        return Some(Line::styled(
+            format!(
+                "bytes read from the nodes' runtimes (ctr content active) · {} on screen pulling",
+                pulling.len()
+            ),
+            Style::new().fg(t.dim),
+        ));
+    }
+    let why = app
+        .pulls
+        .reason(app.read_only, &app.snapshot, &app.overview, &pulling)
+        .unwrap_or_default();
+    Some(Line::styled(
+        format!("~ bytes estimated (known sizes, earlier rates), not read: {why}"),
+        Style::new().fg(t.busy),
+    ))
+}
+
+/// A pull in bytes, for a cell: `↓ 1.2/5.4 GB 38 MB/s`; `~` before estimated figures, `↻`
+/// for a pull that started over (its bytes kept).
+pub(crate) fn pull_text(b: &crate::core::progress::bytes::PullBytes) -> String {
+    let arrow = if b.restarts > 0 { '↻' } else { '↓' };
+    let approx = if b.estimated { "~" } else { "" };
+    let amount = match b.total {
+        Some(total) => units::fraction(b.done, total),
+        None => units::short_bytes(b.done),
+    };
+    let rate = b
+        .rate
+        .map_or(String::new(), |r| format!(" {}", units::short_rate(r)));
+    format!("{arrow} {approx}{amount}{rate}")
+}
+
 /// `registry.example.com/team/app:v1.2` → `app:v1.2`, cut to fit.
 pub(crate) fn short(image: &str, width: usize) -> String {
     let last = image.rsplit('/').next().unwrap_or(image);
@@ -373,11 +462,17 @@ pub(crate) fn short(image: &str, width: usize) -> String {
 fn cell<'a>(state: &ImageState, app: &App, t: &Theme) -> Cell<'a> {
     match state {
         ImageState::Queued => Cell::from("· queued").style(Style::new().fg(t.dim)),
-        ImageState::Pulling { since } => {
-            let elapsed = since
-                .map(|s| app.now.duration_since(s).as_secs_f64())
-                .map_or(String::new(), units::seconds);
-            Cell::from(format!("↓ {elapsed}")).style(Style::new().fg(t.busy))
+        ImageState::Pulling { since, bytes } => {
+            let text = match bytes {
+                Some(b) => pull_text(b),
+                None => {
+                    let elapsed = since
+                        .map(|s| app.now.duration_since(s).as_secs_f64())
+                        .map_or(String::new(), units::seconds);
+                    format!("↓ {elapsed}")
+                }
+            };
+            Cell::from(text).style(Style::new().fg(t.busy))
         }
         ImageState::Pulled { seconds, .. } => Cell::from(format!(
             "✓ {}",

@@ -55,6 +55,15 @@ impl Component for Pools {
         true
     }
 
+    /// The node that holds each pool back: its pull is the pool's figure to watch.
+    fn pulls_on_screen(&self, app: &App) -> Vec<String> {
+        app.overview
+            .pools
+            .iter()
+            .filter_map(|p| p.slowest.clone())
+            .collect()
+    }
+
     /// A few of every pool's nodes, and of every node pool's nothing preloads for.
     fn kubelets(&self, app: &App) -> Vec<String> {
         let mut nodes = app.nodes_per_pool(SAMPLE_PER_POOL);
@@ -95,6 +104,11 @@ impl Component for Pools {
     }
 }
 
+/// Seconds of throughput the pools list draws.
+const TREND: usize = 10;
+/// The pools list draws the trend from this width on.
+const TREND_FROM: u16 = 120;
+
 fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let pools = app.overview.pools.len();
     let area = if pools > 0 && area.height >= 14 {
@@ -111,9 +125,11 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let rows = app.rows();
     let (first_row, count) =
         crate::tui::views::window(app.view().selected, rows.len(), area.height);
+    // The throughput's trend where there is room for it beside the failures.
+    let trend = area.width >= TREND_FROM;
     let table_rows: Vec<Row> = rows[first_row..first_row + count]
         .iter()
-        .filter_map(|row| table_row(app, row))
+        .filter_map(|row| table_row(app, row, trend))
         .collect();
     let pools = app.overview.pools.len();
     let title = if app.node_pools.is_empty() {
@@ -129,10 +145,12 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
             app.loose.len()
         )
     };
-    let header = Row::new(vec![
-        "POOL", "NODES", "IMAGES", "PROGRESS", "PULLED", "RATE", "ETA", "FAILED",
-    ])
-    .style(Style::new().add_modifier(Modifier::BOLD).fg(t.accent));
+    let mut names = vec!["POOL", "NODES", "IMAGES", "PROGRESS", "PULLED", "RATE"];
+    if trend {
+        names.push("TREND");
+    }
+    names.extend(["ETA", "FAILED"]);
+    let header = Row::new(names).style(Style::new().add_modifier(Modifier::BOLD).fg(t.accent));
     // The names as wide as the longest (10 to 24), the rest to the last column.
     let name_width = rows
         .iter()
@@ -140,16 +158,18 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .max()
         .unwrap_or(0)
         .clamp(10, 24) as u16;
-    let widths = [
+    let mut widths = vec![
         Constraint::Length(name_width),
         Constraint::Length(6),
         Constraint::Length(8),
         Constraint::Length(13),
         Constraint::Length(10),
         Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Fill(1),
     ];
+    if trend {
+        widths.push(Constraint::Length(TREND as u16 + 1));
+    }
+    widths.extend([Constraint::Length(8), Constraint::Fill(1)]);
     let empty = rows.is_empty();
     let table = Table::new(table_rows, widths)
         .header(header)
@@ -178,9 +198,9 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// One row of the list: a pool, a node pool, or a node in neither.
-fn table_row<'a>(app: &'a App, row: &super::Row) -> Option<Row<'a>> {
+fn table_row<'a>(app: &'a App, row: &super::Row, trend: bool) -> Option<Row<'a>> {
     let t = &app.config.theme;
-    Some(match &row.opens {
+    let mut row = match &row.opens {
         Some(Screen::Pool(name)) => {
             let p = app.overview.pools.iter().find(|p| &p.pool == name)?;
             let state = if p.problem.is_some() || p.failures() > 0 {
@@ -190,13 +210,14 @@ fn table_row<'a>(app: &'a App, row: &super::Row) -> Option<Row<'a>> {
             } else {
                 Style::new().fg(t.busy)
             };
-            Row::new(vec![
+            vec![
                 Cell::from(highlighted(app, &p.pool, Style::new())),
                 Cell::from(format!("{}/{}", p.nodes_ready(), p.nodes.len())),
                 Cell::from(format!("{}/{}", p.images_done(), p.images_total())),
                 Cell::from(gauge(p.images_done(), p.images_total(), 8)).style(state),
-                Cell::from(units::bytes(p.bytes())),
+                Cell::from(super::pool::pulled_text(p)),
                 Cell::from(p.throughput.map_or("-".into(), units::rate)),
+                Cell::from(app.pulls.sparkline(&p.pool, TREND)).style(Style::new().fg(t.busy)),
                 Cell::from(match &p.problem {
                     Some(_) => "-".to_string(),
                     None => units::estimate(p.eta_seconds),
@@ -209,7 +230,7 @@ fn table_row<'a>(app: &'a App, row: &super::Row) -> Option<Row<'a>> {
                     (None, 0, None) => Cell::from(""),
                     (None, n, _) => Cell::from(format!("{n} failed")).fg(t.fail),
                 },
-            ])
+            ]
         }
         Some(Screen::NodePool(name)) => {
             let np = app.node_pools.iter().find(|p| &p.name == name)?;
@@ -229,7 +250,7 @@ fn table_row<'a>(app: &'a App, row: &super::Row) -> Option<Row<'a>> {
             if !np.taints.is_empty() {
                 about.push_str(&format!(" · taint {}", super::nodepool::taints_text(np)));
             }
-            Row::new(vec![
+            vec![
                 Cell::from(highlighted(app, name, Style::new())),
                 Cell::from(format!("{}/{}", np.covered, np.nodes.len())),
                 Cell::from("-"),
@@ -237,17 +258,22 @@ fn table_row<'a>(app: &'a App, row: &super::Row) -> Option<Row<'a>> {
                 Cell::from(super::nodepool::fullest_disk(app, np)),
                 Cell::from(""),
                 Cell::from(""),
+                Cell::from(""),
                 Cell::from(Line::styled(about, Style::new().fg(t.dim))),
-            ])
+            ]
         }
-        Some(Screen::Node(name)) => Row::new(vec![
+        Some(Screen::Node(name)) => vec![
             Cell::from(highlighted(app, name, Style::new().fg(t.dim))),
             Cell::from(""),
             Cell::from(""),
             Cell::from(Line::styled("no pool", Style::new().fg(t.dim))),
-        ]),
+        ],
         _ => return None,
-    })
+    };
+    if !trend && row.len() > 6 {
+        row.remove(6);
+    }
+    Some(Row::new(row))
 }
 
 /// A line per pool: its fullest image disk among the nodes read (a few per pool), the GC

@@ -134,6 +134,8 @@ fn init_images(ds: &DaemonSet) -> Vec<String> {
         .init_containers
         .iter()
         .flatten()
+        // Not the cleanup sidecar: the no-op installer, then the pulls.
+        .filter(|c| c.restart_policy.as_deref() != Some("Always"))
         .filter_map(|c| c.image.clone())
         .collect()
 }

@@ -134,6 +134,23 @@ fn exec_runs_the_runtimes_tools_in_a_rendered_preloaders_cleanup_container() {
         "name",
     ]);
     let pod = pod.trim();
+    // The cleanup container is a sidecar: the first init container, running and ready
+    // while the pulls after it completed, and the pod runs.
+    let states = k.ok(&[
+        "get",
+        "-n",
+        "kube-system",
+        pod,
+        "-o",
+        "jsonpath={.status.phase} {.status.initContainerStatuses[0].name} {.status.initContainerStatuses[0].ready} {.status.initContainerStatuses[0].state.running.startedAt} {.status.initContainerStatuses[2].state.terminated.reason}",
+    ]);
+    let words: Vec<&str> = states.split_whitespace().collect();
+    assert_eq!(words.len(), 5, "{states}");
+    assert_eq!(
+        [words[0], words[1], words[2], words[4]],
+        ["Running", "cleanup", "true", "Completed"],
+        "{states}"
+    );
     let on_host = |args: &[&str]| {
         let mut full = vec![
             "exec",

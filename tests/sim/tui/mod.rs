@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 mod cleanup;
 mod edit;
 mod kubelets;
+mod pulls;
 mod views;
 
 const NOW: &str = "2026-11-28T10:00:20Z";

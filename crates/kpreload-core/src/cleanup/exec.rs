@@ -8,14 +8,22 @@ use crate::objects::Pod;
 
 /// The preloader's container kpreload can exec into on a node: privileged, in a `hostPID`
 /// pod, running.
-pub(super) fn exec_target(ds: &DaemonSet, pod: Option<&Pod>) -> Result<ExecTarget, String> {
+pub(crate) fn exec_target(ds: &DaemonSet, pod: Option<&Pod>) -> Result<ExecTarget, String> {
     let name = ds.metadata.name.as_deref().unwrap_or_default();
     let spec = ds.spec.template.spec.as_ref();
     let host_pid = spec.and_then(|s| s.host_pid).unwrap_or(false);
+    // Its main containers, and its sidecars (init containers that keep running: the
+    // rendered cleanup container is one, so it runs while the images pull).
     let privileged: Vec<&str> = spec
-        .map(|s| s.containers.as_slice())
-        .unwrap_or_default()
-        .iter()
+        .into_iter()
+        .flat_map(|s| {
+            s.containers.iter().chain(
+                s.init_containers
+                    .iter()
+                    .flatten()
+                    .filter(|c| crate::render::is_sidecar(c)),
+            )
+        })
         .filter(|c| {
             c.security_context
                 .as_ref()
@@ -39,10 +47,13 @@ pub(super) fn exec_target(ds: &DaemonSet, pod: Option<&Pod>) -> Result<ExecTarge
     };
     let state = pod
         .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
+        .iter()
+        .flat_map(|s| {
+            s.container_statuses
+                .iter()
+                .flatten()
+                .chain(s.init_container_statuses.iter().flatten())
+        })
         .find(|s| s.name == *container)
         .and_then(|s| s.state.as_ref());
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
@@ -81,11 +92,7 @@ fn why_not_running(
         );
     }
     if matches!(reason, "" | "PodInitializing" | "ContainerCreating") {
-        let inits = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.init_container_statuses.as_deref())
-            .unwrap_or_default();
+        let inits = pod.one_shot_init_statuses();
         let done = inits
             .iter()
             .filter(|s| {

@@ -204,7 +204,11 @@ fn a_hand_written_preloader_is_converted_and_a_rendered_one_keeps_its_helper() {
 
     let mut custom = rendered.clone();
     let spec = custom.spec.template.spec.as_mut().unwrap();
-    spec.init_containers.as_mut().unwrap()[0].image = Some("registry.example/busybox:1.37".into());
+    for c in spec.init_containers.as_mut().unwrap() {
+        if c.name == NOOP_CONTAINER || c.name == crate::render::CLEANUP_CONTAINER {
+            c.image = Some("registry.example/busybox:1.37".into());
+        }
+    }
     let d = desired(Some(&custom), &pool, "kube-system");
     let init = d
         .daemonset

@@ -66,17 +66,13 @@ pub(crate) fn repository_of(name: &str) -> &str {
 
 /// Whether every init container of a pod ended with exit 0.
 fn finished(pod: &crate::objects::Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.init_container_statuses.as_ref())
-        .is_some_and(|list| {
-            !list.is_empty()
-                && list.iter().all(|c| {
-                    c.state
-                        .as_ref()
-                        .and_then(|s| s.terminated.as_ref())
-                        .is_some_and(|t| t.exit_code == 0)
-                })
+    let list = pod.one_shot_init_statuses();
+    !list.is_empty()
+        && list.iter().all(|c| {
+            c.state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .is_some_and(|t| t.exit_code == 0)
         })
 }
 

@@ -1,11 +1,13 @@
 //! Estimates for a pool: throughput, each node's ETA and the slowest node, from the pulls
-//! that finished and the sizes the nodes report.
+//! that finished, the sizes the nodes report and the bytes the pulls under way have
+//! received (read from the node, or estimated: see [`super::bytes`]).
 
 use std::collections::HashMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 
+use super::bytes::{self, Tracker};
 use super::{ImageState, NodeProgress, PoolProgress};
 use crate::reference::ImageRef;
 
@@ -25,7 +27,7 @@ fn reported_size(nodes: &[&Node], normalized: &str) -> Option<u64> {
 }
 
 /// Throughput, ETAs and the slowest node, from the pulls that finished.
-pub(super) fn estimate(pool: &mut PoolProgress, nodes: &[&Node], now: Timestamp) {
+pub(super) fn estimate(pool: &mut PoolProgress, nodes: &[&Node], now: Timestamp, live: &Tracker) {
     // Sizes of the pool's images: from a pull on any node, else from a node's image list.
     let mut size_of: HashMap<String, u64> = HashMap::new();
     for n in &pool.nodes {
@@ -57,30 +59,36 @@ pub(super) fn estimate(pool: &mut PoolProgress, nodes: &[&Node], now: Timestamp)
     let mut any_pulling = false;
     for n in &mut pool.nodes {
         let rate = n.rate.or(pool_rate);
-        if n.pulling() {
-            any_pulling = true;
-            throughput += rate.unwrap_or(0.0);
-        }
         let mut remaining = 0.0;
         let mut known = true;
-        for i in &n.images {
-            match &i.state {
+        // The rate of this node's pull now: read, else its (or the pool's) earlier rate.
+        let mut now_rate = None;
+        for i in &mut n.images {
+            match &mut i.state {
                 ImageState::Queued => match lookup(&i.image) {
                     Some(s) => remaining += s as f64,
                     None => known = false,
                 },
-                ImageState::Pulling { since } => match (lookup(&i.image), rate) {
-                    (Some(s), Some(r)) => {
-                        let elapsed = since
-                            .map(|t| now.duration_since(t).as_secs_f64().max(0.0))
-                            .unwrap_or(0.0);
-                        remaining += (s as f64 - elapsed * r).max(0.0);
+                ImageState::Pulling { since, bytes } => {
+                    let total = lookup(&i.image);
+                    let elapsed = since.map(|t| now.duration_since(t).as_secs_f64().max(0.0));
+                    *bytes =
+                        bytes::estimate(live.live(&n.node, &i.image, now), total, elapsed, rate);
+                    let pull_rate = bytes.as_ref().and_then(|b| b.rate).or(rate);
+                    now_rate = now_rate.or(pull_rate);
+                    match (total, bytes.as_ref(), pull_rate) {
+                        (Some(s), Some(b), Some(_)) => remaining += s.saturating_sub(b.done) as f64,
+                        _ => known = false,
                     }
-                    _ => known = false,
-                },
+                }
                 _ => {}
             }
         }
+        if n.pulling() {
+            any_pulling = true;
+            throughput += now_rate.unwrap_or(0.0);
+        }
+        let rate = now_rate.or(rate);
         n.eta_seconds = if remaining == 0.0 && known {
             Some(0.0)
         } else {

@@ -2,6 +2,7 @@
 //! statuses and the kubelet's events about them. Pure: a snapshot and a clock reading in,
 //! per pool, node and image states out.
 
+pub mod bytes;
 mod estimate;
 pub mod messages;
 #[cfg(test)]
@@ -40,6 +41,8 @@ pub enum ImageState {
     Queued,
     Pulling {
         since: Option<Timestamp>,
+        /// How far it has come, read from the node or estimated (`None`: nothing to go on).
+        bytes: Option<bytes::PullBytes>,
     },
     /// Pulled by this preloader; the figures come from the kubelet's event, when it is still there.
     Pulled {
@@ -159,6 +162,17 @@ impl NodeProgress {
             + usize::from(self.trouble.is_some())
     }
 
+    /// Bytes the pulls under way have received so far (read or estimated).
+    pub fn bytes_under_way(&self) -> u64 {
+        self.images
+            .iter()
+            .filter_map(|i| match &i.state {
+                ImageState::Pulling { bytes: Some(b), .. } => Some(b.done),
+                _ => None,
+            })
+            .sum()
+    }
+
     /// Bytes this preloader pulled onto the node.
     pub fn bytes(&self) -> u64 {
         self.images
@@ -256,6 +270,22 @@ impl PoolProgress {
         self.nodes.iter().map(NodeProgress::bytes).sum()
     }
 
+    /// Bytes pulled, with what the pulls under way have received so far.
+    pub fn bytes_with_pulls(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| n.bytes() + n.bytes_under_way())
+            .sum()
+    }
+
+    /// Whether a figure of a pull under way is an estimate rather than read from its node.
+    pub fn estimated(&self) -> bool {
+        self.nodes
+            .iter()
+            .flat_map(|n| &n.images)
+            .any(|i| matches!(&i.state, ImageState::Pulling { bytes: Some(b), .. } if b.estimated))
+    }
+
     /// The pool's DaemonSets in a phrase that follows the pool's name: "is split over 2
     /// DaemonSets (a, b)", or, when they are not a whole split, "has 3 DaemonSets (a, b, c)".
     pub fn daemonsets_phrase(&self) -> String {
@@ -291,6 +321,11 @@ pub struct Overview {
 const RECENT: usize = 50;
 
 pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
+    derive_with(snapshot, now, &bytes::Tracker::default())
+}
+
+/// [`derive`], with what the nodes' runtimes said of the pulls under way (`live`).
+pub fn derive_with(snapshot: &Snapshot, now: Timestamp, live: &bytes::Tracker) -> Overview {
     let groups = super::adopt::group(snapshot.daemonsets.iter().map(|d| d.as_ref()));
 
     let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
@@ -506,7 +541,7 @@ pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
             warning: group.shape,
             pull_secrets: preloader.pool.pull_secrets.clone(),
         };
-        estimate::estimate(&mut pool, &pool_nodes, now);
+        estimate::estimate(&mut pool, &pool_nodes, now, live);
         pools.push(pool);
     }
     pools.sort_by(|a, b| {

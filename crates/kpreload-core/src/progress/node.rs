@@ -89,7 +89,7 @@ pub(super) fn node_from_pod<'a>(
         .and_then(|s| s.init_containers.as_deref())
         .unwrap_or_default()
     {
-        if c.name == NOOP_CONTAINER {
+        if c.name == NOOP_CONTAINER || c.is_sidecar() {
             continue;
         }
         let is_mine = |path: &str| {
@@ -374,7 +374,10 @@ fn image_state(status: Option<&ContainerStatus>, told: &[&Told]) -> ImageState {
     }
     // Not started yet: the events tell whether the kubelet is on it.
     match told.last().map(|t| (&t.said, t.at)) {
-        Some((Said::Pulling, at)) => ImageState::Pulling { since: at },
+        Some((Said::Pulling, at)) => ImageState::Pulling {
+            since: at,
+            bytes: None,
+        },
         Some((Said::Pulled { .. } | Said::Present, _)) => finished(),
         Some((Said::Failed | Said::BackOff, _)) => ImageState::Failed {
             reason: "ErrImagePull".into(),

@@ -132,6 +132,66 @@ fn half_way() -> Snapshot {
 }
 
 #[test]
+fn a_pull_read_from_the_node_gives_its_bytes_and_its_eta_and_never_passes_the_size() {
+    let now = ts("2026-11-28T10:00:10Z");
+    let since = Some(ts("2026-11-28T10:00:06Z"));
+    let mut live = super::bytes::Tracker::default();
+    let read = |offset| crate::runtime::ActivePull {
+        reference: "layer-sha256:aa".into(),
+        offset,
+        age_seconds: None,
+    };
+    live.observe(
+        "node-a",
+        "golang:1.23",
+        since,
+        &[read(40_000_000)],
+        ts("2026-11-28T10:00:08Z"),
+    );
+    live.observe("node-a", "golang:1.23", since, &[read(140_000_000)], now);
+    let o = derive_with(&half_way(), now, &live);
+    let a = o.pools[0]
+        .nodes
+        .iter()
+        .find(|n| n.node == "node-a")
+        .unwrap();
+    let ImageState::Pulling { bytes: Some(b), .. } = &a.images[2].state else {
+        panic!("{:?}", a.images[2].state);
+    };
+    // 100 MB in the 2 s between the readings: 50 MB/s, read (not the earlier 25 MB/s).
+    assert_eq!(
+        (b.done, b.total, b.rate, b.estimated),
+        (140_000_000, Some(293_403_951), Some(50_000_000.0), false)
+    );
+    // golang's 153.4 MB to go at 50 MB/s, then rust (its size unknown: no ETA at all).
+    assert_eq!(a.eta_seconds, None);
+    assert_eq!(a.bytes_under_way(), 140_000_000);
+    assert_eq!(
+        o.pools[0].bytes_with_pulls(),
+        o.pools[0].bytes() + 140_000_000
+    );
+    assert!(!o.pools[0].estimated());
+    // A reading past the size (ctr rounds to four digits) shows the size, no more.
+    live.observe(
+        "node-a",
+        "golang:1.23",
+        since,
+        &[read(293_500_000)],
+        ts("2026-11-28T10:00:11Z"),
+    );
+    let o = derive_with(&half_way(), ts("2026-11-28T10:00:11Z"), &live);
+    let a = o.pools[0]
+        .nodes
+        .iter()
+        .find(|n| n.node == "node-a")
+        .unwrap();
+    let ImageState::Pulling { bytes: Some(b), .. } = &a.images[2].state else {
+        panic!();
+    };
+    assert_eq!(b.done, 293_403_951);
+}
+
+#[test]
 fn a_node_half_way_through_the_articles_preloader() {
     let now = ts("2026-11-28T10:00:10Z");
     let o = derive(&half_way(), now);
@@ -152,7 +212,16 @@ fn a_node_half_way_through_the_articles_preloader() {
     assert_eq!(
         a.images[2].state,
         ImageState::Pulling {
-            since: Some(ts("2026-11-28T10:00:06Z"))
+            since: Some(ts("2026-11-28T10:00:06Z")),
+            // Nothing read from the node: 4 s at the node's earlier 25 MB/s, an estimate,
+            // of the size node-b reports for golang:1.23.
+            bytes: Some(super::bytes::PullBytes {
+                done: 100_000_000,
+                total: Some(293_403_951),
+                rate: Some(25_000_000.0),
+                estimated: true,
+                restarts: 0,
+            }),
         }
     );
     assert!(!a.ready());

@@ -18,8 +18,18 @@ fn shape_of_a_rendered_preloader() {
     assert_eq!(spec.host_pid, Some(true));
     assert_eq!(spec.automount_service_account_token, Some(false));
     let init = spec.init_containers.unwrap();
-    assert_eq!(init[0].name, NOOP_CONTAINER);
-    let images: Vec<_> = init[1..].iter().map(|c| c.image.clone().unwrap()).collect();
+    // First the cleanup container, a sidecar: it runs (and can be exec'd into) while the
+    // images after it pull.
+    let cleanup = &init[0];
+    assert_eq!(cleanup.name, CLEANUP_CONTAINER);
+    assert!(is_sidecar(cleanup));
+    assert_eq!(
+        cleanup.security_context.as_ref().unwrap().privileged,
+        Some(true)
+    );
+    assert_eq!(init[1].name, NOOP_CONTAINER);
+    assert!(init[1..].iter().all(|c| !is_sidecar(c)));
+    let images: Vec<_> = init[2..].iter().map(|c| c.image.clone().unwrap()).collect();
     assert_eq!(
         images,
         [
@@ -28,15 +38,20 @@ fn shape_of_a_rendered_preloader() {
             "jupyter/scipy-notebook:latest"
         ]
     );
-    for c in &init[1..] {
+    for c in &init[2..] {
         assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
         assert_eq!(c.command.as_deref(), Some(&[NOOP_PATH.to_string()][..]));
     }
+    // The main container only holds the pod: unprivileged.
     assert_eq!(spec.containers.len(), 1);
-    let cleanup = &spec.containers[0];
+    assert_eq!(spec.containers[0].name, HOLD_CONTAINER);
     assert_eq!(
-        cleanup.security_context.as_ref().unwrap().privileged,
-        Some(true)
+        spec.containers[0]
+            .security_context
+            .as_ref()
+            .unwrap()
+            .privileged,
+        None
     );
     let terms = spec
         .affinity
@@ -296,20 +311,23 @@ fn a_split_pool_is_k_daemonsets_and_only_the_first_cleans() {
         assert_eq!(template.unwrap()[LABEL_SHARD], selector[LABEL_SHARD]);
         let spec = ds.spec.template.spec.as_ref().unwrap();
         let main = &spec.containers[0];
-        let privileged = main.security_context.as_ref().unwrap().privileged;
+        assert_eq!(main.name, HOLD_CONTAINER);
+        let init = spec.init_containers.as_ref().unwrap();
+        let sidecars: Vec<&str> = init
+            .iter()
+            .filter(|c| is_sidecar(c))
+            .map(|c| c.name.as_str())
+            .collect();
         if i == 0 {
-            assert_eq!(
-                (main.name.as_str(), privileged),
-                (CLEANUP_CONTAINER, Some(true))
-            );
+            assert_eq!(sidecars, [CLEANUP_CONTAINER]);
             assert_eq!(spec.host_pid, Some(true));
         } else {
-            assert_eq!((main.name.as_str(), privileged), (HOLD_CONTAINER, None));
+            assert!(sidecars.is_empty(), "{sidecars:?}");
             assert_eq!(spec.host_pid, None);
         }
         seen.extend(
-            spec.init_containers.as_ref().unwrap()[1..]
-                .iter()
+            init.iter()
+                .filter(|c| !is_sidecar(c) && c.name != NOOP_CONTAINER)
                 .map(|c| c.image.clone().unwrap()),
         );
     }

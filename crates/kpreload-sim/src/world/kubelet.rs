@@ -236,28 +236,41 @@ impl Pod<'_> {
         // One pull's rate (the node's bandwidth, give or take the jitter); with a capped
         // link, the pulls under way share it.
         let rate = self.node.bandwidth as f64 / self.jitter(&image);
-        let ingest = format!(
-            "layer-sha256:{}",
-            digest_of(
-                &format!("{}/{}", self.node.name, image.normalized()),
-                "layer"
-            )
-        );
-        let pull = super::ActivePull::new(ingest, size, Instant::now(), rate);
-        let segment = pull.segment.clone();
-        let _active = super::ActiveGuard::start(self.node, pull);
-        let seconds = match self.node.link {
-            None => {
-                let seconds = size as f64 / rate;
-                self.sleep_sim(seconds).await;
-                seconds
+        // Its layers one after another, each an ingest in `content active` until it is
+        // committed (then it leaves the list, as in containerd's content store).
+        let mut seconds = 0.0;
+        for (k, part) in layer_sizes(size).into_iter().enumerate() {
+            let which = if k == 0 {
+                "layer".to_string()
+            } else {
+                format!("layer-{k}")
+            };
+            let ingest = format!(
+                "layer-sha256:{}",
+                digest_of(
+                    &format!("{}/{}", self.node.name, image.normalized()),
+                    &which
+                )
+            );
+            let pull = super::ActivePull::new(ingest, part, Instant::now(), rate);
+            let segment = pull.segment.clone();
+            let _active = super::ActiveGuard::start(self.node, pull);
+            seconds += match self.node.link {
+                None => {
+                    let seconds = part as f64 / rate;
+                    self.sleep_sim(seconds).await;
+                    seconds
+                }
+                Some(link) => {
+                    self.node
+                        .share_link(&segment, part, rate, link, self.speed())
+                        .await
+                }
+            };
+            if !self.exists() {
+                return Pull::Gone;
             }
-            Some(link) => {
-                self.node
-                    .share_link(&segment, size, rate, link, self.speed())
-                    .await
-            }
-        };
+        }
         drop(permit);
         let now = jiff::Timestamp::now().as_second();
         {
@@ -334,6 +347,16 @@ pub fn publish_node_images(sim: &Sim, node: &NodeState) {
     });
 }
 
+/// An image's layers: one for a small image; above 32 MB three, of a half, a third and
+/// the rest, as a base, a runtime and an application layer might be.
+fn layer_sizes(size: u64) -> Vec<u64> {
+    if size <= 32_000_000 {
+        return vec![size];
+    }
+    let (a, b) = (size / 2, size / 3);
+    vec![a, b, size - a - b]
+}
+
 fn waiting(container: &Value, reason: &str, message: Option<&str>) -> Value {
     let mut w = json!({"reason": reason});
     if let Some(m) = message {
@@ -362,6 +385,12 @@ fn set_condition(status: &mut Value, kind: &str, ok: bool, reason: Option<&str>)
         c["reason"] = json!(r);
     }
     status["conditions"] = json!(conditions);
+}
+
+/// An init container with `restartPolicy: Always`: a sidecar, started in its turn and left
+/// running while the next init containers and then the main ones start.
+fn is_sidecar(container: &Value) -> bool {
+    container["restartPolicy"] == "Always"
 }
 
 /// Whether a container's command keeps it running (`sleep …`), rather than exiting at once.
@@ -442,6 +471,10 @@ async fn run_pod(sim: &Arc<Sim>, node: &Arc<NodeState>, ns: &str, name: &str, ui
             sim.world.release(uid);
             return;
         }
+        if is_sidecar(c) {
+            // Started, and it keeps running beside the next ones (Kubernetes 1.29+).
+            continue;
+        }
         if long_running(c) {
             // An init container that never exits holds the pod here, as on a real node.
             return;
@@ -515,13 +548,13 @@ async fn run_container(pod: &Pod<'_>, list: &str, index: usize, c: &Value, init:
     let started = now_rfc3339();
     let running = json!({
         "name": cname, "image": c["image"], "imageID": image_id, "containerID": container_id,
-        "ready": !init, "restartCount": 0, "started": true,
+        "ready": !init || is_sidecar(c), "restartCount": 0, "started": true,
         "state": {"running": {"startedAt": started}},
     });
     if !pod.status(|s| set_entry(s, slist, index, running.clone())) {
         return false;
     }
-    if init && !long_running(c) {
+    if init && !long_running(c) && !is_sidecar(c) {
         pod.sleep_sim(0.2).await;
         let done = json!({
             "name": cname, "image": c["image"], "imageID": image_id, "containerID": container_id,

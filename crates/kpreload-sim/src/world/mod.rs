@@ -181,9 +181,25 @@ pub struct World {
     running: Mutex<HashSet<String>>,
     last_gc: Mutex<Option<std::time::Instant>>,
     pub lifecycle: lifecycle::Lifecycle,
+    /// Execs that reached each node's kubelet, for tests that count what a client costs.
+    execs: Mutex<HashMap<String, u64>>,
 }
 
 impl World {
+    pub fn count_exec(&self, node: &str) {
+        *self
+            .execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(node.to_string())
+            .or_default() += 1;
+    }
+
+    /// Execs so far, by node.
+    pub fn execs(&self) -> HashMap<String, u64> {
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn node(&self, name: &str) -> Option<Arc<NodeState>> {
         self.nodes
             .lock()

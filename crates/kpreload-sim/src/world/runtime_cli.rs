@@ -38,6 +38,7 @@ pub fn can_reach_host(pod: &Value, container: &str) -> bool {
     let c = pod["spec"]["containers"]
         .as_array()
         .into_iter()
+        .chain(pod["spec"]["initContainers"].as_array())
         .flatten()
         .find(|c| c["name"] == container);
     pod["spec"]["hostPID"] == true && c.is_some_and(|c| c["securityContext"]["privileged"] == true)

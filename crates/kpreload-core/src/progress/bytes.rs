@@ -1,0 +1,409 @@
+//! How far a pull under way has come, in bytes. The Kubernetes API has no byte counter for
+//! a pull; the runtime has: `ctr -n k8s.io content active` lists each blob being received
+//! and its offset. [`Tracker`] keeps what those readings said, per node, so the figure only
+//! grows: a blob that finished leaves the list but stays counted, a blob that starts over
+//! keeps what it had reached, and a new attempt of the same pull is counted as a restart.
+//! Where nothing was read from the node, [`estimate`] works the bytes out from the time the
+//! pull has run and the rate the pool's earlier pulls reached; such figures say so.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use jiff::Timestamp;
+
+use super::{ImageState, Overview, Snapshot};
+use crate::cleanup::ExecTarget;
+use crate::runtime::{ActivePull, Tool};
+
+/// A node whose pull can be read: the container to run the runtime's tool in, the tool, and
+/// the pull the reading belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveTarget {
+    pub node: String,
+    pub image: String,
+    pub since: Option<Timestamp>,
+    pub exec: ExecTarget,
+    pub tool: Tool,
+}
+
+/// A preloader whose privileged container is a main one, which starts only once every
+/// image is pulled (an older kpreload rendered it so): why its pulls cannot be read.
+fn old_shape(ds: &k8s_openapi::api::apps::v1::DaemonSet) -> Option<String> {
+    let spec = ds.spec.template.spec.as_ref()?;
+    let privileged = spec.containers.iter().any(|c| {
+        c.security_context
+            .as_ref()
+            .and_then(|s| s.privileged)
+            .unwrap_or(false)
+    });
+    privileged.then(|| {
+        format!(
+            "the preloader {} starts its privileged container only after the pulls (an older \
+             kpreload's shape); apply its pool again to read their bytes",
+            ds.metadata.name.as_deref().unwrap_or_default()
+        )
+    })
+}
+
+/// For each of `nodes` with a pull under way: where its bytes can be read, or why they
+/// cannot (one sentence). Nodes with nothing pulling are left out: they cost no exec.
+pub fn live_targets(
+    snapshot: &Snapshot,
+    overview: &Overview,
+    nodes: &[String],
+) -> Vec<(String, Result<LiveTarget, String>)> {
+    let wanted: std::collections::BTreeSet<&str> = nodes.iter().map(String::as_str).collect();
+    // The pulls under way on each wanted node, from every pool.
+    let mut pulling: HashMap<&str, Vec<(&str, Option<Timestamp>)>> = HashMap::new();
+    for n in overview.pools.iter().flat_map(|p| &p.nodes) {
+        if !wanted.contains(n.node.as_str()) {
+            continue;
+        }
+        for i in &n.images {
+            if let ImageState::Pulling { since, .. } = &i.state {
+                pulling
+                    .entry(n.node.as_str())
+                    .or_default()
+                    .push((i.image.as_str(), *since));
+            }
+        }
+    }
+    if pulling.is_empty() {
+        return Vec::new();
+    }
+    // The preloader pods on those nodes, by their DaemonSet's uid.
+    let mut pods: HashMap<&str, Vec<&crate::objects::Pod>> = HashMap::new();
+    for p in &snapshot.pods {
+        if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref())
+            && pulling.contains_key(node)
+        {
+            pods.entry(node).or_default().push(p);
+        }
+    }
+    let mut out = Vec::new();
+    for (node, pulls) in pulling {
+        let result = (|| {
+            if let [(image, since)] = pulls.as_slice() {
+                let mut why = "no preloader pod runs on the node yet".to_string();
+                for pod in pods.get(node).into_iter().flatten() {
+                    let owner = pod
+                        .metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .find(|o| o.kind == "DaemonSet");
+                    let Some(ds) = owner.and_then(|o| {
+                        snapshot
+                            .daemonsets
+                            .iter()
+                            .find(|d| d.metadata.uid.as_deref() == Some(o.uid.as_str()))
+                    }) else {
+                        continue;
+                    };
+                    match crate::cleanup::exec_target(ds, Some(pod)) {
+                        Ok(exec) => {
+                            let tool = snapshot
+                                .nodes
+                                .iter()
+                                .find(|n| n.metadata.name.as_deref() == Some(node))
+                                .and_then(|n| n.status.as_ref()?.node_info.as_ref())
+                                .map(|i| crate::runtime::tool_for(&i.container_runtime_version))
+                                .unwrap_or_else(|| {
+                                    Err("the node does not report its container runtime".into())
+                                })?;
+                            if tool != Tool::Ctr {
+                                return Err(
+                                    "the node runs CRI-O, whose crictl does not tell how far a \
+                                            pull has come"
+                                        .to_string(),
+                                );
+                            }
+                            return Ok(LiveTarget {
+                                node: node.to_string(),
+                                image: image.to_string(),
+                                since: *since,
+                                exec,
+                                tool,
+                            });
+                        }
+                        Err(e) => why = old_shape(ds).unwrap_or(e),
+                    }
+                }
+                Err(why)
+            } else {
+                Err(format!(
+                    "{} pulls at once on the node: the runtime's bytes cannot be told apart",
+                    pulls.len()
+                ))
+            }
+        })();
+        out.push((node.to_string(), result));
+    }
+    out.sort_by(|a, b| crate::natural::cmp(&a.0, &b.0));
+    out
+}
+
+/// A pull under way, in bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PullBytes {
+    /// Bytes received so far.
+    pub done: u64,
+    /// The image's size when something says it: the same image on another node, the
+    /// kubelet's `Image size` of an earlier pull. `None`: unknown.
+    pub total: Option<u64>,
+    /// Bytes per second now, when there is a figure.
+    pub rate: Option<f64>,
+    /// Not read from the node: worked out from the known size and the pool's earlier rate.
+    pub estimated: bool,
+    /// How many times kpreload saw this pull start over (a new attempt after a failure, or
+    /// a blob whose offset went back): its bytes are kept, not lost.
+    pub restarts: u32,
+}
+
+impl PullBytes {
+    /// Seconds until the rest arrives at the rate now, when both are known.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let (total, rate) = (self.total?, self.rate?);
+        (rate > 0.0).then(|| total.saturating_sub(self.done) as f64 / rate)
+    }
+}
+
+/// Readings kept this long give the rate.
+const WINDOW_SECONDS: f64 = 10.0;
+/// A node last read longer ago than this has no rate now (its reads stopped).
+const STALE_SECONDS: f64 = 5.0;
+
+/// One node's pull, across readings.
+#[derive(Clone, Debug)]
+struct NodeBytes {
+    image: String,
+    since: Option<Timestamp>,
+    /// Per blob (the ingest's ref), the most bytes any reading gave.
+    seen: BTreeMap<String, u64>,
+    restarts: u32,
+    /// (when, bytes done): the last readings, for the rate.
+    samples: VecDeque<(Timestamp, u64)>,
+    /// The first reading's rate, from the blobs' own ages (`AGE` in ctr's table).
+    aged_rate: Option<f64>,
+}
+
+impl NodeBytes {
+    fn done(&self) -> u64 {
+        self.seen.values().sum()
+    }
+}
+
+/// What the nodes' runtimes said about their pulls, kept so the figures never go back.
+#[derive(Clone, Debug, Default)]
+pub struct Tracker {
+    nodes: HashMap<String, NodeBytes>,
+}
+
+impl Tracker {
+    /// One reading of `node`'s runtime, taken at `at`, while `image` pulls there (the pull
+    /// the kubelet began at `since`). A reading of another image starts a new count.
+    pub fn observe(
+        &mut self,
+        node: &str,
+        image: &str,
+        since: Option<Timestamp>,
+        pulls: &[ActivePull],
+        at: Timestamp,
+    ) {
+        let fresh = || NodeBytes {
+            image: image.to_string(),
+            since,
+            seen: BTreeMap::new(),
+            restarts: 0,
+            samples: VecDeque::new(),
+            aged_rate: None,
+        };
+        let entry = self.nodes.entry(node.to_string()).or_insert_with(fresh);
+        if entry.image != image {
+            *entry = fresh();
+        } else if since.is_some() && entry.since.is_some() && since != entry.since {
+            // The kubelet began this pull again: what reached the content store stays.
+            entry.restarts += 1;
+            entry.since = since;
+        }
+        let mut went_back = false;
+        for p in pulls {
+            let seen = entry.seen.entry(p.reference.clone()).or_insert(0);
+            if p.offset < *seen {
+                went_back = true;
+            } else {
+                *seen = p.offset;
+            }
+        }
+        if went_back {
+            entry.restarts += 1;
+        }
+        if entry.samples.is_empty() {
+            let received: u64 = pulls.iter().map(|p| p.offset).sum();
+            let age = pulls.iter().filter_map(|p| p.age_seconds).max();
+            entry.aged_rate = age
+                .filter(|a| *a > 0 && received > 0)
+                .map(|a| received as f64 / a as f64);
+        }
+        let done = entry.done();
+        if entry.samples.back().is_none_or(|(t, _)| *t < at) {
+            entry.samples.push_back((at, done));
+        }
+        while entry
+            .samples
+            .front()
+            .is_some_and(|(t, _)| at.duration_since(*t).as_secs_f64() > WINDOW_SECONDS)
+        {
+            entry.samples.pop_front();
+        }
+    }
+
+    /// What was read of `image` on `node`, as of `now`, when that is the pull read.
+    pub fn live(&self, node: &str, image: &str, now: Timestamp) -> Option<PullBytes> {
+        let n = self.nodes.get(node).filter(|n| n.image == image)?;
+        let (last_at, _) = *n.samples.back()?;
+        let fresh = now.duration_since(last_at).as_secs_f64() <= STALE_SECONDS;
+        let rate = match (n.samples.front(), n.samples.back()) {
+            (Some((t0, b0)), Some((t1, b1))) if t1 > t0 => {
+                let secs = t1.duration_since(*t0).as_secs_f64();
+                (secs >= 0.5).then(|| b1.saturating_sub(*b0) as f64 / secs)
+            }
+            _ => None,
+        }
+        .or(n.aged_rate);
+        Some(PullBytes {
+            done: n.done(),
+            total: None,
+            rate: rate.filter(|_| fresh),
+            estimated: false,
+            restarts: n.restarts,
+        })
+    }
+
+    /// Forgets the nodes `keep` says no.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.nodes.retain(|node, _| keep(node));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// A pull's bytes, read or estimated: the node's reading where there is one (capped at the
+/// known size, which the runtime's rounding can pass), else the bytes `rate` would have
+/// brought in the `elapsed` seconds, short of the size (an estimate never says done).
+pub fn estimate(
+    live: Option<PullBytes>,
+    total: Option<u64>,
+    elapsed: Option<f64>,
+    rate: Option<f64>,
+) -> Option<PullBytes> {
+    if let Some(mut l) = live {
+        l.total = total;
+        if let Some(t) = total {
+            l.done = l.done.min(t);
+        }
+        return Some(l);
+    }
+    let (elapsed, rate) = (elapsed?, rate.filter(|r| *r > 0.0)?);
+    let mut done = (elapsed.max(0.0) * rate) as u64;
+    if let Some(t) = total {
+        done = done.min(t.saturating_mul(99) / 100);
+    }
+    Some(PullBytes {
+        done,
+        total,
+        rate: Some(rate),
+        estimated: true,
+        restarts: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + s).unwrap()
+    }
+
+    fn pull(reference: &str, offset: u64) -> ActivePull {
+        ActivePull {
+            reference: reference.into(),
+            offset,
+            age_seconds: None,
+        }
+    }
+
+    #[test]
+    fn a_finished_layer_leaving_the_list_keeps_its_bytes() {
+        let mut t = Tracker::default();
+        let since = Some(at(0));
+        t.observe("n1", "img", since, &[pull("layer-a", 100)], at(1));
+        t.observe("n1", "img", since, &[pull("layer-a", 300)], at(2));
+        // layer-a is committed (gone from the list); layer-b begins.
+        t.observe("n1", "img", since, &[pull("layer-b", 50)], at(3));
+        let l = t.live("n1", "img", at(3)).unwrap();
+        assert_eq!(l.done, 350, "300 of the finished layer and 50 of the next");
+        assert_eq!(l.restarts, 0);
+        // 100 B at 1 s to 350 B at 3 s: 125 B/s.
+        assert_eq!(l.rate, Some(125.0));
+    }
+
+    #[test]
+    fn a_blob_that_starts_over_keeps_what_it_reached_and_counts_a_restart() {
+        let mut t = Tracker::default();
+        let since = Some(at(0));
+        t.observe("n1", "img", since, &[pull("layer-a", 500)], at(1));
+        t.observe("n1", "img", since, &[pull("layer-a", 20)], at(2));
+        let l = t.live("n1", "img", at(2)).unwrap();
+        assert_eq!(l.done, 500, "never backwards");
+        assert_eq!(l.restarts, 1);
+        // A new attempt by the kubelet (its Pulling event is newer) is one more restart.
+        t.observe("n1", "img", Some(at(30)), &[pull("layer-a", 600)], at(31));
+        let l = t.live("n1", "img", at(31)).unwrap();
+        assert_eq!((l.done, l.restarts), (600, 2));
+    }
+
+    #[test]
+    fn another_image_starts_a_new_count_and_old_reads_lose_their_rate() {
+        let mut t = Tracker::default();
+        t.observe("n1", "a", None, &[pull("layer-a", 500)], at(1));
+        t.observe("n1", "b", None, &[pull("layer-b", 10)], at(2));
+        assert_eq!(t.live("n1", "a", at(2)), None);
+        assert_eq!(t.live("n1", "b", at(2)).unwrap().done, 10);
+        t.observe("n1", "b", None, &[pull("layer-b", 110)], at(3));
+        assert_eq!(t.live("n1", "b", at(3)).unwrap().rate, Some(100.0));
+        assert_eq!(t.live("n1", "b", at(30)).unwrap().rate, None, "stale");
+    }
+
+    #[test]
+    fn the_first_reading_takes_its_rate_from_the_blobs_ages() {
+        let mut t = Tracker::default();
+        let p = ActivePull {
+            age_seconds: Some(4),
+            ..pull("layer-a", 400)
+        };
+        t.observe("n1", "img", None, &[p], at(1));
+        assert_eq!(t.live("n1", "img", at(1)).unwrap().rate, Some(100.0));
+    }
+
+    #[test]
+    fn estimates_stay_short_of_the_size_and_readings_are_capped_at_it() {
+        let e = estimate(None, Some(1000), Some(20.0), Some(100.0)).unwrap();
+        assert_eq!((e.done, e.estimated), (990, true));
+        let e = estimate(None, None, Some(2.0), Some(100.0)).unwrap();
+        assert_eq!((e.done, e.total), (200, None));
+        assert_eq!(estimate(None, Some(1000), Some(2.0), None), None);
+        let read = PullBytes {
+            done: 1004,
+            total: None,
+            rate: Some(5.0),
+            estimated: false,
+            restarts: 0,
+        };
+        let l = estimate(Some(read), Some(1000), None, None).unwrap();
+        assert_eq!((l.done, l.total, l.estimated), (1000, Some(1000), false));
+        assert_eq!(l.eta_seconds(), Some(0.0));
+    }
+}

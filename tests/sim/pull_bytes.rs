@@ -1,0 +1,312 @@
+//! Pulls in bytes against the simulator: `ctr content active` read through the rendered
+//! preloader's cleanup sidecar over `pods/exec`, during the demo's pytorch pull; the TUI
+//! reading only the nodes on its screen; `status --progress`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Node;
+use kpreload::cluster::watch::{Link, Update, Watch};
+use kpreload::core::objects::{Event, Pod};
+use kpreload::core::progress::bytes::{Tracker, live_targets};
+use kpreload::core::progress::{self, ImageState, Snapshot};
+use kube::Api;
+use kube::api::ListParams;
+
+use crate::support::{self, Cluster};
+
+const PYTORCH: &str = "pytorch/pytorch:2.1.0-cuda12.1-cudnn8-runtime";
+/// Its size in the demo's registry.
+const PYTORCH_SIZE: u64 = 3_874_211_840;
+
+/// The demo's cluster with its ml pool rendered by kpreload (config/pools.yaml's) in place of
+/// the article's hand-written preloader, whose pulls cannot be read (it has no privileged
+/// container).
+fn demo_with_rendered_ml(dir: &std::path::Path) -> std::path::PathBuf {
+    let demo = std::fs::read_to_string("config/scenarios/demo.yaml").unwrap();
+    let file =
+        kpreload::core::pools::PoolsFile::load(std::path::Path::new("config/pools.yaml")).unwrap();
+    let ml = file.pools.iter().find(|p| p.name == "ml").unwrap();
+    let rendered =
+        kpreload::core::render::to_yaml(&[kpreload::core::render::render_pool(&file, ml)]);
+    let mut docs: Vec<&str> = demo
+        .split("\n---\n")
+        .filter(|d| !d.contains("name: image-preloader-ml\n"))
+        .collect();
+    assert_eq!(
+        docs.len() + 1,
+        demo.split("\n---\n").count(),
+        "one document dropped"
+    );
+    docs.push(&rendered);
+    let path = dir.join("demo-rendered-ml.yaml");
+    std::fs::write(&path, docs.join("\n---\n")).unwrap();
+    path
+}
+
+async fn list<K>(api: Api<K>) -> Vec<Arc<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(Arc::new)
+        .collect()
+}
+
+/// What the TUI's watches would hold now.
+async fn snapshot(client: &kube::Client) -> Snapshot {
+    Snapshot {
+        nodes: list::<Node>(Api::all(client.clone())).await,
+        pods: list::<Pod>(Api::namespaced(client.clone(), "kube-system")).await,
+        workloads: list::<Pod>(Api::all(client.clone())).await,
+        daemonsets: list::<DaemonSet>(Api::namespaced(client.clone(), "kube-system")).await,
+        events: list::<Event>(Api::namespaced(client.clone(), "kube-system")).await,
+    }
+}
+
+fn state_on<'a>(o: &'a progress::Overview, node: &str, image: &str) -> Option<&'a ImageState> {
+    o.pools
+        .iter()
+        .flat_map(|p| &p.nodes)
+        .filter(|n| n.node == node)
+        .flat_map(|n| &n.images)
+        .find(|i| i.image == image)
+        .map(|i| &i.state)
+}
+
+#[test]
+fn the_demos_pytorch_pull_read_through_the_sidecar_grows_on_every_read_and_ends_at_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    // ml-1 takes pytorch's 3.9 GB at 90 MiB/s: 41 simulated seconds, about 4 s here.
+    let cluster = Cluster::start_at(
+        demo_with_rendered_ml(dir.path()).to_str().unwrap(),
+        Some(10.0),
+    );
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        let mut tracker = Tracker::default();
+        // (bytes done, the blobs `content active` listed) at each reading.
+        let mut readings: Vec<(u64, BTreeSet<String>)> = Vec::new();
+        let started = Instant::now();
+        let pulled = loop {
+            assert!(started.elapsed() < Duration::from_secs(90), "{readings:?}");
+            let snap = snapshot(&client).await;
+            let now = jiff::Timestamp::now();
+            let o = progress::derive_with(&snap, now, &tracker);
+            match state_on(&o, "ml-1", PYTORCH) {
+                Some(ImageState::Pulling { .. }) => {
+                    let targets = live_targets(&snap, &o, &["ml-1".to_string()]);
+                    let [(node, Ok(target))] = targets.as_slice() else {
+                        panic!("ml-1 can be read through its preloader: {targets:?}");
+                    };
+                    assert_eq!((node.as_str(), target.image.as_str()), ("ml-1", PYTORCH));
+                    assert_eq!(target.exec.container, "cleanup");
+                    let pulls = kpreload::cluster::pulls::read(&client, target)
+                        .await
+                        .expect("content active, through the sidecar");
+                    tracker.observe(
+                        "ml-1",
+                        PYTORCH,
+                        target.since,
+                        &pulls,
+                        jiff::Timestamp::now(),
+                    );
+                    let live = tracker
+                        .live("ml-1", PYTORCH, jiff::Timestamp::now())
+                        .unwrap();
+                    readings.push((
+                        live.done,
+                        pulls.iter().map(|p| p.reference.clone()).collect(),
+                    ));
+                }
+                Some(ImageState::Pulled { bytes, .. }) if !readings.is_empty() => break *bytes,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        };
+        assert!(readings.len() >= 8, "{readings:?}");
+        for w in readings.windows(2) {
+            assert!(w[1].0 >= w[0].0, "never backwards: {readings:?}");
+            // Between readings of the same blobs, the figure grows (ctr rounds to four
+            // digits: 1 MB at this size; 150 ms here is 140 MB there).
+            if w[0].1 == w[1].1 && !w[0].1.is_empty() {
+                assert!(w[1].0 > w[0].0, "grows on every read: {readings:?}");
+            }
+        }
+        // Its three layers came one after another: a layer was committed (it left the list)
+        // while the figure kept what it had counted.
+        let blobs: BTreeSet<&String> = readings.iter().flat_map(|(_, b)| b).collect();
+        assert!(blobs.len() >= 2, "{readings:?}");
+        // The kubelet's figure when done is the image's size, and no reading passed it.
+        assert_eq!(pulled, Some(PYTORCH_SIZE));
+        let last = readings.last().unwrap().0;
+        assert!(last <= PYTORCH_SIZE + 1_000_000, "{readings:?}");
+        assert!(
+            last > PYTORCH_SIZE / 2,
+            "the last reading came late in the pull: {readings:?}"
+        );
+        // Only the node read was exec'd into.
+        let execs = cluster.sim().world.execs();
+        assert_eq!(execs.keys().collect::<Vec<_>>(), ["ml-1"], "{execs:?}");
+        assert_eq!(execs["ml-1"] as usize, readings.len());
+    });
+}
+
+/// The updates the TUI's watches would send for `snap`.
+fn updates(snap: Snapshot) -> Vec<Update> {
+    let mut out = vec![
+        Update::Nodes(snap.nodes),
+        Update::Workloads(snap.workloads),
+        Update::Pods(snap.pods),
+        Update::DaemonSets(snap.daemonsets),
+        Update::Events(snap.events),
+    ];
+    for w in [
+        Watch::Nodes,
+        Watch::Pods,
+        Watch::DaemonSets,
+        Watch::Events,
+        Watch::Workloads,
+    ] {
+        out.push(Update::Link(w, Link::Live));
+    }
+    out
+}
+
+#[test]
+fn the_tui_execs_only_into_the_pulling_nodes_on_its_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start_at(
+        demo_with_rendered_ml(dir.path()).to_str().unwrap(),
+        Some(10.0),
+    );
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        let header = kpreload::tui::app::Header::default();
+        let config = kpreload::tui::config::Config::default_config();
+        let mut app = kpreload::tui::app::App::new(config, header, false, jiff::Timestamp::now());
+        // The ml pool on a screen 14 lines high: one or two of its three nodes in view.
+        let (width, height) = (100u16, 14u16);
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
+        let mut in_view: BTreeSet<String> = BTreeSet::new();
+        let mut read_ml = false;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(6) {
+            for u in updates(snapshot(&client).await) {
+                app.update(kpreload::tui::app::Action::Cluster(u));
+            }
+            app.update(kpreload::tui::app::Action::Tick(jiff::Timestamp::now()));
+            if app.stack.len() == 1 && app.overview.pools.iter().any(|p| p.pool == "ml") {
+                app.open(kpreload::tui::screens::Screen::Pool("ml".into()));
+            }
+            app.refresh();
+            app.before_draw(ratatui::layout::Rect::new(0, 0, width, height));
+            terminal
+                .draw(|f| kpreload::tui::views::draw(f, &app))
+                .unwrap();
+            if app.stack.len() < 2 {
+                // The pools list reads each pool's slowest node: not what this test counts.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            in_view.extend(app.drawn_rows.borrow().iter().cloned());
+            for effect in app.background(8) {
+                if let kpreload::tui::app::Effect::ReadPulls(targets) = effect {
+                    for t in targets {
+                        read_ml |= t.node.starts_with("ml-");
+                        let answer = kpreload::cluster::pulls::read(&client, &t).await;
+                        assert!(answer.is_ok(), "{answer:?}");
+                        app.update(kpreload::tui::app::Action::Pulls(
+                            t,
+                            jiff::Timestamp::now(),
+                            answer,
+                        ));
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(read_ml, "the ml pool's pulls were read");
+        assert!(
+            in_view.len() < 3,
+            "some of the ml nodes are off screen: {in_view:?}"
+        );
+        let execs = cluster.sim().world.execs();
+        let exec_nodes: BTreeSet<String> = execs.keys().cloned().collect();
+        assert!(
+            exec_nodes.is_subset(&in_view),
+            "execs {execs:?} only into nodes in view {in_view:?}"
+        );
+    });
+}
+
+#[test]
+fn status_progress_reads_the_bytes_and_without_it_they_are_estimates_and_nothing_is_execd() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start_at(
+        demo_with_rendered_ml(dir.path()).to_str().unwrap(),
+        Some(2.0),
+    );
+    // Wait for ml-1's pytorch pull to be under way.
+    let pulling = |v: &serde_json::Value| -> Option<serde_json::Value> {
+        v["pools"]
+            .as_array()?
+            .iter()
+            .flat_map(|p| p["nodes"].as_array().into_iter().flatten())
+            .filter(|n| n["node"] == "ml-1")
+            .flat_map(|n| n["images"].as_array().into_iter().flatten())
+            .find(|i| i["image"] == PYTORCH && i["state"] == "pulling")
+            .cloned()
+    };
+    let status = |args: &[&str]| -> serde_json::Value {
+        let out = support::kpreload(
+            &[
+                &[
+                    "--kubeconfig",
+                    cluster.kubeconfig.to_str().unwrap(),
+                    "status",
+                    "-o",
+                    "json",
+                ],
+                args,
+            ]
+            .concat(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let plain = support::eventually(30, || status(&[]), |v| pulling(v).is_some());
+    let image = pulling(&plain).unwrap();
+    assert_eq!(image["estimated"], true, "{image}");
+    assert!(
+        cluster.sim().world.execs().is_empty(),
+        "no exec without --progress"
+    );
+    let read = status(&["--progress"]);
+    let image = pulling(&read).expect("still pulling");
+    assert_eq!(image["estimated"], false, "{image}");
+    // ml-3 already holds pytorch: its size is known.
+    assert_eq!(image["bytes_total"], PYTORCH_SIZE, "{image}");
+    let done = image["bytes_done"].as_u64().unwrap();
+    assert!(done > 0 && done < PYTORCH_SIZE, "{image}");
+    assert_eq!(image["restarts"], 0);
+    assert!(
+        cluster
+            .sim()
+            .world
+            .execs()
+            .get("ml-1")
+            .is_some_and(|n| *n >= 1)
+    );
+}
