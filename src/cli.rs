@@ -317,6 +317,12 @@ pub fn main() -> ExitCode {
                 ))
             })
         }
+        Some(Command::Status { progress: true, .. }) if cli.cluster.read_only => {
+            Err(anyhow::anyhow!(
+                "--progress reads the pulls' bytes by exec into the preloader pods, which \
+                 --read-only rules out; without --progress the bytes are estimated"
+            ))
+        }
         Some(Command::Status {
             pool,
             output,

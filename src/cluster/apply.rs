@@ -94,12 +94,23 @@ fn params(dry_run: bool) -> PatchParams {
 /// Applies `desired` over `seen` (the object a person reviewed; None: it must not exist):
 /// a dry run first, then (unless `dry_run`) the apply itself, both with `seen`'s
 /// resourceVersion as the precondition. Returns the outcome and the object the server made.
+/// Whether the cluster runs the rendered preloader's sidecar (Kubernetes 1.29 and later);
+/// a version that cannot be read is let through.
+async fn sidecars_run(client: &kube::Client) -> Result<(), ApplyError> {
+    match client.apiserver_version().await {
+        Ok(v) => crate::core::render::sidecars_run_on(&v.major, &v.minor, &v.git_version)
+            .map_err(ApplyError::Failed),
+        Err(_) => Ok(()),
+    }
+}
+
 pub async fn apply(
     client: &kube::Client,
     desired: &DaemonSet,
     seen: Option<&DaemonSet>,
     dry_run: bool,
 ) -> Result<(Outcome, DaemonSet), ApplyError> {
+    sidecars_run(client).await?;
     let api = api(client, desired);
     let name = name_of(desired);
     let mut body = desired.clone();
@@ -183,6 +194,7 @@ pub(crate) async fn convert(
     old: &DaemonSet,
     desired: &DaemonSet,
 ) -> Result<DaemonSet, ApplyError> {
+    sidecars_run(client).await?;
     let old_name = name_of(old);
     let same_name = old_name == name_of(desired);
     let ns = old.metadata.namespace.clone().unwrap_or_default();

@@ -135,8 +135,8 @@ pub struct App {
     pub insight: Option<super::insight::Insight>,
     /// The bytes of the pulls on screen, read from the nodes' runtimes.
     pub pulls: super::pulls::PullReads,
-    /// The nodes the last frame's pool matrix drew (its rows in view, exactly).
-    pub drawn_rows: std::cell::RefCell<Vec<String>>,
+    /// The pool the last frame's matrix drew, and its rows in view, exactly.
+    pub drawn_rows: std::cell::RefCell<(String, Vec<String>)>,
     /// Moves with every change the insight depends on.
     pub generation: u64,
     /// When the insight was last derived (it is derived at most once a second).
@@ -203,7 +203,7 @@ impl App {
     pub fn refresh(&mut self) {
         if self.stale {
             self.overview = progress::derive_with(&self.snapshot, self.now, &self.pulls.tracker);
-            self.pulls.prune(&self.overview);
+            self.pulls.settle(&mut self.overview);
             let (node_pools, _) = crate::core::nodepools::group(
                 &self.snapshot.nodes,
                 &self.config.node_pool_labels,
@@ -372,6 +372,8 @@ impl App {
                     self.dirty = true;
                 }
             }
+            // A read asked before a namespace switch is of the namespace left: dropped.
+            Action::Pulls(target, _, _) if target.exec.namespace != self.header.namespace => {}
             Action::Pulls(target, at, answer) => {
                 self.pulls.answer(&target, at, answer);
                 self.stale = true;
@@ -409,6 +411,7 @@ impl App {
                 // they would have answered is asked again.
                 self.kubelets.forget_pending();
                 self.pulls.forget_pending();
+                self.drawn_rows.borrow_mut().1.clear();
                 self.insight_running = false;
                 self.insight_job_id += 1;
                 self.insight = None;

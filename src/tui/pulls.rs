@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use jiff::Timestamp;
 
-use crate::core::progress::bytes::{LiveTarget, Tracker, live_targets};
+use crate::core::progress::bytes::{Floors, LiveTarget, Tracker, live_targets};
 use crate::core::progress::{Overview, Snapshot};
 use crate::runtime::ActivePull;
 
@@ -18,11 +18,15 @@ pub const AT_ONCE: usize = 4;
 pub const PER_SECOND: usize = 8;
 /// A node is read again this long after its last reading, at the soonest.
 const AGAIN_SECONDS: f64 = 1.0;
+/// And this long after a read that failed.
+const AFTER_FAILURE: i64 = 9;
 
 /// What the runtimes said, and the reads under way.
 #[derive(Debug, Default)]
 pub struct PullReads {
     pub tracker: Tracker,
+    /// What the screen showed of each pull: it never shows less.
+    pub floors: Floors,
     in_flight: HashSet<String>,
     last: HashMap<String, Timestamp>,
     started: VecDeque<Timestamp>,
@@ -34,6 +38,11 @@ pub struct PullReads {
     pub reads: u64,
     /// Each pool's throughput, a sample a second, the latest last.
     pub history: HashMap<String, VecDeque<f64>>,
+    /// The clock reading the last look for due reads was taken at, and whether a read has
+    /// ended since: the loop asks after every action, and looking costs a pass over the
+    /// pool's nodes, so it looks again only when one of them moved.
+    looked: Option<Timestamp>,
+    answered: bool,
 }
 
 /// Throughput samples kept per pool.
@@ -51,6 +60,11 @@ impl PullReads {
         if self.off.is_some() || nodes.is_empty() {
             return Vec::new();
         }
+        if self.looked == Some(now) && !self.answered {
+            return Vec::new();
+        }
+        self.looked = Some(now);
+        self.answered = false;
         while self
             .started
             .front()
@@ -88,6 +102,8 @@ impl PullReads {
         ready.truncate(room);
         for t in &ready {
             self.in_flight.insert(t.node.clone());
+            // Counted from when it was asked: the next is due a second later.
+            self.last.insert(t.node.clone(), now);
             self.started.push_back(now);
             self.reads += 1;
         }
@@ -102,7 +118,7 @@ impl PullReads {
         answer: Result<Vec<ActivePull>, String>,
     ) {
         self.in_flight.remove(&target.node);
-        self.last.insert(target.node.clone(), at);
+        self.answered = true;
         match answer {
             Ok(pulls) => {
                 self.why_not.remove(&target.node);
@@ -115,6 +131,12 @@ impl PullReads {
                 );
             }
             Err(e) => {
+                // A node that cannot be read now is tried again in ten seconds, not every
+                // second: an exec that fails (a pod going, a kubelet unreachable) costs the
+                // API server as much as one that works.
+                if let Ok(later) = at.checked_add(jiff::SignedDuration::from_secs(AFTER_FAILURE)) {
+                    self.last.insert(target.node.clone(), later);
+                }
                 self.why_not.insert(target.node.clone(), e);
             }
         }
@@ -162,27 +184,33 @@ impl PullReads {
             .collect()
     }
 
-    /// Forgets what the loop stopped (a namespace switch).
+    /// Forgets everything of the namespace left (a switch: the loop stopped its reads, and
+    /// `pods/exec` may be allowed in the next one); read-only stays read-only.
     pub fn forget_pending(&mut self) {
-        self.in_flight.clear();
-        self.tracker = Tracker::default();
-        self.why_not.clear();
+        let off = self.off.take().filter(|o| o.starts_with("read-only"));
+        *self = PullReads {
+            off,
+            ..PullReads::default()
+        };
     }
 
-    /// Keeps the readings of the nodes still pulling.
-    pub fn prune(&mut self, overview: &Overview) {
+    /// Keeps the readings of the nodes still pulling, or failing (the kubelet tries again,
+    /// and the new attempt is then told as a restart with its bytes kept), and raises every
+    /// figure in `overview` to what was shown before.
+    pub fn settle(&mut self, overview: &mut Overview) {
+        self.floors.apply(overview);
         if self.tracker.is_empty() {
             return;
         }
-        let pulling: HashSet<&str> = overview
+        let going: HashSet<&str> = overview
             .pools
             .iter()
             .flat_map(|p| &p.nodes)
-            .filter(|n| n.pulling())
+            .filter(|n| n.pulling() || n.images.iter().any(|i| i.state.word() == "failed"))
             .map(|n| n.node.as_str())
             .collect();
-        self.tracker.retain(|n| pulling.contains(n));
-        self.last.retain(|n, _| pulling.contains(n.as_str()));
+        self.tracker.retain(|n| going.contains(n));
+        self.last.retain(|n, _| going.contains(n.as_str()));
     }
 
     /// Why the figures of these nodes' pulls are estimates (`~`), in a sentence: kpreload

@@ -257,7 +257,7 @@ async fn content_active_reports_growing_offsets_during_a_slow_pull() {
         let now = jiff::Timestamp::now();
         tracker.observe("node", &big.reference, None, &pulls, now);
         if let Some(live) = tracker.live("node", &big.reference, now) {
-            shown.push(live.done);
+            shown.push(live.bytes.done);
         }
         for pull in pulls {
             if pull.reference == layer_ref && offsets.last() != Some(&pull.offset) {

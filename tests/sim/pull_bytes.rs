@@ -1,6 +1,7 @@
 //! Pulls in bytes against the simulator: `ctr content active` read through the rendered
 //! preloader's cleanup sidecar over `pods/exec`, during the demo's pytorch pull; the TUI
-//! reading only the nodes on its screen; `status --progress`.
+//! reading only the nodes on its screen; `status --progress`; the article's hand-written
+//! preloader, which has no container to read through, estimated and said why.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,34 +18,10 @@ use kube::api::ListParams;
 
 use crate::support::{self, Cluster};
 
+const DEMO: &str = "config/scenarios/demo.yaml";
 const PYTORCH: &str = "pytorch/pytorch:2.1.0-cuda12.1-cudnn8-runtime";
 /// Its size in the demo's registry.
 const PYTORCH_SIZE: u64 = 3_874_211_840;
-
-/// The demo's cluster with its ml pool rendered by kpreload (config/pools.yaml's) in place of
-/// the article's hand-written preloader, whose pulls cannot be read (it has no privileged
-/// container).
-fn demo_with_rendered_ml(dir: &std::path::Path) -> std::path::PathBuf {
-    let demo = std::fs::read_to_string("config/scenarios/demo.yaml").unwrap();
-    let file =
-        kpreload::core::pools::PoolsFile::load(std::path::Path::new("config/pools.yaml")).unwrap();
-    let ml = file.pools.iter().find(|p| p.name == "ml").unwrap();
-    let rendered =
-        kpreload::core::render::to_yaml(&[kpreload::core::render::render_pool(&file, ml)]);
-    let mut docs: Vec<&str> = demo
-        .split("\n---\n")
-        .filter(|d| !d.contains("name: image-preloader-ml\n"))
-        .collect();
-    assert_eq!(
-        docs.len() + 1,
-        demo.split("\n---\n").count(),
-        "one document dropped"
-    );
-    docs.push(&rendered);
-    let path = dir.join("demo-rendered-ml.yaml");
-    std::fs::write(&path, docs.join("\n---\n")).unwrap();
-    path
-}
 
 async fn list<K>(api: Api<K>) -> Vec<Arc<K>>
 where
@@ -82,12 +59,8 @@ fn state_on<'a>(o: &'a progress::Overview, node: &str, image: &str) -> Option<&'
 
 #[test]
 fn the_demos_pytorch_pull_read_through_the_sidecar_grows_on_every_read_and_ends_at_its_size() {
-    let dir = tempfile::tempdir().unwrap();
     // ml-1 takes pytorch's 3.9 GB at 90 MiB/s: 41 simulated seconds, about 4 s here.
-    let cluster = Cluster::start_at(
-        demo_with_rendered_ml(dir.path()).to_str().unwrap(),
-        Some(10.0),
-    );
+    let cluster = Cluster::start_at(DEMO, Some(10.0));
     cluster.rt.block_on(async {
         let client = support::kube_client(&cluster.kubeconfig).await;
         let mut tracker = Tracker::default();
@@ -119,7 +92,10 @@ fn the_demos_pytorch_pull_read_through_the_sidecar_grows_on_every_read_and_ends_
                     );
                     let live = tracker
                         .live("ml-1", PYTORCH, jiff::Timestamp::now())
-                        .unwrap();
+                        .unwrap()
+                        .bytes;
+                    // Read from the pull's first blob on: nothing unseen, nothing estimated.
+                    assert!(!live.estimated, "{live:?}");
                     readings.push((
                         live.done,
                         pulls.iter().map(|p| p.reference.clone()).collect(),
@@ -181,11 +157,7 @@ fn updates(snap: Snapshot) -> Vec<Update> {
 
 #[test]
 fn the_tui_execs_only_into_the_pulling_nodes_on_its_screen() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start_at(
-        demo_with_rendered_ml(dir.path()).to_str().unwrap(),
-        Some(10.0),
-    );
+    let cluster = Cluster::start_at(DEMO, Some(10.0));
     cluster.rt.block_on(async {
         let client = support::kube_client(&cluster.kubeconfig).await;
         let header = kpreload::tui::app::Header::default();
@@ -216,7 +188,7 @@ fn the_tui_execs_only_into_the_pulling_nodes_on_its_screen() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
-            in_view.extend(app.drawn_rows.borrow().iter().cloned());
+            in_view.extend(app.drawn_rows.borrow().1.iter().cloned());
             for effect in app.background(8) {
                 if let kpreload::tui::app::Effect::ReadPulls(targets) = effect {
                     for t in targets {
@@ -249,11 +221,7 @@ fn the_tui_execs_only_into_the_pulling_nodes_on_its_screen() {
 
 #[test]
 fn status_progress_reads_the_bytes_and_without_it_they_are_estimates_and_nothing_is_execd() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start_at(
-        demo_with_rendered_ml(dir.path()).to_str().unwrap(),
-        Some(2.0),
-    );
+    let cluster = Cluster::start_at(DEMO, Some(2.0));
     // Wait for ml-1's pytorch pull to be under way.
     let pulling = |v: &serde_json::Value| -> Option<serde_json::Value> {
         v["pools"]
@@ -309,4 +277,172 @@ fn status_progress_reads_the_bytes_and_without_it_they_are_estimates_and_nothing
             .get("ml-1")
             .is_some_and(|n| *n >= 1)
     );
+}
+
+#[test]
+fn the_articles_hand_written_preloader_is_estimated_and_the_pool_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = support::demo_with_articles_ml(dir.path());
+    let cluster = Cluster::start_at(scenario.to_str().unwrap(), Some(10.0));
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        let started = Instant::now();
+        loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "pytorch never pulled on ml-1"
+            );
+            let snap = snapshot(&client).await;
+            let o = progress::derive(&snap, jiff::Timestamp::now());
+            if let Some(ImageState::Pulling { .. }) = state_on(&o, "ml-1", PYTORCH) {
+                let targets = live_targets(&snap, &o, &["ml-1".to_string()]);
+                let [(_, Err(why))] = targets.as_slice() else {
+                    panic!("nothing to read through: {targets:?}");
+                };
+                assert!(
+                    why.contains("image-preloader-ml has no privileged container"),
+                    "{why}"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert!(cluster.sim().world.execs().is_empty());
+}
+
+/// 500 nodes in a pool whose one image (5 GB at 10 MiB/s: minutes) is pulling on all of
+/// them, or (`present`) already on every node; the pool rendered by kpreload.
+fn five_hundred_nodes(dir: &std::path::Path, present: bool) -> std::path::PathBuf {
+    let file = kpreload::core::pools::PoolsFile::parse(
+        "apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\n\
+         pools:\n- name: big\n  nodeSelector: {matchLabels: {workload-type: big}}\n  images: [team/big:1]\n",
+        "big.yaml",
+    )
+    .unwrap();
+    let ds = kpreload::core::render::to_yaml(&[kpreload::core::render::render_pool(
+        &file,
+        &file.pools[0],
+    )]);
+    let on_nodes = if present {
+        "[team/big:1, busybox:1.37.0-musl]"
+    } else {
+        "[]"
+    };
+    let text = format!(
+        "apiVersion: sim.kpreload.dev/v1\nkind: Simulation\nspeed: 1.0\n\
+         registry:\n- {{image: team/big:1, size: 5000000000}}\n- {{image: busybox:1.37.0-musl, size: 1000000}}\n\
+         nodeDefaults: {{bandwidth: 10MiB/s, disk: 200GiB}}\n\
+         generate:\n- {{pool: big, count: 500, podsPerNode: 0, labels: {{workload-type: big}}, taints: [], images: {on_nodes}}}\n\
+         ---\n{ds}"
+    );
+    let path = dir.join(format!("big-{present}.yaml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The TUI's loop on a 160×48 pool screen for `seconds`: watches' updates from lists,
+/// a tick a second, its reads performed. The execs the simulator counted, and the nodes in
+/// view.
+async fn run_pool_screen(
+    cluster: &Cluster,
+    seconds: u64,
+) -> (std::collections::HashMap<String, u64>, BTreeSet<String>) {
+    let client = support::kube_client(&cluster.kubeconfig).await;
+    let mut app = kpreload::tui::app::App::new(
+        kpreload::tui::config::Config::default_config(),
+        kpreload::tui::app::Header {
+            namespace: "kube-system".into(),
+            ..Default::default()
+        },
+        false,
+        jiff::Timestamp::now(),
+    );
+    let (width, height) = (160u16, 48u16);
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
+    let mut in_view = BTreeSet::new();
+    let mut last_list = Instant::now() - Duration::from_secs(10);
+    let started = Instant::now();
+    let mut measuring: Option<(Instant, u64)> = None;
+    while measuring.is_none_or(|(t, _)| t.elapsed() < Duration::from_secs(seconds)) {
+        assert!(started.elapsed() < Duration::from_secs(seconds + 60));
+        if last_list.elapsed() > Duration::from_secs(2) {
+            for u in updates(snapshot(&client).await) {
+                app.update(kpreload::tui::app::Action::Cluster(u));
+            }
+            last_list = Instant::now();
+        }
+        app.update(kpreload::tui::app::Action::Tick(jiff::Timestamp::now()));
+        if app.stack.len() == 1 && app.overview.pools.iter().any(|p| p.nodes.len() == 500) {
+            app.open(kpreload::tui::screens::Screen::Pool("big".into()));
+        }
+        app.refresh();
+        app.before_draw(ratatui::layout::Rect::new(0, 0, width, height));
+        terminal
+            .draw(|f| kpreload::tui::views::draw(f, &app))
+            .unwrap();
+        if app.stack.len() < 2 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let total: u64 = cluster.sim().world.execs().values().sum();
+        let since = measuring.get_or_insert((Instant::now(), total));
+        let _ = since;
+        in_view.extend(app.drawn_rows.borrow().1.iter().cloned());
+        for effect in app.background(8) {
+            if let kpreload::tui::app::Effect::ReadPulls(targets) = effect {
+                let reads = targets.into_iter().map(|t| {
+                    let client = client.clone();
+                    async move {
+                        let answer = kpreload::cluster::pulls::read(&client, &t).await;
+                        (t, answer)
+                    }
+                });
+                for (t, answer) in futures_util::future::join_all(reads).await {
+                    app.update(kpreload::tui::app::Action::Pulls(
+                        t,
+                        jiff::Timestamp::now(),
+                        answer,
+                    ));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (t, before) = measuring.unwrap();
+    let execs = cluster.sim().world.execs();
+    let total: u64 = execs.values().sum::<u64>() - before;
+    println!(
+        "{} execs in {:.1} s ({:.1}/s) over {} of the 500 nodes, {} in view",
+        total,
+        t.elapsed().as_secs_f64(),
+        total as f64 / t.elapsed().as_secs_f64(),
+        execs.len(),
+        in_view.len()
+    );
+    (execs, in_view)
+}
+
+#[test]
+fn a_500_node_pool_on_a_160x48_screen_costs_a_bounded_few_execs_a_second_and_none_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start_at(
+        five_hundred_nodes(dir.path(), false).to_str().unwrap(),
+        None,
+    );
+    let seconds = 10;
+    let (execs, in_view) = cluster.rt.block_on(run_pool_screen(&cluster, seconds));
+    let total: u64 = execs.values().sum();
+    let nodes: BTreeSet<String> = execs.keys().cloned().collect();
+    assert!(nodes.is_subset(&in_view), "{nodes:?} beyond {in_view:?}");
+    assert!(in_view.len() < 50, "{}", in_view.len());
+    // 8 a second at most (a second of slack for the edges), and the budget is used.
+    assert!(total <= 8 * (seconds + 1), "{total} execs in {seconds} s");
+    assert!(total >= 4 * seconds, "{total} execs in {seconds} s");
+
+    // The same pool with its image already on every node: nothing pulls, nothing is read.
+    let cluster = Cluster::start_at(five_hundred_nodes(dir.path(), true).to_str().unwrap(), None);
+    let (execs, _) = cluster.rt.block_on(run_pool_screen(&cluster, 5));
+    assert_eq!(execs.values().sum::<u64>(), 0, "{execs:?}");
 }

@@ -235,6 +235,29 @@ pub fn article(name: &str) -> String {
         .to_string()
 }
 
+/// The demo's cluster with the article's hand-written ml preloader in place of kpreload's,
+/// written to `dir`: a cluster where the article's DaemonSets already run.
+pub fn demo_with_articles_ml(dir: &Path) -> PathBuf {
+    let demo = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scenarios/demo.yaml"),
+    )
+    .unwrap();
+    let mut docs: Vec<String> = demo
+        .split("\n---\n")
+        .filter(|d| !d.contains("name: image-preloader-ml\n"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        docs.len() + 1,
+        demo.split("\n---\n").count(),
+        "one document dropped"
+    );
+    docs.push(std::fs::read_to_string(article("image-preloader-ml.yaml")).unwrap());
+    let path = dir.join("demo-articles-ml.yaml");
+    std::fs::write(&path, docs.join("\n---\n")).unwrap();
+    path
+}
+
 pub fn kpreload(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kpreload"))
         .args(args)

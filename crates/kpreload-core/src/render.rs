@@ -1,11 +1,12 @@
 //! A pool rendered as its preloader DaemonSet.
 //!
 //! Shape (docs/pools.md): name `image-preloader-<pool>`; our labels under
-//! `kpreload.dev/`; required node affinity and tolerations for the pool; a first init
-//! container copies a static no-op (busybox's `true`) into an emptyDir, then one init
-//! container per image, in pull order, runs that no-op, so images without a shell preload
-//! too; then the privileged, `hostPID` cleanup container that kpreload execs into. Requests
-//! are tiny, and no service account token is mounted.
+//! `kpreload.dev/`; required node affinity and tolerations for the pool; first, as an init
+//! container, the privileged, `hostPID` cleanup container that kpreload execs into, a sidecar (it
+//! runs while the images pull); then an init container copies a static no-op (busybox's
+//! `true`) into an emptyDir, then one init container per image, in pull order, runs that
+//! no-op, so images without a shell preload too; then an idle, unprivileged `hold`
+//! container keeps the pod. Requests are tiny, and no service account token is mounted.
 
 use std::collections::BTreeMap;
 
@@ -35,9 +36,8 @@ pub(crate) const APP_NAME: &str = "image-preloader";
 /// The init container that installs the no-op, and the cleanup container.
 pub(crate) const NOOP_CONTAINER: &str = "kpreload-noop";
 pub(crate) const CLEANUP_CONTAINER: &str = "cleanup";
-/// What the second and later shards of a split pool run once their pulls are done: an idle,
-/// unprivileged container (a DaemonSet's pod needs one); only the first shard has the
-/// cleanup container.
+/// What every preloader pod runs once its pulls are done: an idle, unprivileged container
+/// (a DaemonSet's pod needs one). Only the first (or only) shard has the cleanup sidecar.
 pub(crate) const HOLD_CONTAINER: &str = "hold";
 const BIN_VOLUME: &str = "kpreload-bin";
 const BIN_DIR: &str = "/kpreload";
@@ -416,6 +416,34 @@ fn hold_container(helper: &ImageRef) -> Container {
         security_context: Some(unprivileged()),
         ..Default::default()
     }
+}
+
+/// Whether an API server of this version runs the rendered preloader: its cleanup container
+/// is an init container with `restartPolicy: Always`, a sidecar, which Kubernetes runs from
+/// 1.29 (1.28 only with the SidecarContainers gate). An older server drops the field, and
+/// the container, sleeping for ever, would hold every pull behind it. `major` and `minor`
+/// as `/version` gives them (`"1"`, `"28+"`), else its `gitVersion` (`v1.28.3-eks-…`); a
+/// version that cannot be read is let through.
+pub fn sidecars_run_on(major: &str, minor: &str, git_version: &str) -> Result<(), String> {
+    let number = |s: &str| -> Option<u32> {
+        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let from_git = || {
+        let mut parts = git_version.trim_start_matches('v').split('.');
+        Some((number(parts.next()?)?, number(parts.next()?)?))
+    };
+    let Some((major, minor)) = number(major).zip(number(minor)).or_else(from_git) else {
+        return Ok(());
+    };
+    if (major, minor) >= (1, 29) {
+        return Ok(());
+    }
+    Err(format!(
+        "This cluster runs Kubernetes {major}.{minor}; kpreload's preloader runs its cleanup \
+         container as a sidecar, which needs 1.29 or newer (older API servers drop it, and the \
+         pulls would never start). Upgrade the control plane, then apply again."
+    ))
 }
 
 /// An init container that starts and keeps running beside the others (a sidecar,

@@ -14,11 +14,13 @@ pub fn rate(bytes_per_second: f64) -> String {
 }
 
 /// The decimal unit a figure reads best in, and its size.
+/// (A figure that would round up to 1000 of a unit reads in the next: `1.0 GB`, not
+/// `1000 MB`.)
 fn unit_of(n: u64) -> (f64, &'static str) {
     match n {
-        1_000_000_000_000.. => (1e12, "TB"),
-        1_000_000_000.. => (1e9, "GB"),
-        1_000_000.. => (1e6, "MB"),
+        999_500_000_000.. => (1e12, "TB"),
+        999_500_000.. => (1e9, "GB"),
+        999_500.. => (1e6, "MB"),
         1_000.. => (1e3, "kB"),
         _ => (1.0, "B"),
     }
@@ -97,6 +99,9 @@ mod tests {
         assert_eq!(short_rate(38_400_000.0), "38 MB/s");
         assert_eq!(short_rate(9_960_000.0), "10 MB/s");
         assert_eq!(short_bytes(1_500), "1.5 kB");
+        assert_eq!(short_bytes(999_960_000), "1.0 GB");
+        assert_eq!(fraction(999_700_000, 999_960_000), "1.0/1.0 GB");
+        assert_eq!(short_bytes(999_400_000), "999 MB");
     }
 
     #[test]

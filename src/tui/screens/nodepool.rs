@@ -68,6 +68,11 @@ impl Component for NodePoolScreen {
         super::rows_in_view(app)
     }
 
+    /// Its nodes' disks, not their pulls.
+    fn pulls_on_screen(&self, _app: &App) -> Vec<String> {
+        Vec::new()
+    }
+
     fn command(&self, app: &mut App, command: Command) -> bool {
         if command != Command::NewPool {
             return false;

@@ -72,9 +72,14 @@ impl Component for PoolScreen {
         super::rows_in_view(app)
     }
 
-    /// The rows the matrix drew last, exactly (once it has drawn).
+    /// The rows the matrix drew last, exactly (once it has drawn this pool).
     fn pulls_on_screen(&self, app: &App) -> Vec<String> {
-        app.drawn_rows.borrow().clone()
+        let drawn = app.drawn_rows.borrow();
+        if drawn.0 == self.name {
+            drawn.1.clone()
+        } else {
+            Vec::new()
+        }
     }
 
     fn pool(&self, _app: &App) -> Option<String> {
@@ -148,7 +153,10 @@ fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) 
         .iter()
         .filter_map(|r| by_name.get(r.key.as_str()).copied())
         .collect();
-    *app.drawn_rows.borrow_mut() = in_view.iter().map(|n| n.node.clone()).collect();
+    *app.drawn_rows.borrow_mut() = (
+        pool.pool.clone(),
+        in_view.iter().map(|n| n.node.clone()).collect(),
+    );
     // A column is wider while one of its images in view pulls, to show its bytes.
     let width_of = |i: usize| {
         let pulls = in_view.iter().any(|n| {

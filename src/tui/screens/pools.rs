@@ -55,11 +55,13 @@ impl Component for Pools {
         true
     }
 
-    /// The node that holds each pool back: its pull is the pool's figure to watch.
+    /// The node that holds each pool in view back: its pull is the pool's figure to watch.
     fn pulls_on_screen(&self, app: &App) -> Vec<String> {
+        let rows = super::rows_in_view(app);
         app.overview
             .pools
             .iter()
+            .filter(|p| rows.contains(&p.pool))
             .filter_map(|p| p.slowest.clone())
             .collect()
     }

@@ -56,7 +56,9 @@ fn deleting_a_preloader_needs_its_pools_name_typed() {
 
 #[test]
 fn the_first_edit_of_a_hand_written_preloader_converts_it() {
-    let cluster = Cluster::start_at("config/scenarios/demo.yaml", Some(40.0));
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = support::demo_with_articles_ml(dir.path());
+    let cluster = Cluster::start_at(scenario.to_str().unwrap(), Some(40.0));
     cluster.rt.block_on(async {
         let mut s = Session::start(&cluster, None).await;
         let ok = s

@@ -350,7 +350,9 @@ fn the_demo_world_preloads_web_and_fails_mls_missing_image() {
     // The ml pool's third image is not in the registry: every ml node gets stuck on it.
     let mut states = String::new();
     for _ in 0..100 {
-        states = k.ok(&["get", "pods", "-n", "kube-system", "-l", "app=image-preloader-ml", "-o", "jsonpath={range .items[*]}{.spec.nodeName} {.status.initContainerStatuses[2].state.waiting.reason}{\"\\n\"}{end}"]);
+        // jupyter is the fifth init container: after the cleanup sidecar, the no-op
+        // installer, pytorch and tensorflow.
+        states = k.ok(&["get", "pods", "-n", "kube-system", "-l", "kpreload.dev/pool=ml", "-o", "jsonpath={range .items[*]}{.spec.nodeName} {.status.initContainerStatuses[4].state.waiting.reason}{\"\\n\"}{end}"]);
         if states.lines().count() == 3
             && states
                 .lines()

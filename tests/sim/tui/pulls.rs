@@ -40,12 +40,12 @@ fn web_2_target() -> LiveTarget {
 #[test]
 fn a_pull_read_from_its_node_shows_its_bytes_and_rate_in_the_matrix_and_a_gauge_on_the_node() {
     let mut app = app();
-    // Two readings two seconds apart: the first layer at 10 MB; then it is committed (gone
+    // Two readings two seconds apart: the first layer at 30 MB; then it is committed (gone
     // from `content active`) and the next one has 10 MB.
     app.update(Action::Pulls(
         web_2_target(),
         at("2026-11-28T10:00:18Z"),
-        Ok(vec![ingest("layer-sha256:aa", 10_000_000)]),
+        Ok(vec![ingest("layer-sha256:aa", 30_000_000)]),
     ));
     app.update(Action::Pulls(
         web_2_target(),
@@ -55,28 +55,46 @@ fn a_pull_read_from_its_node_shows_its_bytes_and_rate_in_the_matrix_and_a_gauge_
     app.open(Screen::Pool("web".into()));
     app.refresh();
     let screen = draw(&mut app, 160, 48);
-    // 20 MB of node:20-alpine's 47 MB (the size web-1 reports), 5 MB/s between the reads:
+    // 40 MB of node:20-alpine's 47 MB (the size web-1 reports), 5 MB/s between the reads:
     // read, so no `~`; the committed layer still counts.
-    assert!(screen.contains("↓ 20/47 MB 5.0 MB/s"), "{screen}");
+    assert!(screen.contains("↓ 40/47 MB 5.0 MB/s"), "{screen}");
     assert!(
         screen.contains(
             "bytes read from the nodes' runtimes (ctr content active) · 1 on screen pulling"
         ),
         "{screen}"
     );
-    // The pool's bytes: 84 MB pulled and 20 MB under way.
-    assert!(screen.contains("· 104 MB ·"), "{screen}");
+    // The pool's bytes: 84 MB pulled and 40 MB under way.
+    assert!(screen.contains("· 124 MB ·"), "{screen}");
     snapshot("pull_bytes_pool_160x48", screen);
 
     app.open(Screen::Node("web-2".into()));
     app.refresh();
     let screen = draw(&mut app, 160, 48);
-    // 27 MB to go at 5 MB/s.
+    // 7 MB to go at 5 MB/s.
     assert!(
-        screen.contains("20/47 MB · 5 MB/s · ETA ~5.4s · read from the node"),
+        screen.contains("40/47 MB · 5 MB/s · ETA ~1.4s · read from the node"),
         "{screen}"
     );
     snapshot("pull_bytes_node_160x48", screen);
+}
+
+#[test]
+fn a_reading_below_what_the_screen_showed_holds_the_figure_as_an_estimate() {
+    // The first frame estimated 23 MB (5 s at the node's 4.62 MB/s); the node then says 20.
+    let mut app = app();
+    app.update(Action::Pulls(
+        web_2_target(),
+        at("2026-11-28T10:00:20Z"),
+        Ok(vec![ingest("layer-sha256:aa", 20_000_000)]),
+    ));
+    app.open(Screen::Pool("web".into()));
+    app.refresh();
+    let screen = draw(&mut app, 160, 48);
+    assert!(
+        screen.contains("↓ ~23/47 MB"),
+        "never less than shown: {screen}"
+    );
 }
 
 #[test]
@@ -246,7 +264,7 @@ fn only_pulling_nodes_in_view_are_read_at_most_eight_a_second_and_none_when_noth
     let mut app = big_pool(true);
     draw(&mut app, 160, 48);
     // The rows the matrix drew: 160×48 less the header, the pool's summary and its log.
-    let in_view: BTreeSet<String> = app.drawn_rows.borrow().iter().cloned().collect();
+    let in_view: BTreeSet<String> = app.drawn_rows.borrow().1.iter().cloned().collect();
     assert!((20..40).contains(&in_view.len()), "{}", in_view.len());
     let (per_second, by_node) = a_minute(&mut app);
     let total: usize = per_second.iter().sum();
@@ -282,4 +300,78 @@ fn only_pulling_nodes_in_view_are_read_at_most_eight_a_second_and_none_when_noth
         0,
         "nothing pulls: no exec"
     );
+}
+
+#[test]
+fn a_node_whose_read_failed_is_tried_again_ten_seconds_later_and_its_reason_is_shown() {
+    let mut app = big_pool(true);
+    draw(&mut app, 160, 48);
+    let first: Vec<LiveTarget> = app
+        .background(8)
+        .into_iter()
+        .flat_map(|e| match e {
+            Effect::ReadPulls(t) => t,
+            _ => Vec::new(),
+        })
+        .collect();
+    assert!(!first.is_empty());
+    let failed: BTreeSet<String> = first.iter().map(|t| t.node.clone()).collect();
+    let t0 = app.now;
+    for t in first {
+        app.update(Action::Pulls(
+            t,
+            t0,
+            Err("the exec into pod kube-system/x failed: error dialing backend".into()),
+        ));
+    }
+    let (_, by_node) = a_minute(&mut app);
+    for node in &failed {
+        let again = by_node[node][0];
+        let waited = again.duration_since(t0).as_secs_f64();
+        assert!(
+            (9.0..=12.0).contains(&waited),
+            "{node} read again after {waited} s"
+        );
+    }
+    // Until then the pool says why its bytes are estimated.
+    let mut fresh = big_pool(true);
+    draw(&mut fresh, 160, 48);
+    let targets: Vec<LiveTarget> = fresh
+        .background(8)
+        .into_iter()
+        .flat_map(|e| match e {
+            Effect::ReadPulls(t) => t,
+            _ => Vec::new(),
+        })
+        .collect();
+    let now = fresh.now;
+    for t in targets {
+        fresh.update(Action::Pulls(t, now, Err("error dialing backend".into())));
+    }
+    fresh.refresh();
+    let screen = draw(&mut fresh, 160, 48);
+    assert!(
+        screen.contains("not read: big-1: error dialing backend"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn a_namespace_switch_forgets_the_readings_and_drops_a_late_answer() {
+    let mut app = app();
+    app.update(Action::Pulls(
+        web_2_target(),
+        at("2026-11-28T10:00:18Z"),
+        Ok(vec![ingest("layer-sha256:aa", 10_000_000)]),
+    ));
+    assert!(!app.pulls.tracker.is_empty());
+    app.update(Action::SwitchNamespace("preload".into()));
+    assert!(app.pulls.tracker.is_empty(), "forgotten");
+    // The old namespace's read, answered after the switch: not taken.
+    app.update(Action::Pulls(
+        web_2_target(),
+        at("2026-11-28T10:00:20Z"),
+        Ok(vec![ingest("layer-sha256:aa", 20_000_000)]),
+    ));
+    assert!(app.pulls.tracker.is_empty(), "a late answer is dropped");
 }

@@ -28,6 +28,12 @@ pub struct LiveTarget {
 /// A preloader whose privileged container is a main one, which starts only once every
 /// image is pulled (an older kpreload rendered it so): why its pulls cannot be read.
 fn old_shape(ds: &k8s_openapi::api::apps::v1::DaemonSet) -> Option<String> {
+    let ours = ds.metadata.labels.as_ref().is_some_and(|l| {
+        l.get(crate::render::LABEL_MANAGED_BY).map(String::as_str) == Some(crate::render::MANAGER)
+    });
+    if !ours {
+        return None;
+    }
     let spec = ds.spec.template.spec.as_ref()?;
     let privileged = spec.containers.iter().any(|c| {
         c.security_context
@@ -169,8 +175,12 @@ impl PullBytes {
 
 /// Readings kept this long give the rate.
 const WINDOW_SECONDS: f64 = 10.0;
-/// A node last read longer ago than this has no rate now (its reads stopped).
-const STALE_SECONDS: f64 = 5.0;
+/// A reading older than this is stale (the node went off screen, or its reads fail): the
+/// figure goes on as an estimate from it.
+const STALE_SECONDS: f64 = 12.0;
+/// A pull whose oldest blob under way began this long after the kubelet's `Pulling` is one
+/// kpreload began reading part-way: blobs before it were committed unseen.
+const UNSEEN_AFTER_SECONDS: f64 = 2.0;
 
 /// One node's pull, across readings.
 #[derive(Clone, Debug)]
@@ -179,17 +189,40 @@ struct NodeBytes {
     since: Option<Timestamp>,
     /// Per blob (the ingest's ref), the most bytes any reading gave.
     seen: BTreeMap<String, u64>,
+    /// Bytes committed before the first reading, estimated from the first blobs' rate and
+    /// how long the pull had run before them (0 when the reading began with the pull).
+    unseen: u64,
     restarts: u32,
     /// (when, bytes done): the last readings, for the rate.
     samples: VecDeque<(Timestamp, u64)>,
     /// The first reading's rate, from the blobs' own ages (`AGE` in ctr's table).
     aged_rate: Option<f64>,
+    /// The rate at the last reading, kept for when readings stop.
+    last_rate: Option<f64>,
 }
 
 impl NodeBytes {
     fn done(&self) -> u64 {
-        self.seen.values().sum()
+        self.unseen + self.seen.values().sum::<u64>()
     }
+
+    fn rate(&self) -> Option<f64> {
+        match (self.samples.front(), self.samples.back()) {
+            (Some((t0, b0)), Some((t1, b1))) if t1 > t0 => {
+                let secs = t1.duration_since(*t0).as_secs_f64();
+                (secs >= 0.5).then(|| b1.saturating_sub(*b0) as f64 / secs)
+            }
+            _ => None,
+        }
+        .or(self.aged_rate)
+    }
+}
+
+/// What a node's runtime said of a pull, and how long ago.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    pub bytes: PullBytes,
+    pub age_seconds: f64,
 }
 
 /// What the nodes' runtimes said about their pulls, kept so the figures never go back.
@@ -213,28 +246,29 @@ impl Tracker {
             image: image.to_string(),
             since,
             seen: BTreeMap::new(),
+            unseen: 0,
             restarts: 0,
             samples: VecDeque::new(),
             aged_rate: None,
+            last_rate: None,
         };
         let entry = self.nodes.entry(node.to_string()).or_insert_with(fresh);
         if entry.image != image {
             *entry = fresh();
-        } else if since.is_some() && entry.since.is_some() && since != entry.since {
-            // The kubelet began this pull again: what reached the content store stays.
-            entry.restarts += 1;
-            entry.since = since;
         }
-        let mut went_back = false;
+        // The kubelet began this pull again (a newer `Pulling`), or a blob's offset went back
+        // (its ingest started over): one restart, and what was counted stays.
+        let mut restarted = since.is_some() && entry.since.is_some() && since != entry.since;
+        entry.since = since.or(entry.since);
         for p in pulls {
             let seen = entry.seen.entry(p.reference.clone()).or_insert(0);
             if p.offset < *seen {
-                went_back = true;
+                restarted = true;
             } else {
                 *seen = p.offset;
             }
         }
-        if went_back {
+        if restarted {
             entry.restarts += 1;
         }
         if entry.samples.is_empty() {
@@ -243,6 +277,13 @@ impl Tracker {
             entry.aged_rate = age
                 .filter(|a| *a > 0 && received > 0)
                 .map(|a| received as f64 / a as f64);
+            // Read part-way: the blobs committed before the oldest one listed were not seen.
+            if let (Some(since), Some(age), Some(rate)) = (since, age, entry.aged_rate) {
+                let before = at.duration_since(since).as_secs_f64() - age as f64;
+                if before > UNSEEN_AFTER_SECONDS {
+                    entry.unseen = (before * rate) as u64;
+                }
+            }
         }
         let done = entry.done();
         if entry.samples.back().is_none_or(|(t, _)| *t < at) {
@@ -255,27 +296,23 @@ impl Tracker {
         {
             entry.samples.pop_front();
         }
+        entry.last_rate = entry.rate().or(entry.last_rate);
     }
 
-    /// What was read of `image` on `node`, as of `now`, when that is the pull read.
-    pub fn live(&self, node: &str, image: &str, now: Timestamp) -> Option<PullBytes> {
+    /// What was last read of `image` on `node`, and how long before `now`, when that is the
+    /// pull read. Its figure is an estimate (`estimated`) when part of it was not seen.
+    pub fn live(&self, node: &str, image: &str, now: Timestamp) -> Option<Reading> {
         let n = self.nodes.get(node).filter(|n| n.image == image)?;
         let (last_at, _) = *n.samples.back()?;
-        let fresh = now.duration_since(last_at).as_secs_f64() <= STALE_SECONDS;
-        let rate = match (n.samples.front(), n.samples.back()) {
-            (Some((t0, b0)), Some((t1, b1))) if t1 > t0 => {
-                let secs = t1.duration_since(*t0).as_secs_f64();
-                (secs >= 0.5).then(|| b1.saturating_sub(*b0) as f64 / secs)
-            }
-            _ => None,
-        }
-        .or(n.aged_rate);
-        Some(PullBytes {
-            done: n.done(),
-            total: None,
-            rate: rate.filter(|_| fresh),
-            estimated: false,
-            restarts: n.restarts,
+        Some(Reading {
+            bytes: PullBytes {
+                done: n.done(),
+                total: None,
+                rate: n.last_rate,
+                estimated: n.unseen > 0,
+                restarts: n.restarts,
+            },
+            age_seconds: now.duration_since(last_at).as_secs_f64().max(0.0),
         })
     }
 
@@ -289,34 +326,98 @@ impl Tracker {
     }
 }
 
-/// A pull's bytes, read or estimated: the node's reading where there is one (capped at the
-/// known size, which the runtime's rounding can pass), else the bytes `rate` would have
-/// brought in the `elapsed` seconds, short of the size (an estimate never says done).
+/// A pull's bytes, read or estimated. A fresh reading as it is (capped at the known size,
+/// which the runtime's rounding can pass); a stale one (its node off screen, or its reads
+/// failing) carried on at its last rate, as an estimate; with no reading, the bytes `rate`
+/// would have brought in the `elapsed` seconds. An estimate stays short of the size (it
+/// never says done).
 pub fn estimate(
-    live: Option<PullBytes>,
+    live: Option<Reading>,
     total: Option<u64>,
     elapsed: Option<f64>,
     rate: Option<f64>,
 ) -> Option<PullBytes> {
-    if let Some(mut l) = live {
+    let short_of = |done: u64| total.map_or(done, |t| done.min(t.saturating_mul(99) / 100));
+    if let Some(Reading {
+        bytes: mut l,
+        age_seconds,
+    }) = live
+    {
         l.total = total;
-        if let Some(t) = total {
-            l.done = l.done.min(t);
+        if age_seconds > STALE_SECONDS {
+            let r = l.rate.or(rate).filter(|r| *r > 0.0);
+            let grown = l.done + r.map_or(0, |r| (r * age_seconds) as u64);
+            l.done = short_of(grown).max(l.done.min(total.unwrap_or(u64::MAX)));
+            l.rate = r;
+            l.estimated = true;
+        } else if let Some(t) = total {
+            l.done = if l.estimated {
+                short_of(l.done)
+            } else {
+                l.done.min(t)
+            };
         }
         return Some(l);
     }
     let (elapsed, rate) = (elapsed?, rate.filter(|r| *r > 0.0)?);
-    let mut done = (elapsed.max(0.0) * rate) as u64;
-    if let Some(t) = total {
-        done = done.min(t.saturating_mul(99) / 100);
-    }
     Some(PullBytes {
-        done,
+        done: short_of((elapsed.max(0.0) * rate) as u64),
         total,
         rate: Some(rate),
         estimated: true,
         restarts: 0,
     })
+}
+
+/// What the screen last showed of each pull, so that it never shows less: an estimate that a
+/// reading replaces, a rate that falls as other pulls finish, a node whose reads stop. Keyed
+/// by node and image; a new attempt of the same pull keeps the figure and is drawn as
+/// started over.
+#[derive(Clone, Debug, Default)]
+pub struct Floors {
+    shown: HashMap<(String, String), (Option<Timestamp>, u64, u32)>,
+}
+
+impl Floors {
+    /// Raises every pull's figure in `overview` to what was shown before, and remembers it;
+    /// forgets pulls that are neither under way nor failed (a failed one may be tried again).
+    pub fn apply(&mut self, overview: &mut Overview) {
+        let mut keep: std::collections::HashSet<(String, String)> = Default::default();
+        for n in overview.pools.iter_mut().flat_map(|p| p.nodes.iter_mut()) {
+            for i in &mut n.images {
+                let key = (n.node.clone(), i.image.clone());
+                match &mut i.state {
+                    ImageState::Pulling {
+                        since,
+                        bytes: Some(b),
+                    } => {
+                        let (was_since, most, extra) =
+                            self.shown.get(&key).cloned().unwrap_or((*since, 0, 0));
+                        // Counted once per new attempt, unless the reading counted it.
+                        let extra = if was_since.is_some() && *since != was_since && b.restarts == 0
+                        {
+                            extra + 1
+                        } else {
+                            extra
+                        };
+                        if most > b.done {
+                            // Held up by what was shown: that was an estimate.
+                            b.done = most;
+                            b.estimated = true;
+                        }
+                        b.restarts = b.restarts.max(extra);
+                        self.shown.insert(key.clone(), (*since, b.done, extra));
+                        keep.insert(key);
+                    }
+                    ImageState::Pulling { .. } | ImageState::Failed { .. } => {
+                        keep.insert(key);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.shown.retain(|k, _| keep.contains(k));
+    }
 }
 
 #[cfg(test)]
@@ -335,6 +436,10 @@ mod tests {
         }
     }
 
+    fn done(t: &Tracker, image: &str, now: Timestamp) -> u64 {
+        t.live("n1", image, now).unwrap().bytes.done
+    }
+
     #[test]
     fn a_finished_layer_leaving_the_list_keeps_its_bytes() {
         let mut t = Tracker::default();
@@ -343,49 +448,77 @@ mod tests {
         t.observe("n1", "img", since, &[pull("layer-a", 300)], at(2));
         // layer-a is committed (gone from the list); layer-b begins.
         t.observe("n1", "img", since, &[pull("layer-b", 50)], at(3));
-        let l = t.live("n1", "img", at(3)).unwrap();
+        let l = t.live("n1", "img", at(3)).unwrap().bytes;
         assert_eq!(l.done, 350, "300 of the finished layer and 50 of the next");
-        assert_eq!(l.restarts, 0);
+        assert_eq!((l.restarts, l.estimated), (0, false));
         // 100 B at 1 s to 350 B at 3 s: 125 B/s.
         assert_eq!(l.rate, Some(125.0));
     }
 
     #[test]
-    fn a_blob_that_starts_over_keeps_what_it_reached_and_counts_a_restart() {
+    fn a_blob_that_starts_over_keeps_what_it_reached_and_counts_one_restart() {
         let mut t = Tracker::default();
         let since = Some(at(0));
         t.observe("n1", "img", since, &[pull("layer-a", 500)], at(1));
         t.observe("n1", "img", since, &[pull("layer-a", 20)], at(2));
-        let l = t.live("n1", "img", at(2)).unwrap();
+        let l = t.live("n1", "img", at(2)).unwrap().bytes;
         assert_eq!(l.done, 500, "never backwards");
         assert_eq!(l.restarts, 1);
-        // A new attempt by the kubelet (its Pulling event is newer) is one more restart.
-        t.observe("n1", "img", Some(at(30)), &[pull("layer-a", 600)], at(31));
-        let l = t.live("n1", "img", at(31)).unwrap();
-        assert_eq!((l.done, l.restarts), (600, 2));
+        // A new attempt by the kubelet (its Pulling event is newer), read with its blob
+        // starting over too: one more restart, not two.
+        t.observe("n1", "img", Some(at(30)), &[pull("layer-a", 10)], at(31));
+        let l = t.live("n1", "img", at(31)).unwrap().bytes;
+        assert_eq!((l.done, l.restarts), (500, 2));
     }
 
     #[test]
-    fn another_image_starts_a_new_count_and_old_reads_lose_their_rate() {
+    fn another_image_starts_a_new_count() {
         let mut t = Tracker::default();
         t.observe("n1", "a", None, &[pull("layer-a", 500)], at(1));
         t.observe("n1", "b", None, &[pull("layer-b", 10)], at(2));
         assert_eq!(t.live("n1", "a", at(2)), None);
-        assert_eq!(t.live("n1", "b", at(2)).unwrap().done, 10);
+        assert_eq!(done(&t, "b", at(2)), 10);
         t.observe("n1", "b", None, &[pull("layer-b", 110)], at(3));
-        assert_eq!(t.live("n1", "b", at(3)).unwrap().rate, Some(100.0));
-        assert_eq!(t.live("n1", "b", at(30)).unwrap().rate, None, "stale");
+        assert_eq!(t.live("n1", "b", at(3)).unwrap().bytes.rate, Some(100.0));
     }
 
     #[test]
-    fn the_first_reading_takes_its_rate_from_the_blobs_ages() {
+    fn a_pull_first_read_part_way_counts_the_unseen_blobs_as_an_estimate() {
+        let mut t = Tracker::default();
+        // Pulling since 0 s; read at 60 s, its blob under way for 20 s with 400 B: the 40 s
+        // before it brought about 40 × 20 B/s unseen.
+        let p = ActivePull {
+            age_seconds: Some(20),
+            ..pull("layer-b", 400)
+        };
+        t.observe("n1", "img", Some(at(0)), &[p], at(60));
+        let l = t.live("n1", "img", at(60)).unwrap().bytes;
+        assert_eq!((l.done, l.estimated, l.rate), (1200, true, Some(20.0)));
+        // Read from the start, nothing is unseen.
         let mut t = Tracker::default();
         let p = ActivePull {
             age_seconds: Some(4),
             ..pull("layer-a", 400)
         };
-        t.observe("n1", "img", None, &[p], at(1));
-        assert_eq!(t.live("n1", "img", at(1)).unwrap().rate, Some(100.0));
+        t.observe("n1", "img", Some(at(0)), &[p], at(5));
+        let l = t.live("n1", "img", at(5)).unwrap().bytes;
+        assert_eq!((l.done, l.estimated, l.rate), (400, false, Some(100.0)));
+    }
+
+    #[test]
+    fn a_stale_reading_goes_on_at_its_rate_as_an_estimate() {
+        let mut t = Tracker::default();
+        t.observe("n1", "img", None, &[pull("layer-a", 100)], at(0));
+        t.observe("n1", "img", None, &[pull("layer-a", 300)], at(2));
+        // Fresh: as read.
+        let fresh = estimate(t.live("n1", "img", at(3)), Some(10_000), None, None).unwrap();
+        assert_eq!((fresh.done, fresh.estimated), (300, false));
+        // 20 s after the last reading, at its 100 B/s: an estimate.
+        let stale = estimate(t.live("n1", "img", at(22)), Some(10_000), None, None).unwrap();
+        assert_eq!(
+            (stale.done, stale.estimated, stale.rate),
+            (2300, true, Some(100.0))
+        );
     }
 
     #[test]
@@ -395,15 +528,90 @@ mod tests {
         let e = estimate(None, None, Some(2.0), Some(100.0)).unwrap();
         assert_eq!((e.done, e.total), (200, None));
         assert_eq!(estimate(None, Some(1000), Some(2.0), None), None);
-        let read = PullBytes {
-            done: 1004,
-            total: None,
-            rate: Some(5.0),
-            estimated: false,
-            restarts: 0,
+        let read = Reading {
+            bytes: PullBytes {
+                done: 1004,
+                total: None,
+                rate: Some(5.0),
+                estimated: false,
+                restarts: 0,
+            },
+            age_seconds: 0.5,
         };
         let l = estimate(Some(read), Some(1000), None, None).unwrap();
         assert_eq!((l.done, l.total, l.estimated), (1000, Some(1000), false));
         assert_eq!(l.eta_seconds(), Some(0.0));
+    }
+
+    fn overview_pulling(since: i64, done: u64) -> Overview {
+        Overview {
+            pools: vec![super::super::PoolProgress {
+                pool: "p".into(),
+                namespace: "kube-system".into(),
+                daemonset: "image-preloader-p".into(),
+                shards: Vec::new(),
+                origin: crate::adopt::Origin::Rendered,
+                images: vec!["img".into()],
+                nodes: vec![super::super::NodeProgress {
+                    node: "n1".into(),
+                    pod: None,
+                    images: vec![super::super::ImageProgress {
+                        image: "img".into(),
+                        container: "preload-img".into(),
+                        state: ImageState::Pulling {
+                            since: Some(at(since)),
+                            bytes: Some(PullBytes {
+                                done,
+                                total: Some(1000),
+                                rate: None,
+                                estimated: true,
+                                restarts: 0,
+                            }),
+                        },
+                    }],
+                    rate: None,
+                    eta_seconds: None,
+                    trouble: None,
+                    running: false,
+                }],
+                throughput: None,
+                eta_seconds: None,
+                slowest: None,
+                recent: Vec::new(),
+                problem: None,
+                warning: None,
+                pull_secrets: Vec::new(),
+            }],
+            unpooled: Vec::new(),
+        }
+    }
+
+    fn shown(o: &Overview) -> (u64, u32) {
+        match &o.pools[0].nodes[0].images[0].state {
+            ImageState::Pulling { bytes: Some(b), .. } => (b.done, b.restarts),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_screen_never_shows_less_and_a_new_attempt_is_drawn_as_started_over() {
+        let mut floors = Floors::default();
+        let mut o = overview_pulling(0, 400);
+        floors.apply(&mut o);
+        assert_eq!(shown(&o), (400, 0));
+        // A reading lower than the estimate shown (or a rate that fell): still 400.
+        let mut o = overview_pulling(0, 250);
+        floors.apply(&mut o);
+        assert_eq!(shown(&o), (400, 0));
+        let mut o = overview_pulling(0, 500);
+        floors.apply(&mut o);
+        assert_eq!(shown(&o), (500, 0));
+        // The kubelet tries again (a newer Pulling): the figure stays, and says so.
+        let mut o = overview_pulling(90, 10);
+        floors.apply(&mut o);
+        assert_eq!(shown(&o), (500, 1));
+        let mut o = overview_pulling(90, 600);
+        floors.apply(&mut o);
+        assert_eq!(shown(&o), (600, 1), "counted once per attempt");
     }
 }

@@ -192,11 +192,19 @@ pub(super) fn pod_trouble(pod: &Pod) -> Option<PodTrouble> {
         });
     }
     let spec = pod.spec.as_ref()?;
-    for c in &spec.containers {
+    // The main containers, and the sidecars (the cleanup container): one that cannot start
+    // holds every pull behind it; one that exits is the pod not running as it should.
+    let sidecars = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| c.is_sidecar());
+    for c in sidecars.chain(&spec.containers) {
         let Some(s) = status
             .container_statuses
             .iter()
             .flatten()
+            .chain(status.init_container_statuses.iter().flatten())
             .find(|s| s.name == c.name)
         else {
             continue;

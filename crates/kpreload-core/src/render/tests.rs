@@ -353,3 +353,19 @@ fn a_split_pool_is_k_daemonsets_and_only_the_first_cleans() {
     assert_eq!(Shard::parse("4-of-3"), None);
     assert_eq!(Shard::parse("x"), None);
 }
+
+#[test]
+fn the_sidecar_needs_kubernetes_1_29_and_an_unreadable_version_is_let_through() {
+    assert!(sidecars_run_on("1", "29", "v1.29.0").is_ok());
+    assert!(sidecars_run_on("1", "33+", "v1.33.5-eks-abc").is_ok());
+    assert!(sidecars_run_on("2", "0", "").is_ok());
+    let old = sidecars_run_on("1", "28+", "v1.28.9-eks-1234").unwrap_err();
+    assert!(
+        old.starts_with("This cluster runs Kubernetes 1.28;"),
+        "{old}"
+    );
+    assert!(old.contains("needs 1.29 or newer"), "{old}");
+    // Empty fields (some distributions): the gitVersion says it.
+    assert!(sidecars_run_on("", "", "v1.27.3+k3s1").is_err());
+    assert!(sidecars_run_on("", "", "").is_ok());
+}

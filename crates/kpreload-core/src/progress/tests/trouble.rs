@@ -239,3 +239,47 @@ fn a_missing_pull_secret_fails_the_node_only_while_it_can_be_the_cause() {
     );
     assert_eq!(node_in(&o, "node-a").trouble, None);
 }
+
+#[test]
+fn a_cleanup_sidecar_that_cannot_start_holds_the_pulls_and_is_said() {
+    // kpreload's preloader: its cleanup sidecar's image cannot be pulled, so nothing after it
+    // starts. Without this every image would read queued for ever, with no reason.
+    let file = crate::pools::PoolsFile::parse(
+        "apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\n\
+         pools:\n- name: web\n  images: [nginx:1.25]\n",
+        "p.yaml",
+    )
+    .unwrap();
+    let ds = crate::render::render_pool(&file, &file.pools[0]);
+    let ds = fixtures::daemonset(&crate::render::to_yaml(&[ds]), "ds-web");
+    let s = Snapshot {
+        nodes: vec![node("node-a", json!({}), json!([]), json!([]))],
+        pods: vec![fixtures::preloader_pod(
+            &ds,
+            "image-preloader-web-aaaaa",
+            "node-a",
+            "2026-11-28T10:00:00Z",
+            json!({"phase": "Pending", "initContainerStatuses": [
+                waiting("cleanup", "ImagePullBackOff", "Back-off pulling image \"busybox:1.37.0-musl\""),
+                waiting("kpreload-noop", "PodInitializing", ""),
+                waiting("preload-nginx", "PodInitializing", ""),
+            ]}),
+        )],
+        daemonsets: vec![ds],
+        ..Default::default()
+    };
+    let o = derive(&s, ts("2026-11-28T11:00:00Z"));
+    let n = node_in(&o, "node-a");
+    assert_eq!(
+        states(n),
+        ["queued"],
+        "the sidecar is not an image of the pool"
+    );
+    let t = n.trouble.as_ref().expect("the sidecar's trouble");
+    assert_eq!(
+        (t.container.as_deref(), t.reason.as_str()),
+        (Some("cleanup"), "ImagePullBackOff")
+    );
+    assert!(!o.pools[0].complete());
+    assert_eq!(o.pools[0].failures(), 1);
+}
