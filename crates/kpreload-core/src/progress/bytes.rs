@@ -25,6 +25,21 @@ pub struct LiveTarget {
     pub tool: Tool,
 }
 
+/// Whether a preloader has a privileged container at all (main or sidecar).
+fn has_privileged(ds: &k8s_openapi::api::apps::v1::DaemonSet) -> bool {
+    ds.spec.template.spec.as_ref().is_some_and(|s| {
+        s.containers
+            .iter()
+            .chain(s.init_containers.iter().flatten())
+            .any(|c| {
+                c.security_context
+                    .as_ref()
+                    .and_then(|sc| sc.privileged)
+                    .unwrap_or(false)
+            })
+    })
+}
+
 /// A preloader whose privileged container is a main one, which starts only once every
 /// image is pulled (an older kpreload rendered it so): why its pulls cannot be read.
 fn old_shape(ds: &k8s_openapi::api::apps::v1::DaemonSet) -> Option<String> {
@@ -89,7 +104,10 @@ pub fn live_targets(
     for (node, pulls) in pulling {
         let result = (|| {
             if let [(image, since)] = pulls.as_slice() {
-                let mut why = "no preloader pod runs on the node yet".to_string();
+                // The most telling reason wins: a preloader that has a privileged container
+                // (its pod not running yet, an older shape) over one that has none at all (a
+                // later shard, a hand-written one), over no preloader pod at all.
+                let mut why = (0, "no preloader pod runs on the node yet".to_string());
                 for pod in pods.get(node).into_iter().flatten() {
                     let owner = pod
                         .metadata
@@ -131,10 +149,15 @@ pub fn live_targets(
                                 tool,
                             });
                         }
-                        Err(e) => why = old_shape(ds).unwrap_or(e),
+                        Err(e) => {
+                            let rank = if has_privileged(ds) { 2 } else { 1 };
+                            if rank > why.0 {
+                                why = (rank, old_shape(ds).unwrap_or(e));
+                            }
+                        }
                     }
                 }
-                Err(why)
+                Err(why.1)
             } else {
                 Err(format!(
                     "{} pulls at once on the node: the runtime's bytes cannot be told apart",
@@ -613,5 +636,71 @@ mod tests {
         let mut o = overview_pulling(90, 600);
         floors.apply(&mut o);
         assert_eq!(shown(&o), (600, 1), "counted once per attempt");
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn a_later_shards_pull_says_why_the_first_shards_container_cannot_be_read_through() {
+        let file = crate::pools::PoolsFile::parse(
+            "apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\n\
+             pools:\n- name: web\n  shards: 2\n  images: [a:1, b:1]\n",
+            "p.yaml",
+        )
+        .unwrap();
+        let shards = crate::render::render_shards(&file, &file.pools[0], &|_| None, &[]);
+        assert_eq!(shards.len(), 2);
+        let one = fixtures::daemonset(&crate::render::to_yaml(&shards[..1]), "ds-1");
+        let two = fixtures::daemonset(&crate::render::to_yaml(&shards[1..]), "ds-2");
+        let status =
+            |name: &str, state: serde_json::Value| fixtures::container_status(name, false, state);
+        let waiting = |name: &str| status(name, json!({"waiting": {"reason": "PodInitializing"}}));
+        let first = fixtures::preloader_pod(
+            &one,
+            "image-preloader-web-1-of-2-aaaaa",
+            "n1",
+            "2026-11-28T10:00:00Z",
+            json!({"phase": "Pending", "initContainerStatuses": [
+                status("cleanup", json!({"waiting": {"reason": "ContainerCreating"}})),
+                waiting("kpreload-noop"),
+                waiting("preload-a"),
+            ]}),
+        );
+        let second = fixtures::preloader_pod(
+            &two,
+            "image-preloader-web-2-of-2-bbbbb",
+            "n1",
+            "2026-11-28T10:00:00Z",
+            json!({"phase": "Pending", "initContainerStatuses": [
+                status("kpreload-noop", json!({"terminated": {"exitCode": 0, "reason": "Completed"}})),
+                waiting("preload-b"),
+            ]}),
+        );
+        let snapshot = Snapshot {
+            nodes: vec![fixtures::node("n1").ready().build()],
+            pods: vec![first, second],
+            daemonsets: vec![one, two],
+            events: vec![fixtures::event_of(fixtures::event(
+                "image-preloader-web-2-of-2-bbbbb",
+                1,
+                "2026-11-28T10:00:02Z",
+                "Normal",
+                "Pulling",
+                "Pulling image \"b:1\"",
+            ))],
+            ..Default::default()
+        };
+        let o = super::super::derive(&snapshot, Timestamp::from_second(1_764_324_010).unwrap());
+        let targets = live_targets(&snapshot, &o, &["n1".to_string()]);
+        let [(_, Err(why))] = targets.as_slice() else {
+            panic!("{targets:?}");
+        };
+        assert!(why.contains("container cleanup"), "{why}");
     }
 }
