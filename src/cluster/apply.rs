@@ -91,9 +91,6 @@ fn params(dry_run: bool) -> PatchParams {
     p
 }
 
-/// Applies `desired` over `seen` (the object a person reviewed; None: it must not exist):
-/// a dry run first, then (unless `dry_run`) the apply itself, both with `seen`'s
-/// resourceVersion as the precondition. Returns the outcome and the object the server made.
 /// Whether the cluster runs the rendered preloader's sidecar (Kubernetes 1.29 and later);
 /// a version that cannot be read is let through.
 async fn sidecars_run(client: &kube::Client) -> Result<(), ApplyError> {
@@ -104,6 +101,9 @@ async fn sidecars_run(client: &kube::Client) -> Result<(), ApplyError> {
     }
 }
 
+/// Applies `desired` over `seen` (the object a person reviewed; None: it must not exist):
+/// a dry run first, then (unless `dry_run`) the apply itself, both with `seen`'s
+/// resourceVersion as the precondition. Returns the outcome and the object the server made.
 pub async fn apply(
     client: &kube::Client,
     desired: &DaemonSet,

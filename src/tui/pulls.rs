@@ -82,7 +82,10 @@ impl PullReads {
         for (node, target) in live_targets(snapshot, overview, nodes) {
             match target {
                 Ok(t) => {
-                    self.why_not.remove(&node);
+                    // A node whose read failed keeps its reason until it is tried again.
+                    if self.last.get(&node).is_none_or(|at| *at <= now) {
+                        self.why_not.remove(&node);
+                    }
                     ready.push(t);
                 }
                 Err(why) => {

@@ -256,7 +256,7 @@ async fn content_active_reports_growing_offsets_during_a_slow_pull() {
         let pulls = rt.active().await.expect("content active");
         let now = jiff::Timestamp::now();
         tracker.observe("node", &big.reference, None, &pulls, now);
-        if let Some(live) = tracker.live("node", &big.reference, now) {
+        if let Some(live) = tracker.live("node", &big.reference, None, now) {
             shown.push(live.bytes.done);
         }
         for pull in pulls {

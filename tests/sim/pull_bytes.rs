@@ -91,7 +91,7 @@ fn the_demos_pytorch_pull_read_through_the_sidecar_grows_on_every_read_and_ends_
                         jiff::Timestamp::now(),
                     );
                     let live = tracker
-                        .live("ml-1", PYTORCH, jiff::Timestamp::now())
+                        .live("ml-1", PYTORCH, target.since, jiff::Timestamp::now())
                         .unwrap()
                         .bytes;
                     // Read from the pull's first blob on: nothing unseen, nothing estimated.

@@ -348,12 +348,30 @@ fn a_node_whose_read_failed_is_tried_again_ten_seconds_later_and_its_reason_is_s
     for t in targets {
         fresh.update(Action::Pulls(t, now, Err("error dialing backend".into())));
     }
-    fresh.refresh();
-    let screen = draw(&mut fresh, 160, 48);
-    assert!(
-        screen.contains("not read: big-1: error dialing backend"),
-        "{screen}"
-    );
+    // The loop asks again at once, and each second: the reason stays until the retry.
+    for _ in 0..5 {
+        fresh.refresh();
+        draw(&mut fresh, 160, 48);
+        let again = fresh.background(8);
+        assert!(
+            again.iter().all(|e| match e {
+                Effect::ReadPulls(t) => t.iter().all(|t| t.node != "big-1"),
+                _ => true,
+            }),
+            "big-1 is not read again within ten seconds"
+        );
+        fresh.refresh();
+        let screen = draw(&mut fresh, 160, 48);
+        assert!(
+            screen.contains("not read: big-1: error dialing backend"),
+            "{screen}"
+        );
+        let next = fresh
+            .now
+            .checked_add(jiff::SignedDuration::from_secs(1))
+            .unwrap();
+        fresh.update(Action::Tick(next));
+    }
 }
 
 #[test]

@@ -115,6 +115,8 @@ pub fn live_targets(
                         .iter()
                         .flatten()
                         .find(|o| o.kind == "DaemonSet");
+                    // Only a preloader's pod: never another DaemonSet's (kube-proxy, a CNI
+                    // agent), privileged or not.
                     let Some(ds) = owner.and_then(|o| {
                         snapshot
                             .daemonsets
@@ -123,6 +125,9 @@ pub fn live_targets(
                     }) else {
                         continue;
                     };
+                    if crate::adopt::read_preloader(ds).is_none() {
+                        continue;
+                    }
                     match crate::cleanup::exec_target(ds, Some(pod)) {
                         Ok(exec) => {
                             let tool = snapshot
@@ -202,8 +207,12 @@ const WINDOW_SECONDS: f64 = 10.0;
 /// figure goes on as an estimate from it.
 const STALE_SECONDS: f64 = 12.0;
 /// A pull whose oldest blob under way began this long after the kubelet's `Pulling` is one
-/// kpreload began reading part-way: blobs before it were committed unseen.
-const UNSEEN_AFTER_SECONDS: f64 = 2.0;
+/// kpreload began reading part-way: blobs before it were committed unseen. (Five seconds:
+/// the workstation's clock and the kubelet's may differ by a few.)
+const UNSEEN_AFTER_SECONDS: f64 = 5.0;
+/// ctr prints ages to the second below a minute, then rounds them down to the minute
+/// ("About a minute" is 60 to 119 s): an age from then on cannot date a blob's start.
+const PRECISE_AGE_SECONDS: u64 = 60;
 
 /// One node's pull, across readings.
 #[derive(Clone, Debug)]
@@ -215,6 +224,9 @@ struct NodeBytes {
     /// Bytes committed before the first reading, estimated from the first blobs' rate and
     /// how long the pull had run before them (0 when the reading began with the pull).
     unseen: u64,
+    /// The first reading came part-way and `unseen` could not be worked out (its blobs'
+    /// ages too coarse): the figure is short by an unknown amount.
+    partial: bool,
     restarts: u32,
     /// (when, bytes done): the last readings, for the rate.
     samples: VecDeque<(Timestamp, u64)>,
@@ -270,6 +282,7 @@ impl Tracker {
             since,
             seen: BTreeMap::new(),
             unseen: 0,
+            partial: false,
             restarts: 0,
             samples: VecDeque::new(),
             aged_rate: None,
@@ -301,10 +314,13 @@ impl Tracker {
                 .filter(|a| *a > 0 && received > 0)
                 .map(|a| received as f64 / a as f64);
             // Read part-way: the blobs committed before the oldest one listed were not seen.
-            if let (Some(since), Some(age), Some(rate)) = (since, age, entry.aged_rate) {
+            if let (Some(since), Some(age)) = (since, age) {
                 let before = at.duration_since(since).as_secs_f64() - age as f64;
                 if before > UNSEEN_AFTER_SECONDS {
-                    entry.unseen = (before * rate) as u64;
+                    match entry.aged_rate.filter(|_| age < PRECISE_AGE_SECONDS) {
+                        Some(rate) => entry.unseen = (before * rate) as u64,
+                        None => entry.partial = true,
+                    }
                 }
             }
         }
@@ -323,19 +339,29 @@ impl Tracker {
     }
 
     /// What was last read of `image` on `node`, and how long before `now`, when that is the
-    /// pull read. Its figure is an estimate (`estimated`) when part of it was not seen.
-    pub fn live(&self, node: &str, image: &str, now: Timestamp) -> Option<Reading> {
+    /// pull read. Its figure is an estimate (`estimated`) when part of it was not seen. For a
+    /// new attempt of the pull (the kubelet's `Pulling` at `since`, newer than the one read)
+    /// not read yet, the age counts from that attempt's start, not through the back-off.
+    pub fn live(
+        &self,
+        node: &str,
+        image: &str,
+        since: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Option<Reading> {
         let n = self.nodes.get(node).filter(|n| n.image == image)?;
         let (last_at, _) = *n.samples.back()?;
+        let newer = since.filter(|s| n.since.is_some_and(|read| *s > read));
+        let from = newer.map_or(last_at, |s| s.max(last_at));
         Some(Reading {
             bytes: PullBytes {
                 done: n.done(),
                 total: None,
                 rate: n.last_rate,
-                estimated: n.unseen > 0,
-                restarts: n.restarts,
+                estimated: n.unseen > 0 || n.partial || newer.is_some(),
+                restarts: n.restarts + u32::from(newer.is_some()),
             },
-            age_seconds: now.duration_since(last_at).as_secs_f64().max(0.0),
+            age_seconds: now.duration_since(from).as_secs_f64().max(0.0),
         })
     }
 
@@ -398,44 +424,55 @@ pub fn estimate(
 /// started over.
 #[derive(Clone, Debug, Default)]
 pub struct Floors {
-    shown: HashMap<(String, String), (Option<Timestamp>, u64, u32)>,
+    shown: HashMap<PullKey, Shown>,
 }
+
+/// A pull on screen: (pool, node, image).
+type PullKey = (String, String, String);
+/// What the screen showed of it: the pull's start, the most shown, the restarts told.
+type Shown = (Option<Timestamp>, u64, u32);
 
 impl Floors {
     /// Raises every pull's figure in `overview` to what was shown before, and remembers it;
     /// forgets pulls that are neither under way nor failed (a failed one may be tried again).
     pub fn apply(&mut self, overview: &mut Overview) {
-        let mut keep: std::collections::HashSet<(String, String)> = Default::default();
-        for n in overview.pools.iter_mut().flat_map(|p| p.nodes.iter_mut()) {
-            for i in &mut n.images {
-                let key = (n.node.clone(), i.image.clone());
-                match &mut i.state {
-                    ImageState::Pulling {
-                        since,
-                        bytes: Some(b),
-                    } => {
-                        let (was_since, most, extra) =
-                            self.shown.get(&key).cloned().unwrap_or((*since, 0, 0));
-                        // Counted once per new attempt, unless the reading counted it.
-                        let extra = if was_since.is_some() && *since != was_since && b.restarts == 0
-                        {
-                            extra + 1
-                        } else {
-                            extra
-                        };
-                        if most > b.done {
-                            // Held up by what was shown: that was an estimate.
-                            b.done = most;
-                            b.estimated = true;
+        let mut keep: std::collections::HashSet<PullKey> = Default::default();
+        for p in &mut overview.pools {
+            for n in &mut p.nodes {
+                for i in &mut n.images {
+                    let key = (p.pool.clone(), n.node.clone(), i.image.clone());
+                    match &mut i.state {
+                        ImageState::Pulling {
+                            since,
+                            bytes: Some(b),
+                        } => {
+                            let (was_since, most, extra) =
+                                self.shown.get(&key).cloned().unwrap_or((*since, 0, 0));
+                            // Counted once per new attempt, unless the reading counted it.
+                            let extra =
+                                if was_since.is_some() && *since != was_since && b.restarts == 0 {
+                                    extra + 1
+                                } else {
+                                    extra
+                                };
+                            if most > b.done {
+                                // Held up by what was shown: that was an estimate, and stays
+                                // short of the size now known.
+                                b.done = b
+                                    .total
+                                    .map_or(most, |t| most.min(t.saturating_mul(99) / 100))
+                                    .max(b.done);
+                                b.estimated = true;
+                            }
+                            b.restarts = b.restarts.max(extra);
+                            self.shown.insert(key.clone(), (*since, b.done, extra));
+                            keep.insert(key);
                         }
-                        b.restarts = b.restarts.max(extra);
-                        self.shown.insert(key.clone(), (*since, b.done, extra));
-                        keep.insert(key);
+                        ImageState::Pulling { .. } | ImageState::Failed { .. } => {
+                            keep.insert(key);
+                        }
+                        _ => {}
                     }
-                    ImageState::Pulling { .. } | ImageState::Failed { .. } => {
-                        keep.insert(key);
-                    }
-                    _ => {}
                 }
             }
         }
@@ -460,7 +497,7 @@ mod tests {
     }
 
     fn done(t: &Tracker, image: &str, now: Timestamp) -> u64 {
-        t.live("n1", image, now).unwrap().bytes.done
+        t.live("n1", image, None, now).unwrap().bytes.done
     }
 
     #[test]
@@ -471,7 +508,7 @@ mod tests {
         t.observe("n1", "img", since, &[pull("layer-a", 300)], at(2));
         // layer-a is committed (gone from the list); layer-b begins.
         t.observe("n1", "img", since, &[pull("layer-b", 50)], at(3));
-        let l = t.live("n1", "img", at(3)).unwrap().bytes;
+        let l = t.live("n1", "img", None, at(3)).unwrap().bytes;
         assert_eq!(l.done, 350, "300 of the finished layer and 50 of the next");
         assert_eq!((l.restarts, l.estimated), (0, false));
         // 100 B at 1 s to 350 B at 3 s: 125 B/s.
@@ -484,13 +521,13 @@ mod tests {
         let since = Some(at(0));
         t.observe("n1", "img", since, &[pull("layer-a", 500)], at(1));
         t.observe("n1", "img", since, &[pull("layer-a", 20)], at(2));
-        let l = t.live("n1", "img", at(2)).unwrap().bytes;
+        let l = t.live("n1", "img", None, at(2)).unwrap().bytes;
         assert_eq!(l.done, 500, "never backwards");
         assert_eq!(l.restarts, 1);
         // A new attempt by the kubelet (its Pulling event is newer), read with its blob
         // starting over too: one more restart, not two.
         t.observe("n1", "img", Some(at(30)), &[pull("layer-a", 10)], at(31));
-        let l = t.live("n1", "img", at(31)).unwrap().bytes;
+        let l = t.live("n1", "img", None, at(31)).unwrap().bytes;
         assert_eq!((l.done, l.restarts), (500, 2));
     }
 
@@ -499,10 +536,13 @@ mod tests {
         let mut t = Tracker::default();
         t.observe("n1", "a", None, &[pull("layer-a", 500)], at(1));
         t.observe("n1", "b", None, &[pull("layer-b", 10)], at(2));
-        assert_eq!(t.live("n1", "a", at(2)), None);
+        assert_eq!(t.live("n1", "a", None, at(2)), None);
         assert_eq!(done(&t, "b", at(2)), 10);
         t.observe("n1", "b", None, &[pull("layer-b", 110)], at(3));
-        assert_eq!(t.live("n1", "b", at(3)).unwrap().bytes.rate, Some(100.0));
+        assert_eq!(
+            t.live("n1", "b", None, at(3)).unwrap().bytes.rate,
+            Some(100.0)
+        );
     }
 
     #[test]
@@ -515,7 +555,7 @@ mod tests {
             ..pull("layer-b", 400)
         };
         t.observe("n1", "img", Some(at(0)), &[p], at(60));
-        let l = t.live("n1", "img", at(60)).unwrap().bytes;
+        let l = t.live("n1", "img", None, at(60)).unwrap().bytes;
         assert_eq!((l.done, l.estimated, l.rate), (1200, true, Some(20.0)));
         // Read from the start, nothing is unseen.
         let mut t = Tracker::default();
@@ -524,8 +564,39 @@ mod tests {
             ..pull("layer-a", 400)
         };
         t.observe("n1", "img", Some(at(0)), &[p], at(5));
-        let l = t.live("n1", "img", at(5)).unwrap().bytes;
+        let l = t.live("n1", "img", None, at(5)).unwrap().bytes;
         assert_eq!((l.done, l.estimated, l.rate), (400, false, Some(100.0)));
+    }
+
+    #[test]
+    fn a_part_way_reading_with_ages_rounded_to_the_minute_adds_nothing_and_says_it_is_short() {
+        // "About a minute" (60 to 119 s): the blob's start cannot be told, so no unseen
+        // bytes are made up; the figure is marked an estimate all the same.
+        let mut t = Tracker::default();
+        let p = ActivePull {
+            age_seconds: Some(60),
+            ..pull("layer-b", 6000)
+        };
+        t.observe("n1", "img", Some(at(0)), &[p], at(110));
+        let l = t.live("n1", "img", Some(at(0)), at(110)).unwrap().bytes;
+        assert_eq!((l.done, l.estimated), (6000, true));
+    }
+
+    #[test]
+    fn a_new_attempt_not_read_yet_goes_on_from_its_own_start_not_through_the_back_off() {
+        let mut t = Tracker::default();
+        t.observe("n1", "img", Some(at(0)), &[pull("layer-a", 100)], at(1));
+        t.observe("n1", "img", Some(at(0)), &[pull("layer-a", 300)], at(3));
+        // It failed at 5 s; the kubelet tries again at 300 s and it is now 310 s: 10 s of
+        // the new attempt at the last rate (100 B/s), not 307 s.
+        let r = t.live("n1", "img", Some(at(300)), at(310)).unwrap();
+        assert_eq!(r.age_seconds, 10.0);
+        assert_eq!((r.bytes.restarts, r.bytes.estimated), (1, true));
+        let e = estimate(Some(r), Some(100_000), None, None).unwrap();
+        assert_eq!(e.done, 300, "10 s is not stale yet: as read");
+        let r = t.live("n1", "img", Some(at(300)), at(320)).unwrap();
+        let e = estimate(Some(r), Some(100_000), None, None).unwrap();
+        assert_eq!(e.done, 300 + 20 * 100);
     }
 
     #[test]
@@ -534,10 +605,10 @@ mod tests {
         t.observe("n1", "img", None, &[pull("layer-a", 100)], at(0));
         t.observe("n1", "img", None, &[pull("layer-a", 300)], at(2));
         // Fresh: as read.
-        let fresh = estimate(t.live("n1", "img", at(3)), Some(10_000), None, None).unwrap();
+        let fresh = estimate(t.live("n1", "img", None, at(3)), Some(10_000), None, None).unwrap();
         assert_eq!((fresh.done, fresh.estimated), (300, false));
         // 20 s after the last reading, at its 100 B/s: an estimate.
-        let stale = estimate(t.live("n1", "img", at(22)), Some(10_000), None, None).unwrap();
+        let stale = estimate(t.live("n1", "img", None, at(22)), Some(10_000), None, None).unwrap();
         assert_eq!(
             (stale.done, stale.estimated, stale.rate),
             (2300, true, Some(100.0))
@@ -636,6 +707,13 @@ mod tests {
         let mut o = overview_pulling(90, 600);
         floors.apply(&mut o);
         assert_eq!(shown(&o), (600, 1), "counted once per attempt");
+        // Held up, a figure stays short of the size (1000 here): it never says done.
+        let mut floors = Floors::default();
+        let mut o = overview_pulling(0, 1200);
+        floors.apply(&mut o);
+        let mut o = overview_pulling(0, 100);
+        floors.apply(&mut o);
+        assert_eq!(shown(&o), (990, 0));
     }
 }
 

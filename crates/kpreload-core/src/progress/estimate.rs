@@ -72,8 +72,12 @@ pub(super) fn estimate(pool: &mut PoolProgress, nodes: &[&Node], now: Timestamp,
                 ImageState::Pulling { since, bytes } => {
                     let total = lookup(&i.image);
                     let elapsed = since.map(|t| now.duration_since(t).as_secs_f64().max(0.0));
-                    *bytes =
-                        bytes::estimate(live.live(&n.node, &i.image, now), total, elapsed, rate);
+                    *bytes = bytes::estimate(
+                        live.live(&n.node, &i.image, *since, now),
+                        total,
+                        elapsed,
+                        rate,
+                    );
                     let pull_rate = bytes.as_ref().and_then(|b| b.rate).or(rate);
                     now_rate = now_rate.or(pull_rate);
                     match (total, bytes.as_ref(), pull_rate) {

@@ -486,6 +486,23 @@ pub fn derive_with(snapshot: &Snapshot, now: Timestamp, live: &bytes::Tracker) -
                     }
                 }
             }
+            // A kubelet older than 1.29 runs the cleanup sidecar as an ordinary init
+            // container, which never ends: nothing after it is ever pulled.
+            if !progress.images.iter().all(|i| i.state.is_done())
+                && group.daemonsets.iter().any(|d| has_sidecar(d))
+                && let Some(old) = old_kubelet(node)
+            {
+                progress.trouble = Some(PodTrouble {
+                    container: Some(super::render::CLEANUP_CONTAINER.to_string()),
+                    image: None,
+                    reason: "KubeletTooOld".into(),
+                    message: format!(
+                        "the node's kubelet is {old}: it runs the cleanup sidecar as an \
+                         ordinary init container, so the pulls after it never start; upgrade \
+                         the node to Kubernetes 1.29 or newer"
+                    ),
+                });
+            }
             if group.shape.is_some() && members.len() > 1 {
                 // DaemonSets of two shapes at once can both pull one image: it is one image
                 // on the node, counted once.
@@ -553,6 +570,32 @@ pub fn derive_with(snapshot: &Snapshot, now: Timestamp, live: &bytes::Tracker) -
         .map(|(_, n, _)| n.clone())
         .collect();
     Overview { pools, unpooled }
+}
+
+/// Whether a DaemonSet's pods have a sidecar (an init container with `restartPolicy: Always`).
+fn has_sidecar(ds: &DaemonSet) -> bool {
+    ds.spec.template.spec.as_ref().is_some_and(|s| {
+        s.init_containers
+            .iter()
+            .flatten()
+            .any(super::render::is_sidecar)
+    })
+}
+
+/// The node's kubelet version when it is older than 1.29 (`v1.28.5-eks-…`), which has no
+/// sidecars on by default; None when newer or unreadable.
+fn old_kubelet(node: &Node) -> Option<String> {
+    let version = &node.status.as_ref()?.node_info.as_ref()?.kubelet_version;
+    let mut parts = version.trim_start_matches('v').split('.');
+    let number = |s: &str| -> Option<u32> {
+        s.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
+    };
+    let (major, minor) = (number(parts.next()?)?, number(parts.next()?)?);
+    ((major, minor) < (1, 29)).then(|| version.clone())
 }
 
 /// How long a DaemonSet and a node may both exist with no pod of the one on the other before

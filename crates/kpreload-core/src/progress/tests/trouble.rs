@@ -283,3 +283,58 @@ fn a_cleanup_sidecar_that_cannot_start_holds_the_pulls_and_is_said() {
     assert!(!o.pools[0].complete());
     assert_eq!(o.pools[0].failures(), 1);
 }
+
+#[test]
+fn a_kubelet_older_than_1_29_under_kpreloads_sidecar_is_told_and_the_articles_preloader_is_not() {
+    let file = crate::pools::PoolsFile::parse(
+        "apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\n\
+         pools:\n- name: web\n  images: [nginx:1.25]\n",
+        "p.yaml",
+    )
+    .unwrap();
+    let ds = crate::render::render_pool(&file, &file.pools[0]);
+    let ds = fixtures::daemonset(&crate::render::to_yaml(&[ds]), "ds-web");
+    let old_node = || {
+        fixtures::node("node-a")
+            .with(
+                &["status", "nodeInfo"],
+                json!({"architecture": "amd64", "bootID": "", "containerRuntimeVersion":
+                    "containerd://1.7.13", "kernelVersion": "", "kubeProxyVersion": "",
+                    "kubeletVersion": "v1.28.5-eks-5e0fdde", "machineID": "",
+                    "operatingSystem": "linux", "osImage": "", "systemUUID": ""}),
+            )
+            .ready()
+            .build()
+    };
+    // The 1.28 kubelet runs the sidecar as an ordinary init container: it never ends.
+    let s = Snapshot {
+        nodes: vec![old_node()],
+        pods: vec![fixtures::preloader_pod(
+            &ds,
+            "image-preloader-web-aaaaa",
+            "node-a",
+            "2026-11-28T10:00:00Z",
+            json!({"phase": "Pending", "initContainerStatuses": [
+                fixtures::container_status("cleanup", false, json!({"running": {}})),
+                waiting("kpreload-noop", "PodInitializing", ""),
+                waiting("preload-nginx", "PodInitializing", ""),
+            ]}),
+        )],
+        daemonsets: vec![ds],
+        ..Default::default()
+    };
+    let o = derive(&s, ts("2026-11-28T11:00:00Z"));
+    let t = node_in(&o, "node-a").trouble.as_ref().expect("told");
+    assert_eq!(t.reason, "KubeletTooOld");
+    assert!(t.message.contains("v1.28.5-eks-5e0fdde"), "{}", t.message);
+    assert!(!o.pools[0].complete());
+    // The article's preloader has no sidecar: nothing to say on the same node.
+    let s = Snapshot {
+        nodes: vec![old_node()],
+        daemonsets: vec![article_daemonset()],
+        ..Default::default()
+    };
+    let o = derive(&s, ts("2026-11-28T11:00:00Z"));
+    assert_eq!(o.pools[0].nodes.len(), 1, "node-a is the article's pool's");
+    assert!(o.pools[0].nodes.iter().all(|n| n.trouble.is_none()));
+}
