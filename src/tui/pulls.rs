@@ -34,8 +34,6 @@ pub struct PullReads {
     pub off: Option<String>,
     /// Why a node's bytes are not read, by node.
     pub why_not: HashMap<String, String>,
-    /// Reads started, since the start.
-    pub reads: u64,
     /// Each pool's throughput, a sample a second, the latest last.
     pub history: HashMap<String, VecDeque<f64>>,
     /// The clock reading the last look for due reads was taken at, and whether a read has
@@ -108,7 +106,6 @@ impl PullReads {
             // Counted from when it was asked: the next is due a second later.
             self.last.insert(t.node.clone(), now);
             self.started.push_back(now);
-            self.reads += 1;
         }
         ready
     }

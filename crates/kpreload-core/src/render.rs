@@ -425,24 +425,37 @@ fn hold_container(helper: &ImageRef) -> Container {
 /// as `/version` gives them (`"1"`, `"28+"`), else its `gitVersion` (`v1.28.3-eks-…`); a
 /// version that cannot be read is let through.
 pub fn sidecars_run_on(major: &str, minor: &str, git_version: &str) -> Result<(), String> {
-    let number = |s: &str| -> Option<u32> {
-        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
-    };
-    let from_git = || {
-        let mut parts = git_version.trim_start_matches('v').split('.');
-        Some((number(parts.next()?)?, number(parts.next()?)?))
-    };
-    let Some((major, minor)) = number(major).zip(number(minor)).or_else(from_git) else {
+    let Some((major, minor)) = leading_number(major)
+        .zip(leading_number(minor))
+        .or_else(|| major_minor(git_version))
+    else {
         return Ok(());
     };
-    if (major, minor) >= (1, 29) {
+    if (major, minor) >= SIDECARS_FROM {
         return Ok(());
     }
     Err(format!(
         "This cluster runs Kubernetes {major}.{minor}; kpreload's preloader runs its cleanup \
          container as a sidecar, which needs 1.29 or newer (older API servers drop it, and the \
          pulls would never start). Upgrade the control plane, then apply again."
+    ))
+}
+
+/// The Kubernetes version that runs sidecars by default.
+pub(crate) const SIDECARS_FROM: (u32, u32) = (1, 29);
+
+/// The digits a version field starts with: `28` of `"28+"`.
+fn leading_number(s: &str) -> Option<u32> {
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Major and minor of a version as Kubernetes prints it: `v1.28.5-eks-5e0fdde` → (1, 28).
+pub(crate) fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim_start_matches('v').split('.');
+    Some((
+        leading_number(parts.next()?)?,
+        leading_number(parts.next()?)?,
     ))
 }
 

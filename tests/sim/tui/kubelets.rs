@@ -24,16 +24,6 @@ fn kubelet_said(
     ))
 }
 
-/// The next second: the insight is derived again at most once a second.
-fn tick(app: &mut App) {
-    let next = app
-        .now
-        .checked_add(jiff::SignedDuration::from_secs(1))
-        .unwrap();
-    app.update(Action::Tick(next));
-    app.refresh();
-}
-
 #[test]
 fn only_the_kubelets_on_screen_are_read_then_gauges_sizing_and_findings_show_what_they_said() {
     for (w, h) in [(80u16, 24u16), (160, 48)] {

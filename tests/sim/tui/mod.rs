@@ -251,6 +251,16 @@ pub fn press(app: &mut App, keys: &str) {
     }
 }
 
+/// The next second (the insight is derived again at most once a second; estimates move on).
+pub fn tick(app: &mut App) {
+    let next = app
+        .now
+        .checked_add(jiff::SignedDuration::from_secs(1))
+        .unwrap();
+    app.update(Action::Tick(next));
+    app.refresh();
+}
+
 pub fn draw(app: &mut App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     app.before_draw(ratatui::layout::Rect::new(0, 0, width, height));

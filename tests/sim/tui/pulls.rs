@@ -14,6 +14,17 @@ fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
+/// The node reads the loop would start now (the app's background work, its pull reads).
+fn reads(app: &mut App) -> Vec<LiveTarget> {
+    app.background(8)
+        .into_iter()
+        .flat_map(|e| match e {
+            Effect::ReadPulls(t) => t,
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 fn ingest(reference: &str, offset: u64) -> ActivePull {
     ActivePull {
         reference: reference.into(),
@@ -135,17 +146,10 @@ fn read_only_estimates_the_bytes_marks_them_and_says_why_and_execs_nothing() {
     );
     snapshot("pull_bytes_read_only_80x24", screen);
     for _ in 0..5 {
-        let next = app
-            .now
-            .checked_add(jiff::SignedDuration::from_secs(1))
-            .unwrap();
-        app.update(Action::Tick(next));
-        app.refresh();
+        tick(&mut app);
         draw(&mut app, 80, 24);
         assert!(
-            !app.background(8)
-                .iter()
-                .any(|e| matches!(e, Effect::ReadPulls(_))),
+            reads(&mut app).is_empty(),
             "read-only reads nothing from the nodes"
         );
     }
@@ -229,32 +233,23 @@ fn a_minute(app: &mut App) -> (Vec<usize>, BTreeMap<String, Vec<Timestamp>>) {
     let mut per_second = Vec::new();
     let mut by_node: BTreeMap<String, Vec<Timestamp>> = BTreeMap::new();
     for _ in 0..60 {
-        let next = app
-            .now
-            .checked_add(jiff::SignedDuration::from_secs(1))
-            .unwrap();
-        app.update(Action::Tick(next));
-        let mut reads = 0;
+        tick(app);
+        let mut started = 0;
         for _ in 0..4 {
             app.refresh();
             draw(app, 160, 48);
-            for effect in app.background(8) {
-                let Effect::ReadPulls(targets) = effect else {
-                    continue;
-                };
-                for t in targets {
-                    reads += 1;
-                    by_node.entry(t.node.clone()).or_default().push(app.now);
-                    let now = app.now;
-                    app.update(Action::Pulls(
-                        t,
-                        now,
-                        Ok(vec![ingest("layer-sha256:cc", 1_000_000)]),
-                    ));
-                }
+            for t in reads(app) {
+                started += 1;
+                by_node.entry(t.node.clone()).or_default().push(app.now);
+                let now = app.now;
+                app.update(Action::Pulls(
+                    t,
+                    now,
+                    Ok(vec![ingest("layer-sha256:cc", 1_000_000)]),
+                ));
             }
         }
-        per_second.push(reads);
+        per_second.push(started);
     }
     (per_second, by_node)
 }
@@ -306,14 +301,7 @@ fn only_pulling_nodes_in_view_are_read_at_most_eight_a_second_and_none_when_noth
 fn a_node_whose_read_failed_is_tried_again_ten_seconds_later_and_its_reason_is_shown() {
     let mut app = big_pool(true);
     draw(&mut app, 160, 48);
-    let first: Vec<LiveTarget> = app
-        .background(8)
-        .into_iter()
-        .flat_map(|e| match e {
-            Effect::ReadPulls(t) => t,
-            _ => Vec::new(),
-        })
-        .collect();
+    let first = reads(&mut app);
     assert!(!first.is_empty());
     let failed: BTreeSet<String> = first.iter().map(|t| t.node.clone()).collect();
     let t0 = app.now;
@@ -336,14 +324,7 @@ fn a_node_whose_read_failed_is_tried_again_ten_seconds_later_and_its_reason_is_s
     // Until then the pool says why its bytes are estimated.
     let mut fresh = big_pool(true);
     draw(&mut fresh, 160, 48);
-    let targets: Vec<LiveTarget> = fresh
-        .background(8)
-        .into_iter()
-        .flat_map(|e| match e {
-            Effect::ReadPulls(t) => t,
-            _ => Vec::new(),
-        })
-        .collect();
+    let targets = reads(&mut fresh);
     let now = fresh.now;
     for t in targets {
         fresh.update(Action::Pulls(t, now, Err("error dialing backend".into())));
@@ -352,12 +333,9 @@ fn a_node_whose_read_failed_is_tried_again_ten_seconds_later_and_its_reason_is_s
     for _ in 0..5 {
         fresh.refresh();
         draw(&mut fresh, 160, 48);
-        let again = fresh.background(8);
+        let again = reads(&mut fresh);
         assert!(
-            again.iter().all(|e| match e {
-                Effect::ReadPulls(t) => t.iter().all(|t| t.node != "big-1"),
-                _ => true,
-            }),
+            again.iter().all(|t| t.node != "big-1"),
             "big-1 is not read again within ten seconds"
         );
         fresh.refresh();
@@ -366,11 +344,7 @@ fn a_node_whose_read_failed_is_tried_again_ten_seconds_later_and_its_reason_is_s
             screen.contains("not read: big-1: error dialing backend"),
             "{screen}"
         );
-        let next = fresh
-            .now
-            .checked_add(jiff::SignedDuration::from_secs(1))
-            .unwrap();
-        fresh.update(Action::Tick(next));
+        tick(&mut fresh);
     }
 }
 

@@ -486,22 +486,10 @@ pub fn derive_with(snapshot: &Snapshot, now: Timestamp, live: &bytes::Tracker) -
                     }
                 }
             }
-            // A kubelet older than 1.29 runs the cleanup sidecar as an ordinary init
-            // container, which never ends: nothing after it is ever pulled.
             if !progress.images.iter().all(|i| i.state.is_done())
-                && group.daemonsets.iter().any(|d| has_sidecar(d))
-                && let Some(old) = old_kubelet(node)
+                && let Some(t) = node::kubelet_too_old(node, &group.daemonsets)
             {
-                progress.trouble = Some(PodTrouble {
-                    container: Some(super::render::CLEANUP_CONTAINER.to_string()),
-                    image: None,
-                    reason: "KubeletTooOld".into(),
-                    message: format!(
-                        "the node's kubelet is {old}: it runs the cleanup sidecar as an \
-                         ordinary init container, so the pulls after it never start; upgrade \
-                         the node to Kubernetes 1.29 or newer"
-                    ),
-                });
+                progress.trouble = Some(t);
             }
             if group.shape.is_some() && members.len() > 1 {
                 // DaemonSets of two shapes at once can both pull one image: it is one image
@@ -572,73 +560,8 @@ pub fn derive_with(snapshot: &Snapshot, now: Timestamp, live: &bytes::Tracker) -
     Overview { pools, unpooled }
 }
 
-/// Whether a DaemonSet's pods have a sidecar (an init container with `restartPolicy: Always`).
-fn has_sidecar(ds: &DaemonSet) -> bool {
-    ds.spec.template.spec.as_ref().is_some_and(|s| {
-        s.init_containers
-            .iter()
-            .flatten()
-            .any(super::render::is_sidecar)
-    })
-}
-
-/// The node's kubelet version when it is older than 1.29 (`v1.28.5-eks-…`), which has no
-/// sidecars on by default; None when newer or unreadable.
-fn old_kubelet(node: &Node) -> Option<String> {
-    let version = &node.status.as_ref()?.node_info.as_ref()?.kubelet_version;
-    let mut parts = version.trim_start_matches('v').split('.');
-    let number = |s: &str| -> Option<u32> {
-        s.chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .ok()
-    };
-    let (major, minor) = (number(parts.next()?)?, number(parts.next()?)?);
-    ((major, minor) < (1, 29)).then(|| version.clone())
-}
-
-/// How long a DaemonSet and a node may both exist with no pod of the one on the other before
-/// that is told as a failure (the controller places a pod within seconds).
-pub const POD_GRACE_SECONDS: i64 = 120;
-
-/// A node the preloader should serve with no pod of it there, past the grace, while the
-/// DaemonSet's own count agrees that a pod is missing (its status says fewer are scheduled
-/// than it wants): then it is a failure, not a wait.
-fn missing_pod(ds: &DaemonSet, node: &Node, now: Timestamp) -> Option<PodTrouble> {
-    let age = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
-        t.map(|t| now.as_second() - t.0.as_second())
-    };
-    let settled = |a: Option<i64>| a.is_some_and(|a| a >= POD_GRACE_SECONDS);
-    if !settled(age(ds.metadata.creation_timestamp.as_ref()))
-        || !settled(age(node.metadata.creation_timestamp.as_ref()))
-    {
-        return None;
-    }
-    let status = ds.status.as_ref()?;
-    if status.current_number_scheduled >= status.desired_number_scheduled {
-        // The controller has every pod it wants: the prediction that this node is served
-        // is what is wrong, not the node.
-        return None;
-    }
-    Some(PodTrouble {
-        container: None,
-        image: None,
-        reason: "NoPod".into(),
-        message: format!(
-            "no pod of {} on this node after {}; the DaemonSet schedules {} of {} pods (kubectl \
-             describe daemonset -n {} {} says why)",
-            ds.metadata.name.as_deref().unwrap_or_default(),
-            crate::units::seconds(POD_GRACE_SECONDS as f64),
-            status.current_number_scheduled,
-            status.desired_number_scheduled,
-            ds.metadata.namespace.as_deref().unwrap_or_default(),
-            ds.metadata.name.as_deref().unwrap_or_default(),
-        ),
-    })
-}
-
 mod node;
+pub use node::POD_GRACE_SECONDS;
 #[cfg(test)]
 use node::back_off_seconds;
-use node::{node_from_pod, once_per_image};
+use node::{missing_pod, node_from_pod, once_per_image};

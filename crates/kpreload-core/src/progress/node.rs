@@ -395,3 +395,79 @@ fn image_state(status: Option<&ContainerStatus>, told: &[&Told]) -> ImageState {
         None => ImageState::Queued,
     }
 }
+
+/// A kubelet older than 1.29 under a preloader with a sidecar: it runs the cleanup sidecar
+/// as an ordinary init container, which never ends, so nothing after it is ever pulled.
+pub(super) fn kubelet_too_old(node: &Node, daemonsets: &[&DaemonSet]) -> Option<PodTrouble> {
+    if !daemonsets.iter().any(|d| has_sidecar(d)) {
+        return None;
+    }
+    let old = old_kubelet(node)?;
+    Some(PodTrouble {
+        container: Some(crate::render::CLEANUP_CONTAINER.to_string()),
+        image: None,
+        reason: "KubeletTooOld".into(),
+        message: format!(
+            "the node's kubelet is {old}: it runs the cleanup sidecar as an ordinary init \
+             container, so the pulls after it never start; upgrade the node to Kubernetes 1.29 \
+             or newer"
+        ),
+    })
+}
+
+/// Whether a DaemonSet's pods have a sidecar (an init container with `restartPolicy: Always`).
+fn has_sidecar(ds: &DaemonSet) -> bool {
+    ds.spec.template.spec.as_ref().is_some_and(|s| {
+        s.init_containers
+            .iter()
+            .flatten()
+            .any(crate::render::is_sidecar)
+    })
+}
+
+/// The node's kubelet version when it is older than sidecars need (`v1.28.5-eks-…`); None
+/// when newer or unreadable.
+fn old_kubelet(node: &Node) -> Option<String> {
+    let version = &node.status.as_ref()?.node_info.as_ref()?.kubelet_version;
+    (crate::render::major_minor(version)? < crate::render::SIDECARS_FROM).then(|| version.clone())
+}
+
+/// How long a DaemonSet and a node may both exist with no pod of the one on the other before
+/// that is told as a failure (the controller places a pod within seconds).
+pub const POD_GRACE_SECONDS: i64 = 120;
+
+/// A node the preloader should serve with no pod of it there, past the grace, while the
+/// DaemonSet's own count agrees that a pod is missing (its status says fewer are scheduled
+/// than it wants): then it is a failure, not a wait.
+pub(super) fn missing_pod(ds: &DaemonSet, node: &Node, now: Timestamp) -> Option<PodTrouble> {
+    let age = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.map(|t| now.as_second() - t.0.as_second())
+    };
+    let settled = |a: Option<i64>| a.is_some_and(|a| a >= POD_GRACE_SECONDS);
+    if !settled(age(ds.metadata.creation_timestamp.as_ref()))
+        || !settled(age(node.metadata.creation_timestamp.as_ref()))
+    {
+        return None;
+    }
+    let status = ds.status.as_ref()?;
+    if status.current_number_scheduled >= status.desired_number_scheduled {
+        // The controller has every pod it wants: the prediction that this node is served
+        // is what is wrong, not the node.
+        return None;
+    }
+    Some(PodTrouble {
+        container: None,
+        image: None,
+        reason: "NoPod".into(),
+        message: format!(
+            "no pod of {} on this node after {}; the DaemonSet schedules {} of {} pods (kubectl \
+             describe daemonset -n {} {} says why)",
+            ds.metadata.name.as_deref().unwrap_or_default(),
+            crate::units::seconds(POD_GRACE_SECONDS as f64),
+            status.current_number_scheduled,
+            status.desired_number_scheduled,
+            ds.metadata.namespace.as_deref().unwrap_or_default(),
+            ds.metadata.name.as_deref().unwrap_or_default(),
+        ),
+    })
+}

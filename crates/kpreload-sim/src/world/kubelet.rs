@@ -357,36 +357,6 @@ fn layer_sizes(size: u64) -> Vec<u64> {
     vec![a, b, size - a - b]
 }
 
-fn waiting(container: &Value, reason: &str, message: Option<&str>) -> Value {
-    let mut w = json!({"reason": reason});
-    if let Some(m) = message {
-        w["message"] = json!(m);
-    }
-    json!({
-        "name": container["name"], "image": container["image"], "imageID": "",
-        "ready": false, "restartCount": 0, "started": false,
-        "state": {"waiting": w},
-    })
-}
-
-fn set_condition(status: &mut Value, kind: &str, ok: bool, reason: Option<&str>) {
-    let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
-    let value = if ok { "True" } else { "False" };
-    if let Some(c) = conditions.iter_mut().find(|c| c["type"] == kind) {
-        if c["status"] == value {
-            return;
-        }
-        *c = json!({"type": kind, "status": value, "lastTransitionTime": now_rfc3339()});
-    } else {
-        conditions
-            .push(json!({"type": kind, "status": value, "lastTransitionTime": now_rfc3339()}));
-    }
-    if let (Some(r), Some(c)) = (reason, conditions.iter_mut().find(|c| c["type"] == kind)) {
-        c["reason"] = json!(r);
-    }
-    status["conditions"] = json!(conditions);
-}
-
 /// An init container with `restartPolicy: Always`: a sidecar, started in its turn and left
 /// running while the next init containers and then the main ones start.
 fn is_sidecar(container: &Value) -> bool {
@@ -576,28 +546,6 @@ async fn run_container(pod: &Pod<'_>, list: &str, index: usize, c: &Value, init:
     true
 }
 
-/// Sets entry `index` of a status list, growing the list if a client shortened it.
-fn set_entry(status: &mut Value, list: &str, index: usize, entry: Value) {
-    if !status[list].is_array() {
-        status[list] = json!([]);
-    }
-    if let Some(items) = status[list].as_array_mut() {
-        while items.len() <= index {
-            items.push(json!({}));
-        }
-        items[index] = entry;
-    }
-}
-
-/// The status list that reports a spec list's containers.
-fn status_list(list: &str) -> &'static str {
-    if list == "initContainers" {
-        "initContainerStatuses"
-    } else {
-        "containerStatuses"
-    }
-}
-
 fn pod_list_len(pod: &Pod<'_>, list: &str) -> usize {
     pod.sim
         .store
@@ -615,6 +563,8 @@ async fn true_and_park(pod: &Pod<'_>) -> bool {
 }
 
 mod pull_secrets;
+mod statuses;
+use statuses::{set_condition, set_entry, status_list, waiting};
 
 #[cfg(test)]
 mod tests {

@@ -244,14 +244,7 @@ fn a_missing_pull_secret_fails_the_node_only_while_it_can_be_the_cause() {
 fn a_cleanup_sidecar_that_cannot_start_holds_the_pulls_and_is_said() {
     // kpreload's preloader: its cleanup sidecar's image cannot be pulled, so nothing after it
     // starts. Without this every image would read queued for ever, with no reason.
-    let file = crate::pools::PoolsFile::parse(
-        "apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\n\
-         pools:\n- name: web\n  images: [nginx:1.25]\n",
-        "p.yaml",
-    )
-    .unwrap();
-    let ds = crate::render::render_pool(&file, &file.pools[0]);
-    let ds = fixtures::daemonset(&crate::render::to_yaml(&[ds]), "ds-web");
+    let ds = rendered_web();
     let s = Snapshot {
         nodes: vec![node("node-a", json!({}), json!([]), json!([]))],
         pods: vec![fixtures::preloader_pod(
@@ -286,14 +279,7 @@ fn a_cleanup_sidecar_that_cannot_start_holds_the_pulls_and_is_said() {
 
 #[test]
 fn a_kubelet_older_than_1_29_under_kpreloads_sidecar_is_told_and_the_articles_preloader_is_not() {
-    let file = crate::pools::PoolsFile::parse(
-        "apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\n\
-         pools:\n- name: web\n  images: [nginx:1.25]\n",
-        "p.yaml",
-    )
-    .unwrap();
-    let ds = crate::render::render_pool(&file, &file.pools[0]);
-    let ds = fixtures::daemonset(&crate::render::to_yaml(&[ds]), "ds-web");
+    let ds = rendered_web();
     let old_node = || {
         fixtures::node("node-a")
             .with(
@@ -337,4 +323,16 @@ fn a_kubelet_older_than_1_29_under_kpreloads_sidecar_is_told_and_the_articles_pr
     let o = derive(&s, ts("2026-11-28T11:00:00Z"));
     assert_eq!(o.pools[0].nodes.len(), 1, "node-a is the article's pool's");
     assert!(o.pools[0].nodes.iter().all(|n| n.trouble.is_none()));
+}
+
+/// kpreload's preloader of a pool `web` of one image, nginx:1.25 (its cleanup a sidecar).
+fn rendered_web() -> Arc<DaemonSet> {
+    let file = crate::pools::PoolsFile::parse(
+        "apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\n\
+         pools:\n- name: web\n  images: [nginx:1.25]\n",
+        "p.yaml",
+    )
+    .unwrap();
+    let ds = crate::render::render_pool(&file, &file.pools[0]);
+    fixtures::daemonset(&crate::render::to_yaml(&[ds]), "ds-web")
 }
