@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod registry;
 pub mod runtime;
 pub mod tui;
 

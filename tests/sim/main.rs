@@ -2,6 +2,8 @@
 //! cluster: kpreload's commands, kube-rs and real kubectl as clients; the TUI's update step
 //! and its snapshots; the bad-input corpus; the docs and the JSON contracts.
 
+#[path = "../support/registry.rs"]
+mod local_registry;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -19,6 +21,7 @@ mod kubelet;
 mod node_runtime;
 mod plugin;
 mod pull_bytes;
+mod registry;
 mod render;
 mod shards;
 mod status;

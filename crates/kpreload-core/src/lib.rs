@@ -15,6 +15,7 @@ pub mod planner;
 pub mod pools;
 pub mod progress;
 pub mod reference;
+pub mod registry;
 pub mod render;
 pub mod runtime;
 pub mod selector;
