@@ -45,9 +45,18 @@ pub(crate) struct ClusterArgs {
     /// Hide every action that writes to the cluster.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Do not ask the images' registries (an air-gapped machine, say): images are not
+    /// checked before apply, render or an edit, and sizes come from what the nodes report.
+    #[arg(long, global = true, env = "KPRELOAD_NO_REGISTRY")]
+    pub no_registry: bool,
 }
 
 impl ClusterArgs {
+    /// The registries, unless `--no-registry`.
+    pub fn registry(&self) -> Option<crate::registry::Registry> {
+        (!self.no_registry).then(crate::registry::Registry::default)
+    }
+
     pub fn target(&self) -> crate::cluster::Target {
         crate::cluster::Target {
             kubeconfig: self.kubeconfig.clone(),
@@ -404,10 +413,12 @@ pub fn main() -> ExitCode {
         Some(Command::Render { file, pool, shards }) => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
+            let registry = cli.cluster.registry();
             let options = commands::render::RenderOptions {
                 file,
                 pool: pool.as_deref(),
                 shards: *shards,
+                registry: registry.as_ref(),
             };
             commands::render::run(&target, &options, &mut out)
                 .and_then(|()| out.flush().map_err(Into::into))
@@ -435,6 +446,7 @@ pub fn main() -> ExitCode {
                     adopt: *adopt,
                     yes: *yes,
                 },
+                cli.cluster.registry().as_ref(),
                 &mut commands::cleanup::Terminal,
                 &mut out,
             ))

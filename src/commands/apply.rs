@@ -34,6 +34,7 @@ pub async fn run(
     only: Option<&str>,
     dry_run: bool,
     adopt: Adopt,
+    registry: Option<&crate::registry::Registry>,
     ask: &mut dyn super::cleanup::Ask,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -48,6 +49,15 @@ pub async fn run(
     let nodes = crate::cluster::list_all(Api::<Node>::all(client.clone()), "list nodes")
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
+    // Every image is asked of its registry, for its pool's nodes' platforms, before
+    // anything is read further or written.
+    if let Some(registry) = registry {
+        let asks: Vec<_> = selected
+            .iter()
+            .map(|p| (*p, super::images::platforms_of(p, &nodes)))
+            .collect();
+        super::images::check(registry, &asks, "applied").await?;
+    }
     let sizes = if selected.iter().any(|p| p.shards > 1) {
         sizes_from_nodes(nodes.iter().map(|n| n.as_ref()))
     } else {

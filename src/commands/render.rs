@@ -26,6 +26,8 @@ pub struct RenderOptions<'a> {
     pub pool: Option<&'a str>,
     /// Split every selected pool over this many DaemonSets.
     pub shards: Option<usize>,
+    /// Asked whether each image exists (None: `--no-registry`).
+    pub registry: Option<&'a crate::registry::Registry>,
 }
 
 pub fn run(target: &Target, options: &RenderOptions, out: &mut dyn Write) -> Result<()> {
@@ -44,6 +46,15 @@ pub fn run(target: &Target, options: &RenderOptions, out: &mut dyn Write) -> Res
         for p in &mut selected {
             p.shards = k;
         }
+    }
+    // Each image's tag must exist: without a cluster, the nodes' platforms are not known,
+    // so an index is taken as it is.
+    if let Some(registry) = options.registry {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let asks: Vec<_> = selected.iter().map(|p| (p, Vec::new())).collect();
+        rt.block_on(super::images::check(registry, &asks, "rendered"))?;
     }
     let (sizes, live) = if selected.iter().any(|p| p.shards > 1 && p.images.len() > 1) {
         match from_cluster(target, &pools.namespace) {

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 fn kpreload(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kpreload"))
         .args(args)
+        .env("KPRELOAD_NO_REGISTRY", "1")
         .output()
         .expect("the binary runs")
 }
@@ -177,7 +178,7 @@ fn sim_refuses_what_it_cannot_serve() {
 
 fn with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kpreload"));
-    c.args(args);
+    c.args(args).env("KPRELOAD_NO_REGISTRY", "1");
     for (k, v) in env {
         c.env(k, v);
     }

@@ -28,6 +28,7 @@ fn with_plugin(
     Command::new(kubectl)
         .args(args)
         .env("PATH", path)
+        .env("KPRELOAD_NO_REGISTRY", "1")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap()

@@ -200,3 +200,237 @@ async fn a_name_that_does_not_resolve_is_unreachable_not_missing() {
     };
     assert_eq!(why, "its name does not resolve");
 }
+
+const NODES: &str = r#"apiVersion: sim.kpreload.dev/v1
+kind: Simulation
+registry: []
+---
+apiVersion: v1
+kind: Node
+metadata: { name: web-1, labels: { kubernetes.io/hostname: web-1, workload-type: web } }
+status:
+  conditions: [{ type: Ready, status: "True" }]
+  nodeInfo: { kubeletVersion: v1.37.0, containerRuntimeVersion: containerd://2.1.0, osImage: Debian, kernelVersion: 6.1.0, machineID: "", systemUUID: "", bootID: "", kubeProxyVersion: "", operatingSystem: linux, architecture: amd64 }
+---
+apiVersion: v1
+kind: Node
+metadata: { name: arm-1, labels: { kubernetes.io/hostname: arm-1, workload-type: arm } }
+status:
+  conditions: [{ type: Ready, status: "True" }]
+  nodeInfo: { kubeletVersion: v1.37.0, containerRuntimeVersion: containerd://2.1.0, osImage: Debian, kernelVersion: 6.1.0, machineID: "", systemUUID: "", bootID: "", kubeProxyVersion: "", operatingSystem: linux, architecture: arm64 }
+"#;
+
+/// A pools file of one pool per `(name, workload-type, images)`.
+fn pools_file(dir: &std::path::Path, pools: &[(&str, &str, &[&str])]) -> std::path::PathBuf {
+    let mut text =
+        String::from("apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\npools:\n");
+    for (name, label, images) in pools {
+        text.push_str(&format!(
+            "  - name: {name}\n    nodeSelector: {{ matchLabels: {{ workload-type: {label} }} }}\n    images:\n"
+        ));
+        for i in *images {
+            text.push_str(&format!("      - {i}\n"));
+        }
+    }
+    let path = dir.join(format!("pools-{}.yaml", text.len()));
+    std::fs::write(&path, text).expect("pools file");
+    path
+}
+
+fn daemonset_names(cluster: &crate::support::Cluster) -> Vec<String> {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    cluster.rt.block_on(async {
+        let client = crate::support::kube_client(&cluster.kubeconfig).await;
+        kube::Api::<DaemonSet>::namespaced(client, "kube-system")
+            .list(&Default::default())
+            .await
+            .expect("DaemonSets listed")
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name)
+            .collect()
+    })
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+#[test]
+fn apply_and_render_refuse_a_pools_file_with_a_missing_image_and_write_nothing() {
+    let Some(r) = local_registry::Registry::start() else {
+        return;
+    };
+    let there = r.push("web/api", "1.1", 2000);
+    let missing = format!("{}/web/api:9.9", r.host);
+    let dir = tempfile::tempdir().expect("a directory");
+    let scenario = dir.path().join("nodes.yaml");
+    std::fs::write(&scenario, NODES).expect("scenario");
+    let cluster = crate::support::Cluster::start(&scenario.display().to_string());
+    let kc = cluster.kubeconfig.display().to_string();
+    let file = pools_file(
+        dir.path(),
+        &[("web", "web", &[there.reference.as_str(), missing.as_str()])],
+    );
+    let f = file.display().to_string();
+
+    let o = crate::support::kpreload_asking(&["--kubeconfig", &kc, "apply", "-f", &f], r.dir());
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with(
+            "kpreload: nothing was applied: an image of the pools file cannot be pulled:"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "pool web: {missing} does not exist: {} answered \"manifest unknown\". Check the name and the tag.",
+            r.host
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&there.reference),
+        "the image that exists is not named: {err}"
+    );
+    assert!(daemonset_names(&cluster).is_empty(), "nothing was written");
+
+    let o = crate::support::kpreload_asking(&["render", "-f", &f], r.dir());
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty(), "no half a render on stdout");
+    assert!(
+        text(&o.stderr).starts_with("kpreload: nothing was rendered:"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // --no-registry: applied as written.
+    let o = crate::support::kpreload_asking(
+        &["--kubeconfig", &kc, "--no-registry", "apply", "-f", &f],
+        r.dir(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(daemonset_names(&cluster), ["image-preloader-web"]);
+}
+
+#[test]
+fn apply_refuses_an_index_without_the_platform_of_a_pools_nodes_only_for_that_pool() {
+    let Some(r) = local_registry::Registry::start() else {
+        return;
+    };
+    let amd_only = r.push_index("ml/torch", "2.4", &[("linux", "amd64", 3000)]);
+    let dir = tempfile::tempdir().expect("a directory");
+    let scenario = dir.path().join("nodes.yaml");
+    std::fs::write(&scenario, NODES).expect("scenario");
+    let cluster = crate::support::Cluster::start(&scenario.display().to_string());
+    let kc = cluster.kubeconfig.display().to_string();
+    let web = pools_file(
+        dir.path(),
+        &[("web", "web", &[amd_only.reference.as_str()])],
+    );
+    let o = crate::support::kpreload_asking(
+        &[
+            "--kubeconfig",
+            &kc,
+            "apply",
+            "-f",
+            &web.display().to_string(),
+        ],
+        r.dir(),
+    );
+    assert!(
+        o.status.success(),
+        "amd64 nodes, an amd64 image: {}",
+        text(&o.stderr)
+    );
+    let arm = pools_file(
+        dir.path(),
+        &[("arm", "arm", &[amd_only.reference.as_str()])],
+    );
+    let o = crate::support::kpreload_asking(
+        &[
+            "--kubeconfig",
+            &kc,
+            "apply",
+            "-f",
+            &arm.display().to_string(),
+        ],
+        r.dir(),
+    );
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "pool arm: {} has no image for linux/arm64 in {}: its index lists linux/amd64",
+            amd_only.reference, r.host
+        )),
+        "{err}"
+    );
+    assert_eq!(daemonset_names(&cluster), ["image-preloader-web"]);
+}
+
+#[test]
+fn apply_goes_on_past_a_registry_it_cannot_check_saying_so_once_per_registry() {
+    let Some(r) = local_registry::Registry::start_with_login() else {
+        return;
+    };
+    let private = r.push("private/app", "3.0", 1000);
+    let silent = local_registry::silent_host();
+    let a = format!("{silent}/web/a:1.0");
+    let b = format!("{silent}/web/b:1.0");
+    let dir = tempfile::tempdir().expect("a directory");
+    let scenario = dir.path().join("nodes.yaml");
+    std::fs::write(&scenario, NODES).expect("scenario");
+    let cluster = crate::support::Cluster::start(&scenario.display().to_string());
+    let kc = cluster.kubeconfig.display().to_string();
+    let file = pools_file(
+        dir.path(),
+        &[(
+            "web",
+            "web",
+            &[private.reference.as_str(), a.as_str(), b.as_str()],
+        )],
+    );
+    let no_login = dir.path().join("no-login");
+    let o = crate::support::kpreload_asking(
+        &[
+            "--kubeconfig",
+            &kc,
+            "apply",
+            "-f",
+            &file.display().to_string(),
+        ],
+        &no_login,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "one sentence per registry: {err}");
+    assert!(lines.contains(&format!(
+        "kpreload: {silent} could not be reached (connection refused), so 2 images ({a}, {b}) were not checked."
+    ).as_str()), "{err}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "kpreload: {} asks for credentials to read {}",
+            r.host, private.reference
+        )) && l.contains(&format!("docker login {}", r.host))),
+        "{err}"
+    );
+    assert_eq!(daemonset_names(&cluster), ["image-preloader-web"]);
+    // With the login, nothing to say.
+    let o = crate::support::kpreload_asking(
+        &[
+            "--kubeconfig",
+            &kc,
+            "apply",
+            "-f",
+            &pools_file(dir.path(), &[("web", "web", &[private.reference.as_str()])])
+                .display()
+                .to_string(),
+        ],
+        &r.docker_config(local_registry::PASSWORD),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stderr), "", "a checked image is not mentioned");
+}

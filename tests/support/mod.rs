@@ -258,9 +258,24 @@ pub fn demo_with_articles_ml(dir: &Path) -> PathBuf {
     path
 }
 
+/// The binary, as a person runs it, but for the images' registries: the tests' images name
+/// registries on the internet (or none that exist), which are not asked (`--no-registry`
+/// through its environment variable); tests of the registry check use [`kpreload_asking`].
 pub fn kpreload(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kpreload"))
         .args(args)
+        .env("KPRELOAD_NO_REGISTRY", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+/// The binary asking the images' registries, with `DOCKER_CONFIG` at `docker_config`.
+pub fn kpreload_asking(args: &[&str], docker_config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kpreload"))
+        .args(args)
+        .env_remove("KPRELOAD_NO_REGISTRY")
+        .env("DOCKER_CONFIG", docker_config)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap()

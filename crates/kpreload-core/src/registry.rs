@@ -204,26 +204,46 @@ impl Answer {
             Answer::Missing { registry, words } => format!(
                 "{image} does not exist: {registry} answered \"{words}\". Check the name and the tag."
             ),
+            Answer::Denied { .. } | Answer::Unreachable { .. } => {
+                self.unchecked_sentence(&[image.to_string()])
+            }
+        }
+    }
+
+    /// The sentence of a denied or unreachable registry for some images it left unchecked
+    /// (one sentence for all of them); empty for another answer.
+    pub fn unchecked_sentence(&self, images: &[String]) -> String {
+        let (subject, them, were) = match images {
+            [one] => (one.clone(), "it", "was"),
+            many => (
+                format!("{} images ({})", many.len(), many.join(", ")),
+                "them",
+                "were",
+            ),
+        };
+        match self {
             Answer::Denied {
                 registry,
                 words,
                 credentials: None,
             } => format!(
-                "{registry} asks for credentials to read {image} (\"{words}\") and none were found for it; \
-                 run `docker login {registry}` to have it checked (it stays unchecked until then; a \
-                 repository that does not exist can answer the same)."
+                "{registry} asks for credentials to read {subject} (\"{words}\") and none were found for it; \
+                 run `docker login {registry}` to have {them} checked (a repository that does not exist can \
+                 answer the same)."
             ),
             Answer::Denied {
                 registry,
                 words,
                 credentials: Some(place),
             } => format!(
-                "{registry} refused the credentials from {place} for {image} (\"{words}\"); log in again \
-                 with `docker login {registry}` (it stays unchecked until then)."
+                "{registry} refused the credentials from {place} for {subject} (\"{words}\"), so {subject_short} \
+                 {were} not checked; log in again with `docker login {registry}`.",
+                subject_short = them,
             ),
             Answer::Unreachable { registry, why } => {
-                format!("{registry} could not be reached ({why}), so {image} was not checked.")
+                format!("{registry} could not be reached ({why}), so {subject} {were} not checked.")
             }
+            _ => String::new(),
         }
     }
 
