@@ -437,16 +437,19 @@ pub fn main() -> ExitCode {
         }) => runtime().and_then(|rt| {
             let stdout = io::stdout();
             let mut out = stdout.lock();
+            let registry = cli.cluster.registry();
             rt.block_on(commands::apply::run(
                 &target,
                 file,
-                pool.as_deref(),
-                *dry_run,
-                commands::apply::Adopt {
-                    adopt: *adopt,
-                    yes: *yes,
+                commands::apply::ApplyOptions {
+                    only: pool.as_deref(),
+                    dry_run: *dry_run,
+                    adopt: commands::apply::Adopt {
+                        adopt: *adopt,
+                        yes: *yes,
+                    },
+                    registry: registry.as_ref(),
                 },
-                cli.cluster.registry().as_ref(),
                 &mut commands::cleanup::Terminal,
                 &mut out,
             ))

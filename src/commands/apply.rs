@@ -28,16 +28,29 @@ pub struct Adopt {
     pub yes: bool,
 }
 
+/// What `apply` was asked to do, beside the file.
+pub struct ApplyOptions<'a> {
+    /// Only this pool.
+    pub only: Option<&'a str>,
+    pub dry_run: bool,
+    pub adopt: Adopt,
+    /// Asked about every image first (None: `--no-registry`).
+    pub registry: Option<&'a crate::registry::Registry>,
+}
+
 pub async fn run(
     target: &Target,
     file: &Path,
-    only: Option<&str>,
-    dry_run: bool,
-    adopt: Adopt,
-    registry: Option<&crate::registry::Registry>,
+    options: ApplyOptions<'_>,
     ask: &mut dyn super::cleanup::Ask,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let ApplyOptions {
+        only,
+        dry_run,
+        adopt,
+        registry,
+    } = options;
     let pools = PoolsFile::load(file)?;
     let selected = pools
         .select(only, &file.display().to_string())
