@@ -47,7 +47,7 @@ pub(crate) struct ClusterArgs {
     pub read_only: bool,
     /// Do not ask the images' registries (an air-gapped machine, say): images are not
     /// checked before apply, render or an edit, and sizes come from what the nodes report.
-    #[arg(long, global = true, env = "KPRELOAD_NO_REGISTRY")]
+    #[arg(long, global = true, env = "KPRELOAD_NO_REGISTRY", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_registry: bool,
 }
 
@@ -308,6 +308,7 @@ pub fn main() -> ExitCode {
                 &target,
                 cli.cluster.read_only,
                 cli.file.as_deref(),
+                cli.cluster.registry(),
             ))
         }),
         Some(_) if cli.file.is_some() => Err(anyhow::anyhow!(
@@ -323,6 +324,7 @@ pub fn main() -> ExitCode {
                     &target,
                     cli.cluster.read_only,
                     file.as_deref(),
+                    cli.cluster.registry(),
                 ))
             })
         }

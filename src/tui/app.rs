@@ -45,6 +45,12 @@ pub enum Action {
         Timestamp,
         Result<Vec<crate::runtime::ActivePull>, String>,
     ),
+    /// What an image's registry answered, for nodes of those platforms.
+    Checked(
+        crate::core::reference::ImageRef,
+        Vec<crate::core::registry::Platform>,
+        crate::core::registry::Answer,
+    ),
     Quit,
 }
 
@@ -62,6 +68,13 @@ pub enum Effect {
     ReadKubelets(Vec<String>),
     /// Read how far these nodes' pulls have come, from their runtimes.
     ReadPulls(Vec<crate::core::progress::bytes::LiveTarget>),
+    /// Ask these images' registries (each for the platforms given).
+    CheckImages(
+        Vec<(
+            crate::core::reference::ImageRef,
+            Vec<crate::core::registry::Platform>,
+        )>,
+    ),
     /// Derive the findings and disks from this copy of the cluster, off the UI thread;
     /// `job` tells its answer from a stale one.
     Derive {
@@ -135,6 +148,8 @@ pub struct App {
     pub insight: Option<super::insight::Insight>,
     /// The bytes of the pulls on screen, read from the nodes' runtimes.
     pub pulls: super::pulls::PullReads,
+    /// What the images' registries answered.
+    pub registries: super::registry::Registries,
     /// The pool the last frame's matrix drew, and its rows in view, exactly.
     pub drawn_rows: std::cell::RefCell<(String, Vec<String>)>,
     /// Moves with every change the insight depends on.
@@ -181,6 +196,7 @@ impl App {
             kubelets: Default::default(),
             insight: None,
             pulls: Default::default(),
+            registries: Default::default(),
             drawn_rows: Default::default(),
             generation: 0,
             insight_at: now,
@@ -379,6 +395,11 @@ impl App {
                 self.stale = true;
                 self.dirty = true;
             }
+            Action::Checked(image, platforms, answer) => {
+                self.registries.answered(&image, &platforms, answer);
+                super::screens::edit::checked(self, &image);
+                self.dirty = true;
+            }
             Action::Kubelet(node, answer) => {
                 self.kubelets.answer(node, answer, self.now);
                 self.generation += 1;
@@ -411,6 +432,7 @@ impl App {
                 // they would have answered is asked again.
                 self.kubelets.forget_pending();
                 self.pulls.forget_pending();
+                self.registries.forget_pending();
                 self.drawn_rows.borrow_mut().1.clear();
                 self.insight_running = false;
                 self.insight_job_id += 1;

@@ -7,6 +7,7 @@ pub mod config;
 pub mod insight;
 pub mod kubelets;
 pub mod pulls;
+pub mod registry;
 pub mod screens;
 pub mod views;
 
@@ -33,7 +34,13 @@ const KUBELET_CONCURRENCY: usize = 4;
 
 /// The TUI on `target`. With `gitops`, edits are written to that pools file (checked
 /// before anything starts) instead of the cluster.
-pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Path>) -> Result<()> {
+/// `registry` is asked about images before they are added (None: `--no-registry`).
+pub async fn run(
+    target: &Target,
+    read_only: bool,
+    gitops: Option<&std::path::Path>,
+    registry: Option<crate::registry::Registry>,
+) -> Result<()> {
     // Everything that can fail plainly fails before the terminal changes.
     let config = Config::load().map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(path) = gitops {
@@ -53,6 +60,13 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
     // Findings and disks are derived off this thread (hundreds of ms on 5,000 nodes).
     app.insight_in_background = true;
 
+    app.registries = match registry {
+        Some(_) => registry::Registries::on(),
+        None => registry::Registries::off(
+            "--no-registry: images are not checked against their registries",
+        ),
+    };
+    let registry = registry.map(std::sync::Arc::new);
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Work the app asked for (a cleanup run, an edit, kubelet reads, findings) reports here.
     let (work_tx, mut work_rx) = mpsc::unbounded_channel::<Action>();
@@ -68,6 +82,7 @@ pub async fn run(target: &Target, read_only: bool, gitops: Option<&std::path::Pa
         updates: tx,
         report: work_tx,
         kubelet_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(KUBELET_CONCURRENCY)),
+        registry,
     };
     if read_only {
         app.pulls.off = Some("read-only: kpreload does not exec into pods".into());
@@ -136,6 +151,8 @@ struct Worker {
     updates: mpsc::UnboundedSender<watch::Update>,
     report: mpsc::UnboundedSender<Action>,
     kubelet_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The images' registries (None: `--no-registry`).
+    registry: Option<std::sync::Arc<crate::registry::Registry>>,
 }
 
 impl Worker {
@@ -207,6 +224,21 @@ impl Worker {
                     self.tasks.push(tokio::spawn(async move {
                         let answer = crate::cluster::pulls::read(&client, &target).await;
                         let _ = report.send(Action::Pulls(target, jiff::Timestamp::now(), answer));
+                    }));
+                }
+                return;
+            }
+            Effect::CheckImages(images) => {
+                let Some(registry) = self.registry.clone() else {
+                    return;
+                };
+                for (image, platforms) in images {
+                    let registry = registry.clone();
+                    let report = report.clone();
+                    // The client keeps to a few at once, and answers each image once.
+                    self.tasks.push(tokio::spawn(async move {
+                        let answer = registry.check(&image, &platforms).await;
+                        let _ = report.send(Action::Checked(image, platforms, answer));
                     }));
                 }
                 return;

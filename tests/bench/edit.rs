@@ -97,6 +97,7 @@ fn main() {
             &nodes,
             &pool.images,
             &catalog,
+            &Default::default(),
             &Rates::from_overview(&overview),
             &Default::default(),
         );

@@ -434,3 +434,250 @@ fn apply_goes_on_past_a_registry_it_cannot_check_saying_so_once_per_registry() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stderr), "", "a checked image is not mentioned");
 }
+
+mod editor {
+    //! The editor asking a real registry: the keys as typed, the loop's `CheckImages` done by
+    //! the same client the TUI uses, its answers fed back as the loop does.
+
+    use super::*;
+    use crate::tui::{draw, edit::edit_app, press};
+    use kpreload::tui::app::{Action, App, Effect};
+    use kpreload::tui::registry::Registries;
+    use kpreload::tui::screens::edit::Step;
+
+    /// Asks the registry what the app asked for: those of `host` for real, the others (the
+    /// fixtures' Docker Hub images) answered as unreachable, as offline.
+    async fn answer(app: &mut App, registry: &Registry, host: &str) -> usize {
+        let mut asked = 0;
+        let effects: Vec<Effect> = std::mem::take(&mut app.effects);
+        for effect in effects {
+            match effect {
+                Effect::CheckImages(images) => {
+                    for (image, platforms) in images {
+                        let answer = if image.registry() == host {
+                            asked += 1;
+                            registry.check(&image, &platforms).await
+                        } else {
+                            Answer::Unreachable {
+                                registry: image.registry().to_string(),
+                                why: "its name does not resolve".into(),
+                            }
+                        };
+                        let more = app.update(Action::Checked(image, platforms, answer));
+                        app.effects.extend(more);
+                        app.refresh();
+                    }
+                }
+                other => app.effects.push(other),
+            }
+        }
+        asked
+    }
+
+    /// A screen's text as one line of words: the borders out, wrapped lines joined.
+    fn unwrapped(screen: &str) -> String {
+        screen
+            .lines()
+            .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn draft(app: &App) -> Vec<String> {
+        let e = app.edit.as_ref().expect("the editor is open");
+        e.draft
+            .images
+            .iter()
+            .map(|i| i.written().to_string())
+            .collect()
+    }
+
+    fn picker_error(app: &App) -> Option<String> {
+        match &app.edit.as_ref()?.step {
+            Step::Add(p) => p.error.clone(),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_image_is_refused_in_the_registrys_words_and_an_existing_one_added_with_its_size()
+     {
+        let Some(r) = local_registry::Registry::start() else {
+            return;
+        };
+        let pushed = r.push("web/api", "1.1", 400_000);
+        let registry = client(r.dir());
+        let mut app = edit_app();
+        app.registries = Registries::on();
+        let before = draft(&app);
+
+        press(&mut app, &format!("a{}/web/api:9.9\n", r.host));
+        assert!(
+            matches!(&app.edit.as_ref().unwrap().step, Step::Add(p) if p.checking.is_some()),
+            "Enter waits for the registry"
+        );
+        assert!(draw(&mut app, 100, 30).contains(&format!("asking {} whether it has", r.host)));
+        assert_eq!(answer(&mut app, &registry, &r.host).await, 1);
+        assert_eq!(
+            picker_error(&app).as_deref(),
+            Some(
+                format!(
+                    "{}/web/api:9.9 does not exist: {} answered \"manifest unknown\". Check the name and the tag.",
+                    r.host, r.host
+                )
+                .as_str()
+            )
+        );
+        assert_eq!(draft(&app), before, "nothing was added");
+        // On screen, whole (the dialog wraps it).
+        let words = unwrapped(&draw(&mut app, 100, 30));
+        assert!(
+            words.contains(&format!(
+                "{} answered \"manifest unknown\". Check the name and the tag.",
+                r.host
+            )),
+            "{words}"
+        );
+
+        // Esc, then the image that exists: added, saying its compressed size.
+        press(&mut app, &format!("\x1ba{}\n", pushed.reference));
+        assert_eq!(answer(&mut app, &registry, &r.host).await, 1);
+        assert!(draft(&app).contains(&pushed.reference), "{:?}", draft(&app));
+        let size = kpreload::core::units::bytes(pushed.bytes[0].1);
+        let notice = app.notice.clone().unwrap_or_default();
+        assert!(
+            notice.starts_with(&format!(
+                "{} is in {} ({size} compressed",
+                pushed.reference, r.host
+            )),
+            "{notice}"
+        );
+        // The list shows the registry's size for it.
+        let screen = draw(&mut app, 120, 30);
+        let row = screen
+            .lines()
+            .find(|l| l.contains(&pushed.reference))
+            .expect("its row");
+        assert!(row.contains(&size), "{row}");
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_does_not_answer_lets_the_image_in_marked_unchecked() {
+        let mut app = edit_app();
+        app.registries = Registries::on();
+        let silent = local_registry::silent_host();
+        let dir = tempfile::tempdir().expect("a directory");
+        let registry = client(dir.path());
+        let image = format!("{silent}/web/api:2.0");
+        press(&mut app, &format!("a{image}\n"));
+        assert_eq!(answer(&mut app, &registry, &silent).await, 1);
+        assert!(draft(&app).contains(&image));
+        assert_eq!(
+            app.notice.as_deref(),
+            Some(format!("{silent} could not be reached (connection refused), so {image} was not checked.").as_str())
+        );
+        let screen = draw(&mut app, 120, 30);
+        let row = screen
+            .lines()
+            .find(|l| l.contains(&image))
+            .expect("its row");
+        assert!(row.contains("unchecked: no answer"), "{row}");
+    }
+
+    #[tokio::test]
+    async fn the_preview_sizes_a_new_image_from_its_manifest_and_says_where_it_does_not_fit() {
+        use kpreload::tui::screens::edit::{Done, Previewed, Work};
+        let Some(r) = local_registry::Registry::start() else {
+            return;
+        };
+        let pushed = r.push("web/api", "1.1", 400_000);
+        let bytes = pushed.bytes[0].1;
+        let registry = client(r.dir());
+        let mut app = edit_app();
+        app.registries = Registries::on();
+        press(&mut app, &format!("a{}\n", pushed.reference));
+        answer(&mut app, &registry, &r.host).await;
+        press(&mut app, "p");
+        // The other images are asked about too (answered here as unreachable).
+        answer(&mut app, &registry, &r.host).await;
+        let Some(Effect::Edit(Work::Preview { nodes, .. })) = app.effects.pop() else {
+            panic!("a preview was asked for");
+        };
+        assert_eq!(nodes, ["web-1", "web-2", "web-3"]);
+        let free = std::collections::HashMap::from([
+            ("web-1".to_string(), 80_000_000_000u64),
+            ("web-2".to_string(), bytes / 2),
+        ]);
+        let desired = (*crate::tui::cleanup::rendered_web_daemonset()).clone();
+        app.update(Action::Edit(Done::Previewed(Ok(Box::new(Previewed {
+            diff: Vec::new(),
+            diff_of: "DaemonSet kube-system/image-preloader-web (server-side dry run)".into(),
+            work: Work::Apply {
+                desired: Box::new(desired.clone()),
+                seen: Some(Box::new(desired)),
+                note: String::new(),
+            },
+            converts: None,
+            note: None,
+            free,
+            free_note: None,
+        })))));
+        app.refresh();
+        let Some(Step::Preview(p)) = app.edit.as_ref().map(|e| &e.step) else {
+            panic!("the preview is open");
+        };
+        for n in &p.pulls {
+            let new = n.images.iter().find(|(i, _)| *i == pushed.reference);
+            assert_eq!(
+                new,
+                Some(&(pushed.reference.clone(), Some(bytes))),
+                "{}: {n:?}",
+                n.node
+            );
+            assert!(n.from_registry >= 1);
+        }
+        let web2 = p.pulls.iter().find(|n| n.node == "web-2").unwrap();
+        assert_eq!(
+            web2.fits(),
+            Some(false),
+            "half the image's size is free on web-2"
+        );
+        let web1 = p.pulls.iter().find(|n| n.node == "web-1").unwrap();
+        assert_ne!(web1.fits(), Some(false));
+        assert!(
+            p.unchecked
+                .iter()
+                .any(|u| u.starts_with("docker.io could not be reached")),
+            "{:?}",
+            p.unchecked
+        );
+        let screen = draw(&mut app, 160, 48);
+        assert!(
+            screen.contains("Not enough free image-filesystem space on web-2"),
+            "{screen}"
+        );
+
+        // A draft image the registry says is gone: applying is refused, saying which.
+        let nginx = kpreload::core::reference::ImageRef::parse("nginx:1.25-alpine").unwrap();
+        app.update(Action::Checked(
+            nginx,
+            Vec::new(),
+            Answer::Missing {
+                registry: "docker.io".into(),
+                words: "manifest unknown".into(),
+            },
+        ));
+        press(&mut app, "y");
+        assert!(matches!(
+            app.edit.as_ref().map(|e| &e.step),
+            Some(Step::Preview(_))
+        ));
+        assert!(
+            app.notice.as_deref().unwrap_or_default().starts_with(
+                "not applied: pool web: nginx:1.25-alpine does not exist: docker.io answered \"manifest unknown\"."
+            ),
+            "{:?}",
+            app.notice
+        );
+    }
+}

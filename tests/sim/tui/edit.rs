@@ -4,7 +4,7 @@ use super::cleanup::rendered_web_daemonset;
 use super::*;
 
 /// As `app()`, with older nginx versions on web-2 for the completion and tag lists.
-fn edit_app() -> App {
+pub(crate) fn edit_app() -> App {
     let mut app = app();
     let nginx = json!([
         {"names": ["docker.io/library/nginx@sha256:aa", "docker.io/library/nginx:1.25-alpine"], "sizeBytes": 18_500_000},
@@ -369,4 +369,61 @@ fn s_sets_the_pools_pull_secrets_and_the_preview_asks_for_them() {
         panic!("a preview: {:?}", app.effects);
     };
     assert_eq!(pool.pull_secrets, ["regcred", "ghcr"]);
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    let effects = app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    app.effects.extend(effects);
+    app.refresh();
+}
+
+#[test]
+fn enter_takes_the_highlighted_completion_tab_completes_and_up_takes_the_text_as_typed() {
+    // Typed `ngx`: the best completion is highlighted, and Enter adds it, not `ngx`.
+    let mut app = edit_app();
+    press(&mut app, "angx\n");
+    assert_eq!(
+        draft(&app),
+        [
+            "nginx:1.25-alpine",
+            "nginx:1.24-alpine",
+            "node:20-alpine",
+            "redis:7-alpine"
+        ]
+    );
+    // ↓ moves the highlight to the next completion.
+    let mut app = edit_app();
+    press(&mut app, "angx");
+    key(&mut app, KeyCode::Down);
+    press(&mut app, "\n");
+    assert!(
+        draft(&app).contains(&"nginx:1.9-alpine".to_string()),
+        "{:?}",
+        draft(&app)
+    );
+    // ↑ past the first completion: the text as typed.
+    let mut app = edit_app();
+    press(&mut app, "angx");
+    key(&mut app, KeyCode::Up);
+    press(&mut app, "\n");
+    assert!(
+        draft(&app).contains(&"ngx".to_string()),
+        "{:?}",
+        draft(&app)
+    );
+    // Tab puts the highlighted completion in the line to edit on; Enter then takes what is
+    // typed, which no completion matches any more.
+    let mut app = edit_app();
+    press(&mut app, "angx");
+    key(&mut app, KeyCode::Tab);
+    let Some(EditStep::Add(p)) = app.edit.as_ref().map(|e| &e.step) else {
+        panic!("the picker stays open");
+    };
+    assert_eq!(p.text, "nginx:1.24-alpine");
+    press(&mut app, "\x08\x08\x08\x08\x08\x08\x08-slim\n");
+    assert!(
+        draft(&app).contains(&"nginx:1.24-slim".to_string()),
+        "{:?}",
+        draft(&app)
+    );
 }

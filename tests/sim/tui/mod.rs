@@ -21,8 +21,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::{Value, json};
 
-mod cleanup;
-mod edit;
+pub(crate) mod cleanup;
+pub(crate) mod edit;
 mod kubelets;
 mod pulls;
 mod views;

@@ -7,8 +7,11 @@ use super::*;
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodePull {
     pub node: String,
-    /// Images not on the node yet, with their size where the cluster knows it.
+    /// Images not on the node yet, with their size: the registry's compressed bytes for
+    /// the node's platform, else what a node of the cluster reports.
     pub images: Vec<(String, Option<u64>)>,
+    /// Of those, the images sized by their registry.
+    pub from_registry: usize,
     /// Known bytes to pull.
     pub bytes: u64,
     /// Images whose size nobody knows.
@@ -81,11 +84,13 @@ impl Rates {
 }
 
 /// Per node of `nodes`: the images of `after` it does not hold yet, their bytes and time.
+/// `registry` holds what the images' registries said, by normalised reference.
 pub fn pulls(
     snapshot: &Snapshot,
     nodes: &[String],
     after: &[ImageRef],
     catalog: &Catalog,
+    registry: &HashMap<String, crate::registry::Found>,
     rates: &Rates,
     free: &HashMap<String, u64>,
 ) -> Vec<NodePull> {
@@ -97,8 +102,9 @@ pub fn pulls(
     nodes
         .iter()
         .map(|name| {
-            let listed = by_name
-                .get(name.as_str())
+            let node = by_name.get(name.as_str());
+            let platform = node.and_then(|n| crate::registry::Platform::of_node(n));
+            let listed = node
                 .and_then(|n| n.status.as_ref()?.images.clone())
                 .unwrap_or_default();
             let present: BTreeSet<String> = listed
@@ -107,13 +113,19 @@ pub fn pulls(
                 .filter_map(|n| ImageRef::parse(n).ok())
                 .map(|r| r.normalized())
                 .collect();
+            let mut from_registry = 0;
             let images: Vec<(String, Option<u64>)> = after
                 .iter()
                 .filter(|i| !present.contains(&i.normalized()))
                 .map(|i| {
+                    let key = i.normalized();
+                    let manifest = registry
+                        .get(&key)
+                        .and_then(|f| f.bytes_for(platform.as_ref()));
+                    from_registry += usize::from(manifest.is_some());
                     (
                         i.written().to_string(),
-                        catalog.sizes.get(&i.normalized()).copied(),
+                        manifest.or_else(|| catalog.sizes.get(&key).copied()),
                     )
                 })
                 .collect();
@@ -124,6 +136,7 @@ pub fn pulls(
                 node: name.clone(),
                 seconds: rate.map(|r| bytes as f64 / r),
                 images,
+                from_registry,
                 bytes,
                 unknown,
                 free: free.get(name).copied(),

@@ -170,7 +170,15 @@ fn each_node_pulls_only_what_it_lacks_and_the_time_comes_from_its_bandwidth() {
     assert_eq!(nodes, ["web-1", "web-2"]);
     let rates = Rates::new(HashMap::from([("web-2".to_string(), 7_000_000.0)]));
     let free = HashMap::from([("web-2".to_string(), 10_000_000u64)]);
-    let p = pulls(&snap, &nodes, &pool.images, &catalog, &rates, &free);
+    let p = pulls(
+        &snap,
+        &nodes,
+        &pool.images,
+        &catalog,
+        &HashMap::new(),
+        &rates,
+        &free,
+    );
     // web-1 has nginx 1.27 already: only redis, whose size nobody knows.
     assert_eq!(p[0].images, [("redis:7-alpine".to_string(), None)]);
     assert_eq!((p[0].bytes, p[0].unknown), (0, 1));
@@ -181,6 +189,39 @@ fn each_node_pulls_only_what_it_lacks_and_the_time_comes_from_its_bandwidth() {
     assert_eq!(p[1].fits(), Some(false));
     // web-1 has no rate of its own: the median of the others' (web-2's).
     assert_eq!(p[0].seconds, Some(0.0));
+
+    // The registry's manifest sizes redis, for the node's platform when it is an index
+    // (the snapshot's nodes do not say theirs: a single image serves them).
+    use crate::registry::{Found, Manifest};
+    let found = Found {
+        registry: "docker.io".into(),
+        digest: "sha256:11".into(),
+        index: false,
+        offered: vec![],
+        images: vec![Manifest {
+            platform: None,
+            digest: "sha256:11".into(),
+            bytes: 14_000_000,
+        }],
+    };
+    let registry = HashMap::from([("docker.io/library/redis:7-alpine".to_string(), found)]);
+    let p = pulls(
+        &snap,
+        &nodes,
+        &pool.images,
+        &catalog,
+        &registry,
+        &rates,
+        &free,
+    );
+    assert_eq!(
+        p[0].images,
+        [("redis:7-alpine".to_string(), Some(14_000_000))]
+    );
+    assert_eq!((p[0].unknown, p[0].from_registry), (0, 1));
+    // Both on web-2: 21 MB (nodes) + 14 MB (registry) = 35 MB, 5 s at 7 MB/s.
+    assert_eq!(p[1].bytes, 35_000_000);
+    assert_eq!(p[1].seconds, Some(5.0));
 }
 
 #[test]

@@ -87,43 +87,47 @@ fn picker_key(app: &mut App, k: &KeyEvent, key: &Key) {
                 e.step = Step::List;
             }
         }
+        // Waiting for the registry's answer about the chosen image: only Esc.
+        _ if p.checking.is_some() => {}
         KeyCode::Backspace => {
             p.text.pop();
-            p.selected = None;
-            p.error = None;
+            p.edited();
         }
-        KeyCode::Up => {
-            p.selected = match p.selected {
-                Some(0) | None => None,
-                Some(i) => Some(i - 1),
-            };
-        }
+        KeyCode::Up => match p.highlight(&snapshot_choices) {
+            Some(0) => {
+                p.typed = true;
+                p.selected = None;
+            }
+            Some(i) => p.selected = Some(i - 1),
+            None => {}
+        },
         KeyCode::Down if !snapshot_choices.is_empty() => {
-            p.selected = Some(match p.selected {
+            let next = match p.highlight(&snapshot_choices) {
                 None => 0,
                 Some(i) => (i + 1).min(snapshot_choices.len() - 1),
-            });
+            };
+            p.typed = false;
+            p.selected = Some(next);
         }
+        // Tab completes the typed text from the highlighted completion (or the best one).
         KeyCode::Tab => {
-            let pick = p.selected.unwrap_or(0);
+            let pick = p.highlight(&snapshot_choices).unwrap_or(0);
             if let Some((text, _)) = snapshot_choices.get(pick) {
                 p.text = text.clone();
-                p.selected = None;
-                p.error = None;
+                p.edited();
             }
         }
         KeyCode::Enter => {
-            let chosen = match p.selected {
-                Some(i) => snapshot_choices.get(i).map(|c| c.0.clone()),
-                None => None,
-            }
-            .unwrap_or_else(|| p.text.clone());
+            let chosen = p
+                .highlight(&snapshot_choices)
+                .and_then(|i| snapshot_choices.get(i))
+                .map(|c| c.0.clone())
+                .unwrap_or_else(|| p.text.clone());
             accept(app, chosen);
         }
         KeyCode::Char(c) if !key.ctrl => {
             p.text.push(c);
-            p.selected = None;
-            p.error = None;
+            p.edited();
         }
         _ => {}
     }
@@ -241,6 +245,10 @@ fn preview_key(app: &mut App, command: Option<Command>) -> Option<Action> {
         Some(Command::Apply) => {
             if app.read_only {
                 app.notice = Some("read-only: the preview is as far as it goes".into());
+                return None;
+            }
+            if let Some(why) = super::check::refusal(p) {
+                app.notice = Some(why);
                 return None;
             }
             let mut work = p.work.clone();
@@ -361,8 +369,28 @@ fn list_key(app: &mut App, command: Command) -> Option<Action> {
     None
 }
 
-/// Enter in a picker.
+/// Enter in a picker. An image to add, or a new tag, is first asked of its registry
+/// ([`super::check::gate`]): refused if it does not exist, taken once the answer is in.
 pub(super) fn accept(app: &mut App, chosen: String) {
+    let note = match super::check::gate(app, &chosen) {
+        super::check::Gate::Go(note) => note,
+        super::check::Gate::Stop => return,
+    };
+    take(app, chosen);
+    if let Some(note) = note
+        && app
+            .edit
+            .as_ref()
+            .is_some_and(|e| matches!(e.step, Step::List | Step::Add(Picker { error: None, .. })))
+    {
+        app.notice = Some(match app.notice.take() {
+            Some(n) => format!("{note} {n}"),
+            None => note,
+        });
+    }
+}
+
+fn take(app: &mut App, chosen: String) {
     let pools: Vec<String> = app.overview.pools.iter().map(|p| p.pool.clone()).collect();
     let file_pools: Option<Vec<String>> = match &app.gitops {
         Some(path) => PoolsFile::load(path)

@@ -20,7 +20,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use super::{Component, Screen, View};
 use crate::cluster::apply::{ApplyError, Conflict};
 use crate::core::adopt::{Origin, read_preloader};
-use crate::core::edit::{self, Catalog, DiffLine, Draft, NodePull, Rates};
+use crate::core::edit::{self, Catalog, DiffLine, Draft, NodePull};
 use crate::core::pools::{POOL_NAME_MAX, Pool, PoolsFile, dns_label_problem};
 use crate::core::reference::ImageRef;
 use crate::core::selector::{NodeSelector, Requirement, Taint, TaintEffect, Toleration};
@@ -45,9 +45,40 @@ pub enum Mode {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Picker {
     pub text: String,
-    /// The highlighted completion; None: the typed text.
+    /// The completion moved to with ↑↓; None: the best one (see [`Picker::highlight`]).
     pub selected: Option<usize>,
+    /// ↑ past the first completion: Enter takes the text as typed.
+    pub typed: bool,
     pub error: Option<String>,
+    /// The image (normalised) whose registry is being asked before it is taken.
+    pub checking: Option<String>,
+}
+
+impl Picker {
+    /// The completion Enter takes, by its place in `choices`; None: the text as typed.
+    /// Once something is typed, the completion equal to it, else the best one, is
+    /// highlighted; ↑ past the first goes to the typed text.
+    pub fn highlight(&self, choices: &[(String, String)]) -> Option<usize> {
+        if self.typed || choices.is_empty() {
+            return None;
+        }
+        if let Some(i) = self.selected {
+            return Some(i.min(choices.len() - 1));
+        }
+        let typed = self.text.trim();
+        if typed.is_empty() {
+            return None;
+        }
+        Some(choices.iter().position(|(c, _)| c == typed).unwrap_or(0))
+    }
+
+    /// The text changed: the highlight goes back to the best completion.
+    pub(crate) fn edited(&mut self) {
+        self.selected = None;
+        self.typed = false;
+        self.error = None;
+        self.checking = None;
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -96,6 +127,14 @@ pub struct Preview {
     pub work: Work,
     /// First diff line shown.
     pub scroll: usize,
+    /// Free image-filesystem bytes per node, as read for this preview.
+    pub free: HashMap<String, u64>,
+    /// Images the registry says cannot be pulled, a sentence each: applying is refused.
+    pub refusals: Vec<String>,
+    /// Registries that could not say, a sentence each.
+    pub unchecked: Vec<String>,
+    /// Images whose registry has not answered yet.
+    pub checking: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -334,10 +373,12 @@ impl Editor {
     }
 }
 
+mod check;
 mod keys;
 mod open;
 mod view;
 mod work;
+pub use check::checked;
 pub use keys::key;
 pub use open::finished;
 pub(crate) use open::{open, open_delete, open_for, open_new_for_node_pool, open_new_pool};

@@ -168,12 +168,12 @@ pub(crate) fn open_new_for_node_pool(app: &mut App, node_pool: &str) {
         // The name must be changed first; the selector stays.
         e.step = Step::NewName(Picker {
             text: np.name.clone(),
-            selected: None,
             error: Some(if taken {
                 format!("a pool named {:?} exists; choose another name", np.name)
             } else {
                 "not a pool name as it is; change it".into()
             }),
+            ..Default::default()
         });
         return;
     }
@@ -281,10 +281,12 @@ pub(super) fn start_preview(app: &mut App) {
         Mode::File(p) => format!("reading {}…", p.display()),
     });
     app.effects.push(Effect::Edit(work));
+    // The images' registries are asked meanwhile (the preview is sized again as they answer).
+    super::check::ask_for_preview(app);
 }
 
 /// The nodes a pool's preloader runs on (the known pool's, else by its selector).
-fn nodes_of(app: &App, pool: &Pool) -> Vec<String> {
+pub(super) fn nodes_of(app: &App, pool: &Pool) -> Vec<String> {
     match app.overview.pools.iter().find(|p| p.pool == pool.name) {
         Some(p) if !p.nodes.is_empty() => p.nodes.iter().map(|n| n.node.clone()).collect(),
         _ => edit::pool_nodes(&app.snapshot.nodes, pool),
@@ -298,22 +300,12 @@ pub fn finished(app: &mut App, done: Done) {
         Some(e) => nodes_of(app, &e.drafted()),
         None => return,
     };
-    let rates = Rates::from_overview(&app.overview);
-    let snapshot = &app.snapshot;
     let Some(e) = app.edit.as_mut() else { return };
     match done {
         Done::Previewed(Ok(p)) => {
             if !matches!(e.step, Step::Waiting(_)) {
                 return;
             }
-            let pulls = edit::pulls(
-                snapshot,
-                &nodes,
-                &e.draft.images,
-                &e.catalog,
-                &rates,
-                &p.free,
-            );
             let mut summary = if e.new {
                 vec![format!(
                     "new pool {}: {} node{}, {} image{}",
@@ -342,12 +334,17 @@ pub fn finished(app: &mut App, done: Done) {
                 summary,
                 diff: p.diff,
                 diff_of: p.diff_of,
-                pulls,
+                pulls: Vec::new(),
                 free_note: p.free_note,
                 converts: p.converts,
                 work: p.work,
                 scroll: 0,
+                free: p.free,
+                refusals: Vec::new(),
+                unchecked: Vec::new(),
+                checking: 0,
             }));
+            super::check::size_preview(app);
         }
         Done::Previewed(Err(ApplyError::Conflict(c)))
         | Done::Applied(Err(ApplyError::Conflict(c))) => {

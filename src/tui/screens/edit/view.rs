@@ -38,7 +38,7 @@ fn draw_overlay(frame: &mut Frame, app: &App, e: &Editor) {
             e,
             p,
             "add an image",
-            "type a reference or pick one; Tab completes, Enter adds, Esc cancels",
+            "Enter adds the highlighted (↑: as typed) · Tab completes · Esc cancels",
         ),
         Step::Tag(p) => {
             let name = e
@@ -51,7 +51,7 @@ fn draw_overlay(frame: &mut Frame, app: &App, e: &Editor) {
                 e,
                 p,
                 &format!("another tag for {name}"),
-                "newest first; type one or pick, Enter sets it, Esc cancels",
+                "newest first; Enter sets the highlighted (↑: as typed), Esc cancels",
             )
         }
         Step::Secrets(p) => draw_picker(
@@ -290,6 +290,7 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App, e: &Editor) {
     let original: Vec<String> = e.draft.original.iter().map(ImageRef::normalized).collect();
     let names: Vec<String> = e.draft.original.iter().map(ImageRef::name).collect();
     let (first, count) = window(e.selected, e.draft.images.len(), list.height);
+    let platforms = super::check::platforms(app, &e.drafted());
     let mut lines = vec![Line::styled(
         format!(
             "{:>3}  {:<48} {:>10}  {}",
@@ -309,15 +310,23 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App, e: &Editor) {
             .known
             .iter()
             .find(|k| ImageRef::parse(&k.image).ok().as_ref() == Some(image));
-        let size = e
-            .catalog
-            .sizes
-            .get(&image.normalized())
-            .map(|s| units::bytes(*s))
+        // The registry's compressed size when it answered, else what a node reports.
+        let answer = app.registries.answer(image, &platforms);
+        let size = answer
+            .and_then(|a| a.found())
+            .and_then(|f| f.bytes_for(platforms.first()).or(f.largest()))
+            .or_else(|| e.catalog.sizes.get(&image.normalized()).copied())
+            .map(units::bytes)
             .unwrap_or_else(|| "?".into());
-        let seen = known
+        let mut seen = known
             .map(|k| k.seen.clone())
             .unwrap_or_else(|| "not on any node yet".into());
+        match answer {
+            Some(a) if a.refuses(&platforms) => seen = format!("NOT PULLABLE: {}", a.short(None)),
+            Some(a) if a.unchecked() => seen = format!("{seen} · {}", a.short(None)),
+            _ if app.registries.asking(image, &platforms) => seen = format!("{seen} · asking…"),
+            _ => {}
+        }
         let text = format!(
             "{:>3}{} {:<48} {:>10}  {}",
             i + 1,
@@ -330,6 +339,7 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App, e: &Editor) {
             selected_style(app)
         } else {
             match mark {
+                _ if seen.starts_with("NOT PULLABLE") => Style::new().fg(t.fail),
                 "+" => Style::new().fg(t.ok),
                 "~" | "↕" => Style::new().fg(t.busy),
                 _ => Style::new(),
@@ -411,7 +421,8 @@ fn preview_head<'a>(app: &App, e: &Editor, p: &Preview) -> Vec<Line<'a>> {
     let unknown = p.pulls.iter().any(|x| x.unknown > 0);
     // What is to pull, and how long the slowest node may take: an estimate, or why not.
     let cost = match (bytes, unknown) {
-        (0, true) => "sizes unknown (no node holds those images yet)".to_string(),
+        (0, true) => "sizes unknown (no node holds those images, and their registry has not said)"
+            .to_string(),
         (b, true) => format!(
             "{} to pull and more of unknown size, the slowest node over {}",
             units::bytes(b),
@@ -440,6 +451,25 @@ fn preview_head<'a>(app: &App, e: &Editor, p: &Preview) -> Vec<Line<'a>> {
         ),
     };
     head.push(Line::raw(rolls));
+    for r in &p.refusals {
+        head.push(Line::styled(
+            format!("Cannot be pulled — {r}"),
+            Style::new().fg(t.fail).add_modifier(Modifier::BOLD),
+        ));
+    }
+    for u in &p.unchecked {
+        head.push(Line::styled(u.clone(), Style::new().fg(t.busy)));
+    }
+    if p.checking > 0 {
+        head.push(Line::styled(
+            format!(
+                "asking the registries about {} image{}; the sizes follow…",
+                p.checking,
+                if p.checking == 1 { "" } else { "s" }
+            ),
+            Style::new().fg(t.dim),
+        ));
+    }
     if !short.is_empty() {
         head.push(Line::styled(
             format!("Not enough free image-filesystem space on {}: pulls there will fail or push out other images.", short.join(", ")),
@@ -560,17 +590,33 @@ fn draw_diff(frame: &mut Frame, diff: Rect, app: &App, p: &Preview) {
 
 fn draw_picker(frame: &mut Frame, app: &App, e: &Editor, p: &Picker, title: &str, help: &str) {
     let t = &app.config.theme;
+    let choices = e.choices(&app.snapshot);
+    let highlight = p.highlight(&choices);
+    // The typed text is what Enter takes when no completion is highlighted.
+    let typed_style = if highlight.is_none() && !choices.is_empty() && !p.text.is_empty() {
+        selected_style(app)
+    } else {
+        Style::new()
+    };
     let mut lines = vec![Line::from(vec![
         Span::styled("> ", Style::new().fg(t.accent)),
-        Span::raw(p.text.clone()),
+        Span::styled(p.text.clone(), typed_style),
         Span::styled("▏", Style::new().fg(t.accent)),
     ])];
+    if let Some(image) = &p.checking {
+        let host = ImageRef::parse(image)
+            .map(|i| i.registry().to_string())
+            .unwrap_or_default();
+        lines.push(Line::styled(
+            format!("asking {host} whether it has {image}… (Esc cancels)"),
+            Style::new().fg(t.busy),
+        ));
+    }
     if let Some(err) = &p.error {
         lines.push(Line::styled(err.clone(), Style::new().fg(t.fail)));
     }
-    let choices = e.choices(&app.snapshot);
     for (i, (text, note)) in choices.iter().enumerate() {
-        let style = if p.selected == Some(i) {
+        let style = if highlight == Some(i) {
             selected_style(app)
         } else {
             Style::new()

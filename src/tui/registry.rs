@@ -1,0 +1,107 @@
+//! What the images' registries answered in this session, and what is being asked: the
+//! editor asks before it adds an image, and the preview for every image of the draft. The
+//! loop does the asking (`Effect::CheckImages`, one task per image, the client's own limit
+//! of a few at once); drawing only reads what is here.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::core::reference::ImageRef;
+use crate::core::registry::{Answer, Found, Platform};
+
+#[derive(Debug)]
+pub struct Registries {
+    /// Why nothing is asked (`--no-registry`), if so.
+    pub off: Option<String>,
+    answers: HashMap<String, Answer>,
+    asking: HashSet<String>,
+}
+
+impl Default for Registries {
+    /// Off until the loop has a client to ask with (tests turn it on with [`Registries::on`]).
+    fn default() -> Self {
+        Registries {
+            off: Some("the images' registries are not asked".into()),
+            answers: HashMap::new(),
+            asking: HashSet::new(),
+        }
+    }
+}
+
+/// One image asked about for some platforms.
+pub fn key(image: &ImageRef, platforms: &[Platform]) -> String {
+    let mut key = image.normalized();
+    for p in platforms {
+        key.push(' ');
+        key.push_str(&p.to_string());
+    }
+    key
+}
+
+impl Registries {
+    pub fn off(why: &str) -> Registries {
+        Registries {
+            off: Some(why.to_string()),
+            ..Default::default()
+        }
+    }
+
+    pub fn on() -> Registries {
+        Registries {
+            off: None,
+            ..Default::default()
+        }
+    }
+
+    pub fn answer(&self, image: &ImageRef, platforms: &[Platform]) -> Option<&Answer> {
+        self.answers.get(&key(image, platforms))
+    }
+
+    /// Whether an answer for `image` is awaited.
+    pub fn asking(&self, image: &ImageRef, platforms: &[Platform]) -> bool {
+        self.asking.contains(&key(image, platforms))
+    }
+
+    /// Of `images`, those to ask about now (not answered, not being asked), marked asked.
+    pub fn to_ask(
+        &mut self,
+        images: &[ImageRef],
+        platforms: &[Platform],
+    ) -> Vec<(ImageRef, Vec<Platform>)> {
+        if self.off.is_some() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for image in images {
+            let k = key(image, platforms);
+            if self.answers.contains_key(&k) || !self.asking.insert(k) {
+                continue;
+            }
+            out.push((image.clone(), platforms.to_vec()));
+        }
+        out
+    }
+
+    pub fn answered(&mut self, image: &ImageRef, platforms: &[Platform], answer: Answer) {
+        let k = key(image, platforms);
+        self.asking.remove(&k);
+        self.answers.insert(k, answer);
+    }
+
+    /// The loop stopped its tasks (a namespace switch): what was being asked is asked again
+    /// when needed.
+    pub fn forget_pending(&mut self) {
+        self.asking.clear();
+    }
+
+    /// What the registries found of `images`, by normalised reference, for the preview's
+    /// sizes.
+    pub fn found(&self, images: &[ImageRef], platforms: &[Platform]) -> HashMap<String, Found> {
+        images
+            .iter()
+            .filter_map(|i| {
+                let f = self.answer(i, platforms)?.found()?;
+                Some((i.normalized(), f.clone()))
+            })
+            .collect()
+    }
+}
