@@ -371,10 +371,12 @@ pub fn main() -> ExitCode {
         }) => runtime().and_then(|rt| {
             let stdout = io::stdout();
             let mut out = stdout.lock();
+            let registry = cli.cluster.registry();
             let options = commands::check::CheckOptions {
                 pool: pool.as_deref(),
                 format: *output,
                 max_nodes: *max_nodes,
+                registry: registry.as_ref(),
             };
             let result = rt.block_on(commands::check::run(&target, &options, &mut out));
             out.flush()?;

@@ -25,6 +25,8 @@ pub struct CheckOptions<'a> {
     pub format: Format,
     /// Nodes whose kubelet is asked, at most (spread over the pools).
     pub max_nodes: usize,
+    /// Asked which digest each preloaded tag names now (None: `--no-registry`).
+    pub registry: Option<&'a crate::registry::Registry>,
 }
 
 /// Kubelets asked at once.
@@ -69,9 +71,32 @@ pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Writ
         events,
     };
     let Gathered {
-        pools: pool_facts,
+        pools: mut pool_facts,
         nodes: mut facts,
     } = gather(&snapshot, options.pool);
+    // The tags the pools' nodes hold, against what their registries name them now.
+    if let Some(registry) = options.registry {
+        let asks: Vec<_> = pool_facts
+            .iter()
+            .flat_map(|p| &p.tags)
+            .filter_map(|t| crate::core::reference::ImageRef::parse(&t.image).ok())
+            .map(|i| (i, Vec::new()))
+            .collect();
+        let answers = registry.check_all(&asks).await;
+        let now: HashMap<String, (String, String)> = answers
+            .iter()
+            .filter_map(|(i, _, a)| {
+                let f = a.found()?;
+                Some((i.normalized(), (f.registry.clone(), f.digest.clone())))
+            })
+            .collect();
+        for p in &mut pool_facts {
+            p.with_registry(|image| {
+                let r = crate::core::reference::ImageRef::parse(image).ok()?;
+                now.get(&r.normalized()).cloned()
+            });
+        }
+    }
     if let Some(want) = options.pool
         && pool_facts.is_empty()
     {

@@ -81,6 +81,8 @@ pub enum Effect {
         job: u64,
         snapshot: crate::core::progress::Snapshot,
         kubelets: super::kubelets::Kubelets,
+        /// What the registries name the pools' tags now.
+        registry: super::registry::Digests,
         generation: u64,
     },
 }
@@ -275,6 +277,7 @@ impl App {
                     self.insight = Some(super::insight::Insight::compute(
                         &self.snapshot,
                         &self.kubelets,
+                        &self.registries.digests(),
                         self.generation,
                     ));
                 }
@@ -291,6 +294,7 @@ impl App {
         u64,
         crate::core::progress::Snapshot,
         super::kubelets::Kubelets,
+        super::registry::Digests,
         u64,
     )> {
         if !self.insight_asked {
@@ -303,8 +307,51 @@ impl App {
             self.insight_job_id,
             self.snapshot.clone(),
             self.kubelets.clone(),
+            self.registries.digests(),
             self.generation,
         ))
+    }
+
+    /// On the findings: the tags of every pool, asked of their registries once a session
+    /// (the findings compare the digests the nodes hold with the one the tag names now).
+    fn registry_asks(&mut self) -> Option<Effect> {
+        if self.registries.off.is_some() || self.view().screen != Screen::Findings {
+            return None;
+        }
+        let mut asks = Vec::new();
+        for pool in &self.overview.pools {
+            let images: Vec<crate::core::reference::ImageRef> = pool
+                .images
+                .iter()
+                .filter_map(|i| crate::core::reference::ImageRef::parse(i).ok())
+                .filter(|i| i.digest().is_none())
+                .collect();
+            if images
+                .iter()
+                .all(|i| self.registries.answer_any(i).is_some())
+            {
+                continue;
+            }
+            let names: Vec<&str> = pool.nodes.iter().map(|n| n.node.as_str()).collect();
+            let platforms = crate::core::registry::Platform::of_nodes(
+                self.snapshot
+                    .nodes
+                    .iter()
+                    .filter(|n| {
+                        n.metadata
+                            .name
+                            .as_deref()
+                            .is_some_and(|m| names.contains(&m))
+                    })
+                    .map(|n| n.as_ref()),
+            );
+            let unanswered: Vec<_> = images
+                .into_iter()
+                .filter(|i| self.registries.answer_any(i).is_none())
+                .collect();
+            asks.extend(self.registries.to_ask(&unanswered, &platforms));
+        }
+        (!asks.is_empty()).then_some(Effect::CheckImages(asks))
     }
 
     /// The nodes whose kubelet the current screen shows.
@@ -363,11 +410,15 @@ impl App {
                 out.push(Effect::ReadPulls(due));
             }
         }
-        if let Some((job, snapshot, kubelets, generation)) = self.insight_job() {
+        if let Some(asks) = self.registry_asks() {
+            out.push(asks);
+        }
+        if let Some((job, snapshot, kubelets, registry, generation)) = self.insight_job() {
             out.push(Effect::Derive {
                 job,
                 snapshot,
                 kubelets,
+                registry,
                 generation,
             });
         }
@@ -397,6 +448,8 @@ impl App {
             }
             Action::Checked(image, platforms, answer) => {
                 self.registries.answered(&image, &platforms, answer);
+                // The findings compare the nodes' digests with the registry's.
+                self.generation += 1;
                 super::screens::edit::checked(self, &image);
                 self.dirty = true;
             }

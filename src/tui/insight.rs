@@ -37,8 +37,25 @@ pub struct Insight {
 }
 
 impl Insight {
-    pub fn compute(snapshot: &Snapshot, kubelets: &Kubelets, generation: u64) -> Insight {
-        let Gathered { pools, mut nodes } = gather(snapshot, None);
+    /// `registry`: what the registries name the pools' tags now, by normalised reference.
+    pub fn compute(
+        snapshot: &Snapshot,
+        kubelets: &Kubelets,
+        registry: &crate::tui::registry::Digests,
+        generation: u64,
+    ) -> Insight {
+        let Gathered {
+            mut pools,
+            mut nodes,
+        } = gather(snapshot, None);
+        if !registry.is_empty() {
+            for p in &mut pools {
+                p.with_registry(|image| {
+                    let r = crate::core::reference::ImageRef::parse(image).ok()?;
+                    registry.get(&r.normalized()).cloned()
+                });
+            }
+        }
         let mut oldest: Option<Timestamp> = None;
         let mut read = 0;
         for n in &mut nodes {

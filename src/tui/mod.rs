@@ -247,11 +247,12 @@ impl Worker {
                 job,
                 snapshot,
                 kubelets,
+                registry,
                 generation,
             } => tokio::task::spawn_blocking(move || {
                 // A failed derivation is reported too, or no other would ever start.
                 let insight = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    insight::Insight::compute(&snapshot, &kubelets, generation)
+                    insight::Insight::compute(&snapshot, &kubelets, &registry, generation)
                 }))
                 .ok()
                 .map(Box::new);

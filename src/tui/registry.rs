@@ -8,6 +8,9 @@ use std::collections::{HashMap, HashSet};
 use crate::core::reference::ImageRef;
 use crate::core::registry::{Answer, Found, Platform};
 
+/// What the registries name the tags now: (registry host, digest) by normalised reference.
+pub type Digests = HashMap<String, (String, String)>;
+
 #[derive(Debug)]
 pub struct Registries {
     /// Why nothing is asked (`--no-registry`), if so.
@@ -54,6 +57,40 @@ impl Registries {
 
     pub fn answer(&self, image: &ImageRef, platforms: &[Platform]) -> Option<&Answer> {
         self.answers.get(&key(image, platforms))
+    }
+
+    /// What the registry found of `image`, asked for any platforms: the digest its tag
+    /// names does not depend on them.
+    pub fn found_any(&self, image: &ImageRef) -> Option<&Found> {
+        let plain = image.normalized();
+        let prefix = format!("{plain} ");
+        self.answers
+            .iter()
+            .filter(|(k, _)| **k == plain || k.starts_with(&prefix))
+            .find_map(|(_, a)| a.found())
+    }
+
+    /// Any answer for `image`, asked for any platforms.
+    pub fn answer_any(&self, image: &ImageRef) -> Option<&Answer> {
+        let plain = image.normalized();
+        let prefix = format!("{plain} ");
+        self.answers
+            .iter()
+            .filter(|(k, _)| **k == plain || k.starts_with(&prefix))
+            .map(|(_, a)| a)
+            .max_by_key(|a| a.found().is_some())
+    }
+
+    /// The digest each answered tag names now, for the findings.
+    pub fn digests(&self) -> Digests {
+        self.answers
+            .iter()
+            .filter_map(|(k, a)| {
+                let f = a.found()?;
+                let image = k.split(' ').next()?.to_string();
+                Some((image, (f.registry.clone(), f.digest.clone())))
+            })
+            .collect()
     }
 
     /// Whether an answer for `image` is awaited.

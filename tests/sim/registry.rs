@@ -562,6 +562,33 @@ mod editor {
     }
 
     #[tokio::test]
+    async fn at_pins_the_digest_the_registry_names_the_tag_now() {
+        let Some(r) = local_registry::Registry::start() else {
+            return;
+        };
+        let pushed = r.push("web/api", "1.1", 1000);
+        let registry = client(r.dir());
+        let mut app = edit_app();
+        app.registries = Registries::on();
+        press(&mut app, &format!("a{}\n", pushed.reference));
+        answer(&mut app, &registry, &r.host).await;
+        // The added image is selected: @ pins it to what the registry said.
+        press(&mut app, "@");
+        let pinned = format!("{}@{}", pushed.reference, pushed.digest);
+        assert!(draft(&app).contains(&pinned), "{:?}", draft(&app));
+        assert_eq!(
+            app.notice.as_deref(),
+            Some(
+                format!(
+                    "pinned to {}, what {} names {} now (no node of the pool holds it yet)",
+                    pushed.digest, r.host, pushed.reference
+                )
+                .as_str()
+            )
+        );
+    }
+
+    #[tokio::test]
     async fn a_registry_that_does_not_answer_lets_the_image_in_marked_unchecked() {
         let mut app = edit_app();
         app.registries = Registries::on();
@@ -680,4 +707,84 @@ mod editor {
             app.notice
         );
     }
+}
+
+#[test]
+fn check_says_when_a_tag_names_another_image_in_its_registry_than_the_nodes_hold() {
+    let Some(r) = local_registry::Registry::start() else {
+        return;
+    };
+    let moved = r.push("web/api", "1.1", 1000);
+    let same = r.push("web/db", "2.0", 1000);
+    let old = format!("sha256:{}", "0".repeat(64));
+    let dir = tempfile::tempdir().expect("a directory");
+    // web-1 holds web/api:1.1 as it was before the push, web/db:2.0 as it is.
+    let scenario = NODES.replacen(
+        "  conditions: [{ type: Ready, status: \"True\" }]\n",
+        &format!(
+            "  conditions: [{{ type: Ready, status: \"True\" }}]\n  images:\n    - {{ names: [\"{h}/web/api:1.1\", \"{h}/web/api@{old}\"], sizeBytes: 1000 }}\n    - {{ names: [\"{h}/web/db:2.0\", \"{h}/web/db@{d}\"], sizeBytes: 1000 }}\n",
+            h = r.host,
+            d = same.digest
+        ),
+        1,
+    );
+    let path = dir.path().join("nodes.yaml");
+    std::fs::write(&path, scenario).expect("scenario");
+    let cluster = crate::support::Cluster::start(&path.display().to_string());
+    let kc = cluster.kubeconfig.display().to_string();
+    let file = pools_file(
+        dir.path(),
+        &[(
+            "web",
+            "web",
+            &[moved.reference.as_str(), same.reference.as_str()],
+        )],
+    );
+    let o = crate::support::kpreload(&[
+        "--kubeconfig",
+        &kc,
+        "apply",
+        "-f",
+        &file.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let o = crate::support::kpreload_asking(&["--kubeconfig", &kc, "check", "-o", "json"], r.dir());
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("check's JSON");
+    let moved_findings: Vec<&serde_json::Value> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "tag-moved")
+        .collect();
+    assert_eq!(moved_findings.len(), 1, "only web/api moved: {doc:#}");
+    let f = moved_findings[0];
+    assert_eq!(f["nodes"], serde_json::json!(["web-1"]));
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "{} names another image in {} now",
+            moved.reference, r.host
+        )),
+        "{message}"
+    );
+    assert!(
+        f["remedy"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{}@{}", moved.reference, moved.digest)),
+        "{f:#}"
+    );
+    assert!(!o.status.success(), "a warning: exit 1");
+
+    // Not asked: nothing to compare with.
+    let o = crate::support::kpreload(&["--kubeconfig", &kc, "check", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("check's JSON");
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["code"] != "tag-moved")
+    );
 }

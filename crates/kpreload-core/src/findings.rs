@@ -83,11 +83,43 @@ pub struct PoolFacts {
     pub own_removals: Vec<crate::adopt::OwnRemoval>,
     /// Images preloaded by tag whose nodes hold more than one digest of it.
     pub drift: Vec<Drift>,
+    /// Every image preloaded by tag that some node of the pool holds, with the digests held.
+    pub tags: Vec<Drift>,
+    /// What the images' registries name the tags now (filled by the caller, who asks them;
+    /// empty when they are not asked).
+    pub registry: Vec<Now>,
     /// Images preloaded by a tag that moves (`latest`, or none).
     pub mutable: Vec<String>,
 }
 
+/// The digest a registry names a tag now.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Now {
+    /// The image as the pool names it.
+    pub image: String,
+    /// The registry host that said.
+    pub registry: String,
+    pub digest: String,
+}
+
 impl PoolFacts {
+    /// Records what the registries name the pool's tags now: `now` gives the registry host
+    /// and digest for an image it has an answer for.
+    pub fn with_registry(&mut self, now: impl Fn(&str) -> Option<(String, String)>) {
+        self.registry = self
+            .tags
+            .iter()
+            .filter_map(|t| {
+                let (registry, digest) = now(&t.image)?;
+                Some(Now {
+                    image: t.image.clone(),
+                    registry,
+                    digest,
+                })
+            })
+            .collect();
+    }
+
     pub fn bytes(&self) -> u64 {
         self.images.iter().filter_map(|(_, s)| *s).sum()
     }
@@ -109,7 +141,7 @@ pub struct Finding {
     pub severity: Severity,
     /// A stable name for pipelines: `image-gc`, `max-gc-age`, `gc-headroom`, `serial-pulls`,
     /// `disk-pressure`, `images-capped`, `evicted`, `sizing`, `unread`, `split-incomplete`,
-    /// `own-cleanup-loop`, `tag-drift`, `mutable-tag`.
+    /// `own-cleanup-loop`, `tag-drift`, `tag-moved`, `mutable-tag`.
     pub code: &'static str,
     pub pool: Option<String>,
     pub nodes: Vec<String>,

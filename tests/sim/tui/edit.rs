@@ -307,7 +307,7 @@ fn at_pins_an_image_to_the_digest_most_of_the_pools_nodes_hold() {
         app.notice.as_deref(),
         Some(
             format!(
-                "pinned to sha256:{} (held by 2 of the 3 nodes that hold nginx:1.25-alpine)",
+                "pinned to sha256:{}, the digest most of the pool's nodes hold (2 of the 3 nodes that hold nginx:1.25-alpine have it)",
                 "b".repeat(64)
             )
             .as_str()
@@ -324,7 +324,9 @@ fn at_pins_an_image_to_the_digest_most_of_the_pools_nodes_hold() {
     press(&mut app, "j@");
     assert_eq!(
         app.notice.as_deref(),
-        Some("no node of the pool holds node:20-alpine yet: nothing to pin it to")
+        Some(
+            "no node of the pool holds node:20-alpine yet and the registry is not asked: nothing to pin it to"
+        )
     );
     press(&mut app, "u");
     assert_eq!(draft(&app)[0], "nginx:1.25-alpine");

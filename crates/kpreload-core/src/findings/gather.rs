@@ -292,7 +292,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
             shards: p.pool.shards,
             rate: rates.get(rates.len() / 2).copied(),
             shape: shape.clone(),
-            drift: p
+            tags: p
                 .pool
                 .images
                 .iter()
@@ -307,7 +307,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                             entry.1 = entry.1.max(pulled_at.get(&(n.name, id)).copied());
                         }
                     }
-                    if by_digest.len() < 2 {
+                    if by_digest.is_empty() {
                         return None;
                     }
                     let mut held: Vec<super::Held> = by_digest
@@ -335,6 +335,8 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                     })
                 })
                 .collect(),
+            drift: Vec::new(),
+            registry: Vec::new(),
             mutable: p
                 .pool
                 .images
@@ -347,6 +349,14 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                 .flat_map(|d| crate::adopt::own_removals(d))
                 .collect(),
         });
+        if let Some(f) = pool_facts.last_mut() {
+            f.drift = f
+                .tags
+                .iter()
+                .filter(|t| t.held.len() > 1)
+                .cloned()
+                .collect();
+        }
 
         // Each DaemonSet of the pool with the images it pulls (a split pool's shards each
         // their own).

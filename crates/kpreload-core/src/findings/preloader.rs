@@ -1,5 +1,6 @@
 //! Findings about a pool's preloader and images themselves: a tag held as several images
-//! across its nodes (`tag-drift`), a tag that moves (`mutable-tag`), a container that removes
+//! across its nodes (`tag-drift`), a tag its registry names another image by now than the
+//! nodes hold (`tag-moved`), a tag that moves (`mutable-tag`), a container that removes
 //! images on its own (`own-cleanup-loop`).
 
 use super::{Finding, PoolFacts, Severity, few};
@@ -25,12 +26,13 @@ pub struct Held {
 /// The findings of one pool's preloader and images.
 pub(super) fn findings(p: &PoolFacts) -> Vec<Finding> {
     let mut out = Vec::new();
+    let short = |digest: &str| {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        format!("sha256:{}", &hex[..hex.len().min(12)])
+    };
+    let now_of = |image: &str| p.registry.iter().find(|n| n.image == image);
     // One tag, several images across the pool's nodes.
     for d in &p.drift {
-        let short = |digest: &str| {
-            let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-            format!("sha256:{}", &hex[..hex.len().min(12)])
-        };
         let groups: Vec<String> = d
             .held
             .iter()
@@ -49,22 +51,78 @@ pub(super) fn findings(p: &PoolFacts) -> Vec<Finding> {
             .unwrap_or_default();
         let mut nodes: Vec<String> = d.held.iter().flat_map(|h| h.nodes.clone()).collect();
         crate::natural::sort(&mut nodes);
+        let name = d.image.split('@').next().unwrap_or(&d.image);
+        let (said, remedy) = match now_of(&d.image) {
+            Some(now) => (
+                format!(
+                    "; {} names {} now{}",
+                    now.registry,
+                    short(&now.digest),
+                    if d.held.iter().any(|h| h.digest == now.digest) {
+                        ""
+                    } else {
+                        ", which no node holds"
+                    }
+                ),
+                format!(
+                    "pin it by digest so every node runs the same bytes: {name}@{} is what {} \
+                     names it now (in the editor: @ on the image); with imagePullPolicy \
+                     IfNotPresent a tag stays whatever each node pulled first",
+                    now.digest, now.registry
+                ),
+            ),
+            None => (
+                String::new(),
+                format!(
+                    "pin it by digest so every node runs the same bytes: {name}@{most} is the one \
+                     most nodes hold (in the editor: @ on the image); with imagePullPolicy \
+                     IfNotPresent a tag stays whatever each node pulled first"
+                ),
+            ),
+        };
         out.push(Finding {
             severity: Severity::Warning,
             code: "tag-drift",
             pool: Some(p.pool.clone()),
             nodes,
             message: format!(
-                "{} is {} different images on the pool's nodes (newest pull first): {}",
+                "{} is {} different images on the pool's nodes (newest pull first): {}{said}",
                 d.image,
                 d.held.len(),
                 groups.join("; ")
             ),
+            remedy,
+        });
+    }
+    // One image on every node that holds the tag, but the registry names another now.
+    for t in p.tags.iter().filter(|t| t.held.len() == 1) {
+        let Some(now) = now_of(&t.image) else {
+            continue;
+        };
+        let held = &t.held[0];
+        if held.digest == now.digest {
+            continue;
+        }
+        let name = t.image.split('@').next().unwrap_or(&t.image);
+        out.push(Finding {
+            severity: Severity::Warning,
+            code: "tag-moved",
+            pool: Some(p.pool.clone()),
+            nodes: held.nodes.clone(),
+            message: format!(
+                "{} names another image in {} now ({}) than the pool's nodes hold ({} on {}): \
+                 with imagePullPolicy IfNotPresent they keep theirs, and a node that pulls it \
+                 now gets the new one",
+                t.image,
+                now.registry,
+                short(&now.digest),
+                short(&held.digest),
+                few(&held.nodes)
+            ),
             remedy: format!(
-                "pin it by digest so every node runs the same bytes: {}@{most} is the one \
-                 most nodes hold (in the editor: @ on the image); with imagePullPolicy \
-                 IfNotPresent a tag stays whatever each node pulled first",
-                d.image.split('@').next().unwrap_or(&d.image)
+                "pin it by digest: {name}@{} rolls the new image onto every node, {name}@{} \
+                 keeps the one they hold (in the editor: @ on the image pins the registry's)",
+                now.digest, held.digest
             ),
         });
     }

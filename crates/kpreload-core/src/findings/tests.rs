@@ -38,6 +38,8 @@ fn ml(bytes: u64) -> PoolFacts {
         shape: None,
         own_removals: Vec::new(),
         drift: Vec::new(),
+        tags: Vec::new(),
+        registry: Vec::new(),
         mutable: Vec::new(),
     }
 }
@@ -184,6 +186,8 @@ fn batch(shards: usize, rate: Option<f64>) -> PoolFacts {
         shape: None,
         own_removals: Vec::new(),
         drift: Vec::new(),
+        tags: Vec::new(),
+        registry: Vec::new(),
         mutable: Vec::new(),
     }
 }
@@ -363,12 +367,67 @@ fn one_tag_with_two_digests_on_a_pools_nodes_is_tag_drift_newest_pull_first() {
     // One digest everywhere: no drift.
     let same = crate::progress::Snapshot {
         nodes: vec![holding("node-1", &a), holding("node-2", &a)],
-        ..s
+        ..s.clone()
     };
     let g = gather::gather(&same, None);
     assert!(
         findings(&g.pools, &g.nodes)
             .iter()
-            .all(|f| f.code != "tag-drift")
+            .all(|f| f.code != "tag-drift" && f.code != "tag-moved")
+    );
+
+    // ... until the registry names another image by that tag: tag-moved, on both nodes.
+    let c = format!("sha256:{}", "c".repeat(64));
+    let mut g = gather::gather(&same, None);
+    for p in &mut g.pools {
+        p.with_registry(|image| (image == "golang:1.23").then(|| ("docker.io".into(), c.clone())));
+    }
+    let all = findings(&g.pools, &g.nodes);
+    let moved: Vec<&Finding> = all.iter().filter(|f| f.code == "tag-moved").collect();
+    assert_eq!(moved.len(), 1, "{all:#?}");
+    assert_eq!(moved[0].nodes, ["node-1", "node-2"]);
+    assert_eq!(
+        moved[0].message,
+        "golang:1.23 names another image in docker.io now (sha256:cccccccccccc) than the pool's \
+         nodes hold (sha256:aaaaaaaaaaaa on node-1, node-2): with imagePullPolicy IfNotPresent \
+         they keep theirs, and a node that pulls it now gets the new one"
+    );
+    assert!(
+        moved[0]
+            .remedy
+            .contains(&format!("golang:1.23@{c} rolls the new image"))
+    );
+    // The registry naming what the nodes hold: nothing to say.
+    let mut g = gather::gather(&same, None);
+    for p in &mut g.pools {
+        p.with_registry(|_| Some(("docker.io".into(), a.clone())));
+    }
+    assert!(
+        findings(&g.pools, &g.nodes)
+            .iter()
+            .all(|f| f.code != "tag-moved")
+    );
+
+    // Drift with the registry's word: the remedy pins what the registry names, not the
+    // majority.
+    let mut g = gather::gather(&s, None);
+    for p in &mut g.pools {
+        p.with_registry(|image| (image == "golang:1.23").then(|| ("docker.io".into(), b.clone())));
+    }
+    let all = findings(&g.pools, &g.nodes);
+    let drift = all.iter().find(|f| f.code == "tag-drift").expect("drift");
+    assert!(
+        drift
+            .message
+            .ends_with("; docker.io names sha256:bbbbbbbbbbbb now"),
+        "{}",
+        drift.message
+    );
+    assert!(
+        drift
+            .remedy
+            .contains(&format!("golang:1.23@{b} is what docker.io names it now")),
+        "{}",
+        drift.remedy
     );
 }

@@ -117,8 +117,93 @@ pub fn checked(app: &mut App, image: &ImageRef) {
             super::keys::accept(app, text);
         }
         Step::Preview(_) => size_preview(app),
+        Step::List if e.pinning.as_deref() == Some(&image.normalized()) => pin(app, image),
         _ => {}
     }
+}
+
+/// `@`: pins the selected image to the digest its tag names in the registry now (asked if
+/// not known yet); without an answer, to the digest most of the pool's nodes hold.
+pub(super) fn pin(app: &mut App, image: &ImageRef) {
+    let Some(e) = app.edit.as_ref() else { return };
+    // The pool's nodes, or for a pool not in the cluster yet those it would cover.
+    let nodes = super::open::nodes_of(app, &e.drafted());
+    let held = edit::majority_digest(&app.snapshot.nodes, &nodes, image);
+    let answer = app.registries.answer_any(image).cloned();
+    if answer.is_none() && app.registries.off.is_none() {
+        let platforms = platforms(app, &e.drafted());
+        if !app.registries.asking(image, &platforms) {
+            let asks = app
+                .registries
+                .to_ask(std::slice::from_ref(image), &platforms);
+            app.effects.push(Effect::CheckImages(asks));
+        }
+        if let Some(e) = app.edit.as_mut() {
+            e.pinning = Some(image.normalized());
+        }
+        app.notice = Some(format!(
+            "asking {} which digest {} names now…",
+            image.registry(),
+            image.written()
+        ));
+        return;
+    }
+    let Some(e) = app.edit.as_mut() else { return };
+    e.pinning = None;
+    // Where the image is now (the selection may have moved while the registry answered).
+    let Some(at) = e.draft.images.iter().position(|i| i == image) else {
+        return;
+    };
+    let holding = |digest: &str| -> String {
+        match &held {
+            Some(h) if h.digest == digest => format!(
+                "{} of the {} nodes that hold {} have it",
+                h.count,
+                h.holding,
+                image.written()
+            ),
+            Some(h) => format!(
+                "none of the {} nodes that hold {} has it yet: they pull it when the change rolls out",
+                h.holding,
+                image.written()
+            ),
+            None => "no node of the pool holds it yet".into(),
+        }
+    };
+    app.notice = Some(match (answer, &held) {
+        (Some(crate::core::registry::Answer::Found(f)), _) => match e.draft.pin(at, &f.digest) {
+            Ok(()) => format!(
+                "pinned to {}, what {} names {} now ({})",
+                f.digest,
+                f.registry,
+                image.written(),
+                holding(&f.digest)
+            ),
+            Err(why) => why,
+        },
+        (other, Some(h)) => {
+            let why = match other {
+                Some(a) => format!("; {} did not say ({})", image.registry(), a.short(None)),
+                None => String::new(),
+            };
+            match e.draft.pin(at, &h.digest) {
+                Ok(()) => format!(
+                    "pinned to {}, the digest most of the pool's nodes hold ({}){why}",
+                    h.digest,
+                    holding(&h.digest)
+                ),
+                Err(why) => why,
+            }
+        }
+        (Some(a), None) => format!(
+            "{}: nothing to pin it to",
+            a.sentence(image.written(), &[]).trim_end_matches('.')
+        ),
+        (None, None) => format!(
+            "no node of the pool holds {} yet and the registry is not asked: nothing to pin it to",
+            image.written()
+        ),
+    });
 }
 
 /// The images of the draft whose registries are to be asked before the preview.

@@ -304,34 +304,12 @@ fn list_key(app: &mut App, command: Command) -> Option<Action> {
             }
         },
         Command::Pin => {
-            // The pool's nodes, or for a pool not in the cluster yet those it would cover.
-            let nodes: Vec<String> = match app.overview.pools.iter().find(|p| p.pool == e.pool.name)
-            {
-                Some(p) if !p.nodes.is_empty() => p.nodes.iter().map(|n| n.node.clone()).collect(),
-                _ => crate::core::edit::pool_nodes(&app.snapshot.nodes, &e.drafted()),
-            };
             let image = e.selected_image().cloned()?;
-            app.notice = Some(
-                match crate::core::edit::majority_digest(&app.snapshot.nodes, &nodes, &image) {
-                    _ if image.digest().is_some() => {
-                        format!("{} is pinned already", image.written())
-                    }
-                    None => format!(
-                        "no node of the pool holds {} yet: nothing to pin it to",
-                        image.written()
-                    ),
-                    Some(held) => match e.draft.pin(e.selected, &held.digest) {
-                        Ok(()) => format!(
-                            "pinned to {} (held by {} of the {} nodes that hold {})",
-                            held.digest,
-                            held.count,
-                            held.holding,
-                            image.written()
-                        ),
-                        Err(why) => why,
-                    },
-                },
-            );
+            if image.digest().is_some() {
+                app.notice = Some(format!("{} is pinned already", image.written()));
+                return None;
+            }
+            super::check::pin(app, &image);
         }
         Command::MoveUp => {
             if let Some(i) = e.draft.move_up(e.selected) {

@@ -160,6 +160,8 @@ pub struct Editor {
     pub deleting: bool,
     /// The pull secrets as the editor opened on them.
     pub original_secrets: Vec<String>,
+    /// `@` waits for the registry's digest of this image (normalised).
+    pub pinning: Option<String>,
 }
 
 impl Editor {

@@ -92,6 +92,7 @@ pub(crate) fn open_for(app: &mut App, pool: &str) {
     app.edit = Some(Editor {
         draft: Draft::new(&pool_def.name, pool_def.images.clone()),
         original_secrets: pool_def.pull_secrets.clone(),
+        pinning: None,
         pool: pool_def,
         namespace,
         daemonset,
@@ -138,6 +139,7 @@ pub(crate) fn open_new_pool(app: &mut App) {
         leaving: false,
         deleting: false,
         original_secrets: Vec::new(),
+        pinning: None,
     });
     app.stack.push(View::new(Screen::Edit));
 }
