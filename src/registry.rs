@@ -39,6 +39,9 @@ pub struct Registry {
     answers: Mutex<HashMap<String, Cell>>,
     limit: Semaphore,
     options: Options,
+    /// Every image is asked of this server, by a path naming its registry
+    /// (`docker.io/library/nginx`): the demo's simulated registry. Set once.
+    mirror: std::sync::OnceLock<String>,
     asked: std::sync::atomic::AtomicUsize,
 }
 
@@ -52,8 +55,8 @@ struct Credentials {
 /// Where to ask, and with which credentials.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Every image is asked of this host instead of its own (the demo's simulated
-    /// registry), anonymously and over HTTP.
+    /// Every image is asked of this host instead of its own, anonymously and over HTTP,
+    /// as `HOST/<registry>/<repository>` (the demo's simulated registry).
     pub mirror: Option<String>,
     /// The Docker config directory (holding `config.json`); None: `$DOCKER_CONFIG`, else
     /// `~/.docker`.
@@ -76,9 +79,19 @@ impl Registry {
             credentials: Mutex::default(),
             answers: Mutex::default(),
             limit: Semaphore::new(AT_ONCE),
+            mirror: options
+                .mirror
+                .clone()
+                .map(std::sync::OnceLock::from)
+                .unwrap_or_default(),
             options,
             asked: Default::default(),
         }
+    }
+
+    /// From now on, asks every image of `host` (the demo's simulator, once it listens).
+    pub fn mirror_to(&self, host: &str) {
+        let _ = self.mirror.set(host.to_string());
     }
 
     /// How many images were asked of a registry (not answered from memory), for tests.
@@ -137,29 +150,36 @@ impl Registry {
 
     /// The host asked for `image`.
     fn host(&self, image: &ImageRef) -> String {
-        self.options
-            .mirror
-            .clone()
+        self.mirror
+            .get()
+            .cloned()
             .unwrap_or_else(|| image.registry().to_string())
+    }
+
+    /// The repository asked for: behind a mirror, under its registry's name.
+    fn repository(&self, image: &ImageRef) -> String {
+        match self.mirror.get() {
+            Some(_) => format!("{}/{}", image.registry(), image.repository()),
+            None => image.repository().to_string(),
+        }
     }
 
     async fn ask(&self, image: &ImageRef, platforms: &[Platform]) -> Answer {
         let host = self.host(image);
+        let repository = self.repository(image);
         let reference = match (image.tag(), image.digest()) {
             (Some(tag), Some(digest)) => Reference::with_tag_and_digest(
                 host.clone(),
-                image.repository().to_string(),
+                repository,
                 tag.to_string(),
                 digest.to_string(),
             ),
-            (_, Some(digest)) => Reference::with_digest(
-                host.clone(),
-                image.repository().to_string(),
-                digest.to_string(),
-            ),
+            (_, Some(digest)) => {
+                Reference::with_digest(host.clone(), repository, digest.to_string())
+            }
             (tag, None) => Reference::with_tag(
                 host.clone(),
-                image.repository().to_string(),
+                repository,
                 tag.unwrap_or("latest").to_string(),
             ),
         };
@@ -235,7 +255,7 @@ impl Registry {
         clients
             .entry(host.to_string())
             .or_insert_with(|| {
-                let plain = self.options.mirror.is_some() || loopback(host);
+                let plain = self.mirror.get().is_some() || loopback(host);
                 Arc::new(Client::new(oci_client::client::ClientConfig {
                     protocol: if plain {
                         oci_client::client::ClientProtocol::Http
@@ -254,7 +274,7 @@ impl Registry {
     }
 
     fn credentials_for(&self, host: &str) -> Credentials {
-        if self.options.mirror.is_some() {
+        if self.mirror.get().is_some() {
             return Credentials {
                 auth: RegistryAuth::Anonymous,
                 place: None,

@@ -51,6 +51,18 @@ pub struct Connection {
     pub demo: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
+impl Connection {
+    /// The demo's simulated registry (`HOST:PORT`, beside its API server) for `registry`
+    /// to ask instead of the images' own; nothing for a real cluster.
+    pub fn demo_registry(&self, registry: Option<&crate::registry::Registry>) {
+        if let (Some(_), Some(registry)) = (&self.demo, registry)
+            && let Some(host) = self.server.strip_prefix("http://")
+        {
+            registry.mirror_to(host.trim_end_matches('/'));
+        }
+    }
+}
+
 /// Connects: reads the kubeconfig (or starts the demo cluster) and builds a client. Nothing is
 /// sent to the API yet; the watches find out whether it answers.
 pub async fn connect(target: &Target) -> anyhow::Result<Connection> {

@@ -56,6 +56,7 @@ pub async fn run(
         .select(only, &file.display().to_string())
         .map_err(|e| anyhow::anyhow!(e))?;
     let connection = connect(target).await?;
+    connection.demo_registry(registry);
     let client = &connection.client;
     // The nodes: which pools a hand-written preloader serves, and the sizes a split pool's
     // images are balanced by.

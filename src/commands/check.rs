@@ -43,6 +43,7 @@ where
 
 pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Write) -> Result<()> {
     let connection = connect(target).await?;
+    connection.demo_registry(options.registry);
     let client = connection.client.clone();
     let ns = connection.namespace.clone();
     let nodes = list::<Node>(Api::all(client.clone()), "list nodes").await?;

@@ -47,6 +47,7 @@ pub async fn run(
         crate::core::pools::PoolsFile::load(path)?;
     }
     let connection = connect(target).await?;
+    connection.demo_registry(registry.as_ref());
     let log_path = start_log();
     let header = Header {
         context: connection.context.clone(),
@@ -287,6 +288,12 @@ fn start_log() -> Option<String> {
         .ok()?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KPRELOAD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The registry client's requests carry credentials: its debug lines stay out of the
+    // log whatever KPRELOAD_LOG says.
+    let filter = ["oci_client=info", "reqwest=info"]
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, |f, d| f.add_directive(d));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

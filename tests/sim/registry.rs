@@ -788,3 +788,88 @@ fn check_says_when_a_tag_names_another_image_in_its_registry_than_the_nodes_hold
             .all(|f| f["code"] != "tag-moved")
     );
 }
+
+#[test]
+fn the_simulator_serves_its_registry_list_with_the_digests_its_nodes_record() {
+    use k8s_openapi::api::core::v1::Node;
+    let cluster = crate::support::Cluster::start("config/scenarios/demo.yaml");
+    cluster.rt.block_on(async {
+        let host = cluster.url().trim_start_matches("http://").to_string();
+        let registry = Registry::new(Options {
+            mirror: Some(host.clone()),
+            ..Default::default()
+        });
+        let golang = image("golang:1.25");
+        let answer = registry.check(&golang, &[amd64()]).await;
+        let Answer::Found(found) = &answer else {
+            panic!("{answer:?}")
+        };
+        // The scenario's size, whole: layers and config.
+        let size = cluster
+            .sim()
+            .simulation
+            .registry
+            .iter()
+            .find(|r| r.image.normalized() == "docker.io/library/golang:1.25")
+            .unwrap()
+            .size;
+        assert_eq!(found.bytes_for(Some(&amd64())), Some(size));
+        // The digest a node that holds it records is the one served.
+        // The digest a node that holds it records (once its kubelet has reported) is the one
+        // served.
+        let client = crate::support::kube_client(&cluster.kubeconfig).await;
+        let mut recorded: Vec<String> = Vec::new();
+        for _ in 0..200 {
+            let nodes = kube::Api::<Node>::all(client.clone())
+                .list(&Default::default())
+                .await
+                .unwrap();
+            recorded = nodes
+                .items
+                .iter()
+                .flat_map(|n| {
+                    n.status
+                        .as_ref()
+                        .and_then(|s| s.images.clone())
+                        .unwrap_or_default()
+                })
+                .filter(|i| {
+                    i.names
+                        .iter()
+                        .flatten()
+                        .any(|n| n == "docker.io/library/golang:1.25")
+                })
+                .flat_map(|i| i.names.unwrap_or_default())
+                .filter_map(|n| {
+                    n.strip_prefix("docker.io/library/golang@")
+                        .map(str::to_string)
+                })
+                .collect();
+            if !recorded.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(!recorded.is_empty(), "some demo node holds golang:1.25");
+        assert!(
+            recorded.iter().all(|d| *d == found.digest),
+            "{recorded:?} vs {}",
+            found.digest
+        );
+
+        // `gol`, typed as is: no such image.
+        let gol = registry.check(&image("gol"), &[]).await;
+        assert_eq!(
+            gol,
+            Answer::Missing {
+                registry: host.clone(),
+                words: "manifest unknown".into()
+            }
+        );
+        // By digest too.
+        let by_digest = registry
+            .check(&image(&format!("golang@{}", found.digest)), &[])
+            .await;
+        assert!(by_digest.found().is_some(), "{by_digest:?}");
+    });
+}

@@ -15,6 +15,7 @@ mod objects;
 mod openapi;
 mod patch;
 mod pod_log;
+pub mod registry;
 pub mod resources;
 mod rules;
 pub mod scenario;

@@ -203,6 +203,8 @@ async fn route(sim: &Arc<Sim>, call: &Call) -> ApiResult<Response> {
             .map_or_else(|| Err(ApiError::path_not_found()), |v| ok(&v)),
         ["openapi", rest @ ..] if get => openapi::serve(rest, call.accept()),
         ["sim", rest @ ..] => sim.faults.control(&sim.store, &call.method, rest, call),
+        // The scenario's registry list, over the OCI distribution API.
+        ["v2", rest @ ..] => Ok(super::registry::serve(&sim.simulation, &call.method, rest)),
         ["api", v, rest @ ..] => resource_call(sim, call, "", v, rest).await,
         ["apis", g, v, rest @ ..] => resource_call(sim, call, g, v, rest).await,
         _ => Err(ApiError::path_not_found()),

@@ -59,10 +59,11 @@ impl ImageStore {
             if !refs.iter().any(|r| r.contains('@'))
                 && let Ok(r) = ImageRef::parse(first)
             {
+                // The digest the simulator's registry serves for an image of that size.
                 refs.push(format!(
-                    "{}@sha256:{}",
+                    "{}@{}",
                     r.name(),
-                    digest_of(first, "manifest")
+                    crate::registry::manifest(first, size).1
                 ));
             }
             store.images.push(NodeImage {
@@ -93,10 +94,11 @@ impl ImageStore {
     /// the tag name and the digest name.
     pub fn add(&mut self, image: &ImageRef, size: u64, now: i64) -> NodeImage {
         let tag_name = image.normalized();
+        // The digest the simulator's registry serves for it.
         let digest_name = format!(
-            "{}@sha256:{}",
+            "{}@{}",
             image.name(),
-            digest_of(&tag_name, "manifest")
+            crate::registry::manifest(&tag_name, size).1
         );
         let id = format!("sha256:{}", digest_of(&tag_name, "config"));
         if let Some(existing) = self.images.iter_mut().find(|i| i.id == id) {

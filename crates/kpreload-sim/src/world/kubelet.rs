@@ -306,16 +306,24 @@ impl Pod<'_> {
         publish_node_images(self.sim, self.node);
     }
 
+    /// The image's digest name as the node's runtime records it (what was pulled).
     fn image_id(&self, container: &Value) -> String {
         let text = container["image"].as_str().unwrap_or_default();
-        match ImageRef::parse(text) {
-            Ok(r) => format!(
+        let Ok(r) = ImageRef::parse(text) else {
+            return String::new();
+        };
+        let held = self.node.images.lock().ok().and_then(|store| {
+            let image = store.find(&r)?;
+            let prefix = format!("{}@", r.name());
+            image.refs.iter().find(|n| n.starts_with(&prefix)).cloned()
+        });
+        held.unwrap_or_else(|| {
+            format!(
                 "{}@sha256:{}",
                 r.name(),
                 digest_of(&r.normalized(), "manifest")
-            ),
-            Err(_) => String::new(),
-        }
+            )
+        })
     }
 }
 
@@ -349,7 +357,7 @@ pub fn publish_node_images(sim: &Sim, node: &NodeState) {
 
 /// An image's layers: one for a small image; above 32 MB three, of a half, a third and
 /// the rest, as a base, a runtime and an application layer might be.
-fn layer_sizes(size: u64) -> Vec<u64> {
+pub(crate) fn layer_sizes(size: u64) -> Vec<u64> {
     if size <= 32_000_000 {
         return vec![size];
     }

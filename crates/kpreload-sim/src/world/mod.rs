@@ -7,6 +7,7 @@ mod controller;
 mod gc;
 pub(crate) mod images;
 mod kubelet;
+pub(crate) use kubelet::layer_sizes;
 mod lifecycle;
 
 mod record;
