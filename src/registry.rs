@@ -99,13 +99,6 @@ impl Registry {
         self.asked.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// What was answered already, without asking (for drawing).
-    pub fn known(&self, image: &ImageRef, platforms: &[Platform]) -> Option<Answer> {
-        let key = key(image, platforms);
-        let cell = lock(&self.answers).get(&key).cloned()?;
-        cell.get().cloned()
-    }
-
     /// What the registry says of `image`, for nodes of `platforms` (empty: the tag only,
     /// and a single image's size).
     pub async fn check(&self, image: &ImageRef, platforms: &[Platform]) -> Answer {
@@ -291,7 +284,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn key(image: &ImageRef, platforms: &[Platform]) -> String {
+/// One image asked about for some platforms: the key answers are kept under.
+pub fn key(image: &ImageRef, platforms: &[Platform]) -> String {
     let mut key = image.normalized();
     for p in platforms {
         key.push(' ');

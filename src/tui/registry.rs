@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::core::reference::ImageRef;
 use crate::core::registry::{Answer, Found, Platform};
+use crate::registry::key;
 
 /// What the registries name the tags now: (registry host, digest) by normalised reference.
 pub type Digests = HashMap<String, (String, String)>;
@@ -30,16 +31,6 @@ impl Default for Registries {
     }
 }
 
-/// One image asked about for some platforms.
-pub fn key(image: &ImageRef, platforms: &[Platform]) -> String {
-    let mut key = image.normalized();
-    for p in platforms {
-        key.push(' ');
-        key.push_str(&p.to_string());
-    }
-    key
-}
-
 impl Registries {
     pub fn off(why: &str) -> Registries {
         Registries {
@@ -57,17 +48,6 @@ impl Registries {
 
     pub fn answer(&self, image: &ImageRef, platforms: &[Platform]) -> Option<&Answer> {
         self.answers.get(&key(image, platforms))
-    }
-
-    /// What the registry found of `image`, asked for any platforms: the digest its tag
-    /// names does not depend on them.
-    pub fn found_any(&self, image: &ImageRef) -> Option<&Found> {
-        let plain = image.normalized();
-        let prefix = format!("{plain} ");
-        self.answers
-            .iter()
-            .filter(|(k, _)| **k == plain || k.starts_with(&prefix))
-            .find_map(|(_, a)| a.found())
     }
 
     /// Any answer for `image`, asked for any platforms.
