@@ -90,6 +90,9 @@ pub struct PoolFacts {
     pub registry: Vec<Now>,
     /// Images preloaded by a tag that moves (`latest`, or none).
     pub mutable: Vec<String>,
+    /// What the workloads' starts on its nodes say (filled by the caller, who reads the
+    /// kubelet's events; None when they were not read).
+    pub payoff: Option<crate::payoff::Figures>,
 }
 
 /// The digest a registry names a tag now.
@@ -411,6 +414,7 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
             });
         }
         out.extend(preloader::findings(p));
+        out.extend(worth_preloading(p, nodes));
     }
     out.sort_by(|a, b| {
         b.severity
@@ -422,6 +426,76 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests;
+
+/// The least room before image GC starts among a pool's nodes whose kubelet was read.
+pub fn headroom(pool: &str, nodes: &[NodeFacts]) -> Option<i64> {
+    nodes
+        .iter()
+        .filter(|n| n.pool.as_deref() == Some(pool))
+        .filter_map(|n| Some(n.disk?.headroom(n.kubelet.as_ref()?.gc_high())))
+        .min()
+}
+
+/// The images the pool's workloads pulled that it does not preload, most seconds first.
+fn worth_preloading(p: &PoolFacts, nodes: &[NodeFacts]) -> Vec<Finding> {
+    let Some(figures) = &p.payoff else {
+        return Vec::new();
+    };
+    let room = headroom(&p.pool, nodes);
+    figures
+        .suggestions
+        .iter()
+        .map(|s| {
+            let image = crate::reference::ImageRef::parse(&s.image)
+                .map(|r| r.familiar())
+                .unwrap_or_else(|_| s.image.clone());
+            let lost = s.pull_seconds + s.waiting_seconds;
+            let waiting = if s.waiting_seconds >= 0.5 {
+                format!(
+                    " ({} of it waiting behind other pulls)",
+                    units::seconds(s.waiting_seconds)
+                )
+            } else {
+                String::new()
+            };
+            let drift = if s.mark == crate::payoff::Mark::Drifted {
+                " (the pool preloads another version of it)"
+            } else {
+                ""
+            };
+            let size = match (s.bytes, room) {
+                (Some(b), Some(r)) if (b as i64) <= r => format!(
+                    "; {} against {} of room before image GC on its fullest node",
+                    units::bytes(b),
+                    units::bytes(r.max(0) as u64)
+                ),
+                (Some(b), Some(r)) => format!(
+                    "; {} but only {} of room before image GC on its fullest node: make room first",
+                    units::bytes(b),
+                    units::bytes(r.max(0) as u64)
+                ),
+                (Some(b), None) => format!("; {} (the nodes' disks not read)", units::bytes(b)),
+                (None, _) => String::new(),
+            };
+            Finding {
+                severity: Severity::Info,
+                code: "worth-preloading",
+                pool: Some(p.pool.clone()),
+                nodes: Vec::new(),
+                message: format!(
+                    "workloads pulled {image}{drift} {} time{} of the {} container starts seen, {} of pod start lost{waiting}{size}",
+                    s.pulled,
+                    if s.pulled == 1 { "" } else { "s" },
+                    figures.starts,
+                    units::seconds(lost)
+                ),
+                remedy: format!(
+                    "add {image} to the pool (the editor: A on the pool's screen, or the pools file and kpreload apply)"
+                ),
+            }
+        })
+        .collect()
+}
 
 /// Pulls one after another, and what splitting the pool would save.
 fn pull_findings(facts: &PoolFacts, members: &[&NodeFacts], pool: Option<String>) -> Vec<Finding> {

@@ -11,6 +11,7 @@ pub mod natural;
 pub mod node_detail;
 pub mod nodepools;
 pub mod objects;
+pub mod payoff;
 pub mod planner;
 pub mod pools;
 pub mod progress;

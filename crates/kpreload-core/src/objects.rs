@@ -213,6 +213,12 @@ pub struct Event {
     pub first_timestamp: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_timestamp: Option<Time>,
+    /// Who said it: for a kubelet, `component: kubelet` and the node as `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<k8s_openapi::api::core::v1::EventSource>,
+    /// The node, for a kubelet that reports through events.k8s.io's fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporting_instance: Option<String>,
 }
 
 macro_rules! core_v1_resource {

@@ -348,6 +348,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                 .iter()
                 .flat_map(|d| crate::adopt::own_removals(d))
                 .collect(),
+            payoff: None,
         });
         if let Some(f) = pool_facts.last_mut() {
             f.drift = f

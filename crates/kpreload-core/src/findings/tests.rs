@@ -41,6 +41,7 @@ fn ml(bytes: u64) -> PoolFacts {
         tags: Vec::new(),
         registry: Vec::new(),
         mutable: Vec::new(),
+        payoff: None,
     }
 }
 
@@ -189,6 +190,7 @@ fn batch(shards: usize, rate: Option<f64>) -> PoolFacts {
         tags: Vec::new(),
         registry: Vec::new(),
         mutable: Vec::new(),
+        payoff: None,
     }
 }
 
@@ -429,5 +431,50 @@ fn one_tag_with_two_digests_on_a_pools_nodes_is_tag_drift_newest_pull_first() {
             .contains(&format!("golang:1.23@{b} is what docker.io names it now")),
         "{}",
         drift.remedy
+    );
+}
+
+#[test]
+fn an_image_workloads_pull_is_worth_preloading_with_its_cost_and_its_fit() {
+    use crate::payoff::{Mark, Suggestion};
+    let suggestion = |bytes| Suggestion {
+        image: "docker.io/library/redis:7-alpine".into(),
+        pulled: 3,
+        pull_seconds: 9.0,
+        waiting_seconds: 33.0,
+        bytes: Some(bytes),
+        headroom: None,
+        mark: Mark::NotPreloaded,
+    };
+    let mut pool = ml(GIB);
+    pool.payoff = Some(crate::payoff::Figures {
+        pool: "ml".into(),
+        starts: 12,
+        suggestions: vec![suggestion(16_611_942)],
+        ..Default::default()
+    });
+    // 100 GiB at 70 %, GC at 85 %: 15 GiB of room; at 84 %, 1 GiB.
+    let roomy = [node("ml-1", kubelet(85, false, "0s"), 70 * GIB, 100 * GIB)];
+    let f: Vec<Finding> = findings(std::slice::from_ref(&pool), &roomy)
+        .into_iter()
+        .filter(|f| f.code == "worth-preloading")
+        .collect();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Info);
+    assert_eq!(
+        f[0].message,
+        "workloads pulled redis:7-alpine 3 times of the 12 container starts seen, 42s of pod start lost (33s of it waiting behind other pulls); 16.61 MB against 16.11 GB of room before image GC on its fullest node"
+    );
+    assert!(f[0].remedy.starts_with("add redis:7-alpine to the pool"));
+    pool.payoff.as_mut().unwrap().suggestions = vec![suggestion(2 * GIB)];
+    let tight = [node("ml-1", kubelet(85, false, "0s"), 84 * GIB, 100 * GIB)];
+    let f: Vec<Finding> = findings(&[pool], &tight)
+        .into_iter()
+        .filter(|f| f.code == "worth-preloading")
+        .collect();
+    assert!(
+        f[0].message.contains("but only 1.07 GB of room"),
+        "{}",
+        f[0].message
     );
 }
