@@ -116,6 +116,22 @@ pub struct Generate {
     pub images: Vec<ImageRef>,
 }
 
+/// Workload pods started on a schedule: a new pod every `every` simulated seconds, placed by
+/// the scheduler, its containers long-running; the oldest deleted beyond `keep`. What the
+/// kubelets say of their images (present, or pulled in how long) is the hit rate's input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub name: String,
+    pub namespace: String,
+    pub every: f64,
+    /// Simulated seconds before the first pod.
+    pub after: f64,
+    pub keep: usize,
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Value>,
+    pub images: Vec<ImageRef>,
+}
+
 /// The `kind: Simulation` document, with defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Simulation {
@@ -125,6 +141,7 @@ pub struct Simulation {
     pub registry: Vec<RegistryImage>,
     pub node_defaults: NodeDefaults,
     pub generate: Vec<Generate>,
+    pub workloads: Vec<Workload>,
     pub speed: f64,
 }
 
@@ -135,6 +152,7 @@ impl Default for Simulation {
             registry: Vec::new(),
             node_defaults: NodeDefaults::default(),
             generate: Vec::new(),
+            workloads: Vec::new(),
             speed: 1.0,
         }
     }
@@ -187,6 +205,8 @@ struct RawSimulation {
     node_defaults: RawNodeDefaults,
     #[serde(default)]
     generate: Vec<RawGenerate>,
+    #[serde(default)]
+    workloads: Vec<RawWorkload>,
     speed: Option<f64>,
     controllers: Option<bool>,
 }
@@ -222,6 +242,21 @@ struct RawGenerate {
     #[serde(default)]
     taints: Vec<Value>,
     #[serde(default)]
+    images: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawWorkload {
+    name: String,
+    namespace: Option<String>,
+    every: String,
+    after: Option<String>,
+    keep: Option<usize>,
+    #[serde(default)]
+    node_selector: BTreeMap<String, String>,
+    #[serde(default)]
+    tolerations: Vec<Value>,
     images: Vec<String>,
 }
 
@@ -482,6 +517,65 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
             images,
         });
     }
+    let mut workloads = Vec::new();
+    for (i, w) in raw.workloads.into_iter().enumerate() {
+        let at = |field: &str| format!("workloads[{i}].{field}");
+        if let Some(p) = kpreload_core::pools::dns_label_problem(&w.name, 50) {
+            return Err((at("name"), format!("the name \"{}\" {p}", w.name)));
+        }
+        let namespace = w.namespace.unwrap_or_else(|| "default".into());
+        if let Some(p) = kpreload_core::pools::dns_label_problem(&namespace, 63) {
+            return Err((at("namespace"), format!("\"{namespace}\" {p}")));
+        }
+        let every = crate::world::gc::go_seconds(&w.every)
+            .filter(|s| *s >= 1.0 && s.is_finite())
+            .ok_or_else(|| {
+                (
+                    at("every"),
+                    format!(
+                        "\"{}\" is not a period of a second or more; write it like 30s or 2m",
+                        w.every
+                    ),
+                )
+            })?;
+        let after = match &w.after {
+            None => 0.0,
+            Some(t) => crate::world::gc::go_seconds(t)
+                .filter(|s| *s >= 0.0 && s.is_finite())
+                .ok_or_else(|| {
+                    (
+                        at("after"),
+                        format!("\"{t}\" is not a duration; write it like 45s or 2m"),
+                    )
+                })?,
+        };
+        let keep = w.keep.unwrap_or(3);
+        if keep == 0 || keep > 1000 {
+            return Err((at("keep"), "must be between 1 and 1000".into()));
+        }
+        if w.images.is_empty() {
+            return Err((
+                at("images"),
+                "needs at least one image for the pods to run".into(),
+            ));
+        }
+        let images = w
+            .images
+            .iter()
+            .enumerate()
+            .map(|(j, t)| scenario_image(t).map_err(|e| (format!("workloads[{i}].images[{j}]"), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        workloads.push(Workload {
+            name: w.name,
+            namespace,
+            every,
+            after,
+            keep,
+            node_selector: w.node_selector,
+            tolerations: w.tolerations,
+            images,
+        });
+    }
     let speed = raw.speed.unwrap_or(1.0);
     if !(speed > 0.0 && speed.is_finite()) {
         return Err((
@@ -494,6 +588,7 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
         registry,
         node_defaults: defaults,
         generate,
+        workloads,
         speed,
     })
 }

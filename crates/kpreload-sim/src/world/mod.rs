@@ -4,7 +4,7 @@
 //! the API.
 
 mod controller;
-mod gc;
+pub(crate) mod gc;
 pub(crate) mod images;
 mod kubelet;
 pub(crate) use kubelet::layer_sizes;
@@ -13,6 +13,7 @@ mod lifecycle;
 mod record;
 pub mod runtime_cli;
 mod scheduler;
+mod workloads;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -184,6 +185,8 @@ pub struct World {
     pub lifecycle: lifecycle::Lifecycle,
     /// Execs that reached each node's kubelet, for tests that count what a client costs.
     execs: Mutex<HashMap<String, u64>>,
+    /// The scenario's workloads: pods started, and when the next is due.
+    workloads: Mutex<workloads::Runs>,
 }
 
 impl World {
@@ -322,6 +325,7 @@ pub fn spawn(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
             lifecycle::pass(&sim);
             collect_garbage(&sim);
             controller::reconcile(&sim);
+            workloads::pass(&sim);
             scheduler::schedule(&sim);
             kubelet::start_pods(&sim);
             let Some(rx) = live.as_mut() else { return };
@@ -334,7 +338,9 @@ pub fn spawn(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 },
-                _ = tokio::time::sleep(gc_period) => {}
+                _ = tokio::time::sleep(
+                    workloads::next_due(&sim).map_or(gc_period, |d| d.min(gc_period))
+                ) => {}
             }
             // Let a burst of changes settle into one pass.
             tokio::time::sleep(Duration::from_millis(15)).await;
