@@ -30,15 +30,20 @@ pub enum Watch {
     /// Pods in every namespace, for which pods use an image; sent less often, since 100,000
     /// pods cost something to hand over and nothing on the live views depends on them.
     Workloads,
+    /// The kubelet's image events in every namespace: the workloads' container starts,
+    /// whether their images were there (the hit rate). Not reflected: each event becomes a
+    /// small record at once (`cluster::starts`).
+    Starts,
 }
 
 impl Watch {
-    pub const ALL: [Watch; 5] = [
+    pub const ALL: [Watch; 6] = [
         Watch::Nodes,
         Watch::Pods,
         Watch::DaemonSets,
         Watch::Events,
         Watch::Workloads,
+        Watch::Starts,
     ];
 
     /// The resource, as RBAC names it.
@@ -47,7 +52,7 @@ impl Watch {
             Watch::Nodes => "nodes",
             Watch::Pods | Watch::Workloads => "pods",
             Watch::DaemonSets => "daemonsets",
-            Watch::Events => "events",
+            Watch::Events | Watch::Starts => "events",
         }
     }
 }
@@ -77,6 +82,8 @@ pub enum Update {
     DaemonSets(Vec<Arc<DaemonSet>>),
     Events(Vec<Arc<Event>>),
     Workloads(Vec<Arc<Pod>>),
+    /// Starts seen since the last such update (not the whole set: see [`Watch::Starts`]).
+    Starts(Vec<crate::core::payoff::Start>),
     Link(Watch, Link),
 }
 
@@ -151,6 +158,7 @@ pub fn spawn_all(
             Update::Workloads,
             tx.clone(),
         ));
+        tasks.push(super::starts::spawn(client, tx));
     }
     tasks
 }
@@ -360,6 +368,8 @@ pub fn absorb(snapshot: &mut crate::core::progress::Snapshot, links: &mut Links,
         Update::DaemonSets(v) => snapshot.daemonsets = v,
         Update::Events(v) => snapshot.events = v,
         Update::Workloads(v) => snapshot.workloads = v,
+        // Kept by whoever counts them (the TUI's window), not in the snapshot.
+        Update::Starts(_) => {}
         Update::Link(w, l) => links.set(w, l),
     }
 }

@@ -136,6 +136,19 @@ pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Writ
             Err(e) => facts[i].unread = Some(e),
         }
     }
+    // What the workloads' starts say: the hit rate, and what is worth preloading.
+    match crate::cluster::starts::figures(&client, &snapshot, |pool| {
+        crate::core::findings::headroom(pool, &facts)
+    })
+    .await
+    {
+        Ok(figures) => {
+            for p in &mut pool_facts {
+                p.payoff = figures.iter().find(|f| f.pool == p.pool).cloned();
+            }
+        }
+        Err(e) => eprintln!("kpreload: {e}; the hit rate and the suggestions are left out"),
+    }
     // Findings that need no kubelet (pressure, eviction, a capped list) hold for every
     // node; the kubelet's only for those asked.
     let all = findings(&pool_facts, &facts);
@@ -146,10 +159,19 @@ pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Writ
                 "findings": all,
                 "nodes_checked": asked.len(),
                 "nodes_total": total,
+                "pools": pool_facts.iter().map(|p| {
+                    let mut v = serde_json::json!({"pool": p.pool});
+                    if let Some(f) = &p.payoff {
+                        for (k, x) in super::payoff_json(f).as_object().into_iter().flatten() {
+                            v[k] = x.clone();
+                        }
+                    }
+                    v
+                }).collect::<Vec<_>>(),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
-        Format::Table => write_table(out, &all, asked.len(), total)?,
+        Format::Table => write_table(out, &all, &pool_facts, asked.len(), total)?,
     }
     let bad = all
         .iter()
@@ -165,12 +187,23 @@ pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Writ
     Ok(())
 }
 
-fn write_table(out: &mut dyn Write, all: &[Finding], checked: usize, total: usize) -> Result<()> {
+fn write_table(
+    out: &mut dyn Write,
+    all: &[Finding],
+    pools: &[crate::core::findings::PoolFacts],
+    checked: usize,
+    total: usize,
+) -> Result<()> {
     writeln!(
         out,
         "kubelets read on {checked} of {total} pool node{}",
         if total == 1 { "" } else { "s" }
     )?;
+    for p in pools {
+        if let Some(f) = &p.payoff {
+            writeln!(out, "pool {}: {}", p.pool, f.sentence())?;
+        }
+    }
     if all.is_empty() {
         writeln!(out, "no findings: preloading should hold")?;
         return Ok(());

@@ -32,3 +32,43 @@ pub enum Format {
     Table,
     Json,
 }
+
+/// A pool's payoff in the contracts' shape (docs/contracts.md): `hit_rate`, `pull_seconds`,
+/// `waiting_seconds`, the starts, `workload_images` (what workloads started with, most seconds
+/// lost first), and `suggestions`.
+pub(crate) fn payoff_json(f: &crate::core::payoff::Figures) -> serde_json::Value {
+    let when = |t: i64| jiff::Timestamp::from_second(t).ok().map(|t| t.to_string());
+    serde_json::json!({
+        "hit_rate": f.hit_rate,
+        "starts": f.starts,
+        "present": f.present,
+        "pulled": f.pulled,
+        "failed": f.failed,
+        "pulling": f.pulling,
+        "pull_seconds": f.pull_seconds,
+        "waiting_seconds": f.waiting_seconds,
+        "since": f.since.and_then(when),
+        "workload_images": f.images.iter().map(|c| serde_json::json!({
+            "image": c.image,
+            "mark": c.mark,
+            "starts": c.starts,
+            "present": c.present,
+            "pulled": c.pulled,
+            "failed": c.failed,
+            "pull_seconds": c.pull_seconds,
+            "waiting_seconds": c.waiting_seconds,
+            "bytes": c.bytes,
+            "hit_rate_preloaded": c.hit_rate_preloaded,
+        })).collect::<Vec<_>>(),
+        "suggestions": f.suggestions.iter().map(|s| serde_json::json!({
+            "image": s.image,
+            "mark": s.mark,
+            "pulled": s.pulled,
+            "pull_seconds": s.pull_seconds,
+            "waiting_seconds": s.waiting_seconds,
+            "bytes": s.bytes,
+            "headroom": s.headroom,
+            "fits": s.fits(),
+        })).collect::<Vec<_>>(),
+    })
+}

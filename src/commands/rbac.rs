@@ -89,6 +89,10 @@ rules:
 - apiGroups: [\"\"]
   resources: [pods]
   verbs: [get, list, watch]
+# Events everywhere: the kubelet's words on each workload's image (the hit rate).
+- apiGroups: [\"\"]
+  resources: [events]
+  verbs: [list, watch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::cluster::watch::{self, Links, PodScope};
 use crate::cluster::{Target, connect};
 use crate::core::nodepools::NodePool;
+use crate::core::payoff::Figures;
 use crate::core::progress::{self, ImageState, Overview, PoolProgress, Snapshot};
 use crate::core::units;
 
@@ -124,10 +125,11 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
         };
     let mut shapes = ShapeWatch::default();
     // The output, with the node pools as the snapshot has them then.
-    let show = |o: &Overview, snapshot: &Snapshot, out: &mut dyn Write| {
+    let show = |o: &Overview, snapshot: &Snapshot, payoff: &[Figures], out: &mut dyn Write| {
         print(
             o,
             &node_pools(snapshot, &labels, o, options.pool),
+            payoff,
             options.format,
             out,
         )
@@ -170,7 +172,7 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
             .iter()
             .any(|p| p.failures() > 0 || p.problem.is_some())
         {
-            show(&selected, &snapshot, out)?;
+            show(&selected, &snapshot, &[], out)?;
             for t in &tasks {
                 t.abort();
             }
@@ -179,7 +181,7 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
         if let Some((pool, warning)) =
             shapes.see(&selected, tokio::time::Instant::now(), SHAPE_GRACE)
         {
-            show(&selected, &snapshot, out)?;
+            show(&selected, &snapshot, &[], out)?;
             for t in &tasks {
                 t.abort();
             }
@@ -221,7 +223,21 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
             } else {
                 overview
             };
-            show(&overview, &snapshot, out)?;
+            // The workloads' starts: one list of the kubelet's image events, all namespaces.
+            let payoff = match crate::cluster::starts::figures(
+                &connection.client,
+                &snapshot,
+                |_| None,
+            )
+            .await
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("kpreload: {e}; the hit rate is left out");
+                    Vec::new()
+                }
+            };
+            show(&overview, &snapshot, &payoff, out)?;
             Ok(())
         }
         Err(why) if !why.is_empty() => {
@@ -243,7 +259,7 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
         Err(_) => {
             let overview = progress::derive(&snapshot, jiff::Timestamp::now());
             let selected = select(&overview, options.pool, &connection.namespace)?;
-            show(&selected, &snapshot, out)?;
+            show(&selected, &snapshot, &[], out)?;
             if let Some(warning) = selected.pools.iter().find_map(|p| p.warning.as_deref()) {
                 bail!(
                     "timed out after {}: {warning}",
@@ -333,15 +349,45 @@ fn node_pools(
         .collect()
 }
 
-fn print(o: &Overview, node_pools: &[NodePool], format: Format, out: &mut dyn Write) -> Result<()> {
+fn print(
+    o: &Overview,
+    node_pools: &[NodePool],
+    payoff: &[Figures],
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<()> {
     match format {
         Format::Json => {
             let mut v = to_json(o);
             v["node_pools"] = node_pools_json(node_pools);
+            // Every pool carries the payoff's fields; null where the events were not read.
+            for p in v["pools"].as_array_mut().into_iter().flatten() {
+                let f = payoff.iter().find(|f| p["pool"] == f.pool.as_str());
+                let fields = match f {
+                    Some(f) => super::payoff_json(f),
+                    None => serde_json::json!({"hit_rate": null, "pull_seconds": null,
+                        "waiting_seconds": null, "starts": null, "workload_images": [], "suggestions": []}),
+                };
+                for (k, x) in fields.as_object().into_iter().flatten() {
+                    p[k] = x.clone();
+                }
+            }
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
         Format::Table => {
             out.write_all(table(o).as_bytes())?;
+            let lines: Vec<String> = o
+                .pools
+                .iter()
+                .filter_map(|p| {
+                    let f = payoff.iter().find(|f| f.pool == p.pool)?;
+                    Some(format!("  {}: {}\n", p.pool, f.sentence()))
+                })
+                .collect();
+            if !lines.is_empty() {
+                out.write_all(b"\nworkload starts:\n")?;
+                out.write_all(lines.concat().as_bytes())?;
+            }
             out.write_all(node_pools_table(node_pools).as_bytes())?;
         }
     }

@@ -83,6 +83,8 @@ pub enum Effect {
         kubelets: super::kubelets::Kubelets,
         /// What the registries name the pools' tags now.
         registry: super::registry::Digests,
+        /// What the workloads' starts say, per pool.
+        payoff: Vec<crate::core::payoff::Figures>,
         generation: u64,
     },
 }
@@ -152,6 +154,8 @@ pub struct App {
     pub pulls: super::pulls::PullReads,
     /// What the images' registries answered.
     pub registries: super::registry::Registries,
+    /// The workloads' container starts, per pool: the hit rate and what is worth preloading.
+    pub payoff: super::payoff::Payoff,
     /// The pool the last frame's matrix drew, and its rows in view, exactly.
     pub drawn_rows: std::cell::RefCell<(String, Vec<String>)>,
     /// Moves with every change the insight depends on.
@@ -199,6 +203,7 @@ impl App {
             insight: None,
             pulls: Default::default(),
             registries: Default::default(),
+            payoff: Default::default(),
             drawn_rows: Default::default(),
             generation: 0,
             insight_at: now,
@@ -278,6 +283,7 @@ impl App {
                         &self.snapshot,
                         &self.kubelets,
                         &self.registries.digests(),
+                        &self.payoff.all(),
                         self.generation,
                     ));
                 }
@@ -295,6 +301,7 @@ impl App {
         crate::core::progress::Snapshot,
         super::kubelets::Kubelets,
         super::registry::Digests,
+        Vec<crate::core::payoff::Figures>,
         u64,
     )> {
         if !self.insight_asked {
@@ -308,6 +315,7 @@ impl App {
             self.snapshot.clone(),
             self.kubelets.clone(),
             self.registries.digests(),
+            self.payoff.all(),
             self.generation,
         ))
     }
@@ -413,12 +421,13 @@ impl App {
         if let Some(asks) = self.registry_asks() {
             out.push(asks);
         }
-        if let Some((job, snapshot, kubelets, registry, generation)) = self.insight_job() {
+        if let Some((job, snapshot, kubelets, registry, payoff, generation)) = self.insight_job() {
             out.push(Effect::Derive {
                 job,
                 snapshot,
                 kubelets,
                 registry,
+                payoff,
                 generation,
             });
         }
@@ -458,13 +467,26 @@ impl App {
                 self.generation += 1;
                 self.dirty = true;
             }
+            Action::Cluster(Update::Starts(starts)) => {
+                self.payoff.seen(starts, self.now);
+                self.generation += 1;
+                self.dirty = true;
+            }
             Action::Cluster(u) => {
                 self.generation += 1;
                 let link_change = matches!(u, Update::Link(..));
                 if matches!(u, Update::Workloads(_)) {
                     self.pods_version += 1;
                 }
+                // Which pools a node is in, and what each preloader has pulled where.
+                if matches!(
+                    u,
+                    Update::Nodes(_) | Update::DaemonSets(_) | Update::Pods(_)
+                ) {
+                    self.payoff.changed();
+                }
                 watch::absorb(&mut self.snapshot, &mut self.links, u);
+                self.payoff.maintain(&self.snapshot, &self.links, self.now);
                 if !link_change {
                     self.stale = true;
                 }
@@ -472,6 +494,12 @@ impl App {
             }
             Action::Tick(now) => {
                 self.now = now;
+                let version = self.payoff.version;
+                self.payoff.maintain(&self.snapshot, &self.links, self.now);
+                if self.payoff.version != version {
+                    self.generation += 1;
+                    self.dirty = true;
+                }
                 self.pulls.sample(&self.overview);
                 if self.clock_matters() {
                     self.stale = true;
@@ -486,6 +514,7 @@ impl App {
                 self.kubelets.forget_pending();
                 self.pulls.forget_pending();
                 self.registries.forget_pending();
+                self.payoff.clear();
                 self.drawn_rows.borrow_mut().1.clear();
                 self.insight_running = false;
                 self.insight_job_id += 1;

@@ -47,10 +47,11 @@ pub enum Command {
     Apply,
     Findings,
     Refresh,
+    Suggested,
 }
 
 impl Command {
-    pub const ALL: [Command; 33] = [
+    pub const ALL: [Command; 34] = [
         Command::Up,
         Command::Down,
         Command::Left,
@@ -84,6 +85,7 @@ impl Command {
         Command::Apply,
         Command::Findings,
         Command::Refresh,
+        Command::Suggested,
     ];
 
     pub fn name(self) -> &'static str {
@@ -121,6 +123,7 @@ impl Command {
             Command::Apply => "apply",
             Command::Findings => "findings",
             Command::Refresh => "refresh",
+            Command::Suggested => "add-suggested",
         }
     }
 
@@ -163,6 +166,7 @@ impl Command {
             Command::Apply => "preview: apply it (server-side, or to the pools file)",
             Command::Findings => "will preloading hold? image GC, disk, pulls, sizing",
             Command::Refresh => "read the kubelets on screen again (disk, GC, pulls)",
+            Command::Suggested => "pool: add its workloads' costliest pull (editor)",
         }
     }
 
@@ -180,6 +184,7 @@ impl Command {
             | Command::Undo
             | Command::Preview
             | Command::Apply => "editor",
+            Command::Suggested => "pool",
             _ => "",
         }
     }

@@ -42,12 +42,16 @@ impl Insight {
         snapshot: &Snapshot,
         kubelets: &Kubelets,
         registry: &crate::tui::registry::Digests,
+        payoff: &[crate::core::payoff::Figures],
         generation: u64,
     ) -> Insight {
         let Gathered {
             mut pools,
             mut nodes,
         } = gather(snapshot, None);
+        for p in &mut pools {
+            p.payoff = payoff.iter().find(|f| f.pool == p.pool).cloned();
+        }
         if !registry.is_empty() {
             for p in &mut pools {
                 p.with_registry(|image| {

@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod insight;
 pub mod kubelets;
+pub mod payoff;
 pub mod pulls;
 pub mod registry;
 pub mod screens;
@@ -249,11 +250,12 @@ impl Worker {
                 snapshot,
                 kubelets,
                 registry,
+                payoff,
                 generation,
             } => tokio::task::spawn_blocking(move || {
                 // A failed derivation is reported too, or no other would ever start.
                 let insight = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    insight::Insight::compute(&snapshot, &kubelets, &registry, generation)
+                    insight::Insight::compute(&snapshot, &kubelets, &registry, &payoff, generation)
                 }))
                 .ok()
                 .map(Box::new);

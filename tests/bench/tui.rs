@@ -277,7 +277,7 @@ fn main() {
         let mut findings = 0;
         for _ in 0..5 {
             let t = Instant::now();
-            let insight = kpreload::tui::insight::Insight::compute(&app.snapshot, &kubelets, &Default::default(), 0);
+            let insight = kpreload::tui::insight::Insight::compute(&app.snapshot, &kubelets, &Default::default(), &[], 0);
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             findings = insight.findings.len();
         }

@@ -195,7 +195,7 @@ fn a_bad_tui_config_is_an_error_with_its_place_before_the_screen_changes() {
     assert_eq!(
         stderr(&o),
         format!(
-            "kpreload: {}:3:9: there is no command \"jump\"; the commands are up, down, left, right, page-up, page-down, top, bottom, open, back, filter, command, help, quit, cleanup, keep-more, keep-less, exclude, edit, new-pool, delete-pool, add, remove, tag, pin, pull-secrets, move-up, move-down, undo, preview, apply, findings, refresh.\n",
+            "kpreload: {}:3:9: there is no command \"jump\"; the commands are up, down, left, right, page-up, page-down, top, bottom, open, back, filter, command, help, quit, cleanup, keep-more, keep-less, exclude, edit, new-pool, delete-pool, add, remove, tag, pin, pull-secrets, move-up, move-down, undo, preview, apply, findings, refresh, add-suggested.\n",
             bad.display()
         )
     );

@@ -63,6 +63,13 @@ impl App {
             Command::Refresh => self.refresh_key(),
             Command::Edit => screens::edit::open(self),
             Command::DeletePool => screens::edit::open_delete(self),
+            // On the pools list too: the selected pool's.
+            Command::Suggested => match self.view().screen.component().pool(self) {
+                Some(pool) if !self.read_only => screens::pool::suggested(self, &pool),
+                _ => {
+                    self.notice = Some("select a pool to add what its workloads pulled most".into())
+                }
+            },
             // The screens' own: where a screen does not take them, they do nothing.
             Command::Cleanup
             | Command::KeepMore

@@ -100,6 +100,16 @@ const POOLS_HINTS: &[Command] = &[
     Command::Quit,
 ];
 
+/// The footer's hints on a pool, when writes are on.
+const POOL_HINTS: &[Command] = &[
+    Command::Open,
+    Command::Edit,
+    Command::Suggested,
+    Command::Cleanup,
+    Command::Help,
+    Command::Quit,
+];
+
 /// The keys of the current list's rows in view (the nodes whose kubelets a list reads).
 fn rows_in_view(app: &App) -> Vec<String> {
     let rows = app.rows();

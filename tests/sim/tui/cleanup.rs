@@ -85,6 +85,7 @@ pub fn cleanup_app(read_only: bool) -> App {
         Update::Link(Watch::DaemonSets, Link::Live),
         Update::Link(Watch::Events, Link::Live),
         Update::Link(Watch::Workloads, Link::Live),
+        Update::Link(Watch::Starts, Link::Live),
     ];
     app_with(read_only, updates)
 }

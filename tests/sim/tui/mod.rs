@@ -207,6 +207,61 @@ pub fn updates() -> Vec<Update> {
         Update::Link(Watch::Pods, Link::Live),
         Update::Link(Watch::DaemonSets, Link::Live),
         Update::Link(Watch::Events, Link::Live),
+        Update::Starts(starts()),
+        Update::Link(Watch::Starts, Link::Live),
+    ]
+}
+
+/// The kubelet's words on the shop's starts on the web pool: nginx (preloaded) found every
+/// time; the-app (not preloaded) pulled on web-1 behind another pull and on web-2; one
+/// start on batch-1, in no pool.
+pub fn starts() -> Vec<kpreload::core::payoff::Start> {
+    let said = |node: &str, pod: &str, image: &str, outcome| kpreload::core::payoff::Start {
+        node: node.into(),
+        namespace: "shop".into(),
+        pod: pod.into(),
+        uid: format!("uid-{pod}").into(),
+        image: image.into(),
+        at: NOW.parse::<Timestamp>().unwrap().as_second() - 600,
+        outcome,
+    };
+    use kpreload::core::payoff::Outcome::{Present, Pulled};
+    let app = "registry.local:5000/the-app:v1.3";
+    vec![
+        said("web-1", "api-1", "nginx:1.25-alpine", Present),
+        said(
+            "web-1",
+            "api-1",
+            app,
+            Pulled {
+                seconds: 12.3,
+                total: 41.0,
+                bytes: Some(221_908_431),
+            },
+        ),
+        said("web-2", "api-2", "nginx:1.25-alpine", Present),
+        said(
+            "web-2",
+            "api-2",
+            app,
+            Pulled {
+                seconds: 10.1,
+                total: 10.1,
+                bytes: Some(221_908_431),
+            },
+        ),
+        said("web-1", "api-3", "nginx:1.25-alpine", Present),
+        said("web-1", "api-3", app, Present),
+        said(
+            "batch-1",
+            "job-1",
+            app,
+            Pulled {
+                seconds: 9.0,
+                total: 9.0,
+                bytes: Some(221_908_431),
+            },
+        ),
     ]
 }
 

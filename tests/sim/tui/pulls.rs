@@ -219,6 +219,7 @@ fn big_pool(pulling: bool) -> App {
         Update::Link(Watch::DaemonSets, Link::Live),
         Update::Link(Watch::Events, Link::Live),
         Update::Link(Watch::Workloads, Link::Live),
+        Update::Link(Watch::Starts, Link::Live),
     ];
     let mut app = app_with(false, updates);
     app.open(Screen::Pool("big".into()));

@@ -383,7 +383,9 @@ mod work;
 pub use check::checked;
 pub use keys::key;
 pub use open::finished;
-pub(crate) use open::{open, open_delete, open_for, open_new_for_node_pool, open_new_pool};
+pub(crate) use open::{
+    open, open_adding, open_delete, open_for, open_new_for_node_pool, open_new_pool,
+};
 pub use work::perform;
 
 /// The editor on screen (see `App::edit`).

@@ -370,3 +370,27 @@ pub fn finished(app: &mut App, done: Done) {
         }
     }
 }
+
+/// The editor on pool `pool` with `image` being added after its last image, as if typed in
+/// the picker and taken with Enter: its registry is asked first, as for any added image.
+pub(crate) fn open_adding(app: &mut App, pool: &str, image: &str) {
+    open_for(app, pool);
+    let Some(e) = app.edit.as_mut().filter(|e| e.pool.name == pool) else {
+        return;
+    };
+    if e.draft
+        .images
+        .iter()
+        .any(|i| ImageRef::parse(image).is_ok_and(|want| i.normalized() == want.normalized()))
+    {
+        app.notice = Some(format!("the pool {pool} preloads {image} already"));
+        return;
+    }
+    e.selected = e.draft.images.len().saturating_sub(1);
+    e.step = Step::Add(Picker {
+        text: image.to_string(),
+        typed: true,
+        ..Default::default()
+    });
+    super::keys::accept(app, image.to_string());
+}
