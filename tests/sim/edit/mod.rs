@@ -408,6 +408,7 @@ fn in_gitops_mode_an_edit_goes_to_the_file_and_round_trips() {
     });
 }
 
+mod payoff;
 mod pools;
 
 #[test]
