@@ -28,6 +28,16 @@ fn fields(reason: &str) -> String {
     format!("involvedObject.kind=Pod,reason={reason}")
 }
 
+/// Whether a watch failed for want of permission (403).
+fn forbidden(e: &watcher::Error) -> bool {
+    matches!(
+        e,
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+            | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+            | watcher::Error::WatchFailed(kube::Error::Api(s)) if s.code == 403
+    )
+}
+
 /// Every start the API server still holds events for (it keeps them an hour by default),
 /// page by page, each page turned into starts before the next is read.
 pub async fn list(client: &kube::Client) -> Result<Vec<Start>, String> {
@@ -101,7 +111,8 @@ pub fn spawn(client: &kube::Client, tx: &UnboundedSender<Update>) -> tokio::task
                     Some((i, Err(e))) => {
                         tracing::warn!(watch = ?Watch::Starts, error = %e, "watch failed");
                         failing[i] = Some(describe(&e, Watch::Starts, "in all namespaces"));
-                        failed_at[i] = Some(tokio::time::Instant::now());
+                        // Not allowed is not a blip: the watcher's back-off asks again, no probe.
+                        failed_at[i] = (!forbidden(&e)).then(tokio::time::Instant::now);
                     }
                     None => return,
                 },
@@ -112,16 +123,15 @@ pub fn spawn(client: &kube::Client, tx: &UnboundedSender<Update>) -> tokio::task
                         return;
                     }
                 }
-                _ = probe.tick(), if failing.iter().any(Option::is_some) => {
+                _ = probe.tick(), if failed_at.iter().any(Option::is_some) => {
                     for i in 0..REASONS.len() {
-                        let quiet = failed_at[i].is_some_and(|t| t.elapsed() >= PROBE);
-                        if quiet
-                            && api
-                                .list_metadata(&ListParams::default().fields(&fields(REASONS[i])).limit(1))
-                                .await
-                                .is_ok()
-                            && failed_at[i].is_some_and(|t| t.elapsed() >= PROBE)
-                        {
+                        if failed_at[i].is_none_or(|t| t.elapsed() < PROBE) {
+                            continue;
+                        }
+                        let params = ListParams::default().fields(&fields(REASONS[i])).limit(1);
+                        // A probe that hangs must not hold the batches up.
+                        let answered = tokio::time::timeout(PROBE, api.list_metadata(&params)).await;
+                        if matches!(answered, Ok(Ok(_))) {
                             failing[i] = None;
                             failed_at[i] = None;
                         }

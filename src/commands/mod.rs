@@ -63,6 +63,7 @@ pub(crate) fn payoff_json(f: &crate::core::payoff::Figures) -> serde_json::Value
         "suggestions": f.suggestions.iter().map(|s| serde_json::json!({
             "image": s.image,
             "mark": s.mark,
+            "starts": s.starts,
             "pulled": s.pulled,
             "pull_seconds": s.pull_seconds,
             "waiting_seconds": s.waiting_seconds,

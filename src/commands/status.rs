@@ -365,8 +365,10 @@ fn print(
                 let f = payoff.iter().find(|f| p["pool"] == f.pool.as_str());
                 let fields = match f {
                     Some(f) => super::payoff_json(f),
-                    None => serde_json::json!({"hit_rate": null, "pull_seconds": null,
-                        "waiting_seconds": null, "starts": null, "workload_images": [], "suggestions": []}),
+                    None => serde_json::json!({"hit_rate": null, "starts": null, "present": null,
+                        "pulled": null, "failed": null, "pulling": null, "pull_seconds": null,
+                        "waiting_seconds": null, "since": null, "workload_images": [],
+                        "suggestions": []}),
                 };
                 for (k, x) in fields.as_object().into_iter().flatten() {
                     p[k] = x.clone();

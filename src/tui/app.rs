@@ -179,7 +179,14 @@ impl App {
             header,
             read_only,
             snapshot: Snapshot::default(),
-            links: Links::expecting(&watch::watches(watch::PodScope::AllNamespaces)),
+            // The starts watch is not awaited: without it (RBAC from before it) the rest works,
+            // and the pool screen says why its figures are missing.
+            links: Links::expecting(
+                &watch::watches(watch::PodScope::AllNamespaces)
+                    .into_iter()
+                    .filter(|w| *w != watch::Watch::Starts)
+                    .collect::<Vec<_>>(),
+            ),
             overview: Overview::default(),
             node_pools: Vec::new(),
             loose: Vec::new(),

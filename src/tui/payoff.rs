@@ -47,7 +47,7 @@ impl Payoff {
 
     /// Works the pools out again when due, once the nodes and preloaders are loaded.
     pub fn maintain(&mut self, snapshot: &Snapshot, links: &Links, now: Timestamp) {
-        let loaded = [Watch::Nodes, Watch::DaemonSets]
+        let loaded = [Watch::Nodes, Watch::DaemonSets, Watch::Pods]
             .iter()
             .all(|w| links.get(*w) == Link::Live);
         let now = now.as_second();

@@ -464,7 +464,7 @@ fn worth_preloading(p: &PoolFacts, nodes: &[NodeFacts]) -> Vec<Finding> {
                 ""
             };
             let size = match (s.bytes, room) {
-                (Some(b), Some(r)) if (b as i64) <= r => format!(
+                (Some(b), Some(r)) if i64::try_from(b).unwrap_or(i64::MAX) <= r => format!(
                     "; {} against {} of room before image GC on its fullest node",
                     units::bytes(b),
                     units::bytes(r.max(0) as u64)
@@ -483,15 +483,21 @@ fn worth_preloading(p: &PoolFacts, nodes: &[NodeFacts]) -> Vec<Finding> {
                 pool: Some(p.pool.clone()),
                 nodes: Vec::new(),
                 message: format!(
-                    "workloads pulled {image}{drift} {} time{} of the {} container starts seen, {} of pod start lost{waiting}{size}",
+                    "workloads pulled {image}{drift} in {} of its {} start{}, {} of pod start lost{waiting}{size}",
                     s.pulled,
-                    if s.pulled == 1 { "" } else { "s" },
-                    figures.starts,
+                    s.starts,
+                    if s.starts == 1 { "" } else { "s" },
                     units::seconds(lost)
                 ),
-                remedy: format!(
-                    "add {image} to the pool (the editor: A on the pool's screen, or the pools file and kpreload apply)"
-                ),
+                remedy: if s.mark == crate::payoff::Mark::Drifted {
+                    format!(
+                        "move the pool to {image} (the editor: t on the version it preloads), or add it beside (A on the pool's screen); in a pools file, change the image and kpreload apply"
+                    )
+                } else {
+                    format!(
+                        "add {image} to the pool (the editor: A on the pool's screen, or the pools file and kpreload apply)"
+                    )
+                },
             }
         })
         .collect()

@@ -84,11 +84,14 @@ pub fn start_of(e: &Event) -> Option<Start> {
         Said::Present => Outcome::Present,
         Said::Pulling => Outcome::Pulling,
         Said::Pulled { seconds, bytes } => {
-            let seconds = seconds?;
+            // A kubelet that gives no time still says the start pulled: a miss of unknown cost.
+            let finite = |x: f64| (x.is_finite() && x >= 0.0).then_some(x);
+            let seconds = seconds.and_then(finite).unwrap_or(0.0);
             let total = e
                 .message
                 .as_deref()
                 .and_then(including_waiting)
+                .and_then(finite)
                 .unwrap_or(seconds)
                 .max(seconds);
             Outcome::Pulled {
@@ -103,15 +106,16 @@ pub fn start_of(e: &Event) -> Option<Start> {
         .source
         .as_ref()
         .and_then(|s| s.host.as_deref())
-        .or(e.reporting_instance.as_deref())
-        .filter(|h| !h.is_empty())?;
+        .filter(|h| !h.is_empty())
+        .or(e.reporting_instance.as_deref().filter(|h| !h.is_empty()))?;
     let o = &e.involved_object;
+    // The first time it was said: the start (a count above one is the container restarting).
     let at = e
-        .last_timestamp
+        .first_timestamp
         .as_ref()
         .map(|t| t.0.as_second())
         .or(e.event_time.as_ref().map(|t| t.0.as_second()))
-        .or(e.first_timestamp.as_ref().map(|t| t.0.as_second()))
+        .or(e.last_timestamp.as_ref().map(|t| t.0.as_second()))
         .or(e
             .metadata
             .creation_timestamp
@@ -146,18 +150,34 @@ pub struct PoolScope {
     pub nodes: HashSet<String>,
     /// What it preloads.
     pub images: Vec<ImageRef>,
-    /// `(namespace, DaemonSet name)` of its preloaders.
+    /// `(namespace, DaemonSet name)` of its preloaders (their pods are told by UID; the
+    /// name is the fallback for a pod not seen).
     pub preloaders: Vec<(String, String)>,
-    /// Per node, the images (bits by their place in `images`) its preloader pod has pulled
-    /// there: the init containers that ended with exit 0.
-    pub done: HashMap<String, u128>,
+    /// Per node, when its preloader pod finished pulling each image (by its place in
+    /// `images`): the init container's `finishedAt`, exit 0; `None` not (yet).
+    pub done: HashMap<String, Vec<Option<i64>>>,
 }
 
 impl PoolScope {
-    /// Whether the preloader has pulled image number `i` of the list on `node`.
-    pub fn preloaded_on(&self, node: &str, i: usize) -> bool {
-        i < 128 && self.done.get(node).is_some_and(|m| m & (1u128 << i) != 0)
+    /// Whether the preloader had pulled image number `i` of the list on `node` by `at`.
+    pub fn preloaded_on(&self, node: &str, i: usize, at: i64) -> bool {
+        self.done
+            .get(node)
+            .and_then(|d| d.get(i).copied().flatten())
+            .is_some_and(|finished| finished <= at)
     }
+}
+
+/// A list's images by normalised name (and a `tag@digest` also by its tag), to their place.
+fn places(images: &[ImageRef]) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for (i, r) in images.iter().enumerate() {
+        out.entry(r.normalized()).or_insert(i);
+        if let (Some(tag), Some(_)) = (r.tag(), r.digest()) {
+            out.entry(format!("{}:{tag}", r.name())).or_insert(i);
+        }
+    }
+    out
 }
 
 /// Every pool's scope, and which pools each node is in.
@@ -165,8 +185,11 @@ impl PoolScope {
 pub struct Scopes {
     pub pools: Vec<PoolScope>,
     by_node: HashMap<String, Vec<usize>>,
-    /// Each pool's images, normalised, with their place in its list.
+    /// Each pool's images, normalised, with their place in its list (an image pinned as
+    /// `tag@digest` also under its tag: a pod naming the tag starts the image preloaded).
     preloaded: Vec<HashMap<String, usize>>,
+    /// The preloader pods' UIDs.
+    preloader_pods: HashSet<String>,
 }
 
 impl Scopes {
@@ -177,20 +200,12 @@ impl Scopes {
                 by_node.entry(n.clone()).or_default().push(i);
             }
         }
-        let preloaded = pools
-            .iter()
-            .map(|p| {
-                p.images
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (r.normalized(), i))
-                    .collect()
-            })
-            .collect();
+        let preloaded = pools.iter().map(|p| places(&p.images)).collect();
         Scopes {
             pools,
             by_node,
             preloaded,
+            preloader_pods: HashSet::new(),
         }
     }
 
@@ -216,35 +231,39 @@ impl Scopes {
                 ))
             })
             .collect();
-        // The preloader pods by their DaemonSet's uid: on which node, which images done.
-        let mut finished: HashMap<&str, Vec<(&str, Vec<String>)>> = HashMap::new();
+        // The preloader pods by their DaemonSet's uid: on which node, each image done when.
+        type Done<'a> = Vec<(&'a str, Vec<(String, i64)>)>;
+        let mut finished: HashMap<&str, Done> = HashMap::new();
+        let mut preloader_pods = HashSet::new();
         for pod in &s.pods {
-            let Some(node) = pod.spec.as_ref().and_then(|sp| sp.node_name.as_deref()) else {
+            let Some(owner) = pod.metadata.owner_references.iter().flatten().next() else {
                 continue;
             };
-            let Some(owner) = pod.metadata.owner_references.iter().flatten().next() else {
+            if let Some(uid) = &pod.metadata.uid {
+                preloader_pods.insert(uid.clone());
+            }
+            let Some(node) = pod.spec.as_ref().and_then(|sp| sp.node_name.as_deref()) else {
                 continue;
             };
             let specs = pod
                 .spec
                 .iter()
                 .flat_map(|sp| sp.init_containers.iter().flatten());
-            let done: Vec<String> = pod
+            let done: Vec<(String, i64)> = pod
                 .one_shot_init_statuses()
                 .into_iter()
-                .filter(|c| {
-                    c.state
-                        .as_ref()
-                        .and_then(|st| st.terminated.as_ref())
-                        .is_some_and(|t| t.exit_code == 0)
-                })
                 .filter_map(|c| {
+                    let t = c.state.as_ref()?.terminated.as_ref()?;
+                    if t.exit_code != 0 {
+                        return None;
+                    }
+                    let at = t.finished_at.as_ref()?.0.as_second();
                     let image = specs
                         .clone()
                         .find(|sp| sp.name == c.name)?
                         .image
                         .as_deref()?;
-                    Some(ImageRef::parse(image).ok()?.normalized())
+                    Some((ImageRef::parse(image).ok()?.normalized(), at))
                 })
                 .collect();
             finished
@@ -255,23 +274,20 @@ impl Scopes {
         let mut pools: Vec<PoolScope> = Vec::new();
         for g in crate::adopt::group(s.daemonsets.iter().map(|d| d.as_ref())) {
             let Ok(p) = g.preloader else { continue };
-            let place: HashMap<String, usize> = p
-                .pool
-                .images
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.normalized(), i))
-                .collect();
-            let mut done: HashMap<String, u128> = HashMap::new();
+            let place = places(&p.pool.images);
+            let mut done: HashMap<String, Vec<Option<i64>>> = HashMap::new();
             for d in &g.daemonsets {
                 let Some(uid) = d.metadata.uid.as_deref() else {
                     continue;
                 };
                 for (node, images) in finished.get(uid).into_iter().flatten() {
-                    let mask = done.entry(node.to_string()).or_default();
-                    for i in images.iter().filter_map(|n| place.get(n)) {
-                        if *i < 128 {
-                            *mask |= 1u128 << i;
+                    let at = done
+                        .entry(node.to_string())
+                        .or_insert_with(|| vec![None; p.pool.images.len()]);
+                    for (image, when) in images {
+                        if let Some(slot) = place.get(image).and_then(|i| at.get_mut(*i)) {
+                            // Two pods on one node (a rollout): the earlier finish counts.
+                            *slot = Some(slot.map_or(*when, |s| s.min(*when)));
                         }
                     }
                 }
@@ -291,7 +307,6 @@ impl Scopes {
                 .filter(|(_, labels, taints)| p.pool.covers(labels, taints))
                 .map(|(n, _, _)| n.to_string())
                 .collect();
-            // Two DaemonSets that read as one pool name (two namespaces) stay apart.
             pools.push(PoolScope {
                 pool: p.pool.name.clone(),
                 nodes: covered,
@@ -300,11 +315,17 @@ impl Scopes {
                 done,
             });
         }
-        Scopes::new(pools)
+        let mut scopes = Scopes::new(pools);
+        scopes.preloader_pods = preloader_pods;
+        scopes
     }
 
-    /// Whether a start is a preloader's own (its pod is one of a pool's DaemonSets').
+    /// Whether a start is a preloader's own (its pod is one of a pool's DaemonSets'): by
+    /// the pod's UID, else, for a pod not seen, by its name (the DaemonSet's and a dash).
     fn is_preloader(&self, s: &Start) -> bool {
+        if self.preloader_pods.contains(&*s.uid) {
+            return true;
+        }
         self.pools.iter().any(|p| {
             p.preloaders.iter().any(|(ns, ds)| {
                 *ns == *s.namespace
@@ -324,15 +345,35 @@ struct Kept {
     image: Arc<str>,
     at: i64,
     outcome: Outcome,
-    /// Whether the pool's preloader had pulled the image on the start's node when the start
-    /// was seen (the pool listing it is not enough: a rollout takes a while).
+    /// Whether the pool's preloader had pulled the image on the start's node by the time of
+    /// the start (the pool listing it is not enough: a rollout takes a while).
     preloaded: bool,
 }
+
+/// One pool's starts, oldest first, and which pod's image each is.
+#[derive(Clone, Debug, Default)]
+struct Starts {
+    starts: VecDeque<Kept>,
+    /// (pod UID, image) → the rank of what was said (see [`Outcome::rank`]).
+    seen: HashMap<(Arc<str>, Arc<str>), u8>,
+}
+
+impl Starts {
+    fn pop_front(&mut self) {
+        if let Some(k) = self.starts.pop_front() {
+            self.seen.remove(&(k.uid, k.image));
+        }
+    }
+}
+
+/// A pull whose end is not seen this long after it began is left out (its pod deleted, or
+/// the event lost): seconds.
+const PULLING_FOR: i64 = 3600;
 
 /// The rolling window of workload starts, per pool.
 #[derive(Clone, Debug)]
 pub struct Window {
-    pools: BTreeMap<String, VecDeque<Kept>>,
+    pools: BTreeMap<String, Starts>,
     pending: VecDeque<Start>,
     /// Normalised names, parsed once per text.
     names: HashMap<Arc<str>, Option<Arc<str>>>,
@@ -364,7 +405,7 @@ impl Window {
 
     /// Starts kept, pending ones included: what the window holds in memory.
     pub fn retained(&self) -> usize {
-        self.pools.values().map(VecDeque::len).sum::<usize>() + self.pending.len()
+        self.pools.values().map(|k| k.starts.len()).sum::<usize>() + self.pending.len()
     }
 
     /// Holds a start until the pools are known ([`Window::settle`]).
@@ -377,7 +418,9 @@ impl Window {
 
     /// Records the starts held back, now that the pools are known.
     pub fn settle(&mut self, scopes: &Scopes, now: i64) {
-        for s in std::mem::take(&mut self.pending) {
+        let mut pending: Vec<Start> = std::mem::take(&mut self.pending).into();
+        pending.sort_by_key(|s| s.at);
+        for s in pending {
             self.record(s, scopes, now);
         }
     }
@@ -397,6 +440,8 @@ impl Window {
     /// Records one start in every pool whose nodes it ran on (none: counted as outside).
     /// Two events of one pod's image are one start: a later word replaces an earlier one
     /// (`Pulling` then `Pulled`), a restart (the same words again) is not counted again.
+    /// The window stays in time order whatever order the events come in, and keeps the
+    /// latest `limit` starts.
     pub fn record(&mut self, start: Start, scopes: &Scopes, now: i64) {
         if scopes.is_preloader(&start) {
             self.preloaders += 1;
@@ -413,42 +458,73 @@ impl Window {
         if start.at < cutoff {
             return;
         }
+        let rank = start.outcome.rank();
         for &i in pools {
             let scope = &scopes.pools[i];
             let preloaded = scopes.preloaded[i]
                 .get(&*image)
-                .is_some_and(|at| scope.preloaded_on(&start.node, *at));
+                .is_some_and(|at| scope.preloaded_on(&start.node, *at, start.at));
             let kept = self.pools.entry(scope.pool.clone()).or_default();
-            if let Some(k) = kept
-                .iter_mut()
-                .rev()
-                .find(|k| k.uid == start.uid && k.image == image)
-            {
-                if start.outcome.rank() > k.outcome.rank() {
-                    k.outcome = start.outcome.clone();
-                    k.at = k.at.max(start.at);
+            let key = (start.uid.clone(), image.clone());
+            if let Some(seen) = kept.seen.get_mut(&key) {
+                // Said before: only a later word (a pull's end) changes it; rare, so found
+                // by a scan.
+                if rank > *seen {
+                    *seen = rank;
+                    if let Some(k) = kept
+                        .starts
+                        .iter_mut()
+                        .rev()
+                        .find(|k| k.uid == start.uid && k.image == image)
+                    {
+                        k.outcome = start.outcome.clone();
+                    }
                 }
                 continue;
             }
-            kept.push_back(Kept {
-                uid: start.uid.clone(),
-                image: image.clone(),
-                at: start.at,
-                outcome: start.outcome.clone(),
-                preloaded,
-            });
-            while kept.len() > self.limit || kept.front().is_some_and(|k| k.at < cutoff) {
+            if kept.starts.len() >= self.limit
+                && kept.starts.front().is_some_and(|k| k.at > start.at)
+            {
+                // Older than everything a full window keeps.
+                continue;
+            }
+            let at = kept.starts.partition_point(|k| k.at <= start.at);
+            kept.starts.insert(
+                at,
+                Kept {
+                    uid: start.uid.clone(),
+                    image: image.clone(),
+                    at: start.at,
+                    outcome: start.outcome.clone(),
+                    preloaded,
+                },
+            );
+            kept.seen.insert(key, rank);
+            while kept.starts.len() > self.limit
+                || kept.starts.front().is_some_and(|k| k.at < cutoff)
+            {
                 kept.pop_front();
             }
         }
     }
 
-    /// Drops what is older than the horizon.
+    /// Drops what is older than the horizon, and pulls whose end was not seen in an hour.
     pub fn expire(&mut self, now: i64) {
         let cutoff = now - self.horizon;
         for kept in self.pools.values_mut() {
-            while kept.front().is_some_and(|k| k.at < cutoff) {
+            while kept.starts.front().is_some_and(|k| k.at < cutoff) {
                 kept.pop_front();
+            }
+            let stale = |k: &Kept| k.outcome == Outcome::Pulling && k.at < now - PULLING_FOR;
+            if kept.starts.iter().any(stale) {
+                let Starts { starts, seen } = kept;
+                starts.retain(|k| {
+                    let keep = !stale(k);
+                    if !keep {
+                        seen.remove(&(k.uid.clone(), k.image.clone()));
+                    }
+                    keep
+                });
             }
         }
     }
@@ -462,7 +538,7 @@ impl Window {
     /// A pool's figures: `images` what it preloads now, `headroom` the least room before
     /// image GC among its nodes read (bytes; None: not read).
     pub fn figures(&self, pool: &str, images: &[ImageRef], headroom: Option<i64>) -> Figures {
-        let kept = self.pools.get(pool);
+        let kept = self.pools.get(pool).map(|k| &k.starts);
         figures(
             pool,
             kept.into_iter().flatten(),
@@ -479,9 +555,12 @@ impl Window {
 pub enum Mark {
     /// In the list, and every start while it was found it there.
     Preloaded,
-    /// In the list, yet a workload pulled it: evicted by GC, or the node's preloader had not
-    /// got to it.
+    /// In the list, yet a workload pulled it on a node where the preloader had pulled it
+    /// before: evicted since (image GC, most likely).
     Evicted,
+    /// In the list, but every start came before its preloader had pulled it on that node
+    /// (just added, or a node that joined): nothing to judge it by yet.
+    Preloading,
     /// Not in the list, but another version of it is.
     Drifted,
     NotPreloaded,
@@ -492,6 +571,7 @@ impl Mark {
         match self {
             Mark::Preloaded => "preloaded",
             Mark::Evicted => "evicted",
+            Mark::Preloading => "preloading",
             Mark::Drifted => "drifted",
             Mark::NotPreloaded => "not preloaded",
         }
@@ -529,6 +609,8 @@ impl ImageCost {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Suggestion {
     pub image: String,
+    /// Its starts, and how many of them pulled it.
+    pub starts: usize,
     pub pulled: usize,
     pub pull_seconds: f64,
     pub waiting_seconds: f64,
@@ -540,7 +622,7 @@ pub struct Suggestion {
 
 impl Suggestion {
     pub fn fits(&self) -> Option<bool> {
-        Some(self.bytes? as i64 <= self.headroom?)
+        Some(i64::try_from(self.bytes?).unwrap_or(i64::MAX) <= self.headroom?)
     }
 }
 
@@ -644,8 +726,14 @@ impl Figures {
 /// `86 %`, `100 %`, `99.5 %`.
 pub fn percent(rate: f64) -> String {
     let p = rate * 100.0;
-    if p > 99.0 && p < 100.0 || p > 0.0 && p < 1.0 {
+    if p > 99.0 && p < 100.0 {
+        // Never 100 % while one start missed: 99.96 reads 99.9.
+        format!("{:.1} %", (p * 10.0).floor() / 10.0)
+    } else if p > 0.0 && p < 1.0 {
         format!("{p:.1} %")
+    } else if p > 0.0 && p < 100.0 {
+        // 99.6 would round to a 100 it is not; the others as they round.
+        format!("{:.0} %", p.round().min(99.0))
     } else {
         format!("{p:.0} %")
     }
@@ -658,7 +746,7 @@ fn figures<'a>(
     headroom: Option<i64>,
     horizon: i64,
 ) -> Figures {
-    let preloaded: HashSet<String> = images.iter().map(ImageRef::normalized).collect();
+    let preloaded = places(images);
     let repositories: HashSet<String> = images.iter().map(ImageRef::name).collect();
     let mut f = Figures {
         pool: pool.to_string(),
@@ -730,9 +818,11 @@ fn figures<'a>(
             let mut c = t.cost;
             let (hits, of) = t.while_preloaded;
             c.hit_rate_preloaded = (of > 0).then(|| hits as f64 / of as f64);
-            c.mark = if preloaded.contains(&c.image) {
+            c.mark = if preloaded.contains_key(&c.image) {
                 if hits < of {
                     Mark::Evicted
+                } else if of == 0 && c.pulled + c.failed > 0 {
+                    Mark::Preloading
                 } else {
                     Mark::Preloaded
                 }
@@ -757,6 +847,7 @@ fn figures<'a>(
         .take(SUGGESTIONS)
         .map(|c| Suggestion {
             image: c.image.clone(),
+            starts: c.starts,
             pulled: c.pulled,
             pull_seconds: c.pull_seconds,
             waiting_seconds: c.waiting_seconds,

@@ -524,16 +524,28 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
             return Err((at("name"), format!("the name \"{}\" {p}", w.name)));
         }
         let namespace = w.namespace.unwrap_or_else(|| "default".into());
+        if workloads
+            .iter()
+            .any(|o: &Workload| o.name == w.name && o.namespace == namespace)
+        {
+            return Err((
+                at("name"),
+                format!(
+                    "two workloads named \"{}\" in {namespace}: their pods would be one set",
+                    w.name
+                ),
+            ));
+        }
         if let Some(p) = kpreload_core::pools::dns_label_problem(&namespace, 63) {
             return Err((at("namespace"), format!("\"{namespace}\" {p}")));
         }
         let every = crate::world::gc::go_seconds(&w.every)
-            .filter(|s| *s >= 1.0 && s.is_finite())
+            .filter(|s| (1.0..=31_536_000.0).contains(s))
             .ok_or_else(|| {
                 (
                     at("every"),
                     format!(
-                        "\"{}\" is not a period of a second or more; write it like 30s or 2m",
+                        "\"{}\" is not a period from a second to a year; write it like 30s or 2m",
                         w.every
                     ),
                 )
@@ -541,11 +553,13 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
         let after = match &w.after {
             None => 0.0,
             Some(t) => crate::world::gc::go_seconds(t)
-                .filter(|s| *s >= 0.0 && s.is_finite())
+                .filter(|s| (0.0..=31_536_000.0).contains(s))
                 .ok_or_else(|| {
                     (
                         at("after"),
-                        format!("\"{t}\" is not a duration; write it like 45s or 2m"),
+                        format!(
+                            "\"{t}\" is not a duration of at most a year; write it like 45s or 2m"
+                        ),
                     )
                 })?,
         };

@@ -65,7 +65,7 @@ impl App {
             Command::DeletePool => screens::edit::open_delete(self),
             // On the pools list too: the selected pool's.
             Command::Suggested => match self.view().screen.component().pool(self) {
-                Some(pool) if !self.read_only => screens::pool::suggested(self, &pool),
+                Some(pool) => screens::pool::suggested(self, &pool),
                 _ => {
                     self.notice = Some("select a pool to add what its workloads pulled most".into())
                 }

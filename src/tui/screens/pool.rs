@@ -93,7 +93,7 @@ impl Component for PoolScreen {
     fn command(&self, app: &mut App, command: Command) -> bool {
         match command {
             Command::Cleanup => super::plan::open(app, Scope::Pool(self.name.clone())),
-            Command::Suggested if !app.read_only => suggested(app, &self.name),
+            Command::Suggested => suggested(app, &self.name),
             _ => return false,
         }
         true
@@ -162,10 +162,18 @@ fn payoff(app: &App, pool: &str) -> Option<crate::core::payoff::Figures> {
 
 /// `A`: the editor on this pool, adding the image its workloads lost most time pulling.
 pub(crate) fn suggested(app: &mut App, pool: &str) {
+    if app.read_only {
+        app.notice = Some("read-only: the pool's images cannot be edited".into());
+        return;
+    }
     if !app.payoff.ready(&app.links) {
         app.notice = Some(
-            "the workloads' starts are still being read (the kubelet's events in every namespace)"
-                .into(),
+            match app.links.get(crate::cluster::watch::Watch::Starts) {
+                crate::cluster::watch::Link::Retrying(why) => {
+                    format!("the workloads' starts cannot be read: {why}")
+                }
+                _ => "the workloads' starts are still being read (the kubelet's events in every namespace)".to_string(),
+            },
         );
         return;
     }
@@ -187,6 +195,7 @@ fn mark_of(mark: crate::core::payoff::Mark) -> &'static str {
     match mark {
         Mark::Preloaded => "preloaded",
         Mark::Evicted => "preloaded, yet pulled",
+        Mark::Preloading => "added; not on those nodes yet",
         Mark::Drifted => "another version preloaded",
         Mark::NotPreloaded => "not preloaded",
     }
@@ -206,20 +215,21 @@ fn draw_payoff(
     use crate::core::payoff::Mark;
     let t = &app.config.theme;
     let mut lines: Vec<Line> = Vec::new();
-    match figures {
-        None if app.links.get(crate::cluster::watch::Watch::Starts)
-            != crate::cluster::watch::Link::Live =>
-        {
-            lines.push(Line::styled(
-                "reading the kubelet's image events in every namespace…",
-                Style::new().fg(t.dim),
-            ))
-        }
-        None => lines.push(Line::styled(
+    use crate::cluster::watch::{Link, Watch};
+    match (figures, app.links.get(Watch::Starts)) {
+        (None, Link::Retrying(why)) => lines.push(Line::styled(
+            format!("the kubelet's image events cannot be read: {why}"),
+            Style::new().fg(t.fail),
+        )),
+        (None, Link::Connecting) => lines.push(Line::styled(
+            "reading the kubelet's image events in every namespace…",
+            Style::new().fg(t.dim),
+        )),
+        (None, Link::Live) => lines.push(Line::styled(
             "no workload start counted yet",
             Style::new().fg(t.dim),
         )),
-        Some(f) => {
+        (Some(f), _) => {
             let style = match f.hit_rate {
                 Some(r) if r >= 0.95 => Style::new().fg(t.ok),
                 Some(_) => Style::new().fg(t.busy),
@@ -261,6 +271,7 @@ fn draw_payoff(
                 let mark_style = match c.mark {
                     Mark::Preloaded => Style::new().fg(t.ok),
                     Mark::Evicted => Style::new().fg(t.fail),
+                    Mark::Preloading => Style::new().fg(t.dim),
                     Mark::Drifted | Mark::NotPreloaded => Style::new().fg(t.busy),
                 };
                 let cost = if c.pulled > 0 {

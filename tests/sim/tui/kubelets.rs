@@ -97,7 +97,7 @@ fn only_the_kubelets_on_screen_are_read_then_gauges_sizing_and_findings_show_wha
         let worth = &app.insight.as_ref().unwrap().findings[4];
         assert!(
             worth.message.starts_with(
-                "workloads pulled registry.local:5000/the-app:v1.3 2 times of the 6 container starts seen, 51s of pod start lost (28s of it waiting behind other pulls); 221.91 MB against "
+                "workloads pulled registry.local:5000/the-app:v1.3 in 2 of its 3 starts, 51s of pod start lost (28s of it waiting behind other pulls); 221.91 MB against "
             ) && worth.message.ends_with("of room before image GC on its fullest node"),
             "{worth:?}"
         );

@@ -304,3 +304,63 @@ fn the_pools_list_shows_every_node_pool_covered_or_not_then_the_nodes_in_neither
         )
     );
 }
+
+#[test]
+fn without_leave_to_read_events_the_rest_is_live_and_the_pool_says_why_its_figures_are_missing() {
+    let why = "may not list and watch events in all namespaces (403 Forbidden); `kpreload rbac` prints the role this needs";
+    let mut updates: Vec<Update> = updates()
+        .into_iter()
+        .filter(|u| !matches!(u, Update::Starts(_) | Update::Link(Watch::Starts, _)))
+        .collect();
+    updates.push(Update::Link(Watch::Starts, Link::Retrying(why.into())));
+    let mut app = app_with(false, updates);
+    app.open(Screen::Pool("web".into()));
+    app.refresh();
+    let screen = draw(&mut app, 160, 48);
+    assert!(screen.contains("● live"), "{screen}");
+    assert!(
+        screen.contains(&format!("the kubelet's image events cannot be read: {why}")),
+        "{screen}"
+    );
+    press(&mut app, "A");
+    assert_eq!(
+        app.notice.as_deref(),
+        Some(format!("the workloads' starts cannot be read: {why}").as_str())
+    );
+    assert_eq!(app.view().screen, Screen::Pool("web".into()));
+}
+
+#[test]
+fn a_on_a_pool_opens_the_editor_with_its_costliest_miss_added_and_read_only_refuses() {
+    let mut app = app();
+    app.open(Screen::Pool("web".into()));
+    app.refresh();
+    press(&mut app, "A");
+    assert_eq!(app.view().screen, Screen::Edit, "{:?}", app.notice);
+    let draft: Vec<String> = app
+        .edit
+        .as_ref()
+        .unwrap()
+        .draft
+        .images
+        .iter()
+        .map(|i| i.written().to_string())
+        .collect();
+    assert_eq!(
+        draft,
+        [
+            "nginx:1.25-alpine",
+            "node:20-alpine",
+            "redis:7-alpine",
+            "registry.local:5000/the-app:v1.3"
+        ]
+    );
+    let mut app = app_with(true, updates());
+    app.open(Screen::Pool("web".into()));
+    app.refresh();
+    press(&mut app, "A");
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("read-only: the pool's images cannot be edited")
+    );
+}

@@ -41,9 +41,9 @@ fn web(images: &[&str]) -> Scopes {
             nodes: ["web-1", "web-2"].map(String::from).into(),
             images: refs(images),
             preloaders: vec![("kube-system".into(), "image-preloader-web".into())],
-            // The preloader has pulled every image on both nodes.
+            // The preloader pulled every image on both nodes long before.
             done: ["web-1", "web-2"]
-                .map(|n| (n.to_string(), u128::MAX))
+                .map(|n| (n.to_string(), vec![Some(0); images.len()]))
                 .into(),
         },
         PoolScope {
@@ -414,14 +414,18 @@ fn the_sentence_says_the_rate_and_the_cost() {
         "no workload start seen yet on its nodes"
     );
     assert_eq!(percent(0.995), "99.5 %");
+    assert_eq!(percent(0.9996), "99.9 %", "never 100 % with a miss");
+    assert_eq!(percent(0.5), "50 %");
     assert_eq!(percent(1.0), "100 %");
 }
 
 #[test]
 fn a_start_before_the_preloader_got_to_its_node_is_not_counted_as_preloaded() {
     let mut scopes = web(&["redis:7-alpine"]);
-    // On web-2 the preloader has not pulled redis yet (a rollout under way).
-    scopes.pools[0].done.insert("web-2".into(), 0);
+    // On web-2 the preloader pulled redis only after the start (a rollout under way).
+    scopes.pools[0]
+        .done
+        .insert("web-2".into(), vec![Some(NOW + 5)]);
     let scopes = Scopes::new(scopes.pools);
     let mut w = Window::default();
     w.record(
@@ -442,4 +446,78 @@ fn a_start_before_the_preloader_got_to_its_node_is_not_counted_as_preloaded() {
     );
     assert_eq!(f.images[0].hit_rate_preloaded, Some(1.0));
     assert_eq!(f.hit_rate, Some(0.5));
+    // Had every start come before the preload, there would be nothing to judge it by.
+    let mut w = Window::default();
+    w.record(
+        start("web-2", "c", "redis:7-alpine", pulled(3.0, 3.0)),
+        &scopes,
+        NOW,
+    );
+    let f = w.figures("web", &refs(&["redis:7-alpine"]), None);
+    assert_eq!(f.images[0].mark, Mark::Preloading);
+    assert_eq!(f.images[0].hit_rate_preloaded, None);
+    assert!(f.suggestions.is_empty(), "it is in the list already");
+}
+
+#[test]
+fn a_tag_pinned_to_its_digest_is_the_tag_workloads_name() {
+    let pinned =
+        "nginx:1.25-alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let scopes = web(&[pinned]);
+    let mut w = Window::default();
+    w.record(
+        start("web-1", "a", "nginx:1.25-alpine", Outcome::Present),
+        &scopes,
+        NOW,
+    );
+    let f = w.figures("web", &refs(&[pinned]), None);
+    assert_eq!(f.images[0].mark, Mark::Preloaded, "not another version");
+    assert_eq!(f.images[0].hit_rate_preloaded, Some(1.0));
+}
+
+#[test]
+fn the_window_keeps_the_latest_starts_whatever_order_they_come_in() {
+    let scopes = web(&[]);
+    let mut w = Window::new(3, HORIZON);
+    // Listed out of order (three watches, a relist).
+    for (pod, ago) in [("e", 5), ("a", 9), ("d", 6), ("b", 8), ("c", 7)] {
+        let mut s = start("web-1", pod, "redis:7-alpine", Outcome::Present);
+        s.at = NOW - ago;
+        w.record(s, &scopes, NOW);
+    }
+    let kept: Vec<&str> = w.pools["web"].starts.iter().map(|k| &*k.uid).collect();
+    assert_eq!(
+        kept,
+        ["uid-c", "uid-d", "uid-e"],
+        "the three latest, oldest first"
+    );
+    // A pull whose end never came is dropped after an hour; the rest stay.
+    let mut s = start("web-1", "f", "redis:7-alpine", Outcome::Pulling);
+    s.at = NOW - 1;
+    w.record(s, &scopes, NOW);
+    assert_eq!(w.figures("web", &[], None).pulling, 1);
+    w.expire(NOW + PULLING_FOR + 10);
+    let f = w.figures("web", &[], None);
+    // f pushed c out of the three kept; d and e are left.
+    assert_eq!((f.pulling, f.starts), (0, 2));
+}
+
+#[test]
+fn a_pull_without_a_time_is_still_a_miss() {
+    let s = start_of(&event(
+        "web-1",
+        "api-1",
+        "Pulled",
+        "Successfully pulled image \"redis:7-alpine\"",
+        AT,
+    ))
+    .unwrap();
+    assert_eq!(
+        s.outcome,
+        Outcome::Pulled {
+            seconds: 0.0,
+            total: 0.0,
+            bytes: None
+        }
+    );
 }

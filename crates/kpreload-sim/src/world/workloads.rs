@@ -18,6 +18,13 @@ pub struct Runs {
     next: Vec<(u64, Option<Instant>)>,
 }
 
+/// Simulated seconds in real time, at most a year (a tiny speed must not overflow).
+fn real(sim_seconds: f64, speed: f64) -> Duration {
+    Duration::try_from_secs_f64(sim_seconds / speed)
+        .unwrap_or(Duration::MAX)
+        .min(Duration::from_secs(365 * 24 * 3600))
+}
+
 /// When the next workload pod is due (None: no workloads).
 pub fn next_due(sim: &Sim) -> Option<Duration> {
     let runs = sim
@@ -50,14 +57,14 @@ pub fn pass(sim: &Sim) {
         if runs.next.len() != workloads.len() {
             runs.next = workloads
                 .iter()
-                .map(|w| (0, Some(now + Duration::from_secs_f64(w.after / speed))))
+                .map(|w| (0, Some(now + real(w.after, speed))))
                 .collect();
         }
         for (i, w) in workloads.iter().enumerate() {
             let (count, at) = &mut runs.next[i];
             if at.is_none_or(|t| t <= now) {
                 *count += 1;
-                *at = Some(now + Duration::from_secs_f64(w.every / speed));
+                *at = Some(now + real(w.every, speed));
                 due.push((i, *count));
             }
         }
