@@ -3,11 +3,13 @@
 //! of known images; each keystroke in the add picker ranks it; the preview derives every
 //! node's pulls for a pool.
 
-use std::sync::Arc;
+#[path = "common.rs"]
+mod common;
+
 use std::time::Instant;
 
 use kpreload::core::edit::{Catalog, Rates, pool_nodes, pulls};
-use kpreload::core::progress::{Snapshot, derive};
+use kpreload::core::progress::derive;
 use kpreload::core::reference::ImageRef;
 use kpreload::core::selector::{NodeSelector, Requirement};
 
@@ -16,33 +18,7 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let scenario = kpreload::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
-    let state = kpreload::sim::build(scenario, 1).unwrap();
-    let read = |kind: &'static str| -> Vec<serde_json::Value> {
-        state
-            .store
-            .list(kind, None)
-            .1
-            .iter()
-            .map(|o| (**o).clone())
-            .collect()
-    };
-    let snapshot = Snapshot {
-        nodes: read("Node")
-            .into_iter()
-            .map(|o| Arc::new(serde_json::from_value(o).unwrap()))
-            .collect(),
-        workloads: read("Pod")
-            .into_iter()
-            .map(|o| Arc::new(serde_json::from_value(o).unwrap()))
-            .collect(),
-        daemonsets: read("DaemonSet")
-            .into_iter()
-            .map(|o| Arc::new(serde_json::from_value(o).unwrap()))
-            .collect(),
-        ..Default::default()
-    };
+    let snapshot = common::large_snapshot();
     let overview = derive(&snapshot, jiff::Timestamp::now());
     println!(
         "{} nodes, {} pods, {} pools",

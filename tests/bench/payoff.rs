@@ -1,8 +1,11 @@
-//! The payoff's costs on large.yaml (5,000 nodes in 10 pools, 100,000 pods):
-//! `cargo bench --bench payoff`, with a preloader per pool. Working out which pools each node is in (the TUI does it at
+//! The payoff's costs on large.yaml (5,000 nodes in 10 pools, a preloader each):
+//! `cargo bench --bench payoff`. Working out which pools each node is in (the TUI does it at
 //! most every two seconds while nodes, preloaders or their pods change), taking in 100,000
 //! workload starts out of order (a relist of a busy hour), and every pool's figures (the
 //! findings ask once a second; the pool screen per frame). It prints what the window keeps.
+
+#[path = "common.rs"]
+mod common;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,23 +18,8 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let scenario = kpreload::sim::load(&root.join("config/scenarios/large.yaml")).unwrap();
-    let state = kpreload::sim::build(scenario, 1).unwrap();
-    let read = |kind: &'static str| -> Vec<serde_json::Value> {
-        state
-            .store
-            .list(kind, None)
-            .1
-            .iter()
-            .map(|o| (**o).clone())
-            .collect()
-    };
     let snapshot = Snapshot {
-        nodes: read("Node")
-            .into_iter()
-            .map(|o| Arc::new(serde_json::from_value(o).unwrap()))
-            .collect(),
+        nodes: common::large_snapshot().nodes,
         // Ten preloaders, one per node pool, as the TUI bench applies them.
         daemonsets: [
             "web", "api", "batch", "ml", "gpu", "data", "cache", "edge", "ci", "general",

@@ -651,9 +651,27 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// The figures in a line: `hit rate 86 % (43 of 50 starts found their images); 184 s
-    /// pulling, 41 s of it waiting`.
+    /// The figures in a line: `hit rate 86 % (43 of 50 container starts found their image
+    /// on the node); 3m04s pulling, 41s of it waiting behind other pulls`.
     pub fn sentence(&self) -> String {
+        self.words(
+            "container starts found their image on the node",
+            "; ",
+            " behind other pulls",
+        )
+    }
+
+    /// The same in a short line, for a screen: `hit rate 67 % (4 of 6 starts) · 51s
+    /// pulling, 31s of it waiting · 1 failed · 1 pulling now`.
+    pub fn short(&self) -> String {
+        let mut out = self.words("starts", " · ", "");
+        if self.hit_rate.is_some() && self.pulling > 0 {
+            out.push_str(&format!(" · {} pulling now", self.pulling));
+        }
+        out
+    }
+
+    fn words(&self, starts: &str, between: &str, behind: &str) -> String {
         let ended = self.present + self.pulled + self.failed;
         let Some(rate) = self.hit_rate else {
             return match self.pulling {
@@ -665,59 +683,24 @@ impl Figures {
             };
         };
         let mut out = format!(
-            "hit rate {} ({} of {ended} container starts found their image on the node)",
+            "hit rate {} ({} of {ended} {starts})",
             percent(rate),
             self.present
         );
         if self.pulled > 0 {
             out.push_str(&format!(
-                "; {} pulling",
+                "{between}{} pulling",
                 crate::units::seconds(self.pull_seconds + self.waiting_seconds)
             ));
             if self.waiting_seconds >= 0.5 {
                 out.push_str(&format!(
-                    ", {} of it waiting behind other pulls",
+                    ", {} of it waiting{behind}",
                     crate::units::seconds(self.waiting_seconds)
                 ));
             }
         }
         if self.failed > 0 {
-            out.push_str(&format!("; {} failed", self.failed));
-        }
-        out
-    }
-}
-
-impl Figures {
-    /// The figures in a short line, for a screen: `hit rate 67 % (4 of 6 starts) · 51s
-    /// pulling, 31s of it waiting · 1 failed`.
-    pub fn short(&self) -> String {
-        let ended = self.present + self.pulled + self.failed;
-        let Some(rate) = self.hit_rate else {
-            return self.sentence();
-        };
-        let mut out = format!(
-            "hit rate {} ({} of {ended} starts)",
-            percent(rate),
-            self.present
-        );
-        if self.pulled > 0 {
-            out.push_str(&format!(
-                " · {} pulling",
-                crate::units::seconds(self.pull_seconds + self.waiting_seconds)
-            ));
-            if self.waiting_seconds >= 0.5 {
-                out.push_str(&format!(
-                    ", {} of it waiting",
-                    crate::units::seconds(self.waiting_seconds)
-                ));
-            }
-        }
-        if self.failed > 0 {
-            out.push_str(&format!(" · {} failed", self.failed));
-        }
-        if self.pulling > 0 {
-            out.push_str(&format!(" · {} pulling now", self.pulling));
+            out.push_str(&format!("{between}{} failed", self.failed));
         }
         out
     }

@@ -142,16 +142,7 @@ fn the_image_a_pool_misses_comes_first_and_once_added_its_next_start_finds_it() 
         // A on the pool's screen: the editor, with python:3.12-slim added; preview, apply.
         press(&mut s.app, ":pool web<Enter>A");
         assert_eq!(s.app.view().screen, Screen::Edit, "{:?}", s.app.notice);
-        let draft: Vec<String> = s
-            .app
-            .edit
-            .as_ref()
-            .unwrap()
-            .draft
-            .images
-            .iter()
-            .map(|i| i.written().to_string())
-            .collect();
+        let draft = crate::tui::edit::draft(&s.app);
         assert_eq!(draft.last().map(String::as_str), Some(SLIM), "{draft:?}");
         press(&mut s.app, "p");
         s.work().await;

@@ -27,7 +27,8 @@ pub(crate) fn edit_app() -> App {
     app
 }
 
-fn draft(app: &App) -> Vec<String> {
+/// The editor's draft, as written.
+pub(crate) fn draft(app: &App) -> Vec<String> {
     app.edit
         .as_ref()
         .unwrap()

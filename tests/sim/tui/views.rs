@@ -337,17 +337,8 @@ fn a_on_a_pool_opens_the_editor_with_its_costliest_miss_added_and_read_only_refu
     app.refresh();
     press(&mut app, "A");
     assert_eq!(app.view().screen, Screen::Edit, "{:?}", app.notice);
-    let draft: Vec<String> = app
-        .edit
-        .as_ref()
-        .unwrap()
-        .draft
-        .images
-        .iter()
-        .map(|i| i.written().to_string())
-        .collect();
     assert_eq!(
-        draft,
+        super::edit::draft(&app),
         [
             "nginx:1.25-alpine",
             "node:20-alpine",
