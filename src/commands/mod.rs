@@ -55,6 +55,7 @@ pub(crate) fn payoff_json(f: &crate::core::payoff::Figures) -> serde_json::Value
             "present": c.present,
             "pulled": c.pulled,
             "failed": c.failed,
+            "pulling": c.pulling,
             "pull_seconds": c.pull_seconds,
             "waiting_seconds": c.waiting_seconds,
             "bytes": c.bytes,

@@ -587,6 +587,8 @@ pub struct ImageCost {
     pub present: usize,
     pub pulled: usize,
     pub failed: usize,
+    /// Pulls under way (or whose end was not seen yet).
+    pub pulling: usize,
     /// The kubelet's pull time, summed.
     pub pull_seconds: f64,
     /// The wait behind other pulls, summed (`including waiting` less the pull).
@@ -751,6 +753,7 @@ fn figures<'a>(
                 present: 0,
                 pulled: 0,
                 failed: 0,
+                pulling: 0,
                 pull_seconds: 0.0,
                 waiting_seconds: 0.0,
                 bytes: None,
@@ -773,7 +776,10 @@ fn figures<'a>(
                     t.while_preloaded.0 += 1;
                 }
             }
-            Outcome::Pulling => f.pulling += 1,
+            Outcome::Pulling => {
+                f.pulling += 1;
+                c.pulling += 1;
+            }
             Outcome::Pulled {
                 seconds,
                 total,

@@ -282,7 +282,19 @@ fn draw_payoff(
                         units::seconds(c.lost())
                     )
                 } else {
-                    format!("{} of {} found it", c.present, c.starts)
+                    let ended = c.present + c.failed;
+                    let mut text = if ended > 0 {
+                        format!("{} of {ended} found it", c.present)
+                    } else {
+                        String::new()
+                    };
+                    if c.pulling > 0 {
+                        if !text.is_empty() {
+                            text.push_str(", ");
+                        }
+                        text.push_str(&format!("{} pulling now", c.pulling));
+                    }
+                    text
                 };
                 let size = c
                     .bytes
