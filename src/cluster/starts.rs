@@ -176,5 +176,6 @@ pub async fn figures(
     for s in starts {
         window.record(s, &scopes, now);
     }
+    window.expire(now);
     Ok(scopes.figures(&window, headroom))
 }

@@ -51,13 +51,18 @@ impl Payoff {
             .iter()
             .all(|w| links.get(*w) == Link::Live);
         let now = now.as_second();
+        // Old starts and pulls whose end never came leave, whether or not anything changes.
+        let before = self.window.retained();
+        self.window.expire(now);
+        if self.window.retained() != before {
+            self.version += 1;
+        }
         let due = self.scopes.is_none() || (self.stale && now - self.scoped_at >= RESCOPE);
         if !loaded || !due {
             return;
         }
         let scopes = Scopes::of(snapshot);
         self.window.settle(&scopes, now);
-        self.window.expire(now);
         self.scopes = Some(scopes);
         self.stale = false;
         self.scoped_at = now;

@@ -231,12 +231,28 @@ impl Scopes {
                 ))
             })
             .collect();
+        let groups: Vec<_> = crate::adopt::group(s.daemonsets.iter().map(|d| d.as_ref()))
+            .into_iter()
+            .filter(|g| g.preloader.is_ok())
+            .collect();
+        let preloader_uids: HashSet<&str> = groups
+            .iter()
+            .flat_map(|g| g.daemonsets.iter())
+            .filter_map(|d| d.metadata.uid.as_deref())
+            .collect();
         // The preloader pods by their DaemonSet's uid: on which node, each image done when.
+        // Other pods of the namespace (a Deployment's, a Job's) are workloads.
         type Done<'a> = Vec<(&'a str, Vec<(String, i64)>)>;
         let mut finished: HashMap<&str, Done> = HashMap::new();
         let mut preloader_pods = HashSet::new();
         for pod in &s.pods {
-            let Some(owner) = pod.metadata.owner_references.iter().flatten().next() else {
+            let Some(owner) = pod
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| preloader_uids.contains(o.uid.as_str()))
+            else {
                 continue;
             };
             if let Some(uid) = &pod.metadata.uid {
@@ -272,7 +288,7 @@ impl Scopes {
                 .push((node, done));
         }
         let mut pools: Vec<PoolScope> = Vec::new();
-        for g in crate::adopt::group(s.daemonsets.iter().map(|d| d.as_ref())) {
+        for g in groups {
             let Ok(p) = g.preloader else { continue };
             let place = places(&p.pool.images);
             let mut done: HashMap<String, Vec<Option<i64>>> = HashMap::new();

@@ -235,7 +235,13 @@ fn draw_payoff(
                 Some(_) => Style::new().fg(t.busy),
                 None => Style::new().fg(t.dim),
             };
-            lines.push(Line::styled(f.short(), style));
+            let mut line = f.short();
+            match app.links.get(Watch::Starts) {
+                Link::Live => {}
+                Link::Connecting => line.push_str(" · still reading the events"),
+                Link::Retrying(why) => line.push_str(&format!(" · not current: {why}")),
+            }
+            lines.push(Line::styled(line, style));
             let width = usize::from(area.width);
             let shown: Vec<_> = f.images.iter().take(3).collect();
             let names: Vec<String> = shown
@@ -309,7 +315,7 @@ fn draw_payoff(
         }
     }
     let title = match figures.and_then(|f| f.suggestions.first()) {
-        Some(s) if !app.read_only => {
+        Some(s) if !app.read_only && app.payoff.ready(&app.links) => {
             let name = crate::core::reference::ImageRef::parse(&s.image)
                 .map(|r| r.familiar())
                 .unwrap_or_else(|_| s.image.clone());

@@ -521,3 +521,69 @@ fn a_pull_without_a_time_is_still_a_miss() {
         }
     );
 }
+
+#[test]
+fn the_preloaders_pods_are_told_by_their_daemonset_and_other_pods_of_its_namespace_are_workloads() {
+    use crate::objects::Pod;
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::api::core::v1::Node;
+    use std::sync::Arc;
+    let text = "namespace: kube-system\npools:\n  - name: web\n    images: [redis:7-alpine]\n";
+    let file = crate::pools::PoolsFile::parse(text, "pools.yaml").unwrap();
+    let mut ds: DaemonSet = crate::render::render_pool(&file, &file.pools[0]);
+    ds.metadata.uid = Some("ds-web".into());
+    let node: Node =
+        serde_json::from_value(json!({"metadata": {"name": "web-1", "labels": {}}})).unwrap();
+    let pod = |name: &str, owner: (&str, &str), finished: Option<&str>| -> Arc<Pod> {
+        let mut status = json!({"name": "preload-redis", "image": "redis:7-alpine", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"running": {}}});
+        if let Some(at) = finished {
+            status["state"] = json!({"terminated": {"exitCode": 0, "finishedAt": at}});
+        }
+        Arc::new(serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "kube-system", "uid": format!("uid-{name}"),
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": owner.0, "name": "x", "uid": owner.1}]},
+            "spec": {"nodeName": "web-1", "initContainers": [{"name": "preload-redis", "image": "redis:7-alpine"}],
+                "containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"initContainerStatuses": [status]}
+        })).unwrap())
+    };
+    let snapshot = crate::progress::Snapshot {
+        nodes: vec![Arc::new(node)],
+        daemonsets: vec![Arc::new(ds)],
+        pods: vec![
+            pod(
+                "preloader-a1b2c",
+                ("DaemonSet", "ds-web"),
+                Some("2026-12-01T09:00:00Z"),
+            ),
+            pod("api-7d9f-xk2p4", ("ReplicaSet", "rs-api"), None),
+        ],
+        ..Default::default()
+    };
+    let scopes = Scopes::of(&snapshot);
+    assert_eq!(scopes.pools.len(), 1);
+    let mut w = Window::default();
+    // The preloader's own pod (by UID, whatever its name) is left out; the ReplicaSet's
+    // pod in the same namespace is a workload, and found redis preloaded an hour before.
+    let mut own = start(
+        "web-1",
+        "preloader-a1b2c",
+        "redis:7-alpine",
+        pulled(3.0, 3.0),
+    );
+    own.namespace = "kube-system".into();
+    w.record(own, &scopes, NOW);
+    let mut api = start(
+        "web-1",
+        "api-7d9f-xk2p4",
+        "redis:7-alpine",
+        Outcome::Present,
+    );
+    api.namespace = "kube-system".into();
+    w.record(api, &scopes, NOW);
+    assert_eq!(w.preloaders, 1);
+    let f = w.figures("web", &refs(&["redis:7-alpine"]), None);
+    assert_eq!((f.starts, f.present), (1, 1));
+    assert_eq!(f.images[0].hit_rate_preloaded, Some(1.0));
+}

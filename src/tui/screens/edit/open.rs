@@ -383,6 +383,7 @@ pub(crate) fn open_adding(app: &mut App, pool: &str, image: &str) {
         .iter()
         .any(|i| ImageRef::parse(image).is_ok_and(|want| i.normalized() == want.normalized()))
     {
+        close_editor(app);
         app.notice = Some(format!("the pool {pool} preloads {image} already"));
         return;
     }
