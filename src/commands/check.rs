@@ -162,7 +162,7 @@ pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Writ
                 "pools": pool_facts.iter().map(|p| {
                     let mut v = serde_json::json!({"pool": p.pool});
                     if let Some(f) = &p.payoff {
-                        for (k, x) in super::payoff_json(f).as_object().into_iter().flatten() {
+                        for (k, x) in super::payoff_json(Some(f)).as_object().into_iter().flatten() {
                             v[k] = x.clone();
                         }
                     }

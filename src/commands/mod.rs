@@ -35,8 +35,14 @@ pub enum Format {
 
 /// A pool's payoff in the contracts' shape (docs/contracts.md): `hit_rate`, `pull_seconds`,
 /// `waiting_seconds`, the starts, `workload_images` (what workloads started with, most seconds
-/// lost first), and `suggestions`.
-pub(crate) fn payoff_json(f: &crate::core::payoff::Figures) -> serde_json::Value {
+/// lost first), and `suggestions`; with no figures (the events not read), the counts null
+/// and the lists empty.
+pub(crate) fn payoff_json(f: Option<&crate::core::payoff::Figures>) -> serde_json::Value {
+    let Some(f) = f else {
+        return serde_json::json!({"hit_rate": null, "starts": null, "present": null,
+            "pulled": null, "failed": null, "pulling": null, "pull_seconds": null,
+            "waiting_seconds": null, "since": null, "workload_images": [], "suggestions": []});
+    };
     let when = |t: i64| jiff::Timestamp::from_second(t).ok().map(|t| t.to_string());
     serde_json::json!({
         "hit_rate": f.hit_rate,

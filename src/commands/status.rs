@@ -363,13 +363,7 @@ fn print(
             // Every pool carries the payoff's fields; null where the events were not read.
             for p in v["pools"].as_array_mut().into_iter().flatten() {
                 let f = payoff.iter().find(|f| p["pool"] == f.pool.as_str());
-                let fields = match f {
-                    Some(f) => super::payoff_json(f),
-                    None => serde_json::json!({"hit_rate": null, "starts": null, "present": null,
-                        "pulled": null, "failed": null, "pulling": null, "pull_seconds": null,
-                        "waiting_seconds": null, "since": null, "workload_images": [],
-                        "suggestions": []}),
-                };
+                let fields = super::payoff_json(f);
                 for (k, x) in fields.as_object().into_iter().flatten() {
                     p[k] = x.clone();
                 }

@@ -502,6 +502,7 @@ impl App {
             Action::Tick(now) => {
                 self.now = now;
                 let version = self.payoff.version;
+                self.payoff.tick(self.now);
                 self.payoff.maintain(&self.snapshot, &self.links, self.now);
                 if self.payoff.version != version {
                     self.generation += 1;

@@ -51,12 +51,6 @@ impl Payoff {
             .iter()
             .all(|w| links.get(*w) == Link::Live);
         let now = now.as_second();
-        // Old starts and pulls whose end never came leave, whether or not anything changes.
-        let before = self.window.retained();
-        self.window.expire(now);
-        if self.window.retained() != before {
-            self.version += 1;
-        }
         let due = self.scopes.is_none() || (self.stale && now - self.scoped_at >= RESCOPE);
         if !loaded || !due {
             return;
@@ -67,6 +61,16 @@ impl Payoff {
         self.stale = false;
         self.scoped_at = now;
         self.version += 1;
+    }
+
+    /// Once a tick: old starts and pulls whose end never came leave, whether or not anything
+    /// changes (not on every update: that scan is the window's whole length).
+    pub fn tick(&mut self, now: Timestamp) {
+        let before = self.window.retained();
+        self.window.expire(now.as_second());
+        if self.window.retained() != before {
+            self.version += 1;
+        }
     }
 
     /// Whether the starts can be counted yet (the pools known, the watch listed).

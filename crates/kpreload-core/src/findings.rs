@@ -446,9 +446,7 @@ fn worth_preloading(p: &PoolFacts, nodes: &[NodeFacts]) -> Vec<Finding> {
         .suggestions
         .iter()
         .map(|s| {
-            let image = crate::reference::ImageRef::parse(&s.image)
-                .map(|r| r.familiar())
-                .unwrap_or_else(|_| s.image.clone());
+            let image = crate::reference::ImageRef::familiar_text(&s.image);
             let lost = s.pull_seconds + s.waiting_seconds;
             let waiting = if s.waiting_seconds >= 0.5 {
                 format!(

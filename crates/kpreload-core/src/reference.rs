@@ -155,6 +155,12 @@ impl ImageRef {
         out
     }
 
+    /// The short form of a reference's text (`docker.io/library/nginx:1.25` → `nginx:1.25`);
+    /// the text itself when it is not a reference.
+    pub fn familiar_text(text: &str) -> String {
+        ImageRef::parse(text).map_or_else(|_| text.to_string(), |r| r.familiar())
+    }
+
     /// The short form people type: `nginx:1.25`, `g1g1/py-kube:latest`, `registry.k8s.io/pause:3.9`.
     pub fn familiar(&self) -> String {
         let normalized = self.normalized();

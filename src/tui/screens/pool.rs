@@ -1,11 +1,14 @@
 //! One pool: nodes × images, each cell the image's state on the node; the slowest node
-//! marked; below, the pool's recent pulls and failures.
+//! marked; below, its workload starts (`starts`) and its recent pulls and failures.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+
+mod starts;
+pub(crate) use starts::suggested;
 
 use super::plan::Scope;
 use super::{Component, Screen};
@@ -93,7 +96,7 @@ impl Component for PoolScreen {
     fn command(&self, app: &mut App, command: Command) -> bool {
         match command {
             Command::Cleanup => super::plan::open(app, Scope::Pool(self.name.clone())),
-            Command::Suggested => suggested(app, &self.name),
+            Command::Suggested => starts::suggested(app, &self.name),
             _ => return false,
         }
         true
@@ -127,13 +130,13 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         .map(|l| l.width().max(1).div_ceil(usize::from(area.width.max(1))))
         .sum();
     let summary_height = (wrapped as u16).clamp(5, (area.height / 2).max(5));
-    let figures = payoff(app, &pool.pool).filter(|f| f.starts > 0);
+    let figures = starts::payoff(app, &pool.pool).filter(|f| f.starts > 0);
     // The panel yields to the matrix: the pool's rows first (up to a screenful).
     let matrix_need = (pool.nodes.len() as u16 + 2).min(8);
     let room = area
         .height
         .saturating_sub(summary_height + log_height + matrix_need);
-    let payoff_height = payoff_height(figures.as_ref()).min(room.max(2));
+    let payoff_height = starts::height(figures.as_ref()).min(room.max(2));
     let [summary_area, matrix, payoff_area, log] = Layout::vertical([
         Constraint::Length(summary_height),
         Constraint::Min(3),
@@ -141,7 +144,7 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         Constraint::Length(log_height),
     ])
     .areas(area);
-    draw_payoff(frame, payoff_area, app, figures.as_ref());
+    starts::draw(frame, payoff_area, app, figures.as_ref());
     frame.render_widget(
         Paragraph::new(summary_lines).wrap(ratatui::widgets::Wrap { trim: false }),
         summary_area,
@@ -149,184 +152,6 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
 
     draw_matrix(frame, matrix, app, pool);
     draw_recent(frame, log, app, pool);
-}
-
-/// The pool's payoff, where the starts watch has counted: hit rate, cost, top images.
-fn payoff(app: &App, pool: &str) -> Option<crate::core::payoff::Figures> {
-    let headroom = app
-        .insight
-        .as_ref()
-        .and_then(|i| crate::core::findings::headroom(pool, &i.nodes));
-    app.payoff.figures(pool, headroom)
-}
-
-/// `A`: the editor on this pool, adding the image its workloads lost most time pulling.
-pub(crate) fn suggested(app: &mut App, pool: &str) {
-    if app.read_only {
-        app.notice = Some("read-only: the pool's images cannot be edited".into());
-        return;
-    }
-    if !app.payoff.ready(&app.links) {
-        app.notice = Some(
-            match app.links.get(crate::cluster::watch::Watch::Starts) {
-                crate::cluster::watch::Link::Retrying(why) => {
-                    format!("the workloads' starts cannot be read: {why}")
-                }
-                _ => "the workloads' starts are still being read (the kubelet's events in every namespace)".to_string(),
-            },
-        );
-        return;
-    }
-    let Some(s) = payoff(app, pool).and_then(|f| f.suggestions.into_iter().next()) else {
-        app.notice = Some(format!(
-            "nothing to suggest: the workloads on {pool}'s nodes pulled no image it does not preload"
-        ));
-        return;
-    };
-    let image = crate::core::reference::ImageRef::parse(&s.image)
-        .map(|r| r.familiar())
-        .unwrap_or(s.image);
-    super::edit::open_adding(app, pool, &image);
-}
-
-/// An image's standing against the pool's list, in a few words.
-fn mark_of(mark: crate::core::payoff::Mark) -> &'static str {
-    use crate::core::payoff::Mark;
-    match mark {
-        Mark::Preloaded => "preloaded",
-        Mark::Evicted => "preloaded, yet pulled",
-        Mark::Preloading => "added; not on those nodes yet",
-        Mark::Drifted => "another version preloaded",
-        Mark::NotPreloaded => "not preloaded",
-    }
-}
-
-/// Lines the payoff panel takes: its title, the sentence, and up to three images.
-fn payoff_height(f: Option<&crate::core::payoff::Figures>) -> u16 {
-    2 + f.map_or(0, |f| f.images.len().min(3) as u16)
-}
-
-fn draw_payoff(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    figures: Option<&crate::core::payoff::Figures>,
-) {
-    use crate::core::payoff::Mark;
-    let t = &app.config.theme;
-    let mut lines: Vec<Line> = Vec::new();
-    use crate::cluster::watch::{Link, Watch};
-    match (figures, app.links.get(Watch::Starts)) {
-        (None, Link::Retrying(why)) => lines.push(Line::styled(
-            format!("the kubelet's image events cannot be read: {why}"),
-            Style::new().fg(t.fail),
-        )),
-        (None, Link::Connecting) => lines.push(Line::styled(
-            "reading the kubelet's image events in every namespace…",
-            Style::new().fg(t.dim),
-        )),
-        (None, Link::Live) => lines.push(Line::styled(
-            "no workload start counted yet",
-            Style::new().fg(t.dim),
-        )),
-        (Some(f), _) => {
-            let style = match f.hit_rate {
-                Some(r) if r >= 0.95 => Style::new().fg(t.ok),
-                Some(_) => Style::new().fg(t.busy),
-                None => Style::new().fg(t.dim),
-            };
-            let mut line = f.short();
-            match app.links.get(Watch::Starts) {
-                Link::Live => {}
-                Link::Connecting => line.push_str(" · still reading the events"),
-                Link::Retrying(why) => line.push_str(&format!(" · not current: {why}")),
-            }
-            lines.push(Line::styled(line, style));
-            let width = usize::from(area.width);
-            let shown: Vec<_> = f.images.iter().take(3).collect();
-            let names: Vec<String> = shown
-                .iter()
-                .map(|c| {
-                    let familiar = crate::core::reference::ImageRef::parse(&c.image)
-                        .map(|r| r.familiar())
-                        .unwrap_or_else(|_| c.image.clone());
-                    // The whole name where it fits, else its end (the tag is what differs).
-                    let cap = (width / 3).max(12);
-                    let n = familiar.chars().count();
-                    if n <= cap {
-                        familiar
-                    } else {
-                        let tail: String = familiar.chars().skip(n - (cap - 1)).collect();
-                        format!("…{tail}")
-                    }
-                })
-                .collect();
-            let name_width = names
-                .iter()
-                .map(|n| n.chars().count())
-                .max()
-                .unwrap_or(0)
-                .min((width / 3).max(12));
-            let mark_width = shown
-                .iter()
-                .map(|c| mark_of(c.mark).len())
-                .max()
-                .unwrap_or(0);
-            for (c, name) in shown.iter().zip(&names) {
-                let mark = mark_of(c.mark);
-                let mark_style = match c.mark {
-                    Mark::Preloaded => Style::new().fg(t.ok),
-                    Mark::Evicted => Style::new().fg(t.fail),
-                    Mark::Preloading => Style::new().fg(t.dim),
-                    Mark::Drifted | Mark::NotPreloaded => Style::new().fg(t.busy),
-                };
-                let cost = if c.pulled > 0 {
-                    format!(
-                        "{} pull{}, {} lost",
-                        c.pulled,
-                        if c.pulled == 1 { "" } else { "s" },
-                        units::seconds(c.lost())
-                    )
-                } else {
-                    let ended = c.present + c.failed;
-                    let mut text = if ended > 0 {
-                        format!("{} of {ended} found it", c.present)
-                    } else {
-                        String::new()
-                    };
-                    if c.pulling > 0 {
-                        if !text.is_empty() {
-                            text.push_str(", ");
-                        }
-                        text.push_str(&format!("{} pulling now", c.pulling));
-                    }
-                    text
-                };
-                let size = c
-                    .bytes
-                    .map(|b| format!(" · {}", units::bytes(b)))
-                    .unwrap_or_default();
-                lines.push(Line::from(vec![
-                    Span::raw(format!("  {name:<name_width$}  ")),
-                    Span::styled(format!("{mark:<mark_width$}  "), mark_style),
-                    Span::raw(format!("{cost}{size}")),
-                ]));
-            }
-        }
-    }
-    let title = match figures.and_then(|f| f.suggestions.first()) {
-        Some(s) if !app.read_only && app.payoff.ready(&app.links) => {
-            let name = crate::core::reference::ImageRef::parse(&s.image)
-                .map(|r| r.familiar())
-                .unwrap_or_else(|_| s.image.clone());
-            format!(" workload starts · A adds {name} to the pool ")
-        }
-        _ => " workload starts ".to_string(),
-    };
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(title)),
-        area,
-    );
 }
 
 /// Nodes × images: the rows in view, the image columns that fit from the scrolled-to one.
