@@ -225,15 +225,46 @@ pub(crate) async fn list_all<K>(api: Api<K>, doing: &str) -> Result<Vec<Arc<K>>,
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let mut out = Vec::new();
-    let mut params = ListParams::default().limit(500);
-    loop {
-        let page = api.list(&params).await.map_err(|e| api_error(&e, doing))?;
-        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-        out.extend(page.items.into_iter().map(Arc::new));
-        match next {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(out),
+    list_with(&api, ListParams::default(), doing, |_| {}).await
+}
+
+/// Every object of a list with these selectors, page by page (500 at a time), each object
+/// trimmed by `trim` as its page arrives (so only what is kept is held). A list whose
+/// continue token has expired (410) starts again, at most three times, as kubectl does.
+pub(crate) async fn list_with<K>(
+    api: &Api<K>,
+    params: ListParams,
+    doing: &str,
+    trim: impl Fn(&mut K),
+) -> Result<Vec<Arc<K>>, String>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let first = params.limit(500);
+    let mut restarts = 0;
+    'list: loop {
+        let mut out = Vec::new();
+        let mut params = first.clone();
+        loop {
+            let page = match api.list(&params).await {
+                Ok(page) => page,
+                Err(kube::Error::Api(s))
+                    if s.code == 410 && params.continue_token.is_some() && restarts < 3 =>
+                {
+                    restarts += 1;
+                    continue 'list;
+                }
+                Err(e) => return Err(api_error(&e, doing)),
+            };
+            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+            out.extend(page.items.into_iter().map(|mut o| {
+                trim(&mut o);
+                Arc::new(o)
+            }));
+            match next {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(out),
+            }
         }
     }
 }

@@ -12,12 +12,15 @@ use kube::Api;
 use kube::api::PostParams;
 use tokio::sync::mpsc;
 
-use super::{api_error, list_all};
+use super::{api_error, list_with, trim};
+use crate::core::adopt::{Preloader, read_preloader};
 use crate::core::cleanup::{ClusterPlan, NodeFacts, display_name};
 use crate::core::objects::Pod;
 use crate::core::units;
 use crate::runtime::exec::PodExec;
 use crate::runtime::{Candidate, NodeRuntime, Outcome, Removal, Surface};
+use kube::api::ListParams;
+use std::collections::BTreeSet;
 
 /// What a plan is made from.
 #[derive(Clone, Debug, Default)]
@@ -27,19 +30,191 @@ pub struct Fetched {
     pub daemonsets: Vec<Arc<DaemonSet>>,
 }
 
-/// Nodes, pods in every namespace (what uses each image) and the preloaders' DaemonSets.
-pub async fn fetch(client: &kube::Client, namespace: &str) -> Result<Fetched, String> {
+/// Which part of the cluster a plan is for.
+#[derive(Clone, Debug, Default)]
+pub struct Scope<'a> {
+    pub pool: Option<&'a str>,
+    pub node: Option<&'a str>,
+}
+
+/// Up to this many nodes, a plan's pods are listed node by node (`spec.nodeName`, which
+/// API servers answer from an index); beyond, every pod is listed once.
+const PODS_BY_NODE_UP_TO: usize = 1_000;
+
+/// What the planner needs for the scope: the preloaders' DaemonSets (first, so that a pool
+/// that does not exist is said before any big list), then the nodes — a pool's by its
+/// selector, one node by name, else all — and the pods on them, each trimmed to what the
+/// planner reads as its page arrives.
+pub async fn fetch(
+    client: &kube::Client,
+    namespace: &str,
+    scope: &Scope<'_>,
+) -> Result<Fetched, String> {
     let doing = format!("list daemonsets in {namespace}");
-    let (nodes, pods, daemonsets) = tokio::try_join!(
-        list_all::<Node>(Api::all(client.clone()), "list nodes"),
-        list_all::<Pod>(Api::all(client.clone()), "list pods in all namespaces"),
-        list_all::<DaemonSet>(Api::namespaced(client.clone(), namespace), &doing,),
-    )?;
+    let daemonsets: Vec<Arc<DaemonSet>> = list_with(
+        &Api::namespaced(client.clone(), namespace),
+        ListParams::default(),
+        &doing,
+        trim::daemonset,
+    )
+    .await?;
+    let nodes_api: Api<Node> = Api::all(client.clone());
+    let pods_api: Api<Pod> = Api::all(client.clone());
+
+    if let Some(name) = scope.node {
+        let node = match nodes_api.get_opt(name).await {
+            Ok(Some(mut n)) => {
+                trim::node(&mut n);
+                n
+            }
+            Ok(None) => {
+                return Err(format!(
+                    "There is no node {name} in the cluster; `kubectl get nodes` lists them."
+                ));
+            }
+            Err(e) => return Err(api_error(&e, &format!("read node {name}"))),
+        };
+        let pods = pods_on(&pods_api, std::slice::from_ref(&node.metadata.name)).await?;
+        return Ok(Fetched {
+            nodes: vec![Arc::new(node)],
+            pods,
+            daemonsets,
+        });
+    }
+
+    let Some(pool) = scope.pool else {
+        let (nodes, pods) = tokio::try_join!(
+            list_with(&nodes_api, ListParams::default(), "list nodes", trim::node),
+            list_with(
+                &pods_api,
+                ListParams::default(),
+                "list pods in all namespaces",
+                trim::pod
+            ),
+        )?;
+        return Ok(Fetched {
+            nodes,
+            pods,
+            daemonsets,
+        });
+    };
+
+    // The pool's preloaders (one, or its shards).
+    let preloaders: Vec<(&DaemonSet, Preloader)> = daemonsets
+        .iter()
+        .filter_map(|ds| match read_preloader(ds) {
+            Some(Ok(p)) => Some((ds.as_ref(), p)),
+            _ => None,
+        })
+        .collect();
+    let mine: Vec<&(&DaemonSet, Preloader)> = preloaders
+        .iter()
+        .filter(|(_, p)| p.pool.name == pool)
+        .collect();
+    if mine.is_empty() {
+        let mut pools: Vec<&str> = preloaders
+            .iter()
+            .map(|(_, p)| p.pool.name.as_str())
+            .collect();
+        pools.sort();
+        pools.dedup();
+        return Err(format!(
+            "There is no pool {pool} in namespace {namespace}; the pools there are: {}.",
+            if pools.is_empty() {
+                "none".to_string()
+            } else {
+                pools.join(", ")
+            }
+        ));
+    }
+    // Its nodes: those its selector can match, and those its pods run on.
+    let mut nodes: Vec<Arc<Node>> = Vec::new();
+    match mine[0].1.pool.selector.label_selectors(4) {
+        Some(selectors) => {
+            for selector in selectors {
+                let params = ListParams::default().labels(&selector);
+                nodes.extend(list_with(&nodes_api, params, "list nodes", trim::node).await?);
+            }
+        }
+        None => {
+            nodes = list_with(&nodes_api, ListParams::default(), "list nodes", trim::node).await?;
+        }
+    }
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    nodes.retain(|n| names.insert(n.metadata.name.clone().unwrap_or_default()));
+    let ns_pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    for (ds, _) in &mine {
+        let Some(selector) = ds
+            .spec
+            .selector
+            .match_labels
+            .as_ref()
+            .filter(|m| !m.is_empty())
+        else {
+            continue;
+        };
+        let selector: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let params = ListParams::default().labels(&selector.join(","));
+        let doing = format!("list pods in {namespace}");
+        for p in list_with(&ns_pods, params, &doing, trim::pod).await? {
+            let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+                continue;
+            };
+            if names.contains(&node) {
+                continue;
+            }
+            if let Some(mut n) = nodes_api
+                .get_opt(&node)
+                .await
+                .map_err(|e| api_error(&e, &format!("read node {node}")))?
+            {
+                trim::node(&mut n);
+                names.insert(node);
+                nodes.push(Arc::new(n));
+            }
+        }
+    }
+    let pods = if nodes.len() <= PODS_BY_NODE_UP_TO {
+        let names: Vec<Option<String>> = nodes.iter().map(|n| n.metadata.name.clone()).collect();
+        pods_on(&pods_api, &names).await?
+    } else {
+        list_with(
+            &pods_api,
+            ListParams::default(),
+            "list pods in all namespaces",
+            trim::pod,
+        )
+        .await?
+    };
     Ok(Fetched {
         nodes,
         pods,
         daemonsets,
     })
+}
+
+/// The pods on these nodes, in every namespace: one list per node, a few at once.
+async fn pods_on(api: &Api<Pod>, nodes: &[Option<String>]) -> Result<Vec<Arc<Pod>>, String> {
+    let lists: Vec<Result<Vec<Arc<Pod>>, String>> =
+        futures_util::stream::iter(nodes.iter().flatten())
+            .map(|node| async move {
+                let params = ListParams::default().fields(&format!("spec.nodeName={node}"));
+                list_with(
+                    api,
+                    params,
+                    &format!("list the pods on node {node}"),
+                    trim::pod,
+                )
+                .await
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+    let mut out = Vec::new();
+    for list in lists {
+        out.extend(list?);
+    }
+    Ok(out)
 }
 
 fn runtime_for(client: &kube::Client, facts: &NodeFacts) -> Result<NodeRuntime<PodExec>, String> {
@@ -68,10 +243,7 @@ pub(crate) async fn deepen(
     let results: Vec<(usize, Result<crate::runtime::Inventory, String>)> =
         futures_util::stream::iter(jobs)
             .map(|(i, mut rt)| async move {
-                let result = match rt.settle_tool().await {
-                    Ok(_) => rt.inventory().await,
-                    Err(e) => Err(e),
-                };
+                let result = rt.settled_inventory().await;
                 (i, result)
             })
             .buffer_unordered(concurrency.max(1))

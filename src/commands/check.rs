@@ -32,38 +32,37 @@ pub struct CheckOptions<'a> {
 /// Kubelets asked at once.
 const CONCURRENCY: usize = 10;
 
-async fn list<K>(api: Api<K>, doing: &str) -> Result<Vec<std::sync::Arc<K>>>
-where
-    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    crate::cluster::list_all(api, doing)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))
-}
-
 pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Write) -> Result<()> {
     let connection = connect(target).await?;
     connection.demo_registry(options.registry);
     let client = connection.client.clone();
     let ns = connection.namespace.clone();
-    let nodes = list::<Node>(Api::all(client.clone()), "list nodes").await?;
-    let daemonsets = list::<DaemonSet>(
-        Api::namespaced(client.clone(), &ns),
-        &format!("list DaemonSets in {ns}"),
+    // All at once, each object trimmed to what the TUI's watches keep as its page arrives.
+    use crate::cluster::{list_with, trim};
+    use kube::api::ListParams;
+    let (nodes_api, all_pods) = (
+        Api::<Node>::all(client.clone()),
+        Api::<Pod>::all(client.clone()),
+    );
+    let (ds_api, pods_api, events_api) = (
+        Api::<DaemonSet>::namespaced(client.clone(), &ns),
+        Api::<Pod>::namespaced(client.clone(), &ns),
+        Api::<Event>::namespaced(client.clone(), &ns),
+    );
+    let (ds_doing, pods_doing, events_doing) = (
+        format!("list DaemonSets in {ns}"),
+        format!("list pods in {ns}"),
+        format!("list events in {ns}"),
+    );
+    let none = ListParams::default;
+    let (nodes, daemonsets, pods, workloads, events) = tokio::try_join!(
+        list_with(&nodes_api, none(), "list nodes", trim::node),
+        list_with(&ds_api, none(), &ds_doing, trim::daemonset),
+        list_with(&pods_api, none(), &pods_doing, trim::pod),
+        list_with(&all_pods, none(), "list pods", trim::pod),
+        list_with(&events_api, none(), &events_doing, trim::event),
     )
-    .await?;
-    let pods = list::<Pod>(
-        Api::namespaced(client.clone(), &ns),
-        &format!("list pods in {ns}"),
-    )
-    .await?;
-
-    let workloads = list::<Pod>(Api::all(client.clone()), "list pods").await?;
-    let events = list::<Event>(
-        Api::namespaced(client.clone(), &ns),
-        &format!("list events in {ns}"),
-    )
-    .await?;
+    .map_err(|e| anyhow::anyhow!(e))?;
     let snapshot = Snapshot {
         nodes,
         pods,

@@ -68,7 +68,11 @@ pub async fn run(
     let mut notes = Vec::new();
     let preview = make(client, ns, args, &mut notes).await?;
     out.write_all(&notes)?;
-    out.write_all(cleanup::table(&preview).as_bytes())?;
+    {
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
+        cleanup::write_table(&preview, &mut buffered)?;
+        buffered.flush()?;
+    }
     if let Some(why) = cleanup::blocked_run(&preview) {
         bail!("{why}");
     }

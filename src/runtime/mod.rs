@@ -81,6 +81,34 @@ impl<R: Runner + Sync> NodeRuntime<R> {
         }
     }
 
+    /// The images and containers, read at once, settling the tool on the way: where the
+    /// runtime says containerd but `ctr` is not on the host, both are read again with
+    /// `crictl`. Two execs on a node with `ctr` (not three, as asking its version first).
+    pub async fn settled_inventory(&mut self) -> Result<Inventory, String> {
+        if self.surface.tool == Tool::Ctr {
+            let (images, containers) = (self.surface.list_images(), self.surface.list_containers());
+            let (i, c) = tokio::join!(self.runner.run(&images), self.runner.run(&containers));
+            let (i, c) = (i?, c?);
+            if !(i.code == 127 || i.stderr.contains("No such file or directory")) {
+                for (argv, out) in [(&images, &i), (&containers, &c)] {
+                    if out.code != 0 {
+                        return Err(failure(&self.surface, argv, out));
+                    }
+                }
+                return Ok(Inventory {
+                    images: ctr::parse_images(&i.stdout)?,
+                    containers: ctr::parse_containers(&c.stdout)?,
+                });
+            }
+            self.surface = self.surface.with_tool(Tool::Crictl);
+        }
+        let (images, containers) = tokio::join!(self.images(), self.containers());
+        Ok(Inventory {
+            images: images?,
+            containers: containers?,
+        })
+    }
+
     pub async fn inventory(&self) -> Result<Inventory, String> {
         Ok(Inventory {
             images: self.images().await?,

@@ -80,6 +80,56 @@ async fn without_ctr_on_the_host_it_falls_back_to_crictl() {
     assert_eq!(rt.settle_tool().await, Ok(Tool::Ctr));
 }
 
+/// The inventory settles the tool with its own listings: two execs where `ctr` is there,
+/// and where it is not, the same two again with `crictl`, read as crictl's.
+#[tokio::test]
+async fn the_inventory_settles_the_tool_without_asking_its_version() {
+    let missing = || Output {
+        stderr: "nsenter: failed to execute ctr: No such file or directory\n".into(),
+        code: 127,
+        ..Default::default()
+    };
+    let images = crictl_images(&[("sha256:aa", "docker.io/library/app:1.0")]);
+    let script = Script::new(vec![
+        missing(),
+        missing(),
+        ok(&images),
+        ok(r#"{"containers": []}"#),
+    ]);
+    let mut rt = NodeRuntime::new(Surface::node(Tool::Ctr), script);
+    let inventory = rt.settled_inventory().await.unwrap();
+    assert_eq!(rt.surface.tool, Tool::Crictl);
+    assert_eq!(inventory.images.len(), 1);
+    let asked = rt.runner.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 4);
+    assert!(asked[2].iter().any(|a| a == "crictl"), "{asked:?}");
+
+    let script = Script::new(vec![ok(""), ok("")]);
+    let mut rt = NodeRuntime::new(Surface::node(Tool::Ctr), script);
+    let inventory = rt.settled_inventory().await.unwrap();
+    assert_eq!(rt.surface.tool, Tool::Ctr);
+    assert!(inventory.images.is_empty() && inventory.containers.is_empty());
+    let asked = rt.runner.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [rt.surface.list_images(), rt.surface.list_containers()]
+    );
+    // A listing that fails for another reason is that failure, in one sentence.
+    let refused = Output {
+        stderr: "ctr: failed to dial \"/run/containerd/containerd.sock\": connection refused\n"
+            .into(),
+        code: 1,
+        ..Default::default()
+    };
+    let mut rt = NodeRuntime::new(Surface::node(Tool::Ctr), Script::new(vec![refused, ok("")]));
+    let err = rt.settled_inventory().await.unwrap_err();
+    assert!(
+        err.starts_with("`ctr -n k8s.io images ls` exited with status 1"),
+        "{err}"
+    );
+    assert_eq!(rt.surface.tool, Tool::Ctr);
+}
+
 #[tokio::test]
 async fn a_failed_command_is_one_sentence() {
     let denied = Output {

@@ -93,7 +93,7 @@ fn main() {
         for _ in 0..3 {
             let t = Instant::now();
             fetched = Some(
-                kpreload::cluster::removal::fetch(&connection.client, "kube-system")
+                kpreload::cluster::removal::fetch(&connection.client, "kube-system", &Default::default())
                     .await
                     .unwrap(),
             );

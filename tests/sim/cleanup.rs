@@ -506,3 +506,57 @@ fn a_preloader_that_cannot_be_read_stops_every_cleanup() {
     );
     assert_eq!(status_images(&cluster, "web-1"), before);
 }
+
+/// `--pool` and `--node` read only their part of the cluster (a pool's nodes by its
+/// selector and the pods on them node by node) and plan it as the whole cluster's plan
+/// does; a pool or a node that is not there is said before anything is listed.
+#[test]
+fn a_pool_or_a_node_is_planned_as_the_whole_cluster_plans_it() {
+    let cluster = start();
+    let all = plan_json(&cluster, &[]);
+    let web = plan_json(&cluster, &["--pool", "web"]);
+    let from_all: Vec<&Value> = all["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["pool"] == "web")
+        .collect();
+    assert_eq!(from_all.len(), 3, "{all}");
+    assert_eq!(
+        web["nodes"].as_array().unwrap().iter().collect::<Vec<_>>(),
+        from_all
+    );
+    assert_eq!(web["totals"]["nodes"], 3);
+    assert!(
+        all["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["node"] == "lonely-1")
+    );
+    // The pod on web-2 was found through its node: its image is kept, and says by whom.
+    let one = plan_json(&cluster, &["--node", "web-2"]);
+    assert_eq!(one["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(&one["nodes"][0], node_json(&all, "web-2"));
+    let app = node_json(&web, "web-2")["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| tag_ref(i) == "docker.io/library/the-app:v1.0")
+        .unwrap();
+    assert_eq!(app["reason"], "in use by shop/legacy-0");
+
+    let out = kpreload(&cluster, &["plan", "--pool", "nope"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "kpreload: There is no pool nope in namespace kube-system; the pools there are: web."
+    );
+    let out = kpreload(&cluster, &["plan", "--node", "nope-1"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("There is no node nope-1 in the cluster; `kubectl get nodes` lists them."),
+        "{out:?}"
+    );
+}

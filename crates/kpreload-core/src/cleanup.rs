@@ -14,8 +14,8 @@ use k8s_openapi::api::core::v1::Node;
 use super::adopt::read_preloader;
 use super::objects::Pod;
 use super::planner::{
-    DEFAULT_PROTECT, Decision, ImagePlan, InventoryImage, NodeInput, NodePlan, Preload, Settings,
-    Usage, plan_node,
+    DEFAULT_PROTECT, Decision, ImagePlan, InventoryImage, Memo, NodeInput, NodePlan, Preload,
+    Settings, Usage, plan_node_with,
 };
 use super::reference::ImageRef;
 use super::selector::Taint;
@@ -466,9 +466,11 @@ pub fn plan(facts: Vec<NodeFacts>, options: &PlanOptions) -> ClusterPlan {
             .into_iter()
             .map(|part| {
                 scope.spawn(move || {
+                    // Each distinct name is read once per thread, not once per node.
+                    let mut memo = Memo::new();
                     part.into_iter()
                         .map(|f| PlannedNode {
-                            plan: plan_node(&f.input, &f.settings),
+                            plan: plan_node_with(&f.input, &f.settings, &mut memo),
                             facts: f,
                         })
                         .collect::<Vec<_>>()
@@ -491,7 +493,9 @@ pub fn plan(facts: Vec<NodeFacts>, options: &PlanOptions) -> ClusterPlan {
 mod exec;
 pub(crate) use exec::exec_target;
 mod output;
-pub use output::{display_name, familiar_name, settings_line, table, to_json};
+pub use output::{
+    display_name, familiar_name, settings_line, table, to_json, write_json, write_table,
+};
 
 #[cfg(test)]
 mod tests;

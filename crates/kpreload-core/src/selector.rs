@@ -121,6 +121,40 @@ impl NodeSelector {
                 .any(|t| t.iter().all(|r| r.matches(labels)))
     }
 
+    /// Label selectors (`kubectl get nodes -l`'s syntax) whose matches, together, include
+    /// every node this selector matches: one per term, each with the term's requirements
+    /// a label selector can say (`Gt` and `Lt` cannot: they are left out, which only widens
+    /// it). None when no narrower list is possible: the selector is everything, a term says
+    /// nothing a label selector can, or there are more than `most` terms.
+    pub fn label_selectors(&self, most: usize) -> Option<Vec<String>> {
+        if self.is_everything() || self.terms.len() > most {
+            return None;
+        }
+        let mut out = Vec::new();
+        for term in &self.terms {
+            let parts: Vec<String> = term
+                .iter()
+                .filter_map(|r| {
+                    let values = || r.values.join(",");
+                    Some(match r.operator {
+                        Operator::In => format!("{} in ({})", r.key, values()),
+                        Operator::NotIn => format!("{} notin ({})", r.key, values()),
+                        Operator::Exists => r.key.clone(),
+                        Operator::DoesNotExist => format!("!{}", r.key),
+                        Operator::Gt | Operator::Lt => return None,
+                    })
+                })
+                .collect();
+            if parts.is_empty() {
+                return None;
+            }
+            out.push(parts.join(","));
+        }
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
     /// The required node affinity this selector renders to (None for every node).
     pub(crate) fn to_affinity(&self) -> Option<core::Affinity> {
         if self.is_everything() {
@@ -508,5 +542,37 @@ mod tests {
             ..ml
         };
         assert!(!equal.tolerates(&exec));
+    }
+
+    /// A label selector never leaves out a node the node selector matches: each term is one
+    /// list, `Gt`/`Lt` only widen it, and what cannot be narrowed lists every node.
+    #[test]
+    fn label_selectors_include_every_matching_node() {
+        let two = NodeSelector {
+            terms: vec![
+                vec![
+                    req("workload-type", Operator::In, &["web", "api"]),
+                    req("gpu", Operator::DoesNotExist, &[]),
+                    req("cores", Operator::Gt, &["8"]),
+                ],
+                vec![
+                    req("zone", Operator::Exists, &[]),
+                    req("tier", Operator::NotIn, &["x"]),
+                ],
+            ],
+        };
+        assert_eq!(
+            two.label_selectors(4).unwrap(),
+            ["workload-type in (web,api),!gpu", "zone,tier notin (x)"]
+        );
+        assert_eq!(two.label_selectors(1), None);
+        assert_eq!(NodeSelector::default().label_selectors(4), None);
+        let only_gt = NodeSelector {
+            terms: vec![vec![req("cores", Operator::Gt, &["8"])]],
+        };
+        assert_eq!(only_gt.label_selectors(4), None);
+        // The selector's own answer agrees on a node each selector would list.
+        let node = labels(&[("workload-type", "api"), ("cores", "16")]);
+        assert!(two.matches(&node));
     }
 }

@@ -8,55 +8,112 @@ use super::*;
 /// decision, reason}, remove_bytes}`, `totals.{remove_images, remove_bytes}`; more fields
 /// are added beside them, never renamed.
 pub fn to_json(plan: &ClusterPlan) -> Value {
-    let nodes: Vec<Value> = plan
-        .nodes
-        .iter()
-        .map(|n| {
-            let images: Vec<Value> = n
-                .plan
-                .images
-                .iter()
-                .map(|i| {
-                    json!({
-                        "refs": i.refs,
-                        "id": i.id,
-                        "size": i.size,
-                        "decision": i.decision,
-                        "reason": i.reason.to_string(),
-                    })
-                })
-                .collect();
-            json!({
-                "node": n.plan.node,
-                "pool": n.plan.pool,
-                "keep": n.facts.settings.keep,
-                "protect": n.facts.settings.protect,
-                "images": images,
-                "remove_bytes": n.plan.remove_bytes,
-                "inventory": if n.facts.deep { "runtime" } else { "status.images" },
-                "incomplete": n.facts.capped,
-                "cleanup_possible": n.facts.blocked().is_none(),
-                "cleanup_blocked": n.facts.blocked(),
-            })
-        })
-        .collect();
-    json!({
-        "problems": plan.problems,
-        "keep": plan.options.keep.unwrap_or(crate::planner::DEFAULT_KEEP),
-        "settings": {
-            "keep": plan.options.keep,
-            "protect": plan.options.protect,
-            "min_age_seconds": plan.options.min_age_secs,
-            "group_flavours": plan.options.group_flavours,
-        },
-        "nodes": nodes,
-        "totals": {
-            "remove_images": plan.remove_images(),
-            "remove_bytes": plan.remove_bytes(),
-            "nodes": plan.nodes.len(),
-            "nodes_to_clean": plan.nodes_to_clean(),
-        },
-    })
+    serde_json::to_value(JsonPlan(plan)).unwrap_or(Value::Null)
+}
+
+/// Writes the `plan -o json` document (pretty, keys in order) as it goes: no copy of the
+/// plan is made, so 5,000 nodes' plans cost their bytes on the way out and nothing more.
+pub fn write_json(plan: &ClusterPlan, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &JsonPlan(plan)).map_err(std::io::Error::other)?;
+    writeln!(out)
+}
+
+// The document's shape. Keys are written in alphabetical order, as `serde_json::Value`
+// writes them, so the output is the one the contract has always shown.
+struct JsonPlan<'a>(&'a ClusterPlan);
+struct JsonNode<'a>(&'a PlannedNode);
+struct JsonImage<'a>(&'a ImagePlan);
+struct JsonNodes<'a>(&'a [PlannedNode]);
+struct JsonImages<'a>(&'a [ImagePlan]);
+
+impl serde::Serialize for JsonPlan<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let plan = self.0;
+        let o = &plan.options;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("keep", &o.keep.unwrap_or(crate::planner::DEFAULT_KEEP))?;
+        m.serialize_entry("nodes", &JsonNodes(&plan.nodes))?;
+        m.serialize_entry("problems", &plan.problems)?;
+        m.serialize_entry(
+            "settings",
+            &json!({
+                "keep": o.keep,
+                "protect": o.protect,
+                "min_age_seconds": o.min_age_secs,
+                "group_flavours": o.group_flavours,
+            }),
+        )?;
+        m.serialize_entry(
+            "totals",
+            &json!({
+                "remove_images": plan.remove_images(),
+                "remove_bytes": plan.remove_bytes(),
+                "nodes": plan.nodes.len(),
+                "nodes_to_clean": plan.nodes_to_clean(),
+            }),
+        )?;
+        m.end()
+    }
+}
+
+impl serde::Serialize for JsonNodes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(JsonNode))
+    }
+}
+
+impl serde::Serialize for JsonImages<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(JsonImage))
+    }
+}
+
+impl serde::Serialize for JsonNode<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let n = self.0;
+        let blocked = n.facts.blocked();
+        let mut m = s.serialize_map(Some(10))?;
+        m.serialize_entry("cleanup_blocked", &blocked)?;
+        m.serialize_entry("cleanup_possible", &blocked.is_none())?;
+        m.serialize_entry("images", &JsonImages(&n.plan.images))?;
+        m.serialize_entry("incomplete", &n.facts.capped)?;
+        m.serialize_entry(
+            "inventory",
+            if n.facts.deep {
+                "runtime"
+            } else {
+                "status.images"
+            },
+        )?;
+        m.serialize_entry("keep", &n.facts.settings.keep)?;
+        m.serialize_entry("node", &n.plan.node)?;
+        m.serialize_entry("pool", &n.plan.pool)?;
+        m.serialize_entry("protect", &n.facts.settings.protect)?;
+        m.serialize_entry("remove_bytes", &n.plan.remove_bytes)?;
+        m.end()
+    }
+}
+
+impl serde::Serialize for JsonImage<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Shown<'a>(&'a crate::planner::Reason);
+        impl serde::Serialize for Shown<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self.0)
+            }
+        }
+        let i = self.0;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("decision", &i.decision)?;
+        m.serialize_entry("id", &i.id)?;
+        m.serialize_entry("reason", &Shown(&i.reason))?;
+        m.serialize_entry("refs", &i.refs)?;
+        m.serialize_entry("size", &i.size)?;
+        m.end()
+    }
 }
 
 /// The shortest familiar name of an image: `nginx:1.23` for
@@ -112,11 +169,17 @@ pub fn settings_line(plan: &ClusterPlan) -> String {
 
 /// The plan as a table: pool → node → image, with decision, reason and size, and totals.
 pub fn table(plan: &ClusterPlan) -> String {
-    let mut out = format!("{}\n", settings_line(plan));
+    let mut out = Vec::new();
+    // Writing to memory cannot fail.
+    let _ = write_table(plan, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the plan's table as it goes (the same text as [`table`]).
+pub fn write_table(plan: &ClusterPlan, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    writeln!(out, "{}", settings_line(plan))?;
     for p in &plan.problems {
-        out.push_str(&format!(
-            "WARNING: {p}: cleanup cannot run until it is fixed\n"
-        ));
+        writeln!(out, "WARNING: {p}: cleanup cannot run until it is fixed")?;
     }
     let mut by_pool: BTreeMap<Option<&str>, Vec<&PlannedNode>> = BTreeMap::new();
     for n in &plan.nodes {
@@ -128,23 +191,19 @@ pub fn table(plan: &ClusterPlan) -> String {
     for (pool, nodes) in groups {
         let bytes: u64 = nodes.iter().map(|n| n.plan.remove_bytes).sum();
         let count: usize = nodes.iter().map(|n| n.plan.removals().count()).sum();
-        out.push('\n');
-        match pool {
-            Some(p) => out.push_str(&format!(
-                "POOL {p}: remove {count} image{} ({}) on {} node{}\n",
-                plural(count),
-                units::bytes(bytes),
-                nodes.len(),
-                plural(nodes.len())
-            )),
-            None => out.push_str(&format!(
-                "NO POOL: remove {count} image{} ({}) on {} node{}\n",
-                plural(count),
-                units::bytes(bytes),
-                nodes.len(),
-                plural(nodes.len())
-            )),
-        }
+        writeln!(out)?;
+        let label = match pool {
+            Some(p) => format!("POOL {p}"),
+            None => "NO POOL".to_string(),
+        };
+        writeln!(
+            out,
+            "{label}: remove {count} image{} ({}) on {} node{}",
+            plural(count),
+            units::bytes(bytes),
+            nodes.len(),
+            plural(nodes.len())
+        )?;
         for n in nodes {
             let f = &n.facts;
             let mut notes = vec![format!("keep {}", f.settings.keep)];
@@ -159,15 +218,16 @@ pub fn table(plan: &ClusterPlan) -> String {
                      images may be missing (--deep reads the runtime)"
                 ));
             }
-            out.push_str(&format!(
-                "  {}  remove {} ({}) · {}\n",
+            writeln!(
+                out,
+                "  {}  remove {} ({}) · {}",
                 n.plan.node,
                 n.plan.removals().count(),
                 units::bytes(n.plan.remove_bytes),
                 notes.join(" · ")
-            ));
+            )?;
             if let Some(why) = f.blocked().filter(|_| n.plan.removals().next().is_some()) {
-                out.push_str(&format!("    cleanup cannot run here: {why}\n"));
+                writeln!(out, "    cleanup cannot run here: {why}")?;
             }
             let mut rows: Vec<(&ImagePlan, String)> =
                 n.plan.images.iter().map(|i| (i, display_name(i))).collect();
@@ -181,24 +241,26 @@ pub fn table(plan: &ClusterPlan) -> String {
                     Decision::Remove => "remove",
                     Decision::Keep => "keep",
                 };
-                out.push_str(&format!(
-                    "    {decision:<6}  {name:<width$}  {:>9}  {}\n",
+                writeln!(
+                    out,
+                    "    {decision:<6}  {name:<width$}  {:>9}  {}",
                     units::bytes(i.size),
                     i.reason
-                ));
+                )?;
             }
         }
     }
-    out.push_str(&format!(
-        "\nTOTAL: remove {} image{} ({}) on {} of {} node{}\n",
+    writeln!(
+        out,
+        "\nTOTAL: remove {} image{} ({}) on {} of {} node{}",
         plan.remove_images(),
         plural(plan.remove_images()),
         units::bytes(plan.remove_bytes()),
         plan.nodes_to_clean(),
         plan.nodes.len(),
         plural(plan.nodes.len())
-    ));
-    out
+    )?;
+    Ok(())
 }
 
 fn plural(n: usize) -> &'static str {

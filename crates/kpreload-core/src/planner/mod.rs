@@ -14,11 +14,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::reference::{ImageName, ImageRef};
 use super::version::{Scheme, Tag, TagVersion};
+
+mod memo;
+pub use memo::Memo;
+use memo::{Read, Reading};
 
 /// The default number of versions kept per line.
 pub const DEFAULT_KEEP: usize = 2;
@@ -182,28 +187,10 @@ impl NodePlan {
     }
 }
 
-/// The keys an image name is matched by: `repo:tag` and `repo@digest` separately, so that
-/// `nginx:1.23@sha256:…` in a pod spec matches an image listed as `nginx:1.23`, and the
-/// other way round; an image ID is its own key.
-fn match_keys(name: &ImageName) -> Vec<String> {
-    match name {
-        ImageName::Id(id) => vec![id.to_string()],
-        ImageName::Ref(r) => {
-            let mut keys = Vec::new();
-            if let Some(tag) = r.tag() {
-                keys.push(format!("{}:{tag}", r.name()));
-            }
-            if let Some(digest) = r.digest() {
-                keys.push(format!("{}@{digest}", r.name()));
-            }
-            keys
-        }
-    }
-}
-
 /// One image after its refs are grouped and read.
 struct Group {
-    names: BTreeSet<ImageName>,
+    /// Its names read, in the order of `ImageName`, each once.
+    names: Vec<Arc<Read>>,
     unreadable: Vec<String>,
     /// Every ID the runtime reported for it (normally one); the smallest is shown.
     ids: BTreeSet<String>,
@@ -214,27 +201,42 @@ struct Group {
 
 /// Plans one node.
 pub fn plan_node(input: &NodeInput, settings: &Settings) -> NodePlan {
+    plan_node_with(input, settings, &mut Memo::new())
+}
+
+/// Plans one node, reading names through `memo`: one memo for many nodes reads each
+/// distinct name once. The plan is the one [`plan_node`] makes.
+pub fn plan_node_with(input: &NodeInput, settings: &Settings, memo: &mut Memo) -> NodePlan {
     // Keeping none would remove even the newest version: the least is one.
-    let settings = &Settings {
-        keep: settings.keep.max(1),
-        ..settings.clone()
-    };
-    let groups = group(&input.images);
-    let usage = index_usage(&input.in_use);
-    let preloads = index_preloads(&input.preloaded);
-    let newest = newest_per_line(&groups, settings);
+    let keep = settings.keep.max(1);
+    let groups = group(&input.images, memo);
+    let usage = index(
+        input
+            .in_use
+            .iter()
+            .map(|u| (u.image.as_str(), u.by.as_str())),
+        memo,
+    );
+    let preloads = index(
+        input
+            .preloaded
+            .iter()
+            .map(|p| (p.image.as_str(), p.pool.as_str())),
+        memo,
+    );
+    let newest = newest_per_line(&groups, keep, settings.group_flavours);
 
     let mut images: Vec<ImagePlan> = groups
         .iter()
         .enumerate()
         .map(|(i, g)| {
-            let reason = decide(i, g, &usage, &preloads, &newest, settings);
+            let reason = decide(i, g, &usage, &preloads, &newest, settings, keep, memo);
             let decision = if matches!(reason, Reason::Older(_)) {
                 Decision::Remove
             } else {
                 Decision::Keep
             };
-            let mut refs: Vec<String> = g.names.iter().map(ImageName::normalized).collect();
+            let mut refs: Vec<String> = g.names.iter().map(|n| n.normalized.to_string()).collect();
             refs.extend(g.unreadable.iter().cloned());
             ImagePlan {
                 refs,
@@ -259,6 +261,7 @@ pub fn plan_node(input: &NodeInput, settings: &Settings) -> NodePlan {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn decide(
     index: usize,
     g: &Group,
@@ -266,58 +269,57 @@ fn decide(
     preloads: &Index,
     newest: &HashMap<usize, bool>,
     settings: &Settings,
+    keep: usize,
+    memo: &mut Memo,
 ) -> Reason {
     if g.pinned {
         return Reason::Pinned;
     }
-    let keys: BTreeSet<String> = g
+    let keys: BTreeSet<&str> = g
         .names
         .iter()
-        .flat_map(match_keys)
-        .chain(g.ids.iter().cloned())
+        .flat_map(|n| n.keys.iter().map(|k| &**k))
+        .chain(g.ids.iter().map(String::as_str))
         .collect();
-    let users: BTreeSet<&String> = keys
+    let users: BTreeSet<&str> = keys
         .iter()
-        .filter_map(|k| usage.known.get(k))
+        .filter_map(|k| usage.known.get(*k))
         .flatten()
+        .copied()
         .collect();
     if !users.is_empty() {
-        return Reason::InUse(users.into_iter().cloned().collect());
+        return Reason::InUse(users.into_iter().map(str::to_string).collect());
     }
-    let pools: BTreeSet<&String> = keys
+    let pools: BTreeSet<&str> = keys
         .iter()
-        .filter_map(|k| preloads.known.get(k))
+        .filter_map(|k| preloads.known.get(*k))
         .flatten()
+        .copied()
         .collect();
     if !pools.is_empty() {
-        return Reason::Preloaded(pools.into_iter().cloned().collect());
+        return Reason::Preloaded(pools.into_iter().map(str::to_string).collect());
     }
     if let Some(r) = g.unreadable.first() {
         return Reason::Unreadable(r.clone());
     }
     for name in &g.names {
-        if let ImageName::Ref(r) = name
-            && let Some(pattern) = settings.protect.iter().find(|p| protects(p, r))
-        {
-            return Reason::Protected(pattern.clone());
+        if let Some(pattern) = memo.protected_by(&settings.protect, name) {
+            return Reason::Protected(pattern.to_string());
         }
     }
-    let tagged: Vec<&ImageRef> = tagged_refs(g).collect();
-    if tagged.is_empty() {
+    let mut tagged = tagged(g).peekable();
+    if tagged.peek().is_none() {
         return Reason::NoTag;
     }
     // A usage or preload that cannot be read could be this image: keep it.
     if let Some((image, by)) = usage.unreadable.first().or(preloads.unreadable.first()) {
         return Reason::UnreadableUse(image.clone(), by.clone());
     }
-    if let Some(r) = tagged
-        .iter()
-        .find(|r| matches!(Tag::parse(r.tag().unwrap_or_default()), Tag::NotVersion))
-    {
-        return Reason::NotVersion(r.tag().unwrap_or_default().to_string());
+    if let Some((_, tag, _)) = tagged.find(|(_, _, t)| matches!(t, Tag::NotVersion)) {
+        return Reason::NotVersion(tag.clone());
     }
     if newest.get(&index).copied().unwrap_or(true) {
-        return Reason::Newest(settings.keep);
+        return Reason::Newest(keep);
     }
     if let Some(min_age) = settings.min_age_secs {
         match g.created {
@@ -328,32 +330,29 @@ fn decide(
             Some(_) => {}
         }
     }
-    Reason::Older(settings.keep)
+    Reason::Older(keep)
 }
 
-fn tagged_refs(g: &Group) -> impl Iterator<Item = &ImageRef> {
-    g.names.iter().filter_map(|n| match n {
-        ImageName::Ref(r) if r.tag().is_some() => Some(r),
-        _ => None,
-    })
+/// The group's tagged references: repository, tag and what the tag is.
+fn tagged(g: &Group) -> impl Iterator<Item = &(Arc<str>, String, Tag)> {
+    g.names.iter().filter_map(|n| n.tagged.as_ref())
 }
 
 /// For every image with version tags: true when one of its tags is among the newest N
 /// distinct images of that tag's line.
-fn newest_per_line(groups: &[Group], settings: &Settings) -> HashMap<usize, bool> {
-    type LineKey = (String, String, Scheme);
-    let mut lines: BTreeMap<LineKey, Vec<(TagVersion, String, usize)>> = BTreeMap::new();
+fn newest_per_line(groups: &[Group], keep: usize, group_flavours: bool) -> HashMap<usize, bool> {
+    type LineKey<'a> = (&'a str, &'a str, &'a Scheme);
+    let mut lines: BTreeMap<LineKey, Vec<(&TagVersion, &str, usize)>> = BTreeMap::new();
     for (i, g) in groups.iter().enumerate() {
-        for r in tagged_refs(g) {
-            let tag = r.tag().unwrap_or_default();
-            if let Tag::Version(v) = Tag::parse(tag) {
-                let flavour = if settings.group_flavours {
-                    v.flavour.clone()
+        for (repo, tag, parsed) in tagged(g) {
+            if let Tag::Version(v) = parsed {
+                let flavour = if group_flavours {
+                    v.flavour.as_str()
                 } else {
-                    String::new()
+                    ""
                 };
-                let key = (r.name(), flavour, v.scheme.clone());
-                lines.entry(key).or_default().push((v, tag.to_string(), i));
+                let key = (&**repo, flavour, &v.scheme);
+                lines.entry(key).or_default().push((v, tag.as_str(), i));
             }
         }
     }
@@ -362,13 +361,13 @@ fn newest_per_line(groups: &[Group], settings: &Settings) -> HashMap<usize, bool
         // Newest first; ties broken by the tag's text and then the image, so input order
         // never matters.
         members.sort_by(|a, b| {
-            b.0.cmp_version(&a.0)
-                .then_with(|| a.1.cmp(&b.1))
+            b.0.cmp_version(a.0)
+                .then_with(|| a.1.cmp(b.1))
                 .then_with(|| group_key(&groups[a.2]).cmp(&group_key(&groups[b.2])))
         });
         let mut kept: Vec<usize> = Vec::new();
         for (_, _, image) in members.iter() {
-            if kept.len() < settings.keep && !kept.contains(image) {
+            if kept.len() < keep && !kept.contains(image) {
                 kept.push(*image);
             }
         }
@@ -381,12 +380,16 @@ fn newest_per_line(groups: &[Group], settings: &Settings) -> HashMap<usize, bool
 }
 
 fn group_key(g: &Group) -> (Option<&ImageName>, Option<&String>) {
-    (g.names.iter().next(), g.ids.iter().next())
+    (g.names.first().map(|n| &n.name), g.ids.iter().next())
 }
 
 /// Joins inventory entries that share an ID or any normalised name (union-find), so a tag
 /// and its digest reported as two entries are still one image.
-fn group(images: &[InventoryImage]) -> Vec<Group> {
+fn group(images: &[InventoryImage], memo: &mut Memo) -> Vec<Group> {
+    let readings: Vec<Vec<Reading>> = images
+        .iter()
+        .map(|i| i.refs.iter().map(|r| memo.read(r)).collect())
+        .collect();
     let mut parent: Vec<usize> = (0..images.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -395,13 +398,15 @@ fn group(images: &[InventoryImage]) -> Vec<Group> {
         }
         i
     }
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<Arc<str>, usize> = HashMap::new();
     for (i, image) in images.iter().enumerate() {
-        let keys = image
-            .refs
+        let keys = readings[i]
             .iter()
-            .map(|r| ImageName::parse(r).map_or_else(|_| r.clone(), |n| n.normalized()))
-            .chain(image.id.iter().map(|id| id.to_ascii_lowercase()));
+            .map(|r| match r {
+                Ok(read) => read.normalized.clone(),
+                Err(text) => text.clone(),
+            })
+            .chain(image.id.iter().map(|id| Arc::from(id.to_ascii_lowercase())));
         for key in keys {
             match seen.get(&key) {
                 Some(&j) => {
@@ -418,18 +423,16 @@ fn group(images: &[InventoryImage]) -> Vec<Group> {
     for (i, image) in images.iter().enumerate() {
         let r = root(&mut parent, i);
         let g = by_root.entry(r).or_insert_with(|| Group {
-            names: BTreeSet::new(),
+            names: Vec::new(),
             unreadable: Vec::new(),
             ids: BTreeSet::new(),
             size: 0,
             pinned: false,
             created: None,
         });
-        for text in &image.refs {
-            match ImageName::parse(text) {
-                Ok(name) => {
-                    g.names.insert(name);
-                }
+        for (text, reading) in image.refs.iter().zip(&readings[i]) {
+            match reading {
+                Ok(read) => g.names.push(read.clone()),
                 Err(_) => {
                     if !g.unreadable.contains(text) {
                         g.unreadable.push(text.clone());
@@ -438,8 +441,7 @@ fn group(images: &[InventoryImage]) -> Vec<Group> {
             }
         }
         if let Some(id) = &image.id {
-            let id = id.to_ascii_lowercase();
-            g.ids.insert(id);
+            g.ids.insert(id.to_ascii_lowercase());
         }
         g.size = g.size.max(image.size);
         g.pinned |= image.pinned;
@@ -450,6 +452,8 @@ fn group(images: &[InventoryImage]) -> Vec<Group> {
     }
     let mut groups: Vec<Group> = by_root.into_values().collect();
     for g in &mut groups {
+        g.names.sort_by(|a, b| a.name.cmp(&b.name));
+        g.names.dedup_by(|a, b| a.name == b.name);
         g.unreadable.sort();
     }
     groups
@@ -457,21 +461,21 @@ fn group(images: &[InventoryImage]) -> Vec<Group> {
 
 /// Who uses (or preloads) what, by match key; references that cannot be read are kept
 /// aside, since they could name any image.
-struct Index {
-    known: HashMap<String, BTreeSet<String>>,
+struct Index<'a> {
+    known: HashMap<Arc<str>, BTreeSet<&'a str>>,
     unreadable: Vec<(String, String)>,
 }
 
-fn index<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> Index {
+fn index<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>, memo: &mut Memo) -> Index<'a> {
     let mut out = Index {
         known: HashMap::new(),
         unreadable: Vec::new(),
     };
     for (image, who) in entries {
-        match ImageName::parse(image) {
-            Ok(name) => {
-                for key in match_keys(&name) {
-                    out.known.entry(key).or_default().insert(who.to_string());
+        match memo.read(image) {
+            Ok(read) => {
+                for key in &read.keys {
+                    out.known.entry(key.clone()).or_default().insert(who);
                 }
             }
             Err(_) => out.unreadable.push((image.to_string(), who.to_string())),
@@ -479,18 +483,6 @@ fn index<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> Index {
     }
     out.unreadable.sort();
     out
-}
-
-fn index_usage(in_use: &[Usage]) -> Index {
-    index(in_use.iter().map(|u| (u.image.as_str(), u.by.as_str())))
-}
-
-fn index_preloads(preloaded: &[Preload]) -> Index {
-    index(
-        preloaded
-            .iter()
-            .map(|p| (p.image.as_str(), p.pool.as_str())),
-    )
 }
 
 /// A protect pattern matches a reference when, with `*` as any run of characters, it
