@@ -80,9 +80,18 @@ pub fn select(
         .map_err(ApiError::bad_request)?;
     let fields = selectors::parse_fields(res.store_kind, call.param("fieldSelector").unwrap_or(""))
         .map_err(ApiError::bad_request)?;
-    let (rv, items) = sim.store.list(res.store_kind, ns);
+    // The pods of one node come from the store's index by node, as the API server's watch
+    // cache indexes them for kubelets; the selectors still decide.
+    let on_node = fields.iter().find(|t| {
+        res.store_kind == "Pod" && t.field == "spec.nodeName" && !t.negated && !t.value.is_empty()
+    });
+    let (rv, items) = match on_node {
+        Some(t) => sim.store.pods_on(&t.value),
+        None => sim.store.list(res.store_kind, ns),
+    };
     let items = items
         .into_iter()
+        .filter(|o| ns.is_none_or(|ns| super::store::ns_of(o) == ns))
         .filter(|o| selectors::matches_labels(&labels, o) && selectors::matches_fields(&fields, o))
         .collect();
     Ok((rv, items))

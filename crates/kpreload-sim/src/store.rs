@@ -1,7 +1,7 @@
 //! The simulator's object store: every object as JSON, one cluster-wide resourceVersion
 //! counter, and a bounded history of changes that watches replay from.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
@@ -50,6 +50,38 @@ struct Inner {
     /// The oldest resourceVersion a watch may start from; older ones get 410 Gone.
     oldest: u64,
     uid_state: u64,
+    /// Pods by `spec.nodeName` (namespace, name): what a kubelet's field selector, and a
+    /// node's runtime, read, without scanning every pod.
+    pods_on: HashMap<String, BTreeSet<(String, String)>>,
+}
+
+impl Inner {
+    fn index(&mut self, key: &Key, old: Option<&Value>, new: Option<&Value>) {
+        if key.0 != "Pod" {
+            return;
+        }
+        let node = |o: Option<&Value>| {
+            o.and_then(|o| o["spec"]["nodeName"].as_str())
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+        };
+        let (before, after) = (node(old), node(new));
+        if before == after {
+            return;
+        }
+        let at = (key.1.clone(), key.2.clone());
+        if let Some(n) = before
+            && let Some(set) = self.pods_on.get_mut(&n)
+        {
+            set.remove(&at);
+            if set.is_empty() {
+                self.pods_on.remove(&n);
+            }
+        }
+        if let Some(n) = after {
+            self.pods_on.entry(n).or_default().insert(at);
+        }
+    }
 }
 
 pub struct Store {
@@ -100,6 +132,7 @@ impl Store {
                 history: VecDeque::new(),
                 oldest: 1,
                 uid_state: seed | 1,
+                pods_on: HashMap::new(),
             }),
             tx,
             history_limit,
@@ -140,6 +173,24 @@ impl Store {
                 .map(|(_, v)| v.clone())
                 .collect(),
         };
+        (inner.rv, items)
+    }
+
+    /// The pods bound to a node, in key order, with the resourceVersion they are at.
+    pub fn pods_on(&self, node: &str) -> (u64, Vec<Obj>) {
+        let inner = self.lock();
+        let items = inner
+            .pods_on
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|(ns, name)| {
+                inner
+                    .objects
+                    .get(&("Pod", ns.clone(), name.clone()))
+                    .cloned()
+            })
+            .collect();
         (inner.rv, items)
     }
 
@@ -307,6 +358,7 @@ impl Store {
             return Ok(old);
         }
         inner.objects.remove(&key);
+        inner.index(&key, Some(&old), None);
         inner.rv += 1;
         let rv = inner.rv;
         let mut gone = (*old).clone();
@@ -375,7 +427,8 @@ impl Store {
         obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         let obj = Arc::new(obj);
         let kind = key.0;
-        inner.objects.insert(key, obj.clone());
+        let old = inner.objects.insert(key.clone(), obj.clone());
+        inner.index(&key, old.as_deref(), Some(&obj));
         self.record(inner, kind, event, obj.clone(), previous);
         obj
     }
@@ -505,6 +558,43 @@ mod tests {
         let dry = s.create(pods(), pod("b"), true).unwrap();
         assert_eq!(dry["metadata"]["name"], "b");
         assert!(s.get("Pod", "default", "b").is_none());
+    }
+
+    /// The index by node follows binding, moving and deletion.
+    #[test]
+    fn pods_by_node_follow_their_pods() {
+        let s = Store::new(100, 7);
+        let on = |node: &str| -> Vec<String> {
+            s.pods_on(node)
+                .1
+                .iter()
+                .map(|p| name_of(p).to_string())
+                .collect()
+        };
+        let mut a = pod("a");
+        a["spec"]["nodeName"] = json!("n1");
+        s.create(pods(), a, false).unwrap();
+        s.create(pods(), pod("b"), false).unwrap();
+        assert_eq!(on("n1"), ["a"]);
+        s.update(pods(), "default", "b", false, |old| {
+            let mut new = old.clone();
+            new["spec"]["nodeName"] = json!("n1");
+            Ok(new)
+        })
+        .unwrap();
+        assert_eq!(on("n1"), ["a", "b"]);
+        s.update(pods(), "default", "a", false, |old| {
+            let mut new = old.clone();
+            new["spec"]["nodeName"] = json!("n2");
+            Ok(new)
+        })
+        .unwrap();
+        assert_eq!(
+            (on("n1"), on("n2")),
+            (vec!["b".to_string()], vec!["a".to_string()])
+        );
+        s.delete(pods(), "default", "b", false).unwrap();
+        assert!(on("n1").is_empty());
     }
 
     #[test]

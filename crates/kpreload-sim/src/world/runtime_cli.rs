@@ -245,9 +245,9 @@ fn manifest_digest(image: &NodeImage) -> String {
 
 /// Containers on the node: (id, image, running) for every started container of its pods.
 fn containers(sim: &Sim, node: &str) -> Vec<(String, String, bool)> {
-    let (_, pods) = sim.store.list("Pod", None);
+    let (_, pods) = sim.store.pods_on(node);
     let mut out = Vec::new();
-    for pod in pods.iter().filter(|p| p["spec"]["nodeName"] == node) {
+    for pod in &pods {
         for list in ["initContainerStatuses", "containerStatuses"] {
             for s in pod["status"][list].as_array().into_iter().flatten() {
                 let Some(id) = s["containerID"].as_str() else {
