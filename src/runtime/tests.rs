@@ -104,7 +104,9 @@ async fn the_inventory_settles_the_tool_without_asking_its_version() {
     assert_eq!(asked.len(), 4);
     assert!(asked[2].iter().any(|a| a == "crictl"), "{asked:?}");
 
-    let script = Script::new(vec![ok(""), ok("")]);
+    let header = "REF TYPE DIGEST SIZE PLATFORMS LABELS\n";
+    let containers = "CONTAINER IMAGE RUNTIME\n";
+    let script = Script::new(vec![ok(header), ok(containers)]);
     let mut rt = NodeRuntime::new(Surface::node(Tool::Ctr), script);
     let inventory = rt.settled_inventory().await.unwrap();
     assert_eq!(rt.surface.tool, Tool::Ctr);
