@@ -38,31 +38,50 @@ pub async fn run(
         std::fs::write(path, kubeconfig(&url))
             .with_context(|| format!("cannot write the kubeconfig to {}", path.display()))?;
     }
+    // The handlers are in place before anyone is told where to connect: a SIGTERM sent
+    // right after "serving on" stops the simulator cleanly, not by the default action.
+    let stop = Shutdown::install();
     let mut out = std::io::stdout();
     writeln!(out, "serving on {url}")?;
     out.flush()?;
-    shutdown_signal().await;
+    stop.wait().await;
     running.stop();
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, listened for from the moment this is made.
+struct Shutdown {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Shutdown {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(i), Ok(t)) => Some((i, t)),
+                _ => None,
             };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            Shutdown { signals }
         }
+        #[cfg(not(unix))]
+        Shutdown {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
