@@ -62,17 +62,10 @@ pub async fn fetch(
     let pods_api: Api<Pod> = Api::all(client.clone());
 
     if let Some(name) = scope.node {
-        let node = match nodes_api.get_opt(name).await {
-            Ok(Some(mut n)) => {
-                trim::node(&mut n);
-                n
-            }
-            Ok(None) => {
-                return Err(format!(
-                    "There is no node {name} in the cluster; `kubectl get nodes` lists them."
-                ));
-            }
-            Err(e) => return Err(api_error(&e, &format!("read node {name}"))),
+        let Some(node) = node_named(&nodes_api, name).await? else {
+            return Err(format!(
+                "There is no node {name} in the cluster; `kubectl get nodes` lists them."
+            ));
         };
         let pods = pods_on(&pods_api, std::slice::from_ref(&node.metadata.name)).await?;
         return Ok(Fetched {
@@ -163,12 +156,7 @@ pub async fn fetch(
             if names.contains(&node) {
                 continue;
             }
-            if let Some(mut n) = nodes_api
-                .get_opt(&node)
-                .await
-                .map_err(|e| api_error(&e, &format!("read node {node}")))?
-            {
-                trim::node(&mut n);
+            if let Some(n) = node_named(&nodes_api, &node).await? {
                 names.insert(node);
                 nodes.push(Arc::new(n));
             }
@@ -191,6 +179,18 @@ pub async fn fetch(
         pods,
         daemonsets,
     })
+}
+
+/// One node by name, trimmed to what the planner reads; None when there is no such node.
+async fn node_named(api: &Api<Node>, name: &str) -> Result<Option<Node>, String> {
+    let mut node = api
+        .get_opt(name)
+        .await
+        .map_err(|e| api_error(&e, &format!("read node {name}")))?;
+    if let Some(n) = &mut node {
+        trim::node(n);
+    }
+    Ok(node)
 }
 
 /// The pods on these nodes, in every namespace: one list per node, a few at once.
