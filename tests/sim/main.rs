@@ -19,6 +19,7 @@ mod kubectl_api;
 mod kubectl_render;
 mod kubelet;
 mod node_runtime;
+mod paging;
 mod plugin;
 mod pull_bytes;
 mod registry;

@@ -36,6 +36,8 @@ pub use server::Sim;
 
 /// Watch history kept for resuming watches; older versions get 410 Gone.
 pub const HISTORY: usize = 50_000;
+/// ... and at most this many bytes of it.
+pub const HISTORY_BYTES: usize = 128 << 20;
 
 /// A running simulator.
 pub struct Running {
@@ -83,7 +85,7 @@ pub fn load(path: &std::path::Path) -> Result<scenario::Scenario, String> {
 
 /// Builds a simulator's state from a scenario; `seed` makes its names and pull times.
 pub fn build(scenario: scenario::Scenario, seed: u64) -> Result<Arc<Sim>, String> {
-    let store = store::Store::new(HISTORY, seed);
+    let store = store::Store::new(HISTORY, seed).with_history_bytes(HISTORY_BYTES);
     scenario::load_into(&store, scenario.objects)
         .map_err(|e| format!("the scenario could not be loaded: {e}"))?;
     Ok(Arc::new(Sim::new(store, scenario.simulation)))

@@ -2,6 +2,7 @@
 //! tables.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{StatusCode, header};
@@ -12,7 +13,7 @@ use super::resources::Resource;
 use super::selectors;
 use super::server::{Call, Sim, ok, view};
 use super::status::{ApiError, ApiResult};
-use super::store::Obj;
+use super::store::{Obj, Snapshot};
 use super::table;
 
 pub fn respond_objects(
@@ -97,37 +98,77 @@ pub fn select(
     Ok((rv, items))
 }
 
+/// A list, or one page of it. The first page of a list that does not fit takes the
+/// matching objects once, as a snapshot the store keeps for a while; its `continue` token
+/// names the snapshot and where the next page starts in it, so every page is cut from the
+/// same consistent list, at the snapshot's resourceVersion, in O(page). A token whose
+/// snapshot is no longer kept is 410 Expired, as the API server answers a token older than
+/// its compaction, with a token that goes on from the same key in the current state.
 pub fn list(
     sim: &Arc<Sim>,
     call: &Call,
     res: &'static Resource,
     ns: Option<&str>,
 ) -> ApiResult<Response> {
-    let (rv, items) = select(sim, call, res, ns)?;
-    // `continue` carries the key of the last item sent; items after it follow.
-    let start = match call.param("continue").filter(|c| !c.is_empty()) {
-        None => 0,
-        Some(token) => {
-            let after = decode_continue(token)?;
-            items.partition_point(|o| object_key(o) <= after)
-        }
-    };
     let limit: usize = match call.param("limit") {
         None | Some("") | Some("0") => usize::MAX,
         Some(l) => l
             .parse()
             .map_err(|_| ApiError::bad_request(format!("limit: invalid value {l:?}")))?,
     };
+    let token = call
+        .param("continue")
+        .filter(|c| !c.is_empty())
+        .map(decode_continue)
+        .transpose()?;
+    let (snapshot, start, kept) = match token {
+        Some(Continue::Snapshot { after, id, offset }) => match sim.store.snapshot(id) {
+            Some(s) if s.kind == res.store_kind && s.ns.as_deref() == ns => {
+                if offset > s.items.len() {
+                    return Err(malformed());
+                }
+                (s, offset, Some(id))
+            }
+            Some(_) => return Err(malformed()),
+            None => return Err(ApiError::continue_expired(encode_key(&after))),
+        },
+        // Goes on after a key in the current state (the token a 410 Expired hands out).
+        Some(Continue::Key(after)) => {
+            let s = take(sim, call, res, ns)?;
+            let start = s.items.partition_point(|o| object_key(o) <= after);
+            (s, start, None)
+        }
+        None => (take(sim, call, res, ns)?, 0, None),
+    };
+    let items = &snapshot.items;
     let end = start.saturating_add(limit).min(items.len());
     let page = &items[start..end];
-    let mut meta = json!({"resourceVersion": rv.to_string()});
+    let mut meta = json!({"resourceVersion": snapshot.rv.to_string()});
     if end < items.len()
         && let Some(last) = page.last()
     {
-        meta["continue"] = json!(encode_continue(&object_key(last)));
+        let id = kept.unwrap_or_else(|| sim.store.keep_snapshot(snapshot.clone()));
+        meta["continue"] = json!(encode_continue(&object_key(last), id, end));
         meta["remainingItemCount"] = json!(items.len() - end);
     }
     respond_objects(call, res, page, Some(meta))
+}
+
+/// The matching objects now, as a snapshot for paging.
+fn take(
+    sim: &Sim,
+    call: &Call,
+    res: &'static Resource,
+    ns: Option<&str>,
+) -> ApiResult<Arc<Snapshot>> {
+    let (rv, items) = select(sim, call, res, ns)?;
+    Ok(Arc::new(Snapshot {
+        kind: res.store_kind,
+        ns: ns.map(str::to_string),
+        rv,
+        items,
+        taken: Instant::now(),
+    }))
 }
 
 pub fn object_key(o: &Value) -> (String, String) {
@@ -143,13 +184,37 @@ pub fn object_key(o: &Value) -> (String, String) {
     )
 }
 
-fn encode_continue(key: &(String, String)) -> String {
-    let raw = serde_json::to_vec(&json!([key.0, key.1])).unwrap_or_default();
+/// What a continue token says: the key of the last item sent, and, for a consistent list,
+/// its snapshot and the offset of the next item in it.
+#[derive(Debug, PartialEq)]
+enum Continue {
+    Key((String, String)),
+    Snapshot {
+        after: (String, String),
+        id: u64,
+        offset: usize,
+    },
+}
+
+fn hex(raw: &[u8]) -> String {
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_continue(token: &str) -> ApiResult<(String, String)> {
-    let bad = || ApiError::bad_request("continue key is not valid: the token is malformed");
+/// A token that goes on after `key` in whatever the state is then.
+fn encode_key(key: &(String, String)) -> String {
+    hex(&serde_json::to_vec(&json!([key.0, key.1])).unwrap_or_default())
+}
+
+fn encode_continue(key: &(String, String), id: u64, offset: usize) -> String {
+    hex(&serde_json::to_vec(&json!([key.0, key.1, id, offset])).unwrap_or_default())
+}
+
+fn malformed() -> ApiError {
+    ApiError::bad_request("continue key is not valid: the token is malformed")
+}
+
+fn decode_continue(token: &str) -> ApiResult<Continue> {
+    let bad = malformed;
     if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
@@ -158,10 +223,23 @@ fn decode_continue(token: &str) -> ApiResult<(String, String)> {
         .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
         .collect();
     let v: Value = serde_json::from_slice(&bytes.ok_or_else(bad)?).map_err(|_| bad())?;
-    Ok((
+    let parts = v.as_array().ok_or_else(bad)?;
+    let key = (
         v[0].as_str().ok_or_else(bad)?.to_string(),
         v[1].as_str().ok_or_else(bad)?.to_string(),
-    ))
+    );
+    match parts.len() {
+        2 => Ok(Continue::Key(key)),
+        4 => Ok(Continue::Snapshot {
+            after: key,
+            id: v[2].as_u64().ok_or_else(bad)?,
+            offset: v[3]
+                .as_u64()
+                .and_then(|o| usize::try_from(o).ok())
+                .ok_or_else(bad)?,
+        }),
+        _ => Err(bad()),
+    }
 }
 
 #[cfg(test)]
@@ -171,7 +249,26 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let key = ("kube-system".to_string(), "a\"b".to_string());
-        assert_eq!(decode_continue(&encode_continue(&key)).unwrap(), key);
-        assert_eq!(decode_continue("zz").unwrap_err().code, 400);
+        assert_eq!(
+            decode_continue(&encode_key(&key)).unwrap(),
+            Continue::Key(key.clone())
+        );
+        assert_eq!(
+            decode_continue(&encode_continue(&key, 7, 500)).unwrap(),
+            Continue::Snapshot {
+                after: key,
+                id: 7,
+                offset: 500
+            }
+        );
+        for bad in [
+            "zz",
+            "abc",
+            &hex(b"[1,2]"),
+            &hex(b"[\"a\",\"b\",3]"),
+            &hex(b"{}"),
+        ] {
+            assert_eq!(decode_continue(bad).unwrap_err().code, 400, "{bad}");
+        }
     }
 }

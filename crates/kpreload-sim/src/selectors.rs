@@ -1,5 +1,7 @@
 //! Label and field selectors in the query-string syntax kubectl sends.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::rules::labels::{self, Requirement};
@@ -112,6 +114,59 @@ pub fn matches_fields(terms: &[FieldTerm], object: &Value) -> bool {
         .all(|t| (field_value(object, &t.field) == t.value) != t.negated)
 }
 
+/// What selectors read of an object (its namespace, labels and selectable fields), kept
+/// with a change in the watch history instead of the object itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selectable {
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    /// The kind's selectable fields, in `supported_fields` order (only those set).
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Selectable {
+    pub fn of(kind: &str, object: &Value) -> Self {
+        Selectable {
+            namespace: object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            labels: labels::of(object),
+            fields: supported_fields(kind)
+                .iter()
+                .map(|f| (*f, field_value(object, f)))
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
+        }
+    }
+
+    fn field(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Both selectors hold (empty ones select everything).
+    pub fn matches(&self, requirements: &[Requirement], terms: &[FieldTerm]) -> bool {
+        (requirements.is_empty() || labels::matches_all(requirements, &self.labels))
+            && terms
+                .iter()
+                .all(|t| (self.field(&t.field) == t.value) != t.negated)
+    }
+
+    /// Bytes it holds, roughly, for the history's bound.
+    pub fn weight(&self) -> usize {
+        let labels: usize = self
+            .labels
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 64)
+            .sum();
+        let fields: usize = self.fields.iter().map(|(_, v)| v.len() + 40).sum();
+        96 + self.namespace.len() + labels + fields
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +215,31 @@ mod tests {
         let ev = json!({"involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Pulled"});
         let t = parse_fields("Event", "involvedObject.name=p,reason=Pulled").unwrap();
         assert!(matches_fields(&t, &ev));
+    }
+
+    /// What the watch history keeps of an object selects as the object itself does.
+    #[test]
+    fn selectable_matches_as_the_object() {
+        let p = pod(json!({"app": "x", "n": "5"}));
+        let kept = Selectable::of("Pod", &p);
+        for (labels, fields) in [
+            ("app=x", ""),
+            ("app=y", ""),
+            ("!app", ""),
+            ("n>3", "spec.nodeName=web-1"),
+            ("", "spec.nodeName=web-2"),
+            ("", "status.phase!=Running"),
+            ("", "status.podIP="),
+            ("", "metadata.name=p"),
+            ("", ""),
+        ] {
+            let l = parse_labels(labels).unwrap();
+            let f = parse_fields("Pod", fields).unwrap();
+            assert_eq!(
+                kept.matches(&l, &f),
+                matches_labels(&l, &p) && matches_fields(&f, &p),
+                "{labels} {fields}"
+            );
+        }
     }
 }

@@ -10,6 +10,8 @@ pub struct ApiError {
     pub details: Option<Value>,
     /// Seconds, for 429.
     pub retry_after: Option<u64>,
+    /// The Status's `metadata.continue`: how to go on with a list whose token expired.
+    pub list_continue: Option<String>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            list_continue: None,
         }
     }
 
@@ -124,6 +127,18 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// 410 for a continue token whose list is no longer kept, in the API server's words
+    /// (its etcd3 store's), with the token that goes on from the same key, inconsistently.
+    pub fn continue_expired(inconsistent: String) -> Self {
+        let mut e = Self::new(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+        );
+        e.list_continue = Some(inconsistent);
+        e
+    }
+
     pub fn too_many_requests(retry_after: u64) -> Self {
         let mut e = Self::new(
             429,
@@ -155,6 +170,9 @@ impl ApiError {
         });
         if let Some(d) = &self.details {
             status["details"] = d.clone();
+        }
+        if let Some(c) = &self.list_continue {
+            status["metadata"]["continue"] = json!(c);
         }
         status
     }

@@ -3,11 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::resources::{Resource, stored};
+use super::selectors::Selectable;
 use super::status::{ApiError, ApiResult};
 
 pub type Obj = Arc<Value>;
@@ -29,24 +31,69 @@ impl EventType {
     }
 }
 
-/// One change, as a watch delivers it.
+/// One change, as a watch delivers it: the object as JSON, serialised once for every watch
+/// (and compact in the history, where an object's older versions would otherwise stay as
+/// trees), with what selectors read of it.
 #[derive(Debug)]
 pub struct Change {
     pub rv: u64,
     pub kind: &'static str,
     pub event: EventType,
-    pub object: Obj,
-    /// The object before a modification, so a filtered watch can tell an object that
-    /// stopped matching (it sees DELETED) from one that changed.
-    pub previous: Option<Obj>,
+    pub json: Box<str>,
+    pub now: Selectable,
+    /// What selectors read of the object before a modification, so a filtered watch can
+    /// tell an object that stopped matching (it sees DELETED) from one that changed.
+    pub before: Option<Selectable>,
+}
+
+impl Change {
+    /// The object, parsed again (for table watches and the events.k8s.io view).
+    pub fn object(&self) -> Value {
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
+
+    /// Bytes it holds, roughly, for the history's bound.
+    fn weight(&self) -> usize {
+        64 + self.json.len() + self.now.weight() + self.before.as_ref().map_or(0, |b| b.weight())
+    }
 }
 
 type Key = (&'static str, String, String);
+
+/// How many lists being paged through are kept at once.
+pub const PAGED_LISTS: usize = 32;
+/// How long a list's snapshot is kept after its first page: the API server's default etcd
+/// compaction interval, after which its continue tokens expire.
+pub const PAGED_LIST_TTL: Duration = Duration::from_secs(300);
+
+/// A list as it was at its first page: the objects that matched, in key order.
+pub struct Snapshot {
+    pub kind: &'static str,
+    pub ns: Option<String>,
+    pub rv: u64,
+    pub items: Vec<Obj>,
+    pub taken: Instant,
+}
+
+#[derive(Default)]
+struct Pages {
+    next_id: u64,
+    taken: VecDeque<(u64, Arc<Snapshot>)>,
+}
+
+impl Pages {
+    fn expire(&mut self, now: Instant) {
+        self.taken
+            .retain(|(_, s)| now.duration_since(s.taken) < PAGED_LIST_TTL);
+    }
+}
 
 struct Inner {
     rv: u64,
     objects: BTreeMap<Key, Obj>,
     history: VecDeque<Arc<Change>>,
+    /// What the history holds, bytes (roughly).
+    history_bytes: usize,
     /// The oldest resourceVersion a watch may start from; older ones get 410 Gone.
     oldest: u64,
     uid_state: u64,
@@ -88,6 +135,10 @@ pub struct Store {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Change>>,
     history_limit: usize,
+    /// The history's bound in bytes: the oldest changes go first past it.
+    history_bytes: usize,
+    /// The lists being read page by page, each as it was at its first page.
+    pages: Mutex<Pages>,
     /// What generated names and uids, and the simulated kubelets' pull-time jitter, follow.
     pub seed: u64,
 }
@@ -130,14 +181,24 @@ impl Store {
                 rv: 1,
                 objects: BTreeMap::new(),
                 history: VecDeque::new(),
+                history_bytes: 0,
                 oldest: 1,
                 uid_state: seed | 1,
                 pods_on: HashMap::new(),
             }),
             tx,
             history_limit,
+            history_bytes: usize::MAX,
+            pages: Mutex::new(Pages::default()),
             seed,
         }
+    }
+
+    /// Bounds the watch history in bytes too (JSON and what selectors read), not only in
+    /// changes.
+    pub fn with_history_bytes(mut self, bytes: usize) -> Self {
+        self.history_bytes = bytes;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -408,11 +469,44 @@ impl Store {
         })
     }
 
-    /// Forgets the history, so that every watch from an older version gets 410 Gone.
+    /// Forgets the history, so that every watch from an older version gets 410 Gone, and
+    /// every list being paged through: their next pages are 410 Expired, as after etcd's
+    /// compaction.
     pub fn compact(&self) {
         let mut inner = self.lock();
         inner.history.clear();
+        inner.history_bytes = 0;
         inner.oldest = inner.rv + 1;
+        self.lock_pages().taken.clear();
+    }
+
+    fn lock_pages(&self) -> MutexGuard<'_, Pages> {
+        self.pages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps a list's items for its next pages; returns the snapshot's id. The oldest
+    /// snapshot makes room when [`PAGED_LISTS`] are kept.
+    pub fn keep_snapshot(&self, snapshot: Arc<Snapshot>) -> u64 {
+        let mut pages = self.lock_pages();
+        pages.expire(Instant::now());
+        pages.next_id += 1;
+        let id = pages.next_id;
+        while pages.taken.len() >= PAGED_LISTS {
+            pages.taken.pop_front();
+        }
+        pages.taken.push_back((id, snapshot));
+        id
+    }
+
+    /// A kept snapshot, unless it expired ([`PAGED_LIST_TTL`]), made room or was compacted.
+    pub fn snapshot(&self, id: u64) -> Option<Arc<Snapshot>> {
+        let mut pages = self.lock_pages();
+        pages.expire(Instant::now());
+        pages
+            .taken
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, s)| s.clone())
     }
 
     fn commit(
@@ -445,12 +539,19 @@ impl Store {
             rv: inner.rv,
             kind,
             event,
-            object,
-            previous,
+            json: serde_json::to_string(&*object)
+                .unwrap_or_default()
+                .into_boxed_str(),
+            now: Selectable::of(kind, &object),
+            before: previous.map(|p| Selectable::of(kind, &p)),
         });
+        inner.history_bytes += change.weight();
         inner.history.push_back(change.clone());
-        while inner.history.len() > self.history_limit {
+        while inner.history.len() > self.history_limit
+            || (inner.history_bytes > self.history_bytes && inner.history.len() > 1)
+        {
             if let Some(dropped) = inner.history.pop_front() {
+                inner.history_bytes -= dropped.weight();
                 inner.oldest = dropped.rv + 1;
             }
         }
@@ -609,7 +710,7 @@ mod tests {
         let names: Vec<_> = sub
             .backlog
             .iter()
-            .map(|c| name_of(&c.object).to_string())
+            .map(|c| name_of(&c.object()).to_string())
             .collect();
         assert_eq!(names, ["b", "c"]);
         s.compact();
@@ -623,6 +724,84 @@ mod tests {
                 .backlog
                 .is_empty()
         );
+    }
+
+    /// A history bounded in bytes drops its oldest changes when full, and a watch from
+    /// before them gets 410 Gone, as one bounded in count does.
+    #[test]
+    fn history_bounded_in_bytes_forgets_the_oldest_and_answers_410() {
+        let one = {
+            let s = Store::new(100, 7);
+            s.create(pods(), pod("a"), false).unwrap();
+            s.lock().history_bytes
+        };
+        let s = Store::new(100, 7).with_history_bytes(one * 3 + one / 2);
+        let start = s.current_rv();
+        for n in ["a", "b", "c", "d", "e"] {
+            s.create(pods(), pod(n), false).unwrap();
+        }
+        assert!(s.lock().history_bytes <= one * 3 + one / 2);
+        assert_eq!(s.lock().history.len(), 3);
+        let err = s.subscribe(Some(start)).err().unwrap();
+        assert_eq!((err.code, err.reason), (410, "Expired"));
+        let sub = s.subscribe(Some(start + 2)).unwrap();
+        let names: Vec<_> = sub
+            .backlog
+            .iter()
+            .map(|c| name_of(&c.object()).to_string())
+            .collect();
+        assert_eq!(names, ["c", "d", "e"]);
+    }
+
+    /// A change keeps the object's JSON and what selectors read before and after.
+    #[test]
+    fn a_change_keeps_json_and_what_selectors_read() {
+        let s = Store::new(100, 7);
+        let a = s.create(pods(), pod("a"), false).unwrap();
+        s.update(pods(), "default", "a", false, |old| {
+            let mut new = old.clone();
+            new["metadata"]["labels"] = json!({"x": "y"});
+            Ok(new)
+        })
+        .unwrap();
+        let sub = s.subscribe(Some(s.current_rv() - 2)).unwrap();
+        let [added, modified] = &sub.backlog[..] else {
+            panic!("{:?}", sub.backlog)
+        };
+        assert_eq!(added.object(), *a);
+        assert_eq!(modified.now.labels.get("x").map(String::as_str), Some("y"));
+        assert!(modified.before.as_ref().unwrap().labels.is_empty());
+        assert_eq!(modified.now.namespace, "default");
+    }
+
+    /// A paged list's snapshot is kept until it expires, makes room or is compacted.
+    #[test]
+    fn snapshots_expire_make_room_and_go_at_compaction() {
+        let s = Store::new(100, 7);
+        let snap = |taken| {
+            Arc::new(Snapshot {
+                kind: "Pod",
+                ns: None,
+                rv: 1,
+                items: vec![],
+                taken,
+            })
+        };
+        let fresh = s.keep_snapshot(snap(Instant::now()));
+        assert!(s.snapshot(fresh).is_some());
+        let first = s.keep_snapshot(snap(Instant::now()));
+        for _ in 0..PAGED_LISTS {
+            s.keep_snapshot(snap(Instant::now()));
+        }
+        assert!(s.snapshot(first).is_none(), "the oldest made room");
+        let last = s.keep_snapshot(snap(Instant::now()));
+        assert!(s.snapshot(last).is_some());
+        s.compact();
+        assert!(s.snapshot(last).is_none());
+        if let Some(old) = Instant::now().checked_sub(PAGED_LIST_TTL) {
+            let id = s.keep_snapshot(snap(old));
+            assert!(s.snapshot(id).is_none(), "expired");
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::resources::Resource;
-use super::selectors::{self, FieldTerm};
+use super::selectors::{self, FieldTerm, Selectable};
 use super::server::{Call, Sim, view};
 use super::status::{ApiError, ApiResult};
 use super::store::{Change, EventType, Obj};
@@ -57,22 +57,37 @@ impl Filter {
         line
     }
 
-    /// The event a change is to this watch, if any.
+    fn matches_kept(&self, kept: &Selectable) -> bool {
+        self.ns.as_deref().is_none_or(|ns| kept.namespace == ns)
+            && kept.matches(&self.labels, &self.fields)
+    }
+
+    /// The event a change is to this watch, if any. Plain watches send the change's JSON
+    /// as it is; tables and the events.k8s.io view are made from it parsed again.
     fn translate(&self, change: &Change) -> Option<String> {
         if change.kind != self.res.store_kind {
             return None;
         }
-        let now = self.matches(&change.object);
-        let before = change.previous.as_ref().is_some_and(|p| self.matches(p));
+        let now = self.matches_kept(&change.now);
+        let before = change.before.as_ref().is_some_and(|p| self.matches_kept(p));
         let kind = match change.event {
             EventType::Added if now => "ADDED",
             EventType::Deleted if now => "DELETED",
-            EventType::Modified if now && (before || change.previous.is_none()) => "MODIFIED",
+            EventType::Modified if now && (before || change.before.is_none()) => "MODIFIED",
             EventType::Modified if now => "ADDED",
             EventType::Modified if before => "DELETED",
             _ => return None,
         };
-        Some(self.event(kind, &change.object))
+        if self.table || self.res.group == "events.k8s.io" {
+            return Some(self.event(kind, &Arc::new(change.object())));
+        }
+        let mut line = String::with_capacity(change.json.len() + 32);
+        line.push_str("{\"object\":");
+        line.push_str(&change.json);
+        line.push_str(",\"type\":\"");
+        line.push_str(kind);
+        line.push_str("\"}\n");
+        Some(line)
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> String {
