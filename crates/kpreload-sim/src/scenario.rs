@@ -617,6 +617,11 @@ fn size_of(s: &Size) -> Option<u64> {
 /// Creates the default namespaces and the scenario's objects in a store.
 /// Consumes the objects, so that a large scenario is not held twice.
 pub fn load_into(store: &Store, objects: Vec<(&'static str, Value)>) -> Result<(), String> {
+    // Nothing happened before the start, so there is nothing to replay.
+    store.load(|| create_all(store, objects))
+}
+
+fn create_all(store: &Store, objects: Vec<(&'static str, Value)>) -> Result<(), String> {
     let namespaces = resources::stored("Namespace");
     for ns in DEFAULT_NAMESPACES {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
@@ -640,8 +645,6 @@ pub fn load_into(store: &Store, objects: Vec<(&'static str, Value)>) -> Result<(
         // 100,000 pods are lighter without.
         store.create(res, obj, false).map_err(|e| e.message)?;
     }
-    // Nothing happened before the start, so there is nothing to replay.
-    store.compact();
     Ok(())
 }
 

@@ -96,6 +96,8 @@ struct Inner {
     history_bytes: usize,
     /// The oldest resourceVersion a watch may start from; older ones get 410 Gone.
     oldest: u64,
+    /// While a scenario loads: changes make no history and no events.
+    quiet: bool,
     uid_state: u64,
     /// Pods by `spec.nodeName` (namespace, name): what a kubelet's field selector, and a
     /// node's runtime, read, without scanning every pod.
@@ -183,6 +185,7 @@ impl Store {
                 history: VecDeque::new(),
                 history_bytes: 0,
                 oldest: 1,
+                quiet: false,
                 uid_state: seed | 1,
                 pods_on: HashMap::new(),
             }),
@@ -469,6 +472,16 @@ impl Store {
         })
     }
 
+    /// Runs `load` without history or events (what a scenario holds at the start), then
+    /// compacts: no watch can start before it.
+    pub fn load<R>(&self, load: impl FnOnce() -> R) -> R {
+        self.lock().quiet = true;
+        let out = load();
+        self.lock().quiet = false;
+        self.compact();
+        out
+    }
+
     /// Forgets the history, so that every watch from an older version gets 410 Gone, and
     /// every list being paged through: their next pages are 410 Expired, as after etcd's
     /// compaction.
@@ -535,6 +548,9 @@ impl Store {
         object: Obj,
         previous: Option<Obj>,
     ) {
+        if inner.quiet {
+            return;
+        }
         let change = Arc::new(Change {
             rv: inner.rv,
             kind,
