@@ -1,7 +1,10 @@
 //! Simulator benchmark: `cargo bench --bench sim` (release build; prints figures).
 //!
-//! - loading `config/scenarios/large.yaml` (5,000 nodes with 50 images each, 100,000 pods)
-//!   and the process's resident memory after it;
+//! - the simulator's resident memory for `config/scenarios/large.yaml` and
+//!   `config/scenarios/huge.yaml` (150,000 pods), each in a process of its own: after loading,
+//!   and with its controllers running after every pod was listed in pages of 500;
+//! - loading `config/scenarios/large.yaml` (5,000 nodes with 50 images each, 100,000 pods);
+//! - all 100,000 pods listed over HTTP in pages of 500;
 //! - a full 5,000-node list over HTTP, and `kubectl get nodes -o json --chunk-size=500`
 //!   (when kubectl 1.37 is installed: `tests/run` puts it in target/tools);
 //! - 10 concurrent watchers receiving a burst of 1,000 changes.
@@ -36,7 +39,84 @@ fn http_get(addr: &str, path: &str) -> usize {
     buf.len()
 }
 
+/// Every pod, in pages of 500; returns the count.
+fn list_pods_paged(addr: &str) -> usize {
+    let mut token = String::new();
+    let mut count = 0;
+    loop {
+        let path = format!("/api/v1/pods?limit=500&continue={token}");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).unwrap();
+        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        count += v["items"].as_array().map_or(0, Vec::len);
+        match v["metadata"]["continue"].as_str() {
+            Some(c) if !c.is_empty() => token = c.to_string(),
+            _ => return count,
+        }
+    }
+}
+
+/// In a process of its own (this bench run again): a scenario's resident memory.
+fn memory_of(scenario: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let state =
+        kpreload::sim::build(kpreload::sim::load(&root.join(scenario)).unwrap(), 1).unwrap();
+    let loaded = t.elapsed().as_secs_f64();
+    let pods = state.store.count("Pod");
+    let after_load = rss_mib();
+    // What the same objects weigh as JSON: what a store of bytes would hold.
+    let json_mib = |kind| {
+        let (_, items) = state.store.list(kind, None);
+        items
+            .iter()
+            .map(|o| serde_json::to_vec(&**o).unwrap().len())
+            .sum::<usize>() as f64
+            / (1 << 20) as f64
+    };
+    println!(
+        "{scenario}: its objects as JSON: pods {:.0} MiB, nodes {:.0} MiB",
+        json_mib("Pod"),
+        json_mib("Node")
+    );
+    let running = rt
+        .block_on(sim::start(state, "127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let addr = running.addr.to_string();
+    let t = Instant::now();
+    let listed = list_pods_paged(&addr);
+    let paged = t.elapsed().as_secs_f64();
+    assert_eq!(listed, pods);
+    std::thread::sleep(Duration::from_secs(3));
+    println!(
+        "{scenario}: {pods} pods loaded in {loaded:.1} s, RSS {after_load:.0} MiB; listed in pages of 500 in {paged:.2} s; RSS with its controllers running {:.0} MiB",
+        rss_mib()
+    );
+    running.stop();
+}
+
 fn main() {
+    if let Ok(scenario) = std::env::var("KPRELOAD_BENCH_SIM_MEMORY") {
+        return memory_of(&scenario);
+    }
+    for scenario in ["config/scenarios/large.yaml", "config/scenarios/huge.yaml"] {
+        let status = Command::new(std::env::current_exe().unwrap())
+            .env("KPRELOAD_BENCH_SIM_MEMORY", scenario)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{scenario}: {status}");
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,24 +157,7 @@ fn main() {
     let mut pages = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
-        let mut token = String::new();
-        loop {
-            let path = format!("/api/v1/pods?limit=500&continue={token}");
-            let mut s = std::net::TcpStream::connect(&addr).unwrap();
-            write!(
-                s,
-                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut buf = String::new();
-            s.read_to_string(&mut buf).unwrap();
-            let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-            let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-            match v["metadata"]["continue"].as_str() {
-                Some(c) if !c.is_empty() => token = c.to_string(),
-                _ => break,
-            }
-        }
+        assert_eq!(list_pods_paged(&addr), pods);
         pages.push(t.elapsed().as_secs_f64());
     }
     println!(
