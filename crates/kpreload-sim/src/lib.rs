@@ -14,6 +14,7 @@ mod node_proxy;
 mod objects;
 mod openapi;
 mod patch;
+mod pod_index;
 mod pod_log;
 pub mod registry;
 pub mod resources;

@@ -1,13 +1,14 @@
 //! The simulator's object store: every object as JSON, one cluster-wide resourceVersion
 //! counter, and a bounded history of changes that watches replay from.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use super::pod_index::{At, PodIndex};
 use super::resources::{Resource, stored};
 use super::selectors::Selectable;
 use super::status::{ApiError, ApiResult};
@@ -99,37 +100,25 @@ struct Inner {
     /// While a scenario loads: changes make no history and no events.
     quiet: bool,
     uid_state: u64,
-    /// Pods by `spec.nodeName` (namespace, name): what a kubelet's field selector, and a
-    /// node's runtime, read, without scanning every pod.
-    pods_on: HashMap<String, BTreeSet<(String, String)>>,
+    /// What the kubelets, the scheduler, the DaemonSet controller and a node's runtime
+    /// read of the pods, without scanning every pod.
+    pods: PodIndex,
 }
 
 impl Inner {
     fn index(&mut self, key: &Key, old: Option<&Value>, new: Option<&Value>) {
-        if key.0 != "Pod" {
-            return;
+        if key.0 == "Pod" {
+            self.pods.change(&(key.1.clone(), key.2.clone()), old, new);
         }
-        let node = |o: Option<&Value>| {
-            o.and_then(|o| o["spec"]["nodeName"].as_str())
-                .filter(|n| !n.is_empty())
-                .map(str::to_string)
-        };
-        let (before, after) = (node(old), node(new));
-        if before == after {
-            return;
-        }
-        let at = (key.1.clone(), key.2.clone());
-        if let Some(n) = before
-            && let Some(set) = self.pods_on.get_mut(&n)
-        {
-            set.remove(&at);
-            if set.is_empty() {
-                self.pods_on.remove(&n);
-            }
-        }
-        if let Some(n) = after {
-            self.pods_on.entry(n).or_default().insert(at);
-        }
+    }
+
+    fn pods_at<'a>(&self, at: impl Iterator<Item = &'a At>) -> Vec<Obj> {
+        at.filter_map(|(ns, name)| {
+            self.objects
+                .get(&("Pod", ns.clone(), name.clone()))
+                .cloned()
+        })
+        .collect()
     }
 }
 
@@ -187,7 +176,7 @@ impl Store {
                 oldest: 1,
                 quiet: false,
                 uid_state: seed | 1,
-                pods_on: HashMap::new(),
+                pods: PodIndex::default(),
             }),
             tx,
             history_limit,
@@ -243,19 +232,35 @@ impl Store {
     /// The pods bound to a node, in key order, with the resourceVersion they are at.
     pub fn pods_on(&self, node: &str) -> (u64, Vec<Obj>) {
         let inner = self.lock();
-        let items = inner
-            .pods_on
-            .get(node)
-            .into_iter()
-            .flatten()
-            .filter_map(|(ns, name)| {
-                inner
-                    .objects
-                    .get(&("Pod", ns.clone(), name.clone()))
-                    .cloned()
-            })
-            .collect();
-        (inner.rv, items)
+        (inner.rv, inner.pods_at(inner.pods.on_node(node)))
+    }
+
+    /// Pods without a node (what the scheduler places), in key order.
+    pub fn unbound_pods(&self) -> Vec<Obj> {
+        let inner = self.lock();
+        inner.pods_at(inner.pods.unbound())
+    }
+
+    /// Bound pods that are `Pending` with no container status yet (what a kubelet has to
+    /// start), in key order.
+    pub fn pods_to_start(&self) -> Vec<Obj> {
+        let inner = self.lock();
+        inner.pods_at(inner.pods.to_start())
+    }
+
+    /// How many pods are bound to each node.
+    pub fn pod_counts_by_node(&self) -> HashMap<String, usize> {
+        self.lock().pods.counts_by_node()
+    }
+
+    /// Pods by the uid of the DaemonSet their controller `ownerReference` names.
+    pub fn pods_by_daemonset(&self) -> HashMap<String, Vec<Obj>> {
+        let inner = self.lock();
+        inner
+            .pods
+            .by_daemonset()
+            .map(|(uid, at)| (uid.clone(), inner.pods_at(at.iter())))
+            .collect()
     }
 
     pub fn count(&self, kind: &'static str) -> usize {

@@ -1,7 +1,7 @@
 //! The DaemonSet controller: one pod per eligible node, rolling updates when the template
 //! changes, and the status `kubectl rollout status` reads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
@@ -58,23 +58,8 @@ fn max_unavailable(ds: &Value, desired: usize) -> usize {
 pub fn reconcile(sim: &Sim) {
     let store = &sim.store;
     let (_, daemonsets) = store.list("DaemonSet", None);
-    let (_, pods) = store.list("Pod", None);
     let (_, nodes) = store.list("Node", None);
-    let mut owned: HashMap<String, Vec<Obj>> = HashMap::new();
-    for pod in &pods {
-        for owner in pod["metadata"]["ownerReferences"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            if owner["kind"] == "DaemonSet" && owner["controller"] == true {
-                owned
-                    .entry(owner["uid"].as_str().unwrap_or_default().to_string())
-                    .or_default()
-                    .push(pod.clone());
-            }
-        }
-    }
+    let owned = store.pods_by_daemonset();
     let pods_res = stored("Pod");
     // Pods whose DaemonSet is gone are garbage.
     let live: Vec<String> = daemonsets

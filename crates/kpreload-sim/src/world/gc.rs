@@ -47,9 +47,9 @@ pub fn go_seconds(text: &str) -> Option<f64> {
 /// still to run. An init container that has exited holds nothing: this is how a preloader's
 /// images, pulled and done with, become fair game for the GC.
 fn in_use(sim: &Sim, node: &str) -> HashSet<String> {
-    let (_, pods) = sim.store.list("Pod", None);
+    let (_, pods) = sim.store.pods_on(node);
     let mut out = HashSet::new();
-    for pod in pods.iter().filter(|p| p["spec"]["nodeName"] == node) {
+    for pod in &pods {
         for (list, statuses) in [
             ("initContainers", "initContainerStatuses"),
             ("containers", "containerStatuses"),

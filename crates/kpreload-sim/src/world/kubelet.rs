@@ -22,8 +22,7 @@ use crate::store::{name_of, now_rfc3339, ns_of, uid_of};
 
 /// Starts a task for every bound pod that no kubelet runs yet.
 pub fn start_pods(sim: &Arc<Sim>) {
-    let (_, pods) = sim.store.list("Pod", None);
-    for pod in pods {
+    for pod in sim.store.pods_to_start() {
         let Some(node_name) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) else {
             continue;
         };

@@ -34,10 +34,9 @@ fn condition(status: &str, reason: Option<&str>, message: Option<&str>) -> Value
 
 pub fn schedule(sim: &Sim) {
     let store = &sim.store;
-    let (_, pods) = store.list("Pod", None);
-    let waiting: Vec<_> = pods
+    let unbound = store.unbound_pods();
+    let waiting: Vec<_> = unbound
         .iter()
-        .filter(|p| p["spec"]["nodeName"].as_str().is_none_or(str::is_empty))
         .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
         .collect();
     if waiting.is_empty() {
@@ -48,12 +47,7 @@ pub fn schedule(sim: &Sim) {
         .iter()
         .map(|n| (n["metadata"]["name"].as_str().unwrap_or_default(), n))
         .collect();
-    let mut load: HashMap<String, usize> = HashMap::new();
-    for p in &pods {
-        if let Some(n) = p["spec"]["nodeName"].as_str() {
-            *load.entry(n.to_string()).or_default() += 1;
-        }
-    }
+    let mut load: HashMap<String, usize> = store.pod_counts_by_node();
     let pods_res = stored("Pod");
     for pod in waiting {
         let ns = ns_of(pod).to_string();
