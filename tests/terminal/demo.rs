@@ -90,7 +90,13 @@ fn cleanup_in_the_demo_preview_confirm_result() {
     tmux.keys(&[":", "pool web", "Enter"]);
     tmux.wait(10, |s| s.contains("pool web"));
     tmux.keys(&["c"]);
-    let s = tmux.wait(10, |s| s.contains("cleanup plan · pool web"));
+    // The plan is drawn at once; the shop's pods that use an image on the pool may still be
+    // starting, so their reason is waited for rather than expected on the first frame.
+    let s = tmux.wait(30, |s| {
+        s.contains("cleanup plan · pool web")
+            && s.contains("older than the newest 2")
+            && s.contains("in use by shop/")
+    });
     assert!(s.contains("older than the newest 2"), "{s}");
     assert!(s.contains("in use by shop/"), "{s}");
     // Cleanup runs from a preloader's cleanup container, which starts once its pulls are
