@@ -27,7 +27,8 @@ use k8s_openapi::api::core::v1::Node;
 use kpreload::sim;
 use serde_json::json;
 
-fn http_get(addr: &str, path: &str) -> usize {
+/// The whole HTTP response to a GET, head and body.
+fn http_get_raw(addr: &str, path: &str) -> Vec<u8> {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
@@ -36,7 +37,11 @@ fn http_get(addr: &str, path: &str) -> usize {
     .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).unwrap();
-    buf.len()
+    buf
+}
+
+fn http_get(addr: &str, path: &str) -> usize {
+    http_get_raw(addr, path).len()
 }
 
 /// Every pod, in pages of 500; returns the count.
@@ -45,14 +50,7 @@ fn list_pods_paged(addr: &str) -> usize {
     let mut count = 0;
     loop {
         let path = format!("/api/v1/pods?limit=500&continue={token}");
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).unwrap();
+        let buf = String::from_utf8_lossy(&http_get_raw(addr, &path)).into_owned();
         let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
         let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
         count += v["items"].as_array().map_or(0, Vec::len);

@@ -39,8 +39,8 @@ fn page(cluster: &Cluster, token: &str) -> (u16, Value) {
     )
 }
 
-#[test]
-fn pages_come_from_one_snapshot_while_objects_change_between_them() {
+/// A simulator with the namespace `paged`, made through the API.
+fn with_namespace() -> Cluster {
     let cluster = Cluster::start(SCENARIO);
     let url = format!("{}/api/v1/namespaces", cluster.url());
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "paged"}});
@@ -48,6 +48,12 @@ fn pages_come_from_one_snapshot_while_objects_change_between_them() {
         http("POST", &url, "application/json", &ns.to_string()).0,
         201
     );
+    cluster
+}
+
+#[test]
+fn pages_come_from_one_snapshot_while_objects_change_between_them() {
+    let cluster = with_namespace();
     let all: Vec<String> = (0..10).map(|i| format!("p{i:02}")).collect();
     for name in &all {
         create_pod(&cluster, name);
@@ -113,13 +119,7 @@ fn pages_come_from_one_snapshot_while_objects_change_between_them() {
 
 #[test]
 fn a_token_outliving_its_snapshot_is_410_expired_with_a_token_to_go_on() {
-    let cluster = Cluster::start(SCENARIO);
-    let url = format!("{}/api/v1/namespaces", cluster.url());
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "paged"}});
-    assert_eq!(
-        http("POST", &url, "application/json", &ns.to_string()).0,
-        201
-    );
+    let cluster = with_namespace();
     for i in 0..8 {
         create_pod(&cluster, &format!("p{i}"));
     }
