@@ -212,31 +212,34 @@ pub(crate) async fn convert(
     if now.metadata.uid != old.metadata.uid || readable_yaml(&now) != readable_yaml(old) {
         return Err(changed_since(&old_name, old, &now));
     }
-    let old_api = api(client, &now);
-    let delete = |dry: bool| DeleteParams {
-        dry_run: dry,
-        preconditions: Some(Preconditions {
-            uid: now.metadata.uid.clone(),
-            resource_version: now.metadata.resource_version.clone(),
-        }),
-        ..Default::default()
-    };
-    if let Err(e) = old_api.delete(&old_name, &delete(true)).await {
-        return Err(explain(client, &e, &old_name, Some(old), desired).await);
+    if let Err(e) = delete_unchanged(client, &now, true).await {
+        return Err(e.explain(client, &old_name, old, desired).await);
     }
     if !same_name {
         let (_, made) = apply(client, desired, None, false).await?;
-        if let Err(e) = old_api.delete(&old_name, &delete(false)).await {
-            return Err(ApplyError::Failed(format!(
-                "{} was created, but the hand-written {old_name} could not be deleted: {}; both now preload the pool's images. Delete {old_name} with kubectl.",
-                name_of(desired),
-                api_error(&e, &format!("delete {old_name}"))
-            )));
+        if let Err(e) = delete_unchanged(client, &now, false).await {
+            let new_name = name_of(desired);
+            return Err(ApplyError::Failed(match e {
+                DeleteFailed::Gone => return Ok(made),
+                DeleteFailed::Api(e) => format!(
+                    "{new_name} was created, but the hand-written {old_name} could not be deleted: {}; both now preload the pool's images. Delete {old_name} with kubectl.",
+                    api_error(&e, &format!("delete {old_name}"))
+                ),
+                DeleteFailed::Refused(e) => {
+                    let by = match &e {
+                        ApplyError::Conflict(c) if !c.managers.is_empty() => c.managers.join(", "),
+                        _ => "someone".to_string(),
+                    };
+                    format!(
+                        "{new_name} was created, but the hand-written {old_name} was changed by {by} meanwhile and was left as it is; both now preload the pool's images. Look at {old_name} and delete it with kubectl."
+                    )
+                }
+            }));
         }
         return Ok(made);
     }
-    if let Err(e) = old_api.delete(&old_name, &delete(false)).await {
-        return Err(explain(client, &e, &old_name, Some(old), desired).await);
+    if let Err(e) = delete_unchanged(client, &now, false).await {
+        return Err(e.explain(client, &old_name, old, desired).await);
     }
     // A DaemonSet of the same name may take a moment to go.
     let mut last = None;
@@ -296,18 +299,90 @@ pub async fn delete(client: &kube::Client, seen: &DaemonSet) -> Result<(), Apply
         ));
     }
     let name = name_of(seen);
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: seen.metadata.uid.clone(),
-            resource_version: seen.metadata.resource_version.clone(),
-        }),
-        ..Default::default()
-    };
-    match api(client, seen).delete(&name, &params).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(explain(client, &e, &name, Some(seen), seen).await),
+    match delete_unchanged(client, seen, false).await {
+        Ok(()) => Ok(()),
+        Err(DeleteFailed::Gone) => Ok(()),
+        Err(DeleteFailed::Api(kube::Error::Api(s))) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.explain(client, &name, seen, seen).await),
     }
+}
+
+/// Why [`delete_unchanged`] did not delete.
+enum DeleteFailed {
+    /// The API server's answer.
+    Api(kube::Error),
+    /// The object is no longer what was seen, in more than its status.
+    Refused(ApplyError),
+    /// It was deleted meanwhile.
+    Gone,
+}
+
+impl DeleteFailed {
+    async fn explain(
+        self,
+        client: &kube::Client,
+        name: &str,
+        seen: &DaemonSet,
+        desired: &DaemonSet,
+    ) -> ApplyError {
+        match self {
+            DeleteFailed::Api(e) => explain(client, &e, name, Some(seen), desired).await,
+            DeleteFailed::Refused(e) => e,
+            DeleteFailed::Gone => ApplyError::Conflict(Conflict {
+                summary: format!("{name} was deleted since it was shown; nothing was changed."),
+                managers: Vec::new(),
+                changes: Vec::new(),
+            }),
+        }
+    }
+}
+
+/// Deletes the DaemonSet `seen` if it is still what was seen apart from its status. Its uid
+/// and resourceVersion are the preconditions; the DaemonSet controller writes the status on
+/// every pod change, so on a busy pool the resourceVersion has often moved by the time the
+/// delete arrives. A failed precondition is read again: while only the status differs the
+/// delete is retried against the new resourceVersion, otherwise it is refused with what
+/// changed and who changed it.
+async fn delete_unchanged(
+    client: &kube::Client,
+    seen: &DaemonSet,
+    dry_run: bool,
+) -> Result<(), DeleteFailed> {
+    let name = name_of(seen);
+    let ns = seen.metadata.namespace.as_deref().unwrap_or("kube-system");
+    let api = api(client, seen);
+    let mut version = seen.metadata.resource_version.clone();
+    for _ in 0..10 {
+        let params = DeleteParams {
+            dry_run,
+            preconditions: Some(Preconditions {
+                uid: seen.metadata.uid.clone(),
+                resource_version: version.clone(),
+            }),
+            ..Default::default()
+        };
+        let e = match api.delete(&name, &params).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if !matches!(&e, kube::Error::Api(s) if s.code == 409) {
+            return Err(DeleteFailed::Api(e));
+        }
+        match get(client, ns, &name).await {
+            Ok(Some(now))
+                if now.metadata.uid == seen.metadata.uid
+                    && readable_yaml(&now) == readable_yaml(seen) =>
+            {
+                version = now.metadata.resource_version.clone();
+            }
+            Ok(Some(now)) => return Err(DeleteFailed::Refused(changed_since(&name, seen, &now))),
+            Ok(None) => return Err(DeleteFailed::Gone),
+            Err(_) => return Err(DeleteFailed::Api(e)),
+        }
+    }
+    Err(DeleteFailed::Refused(ApplyError::Failed(format!(
+        "{name} kept changing while kpreload deleted it; nothing was deleted. Try again in a moment."
+    ))))
 }
 
 fn created_meanwhile(name: &str, now: &DaemonSet) -> Conflict {

@@ -388,3 +388,73 @@ fn applying_again_moves_an_earlier_kpreloads_cleanup_container_beside_the_pulls(
     assert!(err.contains("kubectl apply -f -"), "{err}");
     assert_eq!(cleanup_place(&cluster), (true, false), "nothing changed");
 }
+
+/// The DaemonSet controller rewrites a preloader's status on every pod change, so the
+/// resourceVersion a person's confirmation read is often stale by the time the delete goes
+/// out. A status that moved is no reason to refuse; a spec someone changed is.
+#[test]
+fn a_preloader_whose_status_moved_is_deleted_and_one_whose_spec_changed_is_kept() {
+    use k8s_openapi::api::apps::v1::DaemonSetStatus;
+    use kpreload::cluster::apply::{self, ApplyError};
+    let cluster = Cluster::start("tests/fixtures/scenarios/pools.yaml");
+    let (ok, _, err) = apply(&cluster, &[]);
+    assert!(ok, "{err}");
+    cluster.rt.block_on(async {
+        let client = support::kube_client(&cluster.kubeconfig).await;
+        let api = Api::<DaemonSet>::namespaced(client.clone(), "kube-system");
+        let seen_web = api.get("image-preloader-web").await.unwrap();
+        let seen_ml = api.get("image-preloader-ml").await.unwrap();
+        let status = |n: i32| {
+            serde_json::json!({"status": DaemonSetStatus {
+                current_number_scheduled: n,
+                desired_number_scheduled: n,
+                number_misscheduled: 0,
+                number_ready: 0,
+                observed_generation: Some(1),
+                ..Default::default()
+            }})
+        };
+        let by = |m: &str| PatchParams {
+            field_manager: Some(m.into()),
+            ..Default::default()
+        };
+        api.patch_status(
+            "image-preloader-web",
+            &by("daemon-set-controller"),
+            &Patch::Merge(&status(7)),
+        )
+        .await
+        .unwrap();
+        let moved = api.get("image-preloader-web").await.unwrap();
+        assert_ne!(
+            moved.metadata.resource_version, seen_web.metadata.resource_version,
+            "the status write moved the resourceVersion, or this test proves nothing"
+        );
+        apply::delete(&client, &seen_web)
+            .await
+            .expect("only the status moved");
+        assert!(api.get_opt("image-preloader-web").await.unwrap().is_none());
+
+        // Someone labels ml after it was shown: kept, with who and what.
+        let patch = serde_json::json!({"metadata": {"labels": {"team": "vision"}}});
+        api.patch(
+            "image-preloader-ml",
+            &by("kubectl-label"),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+        let Err(ApplyError::Conflict(c)) = apply::delete(&client, &seen_ml).await else {
+            panic!("a changed preloader must not be deleted");
+        };
+        assert!(c.summary.contains("kubectl-label"), "{}", c.summary);
+        assert!(
+            c.changes
+                .iter()
+                .any(|l| l.starts_with('+') && l.contains("team: vision")),
+            "{:?}",
+            c.changes
+        );
+        assert!(api.get_opt("image-preloader-ml").await.unwrap().is_some());
+    });
+}
