@@ -167,6 +167,7 @@ fn main() {
         pools.extend((0..40).map(|i| (format!("probe-{i}"), format!("none-{i}"))));
         let mut latencies = Vec::new();
         let mut arrivals = Vec::new();
+        let mut waits: Vec<(f64, String)> = Vec::new();
         for (pool, selects) in &pools {
             let pool = pool.as_str();
             let text = format!(
@@ -184,12 +185,17 @@ fn main() {
             .await
             .unwrap();
             let applied = t.elapsed();
+            // Where the wait went: taking updates in, deriving, and how many batches.
+            let (mut taking, mut deriving, mut batches) = (0.0, 0.0, 0);
             loop {
                 let u = rx.recv().await.unwrap();
+                let took = Instant::now();
                 app.update(Action::Cluster(u));
                 while let Ok(u) = rx.try_recv() {
                     app.update(Action::Cluster(u));
                 }
+                taking += took.elapsed().as_secs_f64() * 1000.0;
+                batches += 1;
                 let arrived = app
                     .snapshot
                     .daemonsets
@@ -198,7 +204,9 @@ fn main() {
                 if arrived && arrivals.len() < latencies.len() + 1 {
                     arrivals.push((applied.as_secs_f64(), t.elapsed().as_secs_f64()));
                 }
+                let derived = Instant::now();
                 app.refresh();
+                deriving += derived.elapsed().as_secs_f64() * 1000.0;
                 if app.overview.pools.iter().any(|p| p.pool == pool) {
                     app.before_draw(terminal.size().unwrap().into());
                     terminal
@@ -208,7 +216,16 @@ fn main() {
                 }
             }
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            let answer = applied.as_secs_f64() * 1000.0;
+            let event = arrivals.last().map_or(f64::NAN, |a| a.1 * 1000.0);
+            waits.push((
+                *latencies.last().unwrap(),
+                format!(
+                    "{pool}: answered at {answer:.0} ms, its DaemonSet here at {event:.0} ms; {batches} batches taken in ({taking:.0} ms) and derived ({deriving:.0} ms)"
+                ),
+            ));
         }
+        waits.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut sorted = latencies.clone();
         sorted.sort_by(f64::total_cmp);
         let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
@@ -225,6 +242,9 @@ fn main() {
             median(arrivals.iter().map(|a| a.0 * 1000.0).collect()),
             median(arrivals.iter().map(|a| (a.1 - a.0) * 1000.0).collect()),
         );
+        for (ms, what) in waits.iter().take(3) {
+            println!("  slowest: {ms:.0} ms, {what}");
+        }
 
         // Let the rollouts run a little, then measure frames.
         let settle = Instant::now() + Duration::from_secs(5);
