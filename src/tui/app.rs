@@ -116,6 +116,8 @@ pub struct App {
     pub snapshot: Snapshot,
     pub links: Links,
     pub overview: Overview,
+    /// Derives the overview again, reusing the pools nothing changed for.
+    deriver: progress::Deriver,
     /// The node pools by the providers' labels (the config's), and the nodes in neither a
     /// node pool nor a preloader's pool; derived with the overview.
     pub node_pools: Vec<crate::core::nodepools::NodePool>,
@@ -188,6 +190,7 @@ impl App {
                     .collect::<Vec<_>>(),
             ),
             overview: Overview::default(),
+            deriver: Default::default(),
             node_pools: Vec::new(),
             loose: Vec::new(),
             now,
@@ -232,7 +235,9 @@ impl App {
     /// Derives the overview again if the snapshot changed.
     pub fn refresh(&mut self) {
         if self.stale {
-            self.overview = progress::derive_with(&self.snapshot, self.now, &self.pulls.tracker);
+            self.overview = self
+                .deriver
+                .derive(&self.snapshot, self.now, &self.pulls.tracker);
             self.pulls.settle(&mut self.overview);
             let (node_pools, _) = crate::core::nodepools::group(
                 &self.snapshot.nodes,

@@ -370,6 +370,11 @@ impl Tracker {
         self.nodes.retain(|node, _| keep(node));
     }
 
+    /// Whether anything was read of `node`'s pulls.
+    pub fn knows(&self, node: &str) -> bool {
+        self.nodes.contains_key(node)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }

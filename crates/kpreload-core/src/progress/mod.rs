@@ -8,7 +8,6 @@ pub mod messages;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -317,248 +316,19 @@ pub struct Overview {
     pub unpooled: Vec<String>,
 }
 
-/// How many happenings a pool keeps.
-const RECENT: usize = 50;
-
 pub fn derive(snapshot: &Snapshot, now: Timestamp) -> Overview {
     derive_with(snapshot, now, &bytes::Tracker::default())
 }
 
-/// [`derive`], with what the nodes' runtimes said of the pulls under way (`live`).
+/// [`derive`], with what the nodes' runtimes said of the pulls under way (`live`). One
+/// derivation; a [`Deriver`] derives one snapshot after another, reusing what did not change.
 pub fn derive_with(snapshot: &Snapshot, now: Timestamp, live: &bytes::Tracker) -> Overview {
-    let groups = super::adopt::group(snapshot.daemonsets.iter().map(|d| d.as_ref()));
-
-    let mut events: HashMap<&str, Vec<&Event>> = HashMap::new();
-    for e in &snapshot.events {
-        if let Some(uid) = e.involved_object.uid.as_deref() {
-            events.entry(uid).or_default().push(e);
-        }
-    }
-    let mut pods_by_owner: HashMap<&str, Vec<&Pod>> = HashMap::new();
-    for p in &snapshot.pods {
-        for o in p.metadata.owner_references.iter().flatten() {
-            if o.kind == "DaemonSet" {
-                pods_by_owner.entry(o.uid.as_str()).or_default().push(p);
-            }
-        }
-    }
-    let mut nodes: Vec<(&Node, String, Vec<Taint>)> = snapshot
-        .nodes
-        .iter()
-        .map(|n| {
-            let taints = Taint::of_node(n);
-            (
-                n.as_ref(),
-                n.metadata.name.clone().unwrap_or_default(),
-                taints,
-            )
-        })
-        .collect();
-    nodes.sort_by(|a, b| super::natural::cmp(&a.1, &b.1));
-
-    let no_labels = std::collections::BTreeMap::new();
-    let mut served: BTreeSet<&str> = BTreeSet::new();
-    let mut pools = Vec::new();
-    for group in groups {
-        let ds = group.daemonsets[0];
-        let namespace = ds.metadata.namespace.clone().unwrap_or_default();
-        let name = ds.metadata.name.clone().unwrap_or_default();
-        // Named whenever the pool is, or was meant to be, split: a split with one shard
-        // left names that one.
-        let split = group.daemonsets.len() > 1
-            || group.daemonsets.iter().any(|d| {
-                d.metadata
-                    .labels
-                    .as_ref()
-                    .is_some_and(|l| l.contains_key(LABEL_SHARD))
-            });
-        let shards: Vec<String> = if split {
-            group
-                .daemonsets
-                .iter()
-                .map(|d| d.metadata.name.clone().unwrap_or_default())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let preloader = match group.preloader {
-            Ok(p) => p,
-            Err(problem) => {
-                pools.push(PoolProgress {
-                    pool: super::adopt::pool_name_from_daemonset(&name).unwrap_or(name.clone()),
-                    namespace,
-                    daemonset: name,
-                    shards,
-                    origin: Origin::HandWritten,
-                    images: Vec::new(),
-                    nodes: Vec::new(),
-                    throughput: None,
-                    eta_seconds: None,
-                    slowest: None,
-                    recent: Vec::new(),
-                    problem: Some(problem),
-                    warning: None,
-                    pull_secrets: Vec::new(),
-                });
-                continue;
-            }
-        };
-        // Per DaemonSet of the pool (one, or its shards): the images it pulls, and the
-        // newest pod on each node (after an edit, the re-rolled one).
-        let members: Vec<(Vec<String>, HashMap<&str, &Pod>)> = group
-            .daemonsets
-            .iter()
-            .zip(&group.parts)
-            .map(|(member, part)| {
-                let own: Vec<String> = part.iter().map(|i| i.to_string()).collect();
-                let uid = member.metadata.uid.as_deref().unwrap_or_default();
-                let mut pod_on: HashMap<&str, &Pod> = HashMap::new();
-                for p in pods_by_owner.get(uid).into_iter().flatten() {
-                    // Bound, or (pending) tied to its node by the controller's affinity.
-                    let Some(node) = p.spec.as_ref().and_then(|s| s.node_for()) else {
-                        continue;
-                    };
-                    let newer = pod_on.get(node).is_none_or(|q| {
-                        (&p.metadata.creation_timestamp, &p.metadata.name)
-                            > (&q.metadata.creation_timestamp, &q.metadata.name)
-                    });
-                    if newer {
-                        pod_on.insert(node, p);
-                    }
-                }
-                (own, pod_on)
-            })
-            .collect();
-        let images: Vec<String> = preloader
-            .pool
-            .images
-            .iter()
-            .map(|i| i.to_string())
-            .collect();
-        let mut node_progress = Vec::new();
-        // Nodes with no pod of a member where one is due: (node, member, what to say).
-        let mut missing: Vec<(usize, usize, PodTrouble)> = Vec::new();
-        let mut pool_nodes: Vec<&Node> = Vec::new();
-        let mut recent = Vec::new();
-        for (node, name, taints) in &nodes {
-            let pods: Vec<Option<&Pod>> = members
-                .iter()
-                .map(|(_, on)| on.get(name.as_str()).copied())
-                .collect();
-            let labels = node.metadata.labels.as_ref().unwrap_or(&no_labels);
-            if pods.iter().all(Option::is_none) && !preloader.pool.covers(labels, taints) {
-                continue;
-            }
-            served.insert(name);
-            pool_nodes.push(node);
-            let mut progress = NodeProgress {
-                node: name.clone(),
-                pod: None,
-                images: Vec::new(),
-                rate: None,
-                eta_seconds: None,
-                trouble: None,
-                running: true,
-            };
-            let mut happened = Vec::new();
-            for (m, (((own, _), pod), member)) in
-                members.iter().zip(pods).zip(&group.daemonsets).enumerate()
-            {
-                match pod {
-                    Some(pod) => {
-                        let (part, told) = node_from_pod(name, pod, &events);
-                        progress.pod = progress.pod.or(part.pod);
-                        progress.images.extend(part.images);
-                        progress.trouble = progress.trouble.or(part.trouble);
-                        progress.running &= part.running;
-                        happened.extend(told);
-                    }
-                    None => {
-                        progress.images.extend(own.iter().map(|i| ImageProgress {
-                            image: i.clone(),
-                            container: String::new(),
-                            state: ImageState::Queued,
-                        }));
-                        if let Some(t) = missing_pod(member, node, now) {
-                            missing.push((node_progress.len(), m, t));
-                        }
-                        progress.running = false;
-                    }
-                }
-            }
-            if !progress.images.iter().all(|i| i.state.is_done())
-                && let Some(t) = node::kubelet_too_old(node, &group.daemonsets)
-            {
-                progress.trouble = Some(t);
-            }
-            if group.shape.is_some() && members.len() > 1 {
-                // DaemonSets of two shapes at once can both pull one image: it is one image
-                // on the node, counted once.
-                once_per_image(&mut progress.images);
-            }
-            let seconds = progress.pull_seconds();
-            if seconds > 0.0 {
-                progress.rate = Some(progress.bytes() as f64 / seconds);
-            }
-            node_progress.push(progress);
-            recent.extend(happened.into_iter().map(|(at, e)| (at, name.as_str(), e)));
-        }
-        // Only the latest are kept, and only those are copied.
-        recent.sort_by(|a, b| (a.0, &a.2.metadata.name).cmp(&(b.0, &b.2.metadata.name)));
-        let recent: Vec<Happening> = recent[recent.len().saturating_sub(RECENT)..]
-            .iter()
-            .map(|(at, node, e)| Happening {
-                at: *at,
-                node: node.to_string(),
-                warning: e.type_.as_deref() == Some("Warning"),
-                text: e.message.clone().unwrap_or_default(),
-            })
-            .collect();
-        // Told only when the DaemonSet itself counts at least as many pods missing as there
-        // are nodes kpreload finds without one: else which of them it means cannot be told
-        // (a scale-up elsewhere), and nothing is said.
-        for (i, member) in group.daemonsets.iter().enumerate() {
-            let short = member.status.as_ref().map_or(0, |s| {
-                (s.desired_number_scheduled - s.current_number_scheduled).max(0)
-            }) as usize;
-            let here: Vec<&(usize, usize, PodTrouble)> =
-                missing.iter().filter(|(_, m, _)| *m == i).collect();
-            if !here.is_empty() && here.len() <= short {
-                for (node, _, trouble) in here {
-                    let n = &mut node_progress[*node];
-                    n.trouble = n.trouble.take().or_else(|| Some(trouble.clone()));
-                }
-            }
-        }
-        let mut pool = PoolProgress {
-            pool: preloader.pool.name.clone(),
-            namespace,
-            daemonset: name,
-            shards,
-            origin: preloader.origin,
-            images,
-            nodes: node_progress,
-            throughput: None,
-            eta_seconds: None,
-            slowest: None,
-            recent,
-            problem: None,
-            warning: group.shape,
-            pull_secrets: preloader.pool.pull_secrets.clone(),
-        };
-        estimate::estimate(&mut pool, &pool_nodes, now, live);
-        pools.push(pool);
-    }
-    pools.sort_by(|a, b| {
-        super::natural::cmp(&a.pool, &b.pool).then(super::natural::cmp(&a.daemonset, &b.daemonset))
-    });
-    let unpooled = nodes
-        .iter()
-        .filter(|(_, n, _)| !served.contains(n.as_str()))
-        .map(|(_, n, _)| n.clone())
-        .collect();
-    Overview { pools, unpooled }
+    Deriver::default().derive(snapshot, now, live)
 }
+
+mod derive;
+use derive::ByUid;
+pub use derive::Deriver;
 
 mod node;
 pub use node::POD_GRACE_SECONDS;

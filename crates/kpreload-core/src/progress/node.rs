@@ -55,7 +55,7 @@ struct Told<'a> {
 pub(super) fn node_from_pod<'a>(
     node: &str,
     pod: &Pod,
-    events: &HashMap<&str, Vec<&'a Event>>,
+    events: &ByUid<'a>,
 ) -> (NodeProgress, Vec<(Timestamp, &'a Event)>) {
     let uid = pod.metadata.uid.as_deref().unwrap_or_default();
     let mut told: Vec<(Told, &str)> = events
@@ -63,6 +63,7 @@ pub(super) fn node_from_pod<'a>(
         .into_iter()
         .flatten()
         .filter_map(|e| {
+            let e: &'a Event = e;
             let message = e.message.as_deref()?;
             let (image, said) = messages::read(message)?;
             Some((
@@ -247,11 +248,7 @@ const SECRET_EVENT_SLACK: i64 = 90;
 /// `FailedToRetrieveImagePullSecret`), while one of the pod's pulls is failing and the kubelet
 /// said it since the pod's latest pull began: a secret created since, or one the pulls did
 /// without, is not a failure.
-fn missing_secret(
-    pod: &Pod,
-    events: &HashMap<&str, Vec<&Event>>,
-    images: &[ImageProgress],
-) -> Option<PodTrouble> {
+fn missing_secret(pod: &Pod, events: &ByUid<'_>, images: &[ImageProgress]) -> Option<PodTrouble> {
     if !images.iter().any(|i| i.state.is_failed()) {
         return None;
     }

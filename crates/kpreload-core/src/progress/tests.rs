@@ -469,4 +469,95 @@ fn a_daemonset_that_is_not_a_preloader_is_no_pool() {
     assert_eq!(o.unpooled.len(), 2);
 }
 
+/// A [`Deriver`] kept from one snapshot to the next gives what a fresh derivation gives,
+/// and derives again only the pools something changed for.
+#[test]
+fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
+    let mut snap = half_way();
+    let mut web = (*article_daemonset()).clone();
+    web.metadata.name = Some("image-preloader-web".into());
+    web.metadata.uid = Some("web-uid".into());
+    let spec = web.spec.template.spec.as_mut().unwrap();
+    spec.node_selector = Some([("pool".to_string(), "web".to_string())].into());
+    snap.daemonsets.push(Arc::new(web));
+    snap.nodes
+        .push(node("web-1", json!({"pool": "web"}), json!([]), json!([])));
+    let t0 = ts("2026-11-28T10:00:10Z");
+    let live = bytes::Tracker::default();
+    let mut deriver = Deriver::default();
+    let live = &live;
+    let step = |deriver: &mut Deriver, snap: &Snapshot, now: Timestamp, what: &str| {
+        let kept = deriver.derive(snap, now, live);
+        assert_eq!(kept, derive_with(snap, now, live), "{what}");
+        deriver.last()
+    };
+    assert_eq!(step(&mut deriver, &snap, t0, "first"), (2, 0));
+    assert_eq!(
+        step(&mut deriver, &snap.clone(), t0, "the same objects"),
+        (0, 2)
+    );
+
+    // A heartbeat: the node again, only its resourceVersion moved.
+    let mut beat = (*snap.nodes[0]).clone();
+    beat.metadata.resource_version = Some("2".into());
+    snap.nodes[0] = Arc::new(beat);
+    assert_eq!(step(&mut deriver, &snap, t0, "a heartbeat"), (0, 2));
+
+    // golang pulled on node-a: the article's pool again, web as it was.
+    snap.events.push(event(
+        "image-preloader-aaaaa",
+        5,
+        "2026-11-28T10:00:09Z",
+        "Normal",
+        "Pulled",
+        "Successfully pulled image \"golang:1.23\" in 3.000s (3.000s including waiting). Image size: 293403951 bytes.",
+    ));
+    assert_eq!(step(&mut deriver, &snap, t0, "an event"), (1, 1));
+
+    // web-1 leaves the web pool: web again; the article's pool covers every node and its
+    // answers did not move, but web-1 as a node did.
+    snap.nodes[2] = node("web-1", json!({"pool": "cpu"}), json!([]), json!([]));
+    let o = deriver.derive(&snap, t0, live);
+    assert_eq!(o, derive_with(&snap, t0, live));
+    assert!(
+        o.pools
+            .iter()
+            .find(|p| p.daemonset == "image-preloader-web")
+            .unwrap()
+            .nodes
+            .is_empty()
+    );
+    assert_eq!(deriver.last(), (2, 0));
+
+    assert_eq!(
+        step(
+            &mut deriver,
+            &snap,
+            ts("2026-11-28T10:00:11Z"),
+            "a second later"
+        ),
+        (2, 0)
+    );
+    snap.nodes
+        .push(node("node-0", json!({}), json!([]), json!([])));
+    assert_eq!(
+        step(
+            &mut deriver,
+            &snap,
+            ts("2026-11-28T10:00:11Z"),
+            "a node joins"
+        ),
+        (2, 0)
+    );
+    snap.daemonsets.pop();
+    let t = ts("2026-11-28T10:00:11Z");
+    assert_eq!(
+        step(&mut deriver, &snap, t, "web's preloader deleted"),
+        (0, 1)
+    );
+    let o = deriver.derive(&snap, t, live);
+    assert_eq!(o.pools.len(), 1);
+    assert_eq!(o.unpooled, Vec::<String>::new());
+}
+
 mod trouble;

@@ -1,0 +1,551 @@
+//! Deriving the overview, again and again as the watches change: a [`Deriver`] remembers
+//! the nodes in order, which of them each pool's placement covers, and each pool's progress
+//! with what it was derived from. A change to one pool's DaemonSet, pods, events or nodes
+//! derives that pool again; the others are taken as they were. During a rollout on 5,000
+//! nodes that is one pool's work per change instead of every pool's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Node;
+
+use super::*;
+use crate::pools::Pool;
+use crate::selector::{NodeSelector, Toleration};
+
+/// How many happenings a pool keeps.
+const RECENT: usize = 50;
+
+/// A pod's events by its uid.
+pub(super) type ByUid<'a> = HashMap<&'a str, Vec<&'a Arc<Event>>>;
+
+/// Derives overviews from snapshots one after another, reusing what did not change.
+#[derive(Default)]
+pub struct Deriver {
+    nodes: NodeTable,
+    /// By the first DaemonSet's namespace and name.
+    pools: HashMap<(String, String), Cached>,
+    last: (usize, usize),
+}
+
+/// The nodes in natural order of their names, and the placements' coverage of them.
+#[derive(Default)]
+struct NodeTable {
+    /// The snapshot's nodes as last seen, in its order: when they are the same, nothing is
+    /// looked at again.
+    seen: Vec<Arc<Node>>,
+    rows: Vec<Row>,
+    at: HashMap<String, usize>,
+    /// Which rows each placement (a pool's selector and tolerations) covers, with a
+    /// generation that moves whenever one of its answers does.
+    coverage: Vec<Coverage>,
+    /// Moves when the rows are rebuilt (a node joined or left).
+    generation: u64,
+}
+
+struct Row {
+    /// The node as the pools were derived from it: a newer copy that differs only in its
+    /// resourceVersion (a heartbeat, trimmed away) does not replace it.
+    node: Arc<Node>,
+    name: String,
+    taints: Vec<Taint>,
+}
+
+struct Coverage {
+    placement: (NodeSelector, Vec<Toleration>),
+    covers: Vec<bool>,
+    generation: u64,
+}
+
+/// One pool's progress and what it came from, held (not only pointed at) so that an address
+/// is never mistaken for an object freed and allocated again.
+struct Cached {
+    daemonsets: Vec<Arc<DaemonSet>>,
+    /// Per member, its pods in address order.
+    pods: Vec<Vec<Arc<Pod>>>,
+    /// The events of those pods, in the same order, each pod's in address order.
+    events: Vec<Arc<Event>>,
+    /// The rows the pool served, with the nodes as they were.
+    nodes: Vec<(usize, Arc<Node>)>,
+    rows: u64,
+    coverage: u64,
+    now: Timestamp,
+    progress: PoolProgress,
+}
+
+fn same<T>(a: &[Arc<T>], b: &[&Arc<T>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
+}
+
+/// Whether two copies of a node differ only in what does not matter here: its
+/// resourceVersion (the watches trim the heartbeats away, so a heartbeat changes nothing else).
+fn same_node(a: &Node, b: &Node) -> bool {
+    a.spec == b.spec
+        && a.status == b.status
+        && a.metadata.labels == b.metadata.labels
+        && a.metadata.annotations == b.metadata.annotations
+        && a.metadata.uid == b.metadata.uid
+        && a.metadata.name == b.metadata.name
+        && a.metadata.creation_timestamp == b.metadata.creation_timestamp
+        && a.metadata.deletion_timestamp == b.metadata.deletion_timestamp
+}
+
+impl NodeTable {
+    fn update(&mut self, nodes: &[Arc<Node>]) {
+        if self.seen.len() == nodes.len()
+            && self.seen.iter().zip(nodes).all(|(a, b)| Arc::ptr_eq(a, b))
+        {
+            return;
+        }
+        let names_same = nodes.len() == self.rows.len()
+            && nodes.iter().all(|n| {
+                self.at
+                    .contains_key(n.metadata.name.as_deref().unwrap_or_default())
+            });
+        self.seen = nodes.to_vec();
+        if !names_same {
+            self.rebuild(nodes);
+            return;
+        }
+        for n in nodes {
+            let i = self.at[n.metadata.name.as_deref().unwrap_or_default()];
+            let row = &mut self.rows[i];
+            if Arc::ptr_eq(&row.node, n) || same_node(&row.node, n) {
+                continue;
+            }
+            let placement_changed = row.node.metadata.labels != n.metadata.labels
+                || row.node.spec.as_ref().and_then(|s| s.taints.as_ref())
+                    != n.spec.as_ref().and_then(|s| s.taints.as_ref());
+            row.node = n.clone();
+            if placement_changed {
+                row.taints = Taint::of_node(n);
+                let empty = BTreeMap::new();
+                let labels = n.metadata.labels.as_ref().unwrap_or(&empty);
+                for c in &mut self.coverage {
+                    let now = covers(&c.placement, labels, &row.taints);
+                    if c.covers[i] != now {
+                        c.covers[i] = now;
+                        c.generation += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn rebuild(&mut self, nodes: &[Arc<Node>]) {
+        let mut rows: Vec<Row> = nodes
+            .iter()
+            .map(|n| Row {
+                node: n.clone(),
+                name: n.metadata.name.clone().unwrap_or_default(),
+                taints: Taint::of_node(n),
+            })
+            .collect();
+        rows.sort_by(|a, b| super::super::natural::cmp(&a.name, &b.name));
+        self.at = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), i))
+            .collect();
+        self.rows = rows;
+        self.coverage.clear();
+        self.generation += 1;
+    }
+
+    /// The coverage of a pool's placement, worked out on first asking.
+    fn coverage(&mut self, pool: &Pool) -> usize {
+        if let Some(i) = self
+            .coverage
+            .iter()
+            .position(|c| c.placement.0 == pool.selector && c.placement.1 == pool.tolerations)
+        {
+            return i;
+        }
+        let placement = (pool.selector.clone(), pool.tolerations.clone());
+        let empty = BTreeMap::new();
+        let covers = self
+            .rows
+            .iter()
+            .map(|r| {
+                let labels = r.node.metadata.labels.as_ref().unwrap_or(&empty);
+                covers(&placement, labels, &r.taints)
+            })
+            .collect();
+        self.coverage.push(Coverage {
+            placement,
+            covers,
+            generation: 0,
+        });
+        self.coverage.len() - 1
+    }
+}
+
+fn covers(
+    placement: &(NodeSelector, Vec<Toleration>),
+    labels: &BTreeMap<String, String>,
+    taints: &[Taint],
+) -> bool {
+    placement.0.matches(labels) && crate::selector::daemonset_tolerates_all(&placement.1, taints)
+}
+
+impl Deriver {
+    /// Of the pools of the last derivation: how many were derived, and how many taken as
+    /// they were.
+    pub fn last(&self) -> (usize, usize) {
+        self.last
+    }
+
+    /// The overview of `snapshot` at `now`, with what the nodes' runtimes said of the pulls
+    /// under way (`live`); the same as a fresh derivation, only faster when little changed.
+    pub fn derive(
+        &mut self,
+        snapshot: &Snapshot,
+        now: Timestamp,
+        live: &bytes::Tracker,
+    ) -> Overview {
+        self.nodes.update(&snapshot.nodes);
+        let groups = super::super::adopt::group(snapshot.daemonsets.iter().map(|d| d.as_ref()));
+        let arcs: HashMap<*const DaemonSet, &Arc<DaemonSet>> = snapshot
+            .daemonsets
+            .iter()
+            .map(|d| (Arc::as_ptr(d), d))
+            .collect();
+
+        let mut events: ByUid = HashMap::new();
+        for e in &snapshot.events {
+            if let Some(uid) = e.involved_object.uid.as_deref() {
+                events.entry(uid).or_default().push(e);
+            }
+        }
+        let mut pods_by_owner: HashMap<&str, Vec<&Arc<Pod>>> = HashMap::new();
+        for p in &snapshot.pods {
+            for o in p.metadata.owner_references.iter().flatten() {
+                if o.kind == "DaemonSet" {
+                    pods_by_owner.entry(o.uid.as_str()).or_default().push(p);
+                }
+            }
+        }
+        for pods in pods_by_owner.values_mut() {
+            pods.sort_by_key(|p| Arc::as_ptr(p));
+        }
+        for es in events.values_mut() {
+            es.sort_by_key(|e| Arc::as_ptr(e));
+        }
+
+        let mut served = vec![false; self.nodes.rows.len()];
+        let mut pools = Vec::new();
+        let mut kept: HashMap<(String, String), Cached> = HashMap::new();
+        self.last = (0, 0);
+        for group in groups {
+            let ds = group.daemonsets[0];
+            let key = (
+                ds.metadata.namespace.clone().unwrap_or_default(),
+                ds.metadata.name.clone().unwrap_or_default(),
+            );
+            let preloader = match &group.preloader {
+                Ok(p) => p,
+                Err(problem) => {
+                    pools.push(unreadable(&group, problem));
+                    continue;
+                }
+            };
+            let coverage = self.nodes.coverage(&preloader.pool);
+            let members: Vec<&Arc<DaemonSet>> = group
+                .daemonsets
+                .iter()
+                .map(|d| arcs[&(*d as *const DaemonSet)])
+                .collect();
+            let member_pods: Vec<&[&Arc<Pod>]> = group
+                .daemonsets
+                .iter()
+                .map(|d| {
+                    let uid = d.metadata.uid.as_deref().unwrap_or_default();
+                    pods_by_owner
+                        .get(uid)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                })
+                .collect();
+            let pod_events = || {
+                member_pods.iter().flat_map(|ps| ps.iter()).flat_map(|p| {
+                    let uid = p.metadata.uid.as_deref().unwrap_or_default();
+                    events.get(uid).into_iter().flatten()
+                })
+            };
+            let cov = &self.nodes.coverage[coverage];
+            let rows = &self.nodes.rows;
+            let reusable = self.pools.remove(&key).filter(|c| {
+                c.now == now
+                    && c.rows == self.nodes.generation
+                    && c.coverage == cov.generation
+                    && same(&c.daemonsets, &members)
+                    && c.pods.len() == member_pods.len()
+                    && c.pods.iter().zip(&member_pods).all(|(a, b)| same(a, b))
+                    && c.events
+                        .iter()
+                        .map(Arc::as_ptr)
+                        .eq(pod_events().map(|e| Arc::as_ptr(e)))
+                    && c.nodes.iter().all(|(i, n)| Arc::ptr_eq(&rows[*i].node, n))
+                    && c.nodes.iter().all(|(i, _)| !live.knows(&rows[*i].name))
+            });
+            let cached = match reusable {
+                Some(c) => {
+                    self.last.1 += 1;
+                    c
+                }
+                None => {
+                    self.last.0 += 1;
+                    let (progress, on) = pool_progress(
+                        &group,
+                        preloader,
+                        &member_pods,
+                        &events,
+                        rows,
+                        &cov.covers,
+                        now,
+                        live,
+                    );
+                    Cached {
+                        daemonsets: members.iter().map(|d| (*d).clone()).collect(),
+                        pods: member_pods
+                            .iter()
+                            .map(|ps| ps.iter().map(|p| (*p).clone()).collect())
+                            .collect(),
+                        events: pod_events().map(|e| (*e).clone()).collect(),
+                        nodes: on.into_iter().map(|i| (i, rows[i].node.clone())).collect(),
+                        rows: self.nodes.generation,
+                        coverage: cov.generation,
+                        now,
+                        progress,
+                    }
+                }
+            };
+            for (i, _) in &cached.nodes {
+                served[*i] = true;
+            }
+            pools.push(cached.progress.clone());
+            kept.insert(key, cached);
+        }
+        self.pools = kept;
+        pools.sort_by(|a, b| {
+            super::super::natural::cmp(&a.pool, &b.pool)
+                .then(super::super::natural::cmp(&a.daemonset, &b.daemonset))
+        });
+        let unpooled = self
+            .nodes
+            .rows
+            .iter()
+            .zip(&served)
+            .filter(|(_, s)| !**s)
+            .map(|(r, _)| r.name.clone())
+            .collect();
+        Overview { pools, unpooled }
+    }
+}
+
+/// The pool of a DaemonSet that cannot be read as a preloader, with why.
+fn unreadable(group: &super::super::adopt::Group, problem: &str) -> PoolProgress {
+    let ds = group.daemonsets[0];
+    let name = ds.metadata.name.clone().unwrap_or_default();
+    PoolProgress {
+        pool: super::super::adopt::pool_name_from_daemonset(&name).unwrap_or(name.clone()),
+        namespace: ds.metadata.namespace.clone().unwrap_or_default(),
+        daemonset: name,
+        shards: shards(group),
+        origin: Origin::HandWritten,
+        images: Vec::new(),
+        nodes: Vec::new(),
+        throughput: None,
+        eta_seconds: None,
+        slowest: None,
+        recent: Vec::new(),
+        problem: Some(problem.to_string()),
+        warning: None,
+        pull_secrets: Vec::new(),
+    }
+}
+
+/// The shards' names whenever the pool is, or was meant to be, split: a split with one shard
+/// left names that one.
+fn shards(group: &super::super::adopt::Group) -> Vec<String> {
+    let split = group.daemonsets.len() > 1
+        || group.daemonsets.iter().any(|d| {
+            d.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(LABEL_SHARD))
+        });
+    if !split {
+        return Vec::new();
+    }
+    group
+        .daemonsets
+        .iter()
+        .map(|d| d.metadata.name.clone().unwrap_or_default())
+        .collect()
+}
+
+/// One pool's progress over the rows (nodes in order) its placement covers or its pods are
+/// on, and which rows those are.
+#[allow(clippy::too_many_arguments)]
+fn pool_progress(
+    group: &super::super::adopt::Group,
+    preloader: &super::super::adopt::Preloader,
+    member_pods: &[&[&Arc<Pod>]],
+    events: &ByUid,
+    rows: &[Row],
+    covered: &[bool],
+    now: Timestamp,
+    live: &bytes::Tracker,
+) -> (PoolProgress, Vec<usize>) {
+    let ds = group.daemonsets[0];
+    let namespace = ds.metadata.namespace.clone().unwrap_or_default();
+    let name = ds.metadata.name.clone().unwrap_or_default();
+    // Per DaemonSet of the pool (one, or its shards): the images it pulls, and the newest
+    // pod on each node (after an edit, the re-rolled one).
+    let members: Vec<(Vec<String>, HashMap<&str, &Pod>)> = group
+        .parts
+        .iter()
+        .zip(member_pods)
+        .map(|(part, pods)| {
+            let own: Vec<String> = part.iter().map(|i| i.to_string()).collect();
+            let mut pod_on: HashMap<&str, &Pod> = HashMap::new();
+            for p in pods.iter() {
+                // Bound, or (pending) tied to its node by the controller's affinity.
+                let Some(node) = p.spec.as_ref().and_then(|s| s.node_for()) else {
+                    continue;
+                };
+                let newer = pod_on.get(node).is_none_or(|q| {
+                    (&p.metadata.creation_timestamp, &p.metadata.name)
+                        > (&q.metadata.creation_timestamp, &q.metadata.name)
+                });
+                if newer {
+                    pod_on.insert(node, p);
+                }
+            }
+            (own, pod_on)
+        })
+        .collect();
+    let images: Vec<String> = preloader
+        .pool
+        .images
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    let mut node_progress = Vec::new();
+    // Nodes with no pod of a member where one is due: (node, member, what to say).
+    let mut missing: Vec<(usize, usize, PodTrouble)> = Vec::new();
+    let mut pool_nodes: Vec<&Node> = Vec::new();
+    let mut on = Vec::new();
+    let mut recent = Vec::new();
+    for (row, r) in rows.iter().enumerate() {
+        let (node, name) = (r.node.as_ref(), &r.name);
+        let pods: Vec<Option<&Pod>> = members
+            .iter()
+            .map(|(_, at)| at.get(name.as_str()).copied())
+            .collect();
+        if pods.iter().all(Option::is_none) && !covered[row] {
+            continue;
+        }
+        on.push(row);
+        pool_nodes.push(node);
+        let mut progress = NodeProgress {
+            node: name.clone(),
+            pod: None,
+            images: Vec::new(),
+            rate: None,
+            eta_seconds: None,
+            trouble: None,
+            running: true,
+        };
+        let mut happened = Vec::new();
+        for (m, (((own, _), pod), member)) in
+            members.iter().zip(pods).zip(&group.daemonsets).enumerate()
+        {
+            match pod {
+                Some(pod) => {
+                    let (part, told) = node_from_pod(name, pod, events);
+                    progress.pod = progress.pod.or(part.pod);
+                    progress.images.extend(part.images);
+                    progress.trouble = progress.trouble.or(part.trouble);
+                    progress.running &= part.running;
+                    happened.extend(told);
+                }
+                None => {
+                    progress.images.extend(own.iter().map(|i| ImageProgress {
+                        image: i.clone(),
+                        container: String::new(),
+                        state: ImageState::Queued,
+                    }));
+                    if let Some(t) = missing_pod(member, node, now) {
+                        missing.push((node_progress.len(), m, t));
+                    }
+                    progress.running = false;
+                }
+            }
+        }
+        if !progress.images.iter().all(|i| i.state.is_done())
+            && let Some(t) = node::kubelet_too_old(node, &group.daemonsets)
+        {
+            progress.trouble = Some(t);
+        }
+        if group.shape.is_some() && members.len() > 1 {
+            // DaemonSets of two shapes at once can both pull one image: it is one image on
+            // the node, counted once.
+            once_per_image(&mut progress.images);
+        }
+        let seconds = progress.pull_seconds();
+        if seconds > 0.0 {
+            progress.rate = Some(progress.bytes() as f64 / seconds);
+        }
+        node_progress.push(progress);
+        recent.extend(happened.into_iter().map(|(at, e)| (at, name.as_str(), e)));
+    }
+    // Only the latest are kept, and only those are copied.
+    recent.sort_by(|a, b| (a.0, &a.2.metadata.name).cmp(&(b.0, &b.2.metadata.name)));
+    let recent: Vec<Happening> = recent[recent.len().saturating_sub(RECENT)..]
+        .iter()
+        .map(|(at, node, e)| Happening {
+            at: *at,
+            node: node.to_string(),
+            warning: e.type_.as_deref() == Some("Warning"),
+            text: e.message.clone().unwrap_or_default(),
+        })
+        .collect();
+    // Told only when the DaemonSet itself counts at least as many pods missing as there are
+    // nodes kpreload finds without one: else which of them it means cannot be told (a
+    // scale-up elsewhere), and nothing is said.
+    for (i, member) in group.daemonsets.iter().enumerate() {
+        let short = member.status.as_ref().map_or(0, |s| {
+            (s.desired_number_scheduled - s.current_number_scheduled).max(0)
+        }) as usize;
+        let here: Vec<&(usize, usize, PodTrouble)> =
+            missing.iter().filter(|(_, m, _)| *m == i).collect();
+        if !here.is_empty() && here.len() <= short {
+            for (node, _, trouble) in here {
+                let n = &mut node_progress[*node];
+                n.trouble = n.trouble.take().or_else(|| Some(trouble.clone()));
+            }
+        }
+    }
+    let mut pool = PoolProgress {
+        pool: preloader.pool.name.clone(),
+        namespace,
+        daemonset: name,
+        shards: shards(group),
+        origin: preloader.origin,
+        images,
+        nodes: node_progress,
+        throughput: None,
+        eta_seconds: None,
+        slowest: None,
+        recent,
+        problem: None,
+        warning: group.shape.clone(),
+        pull_secrets: preloader.pool.pull_secrets.clone(),
+    };
+    estimate::estimate(&mut pool, &pool_nodes, now, live);
+    (pool, on)
+}
