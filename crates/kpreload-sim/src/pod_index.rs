@@ -125,6 +125,11 @@ impl PodIndex {
         self.to_start.iter()
     }
 
+    /// The pods the DaemonSet with this uid controls, in key order.
+    pub fn of_daemonset(&self, uid: &str) -> impl Iterator<Item = &At> {
+        self.by_daemonset.get(uid).into_iter().flatten()
+    }
+
     /// Pods by the uid of the DaemonSet that controls them, each in key order.
     pub fn by_daemonset(&self) -> impl Iterator<Item = (&String, &BTreeSet<At>)> {
         self.by_daemonset.iter()

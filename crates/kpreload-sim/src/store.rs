@@ -253,6 +253,12 @@ impl Store {
         self.lock().pods.counts_by_node()
     }
 
+    /// The pods whose controller `ownerReference` is the DaemonSet with this uid.
+    pub fn pods_of_daemonset(&self, uid: &str) -> Vec<Obj> {
+        let inner = self.lock();
+        inner.pods_at(inner.pods.of_daemonset(uid))
+    }
+
     /// Pods by the uid of the DaemonSet their controller `ownerReference` names.
     pub fn pods_by_daemonset(&self) -> HashMap<String, Vec<Obj>> {
         let inner = self.lock();

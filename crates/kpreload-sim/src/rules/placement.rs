@@ -145,23 +145,29 @@ impl Placement {
 
     /// The node selector and the required node affinity hold for the node.
     fn matches(&self, node: &Value) -> bool {
+        // Read as the API objects are, without copying the labels for a node selector (the
+        // controllers ask this of every node for every DaemonSet on every pass).
+        let own = node["metadata"]["labels"].as_object();
+        let selected = self.node_selector.iter().all(|(k, v)| {
+            own.and_then(|m| m.get(k))
+                .and_then(Value::as_str)
+                .is_some_and(|l| l == v)
+        });
+        if !selected {
+            return false;
+        }
+        let Some(terms) = &self.terms else {
+            return true;
+        };
         let labels = super::labels::of(node);
-        let selected = self
-            .node_selector
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v));
         let name = node["metadata"]["name"].as_str().unwrap_or_default();
         let fields: BTreeMap<String, String> =
             [("metadata.name".to_string(), name.to_string())].into();
-        let affine = match &self.terms {
-            None => true,
-            Some(terms) => terms.iter().any(|t| {
-                !(t.labels.is_empty() && t.names.is_empty())
-                    && t.labels.iter().all(|r| r.matches(&labels))
-                    && t.names.iter().all(|r| r.matches(&fields))
-            }),
-        };
-        selected && affine
+        terms.iter().any(|t| {
+            !(t.labels.is_empty() && t.names.is_empty())
+                && t.labels.iter().all(|r| r.matches(&labels))
+                && t.names.iter().all(|r| r.matches(&fields))
+        })
     }
 
     /// Whether a pod already on the node keeps running there: the node still matches, and

@@ -78,6 +78,8 @@ pub fn reconcile(sim: &Sim) {
             }
         }
     }
+    let by_name: std::collections::HashMap<&str, &Obj> =
+        nodes.iter().map(|n| (name_of(n), n)).collect();
     for ds in &daemonsets {
         let uid = ds["metadata"]["uid"].as_str().unwrap_or_default();
         reconcile_one(
@@ -85,6 +87,7 @@ pub fn reconcile(sim: &Sim) {
             ds,
             owned.get(uid).map(Vec::as_slice).unwrap_or_default(),
             &nodes,
+            &by_name,
         );
     }
 }
@@ -101,7 +104,13 @@ fn target_node(pod: &Value) -> String {
         .to_string()
 }
 
-fn reconcile_one(sim: &Sim, ds: &Obj, pods: &[Obj], nodes: &[Obj]) {
+fn reconcile_one(
+    sim: &Sim,
+    ds: &Obj,
+    pods: &[Obj],
+    nodes: &[Obj],
+    by_name: &std::collections::HashMap<&str, &Obj>,
+) {
     let store = &sim.store;
     let pods_res = stored("Pod");
     let ns = ns_of(ds);
@@ -122,8 +131,6 @@ fn reconcile_one(sim: &Sim, ds: &Obj, pods: &[Obj], nodes: &[Obj]) {
     // Pods on nodes that are no longer eligible are misscheduled. As Kubernetes'
     // `NodeShouldRunDaemonPod` says, a pod whose node still matches and whose NoExecute taints
     // it tolerates keeps running (a NoSchedule taint only stops new pods); the others go.
-    let by_name: std::collections::HashMap<&str, &Obj> =
-        nodes.iter().map(|n| (name_of(n), n)).collect();
     let mut misscheduled = 0;
     for (node, ps) in &by_node {
         if !is_eligible.contains(node.as_str()) {
@@ -172,18 +179,10 @@ fn reconcile_one(sim: &Sim, ds: &Obj, pods: &[Obj], nodes: &[Obj]) {
         }
     }
 
-    // Status, from the pods as they are now.
-    let (_, now_pods) = store.list("Pod", Some(ns));
+    // Status, from the pods it controls as they are now.
     let uid = ds["metadata"]["uid"].as_str().unwrap_or_default();
-    let mine: Vec<&Obj> = now_pods
-        .iter()
-        .filter(|p| {
-            p["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|o| o.iter().any(|r| r["uid"] == uid))
-        })
-        .collect();
-    let on_eligible: Vec<&&Obj> = mine
+    let mine = store.pods_of_daemonset(uid);
+    let on_eligible: Vec<&Obj> = mine
         .iter()
         .filter(|p| is_eligible.contains(target_node(p).as_str()))
         .collect();
