@@ -118,6 +118,8 @@ pub struct App {
     pub overview: Overview,
     /// Derives the overview again, reusing the pools nothing changed for.
     deriver: progress::Deriver,
+    /// Each pool's row figures, by pool name, as of the last derivation.
+    pub(crate) totals: std::collections::HashMap<String, super::screens::pools::Totals>,
     /// The node pools by the providers' labels (the config's), and the nodes in neither a
     /// node pool nor a preloader's pool; derived with the overview.
     pub node_pools: Vec<crate::core::nodepools::NodePool>,
@@ -191,6 +193,7 @@ impl App {
             ),
             overview: Overview::default(),
             deriver: Default::default(),
+            totals: Default::default(),
             node_pools: Vec::new(),
             loose: Vec::new(),
             now,
@@ -239,6 +242,12 @@ impl App {
                 .deriver
                 .derive(&self.snapshot, self.now, &self.pulls.tracker);
             self.pulls.settle(&mut self.overview);
+            self.totals = self
+                .overview
+                .pools
+                .iter()
+                .map(|p| (p.pool.clone(), super::screens::pools::Totals::of(p)))
+                .collect();
             let (node_pools, _) = crate::core::nodepools::group(
                 &self.snapshot.nodes,
                 &self.config.node_pool_labels,

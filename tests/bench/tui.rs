@@ -343,7 +343,9 @@ fn main() {
             let mut app2 = App::new(app.config.clone(), app.header.clone(), false, app.now);
             app2.snapshot = app.snapshot.clone();
             app2.links = app.links.clone();
-            app2.overview = app.overview.clone();
+            // Derived as the TUI derives it (the rows' figures with it).
+            app2.stale = true;
+            app2.refresh();
             for c in keys.chars() {
                 let code = if c == '\n' {
                     crossterm::event::KeyCode::Enter

@@ -17,6 +17,31 @@ use crate::tui::views::{gauge, highlighted, selected_style};
 /// The pools list, the first screen.
 pub(crate) struct Pools;
 
+/// A pool's row figures, counted once per derivation instead of once per frame: each is a
+/// pass over every image on every node of the pool (250,000 entries at 5,000 nodes).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Totals {
+    failures: usize,
+    complete: bool,
+    nodes_ready: usize,
+    images_done: usize,
+    images_total: usize,
+    pulled: String,
+}
+
+impl Totals {
+    pub(crate) fn of(p: &crate::core::progress::PoolProgress) -> Totals {
+        Totals {
+            failures: p.failures(),
+            complete: p.complete(),
+            nodes_ready: p.nodes_ready(),
+            images_done: p.images_done(),
+            images_total: p.images_total(),
+            pulled: super::pool::pulled_text(p),
+        }
+    }
+}
+
 impl Component for Pools {
     fn crumb(&self, _app: &App) -> String {
         "pools".into()
@@ -205,19 +230,27 @@ fn table_row<'a>(app: &'a App, row: &super::Row, trend: bool) -> Option<Row<'a>>
     let mut row = match &row.opens {
         Some(Screen::Pool(name)) => {
             let p = app.overview.pools.iter().find(|p| &p.pool == name)?;
-            let state = if p.problem.is_some() || p.failures() > 0 {
+            let counted;
+            let n = match app.totals.get(name) {
+                Some(n) => n,
+                None => {
+                    counted = Totals::of(p);
+                    &counted
+                }
+            };
+            let state = if p.problem.is_some() || n.failures > 0 {
                 Style::new().fg(t.fail)
-            } else if p.complete() {
+            } else if n.complete {
                 Style::new().fg(t.ok)
             } else {
                 Style::new().fg(t.busy)
             };
             vec![
                 Cell::from(highlighted(app, &p.pool, Style::new())),
-                Cell::from(format!("{}/{}", p.nodes_ready(), p.nodes.len())),
-                Cell::from(format!("{}/{}", p.images_done(), p.images_total())),
-                Cell::from(gauge(p.images_done(), p.images_total(), 8)).style(state),
-                Cell::from(super::pool::pulled_text(p)),
+                Cell::from(format!("{}/{}", n.nodes_ready, p.nodes.len())),
+                Cell::from(format!("{}/{}", n.images_done, n.images_total)),
+                Cell::from(gauge(n.images_done, n.images_total, 8)).style(state),
+                Cell::from(n.pulled.clone()),
                 Cell::from(p.throughput.map_or("-".into(), units::rate)),
                 Cell::from(app.pulls.sparkline(&p.pool, TREND)).style(Style::new().fg(t.busy)),
                 Cell::from(match &p.problem {
@@ -226,7 +259,7 @@ fn table_row<'a>(app: &'a App, row: &super::Row, trend: bool) -> Option<Row<'a>>
                 }),
                 // A split pool's missing shard is told after failures, in the busy
                 // colour: the pool is incomplete, nothing has failed.
-                match (&p.problem, p.failures(), &p.warning) {
+                match (&p.problem, n.failures, &p.warning) {
                     (Some(problem), _, _) => Cell::from(problem.clone()).fg(t.fail),
                     (None, 0, Some(warning)) => Cell::from(warning.clone()).fg(t.busy),
                     (None, 0, None) => Cell::from(""),
