@@ -72,6 +72,9 @@ struct Cached {
     rows: u64,
     coverage: u64,
     now: Timestamp,
+    /// Whether the nodes' runtimes were read on any of its nodes: then it is derived again
+    /// every time, until a derivation without them (a reading forgotten counts as a change).
+    live: bool,
     progress: PoolProgress,
 }
 
@@ -288,6 +291,7 @@ impl Deriver {
                         .map(Arc::as_ptr)
                         .eq(pod_events().map(|e| Arc::as_ptr(e)))
                     && c.nodes.iter().all(|(i, n)| Arc::ptr_eq(&rows[*i].node, n))
+                    && !c.live
                     && c.nodes.iter().all(|(i, _)| !live.knows(&rows[*i].name))
             });
             let cached = match reusable {
@@ -314,10 +318,11 @@ impl Deriver {
                             .map(|ps| ps.iter().map(|p| (*p).clone()).collect())
                             .collect(),
                         events: pod_events().map(|e| (*e).clone()).collect(),
-                        nodes: on.into_iter().map(|i| (i, rows[i].node.clone())).collect(),
+                        nodes: on.iter().map(|i| (*i, rows[*i].node.clone())).collect(),
                         rows: self.nodes.generation,
                         coverage: cov.generation,
                         now,
+                        live: on.iter().any(|i| live.knows(&rows[*i].name)),
                         progress,
                     }
                 }

@@ -549,8 +549,24 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
         ),
         (2, 0)
     );
-    snap.daemonsets.pop();
+    // A pull read on node-a: the article's pool is derived with it, and again once the
+    // reading is forgotten (its bytes must not stay).
+    let mut reading = bytes::Tracker::default();
     let t = ts("2026-11-28T10:00:11Z");
+    let pull = crate::runtime::ActivePull {
+        reference: "layer-sha256:aa".into(),
+        offset: 40_000_000,
+        age_seconds: None,
+    };
+    reading.observe("node-a", "rust:1.83", Some(t), &[pull], t);
+    deriver.derive(&snap, t, &reading);
+    assert_eq!(deriver.last(), (1, 1));
+    assert_eq!(
+        step(&mut deriver, &snap, t, "the reading forgotten"),
+        (1, 1)
+    );
+    assert_eq!(step(&mut deriver, &snap, t, "nothing since"), (0, 2));
+    snap.daemonsets.pop();
     assert_eq!(
         step(&mut deriver, &snap, t, "web's preloader deleted"),
         (0, 1)
