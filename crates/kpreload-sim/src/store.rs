@@ -95,8 +95,14 @@ struct Inner {
     history: VecDeque<Arc<Change>>,
     /// What the history holds, bytes (roughly).
     history_bytes: usize,
-    /// The oldest resourceVersion a watch may start from; older ones get 410 Gone.
+    /// The oldest resourceVersion a watch may start from since the last compaction; older
+    /// ones get 410 Gone.
     oldest: u64,
+    /// Per kind, the resourceVersion of its newest change the history no longer holds: a
+    /// watch of that kind from before it would miss it (410 Gone). Judged per kind, as the
+    /// API server's watch cache is one per resource: a watch of DaemonSets is not too old
+    /// because pods and events changed a great deal since.
+    dropped: HashMap<&'static str, u64>,
     /// While a scenario loads: changes make no history and no events.
     quiet: bool,
     uid_state: u64,
@@ -174,6 +180,7 @@ impl Store {
                 history: VecDeque::new(),
                 history_bytes: 0,
                 oldest: 1,
+                dropped: HashMap::new(),
                 quiet: false,
                 uid_state: seed | 1,
                 pods: PodIndex::default(),
@@ -457,22 +464,34 @@ impl Store {
         }
     }
 
-    /// Starts a watch after `from` (None: now). Too old a version is 410 Gone.
+    /// Starts a watch of every kind after `from` (None: now). A version older than a change
+    /// the history no longer holds is 410 Gone.
     pub fn subscribe(&self, from: Option<u64>) -> ApiResult<Subscription> {
+        self.subscribe_to(None, from)
+    }
+
+    /// Starts a watch of `kind` (None: every kind) after `from` (None: now). A version from
+    /// before the last compaction, or older than a change of `kind` the history no longer
+    /// holds, is 410 Gone.
+    pub fn subscribe_to(&self, kind: Option<&str>, from: Option<u64>) -> ApiResult<Subscription> {
         let inner = self.lock();
         let live = self.tx.subscribe();
+        let lost = match kind {
+            Some(k) => inner.dropped.get(k).copied().unwrap_or(0),
+            None => inner.dropped.values().copied().max().unwrap_or(0),
+        };
+        let floor = inner.oldest.saturating_sub(1).max(lost);
         let backlog = match from {
             None => Vec::new(),
-            Some(rv) if rv < inner.oldest.saturating_sub(1) => {
+            Some(rv) if rv < floor => {
                 return Err(ApiError::gone(format!(
-                    "too old resource version: {rv} ({})",
-                    inner.oldest - 1
+                    "too old resource version: {rv} ({floor})"
                 )));
             }
             Some(rv) => inner
                 .history
                 .iter()
-                .filter(|c| c.rv > rv)
+                .filter(|c| c.rv > rv && kind.is_none_or(|k| c.kind == k))
                 .cloned()
                 .collect(),
         };
@@ -501,6 +520,7 @@ impl Store {
         inner.history.clear();
         inner.history_bytes = 0;
         inner.oldest = inner.rv + 1;
+        inner.dropped.clear();
         self.lock_pages().taken.clear();
     }
 
@@ -579,7 +599,7 @@ impl Store {
         {
             if let Some(dropped) = inner.history.pop_front() {
                 inner.history_bytes -= dropped.weight();
-                inner.oldest = dropped.rv + 1;
+                inner.dropped.insert(dropped.kind, dropped.rv);
             }
         }
         // No receivers is fine: nobody is watching.
@@ -750,6 +770,55 @@ mod tests {
                 .unwrap()
                 .backlog
                 .is_empty()
+        );
+    }
+
+    /// Too old is judged per kind, as the API server's watch cache is one per resource: a
+    /// watch of DaemonSets resumes after many pod changes were forgotten, one of pods does not.
+    #[test]
+    fn a_watch_is_too_old_only_when_a_change_of_its_own_kind_was_forgotten() {
+        let s = Store::new(3, 7);
+        let daemonsets = find("apps", "v1", "daemonsets").unwrap();
+        let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "d", "namespace": "default"}, "spec": {}});
+        s.create(daemonsets, ds, false).unwrap();
+        let after_ds = s.current_rv();
+        for n in ["a", "b", "c", "d", "e"] {
+            s.create(pods(), pod(n), false).unwrap();
+        }
+        // The DaemonSet's change and two pods' are gone from the history of three.
+        let sub = s.subscribe_to(Some("DaemonSet"), Some(after_ds)).unwrap();
+        assert!(sub.backlog.is_empty(), "no DaemonSet changed since");
+        assert_eq!(
+            s.subscribe_to(Some("Pod"), Some(after_ds))
+                .err()
+                .map(|e| e.code),
+            Some(410)
+        );
+        assert_eq!(s.subscribe(Some(after_ds)).err().map(|e| e.code), Some(410));
+        // From before the DaemonSet's own change, which is forgotten: too old for it too.
+        assert_eq!(
+            s.subscribe_to(Some("DaemonSet"), Some(after_ds - 1))
+                .err()
+                .map(|e| e.code),
+            Some(410)
+        );
+        let pods_now = s
+            .subscribe_to(Some("Pod"), Some(s.current_rv() - 3))
+            .unwrap();
+        let names: Vec<String> = pods_now
+            .backlog
+            .iter()
+            .map(|c| name_of(&c.object()).to_string())
+            .collect();
+        assert_eq!(names, ["c", "d", "e"]);
+        // A compaction makes every older version too old, whatever the kind.
+        s.compact();
+        assert_eq!(
+            s.subscribe_to(Some("DaemonSet"), Some(after_ds))
+                .err()
+                .map(|e| e.code),
+            Some(410)
         );
     }
 

@@ -160,9 +160,9 @@ pub async fn serve(
         if send_initial && bookmarks {
             initial.push(filter.bookmark(rv, true));
         }
-        sim.store.subscribe(Some(rv))
+        sim.store.subscribe_to(Some(res.store_kind), Some(rv))
     } else {
-        sim.store.subscribe(from)
+        sim.store.subscribe_to(Some(res.store_kind), from)
     };
 
     let sub = match subscription {
