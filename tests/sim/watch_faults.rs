@@ -209,3 +209,56 @@ fn status_says_plainly_when_it_may_not_read() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// A watcher that reads behind the live changes (its connection full, its task not polled)
+/// reads on from the history, as one of the API server reads from its watch cache: every
+/// change arrives, in order, and no 410 sends it back to listing.
+#[test]
+fn a_watch_read_behind_the_changes_catches_up_from_the_history() {
+    use std::io::{BufRead, Write};
+    let cluster = Cluster::start(SCENARIO);
+    let sim = cluster.sim();
+    let from = sim.store.current_rv();
+    let host = cluster.url().trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        s,
+        "GET /api/v1/namespaces/behind/pods?watch=true&resourceVersion={from}&timeoutSeconds=60 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    // More changes than the live channel holds (16,384), none read meanwhile: the
+    // connection fills and the watch's task falls behind.
+    let pods = kpreload::sim::resources::stored("Pod");
+    const N: usize = 20_000;
+    for i in 0..N {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("p{i:05}"), "namespace": "behind",
+                "annotations": {"filler": "x".repeat(2_000)}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+        sim.store.create(pods, pod, false).unwrap();
+    }
+    // Read until every change is in, an error comes, or the watch ends.
+    let mut names: Vec<String> = Vec::new();
+    let mut errors = Vec::new();
+    for line in std::io::BufReader::new(s).lines() {
+        let Ok(line) = line else { break };
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if e["type"] == "ERROR" {
+            errors.push(line);
+            break;
+        }
+        if e["type"] == "ADDED"
+            && let Some(name) = e["object"]["metadata"]["name"].as_str()
+        {
+            names.push(name.to_string());
+            if names.len() == N {
+                break;
+            }
+        }
+    }
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(names.len(), N, "every change arrived");
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "in order");
+}

@@ -174,6 +174,7 @@ pub async fn serve(
         }
     };
     let bookmark_every = sim.faults.bookmark_interval();
+    let store_of = sim.clone();
     tokio::spawn(async move {
         let mut last_rv = sub.current_rv;
         for line in initial {
@@ -220,8 +221,29 @@ pub async fn serve(
                             return;
                         }
                     }
-                    // Too slow a reader: end the watch; the client resumes or relists.
-                    Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+                    // A reader fallen behind the live changes reads on from the history, as
+                    // a watcher of the API server reads from its watch cache; when what it
+                    // missed is no longer there, 410 Gone ends the watch and the client lists.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        match store_of.store.subscribe_to(Some(filter.res.store_kind), Some(last_rv)) {
+                            Ok(again) => {
+                                live = again.live;
+                                for change in &again.backlog {
+                                    last_rv = change.rv;
+                                    if let Some(line) = filter.translate(change)
+                                        && tx.send(Ok(line)).await.is_err()
+                                    {
+                                        return;
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                let _ = tx.send(Ok(error_line(&e))).await;
+                                return;
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
                 },
             }
         }
