@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use kpreload::cluster::watch::{self, PodScope};
+use kpreload::cluster::watch::{self, Link, PodScope, Update};
 use kpreload::cluster::{Target, connect};
 use kpreload::core::progress;
 use kpreload::tui::app::{Action, App, Header};
@@ -187,11 +187,29 @@ fn main() {
             let applied = t.elapsed();
             // Where the wait went: taking updates in, deriving, and how many batches.
             let (mut taking, mut deriving, mut batches) = (0.0, 0.0, 0);
+            // And the watches that failed or came back meanwhile (a relist is one of them).
+            let mut links: Vec<String> = Vec::new();
+            let mut note = |u: &Update| {
+                if let Update::Link(w, l) = u {
+                    let what = match l {
+                        Link::Live => "live".to_string(),
+                        Link::Connecting => "connecting".to_string(),
+                        Link::Retrying(why) => format!("retrying ({why})"),
+                    };
+                    links.push(format!(
+                        "{} {what} at {:.0} ms",
+                        w.resource(),
+                        t.elapsed().as_secs_f64() * 1000.0
+                    ));
+                }
+            };
             loop {
                 let u = rx.recv().await.unwrap();
                 let took = Instant::now();
+                note(&u);
                 app.update(Action::Cluster(u));
                 while let Ok(u) = rx.try_recv() {
+                    note(&u);
                     app.update(Action::Cluster(u));
                 }
                 taking += took.elapsed().as_secs_f64() * 1000.0;
@@ -221,7 +239,12 @@ fn main() {
             waits.push((
                 *latencies.last().unwrap(),
                 format!(
-                    "{pool}: answered at {answer:.0} ms, its DaemonSet here at {event:.0} ms; {batches} batches taken in ({taking:.0} ms) and derived ({deriving:.0} ms)"
+                    "{pool}: answered at {answer:.0} ms, its DaemonSet here at {event:.0} ms; {batches} batches taken in ({taking:.0} ms) and derived ({deriving:.0} ms){}",
+                    if links.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; watches: {}", links.join(", "))
+                    }
                 ),
             ));
         }
