@@ -203,11 +203,7 @@ pub(crate) async fn convert(
         .await
         .map_err(ApplyError::Failed)?
     else {
-        return Err(ApplyError::Conflict(Conflict {
-            summary: format!("{old_name} was deleted since it was shown; nothing was changed."),
-            managers: Vec::new(),
-            changes: Vec::new(),
-        }));
+        return Err(deleted_since(&old_name));
     };
     if now.metadata.uid != old.metadata.uid || readable_yaml(&now) != readable_yaml(old) {
         return Err(changed_since(&old_name, old, &now));
@@ -217,26 +213,24 @@ pub(crate) async fn convert(
     }
     if !same_name {
         let (_, made) = apply(client, desired, None, false).await?;
-        if let Err(e) = delete_unchanged(client, &now, false).await {
-            let new_name = name_of(desired);
-            return Err(ApplyError::Failed(match e {
-                DeleteFailed::Gone => return Ok(made),
-                DeleteFailed::Api(e) => format!(
-                    "{new_name} was created, but the hand-written {old_name} could not be deleted: {}; both now preload the pool's images. Delete {old_name} with kubectl.",
-                    api_error(&e, &format!("delete {old_name}"))
-                ),
-                DeleteFailed::Refused(e) => {
-                    let by = match &e {
-                        ApplyError::Conflict(c) if !c.managers.is_empty() => c.managers.join(", "),
-                        _ => "someone".to_string(),
-                    };
-                    format!(
-                        "{new_name} was created, but the hand-written {old_name} was changed by {by} meanwhile and was left as it is; both now preload the pool's images. Look at {old_name} and delete it with kubectl."
-                    )
-                }
-            }));
-        }
-        return Ok(made);
+        let new_name = name_of(desired);
+        let left = match delete_unchanged(client, &now, false).await {
+            Ok(()) | Err(DeleteFailed::Gone) => return Ok(made),
+            Err(DeleteFailed::Api(e)) => format!(
+                "{new_name} was created, but the hand-written {old_name} could not be deleted: {}; both now preload the pool's images. Delete {old_name} with kubectl.",
+                api_error(&e, &format!("delete {old_name}"))
+            ),
+            Err(DeleteFailed::Refused(e)) => {
+                let by = match &e {
+                    ApplyError::Conflict(c) if !c.managers.is_empty() => c.managers.join(", "),
+                    _ => "someone".to_string(),
+                };
+                format!(
+                    "{new_name} was created, but the hand-written {old_name} was changed by {by} meanwhile and was left as it is; both now preload the pool's images. Look at {old_name} and delete it with kubectl."
+                )
+            }
+        };
+        return Err(ApplyError::Failed(left));
     }
     if let Err(e) = delete_unchanged(client, &now, false).await {
         return Err(e.explain(client, &old_name, old, desired).await);
@@ -257,6 +251,15 @@ pub(crate) async fn convert(
         &old_name,
         last.unwrap_or(ApplyError::Failed("it did not go".into())),
     ))
+}
+
+/// `name` is no longer there: someone deleted it after it was shown.
+fn deleted_since(name: &str) -> ApplyError {
+    ApplyError::Conflict(Conflict {
+        summary: format!("{name} was deleted since it was shown; nothing was changed."),
+        managers: Vec::new(),
+        changes: Vec::new(),
+    })
 }
 
 /// `name` differs from what was shown (`seen`) in more than its status.
@@ -300,8 +303,7 @@ pub async fn delete(client: &kube::Client, seen: &DaemonSet) -> Result<(), Apply
     }
     let name = name_of(seen);
     match delete_unchanged(client, seen, false).await {
-        Ok(()) => Ok(()),
-        Err(DeleteFailed::Gone) => Ok(()),
+        Ok(()) | Err(DeleteFailed::Gone) => Ok(()),
         Err(DeleteFailed::Api(kube::Error::Api(s))) if s.code == 404 => Ok(()),
         Err(e) => Err(e.explain(client, &name, seen, seen).await),
     }
@@ -328,11 +330,7 @@ impl DeleteFailed {
         match self {
             DeleteFailed::Api(e) => explain(client, &e, name, Some(seen), desired).await,
             DeleteFailed::Refused(e) => e,
-            DeleteFailed::Gone => ApplyError::Conflict(Conflict {
-                summary: format!("{name} was deleted since it was shown; nothing was changed."),
-                managers: Vec::new(),
-                changes: Vec::new(),
-            }),
+            DeleteFailed::Gone => deleted_since(name),
         }
     }
 }

@@ -105,6 +105,25 @@ impl Filter {
     }
 }
 
+/// Sends what of `changes` the watch shows, moving `last_rv` past each; false once the
+/// client has gone.
+async fn send_backlog(
+    tx: &mpsc::Sender<Result<String, std::io::Error>>,
+    filter: &Filter,
+    changes: &[Arc<Change>],
+    last_rv: &mut u64,
+) -> bool {
+    for change in changes {
+        *last_rv = change.rv;
+        if let Some(line) = filter.translate(change)
+            && tx.send(Ok(line)).await.is_err()
+        {
+            return false;
+        }
+    }
+    true
+}
+
 fn error_line(e: &ApiError) -> String {
     let mut line = serde_json::to_string(&json!({"type": "ERROR", "object": e.to_status()}))
         .unwrap_or_default();
@@ -174,7 +193,7 @@ pub async fn serve(
         }
     };
     let bookmark_every = sim.faults.bookmark_interval();
-    let store_of = sim.clone();
+    let sim = sim.clone();
     tokio::spawn(async move {
         let mut last_rv = sub.current_rv;
         for line in initial {
@@ -182,13 +201,8 @@ pub async fn serve(
                 return;
             }
         }
-        for change in &sub.backlog {
-            last_rv = change.rv;
-            if let Some(line) = filter.translate(change)
-                && tx.send(Ok(line)).await.is_err()
-            {
-                return;
-            }
+        if !send_backlog(&tx, &filter, &sub.backlog, &mut last_rv).await {
+            return;
         }
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut live = sub.live;
@@ -225,16 +239,11 @@ pub async fn serve(
                     // a watcher of the API server reads from its watch cache; when what it
                     // missed is no longer there, 410 Gone ends the watch and the client lists.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        match store_of.store.subscribe_to(Some(filter.res.store_kind), Some(last_rv)) {
+                        match sim.store.subscribe_to(Some(filter.res.store_kind), Some(last_rv)) {
                             Ok(again) => {
                                 live = again.live;
-                                for change in &again.backlog {
-                                    last_rv = change.rv;
-                                    if let Some(line) = filter.translate(change)
-                                        && tx.send(Ok(line)).await.is_err()
-                                    {
-                                        return;
-                                    }
+                                if !send_backlog(&tx, &filter, &again.backlog, &mut last_rv).await {
+                                    return;
                                 }
                             }
                             Err(e) => {

@@ -13,7 +13,6 @@ use k8s_openapi::api::core::v1::Node;
 
 use super::*;
 use crate::pools::Pool;
-use crate::selector::{NodeSelector, Toleration};
 
 /// How many happenings a pool keeps.
 const RECENT: usize = 50;
@@ -54,7 +53,8 @@ struct Row {
 }
 
 struct Coverage {
-    placement: (NodeSelector, Vec<Toleration>),
+    /// The first pool with this placement (selector and tolerations): the one asked.
+    placement: Pool,
     covers: Vec<bool>,
     generation: u64,
 }
@@ -127,7 +127,7 @@ impl NodeTable {
                 let empty = BTreeMap::new();
                 let labels = n.metadata.labels.as_ref().unwrap_or(&empty);
                 for c in &mut self.coverage {
-                    let now = covers(&c.placement, labels, &row.taints);
+                    let now = c.placement.covers(labels, &row.taints);
                     if c.covers[i] != now {
                         c.covers[i] = now;
                         c.generation += 1;
@@ -159,38 +159,27 @@ impl NodeTable {
 
     /// The coverage of a pool's placement, worked out on first asking.
     fn coverage(&mut self, pool: &Pool) -> usize {
-        if let Some(i) = self
-            .coverage
-            .iter()
-            .position(|c| c.placement.0 == pool.selector && c.placement.1 == pool.tolerations)
-        {
+        if let Some(i) = self.coverage.iter().position(|c| {
+            c.placement.selector == pool.selector && c.placement.tolerations == pool.tolerations
+        }) {
             return i;
         }
-        let placement = (pool.selector.clone(), pool.tolerations.clone());
         let empty = BTreeMap::new();
         let covers = self
             .rows
             .iter()
             .map(|r| {
                 let labels = r.node.metadata.labels.as_ref().unwrap_or(&empty);
-                covers(&placement, labels, &r.taints)
+                pool.covers(labels, &r.taints)
             })
             .collect();
         self.coverage.push(Coverage {
-            placement,
+            placement: pool.clone(),
             covers,
             generation: 0,
         });
         self.coverage.len() - 1
     }
-}
-
-fn covers(
-    placement: &(NodeSelector, Vec<Toleration>),
-    labels: &BTreeMap<String, String>,
-    taints: &[Taint],
-) -> bool {
-    placement.0.matches(labels) && crate::selector::daemonset_tolerates_all(&placement.1, taints)
 }
 
 impl Deriver {
