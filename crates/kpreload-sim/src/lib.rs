@@ -87,9 +87,16 @@ pub fn load(path: &std::path::Path) -> Result<scenario::Scenario, String> {
 /// Builds a simulator's state from a scenario; `seed` makes its names and pull times.
 pub fn build(scenario: scenario::Scenario, seed: u64) -> Result<Arc<Sim>, String> {
     let store = store::Store::new(HISTORY, seed).with_history_bytes(HISTORY_BYTES);
-    scenario::load_into(&store, scenario.objects)
-        .map_err(|e| format!("the scenario could not be loaded: {e}"))?;
-    Ok(Arc::new(Sim::new(store, scenario.simulation)))
+    let scenario::Scenario {
+        simulation,
+        objects,
+    } = scenario;
+    scenario::load_into(
+        &store,
+        objects.into_iter().chain(scenario::generated(&simulation)),
+    )
+    .map_err(|e| format!("the scenario could not be loaded: {e}"))?;
+    Ok(Arc::new(Sim::new(store, simulation)))
 }
 
 /// Binds `listen` (loopback only) and serves `sim` in a background task.

@@ -188,8 +188,25 @@ impl Simulation {
 #[derive(Debug)]
 pub struct Scenario {
     pub simulation: Simulation,
-    /// (store kind, object), in file order, generated nodes last.
+    /// (store kind, object), in file order; the generated nodes and pods come from
+    /// [`generated`], one at a time as they are stored.
     pub objects: Vec<(&'static str, Value)>,
+}
+
+/// The nodes and pods of a simulation's `generate`, each made as it is taken: 100,000 pods
+/// are never all held as trees at once.
+pub fn generated(simulation: &Simulation) -> impl Iterator<Item = (&'static str, Value)> + '_ {
+    simulation.generate.iter().flat_map(move |g| {
+        (1..=g.count).flat_map(move |i| {
+            std::iter::once(("Node", generated_node(g, i, simulation))).chain(
+                (0..g.pods_per_node).map(move |j| {
+                    let mut pod = generated_pod(g, i, j);
+                    complete_running_status(&mut pod);
+                    ("Pod", pod)
+                }),
+            )
+        })
+    })
 }
 
 #[derive(Deserialize)]
@@ -388,16 +405,6 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         objects.push((res.store_kind, obj));
     }
     let simulation = simulation.unwrap_or_default();
-    for g in &simulation.generate {
-        for i in 1..=g.count {
-            objects.push(("Node", generated_node(g, i, &simulation)));
-            for j in 0..g.pods_per_node {
-                let mut pod = generated_pod(g, i, j);
-                complete_running_status(&mut pod);
-                objects.push(("Pod", pod));
-            }
-        }
-    }
     Ok(Scenario {
         simulation,
         objects,
@@ -614,14 +621,20 @@ fn size_of(s: &Size) -> Option<u64> {
     }
 }
 
-/// Creates the default namespaces and the scenario's objects in a store.
-/// Consumes the objects, so that a large scenario is not held twice.
-pub fn load_into(store: &Store, objects: Vec<(&'static str, Value)>) -> Result<(), String> {
+/// Creates the default namespaces and the scenario's objects in a store, taking each object
+/// as it comes, so that a large scenario is not held twice.
+pub fn load_into(
+    store: &Store,
+    objects: impl Iterator<Item = (&'static str, Value)>,
+) -> Result<(), String> {
     // Nothing happened before the start, so there is nothing to replay.
     store.load(|| create_all(store, objects))
 }
 
-fn create_all(store: &Store, objects: Vec<(&'static str, Value)>) -> Result<(), String> {
+fn create_all(
+    store: &Store,
+    objects: impl Iterator<Item = (&'static str, Value)>,
+) -> Result<(), String> {
     let namespaces = resources::stored("Namespace");
     for ns in DEFAULT_NAMESPACES {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});

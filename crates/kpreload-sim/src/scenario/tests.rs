@@ -28,14 +28,19 @@ fn a_small_scenario() {
     let text = "apiVersion: sim.kpreload.dev/v1\nkind: Simulation\nregistry:\n  - { image: nginx:1.25, size: 10MiB }\nnodeDefaults: { bandwidth: 10MiB/s }\ngenerate:\n  - { pool: web, count: 2, labels: { workload-type: web }, images: [nginx:1.25] }\n---\napiVersion: v1\nkind: Node\nmetadata: { name: extra }\n";
     let s = parse(text, "s.yaml").unwrap();
     assert_eq!(s.simulation.node_defaults.bandwidth, 10 * 1024 * 1024);
-    let names: Vec<_> = s
+    let all: Vec<_> = s
         .objects
+        .iter()
+        .cloned()
+        .chain(generated(&s.simulation))
+        .collect();
+    let names: Vec<_> = all
         .iter()
         .map(|(_, o)| o["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["extra", "web-1", "web-2"]);
     assert_eq!(
-        s.objects[1].1["status"]["images"][0]["sizeBytes"],
+        all[1].1["status"]["images"][0]["sizeBytes"],
         10 * 1024 * 1024
     );
 }
