@@ -13,37 +13,54 @@ use super::resources::Resource;
 use super::selectors;
 use super::server::{Call, Sim, ok, view};
 use super::status::{ApiError, ApiResult};
-use super::store::{Obj, Snapshot};
+use super::store::{Obj, Snapshot, Stored};
 use super::table;
 
-pub fn respond_objects(
+/// One object as the call asks for it (JSON, or a table).
+pub fn respond_object(call: &Call, res: &'static Resource, object: Obj) -> ApiResult<Response> {
+    if call.wants_table() {
+        return table_response(call, res, &[object], None);
+    }
+    ok(&view(res, &object))
+}
+
+/// A list (or a page of one) as the call asks for it: a table, or the stored JSON.
+fn respond_list(
+    call: &Call,
+    res: &'static Resource,
+    objects: &[Arc<Stored>],
+    meta: Value,
+) -> ApiResult<Response> {
+    if call.wants_table() {
+        let parsed: Vec<Obj> = objects.iter().map(|o| o.object()).collect();
+        return table_response(call, res, &parsed, Some(meta));
+    }
+    Ok(list_response(res, &meta, objects))
+}
+
+fn table_response(
     call: &Call,
     res: &'static Resource,
     objects: &[Obj],
     list_meta: Option<Value>,
 ) -> ApiResult<Response> {
     let now = jiff::Timestamp::now().as_second();
-    if call.wants_table() {
-        let rv = list_meta
-            .as_ref()
-            .and_then(|m| m["resourceVersion"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        let include = call.param("includeObject") == Some("Object");
-        let mut t = table::table(res.kind, objects, &rv, include, now);
-        if let Some(meta) = list_meta {
-            t["metadata"] = meta;
-        }
-        return ok(&t);
+    let rv = list_meta
+        .as_ref()
+        .and_then(|m| m["resourceVersion"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let include = call.param("includeObject") == Some("Object");
+    let mut t = table::table(res.kind, objects, &rv, include, now);
+    if let Some(meta) = list_meta {
+        t["metadata"] = meta;
     }
-    match list_meta {
-        None => ok(&view(res, &objects[0])),
-        Some(meta) => Ok(list_response(res, &meta, objects)),
-    }
+    ok(&t)
 }
 
-/// A List, serialised item by item from the stored objects (no copies of them).
-fn list_response(res: &Resource, meta: &Value, objects: &[Obj]) -> Response {
-    let mut body = Vec::with_capacity(objects.len() * 2048 + 256);
+/// A List, written item by item from the stored JSON (no copies of the objects).
+fn list_response(res: &Resource, meta: &Value, objects: &[Arc<Stored>]) -> Response {
+    let mut body =
+        Vec::with_capacity(objects.iter().map(|o| o.json.len() + 1).sum::<usize>() + 256);
     body.extend_from_slice(b"{\"kind\":");
     let _ = serde_json::to_writer(&mut body, &format!("{}List", res.kind));
     body.extend_from_slice(b",\"apiVersion\":");
@@ -56,9 +73,9 @@ fn list_response(res: &Resource, meta: &Value, objects: &[Obj]) -> Response {
             body.push(b',');
         }
         if res.group == "events.k8s.io" {
-            let _ = serde_json::to_writer(&mut body, &view(res, o));
+            let _ = serde_json::to_writer(&mut body, &view(res, &o.object()));
         } else {
-            let _ = serde_json::to_writer(&mut body, &**o);
+            body.extend_from_slice(o.json.as_bytes());
         }
     }
     body.extend_from_slice(b"]}");
@@ -76,7 +93,7 @@ pub fn select(
     call: &Call,
     res: &'static Resource,
     ns: Option<&str>,
-) -> ApiResult<(u64, Vec<Obj>)> {
+) -> ApiResult<(u64, Vec<Arc<Stored>>)> {
     let labels = selectors::parse_labels(call.param("labelSelector").unwrap_or(""))
         .map_err(ApiError::bad_request)?;
     let fields = selectors::parse_fields(res.store_kind, call.param("fieldSelector").unwrap_or(""))
@@ -87,13 +104,13 @@ pub fn select(
         res.store_kind == "Pod" && t.field == "spec.nodeName" && !t.negated && !t.value.is_empty()
     });
     let (rv, items) = match on_node {
-        Some(t) => sim.store.pods_on(&t.value),
-        None => sim.store.list(res.store_kind, ns),
+        Some(t) => sim.store.stored_pods_on(&t.value),
+        None => sim.store.list_stored(res.store_kind, ns),
     };
     let items = items
         .into_iter()
-        .filter(|o| ns.is_none_or(|ns| super::store::ns_of(o) == ns))
-        .filter(|o| selectors::matches_labels(&labels, o) && selectors::matches_fields(&fields, o))
+        .filter(|o| ns.is_none_or(|ns| o.sel.namespace == ns))
+        .filter(|o| o.sel.matches(&labels, &fields))
         .collect();
     Ok((rv, items))
 }
@@ -135,7 +152,7 @@ pub fn list(
         // Goes on after a key in the current state (the token a 410 Expired hands out).
         Some(Continue::Key(after)) => {
             let s = take(sim, call, res, ns)?;
-            let start = s.items.partition_point(|o| object_key(o) <= after);
+            let start = s.items.partition_point(|o| o.key() <= after);
             (s, start, None)
         }
         None => (take(sim, call, res, ns)?, 0, None),
@@ -148,10 +165,10 @@ pub fn list(
         && let Some(last) = page.last()
     {
         let id = kept.unwrap_or_else(|| sim.store.keep_snapshot(snapshot.clone()));
-        meta["continue"] = json!(encode_continue(&object_key(last), id, end));
+        meta["continue"] = json!(encode_continue(&last.key(), id, end));
         meta["remainingItemCount"] = json!(items.len() - end);
     }
-    respond_objects(call, res, page, Some(meta))
+    respond_list(call, res, page, meta)
 }
 
 /// The matching objects now, as a snapshot for paging.
@@ -169,19 +186,6 @@ fn take(
         items,
         taken: Instant::now(),
     }))
-}
-
-pub fn object_key(o: &Value) -> (String, String) {
-    (
-        o["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        o["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    )
 }
 
 /// What a continue token says: the key of the last item sent, and, for a consistent list,

@@ -11,13 +11,6 @@ pub fn parse_labels(text: &str) -> Result<Vec<Requirement>, String> {
     labels::parse(text)
 }
 
-pub fn matches_labels(requirements: &[Requirement], object: &Value) -> bool {
-    if requirements.is_empty() {
-        return true;
-    }
-    labels::matches_all(requirements, &labels::of(object))
-}
-
 /// One field selector term: `field=value` or `field!=value`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldTerm {
@@ -108,12 +101,6 @@ pub fn field_value(object: &Value, field: &str) -> String {
     }
 }
 
-pub fn matches_fields(terms: &[FieldTerm], object: &Value) -> bool {
-    terms
-        .iter()
-        .all(|t| (field_value(object, &t.field) == t.value) != t.negated)
-}
-
 /// What selectors read of an object (its namespace, labels and selectable fields), kept
 /// with a change in the watch history instead of the object itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +165,7 @@ mod tests {
 
     #[test]
     fn label_syntax() {
-        let p = pod(json!({"app": "x", "tier": "web", "n": "5"}));
+        let p = Selectable::of("Pod", &pod(json!({"app": "x", "tier": "web", "n": "5"})));
         for (sel, want) in [
             ("app=x", true),
             ("app==x", true),
@@ -195,7 +182,7 @@ mod tests {
             ("", true),
         ] {
             let reqs = parse_labels(sel).unwrap();
-            assert_eq!(matches_labels(&reqs, &p), want, "{sel}");
+            assert_eq!(p.matches(&reqs, &[]), want, "{sel}");
         }
         assert!(parse_labels("a in x").is_err());
         assert!(parse_labels("a b").is_err());
@@ -203,43 +190,42 @@ mod tests {
 
     #[test]
     fn field_syntax() {
-        let p = pod(json!({}));
+        let p = Selectable::of("Pod", &pod(json!({})));
         let t = parse_fields("Pod", "spec.nodeName=web-1,status.phase!=Pending").unwrap();
-        assert!(matches_fields(&t, &p));
+        assert!(p.matches(&[], &t));
         let t = parse_fields("Pod", "spec.nodeName=web-2").unwrap();
-        assert!(!matches_fields(&t, &p));
+        assert!(!p.matches(&[], &t));
         assert_eq!(
             parse_fields("Pod", "spec.bogus=1").unwrap_err(),
             "field label not supported: spec.bogus"
         );
         let ev = json!({"involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Pulled"});
         let t = parse_fields("Event", "involvedObject.name=p,reason=Pulled").unwrap();
-        assert!(matches_fields(&t, &ev));
+        assert!(Selectable::of("Event", &ev).matches(&[], &t));
+        let t = parse_fields("Event", "involvedObject.name=q").unwrap();
+        assert!(!Selectable::of("Event", &ev).matches(&[], &t));
     }
 
-    /// What the watch history keeps of an object selects as the object itself does.
+    /// What the store keeps of an object answers selectors as the object would: a field
+    /// the object lacks reads as "".
     #[test]
-    fn selectable_matches_as_the_object() {
-        let p = pod(json!({"app": "x", "n": "5"}));
-        let kept = Selectable::of("Pod", &p);
-        for (labels, fields) in [
-            ("app=x", ""),
-            ("app=y", ""),
-            ("!app", ""),
-            ("n>3", "spec.nodeName=web-1"),
-            ("", "spec.nodeName=web-2"),
-            ("", "status.phase!=Running"),
-            ("", "status.podIP="),
-            ("", "metadata.name=p"),
-            ("", ""),
+    fn labels_and_fields_together() {
+        let kept = Selectable::of("Pod", &pod(json!({"app": "x", "n": "5"})));
+        for (labels, fields, want) in [
+            ("app=x", "", true),
+            ("app=y", "", false),
+            ("!app", "", false),
+            ("n>3", "spec.nodeName=web-1", true),
+            ("n>3", "spec.nodeName=web-2", false),
+            ("", "status.phase!=Running", false),
+            ("", "status.podIP=", true),
+            ("", "metadata.name=p", true),
+            ("", "metadata.namespace=default", false),
+            ("", "", true),
         ] {
             let l = parse_labels(labels).unwrap();
             let f = parse_fields("Pod", fields).unwrap();
-            assert_eq!(
-                kept.matches(&l, &f),
-                matches_labels(&l, &p) && matches_fields(&f, &p),
-                "{labels} {fields}"
-            );
+            assert_eq!(kept.matches(&l, &f), want, "{labels} {fields}");
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::discovery;
 use super::faults::Faults;
-use super::list::{list, object_key, respond_objects, select};
+use super::list::{list, respond_object, select};
 use super::objects::{FieldValidation, normalize, validate};
 use super::openapi;
 use super::patch;
@@ -314,7 +314,7 @@ fn object_call(
                 .store
                 .get(res.store_kind, ns, name)
                 .ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
-            respond_objects(call, res, &[obj], None)
+            respond_object(call, res, obj)
         }
         Method::PUT => replace(sim, call, res, ns, name, status),
         Method::PATCH => patch::patch(sim, call, res, ns, name, status),
@@ -536,7 +536,7 @@ fn delete_collection(
     let dry = call.dry_run()? || delete_options_dry_run(call)?;
     let mut gone = Vec::new();
     for o in items {
-        let (ns, name) = object_key(&o);
+        let (ns, name) = o.key();
         if let Ok(g) = sim.store.delete(res, &ns, &name, dry) {
             gone.push(view(res, &g));
         }

@@ -1,5 +1,11 @@
 //! The simulator's object store: every object as JSON, one cluster-wide resourceVersion
 //! counter, and a bounded history of changes that watches replay from.
+//!
+//! An object is kept as the JSON the API serves, serialised once when it changes and shared
+//! with the change in the history, beside what selectors and the pod index read of it. The
+//! parsed object is kept too only where the simulated control plane reads it on its
+//! passes: the pods and events that make up most of a large cluster are JSON alone, about a
+//! ninth of the memory of a parsed tree.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,6 +20,60 @@ use super::selectors::Selectable;
 use super::status::{ApiError, ApiResult};
 
 pub type Obj = Arc<Value>;
+
+/// An object as the store keeps it.
+#[derive(Debug)]
+pub struct Stored {
+    pub name: String,
+    /// The object as the API serves it (shared with its change in the watch history).
+    pub json: Arc<str>,
+    /// What selectors read of it, its namespace among them.
+    pub sel: Arc<Selectable>,
+    /// The object parsed, for the objects the control plane reads on its passes.
+    tree: Option<Obj>,
+}
+
+impl Stored {
+    fn new(kind: &'static str, obj: Obj) -> Self {
+        Stored {
+            name: name_of(&obj).to_string(),
+            json: serde_json::to_string(&*obj).unwrap_or_default().into(),
+            sel: Arc::new(Selectable::of(kind, &obj)),
+            tree: keeps_tree(kind, &obj).then_some(obj),
+        }
+    }
+
+    /// The object: the one kept, or its JSON parsed again.
+    pub fn object(&self) -> Obj {
+        match &self.tree {
+            Some(t) => t.clone(),
+            None => Arc::new(serde_json::from_str(&self.json).unwrap_or_default()),
+        }
+    }
+
+    /// (namespace, name): the order lists and continue tokens follow.
+    pub fn key(&self) -> (String, String) {
+        (self.sel.namespace.clone(), self.name.clone())
+    }
+}
+
+/// Whether the store keeps an object parsed beside its JSON. Events are only listed and
+/// watched, which serve the JSON as it is. A running pod that no DaemonSet controls is read
+/// by a node's image GC and its runtime's `crictl ps` (a node's few dozen pods, parsed then)
+/// but by no pass over the cluster; pods still to be scheduled or started, and a
+/// DaemonSet's pods, which its controller reads on every pass, are kept parsed.
+fn keeps_tree(kind: &str, obj: &Value) -> bool {
+    match kind {
+        "Event" => false,
+        "Pod" => {
+            obj["status"]["phase"] != "Running"
+                || obj["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|o| o["kind"] == "DaemonSet"))
+        }
+        _ => true,
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
@@ -40,11 +100,11 @@ pub struct Change {
     pub rv: u64,
     pub kind: &'static str,
     pub event: EventType,
-    pub json: Box<str>,
-    pub now: Selectable,
+    pub json: Arc<str>,
+    pub now: Arc<Selectable>,
     /// What selectors read of the object before a modification, so a filtered watch can
     /// tell an object that stopped matching (it sees DELETED) from one that changed.
-    pub before: Option<Selectable>,
+    pub before: Option<Arc<Selectable>>,
 }
 
 impl Change {
@@ -72,7 +132,7 @@ pub struct Snapshot {
     pub kind: &'static str,
     pub ns: Option<String>,
     pub rv: u64,
-    pub items: Vec<Obj>,
+    pub items: Vec<Arc<Stored>>,
     pub taken: Instant,
 }
 
@@ -91,7 +151,7 @@ impl Pages {
 
 struct Inner {
     rv: u64,
-    objects: BTreeMap<Key, Obj>,
+    objects: BTreeMap<Key, Arc<Stored>>,
     history: VecDeque<Arc<Change>>,
     /// What the history holds, bytes (roughly).
     history_bytes: usize,
@@ -119,12 +179,33 @@ impl Inner {
     }
 
     fn pods_at<'a>(&self, at: impl Iterator<Item = &'a At>) -> Vec<Obj> {
+        self.stored_pods_at(at).iter().map(|p| p.object()).collect()
+    }
+
+    fn stored_pods_at<'a>(&self, at: impl Iterator<Item = &'a At>) -> Vec<Arc<Stored>> {
         at.filter_map(|(ns, name)| {
             self.objects
                 .get(&("Pod", ns.clone(), name.clone()))
                 .cloned()
         })
         .collect()
+    }
+
+    fn of_kind(&self, kind: &'static str, ns: Option<&str>) -> Vec<Arc<Stored>> {
+        match ns {
+            Some(ns) => self
+                .objects
+                .range((kind, ns.to_string(), String::new())..)
+                .take_while(|((k, n, _), _)| *k == kind && n == ns)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            None => self
+                .objects
+                .range((kind, String::new(), String::new())..)
+                .take_while(|((k, _, _), _)| *k == kind)
+                .map(|(_, v)| v.clone())
+                .collect(),
+        }
     }
 }
 
@@ -209,37 +290,37 @@ impl Store {
     }
 
     pub fn get(&self, kind: &'static str, ns: &str, name: &str) -> Option<Obj> {
-        self.lock()
+        let stored = self
+            .lock()
             .objects
             .get(&(kind, ns.to_string(), name.to_string()))
-            .cloned()
+            .cloned();
+        stored.map(|s| s.object())
     }
 
     /// Every object of a kind (in one namespace, or all), in key order, with the
     /// resourceVersion the list is consistent at.
     pub fn list(&self, kind: &'static str, ns: Option<&str>) -> (u64, Vec<Obj>) {
+        let (rv, items) = self.list_stored(kind, ns);
+        (rv, items.iter().map(|s| s.object()).collect())
+    }
+
+    /// [`Store::list`] as the store keeps the objects (what the API serves from).
+    pub fn list_stored(&self, kind: &'static str, ns: Option<&str>) -> (u64, Vec<Arc<Stored>>) {
         let inner = self.lock();
-        let items = match ns {
-            Some(ns) => inner
-                .objects
-                .range((kind, ns.to_string(), String::new())..)
-                .take_while(|((k, n, _), _)| *k == kind && n == ns)
-                .map(|(_, v)| v.clone())
-                .collect(),
-            None => inner
-                .objects
-                .range((kind, String::new(), String::new())..)
-                .take_while(|((k, _, _), _)| *k == kind)
-                .map(|(_, v)| v.clone())
-                .collect(),
-        };
-        (inner.rv, items)
+        (inner.rv, inner.of_kind(kind, ns))
     }
 
     /// The pods bound to a node, in key order, with the resourceVersion they are at.
     pub fn pods_on(&self, node: &str) -> (u64, Vec<Obj>) {
+        let (rv, pods) = self.stored_pods_on(node);
+        (rv, pods.iter().map(|p| p.object()).collect())
+    }
+
+    /// [`Store::pods_on`] as the store keeps them.
+    pub fn stored_pods_on(&self, node: &str) -> (u64, Vec<Arc<Stored>>) {
         let inner = self.lock();
-        (inner.rv, inner.pods_at(inner.pods.on_node(node)))
+        (inner.rv, inner.stored_pods_at(inner.pods.on_node(node)))
     }
 
     /// Pods without a node (what the scheduler places), in key order.
@@ -348,7 +429,7 @@ impl Store {
         let kind = res.store_kind;
         let mut inner = self.lock();
         let key = (kind, ns.to_string(), name.to_string());
-        let Some(old) = inner.objects.get(&key).cloned() else {
+        let Some(old) = inner.objects.get(&key).map(|s| s.object()) else {
             return Err(ApiError::not_found(res.group, res.plural, name));
         };
         let mut new = change(&old)?;
@@ -415,9 +496,10 @@ impl Store {
         let kind = res.store_kind;
         let mut inner = self.lock();
         let key = (kind, ns.to_string(), name.to_string());
-        let Some(old) = inner.objects.get(&key).cloned() else {
+        let Some(stored) = inner.objects.get(&key).cloned() else {
             return Err(ApiError::not_found(res.group, res.plural, name));
         };
+        let old = stored.object();
         for (field, wanted, label) in [
             ("uid", &pre.uid, "UID"),
             ("resourceVersion", &pre.resource_version, "ResourceVersion"),
@@ -446,7 +528,8 @@ impl Store {
         let mut gone = (*old).clone();
         gone["metadata"]["resourceVersion"] = json!(rv.to_string());
         let gone = Arc::new(gone);
-        self.record(&mut inner, kind, EventType::Deleted, gone.clone(), None);
+        let last = Stored::new(kind, gone.clone());
+        self.record(&mut inner, kind, EventType::Deleted, &last, None);
         Ok(gone)
     }
 
@@ -565,9 +648,10 @@ impl Store {
         obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         let obj = Arc::new(obj);
         let kind = key.0;
-        let old = inner.objects.insert(key.clone(), obj.clone());
-        inner.index(&key, old.as_deref(), Some(&obj));
-        self.record(inner, kind, event, obj.clone(), previous);
+        let stored = Arc::new(Stored::new(kind, obj.clone()));
+        let old = inner.objects.insert(key.clone(), stored.clone());
+        inner.index(&key, previous.as_deref(), Some(&obj));
+        self.record(inner, kind, event, &stored, old.map(|o| o.sel.clone()));
         obj
     }
 
@@ -576,8 +660,8 @@ impl Store {
         inner: &mut Inner,
         kind: &'static str,
         event: EventType,
-        object: Obj,
-        previous: Option<Obj>,
+        object: &Stored,
+        before: Option<Arc<Selectable>>,
     ) {
         if inner.quiet {
             return;
@@ -586,11 +670,9 @@ impl Store {
             rv: inner.rv,
             kind,
             event,
-            json: serde_json::to_string(&*object)
-                .unwrap_or_default()
-                .into_boxed_str(),
-            now: Selectable::of(kind, &object),
-            before: previous.map(|p| Selectable::of(kind, &p)),
+            json: object.json.clone(),
+            now: object.sel.clone(),
+            before,
         });
         inner.history_bytes += change.weight();
         inner.history.push_back(change.clone());

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -26,16 +26,6 @@ struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, obj: &Value) -> bool {
-        let ns_ok = self
-            .ns
-            .as_deref()
-            .is_none_or(|ns| obj["metadata"]["namespace"].as_str() == Some(ns));
-        ns_ok
-            && selectors::matches_labels(&self.labels, obj)
-            && selectors::matches_fields(&self.fields, obj)
-    }
-
     fn event(&self, kind: &str, obj: &Obj) -> String {
         let object = if self.table {
             let rv = obj["metadata"]["resourceVersion"]
@@ -78,16 +68,22 @@ impl Filter {
             EventType::Modified if before => "DELETED",
             _ => return None,
         };
+        Some(self.line(kind, &change.json, || Arc::new(change.object())))
+    }
+
+    /// A watch event of an object given as its JSON: plain watches send the JSON as it
+    /// is; tables and the events.k8s.io view are made from it parsed.
+    fn line(&self, kind: &str, json: &str, parsed: impl FnOnce() -> Obj) -> String {
         if self.table || self.res.group == "events.k8s.io" {
-            return Some(self.event(kind, &Arc::new(change.object())));
+            return self.event(kind, &parsed());
         }
-        let mut line = String::with_capacity(change.json.len() + 32);
+        let mut line = String::with_capacity(json.len() + 32);
         line.push_str("{\"object\":");
-        line.push_str(&change.json);
+        line.push_str(json);
         line.push_str(",\"type\":\"");
         line.push_str(kind);
         line.push_str("\"}\n");
-        Some(line)
+        line
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> String {
@@ -172,9 +168,9 @@ pub async fn serve(
         Err(ApiError::gone("too old resource version (injected)"))
     } else if from.is_none() || send_initial {
         // Start with the current state, then the changes after it.
-        let (rv, items) = sim.store.list(res.store_kind, None);
-        for o in items.iter().filter(|o| filter.matches(o)) {
-            initial.push(filter.event("ADDED", o));
+        let (rv, items) = sim.store.list_stored(res.store_kind, None);
+        for o in items.iter().filter(|o| filter.matches_kept(&o.sel)) {
+            initial.push(filter.line("ADDED", &o.json, || o.object()));
         }
         if send_initial && bookmarks {
             initial.push(filter.bookmark(rv, true));

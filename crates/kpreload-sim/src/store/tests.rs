@@ -253,3 +253,65 @@ fn snapshots_expire_make_room_and_go_at_compaction() {
         assert!(s.snapshot(id).is_none(), "expired");
     }
 }
+
+/// A running pod that no DaemonSet controls, and an event, are kept as JSON alone, the
+/// JSON the watch history holds for their last change; a pod still to start and a
+/// DaemonSet's pod are kept parsed too. Each reads back as the object it was.
+#[test]
+fn bulk_objects_are_kept_as_json_and_read_back_as_they_were() {
+    let s = Store::new(100, 7);
+    let running = |name: &str| {
+        let mut p = pod(name);
+        p["status"] = json!({"phase": "Running"});
+        p
+    };
+    let mut preloader = running("preloader");
+    preloader["metadata"]["ownerReferences"] =
+        json!([{"kind": "DaemonSet", "name": "ds", "uid": "u", "controller": true}]);
+    let event = json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "e", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "workload"}, "reason": "Pulled"});
+    let events = find("", "v1", "events").unwrap();
+    let made = [
+        ("Pod", s.create(pods(), running("workload"), false).unwrap()),
+        ("Pod", s.create(pods(), pod("pending"), false).unwrap()),
+        ("Pod", s.create(pods(), preloader, false).unwrap()),
+        ("Event", s.create(events, event, false).unwrap()),
+    ];
+    let kept = |kind: &'static str, name: &str| {
+        s.lock()
+            .objects
+            .get(&(kind, "default".to_string(), name.to_string()))
+            .cloned()
+            .unwrap()
+    };
+    let parsed: Vec<bool> = made
+        .iter()
+        .map(|(kind, o)| kept(kind, name_of(o)).tree.is_some())
+        .collect();
+    assert_eq!(parsed, [false, true, true, false]);
+    for (kind, o) in &made {
+        assert_eq!(s.get(kind, "default", name_of(o)).unwrap(), *o);
+    }
+    let (_, listed) = s.list("Pod", Some("default"));
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().any(|p| **p == *made[0].1));
+
+    // One copy of the JSON: the store's and its change's in the history.
+    let sub = s.subscribe(Some(s.current_rv() - 4)).unwrap();
+    let workload = kept("Pod", "workload");
+    assert!(Arc::ptr_eq(&sub.backlog[0].json, &workload.json));
+    assert_eq!(
+        serde_json::from_str::<Value>(&workload.json).unwrap(),
+        *made[0].1
+    );
+
+    // Once it stops running, a workload pod is parsed again for the kubelet and the scheduler.
+    s.update(pods(), "default", "workload", false, |old| {
+        let mut new = old.clone();
+        new["status"]["phase"] = json!("Failed");
+        Ok(new)
+    })
+    .unwrap();
+    assert!(kept("Pod", "workload").tree.is_some());
+}
