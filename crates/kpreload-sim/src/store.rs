@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -20,60 +19,6 @@ use super::selectors::Selectable;
 use super::status::{ApiError, ApiResult};
 
 pub type Obj = Arc<Value>;
-
-/// An object as the store keeps it.
-#[derive(Debug)]
-pub struct Stored {
-    pub name: String,
-    /// The object as the API serves it (shared with its change in the watch history).
-    pub json: Arc<str>,
-    /// What selectors read of it, its namespace among them.
-    pub sel: Arc<Selectable>,
-    /// The object parsed, for the objects the control plane reads on its passes.
-    tree: Option<Obj>,
-}
-
-impl Stored {
-    fn new(kind: &'static str, obj: Obj) -> Self {
-        Stored {
-            name: name_of(&obj).to_string(),
-            json: serde_json::to_string(&*obj).unwrap_or_default().into(),
-            sel: Arc::new(Selectable::of(kind, &obj)),
-            tree: keeps_tree(kind, &obj).then_some(obj),
-        }
-    }
-
-    /// The object: the one kept, or its JSON parsed again.
-    pub fn object(&self) -> Obj {
-        match &self.tree {
-            Some(t) => t.clone(),
-            None => Arc::new(serde_json::from_str(&self.json).unwrap_or_default()),
-        }
-    }
-
-    /// (namespace, name): the order lists and continue tokens follow.
-    pub fn key(&self) -> (String, String) {
-        (self.sel.namespace.clone(), self.name.clone())
-    }
-}
-
-/// Whether the store keeps an object parsed beside its JSON. Events are only listed and
-/// watched, which serve the JSON as it is. A running pod that no DaemonSet controls is read
-/// by a node's image GC and its runtime's `crictl ps` (a node's few dozen pods, parsed then)
-/// but by no pass over the cluster; pods still to be scheduled or started, and a
-/// DaemonSet's pods, which its controller reads on every pass, are kept parsed.
-fn keeps_tree(kind: &str, obj: &Value) -> bool {
-    match kind {
-        "Event" => false,
-        "Pod" => {
-            obj["status"]["phase"] != "Running"
-                || obj["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|o| o.iter().any(|o| o["kind"] == "DaemonSet"))
-        }
-        _ => true,
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
@@ -120,34 +65,6 @@ impl Change {
 }
 
 type Key = (&'static str, String, String);
-
-/// How many lists being paged through are kept at once.
-pub const PAGED_LISTS: usize = 32;
-/// How long a list's snapshot is kept after its first page: the API server's default etcd
-/// compaction interval, after which its continue tokens expire.
-pub const PAGED_LIST_TTL: Duration = Duration::from_secs(300);
-
-/// A list as it was at its first page: the objects that matched, in key order.
-pub struct Snapshot {
-    pub kind: &'static str,
-    pub ns: Option<String>,
-    pub rv: u64,
-    pub items: Vec<Arc<Stored>>,
-    pub taken: Instant,
-}
-
-#[derive(Default)]
-struct Pages {
-    next_id: u64,
-    taken: VecDeque<(u64, Arc<Snapshot>)>,
-}
-
-impl Pages {
-    fn expire(&mut self, now: Instant) {
-        self.taken
-            .retain(|(_, s)| now.duration_since(s.taken) < PAGED_LIST_TTL);
-    }
-}
 
 struct Inner {
     rv: u64,
@@ -607,35 +524,6 @@ impl Store {
         self.lock_pages().taken.clear();
     }
 
-    fn lock_pages(&self) -> MutexGuard<'_, Pages> {
-        self.pages.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Keeps a list's items for its next pages; returns the snapshot's id. The oldest
-    /// snapshot makes room when [`PAGED_LISTS`] are kept.
-    pub fn keep_snapshot(&self, snapshot: Arc<Snapshot>) -> u64 {
-        let mut pages = self.lock_pages();
-        pages.expire(Instant::now());
-        pages.next_id += 1;
-        let id = pages.next_id;
-        while pages.taken.len() >= PAGED_LISTS {
-            pages.taken.pop_front();
-        }
-        pages.taken.push_back((id, snapshot));
-        id
-    }
-
-    /// A kept snapshot, unless it expired ([`PAGED_LIST_TTL`]), made room or was compacted.
-    pub fn snapshot(&self, id: u64) -> Option<Arc<Snapshot>> {
-        let mut pages = self.lock_pages();
-        pages.expire(Instant::now());
-        pages
-            .taken
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, s)| s.clone())
-    }
-
     fn commit(
         &self,
         inner: &mut Inner,
@@ -726,8 +614,16 @@ impl Inner {
     }
 }
 
+mod pages;
+mod stored;
 #[cfg(test)]
 mod tests;
+
+use pages::Pages;
+pub use pages::Snapshot;
+#[cfg(test)]
+use pages::{PAGED_LIST_TTL, PAGED_LISTS};
+pub use stored::Stored;
 
 /// What a DELETE may require of the object it removes.
 #[derive(Clone, Debug, Default)]

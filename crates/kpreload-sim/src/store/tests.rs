@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::resources::find;
+use std::time::Instant;
 
 fn pods() -> &'static Resource {
     find("", "v1", "pods").unwrap()
@@ -9,6 +10,14 @@ fn pods() -> &'static Resource {
 
 fn pod(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": {}})
+}
+
+/// The names of the objects a watch starts with, in order.
+fn backlog_names(sub: &Subscription) -> Vec<String> {
+    sub.backlog
+        .iter()
+        .map(|c| name_of(&c.object()).to_string())
+        .collect()
 }
 
 #[test]
@@ -108,11 +117,7 @@ fn watch_history_and_gone() {
     }
     assert_eq!(s.subscribe(Some(start)).err().map(|e| e.code), Some(410));
     let sub = s.subscribe(Some(start + 1)).unwrap();
-    let names: Vec<_> = sub
-        .backlog
-        .iter()
-        .map(|c| name_of(&c.object()).to_string())
-        .collect();
+    let names = backlog_names(&sub);
     assert_eq!(names, ["b", "c"]);
     s.compact();
     assert_eq!(
@@ -195,11 +200,7 @@ fn history_bounded_in_bytes_forgets_the_oldest_and_answers_410() {
     let err = s.subscribe(Some(start)).err().unwrap();
     assert_eq!((err.code, err.reason), (410, "Expired"));
     let sub = s.subscribe(Some(start + 2)).unwrap();
-    let names: Vec<_> = sub
-        .backlog
-        .iter()
-        .map(|c| name_of(&c.object()).to_string())
-        .collect();
+    let names = backlog_names(&sub);
     assert_eq!(names, ["c", "d", "e"]);
 }
 
