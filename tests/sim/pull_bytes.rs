@@ -37,13 +37,19 @@ where
 }
 
 /// What the TUI's watches would hold now.
+/// The lists one after another, events first: what an event says has happened is then
+/// never newer than the pods read after it. (Read the other way round on a busy machine, a
+/// "Pulling" event can come with a pod whose status the kubelet has not written yet.)
 async fn snapshot(client: &kube::Client) -> Snapshot {
+    let events = list::<Event>(Api::namespaced(client.clone(), "kube-system")).await;
+    let daemonsets = list::<DaemonSet>(Api::namespaced(client.clone(), "kube-system")).await;
+    let pods = list::<Pod>(Api::namespaced(client.clone(), "kube-system")).await;
     Snapshot {
         nodes: list::<Node>(Api::all(client.clone())).await,
-        pods: list::<Pod>(Api::namespaced(client.clone(), "kube-system")).await,
+        pods,
         workloads: list::<Pod>(Api::all(client.clone())).await,
-        daemonsets: list::<DaemonSet>(Api::namespaced(client.clone(), "kube-system")).await,
-        events: list::<Event>(Api::namespaced(client.clone(), "kube-system")).await,
+        daemonsets,
+        events,
     }
 }
 
@@ -101,7 +107,11 @@ fn the_demos_pytorch_pull_read_through_the_sidecar_grows_on_every_read_and_ends_
                         pulls.iter().map(|p| p.reference.clone()).collect(),
                     ));
                 }
-                Some(ImageState::Pulled { bytes, .. }) if !readings.is_empty() => break *bytes,
+                // Done by the pod's status, the size comes with the kubelet's "Pulled" event,
+                // which may be a list behind it.
+                Some(ImageState::Pulled {
+                    bytes: Some(bytes), ..
+                }) if !readings.is_empty() => break Some(*bytes),
                 _ => {}
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -347,7 +357,11 @@ fn five_hundred_nodes(dir: &std::path::Path, present: bool) -> std::path::PathBu
 async fn run_pool_screen(
     cluster: &Cluster,
     seconds: u64,
-) -> (std::collections::HashMap<String, u64>, BTreeSet<String>) {
+) -> (
+    std::collections::HashMap<String, u64>,
+    BTreeSet<String>,
+    u64,
+) {
     let client = support::kube_client(&cluster.kubeconfig).await;
     let mut app = kpreload::tui::app::App::new(
         kpreload::tui::config::Config::default_config(),
@@ -365,8 +379,18 @@ async fn run_pool_screen(
     let mut last_list = Instant::now() - Duration::from_secs(10);
     let started = Instant::now();
     let mut measuring: Option<(Instant, u64)> = None;
-    while measuring.is_none_or(|(t, _)| t.elapsed() < Duration::from_secs(seconds)) {
-        assert!(started.elapsed() < Duration::from_secs(seconds + 60));
+    // At least `seconds`, and on a machine so busy that no node came round again in that
+    // time, on until one does (or a minute): the test is about the rate, not the machine.
+    let read_again = || {
+        let execs = cluster.sim().world.execs();
+        // Nothing read at all (nothing pulls) is no reason to wait on.
+        execs.is_empty() || execs.values().sum::<u64>() > execs.len() as u64
+    };
+    while measuring.is_none_or(|(t, _)| {
+        t.elapsed() < Duration::from_secs(seconds)
+            || (t.elapsed() < Duration::from_secs(60) && !read_again())
+    }) {
+        assert!(started.elapsed() < Duration::from_secs(seconds + 120));
         if last_list.elapsed() > Duration::from_secs(2) {
             for u in updates(snapshot(&client).await) {
                 app.update(kpreload::tui::app::Action::Cluster(u));
@@ -421,7 +445,7 @@ async fn run_pool_screen(
         execs.len(),
         in_view.len()
     );
-    (execs, in_view)
+    (execs, in_view, t.elapsed().as_secs())
 }
 
 #[test]
@@ -432,13 +456,14 @@ fn a_500_node_pool_on_a_160x48_screen_costs_a_bounded_few_execs_a_second_and_non
         None,
     );
     let seconds = 10;
-    let (execs, in_view) = cluster.rt.block_on(run_pool_screen(&cluster, seconds));
+    let (execs, in_view, seconds) = cluster.rt.block_on(run_pool_screen(&cluster, seconds));
     let total: u64 = execs.values().sum();
     let nodes: BTreeSet<String> = execs.keys().cloned().collect();
     assert!(nodes.is_subset(&in_view), "{nodes:?} beyond {in_view:?}");
     assert!(in_view.len() < 50, "{}", in_view.len());
-    // 8 a second at most (a second of slack for the edges), and nodes are read again while
-    // they pull (how often depends on how fast the simulator answers, so no rate is asked).
+    // 8 a second at most over the time it ran (a second of slack for the edges), and nodes
+    // are read again while they pull (how often depends on how fast the simulator answers,
+    // so no rate is asked).
     assert!(total <= 8 * (seconds + 1), "{total} execs in {seconds} s");
     assert!(
         total > nodes.len() as u64,
@@ -448,6 +473,6 @@ fn a_500_node_pool_on_a_160x48_screen_costs_a_bounded_few_execs_a_second_and_non
 
     // The same pool with its image already on every node: nothing pulls, nothing is read.
     let cluster = Cluster::start_at(five_hundred_nodes(dir.path(), true).to_str().unwrap(), None);
-    let (execs, _) = cluster.rt.block_on(run_pool_screen(&cluster, 5));
+    let (execs, _, _) = cluster.rt.block_on(run_pool_screen(&cluster, 5));
     assert_eq!(execs.values().sum::<u64>(), 0, "{execs:?}");
 }
