@@ -48,6 +48,8 @@ pub fn node(n: &mut Node) {
 fn container_status(s: &mut ContainerStatus) {
     *s = ContainerStatus {
         name: std::mem::take(&mut s.name),
+        // What the kubelet says the container runs, as cleanup reads it (see `pod`).
+        image: std::mem::take(&mut s.image),
         image_id: std::mem::take(&mut s.image_id),
         state: s.state.take(),
         ready: s.ready,
@@ -76,15 +78,17 @@ pub fn pod(p: &mut Pod) {
             spec.affinity = None;
         }
         if let Some(status) = p.status.take() {
-            // The resolved IDs only (the spec names the images as written): a container
-            // status is hundreds of bytes, and there may be 100,000 pods.
+            // The images each container runs, as the kubelet names and resolved them, in
+            // the order cleanup reads them from a whole status: a container status is
+            // hundreds of bytes, and there may be 100,000 pods. (The kubelet's name can
+            // differ from the spec's: `sha256:…` once the tag has moved on.)
             let image_ids: Vec<String> = status
                 .init_container_statuses
                 .into_iter()
                 .chain(status.container_statuses)
                 .chain(status.ephemeral_container_statuses)
                 .flatten()
-                .map(|s| s.image_id)
+                .flat_map(|s| [s.image, s.image_id])
                 .filter(|id| !id.is_empty())
                 .collect();
             if !image_ids.is_empty() {
@@ -155,21 +159,23 @@ mod tests {
     #[test]
     fn a_pod_keeps_what_progress_reads_and_nothing_else() {
         // A workload pod keeps only where it runs and its containers' images, init
-        // containers and the image IDs the kubelet resolved included.
+        // containers and the kubelet's names and IDs included. (The kubelet names the image
+        // the container runs: after its tag moved on, `sha256:…`, which the spec never says;
+        // found by fuzz/fuzz_targets/cluster_objects.rs, which plans trimmed and untrimmed.)
         let mut w: Pod = serde_json::from_value(json!({
             "metadata": {"name": "w", "labels": {"app": "x"}, "resourceVersion": "9",
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "ru"}]},
             "spec": {"nodeName": "n1", "initContainers": [{"name": "i", "image": "busybox"}],
                 "containers": [{"name": "c", "image": "nginx:1"}]},
             "status": {"phase": "Running", "containerStatuses": [{"name": "c",
-                "image": "docker.io/library/nginx:1", "imageID": "docker.io/library/nginx@sha256:ab",
+                "image": "sha256:0123", "imageID": "docker.io/library/nginx@sha256:ab",
                 "ready": true, "restartCount": 3, "state": {"running": {}}}]}
         }))
         .unwrap();
         pod(&mut w);
         assert_eq!(
             w.status.as_ref().unwrap().image_ids,
-            ["docker.io/library/nginx@sha256:ab"]
+            ["sha256:0123", "docker.io/library/nginx@sha256:ab"]
         );
         let v = serde_json::to_value(&w).unwrap();
         assert_eq!(
@@ -209,5 +215,7 @@ mod tests {
             v["status"]["initContainerStatuses"][0]["state"]["waiting"]["reason"],
             "PodInitializing"
         );
+        assert_eq!(v["status"]["initContainerStatuses"][0]["image"], "nginx:1");
+        assert_eq!(v["status"]["initContainerStatuses"][0]["imageID"], "x");
     }
 }

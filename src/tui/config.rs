@@ -374,6 +374,12 @@ impl Config {
         Ok(c)
     }
 
+    /// The defaults and one file's text (`name` is what errors call it), as `load` reads
+    /// them.
+    pub fn parse(text: &str, name: &str) -> Result<Config, String> {
+        Config::merged(&[(DEFAULT, "the built-in config"), (text, name)])
+    }
+
     /// Merges files in order: a later file's binding of a command replaces the earlier one;
     /// a later theme colour replaces the earlier one.
     pub(crate) fn merged(docs: &[(&str, &str)]) -> Result<Config, String> {
@@ -476,6 +482,13 @@ impl Config {
                 }
                 list.push((*k, *c));
             }
+        }
+        // A TUI no key leaves (raw mode: ctrl-c is a key like any other) is a trap.
+        if !list.iter().any(|(_, c)| *c == Command::Quit) {
+            let name = docs.last().map_or("the config", |(_, n)| *n);
+            return Err(format!(
+                "{name}: no key is left for quit; bind it to at least one key (the defaults are q and ctrl-c)"
+            ));
         }
         let color = |f: &str| colors.get(f).copied().unwrap_or(Color::Reset);
         Ok(Config {

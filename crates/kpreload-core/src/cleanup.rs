@@ -366,7 +366,7 @@ fn usages(p: &Pod, skip_init: bool) -> Vec<Usage> {
                 }
             }
         }
-        // A trimmed workload pod keeps only the resolved IDs.
+        // A trimmed workload pod keeps only the kubelet's names and resolved IDs.
         for id in &status.image_ids {
             out.push(Usage {
                 image: id.clone(),

@@ -173,8 +173,8 @@ pub struct PodStatus {
     pub container_statuses: Option<Vec<ContainerStatus>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_container_statuses: Option<Vec<ContainerStatus>>,
-    /// The image IDs the kubelet resolved for the pod's containers, when the statuses
-    /// themselves are not kept (a workload pod, trimmed for the watches).
+    /// The images the kubelet says the pod's containers run, by name and resolved ID, when
+    /// the statuses themselves are not kept (a workload pod, trimmed for the watches).
     #[serde(skip)]
     pub image_ids: Vec<String>,
 }

@@ -22,38 +22,38 @@ const TAG_MAX: usize = 128;
 pub enum ReferenceError {
     #[error("the image reference is empty")]
     Empty,
-    #[error("\"{0}\" contains white space; an image reference has none")]
+    #[error("{0:?} contains white space; an image reference has none")]
     Whitespace(String),
-    #[error("the repository \"{0}\" has uppercase letters; repository names must be lowercase")]
+    #[error("the repository {0:?} has uppercase letters; repository names must be lowercase")]
     Uppercase(String),
-    #[error("\"{0}\" has an empty tag after ':'; write a tag such as :1.25 or leave the ':' out")]
+    #[error("{0:?} has an empty tag after ':'; write a tag such as :1.25 or leave the ':' out")]
     EmptyTag(String),
     #[error(
-        "the tag \"{0}\" is not valid; a tag is up to 128 letters, digits, '_', '.' or '-' and does not start with '.' or '-'"
+        "the tag {0:?} is not valid; a tag is up to 128 letters, digits, '_', '.' or '-' and does not start with '.' or '-'"
     )]
     BadTag(String),
-    #[error("\"{0}\" has an empty digest after '@'; write the digest as sha256:<64 hex digits>")]
+    #[error("{0:?} has an empty digest after '@'; write the digest as sha256:<64 hex digits>")]
     EmptyDigest(String),
-    #[error("the digest \"{digest}\" has {got} hex digits where {algorithm} has {expected}")]
+    #[error("the digest {digest:?} has {got} hex digits where {algorithm} has {expected}")]
     DigestLength {
         digest: String,
         algorithm: String,
         expected: usize,
         got: usize,
     },
-    #[error("the digest \"{0}\" is not of the form <algorithm>:<hex digits>")]
+    #[error("the digest {0:?} is not of the form <algorithm>:<hex digits>")]
     BadDigest(String),
-    #[error("the digest algorithm of \"{0}\" is not supported; use sha256, sha384 or sha512")]
+    #[error("the digest algorithm of {0:?} is not supported; use sha256, sha384 or sha512")]
     UnsupportedDigest(String),
-    #[error("the repository name in \"{0}\" is longer than 255 characters")]
+    #[error("the repository name in {0:?} is longer than 255 characters, its registry included")]
     TooLong(String),
     #[error(
-        "the repository name \"{0}\" is not valid; use lowercase letters, digits and the separators '.', '_', '__', '-' and '/'"
+        "the repository name {0:?} is not valid; use lowercase letters, digits and the separators '.', '_', '__', '-' and '/'"
     )]
     BadRepository(String),
-    #[error("\"{0}\" is an image ID, not a name; name the image by repository and tag")]
+    #[error("{0:?} is an image ID, not a name; name the image by repository and tag")]
     IdNotName(String),
-    #[error("\"{0}\" is not a valid image reference")]
+    #[error("{0:?} is not a valid image reference")]
     Invalid(String),
 }
 
@@ -101,7 +101,9 @@ impl ImageRef {
         diagnose(text)?;
         let parsed = Reference::from_str(text).map_err(|e| translate(text, e))?;
         let repository = parsed.repository().to_string();
-        if repository.len() > NAME_MAX {
+        // Docker's limit is on the normalised name, its registry included: a short form
+        // that fits but whose full form does not would not read back from it.
+        if parsed.registry().len() + 1 + repository.len() > NAME_MAX {
             return Err(ReferenceError::TooLong(text.to_string()));
         }
         Ok(ImageRef {
@@ -162,27 +164,43 @@ impl ImageRef {
     }
 
     /// The short form people type: `nginx:1.25`, `g1g1/py-kube:latest`, `registry.k8s.io/pause:3.9`.
+    /// It reads back as the same reference: where shortening would not (`library/a/b`, or a
+    /// first path component that reads as a registry, `docker.io/foo.com/x`), it is the
+    /// full form.
     pub fn familiar(&self) -> String {
-        let normalized = self.normalized();
-        match normalized.strip_prefix("docker.io/") {
-            Some(rest) => rest
-                .strip_prefix(OFFICIAL_PREFIX)
-                .unwrap_or(rest)
-                .to_string(),
-            None => normalized,
+        let Some(mut out) = self.short_repository() else {
+            return self.normalized();
+        };
+        if let Some(tag) = &self.tag {
+            out.push(':');
+            out.push_str(tag);
         }
+        if let Some(digest) = &self.digest {
+            out.push('@');
+            out.push_str(digest);
+        }
+        out
     }
 
     /// The repository without tag or digest, in its short form.
     pub fn familiar_name(&self) -> String {
-        if self.registry == DOCKER_HUB {
-            self.repository
-                .strip_prefix(OFFICIAL_PREFIX)
-                .unwrap_or(&self.repository)
-                .to_string()
-        } else {
-            self.name()
+        self.short_repository().unwrap_or_else(|| self.name())
+    }
+
+    /// Docker Hub's repository as `docker` shortens it (`library/` only before a last
+    /// component), when the short form reads back as a Docker Hub repository.
+    fn short_repository(&self) -> Option<String> {
+        if self.registry != DOCKER_HUB {
+            return None;
         }
+        let repo = match self.repository.strip_prefix(OFFICIAL_PREFIX) {
+            Some(rest) if !rest.contains('/') => rest,
+            _ => self.repository.as_str(),
+        };
+        let first = repo.split('/').next().unwrap_or_default();
+        let reads_as_registry = repo.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost");
+        (!reads_as_registry).then(|| repo.to_string())
     }
 
     fn key(&self) -> (&str, &str, Option<&str>, Option<&str>) {
@@ -519,6 +537,29 @@ mod tests {
                 .familiar(),
             "registry.k8s.io/pause:3.9"
         );
+        // Shortened only where the short form reads back as the same image (found by
+        // fuzz/fuzz_targets/image_reference.rs: `docker.io/library/ndocker.ig/alpine` was
+        // shortened to `ndocker.ig/alpine`, an image of the registry ndocker.ig).
+        for (text, short) in [
+            (
+                "docker.io/library/ndocker.ig/alpine",
+                "library/ndocker.ig/alpine:latest",
+            ),
+            ("docker.io/foo.com/x:1", "docker.io/foo.com/x:1"),
+            ("docker.io/localhost/x:1", "docker.io/localhost/x:1"),
+            ("docker.io/library/a/b:2", "library/a/b:2"),
+            ("docker.io/foo.com:1", "foo.com:1"),
+        ] {
+            let r = ImageRef::parse(text).unwrap();
+            assert_eq!(r.familiar(), short, "{text}");
+            assert_eq!(ImageRef::parse(short).unwrap(), r, "{short}");
+        }
+        assert_eq!(
+            ImageRef::parse("docker.io/foo.com/x")
+                .unwrap()
+                .familiar_name(),
+            "docker.io/foo.com/x"
+        );
     }
 
     #[test]
@@ -558,9 +599,23 @@ mod tests {
         assert!(matches!(ImageRef::parse("-nginx"), Err(BadRepository(_))));
         assert!(matches!(ImageRef::parse("a//b"), Err(BadRepository(_))));
         assert!(matches!(ImageRef::parse(&"a".repeat(300)), Err(TooLong(_))));
+        // 255 in all with Docker Hub's `docker.io/library/`, its registry: found by
+        // fuzz/fuzz_targets/image_reference.rs, where a 245-character name was taken and
+        // its full form refused.
+        let fits = format!("a/{}", "b".repeat(255 - "docker.io/".len() - 2));
+        assert_eq!(ImageRef::parse(&fits).unwrap().name().len(), 255);
+        let over = format!("a/{}", "b".repeat(255 - "docker.io/".len() - 1));
+        assert!(matches!(ImageRef::parse(&over), Err(TooLong(_))));
         assert_eq!(
             ImageRef::parse("Nginx").unwrap_err().to_string(),
             "the repository \"Nginx\" has uppercase letters; repository names must be lowercase"
+        );
+        // What was typed is quoted with its control characters escaped: the sentence stays
+        // one line and writes nothing raw to the terminal (found by
+        // fuzz/fuzz_targets/image_reference.rs).
+        assert_eq!(
+            ImageRef::parse("nginx:1.\n\0").unwrap_err().to_string(),
+            "\"nginx:1.\\n\\0\" contains white space; an image reference has none"
         );
     }
 

@@ -60,7 +60,7 @@ impl TagVersion {
     /// Numbers compare numerically; when one is a prefix of the other, the shorter tag is
     /// the newer, since `1.25` moves along with the newest `1.25.x`. A pre-release comes
     /// before its release.
-    pub(crate) fn cmp_version(&self, other: &Self) -> Ordering {
+    pub fn cmp_version(&self, other: &Self) -> Ordering {
         for (a, b) in self.numbers.iter().zip(&other.numbers) {
             match a.cmp(b) {
                 Ordering::Equal => {}

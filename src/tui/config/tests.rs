@@ -89,3 +89,24 @@ fn a_bad_file_says_where() {
         assert!(e.starts_with(want), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn a_file_that_leaves_no_key_to_quit_is_refused() {
+    // Found by fuzz/fuzz_targets/tui_config.rs: `quit:` with nothing after it unbinds q and
+    // ctrl-c, and in raw mode nothing else ends the TUI.
+    for text in [
+        "keys:\n  quit:\n",
+        "keys:\n  quit: []\n",
+        "keys:\n  exclude: [q, ctrl-c]\n",
+    ] {
+        let err = Config::parse(text, "mine.yaml").unwrap_err();
+        assert_eq!(
+            err,
+            "mine.yaml: no key is left for quit; bind it to at least one key (the defaults are q and ctrl-c)",
+            "{text:?}"
+        );
+    }
+    // Taking over one of quit's keys leaves it the other.
+    let c = Config::parse("keys:\n  exclude: [q]\n", "mine.yaml").unwrap();
+    assert_eq!(c.keys_for(Command::Quit), [Key::parse("ctrl-c").unwrap()]);
+}

@@ -20,7 +20,8 @@ impl Kubelet {
     /// Reads `configz`'s answer (`{"kubeletconfig": {...}}`).
     pub fn from_configz(v: &serde_json::Value) -> Kubelet {
         let c = &v["kubeletconfig"];
-        let num = |k: &str| c[k].as_u64().map(|n| n as u32);
+        // A figure that does not fit is not read at all (never wrapped into another).
+        let num = |k: &str| c[k].as_u64().and_then(|n| u32::try_from(n).ok());
         Kubelet {
             image_gc_high: num("imageGCHighThresholdPercent"),
             image_gc_low: num("imageGCLowThresholdPercent"),
@@ -90,6 +91,9 @@ impl Disk {
 
     /// Bytes that may still be added before usage reaches `percent`.
     pub fn headroom(&self, percent: u32) -> i64 {
-        (self.capacity as f64 * percent as f64 / 100.0) as i64 - self.used as i64
+        // In i128: a kubelet's figures are any u64 it prints, and no subtraction of two of
+        // them may overflow.
+        let limit = (self.capacity as f64 * percent as f64 / 100.0) as i128;
+        (limit - i128::from(self.used)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 }

@@ -479,3 +479,37 @@ fn an_image_workloads_pull_is_worth_preloading_with_its_cost_and_its_fit() {
         f[0].message
     );
 }
+
+#[test]
+fn disk_figures_at_the_edge_of_u64_give_a_headroom_without_overflow() {
+    use super::Disk;
+    let huge = Disk {
+        capacity: u64::MAX,
+        used: 1,
+        available: 0,
+    };
+    // The limit (85 % of 2^64, 1.6e19) is past i64: the headroom is as large as an i64 says.
+    assert_eq!(huge.headroom(85), i64::MAX);
+    let over = Disk {
+        capacity: 0,
+        used: u64::MAX,
+        available: 0,
+    };
+    // 0 − (2^64 − 1) is below i64 (the old `used as i64` made it −(−1) = +1).
+    assert_eq!(over.headroom(85), i64::MIN);
+    let plain = Disk {
+        capacity: 100,
+        used: 90,
+        available: 10,
+    };
+    assert_eq!(plain.headroom(85), -5);
+}
+
+#[test]
+fn a_kubelet_setting_too_large_for_its_type_is_not_read_as_another_number() {
+    // 2^32 + 85 was read as 85 (cut to 32 bits): a GC threshold nobody set.
+    let k = super::Kubelet::from_configz(&serde_json::json!({"kubeletconfig": {
+        "imageGCHighThresholdPercent": 4_294_967_381u64, "maxParallelImagePulls": 5}}));
+    assert_eq!(k.image_gc_high, None);
+    assert_eq!(k.max_parallel_image_pulls, Some(5));
+}
