@@ -1,0 +1,223 @@
+//! Nodes, Pods, DaemonSets and Events as the API server could send them: any JSON, a list
+//! of objects (or a `kind: List`). Through the watches' trimming, progress derivation, the
+//! findings and the cleanup planner:
+//! - trimming keeps everything derivation and the planner read (the same answers either way);
+//! - no pulled size is reported that the kubelet did not state, and no pull's bytes pass
+//!   the image's size;
+//! - a pool is never complete while one of its nodes fails;
+//! - no plan removes an image a pod on the node names or resolved, by name or by ID.
+#![no_main]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Node;
+use kpreload::cluster::trim;
+use kpreload_core::cleanup::{self, PlanOptions};
+use kpreload_core::objects::{Event, Pod};
+use kpreload_core::planner::Decision;
+use kpreload_core::progress::{ImageState, Snapshot, derive};
+use kpreload_core::reference::ImageRef;
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fn snapshot(items: &[Value]) -> Snapshot {
+    let mut s = Snapshot::default();
+    for v in items {
+        match v["kind"].as_str() {
+            Some("Node") => s
+                .nodes
+                .extend(serde_json::from_value::<Node>(v.clone()).ok().map(Arc::new)),
+            Some("Pod") => {
+                if let Ok(p) = serde_json::from_value::<Pod>(v.clone()) {
+                    let p = Arc::new(p);
+                    s.pods.push(p.clone());
+                    s.workloads.push(p);
+                }
+            }
+            Some("DaemonSet") => s.daemonsets.extend(
+                serde_json::from_value::<DaemonSet>(v.clone())
+                    .ok()
+                    .map(Arc::new),
+            ),
+            Some("Event") => s.events.extend(
+                serde_json::from_value::<Event>(v.clone())
+                    .ok()
+                    .map(Arc::new),
+            ),
+            _ => {}
+        }
+    }
+    s
+}
+
+fn trimmed(s: &Snapshot) -> Snapshot {
+    let each = |v: &[Arc<Pod>]| -> Vec<Arc<Pod>> {
+        v.iter()
+            .map(|p| {
+                let mut p = (**p).clone();
+                trim::pod(&mut p);
+                Arc::new(p)
+            })
+            .collect()
+    };
+    Snapshot {
+        nodes: s
+            .nodes
+            .iter()
+            .map(|n| {
+                let mut n = (**n).clone();
+                trim::node(&mut n);
+                Arc::new(n)
+            })
+            .collect(),
+        pods: each(&s.pods),
+        workloads: each(&s.workloads),
+        daemonsets: s
+            .daemonsets
+            .iter()
+            .map(|d| {
+                let mut d = (**d).clone();
+                trim::daemonset(&mut d);
+                Arc::new(d)
+            })
+            .collect(),
+        events: s
+            .events
+            .iter()
+            .map(|e| {
+                let mut e = (**e).clone();
+                trim::event(&mut e);
+                Arc::new(e)
+            })
+            .collect(),
+    }
+}
+
+/// Every size the input states: the kubelet's "Image size: N bytes", and the nodes' images.
+fn stated_sizes(items: &[Value]) -> BTreeSet<u64> {
+    let mut out = BTreeSet::new();
+    for v in items {
+        if let Some(m) = v["message"].as_str() {
+            for part in m.split("Image size: ").skip(1) {
+                if let Some(n) = part.split_whitespace().next().and_then(|n| n.parse().ok()) {
+                    out.insert(n);
+                }
+            }
+        }
+        for i in v["status"]["images"].as_array().into_iter().flatten() {
+            out.extend(i["sizeBytes"].as_u64());
+        }
+    }
+    out
+}
+
+fn normal(name: &str) -> String {
+    ImageRef::parse(name).map_or_else(|_| name.to_string(), |r| r.normalized())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let items: Vec<Value> = match v {
+        Value::Array(a) => a,
+        Value::Object(ref o) if o.get("kind").and_then(Value::as_str) == Some("List") => {
+            o["items"].as_array().cloned().unwrap_or_default()
+        }
+        other => vec![other],
+    };
+    let snap = snapshot(&items);
+    let now = jiff::Timestamp::from_second(1_790_000_000).unwrap();
+    let overview = derive(&snap, now);
+    let slim = trimmed(&snap);
+    assert_eq!(
+        derive(&slim, now),
+        overview,
+        "trimming changed what derivation reads"
+    );
+
+    let sizes = stated_sizes(&items);
+    for pool in &overview.pools {
+        for n in &pool.nodes {
+            for i in &n.images {
+                match &i.state {
+                    ImageState::Pulled { bytes: Some(b), .. } => {
+                        assert!(sizes.contains(b), "{b} bytes stated nowhere: {sizes:?}")
+                    }
+                    ImageState::Pulling { bytes: Some(b), .. } => {
+                        if let Some(total) = b.total {
+                            assert!(b.done <= total, "{b:?}");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if pool.complete() {
+            assert!(pool.nodes.iter().all(|n| n.failures() == 0), "{pool:#?}");
+        }
+    }
+
+    let gathered = kpreload_core::findings::gather::gather(&snap, None);
+    let _ = kpreload_core::findings::findings(&gathered.pools, &gathered.nodes);
+
+    let options = PlanOptions::default();
+    let plan = |s: &Snapshot| {
+        cleanup::plan(
+            cleanup::gather(&s.nodes, &s.workloads, &s.daemonsets, &options),
+            &options,
+        )
+    };
+    let full = plan(&snap);
+    assert_eq!(plan(&slim), full, "trimming changed what the planner reads");
+    for n in &full.nodes {
+        let node = n.plan.node.as_str();
+        // What the pods on the node name and resolved.
+        let mut named = BTreeSet::new();
+        for p in snap
+            .workloads
+            .iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+        {
+            let spec = p.spec.as_ref().unwrap();
+            for c in spec
+                .containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten())
+            {
+                if let Some(i) = &c.image {
+                    named.insert(normal(i));
+                }
+            }
+            for s in p.status.iter() {
+                for c in s
+                    .container_statuses
+                    .iter()
+                    .chain(s.init_container_statuses.iter())
+                    .flatten()
+                {
+                    if !c.image_id.is_empty() {
+                        named.insert(normal(&c.image_id));
+                        named.insert(c.image_id.clone());
+                    }
+                }
+                named.extend(s.image_ids.iter().cloned());
+            }
+        }
+        for i in n
+            .plan
+            .images
+            .iter()
+            .filter(|i| i.decision == Decision::Remove)
+        {
+            for r in i.refs.iter().chain(i.id.iter()) {
+                assert!(
+                    !named.contains(r) && !named.contains(&normal(r)),
+                    "{node}: {r} is used but removed: {i:?}"
+                );
+            }
+        }
+    }
+});
