@@ -145,16 +145,20 @@ impl ImageRef {
 
     /// The fully qualified form, e.g. `docker.io/library/nginx:1.25`.
     pub fn normalized(&self) -> String {
-        let mut out = self.name();
+        self.with_tag_and_digest(self.name())
+    }
+
+    /// `name` with `:tag` and `@digest` after it, where they are.
+    fn with_tag_and_digest(&self, mut name: String) -> String {
         if let Some(tag) = &self.tag {
-            out.push(':');
-            out.push_str(tag);
+            name.push(':');
+            name.push_str(tag);
         }
         if let Some(digest) = &self.digest {
-            out.push('@');
-            out.push_str(digest);
+            name.push('@');
+            name.push_str(digest);
         }
-        out
+        name
     }
 
     /// The short form of a reference's text (`docker.io/library/nginx:1.25` → `nginx:1.25`);
@@ -168,18 +172,10 @@ impl ImageRef {
     /// first path component that reads as a registry, `docker.io/foo.com/x`), it is the
     /// full form.
     pub fn familiar(&self) -> String {
-        let Some(mut out) = self.short_repository() else {
-            return self.normalized();
-        };
-        if let Some(tag) = &self.tag {
-            out.push(':');
-            out.push_str(tag);
+        match self.short_repository() {
+            Some(short) => self.with_tag_and_digest(short),
+            None => self.normalized(),
         }
-        if let Some(digest) = &self.digest {
-            out.push('@');
-            out.push_str(digest);
-        }
-        out
     }
 
     /// The repository without tag or digest, in its short form.
