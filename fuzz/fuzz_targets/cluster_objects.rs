@@ -52,46 +52,25 @@ fn snapshot(items: &[Value]) -> Snapshot {
     s
 }
 
+/// Copies of `objects`, each trimmed by `trim`.
+fn each<T: Clone>(objects: &[Arc<T>], trim: fn(&mut T)) -> Vec<Arc<T>> {
+    objects
+        .iter()
+        .map(|o| {
+            let mut o = (**o).clone();
+            trim(&mut o);
+            Arc::new(o)
+        })
+        .collect()
+}
+
 fn trimmed(s: &Snapshot) -> Snapshot {
-    let each = |v: &[Arc<Pod>]| -> Vec<Arc<Pod>> {
-        v.iter()
-            .map(|p| {
-                let mut p = (**p).clone();
-                trim::pod(&mut p);
-                Arc::new(p)
-            })
-            .collect()
-    };
     Snapshot {
-        nodes: s
-            .nodes
-            .iter()
-            .map(|n| {
-                let mut n = (**n).clone();
-                trim::node(&mut n);
-                Arc::new(n)
-            })
-            .collect(),
-        pods: each(&s.pods),
-        workloads: each(&s.workloads),
-        daemonsets: s
-            .daemonsets
-            .iter()
-            .map(|d| {
-                let mut d = (**d).clone();
-                trim::daemonset(&mut d);
-                Arc::new(d)
-            })
-            .collect(),
-        events: s
-            .events
-            .iter()
-            .map(|e| {
-                let mut e = (**e).clone();
-                trim::event(&mut e);
-                Arc::new(e)
-            })
-            .collect(),
+        nodes: each(&s.nodes, trim::node),
+        pods: each(&s.pods, trim::pod),
+        workloads: each(&s.workloads, trim::pod),
+        daemonsets: each(&s.daemonsets, trim::daemonset),
+        events: each(&s.events, trim::event),
     }
 }
 
