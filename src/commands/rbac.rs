@@ -57,10 +57,11 @@ pub fn render(namespace: &str, subject: &Subject, read_only: bool) -> String {
 - apiGroups: [apps]
   resources: [daemonsets]
   verbs: [create, patch, delete]
-# Cleanup: run the runtime's tools in a preloader's cleanup container.
+# Cleanup: run the runtime's tools in a preloader's cleanup container. kube-rs execs over
+# WebSocket, a GET: the API server asks for get, and since Kubernetes 1.35 create too.
 - apiGroups: [\"\"]
   resources: [pods/exec]
-  verbs: [create]
+  verbs: [get, create]
 # Audit: an Event for every cleanup (about the node) and edit (about the preloader), in
 # this namespace.
 - apiGroups: [\"\"]

@@ -98,7 +98,7 @@ impl PodExec {
         let target = format!("pod {}/{}", self.namespace, self.pod);
         match e {
             kube::Error::Api(s) if s.code == 403 => format!(
-                "Not allowed to exec into {target} (pods/exec, verb create); `kpreload rbac` \
+                "Not allowed to exec into {target} (pods/exec, verbs get and create); `kpreload rbac` \
                  prints the permissions kpreload needs."
             ),
             kube::Error::Api(s) if s.code == 404 => {

@@ -127,7 +127,8 @@ impl PullReads {
             }
             Err(e) if e.starts_with("Not allowed to exec") => {
                 self.off = Some(
-                    "not allowed to exec into the preloader pods (pods/exec, verb create)".into(),
+                    "not allowed to exec into the preloader pods (pods/exec, verbs get and create)"
+                        .into(),
                 );
             }
             Err(e) => {

@@ -16,6 +16,7 @@ mod openapi;
 mod patch;
 mod pod_index;
 mod pod_log;
+pub mod rbac;
 pub mod registry;
 pub mod resources;
 mod rules;
@@ -91,9 +92,18 @@ pub fn build(scenario: scenario::Scenario, seed: u64) -> Result<Arc<Sim>, String
         simulation,
         objects,
     } = scenario;
+    // RBAC's bootstrap roles, where requests are authorized.
+    let policy = if simulation.users.is_empty() {
+        Vec::new()
+    } else {
+        rbac::bootstrap_policy()
+    };
     scenario::load_into(
         &store,
-        objects.into_iter().chain(scenario::generated(&simulation)),
+        policy
+            .into_iter()
+            .chain(objects)
+            .chain(scenario::generated(&simulation)),
     )
     .map_err(|e| format!("the scenario could not be loaded: {e}"))?;
     Ok(Arc::new(Sim::new(store, simulation)))

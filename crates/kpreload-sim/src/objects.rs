@@ -52,6 +52,12 @@ pub fn normalize(
         "Event" => roundtrip::<core::v1::Event>(res, &body)?,
         "Secret" => roundtrip::<core::v1::Secret>(res, &body)?,
         "DaemonSet" => roundtrip::<apps::v1::DaemonSet>(res, &body)?,
+        "Role" => roundtrip::<k8s_openapi::api::rbac::v1::Role>(res, &body)?,
+        "ClusterRole" => roundtrip::<k8s_openapi::api::rbac::v1::ClusterRole>(res, &body)?,
+        "RoleBinding" => roundtrip::<k8s_openapi::api::rbac::v1::RoleBinding>(res, &body)?,
+        "ClusterRoleBinding" => {
+            roundtrip::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>(res, &body)?
+        }
         other => return Err(ApiError::internal(format!("no type for {other}"))),
     };
     let mut unknown = Vec::new();
@@ -217,6 +223,9 @@ pub fn validate(res: &Resource, obj: &Value) -> ApiResult<()> {
     let mut causes: Vec<(String, String)> = Vec::new();
     let name_problem = if res.kind == "Namespace" {
         dns_label(name)
+    } else if res.group == "rbac.authorization.k8s.io" {
+        // RBAC's names are path segments (`system:discovery`), not DNS subdomains.
+        path_segment(name)
     } else {
         dns_subdomain(name)
     };
@@ -229,6 +238,8 @@ pub fn validate(res: &Resource, obj: &Value) -> ApiResult<()> {
     match res.store_kind {
         "Pod" => pod_spec(&obj["spec"], "spec", &mut causes),
         "DaemonSet" => daemonset(obj, &mut causes),
+        "Role" | "ClusterRole" => policy_rules(obj, &mut causes),
+        "RoleBinding" | "ClusterRoleBinding" => role_ref(res, obj, &mut causes),
         "Event" if obj["involvedObject"].is_null() => {
             causes.push(("involvedObject".into(), "Required value".into()));
         }
@@ -313,6 +324,84 @@ fn pod_spec(spec: &Value, at: &str, causes: &mut Vec<(String, String)>) {
 
 const LABEL_RULE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const SUBDOMAIN_RULE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/// `path.ValidatePathSegmentName`'s rule.
+fn path_segment(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("name or generateName is required".into());
+    }
+    if name == "." || name == ".." {
+        return Some(format!("may not be '{name}'"));
+    }
+    ["/", "%"]
+        .iter()
+        .find(|c| name.contains(**c))
+        .map(|c| format!("may not contain '{c}'"))
+}
+
+/// A role's rules: each needs verbs, and names resources (with API groups) or URLs.
+fn policy_rules(obj: &Value, causes: &mut Vec<(String, String)>) {
+    for (i, rule) in obj["rules"].as_array().into_iter().flatten().enumerate() {
+        let empty = |k: &str| rule[k].as_array().is_none_or(|a| a.is_empty());
+        if empty("verbs") {
+            causes.push((
+                format!("rules[{i}].verbs"),
+                "Required value: verbs must contain at least one value".into(),
+            ));
+        }
+        if empty("nonResourceURLs") {
+            if empty("apiGroups") {
+                causes.push((
+                    format!("rules[{i}].apiGroups"),
+                    "Required value: resource rules must supply at least one api group".into(),
+                ));
+            }
+            if empty("resources") {
+                causes.push((
+                    format!("rules[{i}].resources"),
+                    "Required value: resource rules must supply at least one resource".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// A binding's roleRef: a Role or ClusterRole of this API group (a ClusterRoleBinding's, a
+/// ClusterRole).
+fn role_ref(res: &Resource, obj: &Value, causes: &mut Vec<(String, String)>) {
+    let r = &obj["roleRef"];
+    let kind = r["kind"].as_str().unwrap_or_default();
+    let allowed: &[&str] = if res.kind == "ClusterRoleBinding" {
+        &["ClusterRole"]
+    } else {
+        &["Role", "ClusterRole"]
+    };
+    if !allowed.contains(&kind) {
+        causes.push((
+            "roleRef.kind".into(),
+            format!(
+                "Unsupported value: \"{kind}\": supported values: {}",
+                allowed
+                    .iter()
+                    .map(|k| format!("\"{k}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if r["apiGroup"] != "rbac.authorization.k8s.io" {
+        causes.push((
+            "roleRef.apiGroup".into(),
+            format!(
+                "Unsupported value: {}: supported values: \"rbac.authorization.k8s.io\"",
+                r["apiGroup"]
+            ),
+        ));
+    }
+    if r["name"].as_str().is_none_or(str::is_empty) {
+        causes.push(("roleRef.name".into(), "Required value".into()));
+    }
+}
 
 fn dns_label(name: &str) -> Option<String> {
     if name.is_empty() {

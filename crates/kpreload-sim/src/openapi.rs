@@ -79,6 +79,10 @@ fn build() -> Documents {
     generator.subschema_for::<core::v1::Event>();
     generator.subschema_for::<core::v1::Secret>();
     generator.subschema_for::<apps::v1::DaemonSet>();
+    generator.subschema_for::<k8s_openapi::api::rbac::v1::Role>();
+    generator.subschema_for::<k8s_openapi::api::rbac::v1::ClusterRole>();
+    generator.subschema_for::<k8s_openapi::api::rbac::v1::RoleBinding>();
+    generator.subschema_for::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>();
     generator.subschema_for::<k8s_openapi::api::events::v1::Event>();
     generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>();
     let mut schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();

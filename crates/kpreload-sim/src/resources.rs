@@ -57,6 +57,7 @@ impl Resource {
         let group = match self.group {
             "" => "core",
             "events.k8s.io" => "events",
+            "rbac.authorization.k8s.io" => "rbac",
             g => g,
         };
         format!("io.k8s.api.{group}.{}.{}", self.version, self.kind)
@@ -148,10 +149,45 @@ pub const RESOURCES: &[Resource] = &[
         has_status: false,
         store_kind: "Event",
     },
+    rbac("Role", "roles", "role", true),
+    rbac("ClusterRole", "clusterroles", "clusterrole", false),
+    rbac("RoleBinding", "rolebindings", "rolebinding", true),
+    rbac(
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        false,
+    ),
 ];
 
+/// One of rbac.authorization.k8s.io/v1's kinds: stored and served like the others, and read
+/// by the authorizer for every request of a scenario with `users`.
+const fn rbac(
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    namespaced: bool,
+) -> Resource {
+    Resource {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind,
+        plural,
+        singular,
+        namespaced,
+        short_names: &[],
+        categories: &[],
+        has_status: false,
+        store_kind: kind,
+    }
+}
+
 /// The groups served under `/apis`, with their one version.
-pub const GROUPS: &[(&str, &str)] = &[("apps", "v1"), ("events.k8s.io", "v1")];
+pub const GROUPS: &[(&str, &str)] = &[
+    ("apps", "v1"),
+    ("events.k8s.io", "v1"),
+    ("rbac.authorization.k8s.io", "v1"),
+];
 
 /// Finds a resource by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {

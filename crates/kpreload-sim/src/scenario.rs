@@ -143,6 +143,9 @@ pub struct Simulation {
     pub generate: Vec<Generate>,
     pub workloads: Vec<Workload>,
     pub speed: f64,
+    /// Bearer tokens and who they are. With users, every request is authenticated and
+    /// authorized by RBAC (see `rbac`); without, every request is the administrator's.
+    pub users: Vec<crate::rbac::User>,
 }
 
 impl Default for Simulation {
@@ -154,6 +157,7 @@ impl Default for Simulation {
             generate: Vec::new(),
             workloads: Vec::new(),
             speed: 1.0,
+            users: Vec::new(),
         }
     }
 }
@@ -226,6 +230,17 @@ struct RawSimulation {
     workloads: Vec<RawWorkload>,
     speed: Option<f64>,
     controllers: Option<bool>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    token: String,
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -604,6 +619,16 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
             format!("{speed} is not a positive time scale"),
         ));
     }
+    let users: Vec<crate::rbac::User> = raw
+        .users
+        .into_iter()
+        .map(|u| crate::rbac::User {
+            name: u.name,
+            token: u.token,
+            groups: u.groups,
+        })
+        .collect();
+    crate::rbac::check_users(&users)?;
     Ok(Simulation {
         controllers: raw.controllers.unwrap_or(true),
         registry,
@@ -611,6 +636,7 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
         generate,
         workloads,
         speed,
+        users,
     })
 }
 

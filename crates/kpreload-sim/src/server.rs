@@ -119,6 +119,32 @@ impl Call {
 
 async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    // Who asks, and may they (a scenario with users); the simulator's own `/sim` controls
+    // and its registry are not the API server's.
+    let own = matches!(segments.first().map(String::as_str), Some("sim" | "v2"));
+    if !sim.simulation.users.is_empty()
+        && !own
+        && let Err(e) = super::rbac::check(
+            &sim.store,
+            &sim.simulation.users,
+            &parts.method,
+            &segments,
+            &query,
+            &parts.headers,
+        )
+    {
+        return error_response(&e);
+    }
     if let Some((ns, name)) = super::exec::target(parts.uri.path()) {
         return super::exec::serve(sim, parts, ns, name).await;
     }
@@ -126,15 +152,6 @@ async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return error_response(&ApiError::bad_request("the request body is too large")),
     };
-    let path = parts.uri.path();
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
-    let query = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
     let call = Call {
         method: parts.method,
         segments,

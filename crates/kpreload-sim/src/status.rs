@@ -158,6 +158,29 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// 403 as the API server's authorization filter writes it (`NewForbidden`): the
+    /// resource (and name) refused, then why.
+    pub fn forbidden_for(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let message = match (resource.is_empty(), name.is_empty()) {
+            (true, _) => format!("forbidden: {why}"),
+            (false, true) => format!("{} is forbidden: {why}", qualified(group, resource)),
+            (false, false) => format!(
+                "{} \"{name}\" is forbidden: {why}",
+                qualified(group, resource)
+            ),
+        };
+        let mut details = json!({"group": group, "kind": resource});
+        if !name.is_empty() {
+            details["name"] = json!(name);
+        }
+        Self::new(403, "Forbidden", message).with_details(details)
+    }
+
+    /// 401: no user for the credentials the request carries.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
     pub fn to_status(&self) -> Value {
         let mut status = json!({
             "kind": "Status",
