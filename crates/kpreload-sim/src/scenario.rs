@@ -231,16 +231,7 @@ struct RawSimulation {
     speed: Option<f64>,
     controllers: Option<bool>,
     #[serde(default)]
-    users: Vec<RawUser>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUser {
-    name: String,
-    token: String,
-    #[serde(default)]
-    groups: Vec<String>,
+    users: Vec<crate::rbac::User>,
 }
 
 #[derive(Deserialize)]
@@ -619,16 +610,7 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
             format!("{speed} is not a positive time scale"),
         ));
     }
-    let users: Vec<crate::rbac::User> = raw
-        .users
-        .into_iter()
-        .map(|u| crate::rbac::User {
-            name: u.name,
-            token: u.token,
-            groups: u.groups,
-        })
-        .collect();
-    crate::rbac::check_users(&users)?;
+    crate::rbac::check_users(&raw.users)?;
     Ok(Simulation {
         controllers: raw.controllers.unwrap_or(true),
         registry,
@@ -636,7 +618,7 @@ fn check_simulation(raw: RawSimulation) -> Result<Simulation, Fault> {
         generate,
         workloads,
         speed,
-        users,
+        users: raw.users,
     })
 }
 

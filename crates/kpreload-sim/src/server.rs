@@ -129,20 +129,15 @@ async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
-    // Who asks, and may they (a scenario with users); the simulator's own `/sim` controls
-    // and its registry are not the API server's.
-    let own = matches!(segments.first().map(String::as_str), Some("sim" | "v2"));
-    if !sim.simulation.users.is_empty()
-        && !own
-        && let Err(e) = super::rbac::check(
-            &sim.store,
-            &sim.simulation.users,
-            &parts.method,
-            &segments,
-            &query,
-            &parts.headers,
-        )
-    {
+    // Who asks, and may they (a scenario with users).
+    if let Err(e) = super::rbac::check(
+        &sim.store,
+        &sim.simulation.users,
+        &parts.method,
+        &segments,
+        &query,
+        &parts.headers,
+    ) {
         return error_response(&e);
     }
     if let Some((ns, name)) = super::exec::target(parts.uri.path()) {

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::Identity;
-use super::request::Attributes;
+use super::request::{Attributes, ResourceRequest};
 use crate::status::{ApiError, ApiResult};
 use crate::store::Store;
 
@@ -27,12 +27,7 @@ pub fn authorize(store: &Store, who: &Identity, a: &Attributes) -> ApiResult<()>
         many => why = format!("{why}: RBAC: [{}]", many.join(", ")),
     }
     Err(match a {
-        Attributes::Resource {
-            group,
-            resource,
-            name,
-            ..
-        } => ApiError::forbidden_for(group, resource, name, &why),
+        Attributes::Resource(r) => ApiError::forbidden_for(&r.group, &r.resource, &r.name, &why),
         Attributes::NonResource { .. } => ApiError::forbidden_for("", "", "", &why),
     })
 }
@@ -44,19 +39,9 @@ fn forbidden_message(who: &Identity, a: &Attributes) -> String {
         Attributes::NonResource { verb, path } => {
             format!("User {user:?} cannot {verb} path {path:?}")
         }
-        Attributes::Resource {
-            verb,
-            group,
-            resource,
-            sub,
-            namespace,
-            ..
-        } => {
-            let resource = if sub.is_empty() {
-                resource.clone()
-            } else {
-                format!("{resource}/{sub}")
-            };
+        Attributes::Resource(r) => {
+            let (verb, group, namespace) = (&r.verb, &r.group, &r.namespace);
+            let resource = r.combined();
             if namespace.is_empty() {
                 format!(
                     "User {user:?} cannot {verb} resource {resource:?} in API group {group:?} at the cluster scope"
@@ -73,33 +58,26 @@ fn forbidden_message(who: &Identity, a: &Attributes) -> String {
 /// Whether some bound rule allows the request; `errors` collects bindings whose role is
 /// missing (said after the refusal, as RBAC says them).
 fn allowed(store: &Store, who: &Identity, a: &Attributes, errors: &mut Vec<String>) -> bool {
-    let (_, cluster_bindings) = store.list("ClusterRoleBinding", None);
-    for b in &cluster_bindings {
-        if !binds(b, who, "") {
-            continue;
+    let mut any_allows = |bindings: Vec<crate::store::Obj>, namespace: &str| {
+        for b in bindings.iter().filter(|b| binds(b, who, namespace)) {
+            match role_rules(store, &b["roleRef"], namespace) {
+                Ok(rules) if rules.iter().any(|r| rule_allows(r, a)) => return true,
+                Ok(_) => {}
+                Err(e) => errors.push(e),
+            }
         }
-        match role_rules(store, &b["roleRef"], "") {
-            Ok(rules) if rules.iter().any(|r| rule_allows(r, a)) => return true,
-            Ok(_) => {}
-            Err(e) => errors.push(e),
-        }
-    }
-    let namespace = match a {
-        Attributes::Resource { namespace, .. } if !namespace.is_empty() => namespace,
-        _ => return false,
+        false
     };
-    let (_, bindings) = store.list("RoleBinding", Some(namespace));
-    for b in &bindings {
-        if !binds(b, who, namespace) {
-            continue;
-        }
-        match role_rules(store, &b["roleRef"], namespace) {
-            Ok(rules) if rules.iter().any(|r| rule_allows(r, a)) => return true,
-            Ok(_) => {}
-            Err(e) => errors.push(e),
-        }
+    if any_allows(store.list("ClusterRoleBinding", None).1, "") {
+        return true;
     }
-    false
+    match a {
+        Attributes::Resource(r) if !r.namespace.is_empty() => any_allows(
+            store.list("RoleBinding", Some(&r.namespace)).1,
+            &r.namespace,
+        ),
+        _ => false,
+    }
 }
 
 /// The rules of the role a binding refers to (a Role in the binding's namespace, or a
@@ -139,6 +117,20 @@ fn binds(binding: &Value, who: &Identity, binding_namespace: &str) -> bool {
         })
 }
 
+/// A resource rule: verb, API group, resource (`*`, exact, or `*/sub`) and, if the rule
+/// names any, the object's name.
+fn resource_rule_allows(rule: &Value, verbs: &[String], r: &ResourceRequest) -> bool {
+    let combined = r.combined();
+    let sub_of_any = format!("*/{}", r.sub);
+    let names = strings(rule, "resourceNames");
+    has(verbs, &r.verb)
+        && has(&strings(rule, "apiGroups"), &r.group)
+        && strings(rule, "resources")
+            .iter()
+            .any(|x| x == "*" || *x == combined || (!r.sub.is_empty() && *x == sub_of_any))
+        && (names.is_empty() || names.contains(&r.name))
+}
+
 fn strings(rule: &Value, key: &str) -> Vec<String> {
     rule[key]
         .as_array()
@@ -165,26 +157,6 @@ fn rule_allows(rule: &Value, a: &Attributes) -> bool {
                         || u.strip_suffix('*').is_some_and(|p| path.starts_with(p))
                 })
         }
-        Attributes::Resource {
-            verb,
-            group,
-            resource,
-            sub,
-            name,
-            ..
-        } => {
-            let combined = if sub.is_empty() {
-                resource.clone()
-            } else {
-                format!("{resource}/{sub}")
-            };
-            let names = strings(rule, "resourceNames");
-            has(&verbs, verb)
-                && has(&strings(rule, "apiGroups"), group)
-                && strings(rule, "resources").iter().any(|r| {
-                    r == "*" || *r == combined || (!sub.is_empty() && *r == format!("*/{sub}"))
-                })
-                && (names.is_empty() || names.iter().any(|n| n == name))
-        }
+        Attributes::Resource(r) => resource_rule_allows(rule, &verbs, r),
     }
 }

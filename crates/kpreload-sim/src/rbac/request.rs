@@ -9,16 +9,32 @@ use axum::http::Method;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Attributes {
     /// Under `/api/VERSION/…` or `/apis/GROUP/VERSION/…`.
-    Resource {
-        verb: String,
-        group: String,
-        resource: String,
-        sub: String,
-        namespace: String,
-        name: String,
-    },
+    Resource(ResourceRequest),
     /// Any other path (discovery, `/version`, `/openapi/v3`, …).
     NonResource { verb: String, path: String },
+}
+
+/// A resource request's attributes; "" where the request has none (the core group, a
+/// cluster-scoped resource, a collection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceRequest {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub sub: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ResourceRequest {
+    /// `pods/exec`, or `pods` without a subresource: what rules and refusals name.
+    pub fn combined(&self) -> String {
+        if self.sub.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}/{}", self.resource, self.sub)
+        }
+    }
 }
 
 /// The attributes of `method` on the path `segments` (percent-decoded) with `query`.
@@ -82,14 +98,14 @@ pub fn attributes(
     if name.is_empty() && verb == "delete" {
         verb = "deletecollection".into();
     }
-    Attributes::Resource {
+    Attributes::Resource(ResourceRequest {
         verb,
         group,
         resource,
         sub,
         namespace,
         name,
-    }
+    })
 }
 
 /// `metadata.name=X` (or `==`), alone in a field selector → X.

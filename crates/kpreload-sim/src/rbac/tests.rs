@@ -21,14 +21,14 @@ fn attrs(method: Method, path: &str, query: &[(&str, &str)]) -> Attributes {
 }
 
 fn res(verb: &str, group: &str, resource: &str, sub: &str, ns: &str, name: &str) -> Attributes {
-    Attributes::Resource {
+    Attributes::Resource(request::ResourceRequest {
         verb: verb.into(),
         group: group.into(),
         resource: resource.into(),
         sub: sub.into(),
         namespace: ns.into(),
         name: name.into(),
-    }
+    })
 }
 
 #[test]
