@@ -175,7 +175,7 @@ pub async fn apply(
                         continue;
                     }
                 }
-                return Err(explain(client, &e, &name, seen, desired).await);
+                return Err(explain(client, &e, &name, seen, desired, "apply").await);
             }
         }
     }
@@ -328,7 +328,7 @@ impl DeleteFailed {
         desired: &DaemonSet,
     ) -> ApplyError {
         match self {
-            DeleteFailed::Api(e) => explain(client, &e, name, Some(seen), desired).await,
+            DeleteFailed::Api(e) => explain(client, &e, name, Some(seen), desired, "delete").await,
             DeleteFailed::Refused(e) => e,
             DeleteFailed::Gone => deleted_since(name),
         }
@@ -404,9 +404,11 @@ async fn explain(
     name: &str,
     seen: Option<&DaemonSet>,
     desired: &DaemonSet,
+    verb: &str,
 ) -> ApplyError {
+    let doing = format!("{verb} the DaemonSet {name}");
     let kube::Error::Api(status) = e else {
-        return ApplyError::Failed(api_error(e, &format!("apply the DaemonSet {name}")));
+        return ApplyError::Failed(api_error(e, &doing));
     };
     if status.code == 422
         && status.message.contains("Duplicate value")
@@ -423,7 +425,7 @@ async fn explain(
         ));
     }
     if status.code != 409 {
-        return ApplyError::Failed(api_error(e, &format!("apply the DaemonSet {name}")));
+        return ApplyError::Failed(api_error(e, &doing));
     }
     let owners = field_conflicts(&status.message);
     if !owners.0.is_empty() {
@@ -453,7 +455,7 @@ async fn explain(
             managers: Vec::new(),
             changes: Vec::new(),
         }),
-        _ => ApplyError::Failed(api_error(e, &format!("apply the DaemonSet {name}"))),
+        _ => ApplyError::Failed(api_error(e, &doing)),
     }
 }
 

@@ -193,10 +193,33 @@ fn kubeconfig_problem(e: &KubeconfigError, path: Option<&Path>) -> anyhow::Error
 }
 
 /// One sentence for a failed API call.
+/// What a 403 says was refused, in the API server's words (`User "ann" cannot delete
+/// resource "daemonsets" in API group "apps" in the namespace "ops"`), which names the verb
+/// and the place; nothing when it says nothing of the kind. Control characters are dropped
+/// and it is kept short: the words come from the server.
+pub(crate) fn forbidden_because(message: &str) -> String {
+    let Some((_, why)) = message.split_once("forbidden: ") else {
+        return String::new();
+    };
+    let why: String = why
+        .trim()
+        .trim_end_matches('.')
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    if why.is_empty() {
+        String::new()
+    } else {
+        format!(": {why}")
+    }
+}
+
 pub(crate) fn api_error(e: &kube::Error, doing: &str) -> String {
     match e {
         kube::Error::Api(s) if s.code == 403 => format!(
-            "Not allowed to {doing} (403 Forbidden); `kpreload rbac` prints the role kpreload needs."
+            "Not allowed to {doing}{} (403 Forbidden); `kpreload rbac` prints the role kpreload needs.",
+            forbidden_because(&s.message)
         ),
         kube::Error::Api(s) if s.code == 401 => format!(
             "The cluster does not accept these credentials (401) to {doing}; log in again or \
@@ -266,5 +289,32 @@ where
                 None => return Ok(out),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forbidden_because;
+
+    #[test]
+    fn a_refusal_names_the_verb_and_place_the_server_named() {
+        assert_eq!(
+            forbidden_because(
+                "daemonsets.apps \"web\" is forbidden: User \"ann\" cannot delete resource \"daemonsets\" in API group \"apps\" in the namespace \"ops\""
+            ),
+            ": User \"ann\" cannot delete resource \"daemonsets\" in API group \"apps\" in the namespace \"ops\""
+        );
+        assert_eq!(
+            forbidden_because("forbidden: User \"system:anonymous\" cannot get path \"/api\""),
+            ": User \"system:anonymous\" cannot get path \"/api\""
+        );
+        // A server that says nothing of the kind adds nothing; one that says too much is cut,
+        // and cannot move the cursor.
+        assert_eq!(forbidden_because("no"), "");
+        assert_eq!(forbidden_because("x is forbidden: "), "");
+        let long = format!("x is forbidden: \u{1b}[2J{}", "a".repeat(1000));
+        let said = forbidden_because(&long);
+        assert!(!said.contains('\u{1b}'));
+        assert_eq!(said.chars().count(), 2 + 300);
     }
 }

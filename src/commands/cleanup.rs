@@ -184,6 +184,12 @@ pub async fn run(
         reports.len(),
         if reports.len() == 1 { "" } else { "s" }
     )?;
+    if failed.len() == reports.len() && !failed.is_empty() {
+        bail!(
+            "Cleanup failed on every node it had work on ({}). See above for why, and run it again once that is fixed.",
+            failed.join(", ")
+        );
+    }
     if !failed.is_empty() {
         bail!(
             "Cleanup failed on {} of {} nodes ({}); the others were cleaned. See above for why, and run it again once that is fixed.",

@@ -7,7 +7,6 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use kpreload_sim::faults::FaultSettings;
-use kpreload_sim::kubeconfig::kubeconfig_for;
 use kpreload_sim::{build, load, start};
 
 pub async fn run(
@@ -35,7 +34,7 @@ pub async fn run(
     let running = start(sim, listen).await?;
     let url = running.url();
     if let Some(path) = write_kubeconfig {
-        std::fs::write(path, kubeconfig_for(&url, &running.sim.simulation.users))
+        std::fs::write(path, running.kubeconfig())
             .with_context(|| format!("cannot write the kubeconfig to {}", path.display()))?;
     }
     // The handlers are in place before anyone is told where to connect: a SIGTERM sent

@@ -22,6 +22,7 @@ mod node_runtime;
 mod paging;
 mod plugin;
 mod pull_bytes;
+mod rbac;
 mod registry;
 mod render;
 mod shards;

@@ -8,7 +8,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use kpreload::sim::kubeconfig::kubeconfig as kubeconfig_text;
 use kpreload::sim::{self, Running};
 
 pub const KUBECTL_VERSION: &str = "v1.37.";
@@ -93,7 +92,7 @@ impl Cluster {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, kubeconfig_text(&running.url())).unwrap();
+        std::fs::write(&kubeconfig, running.kubeconfig()).unwrap();
         Cluster {
             rt,
             running: Some(running),
@@ -106,13 +105,19 @@ impl Cluster {
         self.running.as_ref().unwrap().url()
     }
 
+    /// Plain HTTP to the simulator's port, for the control endpoint and the registry, which
+    /// answer it even where the API is HTTPS (a scenario with users).
+    pub fn plain_url(&self) -> String {
+        self.running.as_ref().unwrap().plain_url()
+    }
+
     pub fn sim(&self) -> &kpreload::sim::Sim {
         &self.running.as_ref().unwrap().sim
     }
 
     /// Sets fault injection through the control endpoint, as an outside test would.
     pub fn faults(&self, json: &str) {
-        let url = format!("{}/sim/faults", self.url());
+        let url = format!("{}/sim/faults", self.plain_url());
         let (code, out) = http("POST", &url, "application/json", json);
         assert_eq!(code, 200, "fault settings refused: {out}");
     }

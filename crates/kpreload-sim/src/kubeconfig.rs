@@ -4,8 +4,9 @@ pub const CONTEXT: &str = "kpreload-sim";
 
 /// A kubeconfig for a scenario with `users`: the context `kpreload-sim` is the
 /// administrator's (`system:masters`), and each user has its own, `kpreload-sim:NAME`.
-pub fn kubeconfig_for(server: &str, users: &[crate::rbac::User]) -> String {
-    if users.is_empty() {
+/// `ca_pem` is the certificate authority of a simulator that serves HTTPS.
+pub fn kubeconfig_for(server: &str, users: &[crate::rbac::User], ca_pem: Option<&str>) -> String {
+    if users.is_empty() && ca_pem.is_none() {
         return kubeconfig(server);
     }
     let q = |s: &str| serde_json::to_string(s).expect("a string is JSON");
@@ -16,8 +17,14 @@ pub fn kubeconfig_for(server: &str, users: &[crate::rbac::User]) -> String {
             .map(|u| (format!("{CONTEXT}:{}", u.name), u.token.clone())),
     );
     let mut out = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {server}\nusers:\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {server}\n"
     );
+    if let Some(pem) = ca_pem {
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD.encode(pem);
+        out += &format!("    certificate-authority-data: {data}\n");
+    }
+    out += "users:\n";
     for (name, token) in &people {
         out += &format!("- name: {}\n  user:\n    token: {}\n", q(name), q(token));
     }

@@ -26,6 +26,7 @@ mod server;
 mod status;
 mod store;
 mod table;
+pub mod tls;
 mod watch;
 pub mod world;
 
@@ -45,13 +46,37 @@ pub const HISTORY_BYTES: usize = 128 << 20;
 pub struct Running {
     pub sim: Arc<Sim>,
     pub addr: SocketAddr,
+    /// The certificate authority clients trust, PEM, where the simulator serves HTTPS (a
+    /// scenario with `users`).
+    pub ca_pem: Option<String>,
     task: tokio::task::JoinHandle<()>,
     world: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
+    /// Where the API is: `https://` for a scenario with users, `http://` otherwise.
     pub fn url(&self) -> String {
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Plain HTTP to the same port: the registry (`/v2`) and the control endpoint (`/sim`),
+    /// which answer it even where the API is HTTPS only.
+    pub fn plain_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig for this simulator: its users' contexts and its certificate authority.
+    pub fn kubeconfig(&self) -> String {
+        kubeconfig::kubeconfig_for(
+            &self.url(),
+            &self.sim.simulation.users,
+            self.ca_pem.as_deref(),
+        )
     }
 
     pub fn stop(self) {
@@ -71,6 +96,8 @@ pub enum StartError {
     NotLoopback(SocketAddr),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Reads a scenario file, or says in a sentence why it cannot be read.
@@ -126,14 +153,25 @@ pub async fn start(sim: Arc<Sim>, listen: SocketAddr) -> Result<Running, StartEr
         .simulation
         .controllers
         .then(|| world::spawn(sim.clone()));
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("the simulator stopped: {e}");
-        }
-    });
+    // Bearer tokens need TLS: kubectl sends none over plain HTTP.
+    let tls = if sim.simulation.users.is_empty() {
+        None
+    } else {
+        Some(Arc::new(tls::Tls::generate().map_err(StartError::Tls)?))
+    };
+    let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+    let task = match tls {
+        Some(tls) => tokio::spawn(tls::serve(listener, app, tls)),
+        None => tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("the simulator stopped: {e}");
+            }
+        }),
+    };
     Ok(Running {
         sim,
         addr,
+        ca_pem,
         task,
         world,
     })
