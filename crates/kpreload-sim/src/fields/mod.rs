@@ -415,16 +415,22 @@ pub fn apply(
         .filter(|e| !(e.manager == manager && e.operation == "Apply"))
         .flat_map(|e| e.fields.iter().cloned())
         .collect();
-    // A list item stays while any other manager owns something inside it.
-    let owned_inside = |item: &[String]| {
+    // A field stays while something inside it is owned: by another manager, or by this
+    // apply (`spec: {}` applied before, `spec: {containers: …}` now). A list item likewise,
+    // by its `.` marker.
+    let owned_inside = |field: &[String]| {
         others
             .iter()
-            .any(|o| o.len() > item.len() && o.starts_with(item))
+            .chain(applied_set.iter())
+            .any(|o| o.len() > field.len() && o.starts_with(field))
     };
     let mut dropped: Vec<&Path> = previous
         .iter()
         .filter(|p| !applied_set.contains(*p) && !others.contains(*p))
-        .filter(|p| p.last().is_none_or(|l| l != ".") || !owned_inside(&p[..p.len() - 1]))
+        .filter(|p| match p.last() {
+            Some(l) if l == "." => !owned_inside(&p[..p.len() - 1]),
+            _ => !owned_inside(p),
+        })
         .collect();
     // Remove list items (the `.` marker) after their fields, deepest first.
     dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));

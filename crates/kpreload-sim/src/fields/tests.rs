@@ -128,3 +128,44 @@ fn updates_take_ownership_of_changed_fields() {
     let e = apply(Some(&live), &config("nginx:1"), "kpreload", false, ds()).unwrap_err();
     assert!(e.message.contains("conflict with \"kubectl-edit\""));
 }
+
+/// Another manager takes one field of a container (force), then gives it back by applying
+/// without the container: the field goes, the container (still kpreload's) stays; and it
+/// can take it again.
+#[test]
+fn a_field_taken_then_given_back_leaves_the_owners_list_item() {
+    let mine = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "p", "namespace": "kube-system"},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "hold", "image": "busybox", "resources": {"requests": {"cpu": "5m"}}}]}}}});
+    let take = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "p", "namespace": "kube-system"},
+        "spec": {"template": {"metadata": {"annotations": {"rev": "1"}}, "spec": {"containers": [
+            {"name": "hold", "resources": {"requests": {"cpu": "10m"}}}]}}}});
+    let give_back = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "p", "namespace": "kube-system"},
+        "spec": {"template": {"metadata": {"annotations": {"rev": "2"}}, "spec": {}}}});
+    let first = apply(None, &mine, "kpreload", false, ds()).unwrap();
+    let taken = apply(Some(&first), &take, "other", true, ds()).unwrap();
+    let hold = &taken["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(hold["resources"]["requests"]["cpu"], "10m");
+    assert_eq!(hold["image"], "busybox");
+    let back = apply(Some(&taken), &give_back, "other", false, ds()).unwrap();
+    let containers = &back["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers.as_array().map(Vec::len), Some(1), "{back:#}");
+    assert_eq!(containers[0]["image"], "busybox");
+    assert!(
+        containers[0]["resources"]["requests"]["cpu"].is_null(),
+        "{back:#}"
+    );
+    assert_eq!(
+        back["spec"]["template"]["metadata"]["annotations"]["rev"],
+        "2"
+    );
+    // And it can take the field again: the container is still there, with the new value.
+    let again = apply(Some(&back), &take, "other", true, ds()).unwrap();
+    let containers = &again["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers.as_array().map(Vec::len), Some(1), "{again:#}");
+    assert_eq!(containers[0]["image"], "busybox", "{again:#}");
+    assert_eq!(containers[0]["resources"]["requests"]["cpu"], "10m");
+}
