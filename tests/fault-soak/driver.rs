@@ -11,7 +11,7 @@ use kpreload::sim::faults::FaultSettings;
 use kube::Api;
 use serde_json::Value;
 
-use crate::rounds::{Rng, act, cpu_and_rev, kpreload, pick_faults, pools_file};
+use crate::rounds::{Rng, act, cpu_and_rev, kpreload, other_tool_writes, pick_faults, pools_file};
 use crate::state::{self, Picture, Seen};
 use crate::{Args, peak_rss_bytes, percentile, rss_bytes, support};
 
@@ -304,26 +304,7 @@ async fn finish(
     report: &mut Report,
 ) {
     let rev = intent.other_rev.unwrap_or(0) + 1;
-    let yaml = format!(
-        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: {PRELOADER}\n  namespace: {NAMESPACE}\nspec:\n  template:\n    metadata:\n      annotations:\n        other.example/rev: \"{rev}\"\n    spec: {{}}\n"
-    );
-    let path = kubectl.path.clone();
-    let kubeconfig = kubectl.kubeconfig.clone();
-    let back = tokio::task::spawn_blocking(move || {
-        support::Kubectl { path, kubeconfig }.run_with_input(
-            &[
-                "apply",
-                "--server-side",
-                "--field-manager=other-tool",
-                "--force-conflicts",
-                "-f",
-                "-",
-            ],
-            Some(&yaml),
-        )
-    })
-    .await
-    .unwrap();
+    let back = other_tool_writes(kubectl, rev, false).await;
     if !back.status.success() {
         report.failures.push(format!(
             "the other manager's last write failed: {}",

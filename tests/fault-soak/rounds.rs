@@ -260,32 +260,7 @@ async fn other_manager(
     } else {
         rng.chance(50)
     };
-    let cpu = if take {
-        "\n      containers:\n      - name: hold\n        resources:\n          requests:\n            cpu: 10m"
-    } else {
-        ""
-    };
-    let yaml = format!(
-        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: {PRELOADER}\n  namespace: {NAMESPACE}\nspec:\n  template:\n    metadata:\n      annotations:\n        other.example/rev: \"{rev}\"\n    spec:{}\n",
-        if cpu.is_empty() { " {}" } else { cpu }
-    );
-    let path = kubectl.path.clone();
-    let kubeconfig = kubectl.kubeconfig.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        support::Kubectl { path, kubeconfig }.run_with_input(
-            &[
-                "apply",
-                "--server-side",
-                "--field-manager=other-tool",
-                "--force-conflicts",
-                "-f",
-                "-",
-            ],
-            Some(&yaml),
-        )
-    })
-    .await
-    .unwrap();
+    let out = other_tool_writes(kubectl, rev, take).await;
     let name = if take {
         "other manager takes a field"
     } else {
@@ -313,6 +288,40 @@ async fn other_manager(
         ),
         Err(_) => (name, Ok(true)),
     }
+}
+
+/// kubectl, as `other-tool`, applies its annotation `rev` to the preloader's pod template and,
+/// when `take`, the hold container's CPU request (10m), forcing conflicts.
+pub(crate) async fn other_tool_writes(
+    kubectl: &support::Kubectl,
+    rev: u64,
+    take: bool,
+) -> std::process::Output {
+    let spec = if take {
+        "\n      containers:\n      - name: hold\n        resources:\n          requests:\n            cpu: 10m"
+    } else {
+        " {}"
+    };
+    let yaml = format!(
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: {PRELOADER}\n  namespace: {NAMESPACE}\nspec:\n  template:\n    metadata:\n      annotations:\n        other.example/rev: \"{rev}\"\n    spec:{spec}\n"
+    );
+    let path = kubectl.path.clone();
+    let kubeconfig = kubectl.kubeconfig.clone();
+    tokio::task::spawn_blocking(move || {
+        support::Kubectl { path, kubeconfig }.run_with_input(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=other-tool",
+                "--force-conflicts",
+                "-f",
+                "-",
+            ],
+            Some(&yaml),
+        )
+    })
+    .await
+    .unwrap()
 }
 
 /// The hold container's CPU request and the other manager's annotation, as the server has them.
