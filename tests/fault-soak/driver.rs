@@ -49,6 +49,8 @@ pub struct Report {
     pub troubles: usize,
     pub converge: Vec<Duration>,
     pub conflicts_reported: u64,
+    /// Applies that failed although the preloader then pulled what they asked for.
+    pub failed_but_written: u64,
     pub removed_by_cleanup: u64,
     pub rss_first: u64,
     pub rss_last: u64,
@@ -75,7 +77,7 @@ impl Report {
         let refusals: Vec<String> = self
             .refusals
             .iter()
-            .map(|(k, v)| format!("  {k}: {}", v.lines().last().unwrap_or_default()))
+            .map(|(k, v)| format!("  {k}: {}", headline(v)))
             .collect();
         let actions: Vec<String> = self
             .actions
@@ -89,7 +91,7 @@ impl Report {
              the first refusal of each: \n{}\n\
              recoveries (a watch live again after retrying): {}; distinct trouble sentences: {}\n\
              time to converge after lifting: p50 {:.2} s, p99 {:.2} s, max {:.2} s (n = {})\n\
-             conflicts reported (never overwritten): {}; images removed by cleanup: {}\n\
+             conflicts reported (never overwritten): {}; failed applies that had written: {}; images removed by cleanup: {}\n\
              RSS: after the first convergence {:.1} MB, highest in the first half {:.1} MB, after the last {:.1} MB, peak {:.1} MB",
             self.seconds,
             self.seed,
@@ -105,6 +107,7 @@ impl Report {
             sorted.last().copied().unwrap_or_default().as_secs_f64(),
             sorted.len(),
             self.conflicts_reported,
+            self.failed_but_written,
             self.removed_by_cleanup,
             mb(self.rss_first),
             mb(self.rss[..self.rss.len() / 2]
@@ -123,6 +126,9 @@ impl Report {
 pub(crate) struct Intent {
     /// The web pool's images in the last `apply` that succeeded.
     pub(crate) applied: Option<Vec<String>>,
+    /// The images of a later `apply` that failed: what the preloader may pull instead, if
+    /// that apply wrote before it failed.
+    pub(crate) attempted: Option<Vec<String>>,
     /// The other manager's last annotation, and whether it holds kpreload's field now.
     pub(crate) other_rev: Option<u64>,
     pub(crate) other_holds_cpu: bool,
@@ -222,6 +228,9 @@ async fn run(
             sim.store.compact();
         }
         for _ in 0..1 + rng.below(3) {
+            if Instant::now() >= deadline {
+                break;
+            }
             act(
                 &mut rng,
                 cluster,
@@ -241,6 +250,11 @@ async fn run(
             Ok(()) => {
                 report.converge.push(lifted.elapsed());
                 report.rss.push(rss_bytes());
+                if let Err(e) = held(&admin, &mut intent, report).await {
+                    report
+                        .failures
+                        .push(format!("round {}: {e}", report.rounds));
+                }
             }
             Err(e) => report.failures.push(format!(
                 "round {}: not converged {} s after lifting {faults:?}: {e}",
@@ -262,10 +276,85 @@ async fn run(
             report.rss_last as f64 / 1e6
         ));
     }
+    // A minute or more must have tried what the checks are about, or they proved nothing.
+    if args.seconds >= 60 {
+        let ok = |name: &str| report.actions.get(name).is_some_and(|(ok, _)| *ok > 0);
+        let mut untried: Vec<&str> = ["apply", "cleanup", "other manager takes a field"]
+            .into_iter()
+            .filter(|n| !ok(n))
+            .collect();
+        if report.conflicts_reported == 0 {
+            untried.push("an apply refused for the other manager's field");
+        }
+        if report.removed_by_cleanup == 0 {
+            untried.push("a cleanup that removed something");
+        }
+        if !untried.is_empty() {
+            report.failures.push(format!(
+                "in {} s the soak never saw: {} (another seed, or more seconds)",
+                args.seconds,
+                untried.join(", ")
+            ));
+        }
+    }
     finish(cluster, kubectl, &admin, &seen, dir, &mut intent, report).await;
     let s = seen.lock().unwrap();
     report.recoveries = s.recoveries;
     report.troubles = s.troubles.len();
+}
+
+/// The images the preloader pulls besides the helper (its init containers but cleanup).
+fn pulled(ds: &DaemonSet) -> Vec<String> {
+    ds.spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|c| c.name != "cleanup" && c.image.as_deref() != Some(HELPER))
+        .filter_map(|c| c.image.clone())
+        .collect()
+}
+
+/// After a convergence, with the faults lifted: no edit was lost. The preloader pulls what
+/// the last apply that succeeded asked for (or a later failed one's, counted), the other
+/// manager's annotation is its last, and a field it holds has its value.
+async fn held(
+    admin: &kube::Client,
+    intent: &mut Intent,
+    report: &mut Report,
+) -> Result<(), String> {
+    let ds = Api::<DaemonSet>::namespaced(admin.clone(), NAMESPACE)
+        .get(PRELOADER)
+        .await
+        .map_err(|e| format!("the preloader could not be read with the faults lifted: {e}"))?;
+    let now = pulled(&ds);
+    if Some(&now) == intent.attempted.as_ref() && Some(&now) != intent.applied.as_ref() {
+        report.failed_but_written += 1;
+        intent.applied = intent.attempted.take();
+    } else if Some(&now) != intent.applied.as_ref() {
+        return Err(format!(
+            "the preloader pulls {now:?}; the last apply that succeeded asked for {:?}",
+            intent.applied
+        ));
+    }
+    let (cpu, rev) = cpu_and_rev(admin)
+        .await
+        .map_err(|e| format!("the preloader could not be read with the faults lifted: {e}"))?;
+    if let Some(want) = intent.other_rev
+        && rev != Some(want.to_string())
+    {
+        return Err(format!(
+            "the other manager's annotation is {rev:?}, it last wrote {want}"
+        ));
+    }
+    if intent.other_holds_cpu && cpu.as_deref() != Some("10m") {
+        return Err(format!(
+            "the CPU request the other manager holds (10m) was overwritten: {cpu:?}"
+        ));
+    }
+    Ok(())
 }
 
 /// Waits until every watch is live and what they hold is what the server holds.
@@ -348,25 +437,18 @@ async fn finish(
             .failures
             .push(format!("the preloader could not be read: {e}")),
     }
-    if let Ok(ds) = Api::<DaemonSet>::namespaced(admin.clone(), NAMESPACE)
+    match Api::<DaemonSet>::namespaced(admin.clone(), NAMESPACE)
         .get(PRELOADER)
         .await
     {
-        let pulled: Vec<String> = ds
-            .spec
-            .template
-            .spec
-            .map(|s| s.init_containers.unwrap_or_default())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.name != "cleanup" && c.image.as_deref() != Some(HELPER))
-            .filter_map(|c| c.image)
-            .collect();
-        if pulled != images {
-            report.failures.push(format!(
-                "the preloader pulls {pulled:?}, the last apply asked for {images:?}"
-            ));
-        }
+        Ok(ds) if pulled(&ds) != images => report.failures.push(format!(
+            "the preloader pulls {:?}, the last apply asked for {images:?}",
+            pulled(&ds)
+        )),
+        Ok(_) => {}
+        Err(e) => report
+            .failures
+            .push(format!("the preloader could not be read at the end: {e}")),
     }
     if let Err(e) = converge(seen, admin).await {
         report
@@ -402,4 +484,24 @@ async fn finish(
     report.failures.push(format!(
         "the watches differ from kubectl get -o json: {last}"
     ));
+}
+
+/// The sentence a refusal leads with: kpreload's own line when it printed one (it may be
+/// preceded by progress lines), else the first line said; a line ending in ':' takes the
+/// next one with it.
+fn headline(said: &str) -> String {
+    let lines: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("kpreload:"))
+        .unwrap_or(0);
+    match (lines.get(at), lines.get(at + 1)) {
+        (Some(l), Some(next)) if l.ends_with(':') => format!("{l} {next}"),
+        (Some(l), _) => l.to_string(),
+        (None, _) => String::new(),
+    }
 }
