@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use kpreload::sim::Sim;
 use kpreload::sim::faults::FaultSettings;
-use kube::Api;
 use serde_json::Value;
 
-use crate::rounds::{Rng, act, cpu_and_rev, kpreload, other_tool_writes, pick_faults, pools_file};
+use crate::rounds::{
+    Rng, act, cpu_and_rev, kpreload, other_tool_writes, pick_faults, pools_file, preloader,
+};
 use crate::state::{self, Picture, Seen};
 use crate::{Args, peak_rss_bytes, percentile, rss_bytes, support};
 
@@ -325,8 +326,7 @@ async fn held(
     intent: &mut Intent,
     report: &mut Report,
 ) -> Result<(), String> {
-    let ds = Api::<DaemonSet>::namespaced(admin.clone(), NAMESPACE)
-        .get(PRELOADER)
+    let ds = preloader(admin)
         .await
         .map_err(|e| format!("the preloader could not be read with the faults lifted: {e}"))?;
     let now = pulled(&ds);
@@ -339,9 +339,7 @@ async fn held(
             intent.applied
         ));
     }
-    let (cpu, rev) = cpu_and_rev(admin)
-        .await
-        .map_err(|e| format!("the preloader could not be read with the faults lifted: {e}"))?;
+    let (cpu, rev) = cpu_and_rev(&ds);
     if let Some(want) = intent.other_rev
         && rev != Some(want.to_string())
     {
@@ -420,8 +418,9 @@ async fn finish(
             .push(format!("the last apply, with no fault, failed: {}", s.err)),
         Err(e) => report.failures.push(e),
     }
-    match cpu_and_rev(admin).await {
-        Ok((cpu, r)) => {
+    match preloader(admin).await {
+        Ok(ds) => {
+            let (cpu, r) = cpu_and_rev(&ds);
             if r != Some(rev.to_string()) {
                 report.failures.push(format!(
                     "the other manager's annotation was lost: {r:?}, wrote {rev}"
@@ -432,20 +431,13 @@ async fn finish(
                     "kpreload's CPU request is {cpu:?} after its last apply"
                 ));
             }
+            let now = pulled(&ds);
+            if now != images {
+                report.failures.push(format!(
+                    "the preloader pulls {now:?}, the last apply asked for {images:?}"
+                ));
+            }
         }
-        Err(e) => report
-            .failures
-            .push(format!("the preloader could not be read: {e}")),
-    }
-    match Api::<DaemonSet>::namespaced(admin.clone(), NAMESPACE)
-        .get(PRELOADER)
-        .await
-    {
-        Ok(ds) if pulled(&ds) != images => report.failures.push(format!(
-            "the preloader pulls {:?}, the last apply asked for {images:?}",
-            pulled(&ds)
-        )),
-        Ok(_) => {}
         Err(e) => report
             .failures
             .push(format!("the preloader could not be read at the end: {e}")),

@@ -289,7 +289,7 @@ async fn other_manager(
     intent.other_rev = Some(rev);
     intent.other_holds_cpu = take;
     // What it wrote is there.
-    match cpu_and_rev(admin).await {
+    match preloader(admin).await.map(|ds| cpu_and_rev(&ds)) {
         Ok((c, r))
             if r.as_deref() == Some(&rev.to_string()) && (!take || c.as_deref() == Some("10m")) =>
         {
@@ -338,14 +338,16 @@ pub(crate) async fn other_tool_writes(
     .unwrap()
 }
 
-/// The hold container's CPU request and the other manager's annotation, as the server has them.
-pub(crate) async fn cpu_and_rev(
-    admin: &kube::Client,
-) -> Result<(Option<String>, Option<String>), kube::Error> {
-    let ds = Api::<DaemonSet>::namespaced(admin.clone(), NAMESPACE)
+/// The preloader as the server has it.
+pub(crate) async fn preloader(admin: &kube::Client) -> Result<DaemonSet, kube::Error> {
+    Api::<DaemonSet>::namespaced(admin.clone(), NAMESPACE)
         .get(PRELOADER)
-        .await?;
-    let v = serde_json::to_value(&ds).unwrap();
+        .await
+}
+
+/// The hold container's CPU request and the other manager's annotation in a preloader.
+pub(crate) fn cpu_and_rev(ds: &DaemonSet) -> (Option<String>, Option<String>) {
+    let v = serde_json::to_value(ds).unwrap();
     let template = &v["spec"]["template"];
     let cpu = template["spec"]["containers"]
         .as_array()
@@ -355,7 +357,7 @@ pub(crate) async fn cpu_and_rev(
     let rev = template["metadata"]["annotations"]["other.example/rev"]
         .as_str()
         .map(str::to_string);
-    Ok((cpu, rev))
+    (cpu, rev)
 }
 
 /// `kpreload apply` of the web pool with a random choice of extra images. While the other
