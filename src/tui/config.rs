@@ -131,8 +131,8 @@ impl Command {
         match self {
             Command::Up => "move up",
             Command::Down => "move down",
-            Command::Left => "scroll the image columns left",
-            Command::Right => "scroll the image columns right",
+            Command::Left => "select the image column to the left",
+            Command::Right => "select the image column to the right",
             Command::PageUp => "a page up",
             Command::PageDown => "a page down",
             Command::Top => "first row",

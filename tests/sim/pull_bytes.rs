@@ -173,8 +173,9 @@ fn the_tui_execs_only_into_the_pulling_nodes_on_its_screen() {
         let header = kpreload::tui::app::Header::default();
         let config = kpreload::tui::config::Config::default_config();
         let mut app = kpreload::tui::app::App::new(config, header, false, jiff::Timestamp::now());
-        // The ml pool on a screen 14 lines high: one or two of its three nodes in view.
-        let (width, height) = (100u16, 14u16);
+        // The ml pool on a screen 12 lines high: 9 below the bars, the head 3, the recent
+        // pulls 3, the matrix 3 (its title, its header, one node of the three).
+        let (width, height) = (100u16, 12u16);
         let mut terminal =
             ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
         let mut in_view: BTreeSet<String> = BTreeSet::new();

@@ -8,6 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
+use super::answer::Tone;
 use super::{Component, Row, Screen};
 use crate::core::findings::Severity;
 use crate::tui::app::{App, FINDINGS_PER_POOL};
@@ -77,7 +78,7 @@ impl Component for FindingsScreen {
 
 fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.config.theme;
-    let [head, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(area);
+    let [head, body] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
     let Some(insight) = &app.insight else {
         frame.render_widget(Paragraph::new("reading the cluster…"), area);
         return;
@@ -177,10 +178,67 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// How many kubelets were read and how long ago, and the keys that matter here.
+/// Will preloading hold: the worst finding's severity, how many there are, the worst one;
+/// never "holds" before a kubelet has been read.
+fn answer(insight: &crate::tui::insight::Insight, answered: usize) -> (String, Tone) {
+    let count = |s: Severity| insight.findings.iter().filter(|f| f.severity == s).count();
+    let (critical, warnings) = (count(Severity::Critical), count(Severity::Warning));
+    let worst = insight.findings.iter().max_by_key(|f| f.severity).map(|f| {
+        format!(
+            "the worst: {} on {}",
+            f.code,
+            f.pool
+                .as_deref()
+                .map_or("the cluster".to_string(), |p| format!("pool {p}"))
+        )
+    });
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let unread = insight.read.saturating_sub(answered);
+    if critical > 0 {
+        let mut text = format!("preloading will not hold: {critical} critical");
+        if warnings > 0 {
+            text.push_str(&format!(", {}", plural(warnings, "warning")));
+        }
+        text.push_str(&format!(" ({})", worst.unwrap_or_default()));
+        return (text, Tone::Fail);
+    }
+    if warnings > 0 {
+        return (
+            format!(
+                "preloading is at risk: {} ({})",
+                plural(warnings, "warning"),
+                worst.unwrap_or_default()
+            ),
+            Tone::Busy,
+        );
+    }
+    if answered == 0 {
+        return (
+            "not known yet whether preloading holds: no kubelet has answered".into(),
+            Tone::Dim,
+        );
+    }
+    let nodes = plural(answered, "node");
+    if unread > 0 {
+        return (
+            format!(
+                "preloading holds on the {nodes} read; {} could not be read",
+                plural(unread, "kubelet")
+            ),
+            Tone::Busy,
+        );
+    }
+    (
+        format!("preloading holds: no finding of warning or worse on the {nodes} read"),
+        Tone::Ok,
+    )
+}
+
 fn head_lines<'a>(app: &App, insight: &crate::tui::insight::Insight) -> Vec<Line<'a>> {
     let t = &app.config.theme;
     let pending = app.kubelets.busy();
     let answered = insight.nodes.iter().filter(|n| n.kubelet.is_some()).count();
+    let answer = answer(insight, answered);
     let mut first = vec![Span::raw(format!(
         "kubelets read on {answered} of {} pool node{} (up to 10 per pool)",
         insight.total,
@@ -222,5 +280,9 @@ fn head_lines<'a>(app: &App, insight: &crate::tui::insight::Insight) -> Vec<Line
         ),
         Style::new().fg(t.dim),
     );
-    vec![Line::from(first), second]
+    vec![
+        Line::styled(answer.0, answer.1.style(t)),
+        Line::from(first),
+        second,
+    ]
 }

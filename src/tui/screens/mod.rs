@@ -5,6 +5,7 @@
 //! place a screen's name becomes its behaviour, so a new screen is a new module and a line
 //! there.
 
+pub(crate) mod answer;
 pub mod edit;
 pub mod findings;
 pub mod help;
@@ -58,7 +59,7 @@ pub struct View {
     pub screen: Screen,
     pub selected: usize,
     pub filter: String,
-    /// First image column shown (the pool matrix scrolls sideways).
+    /// The selected image column of the pool matrix (always in view, named in full in its title).
     pub column: usize,
 }
 

@@ -102,15 +102,75 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         .map_or(&empty, |(_, _, u)| u);
     let detail = NodeDetail::of(node, &app.overview, used);
     let info = info_lines(app, &detail);
-    let info_height = (info.len() as u16 + 2).min(area.height / 2).max(3);
-    let [top, images] =
-        Layout::vertical([Constraint::Length(info_height), Constraint::Min(3)]).areas(area);
-    frame.render_widget(Paragraph::new(info).wrap(Wrap { trim: true }), top);
+    let count = |lines: &[Line]| {
+        Paragraph::new(lines.to_vec())
+            .wrap(Wrap { trim: true })
+            .line_count(area.width) as u16
+    };
+    // The images take what their rows need (half the screen at least, when they have the
+    // rows); what the kubelet said lately fills what is left (three lines of it at least),
+    // newest kept.
+    let images_need = app.rows().len() as u16 + 2;
+    let images_least = images_need.min(area.height / 2).max(3);
+    let mut top = info;
+    let base = count(&top).min(area.height.saturating_sub(images_least));
+    let room = area
+        .height
+        .saturating_sub(images_need.max(images_least))
+        .max(area.height.saturating_sub(images_least).min(base + 3));
+    let said = said_lines(app, &detail.name);
+    let mut kept: Vec<Line> = Vec::new();
+    for line in said.into_iter().rev() {
+        let mut trial = top.clone();
+        trial.push(line.clone());
+        trial.extend(kept.iter().cloned());
+        if count(&trial) > room {
+            break;
+        }
+        kept.insert(0, line);
+    }
+    top.extend(kept);
+    let top_height = count(&top).min(area.height.saturating_sub(images_least));
+    let [top_area, images] =
+        Layout::vertical([Constraint::Length(top_height), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(Paragraph::new(top).wrap(Wrap { trim: true }), top_area);
     draw_images(frame, images, app, &detail);
 }
 
-/// The node's head: readiness, pools, labels, taints, disk, each preloader's images in
-/// order with their state, and what the kubelet said lately.
+/// What the kubelet said lately about this node's preloader pods, oldest first.
+fn said_lines<'a>(app: &App, node: &str) -> Vec<Line<'a>> {
+    let t = &app.config.theme;
+    let mut recent: Vec<&crate::core::progress::Happening> = app
+        .overview
+        .pools
+        .iter()
+        .flat_map(|p| p.recent.iter())
+        .filter(|h| h.node == node)
+        .collect();
+    recent.sort_by_key(|h| h.at);
+    recent
+        .into_iter()
+        .map(|h| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{} ", h.at.strftime("%H:%M:%S")),
+                    Style::new().fg(t.dim),
+                ),
+                Span::styled(
+                    h.text.clone(),
+                    if h.warning {
+                        Style::new().fg(t.fail)
+                    } else {
+                        Style::new()
+                    },
+                ),
+            ])
+        })
+        .collect()
+}
+
+/// The node's head: what it waits for, readiness, pools, labels, taints, disk, and each
+/// preloader's images in order with their state.
 fn info_lines<'a>(app: &App, d: &NodeDetail) -> Vec<Line<'a>> {
     let t = &app.config.theme;
     let or_dash = |list: &[String]| {
@@ -120,14 +180,25 @@ fn info_lines<'a>(app: &App, d: &NodeDetail) -> Vec<Line<'a>> {
             list.join(", ")
         }
     };
+    let pools: Vec<(
+        &crate::core::progress::PoolProgress,
+        &crate::core::progress::NodeProgress,
+    )> = app
+        .overview
+        .pools
+        .iter()
+        .filter_map(|p| Some((p, p.nodes.iter().find(|n| n.node == d.name)?)))
+        .collect();
+    let (answer, tone) = super::answer::node(&d.name, &pools, app.now);
     let mut info = vec![
+        Line::styled(answer, tone.style(t)),
         Line::from(vec![
             Span::styled(
-                format!("node {}", d.name),
+                "Ready".to_string(),
                 Style::new().fg(t.accent).add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!(
-                "  Ready {} · pools {} · ephemeral storage {}",
+                " {} · pools {} · ephemeral storage {}",
                 d.ready,
                 if d.pools.is_empty() {
                     "none".to_string()
@@ -145,31 +216,6 @@ fn info_lines<'a>(app: &App, d: &NodeDetail) -> Vec<Line<'a>> {
         crate::tui::views::disk::node_line(app, &d.name),
     ];
     info.extend(preload_lines(app, &d.name));
-    // What the kubelet said lately about this node's preloader pods.
-    let mut recent: Vec<&crate::core::progress::Happening> = app
-        .overview
-        .pools
-        .iter()
-        .flat_map(|p| p.recent.iter())
-        .filter(|h| h.node == d.name)
-        .collect();
-    recent.sort_by_key(|h| h.at);
-    for h in recent.iter().rev().take(4).rev() {
-        info.push(Line::from(vec![
-            Span::styled(
-                format!("{} ", h.at.strftime("%H:%M:%S")),
-                Style::new().fg(t.dim),
-            ),
-            Span::styled(
-                h.text.clone(),
-                if h.warning {
-                    Style::new().fg(t.fail)
-                } else {
-                    Style::new()
-                },
-            ),
-        ]));
-    }
     info
 }
 
@@ -272,7 +318,7 @@ fn gauge_line<'a>(
     Line::from(vec![
         Span::raw(format!(
             "  {arrow} {} ",
-            crate::tui::screens::pool::short(image, 40)
+            crate::tui::views::fit::image(image, 60)
         )),
         Span::styled(bar, Style::new().fg(t.busy)),
         Span::raw(format!("{approx}{amount}{rate}{eta}{restarted}")),
@@ -348,11 +394,23 @@ fn draw_images(frame: &mut Frame, area: Rect, app: &App, d: &NodeDetail) {
         }
         out
     };
+    // The names whole when they fit beside the other columns; else cut in the middle.
+    let longest = |f: &dyn Fn(&NodeImage) -> usize| shown.iter().map(|i| f(i)).max().unwrap_or(0);
+    let preloaded_width = longest(&|i| i.preloaded_by.join(", ").chars().count()).max(12);
+    let used_width = longest(&|i| i.used_by.join(", ").chars().count()).max(7);
+    let name_room = usize::from(area.width).saturating_sub(10 + preloaded_width + 12 + 3);
+    let name_width = longest(&|i| i.name.chars().count()).clamp(5, name_room.max(24));
+    let used_width = used_width.min(
+        usize::from(area.width)
+            .saturating_sub(name_width + 10 + preloaded_width + 3)
+            .max(7),
+    );
     let rows: Vec<Row> = shown
         .into_iter()
         .map(|i| {
+            let name = crate::tui::views::fit::image(&i.name, name_width);
             Row::new(vec![
-                Cell::from(highlighted(app, &i.name, Style::new())),
+                Cell::from(highlighted(app, &name, Style::new())),
                 Cell::from(i.size.map_or("-".into(), units::bytes)),
                 Cell::from(i.used_by.join(", ")),
                 Cell::from(i.preloaded_by.join(", ")).style(Style::new().fg(t.ok)),
@@ -370,12 +428,13 @@ fn draw_images(frame: &mut Frame, area: Rect, app: &App, d: &NodeDetail) {
     let table = Table::new(
         rows,
         [
-            Constraint::Min(24),
+            Constraint::Length(name_width as u16),
             Constraint::Length(10),
-            Constraint::Min(12),
-            Constraint::Length(12),
+            Constraint::Length(used_width as u16),
+            Constraint::Length(preloaded_width as u16),
         ],
     )
+    .flex(ratatui::layout::Flex::Start)
     .header(
         Row::new(vec!["IMAGE", "SIZE", "USED BY", "PRELOADED BY"])
             .style(Style::new().add_modifier(Modifier::BOLD).fg(t.accent)),
@@ -389,6 +448,19 @@ fn draw_images(frame: &mut Frame, area: Rect, app: &App, d: &NodeDetail) {
     let mut state =
         TableState::default().with_selected(Some(app.view().selected.saturating_sub(first_row)));
     frame.render_stateful_widget(table, area, &mut state);
+    if d.images.is_empty() && area.height > 3 {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                "the kubelet reports no image on this node yet",
+                Style::new().fg(t.dim),
+            )),
+            Rect {
+                y: area.y + 2,
+                height: 1,
+                ..area
+            },
+        );
+    }
 }
 
 /// Pods on a node by the images their containers run (normalized names).

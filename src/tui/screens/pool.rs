@@ -3,25 +3,21 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
+pub(crate) mod matrix;
 mod starts;
+mod summary;
 pub(crate) use starts::suggested;
+pub(crate) use summary::pulled_text;
 
 use super::plan::Scope;
 use super::{Component, Screen};
-use crate::core::adopt::Origin;
-use crate::core::progress::{ImageState, PoolProgress};
-use crate::core::units;
+use crate::core::progress::PoolProgress;
 use crate::tui::app::App;
-use crate::tui::config::{Command, Theme};
-use crate::tui::views::{highlighted, selected_style};
-
-const CELL: u16 = 12;
-/// A column with a pull under way in view: `↓ ~1.2/5.4 GB 38 MB/s`.
-const PULL_CELL: u16 = 22;
+use crate::tui::config::Command;
 
 /// One pool's nodes and images.
 pub(crate) struct PoolScreen {
@@ -108,7 +104,6 @@ impl Component for PoolScreen {
 }
 
 fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
-    let t = &app.config.theme;
     let Some(pool) = app.overview.pools.iter().find(|p| p.pool == name) else {
         frame.render_widget(
             Paragraph::new(format!(
@@ -118,401 +113,167 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         );
         return;
     };
-    let log_height = (area.height / 4).clamp(3, 8);
-    let mut summary_lines = summary(pool, t, disk_line(app, &pool.pool));
-    if let Some(line) = bytes_line(app, pool) {
-        summary_lines.insert(2, line);
-    }
-    // Five lines at least (room for one warning); more when a problem, a warning and the
-    // failures are all to be said, wrapped at the screen's width.
-    let wrapped: usize = summary_lines
-        .iter()
-        .map(|l| l.width().max(1).div_ceil(usize::from(area.width.max(1))))
-        .sum();
-    let summary_height = (wrapped as u16).clamp(5, (area.height / 2).max(5));
+    let summary =
+        Paragraph::new(summary::lines(app, pool)).wrap(ratatui::widgets::Wrap { trim: false });
+    // Every line of the head, wrapped at the screen's width, as long as the matrix keeps a
+    // few rows and the recent pulls three lines; what is cut is the head's last details.
+    let matrix_need = app.rows().len() as u16 + 2;
+    let most = area.height.saturating_sub(matrix_need.min(6) + 3).max(3);
+    let summary_height = (summary.line_count(area.width) as u16).min(most);
     let figures = starts::payoff(app, &pool.pool).filter(|f| f.starts > 0);
-    // The panel yields to the matrix: the pool's rows first (up to a screenful).
-    let matrix_need = (pool.nodes.len() as u16 + 2).min(8);
-    let room = area
-        .height
-        .saturating_sub(summary_height + log_height + matrix_need);
-    let payoff_height = starts::height(figures.as_ref()).min(room.max(2));
-    let [summary_area, matrix, payoff_area, log] = Layout::vertical([
+    let heights = Heights::of(
+        area.height.saturating_sub(summary_height),
+        matrix_need,
+        starts::height(figures.as_ref()),
+    );
+    let [summary_area, matrix_area, payoff_area, log] = Layout::vertical([
         Constraint::Length(summary_height),
-        Constraint::Min(3),
-        Constraint::Length(payoff_height),
-        Constraint::Length(log_height),
+        Constraint::Length(heights.matrix),
+        Constraint::Length(heights.payoff),
+        Constraint::Fill(1),
     ])
     .areas(area);
+    frame.render_widget(summary, summary_area);
+    matrix::draw(frame, matrix_area, app, pool);
     starts::draw(frame, payoff_area, app, figures.as_ref());
-    frame.render_widget(
-        Paragraph::new(summary_lines).wrap(ratatui::widgets::Wrap { trim: false }),
-        summary_area,
-    );
-
-    draw_matrix(frame, matrix, app, pool);
     draw_recent(frame, log, app, pool);
 }
 
-/// Nodes × images: the rows in view, the image columns that fit from the scrolled-to one.
-fn draw_matrix(frame: &mut Frame, matrix: Rect, app: &App, pool: &PoolProgress) {
-    let t = &app.config.theme;
-    // Image columns that fit beside the node column, from the scrolled-to one.
-    let node_width = 14u16;
-    // Each node's image disk, from its kubelet (read while the row is on screen).
-    let disk_width = 15u16;
-    let all = app.rows();
-    let by_name: std::collections::HashMap<&str, &crate::core::progress::NodeProgress> =
-        pool.nodes.iter().map(|n| (n.node.as_str(), n)).collect();
-    let (first_row, count) =
-        crate::tui::views::window(app.view().selected, all.len(), matrix.height);
-    let in_view: Vec<&crate::core::progress::NodeProgress> = all[first_row..first_row + count]
-        .iter()
-        .filter_map(|r| by_name.get(r.key.as_str()).copied())
-        .collect();
-    *app.drawn_rows.borrow_mut() = (
-        pool.pool.clone(),
-        in_view.iter().map(|n| n.node.clone()).collect(),
-    );
-    // A column is wider while one of its images in view pulls, to show its bytes.
-    let width_of = |i: usize| {
-        let pulls = in_view.iter().any(|n| {
-            n.images
-                .get(i)
-                .is_some_and(|img| matches!(img.state, ImageState::Pulling { .. }))
-        });
-        if pulls { PULL_CELL } else { CELL }
-    };
-    let first = app.view().column.min(pool.images.len().saturating_sub(1));
-    let mut room = matrix.width.saturating_sub(node_width + disk_width);
-    let mut shown: Vec<usize> = Vec::new();
-    for i in first..pool.images.len() {
-        let w = width_of(i);
-        if w > room && !shown.is_empty() {
-            break;
-        }
-        room = room.saturating_sub(w);
-        shown.push(i);
-    }
-    let mut header = vec![Cell::from("NODE"), Cell::from("DISK (│ GC)")];
-    header.extend(
-        shown
-            .iter()
-            .map(|i| Cell::from(short(&pool.images[*i], width_of(*i) as usize - 1))),
-    );
-    let rows: Vec<Row> = in_view
-        .iter()
-        .map(|n| {
-            let slow = pool.slowest.as_deref() == Some(n.node.as_str()) && !pool.complete();
-            let label = match (n.trouble.is_some(), slow) {
-                (true, _) => format!("{} ✗", n.node),
-                (false, true) => format!("{} ▲", n.node),
-                (false, false) => n.node.clone(),
-            };
-            let base = if n.trouble.is_some() {
-                Style::new().fg(t.fail)
-            } else if n.ready() {
-                Style::new().fg(t.ok)
-            } else {
-                Style::new()
-            };
-            let disk = crate::tui::views::disk::cell(app, &n.node, 9);
-            let mut cells = vec![Cell::from(highlighted(app, &label, base)), disk];
-            for i in &shown {
-                let cell = n.images.get(*i).map(|img| cell(&img.state, app, t));
-                cells.push(cell.unwrap_or_else(|| Cell::from("")));
-            }
-            Row::new(cells)
-        })
-        .collect();
-    let mut widths = vec![
-        Constraint::Length(node_width),
-        Constraint::Length(disk_width),
-    ];
-    widths.extend(shown.iter().map(|i| Constraint::Length(width_of(*i))));
-    let more = if shown.len() < pool.images.len() {
-        format!(
-            " · images {}-{} of {} (←/→)",
-            first + 1,
-            first + shown.len(),
-            pool.images.len()
-        )
-    } else {
-        String::new()
-    };
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD).fg(t.accent)))
-        .row_highlight_style(selected_style(app))
-        .block(Block::default().borders(Borders::TOP).title(format!(
-            " nodes × images{more} · ▲ slowest {}",
-            if pool.nodes.iter().any(|n| n.trouble.is_some()) {
-                "· ✗ pod not running "
-            } else {
-                ""
-            }
-        )));
-    let mut state =
-        TableState::default().with_selected(Some(app.view().selected.saturating_sub(first_row)));
-    frame.render_stateful_widget(table, matrix, &mut state);
+/// How the lines below a pool's head are shared: the matrix takes what its rows need (a
+/// screenful of them first), then the workload starts, then the matrix the rest of its
+/// rows; the recent pulls keep a quarter (3 to 8 lines) and get whatever is left.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Heights {
+    pub matrix: u16,
+    pub payoff: u16,
+    pub log: u16,
 }
 
-/// The pool's latest pulls and failures, newest last.
+impl Heights {
+    pub(crate) fn of(room: u16, matrix_need: u16, payoff_need: u16) -> Heights {
+        let log_least = (room / 4).clamp(3, 8).min(room);
+        let mut left = room - log_least;
+        let first = matrix_need.min(10).min(left);
+        left -= first;
+        let payoff = payoff_need.min(left);
+        left -= payoff;
+        let more = matrix_need.saturating_sub(first).min(left);
+        left -= more;
+        Heights {
+            matrix: first + more,
+            payoff,
+            log: log_least + left,
+        }
+    }
+}
+
+/// The pool's latest pulls and failures, newest last, as many as the panel holds: each
+/// wrapped under its text, the node column as wide as its longest name in view.
 fn draw_recent(frame: &mut Frame, log: Rect, app: &App, pool: &PoolProgress) {
     let t = &app.config.theme;
-    let lines: Vec<Line> = pool
+    let room = usize::from(log.height.saturating_sub(1));
+    let width = usize::from(log.width);
+    let node_width = pool
         .recent
         .iter()
         .rev()
-        .take(log.height.saturating_sub(1) as usize)
-        .rev()
-        .map(|h| {
-            let style = if h.warning {
-                Style::new().fg(t.fail)
+        .take(room.max(1))
+        .map(|h| h.node.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(width / 4);
+    // `10:00:05 web-1  `: the time, the node, two spaces.
+    let indent = 9 + node_width + 2;
+    let mut blocks: Vec<Vec<Line>> = Vec::new();
+    let mut used = 0;
+    for h in pool.recent.iter().rev() {
+        let style = if h.warning {
+            Style::new().fg(t.fail)
+        } else {
+            Style::new()
+        };
+        let mut text = crate::tui::views::fit::wrap(&h.text, width.saturating_sub(indent).max(20));
+        // The oldest shown may be cut to the lines left (its first ones, ending in `…`).
+        let last = used + text.len() > room;
+        if last {
+            if room == used {
+                break;
+            }
+            text.truncate(room - used);
+            if let Some(line) = text.last_mut() {
+                line.pop();
+                line.push('…');
+            }
+        }
+        used += text.len();
+        let mut lines = Vec::new();
+        for (k, part) in text.into_iter().enumerate() {
+            let lead = if k == 0 {
+                format!(
+                    "{} {:<node_width$}  ",
+                    h.at.strftime("%H:%M:%S"),
+                    crate::tui::views::fit::middle(&h.node, node_width)
+                )
             } else {
-                Style::new()
+                " ".repeat(indent)
             };
-            Line::from(vec![
-                Span::styled(
-                    format!("{} {:<10} ", h.at.strftime("%H:%M:%S"), h.node),
-                    Style::new().fg(t.dim),
-                ),
-                Span::styled(h.text.clone(), style),
-            ])
-        })
-        .collect();
+            lines.push(Line::from(vec![
+                Span::styled(lead, Style::new().fg(t.dim)),
+                Span::styled(part, style),
+            ]));
+        }
+        blocks.push(lines);
+        if last {
+            break;
+        }
+    }
+    let lines: Vec<Line> = blocks.into_iter().rev().flatten().collect();
+    let title = if pool.recent.is_empty() {
+        " recent pulls: none yet ".to_string()
+    } else {
+        " recent pulls ".to_string()
+    };
     frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::TOP)
-                .title(" recent pulls "),
-        ),
+        Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(title)),
         log,
     );
 }
 
-/// The pool's disk (its fullest node read so far against the GC threshold) and its sizing
-/// by the article's formula against its smallest disk.
-fn disk_line<'a>(app: &App, pool: &str) -> Line<'a> {
-    let t = &app.config.theme;
-    let Some(insight) = &app.insight else {
-        return Line::styled("disk: reading…", Style::new().fg(t.dim));
-    };
-    let d = insight.pool_disk(pool);
-    let mut spans = vec![Span::styled("disk ", Style::new().fg(t.dim))];
-    match &d.fullest {
-        Some((node, disk)) => {
-            spans.extend(crate::tui::views::disk::gauge(disk, d.gc_high, 10, t).spans);
-            spans.push(Span::raw(format!(
-                " {node}, the fullest of {}/{} read",
-                d.read, d.total
-            )));
-            spans.push(match d.gc_high {
-                Some(h) => Span::styled(format!(" · GC at {h} %"), Style::new().fg(t.busy)),
-                None => Span::styled(" · GC only when full", Style::new().fg(t.ok)),
-            });
-        }
-        None => spans.push(Span::styled(
-            format!("{}/{} kubelets read", d.read, d.total),
-            Style::new().fg(t.dim),
-        )),
-    }
-    if let Some(facts) = insight.pool(pool) {
-        let smallest = insight
-            .nodes
-            .iter()
-            .filter(|n| n.pool.as_deref() == Some(pool))
-            .filter_map(|n| n.disk.map(|d| d.capacity))
-            .min();
-        let need = facts.sizing().total_bytes;
-        spans.push(Span::raw(format!(
-            " · sizing: needs {}",
-            units::bytes(need)
-        )));
-        if let Some(cap) = smallest {
-            let short = need.saturating_sub(cap);
-            spans.push(if short > 0 {
-                Span::styled(
-                    format!(
-                        ", smallest disk {}: short by {}",
-                        units::bytes(cap),
-                        units::bytes(short)
-                    ),
-                    Style::new().fg(t.fail),
-                )
-            } else {
-                Span::styled(
-                    format!(", smallest disk {}: fits", units::bytes(cap)),
-                    Style::new().fg(t.ok),
-                )
-            });
-        }
-    }
-    Line::from(spans)
-}
+#[cfg(test)]
+mod tests {
+    use super::Heights;
 
-/// The pool's header: its preloader, its progress, its disks, and each thing wrong (a
-/// preloader that cannot be read, DaemonSets that are not whole, failed pulls), all of them.
-fn summary<'a>(pool: &PoolProgress, t: &Theme, disk: Line<'a>) -> Vec<Line<'a>> {
-    let origin = match pool.origin {
-        Origin::Rendered => "rendered by kpreload",
-        Origin::HandWritten => "hand-written",
-    };
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(
-                format!("pool {}", pool.pool),
-                Style::new().fg(t.accent).add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(format!(
-                "  {}/{} ({origin})",
-                pool.namespace, pool.daemonset
-            )),
-        ]),
-        Line::raw(format!(
-            "ready {}/{} · images {}/{} · {} · {} · ETA {} · slowest {}",
-            pool.nodes_ready(),
-            pool.nodes.len(),
-            pool.images_done(),
-            pool.images_total(),
-            pulled_text(pool),
-            pool.throughput.map_or("-".into(), units::rate),
-            units::estimate(pool.eta_seconds),
-            pool.slowest.as_deref().unwrap_or("-"),
-        )),
-        disk,
-    ];
-    if let Some(problem) = &pool.problem {
-        lines.push(Line::styled(problem.clone(), Style::new().fg(t.fail)));
+    #[test]
+    fn a_small_pool_leaves_its_room_to_the_recent_pulls() {
+        // 3 nodes: title, header and 3 rows; the starts want 4.
+        assert_eq!(
+            Heights::of(40, 5, 4),
+            Heights {
+                matrix: 5,
+                payoff: 4,
+                log: 31
+            }
+        );
     }
-    if let Some(warning) = &pool.warning {
-        lines.push(Line::styled(warning.clone(), Style::new().fg(t.busy)));
-    }
-    let troubled: Vec<&crate::core::progress::NodeProgress> =
-        pool.nodes.iter().filter(|n| n.trouble.is_some()).collect();
-    let pulls = pool.failures() - troubled.len();
-    if pulls > 0 {
-        lines.push(Line::styled(
-            format!("{pulls} image pulls failed; open a node for the kubelet's words"),
-            Style::new().fg(t.fail),
-        ));
-    }
-    if let Some(first) = troubled
-        .first()
-        .and_then(|n| Some((&n.node, n.trouble.as_ref()?)))
-    {
-        let (node, trouble) = first;
-        lines.push(Line::styled(
-            format!(
-                "{} preloader pod{} not running (✗): {node}: {}{}",
-                troubled.len(),
-                if troubled.len() == 1 { "" } else { "s" },
-                trouble.summary(),
-                if troubled.len() > 1 { ", …" } else { "" },
-            ),
-            Style::new().fg(t.fail),
-        ));
-    }
-    lines
-}
 
-/// The pool's bytes pulled, with what the pulls under way have so far (`~` when some of
-/// that is estimated).
-pub(crate) fn pulled_text(pool: &PoolProgress) -> String {
-    let approx = if pool.estimated() { "~" } else { "" };
-    format!("{approx}{}", units::bytes(pool.bytes_with_pulls()))
-}
-
-/// While the pool pulls: where the bytes under way come from, and, when they are
-/// estimates, why nothing is read from the nodes.
-pub(crate) fn bytes_line<'a>(app: &App, pool: &PoolProgress) -> Option<Line<'a>> {
-    let t = &app.config.theme;
-    let on_screen = super::rows_in_view(app);
-    let shown: Vec<&crate::core::progress::NodeProgress> = pool
-        .nodes
-        .iter()
-        .filter(|n| n.pulling() && on_screen.contains(&n.node))
-        .collect();
-    if shown.is_empty() {
-        return None;
-    }
-    let pulling: Vec<&str> = shown.iter().map(|n| n.node.as_str()).collect();
-    let estimated = shown.iter().flat_map(|n| &n.images).any(|i| {
-        matches!(&i.state, ImageState::Pulling { bytes, .. } if bytes.as_ref().is_none_or(|b| b.estimated))
-    });
-    if !estimated {
-        return Some(Line::styled(
-            format!(
-                "bytes read from the nodes' runtimes (ctr content active) · {} on screen pulling",
-                pulling.len()
-            ),
-            Style::new().fg(t.dim),
-        ));
-    }
-    let why = app
-        .pulls
-        .reason(app.read_only, &app.snapshot, &app.overview, &pulling)
-        .unwrap_or_default();
-    Some(Line::styled(
-        format!("~ bytes estimated (known sizes, earlier rates), not read: {why}"),
-        Style::new().fg(t.busy),
-    ))
-}
-
-/// A pull in bytes, for a cell: `↓ 1.2/5.4 GB 38 MB/s`; `~` before estimated figures, `↻`
-/// for a pull that started over (its bytes kept).
-pub(crate) fn pull_text(b: &crate::core::progress::bytes::PullBytes) -> String {
-    let arrow = if b.restarts > 0 { '↻' } else { '↓' };
-    let approx = if b.estimated { "~" } else { "" };
-    let amount = match b.total {
-        Some(total) => units::fraction(b.done, total),
-        None => units::short_bytes(b.done),
-    };
-    let rate = b
-        .rate
-        .map_or(String::new(), |r| format!(" {}", units::short_rate(r)));
-    format!("{arrow} {approx}{amount}{rate}")
-}
-
-/// `registry.example.com/team/app:v1.2` → `app:v1.2`, cut to fit.
-pub(crate) fn short(image: &str, width: usize) -> String {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if last.chars().count() <= width {
-        last.to_string()
-    } else {
-        let cut: String = last.chars().take(width.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
-}
-
-fn cell<'a>(state: &ImageState, app: &App, t: &Theme) -> Cell<'a> {
-    match state {
-        ImageState::Queued => Cell::from("· queued").style(Style::new().fg(t.dim)),
-        ImageState::Pulling { since, bytes } => {
-            let text = match bytes {
-                Some(b) => pull_text(b),
-                None => {
-                    let elapsed = since
-                        .map(|s| app.now.duration_since(s).as_secs_f64())
-                        .map_or(String::new(), units::seconds);
-                    format!("↓ {elapsed}")
-                }
-            };
-            Cell::from(text).style(Style::new().fg(t.busy))
-        }
-        ImageState::Pulled { seconds, .. } => Cell::from(format!(
-            "✓ {}",
-            seconds.map_or("pulled".to_string(), units::seconds)
-        ))
-        .style(Style::new().fg(t.ok)),
-        ImageState::Present => Cell::from("✓ present").style(Style::new().fg(t.ok)),
-        ImageState::Failed { reason, .. } => {
-            let short = match reason.as_str() {
-                "ImagePullBackOff" => "back-off",
-                "ErrImagePull" => "pull failed",
-                "InvalidImageName" => "bad name",
-                other => other,
-            };
-            Cell::from(format!("✗ {short}")).style(Style::new().fg(t.fail))
-        }
+    #[test]
+    fn a_large_pool_takes_all_but_the_recent_pulls_least() {
+        assert_eq!(
+            Heights::of(40, 5002, 4),
+            Heights {
+                matrix: 28,
+                payoff: 4,
+                log: 8
+            }
+        );
+        // Too little room: the matrix keeps its rows before the starts get any.
+        assert_eq!(
+            Heights::of(12, 5002, 4),
+            Heights {
+                matrix: 9,
+                payoff: 0,
+                log: 3
+            }
+        );
     }
 }

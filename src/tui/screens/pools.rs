@@ -14,6 +14,8 @@ use crate::tui::app::{App, FINDINGS_PER_POOL, SAMPLE_PER_POOL};
 use crate::tui::config::Command;
 use crate::tui::views::{gauge, highlighted, selected_style};
 
+mod across;
+
 /// The pools list, the first screen.
 pub(crate) struct Pools;
 
@@ -27,6 +29,11 @@ pub(crate) struct Totals {
     images_done: usize,
     images_total: usize,
     pulled: String,
+    /// The pool's nodes by where they stand (the screens' first lines).
+    pub(crate) counts: super::answer::Counts,
+    /// Its slowest pulls under way and its failing nodes (the free lines).
+    pub(crate) slowest: Vec<across::UnderWay>,
+    pub(crate) failing: Vec<(String, String)>,
 }
 
 impl Totals {
@@ -38,6 +45,9 @@ impl Totals {
             images_done: p.images_done(),
             images_total: p.images_total(),
             pulled: super::pool::pulled_text(p),
+            counts: super::answer::Counts::of(p),
+            slowest: across::slowest(p),
+            failing: across::failing(p),
         }
     }
 }
@@ -137,18 +147,68 @@ const TREND: usize = 10;
 const TREND_FROM: u16 = 120;
 
 fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let pools = app.overview.pools.len();
-    let area = if pools > 0 && area.height >= 14 {
-        let panel = (pools as u16 + 1).min(6);
-        let [table, disks] =
-            ratatui::layout::Layout::vertical([Constraint::Min(6), Constraint::Length(panel)])
-                .areas(area);
-        draw_disks(frame, disks, app);
-        table
-    } else {
-        area
-    };
     let t = &app.config.theme;
+    let pools = app.overview.pools.len();
+    let (text, tone) = super::answer::pools(
+        app.overview
+            .pools
+            .iter()
+            .filter_map(|p| Some((p, &app.totals.get(&p.pool)?.counts))),
+    );
+    // Node pools nothing preloads for are not warm either: said after the preloaders' nodes.
+    let (text, tone) = match uncovered_text(&app.node_pools) {
+        Some(more) => (
+            format!("{text}; {more}"),
+            if tone == super::answer::Tone::Ok {
+                super::answer::Tone::Busy
+            } else {
+                tone
+            },
+        ),
+        None => (text, tone),
+    };
+    let answer = ratatui::widgets::Paragraph::new(Line::styled(text, tone.style(t)))
+        .wrap(ratatui::widgets::Wrap { trim: true });
+    let answer_height = (answer.line_count(area.width) as u16)
+        .clamp(1, 3)
+        .min(area.height);
+    frame.render_widget(
+        answer,
+        Rect {
+            height: answer_height,
+            ..area
+        },
+    );
+    let area = Rect {
+        y: area.y + answer_height,
+        height: area.height - answer_height,
+        ..area
+    };
+    // The list as tall as its rows (a line for "nothing matches" when it has none), the
+    // disks a line per pool, and what matters across pools the rest.
+    let table_need = app.rows().len().max(1) as u16 + 2;
+    let disks_need = if pools > 0 && area.height >= 14 {
+        (pools as u16 + 1).min(6)
+    } else {
+        0
+    };
+    let across_least = if area.height >= 30 { 6 } else { 0 };
+    let table_height = table_need
+        .min(area.height.saturating_sub(disks_need + across_least))
+        .max(3.min(area.height));
+    let [table_area, disks, across_area] = ratatui::layout::Layout::vertical([
+        Constraint::Length(table_height),
+        Constraint::Length(disks_need),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    if disks_need > 0 {
+        draw_disks(frame, disks, app);
+    }
+    if across_area.height >= 2 && pools > 0 {
+        across::draw(frame, across_area, app);
+    }
+    let area = table_area;
     let rows = app.rows();
     let (first_row, count) =
         crate::tui::views::window(app.view().selected, rows.len(), area.height);
@@ -178,25 +238,49 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     names.extend(["ETA", "FAILED"]);
     let header = Row::new(names).style(Style::new().add_modifier(Modifier::BOLD).fg(t.accent));
-    // The names as wide as the longest (10 to 24), the rest to the last column.
+    // The names as wide as the longest (10 at least, a quarter of the width at most: a
+    // longer one is cut by the table), the rest to the last column.
     let name_width = rows
         .iter()
         .map(|r| r.key.chars().count())
         .max()
         .unwrap_or(0)
-        .clamp(10, 24) as u16;
+        .clamp(10, usize::from(area.width / 4).max(10)) as u16;
+    // The figures' columns as wide as their longest (`4999/5000`, `133.87 MB/s`, `unknown`),
+    // their headings at least.
+    let (mut nodes_width, mut images_width) = (5, 6);
+    // (RATE keeps 10, `63.62 MB/s`, so that it does not jump as rates change.)
+    let (mut pulled_width, mut rate_width, mut eta_width) = (6, 10, 4);
+    for p in &app.overview.pools {
+        let total = p.nodes.len().to_string().len();
+        nodes_width = nodes_width.max(2 * total + 1);
+        if let Some(n) = app.totals.get(&p.pool) {
+            images_width = images_width.max(2 * n.images_total.to_string().len() + 1);
+            pulled_width = pulled_width.max(n.pulled.chars().count());
+        }
+        rate_width = rate_width.max(p.throughput.map_or(1, |r| units::rate(r).chars().count()));
+        eta_width = eta_width.max(if p.problem.is_some() {
+            1
+        } else {
+            units::estimate(p.eta_seconds).chars().count()
+        });
+    }
+    for np in &app.node_pools {
+        nodes_width = nodes_width.max(2 * np.nodes.len().to_string().len() + 1);
+        pulled_width = pulled_width.max(super::nodepool::fullest_disk(app, np).width());
+    }
     let mut widths = vec![
         Constraint::Length(name_width),
-        Constraint::Length(6),
-        Constraint::Length(8),
+        Constraint::Length(nodes_width as u16 + 1),
+        Constraint::Length(images_width as u16 + 2),
         Constraint::Length(13),
-        Constraint::Length(10),
-        Constraint::Length(10),
+        Constraint::Length(pulled_width as u16),
+        Constraint::Length(rate_width as u16),
     ];
     if trend {
         widths.push(Constraint::Length(TREND as u16 + 1));
     }
-    widths.extend([Constraint::Length(8), Constraint::Fill(1)]);
+    widths.extend([Constraint::Length(eta_width as u16), Constraint::Fill(1)]);
     let empty = rows.is_empty();
     let table = Table::new(table_rows, widths)
         .header(header)
@@ -222,6 +306,28 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
             },
         );
     }
+}
+
+/// The node pools no preloader serves, for the screen's first line: `3 nodes in 1 node pool
+/// with no preloader (gpu-a10)`, the first three named.
+fn uncovered_text(node_pools: &[crate::core::nodepools::NodePool]) -> Option<String> {
+    let bare: Vec<&crate::core::nodepools::NodePool> =
+        node_pools.iter().filter(|p| p.uncovered()).collect();
+    if bare.is_empty() {
+        return None;
+    }
+    let nodes: usize = bare.iter().map(|p| p.nodes.len()).sum();
+    let mut names: Vec<&str> = bare.iter().take(3).map(|p| p.name.as_str()).collect();
+    if bare.len() > 3 {
+        names.push("…");
+    }
+    Some(format!(
+        "{nodes} node{} in {} node pool{} with no preloader ({})",
+        if nodes == 1 { "" } else { "s" },
+        bare.len(),
+        if bare.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    ))
 }
 
 /// One row of the list: a pool, a node pool, or a node in neither.
@@ -325,6 +431,15 @@ fn draw_disks(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let serious = insight.serious();
+    // The names aligned, as wide as the longest (12 at least, a quarter of the width at most).
+    let name_width = app
+        .overview
+        .pools
+        .iter()
+        .map(|p| p.pool.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(12, usize::from(area.width / 4).max(12));
     let lines: Vec<Line> = app
         .overview
         .pools
@@ -332,7 +447,10 @@ fn draw_disks(frame: &mut Frame, area: Rect, app: &App) {
         .take(area.height.saturating_sub(1) as usize)
         .map(|p| {
             let d = insight.pool_disk(&p.pool);
-            let mut spans = vec![ratatui::text::Span::raw(format!("{:<12} ", p.pool))];
+            let mut spans = vec![ratatui::text::Span::raw(format!(
+                "{:<name_width$} ",
+                p.pool
+            ))];
             match &d.fullest {
                 Some((node, disk)) => {
                     spans.extend(crate::tui::views::disk::gauge(disk, d.gc_high, 12, t).spans);

@@ -2,6 +2,7 @@
 //! footer, and the help over them; and the pieces the screens share.
 
 pub mod disk;
+pub(crate) mod fit;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -355,11 +355,21 @@ pub fn no_plan_until_every_namespaces_pods_are_known() {
 pub fn the_plans_selected_line_stays_in_view() {
     let mut app = cleanup_app(false);
     press(&mut app, "\ncG");
-    // 16 lines in a list area of 9: the last (web-2's python:3.14) is selected and shown.
+    // 16 lines in a list of 8 (13 below the bars: the answer wraps to 2 at 80 columns, the
+    // scope and the settings take a line each, the border one): the last (web-2's
+    // python:3.14) is selected and shown, the window starts at web-2's own line.
     let screen = draw(&mut app, 80, 16);
-    assert_eq!(screen.matches("python:3.14").count(), 2, "{screen}");
+    let lines: Vec<&str> = screen.lines().collect();
     assert!(
-        screen.lines().rev().nth(1).unwrap().contains("python:3.14"),
+        lines[lines.len() - 2].contains("python:3.14"),
         "the last list line is the selected one: {screen}"
+    );
+    assert!(
+        lines[lines.len() - 9].starts_with("web-2"),
+        "the window ends at the selection, no line wasted: {screen}"
+    );
+    assert!(
+        lines[4].ends_with('…') && lines[5].ends_with('…'),
+        "the scope and settings are cut to a line each to leave the list its room: {screen}"
     );
 }

@@ -25,6 +25,7 @@ pub(crate) mod cleanup;
 pub(crate) mod edit;
 mod kubelets;
 mod pulls;
+mod room;
 mod views;
 
 const NOW: &str = "2026-11-28T10:00:20Z";

@@ -29,7 +29,7 @@ fn the_pool_view_tells_a_shape_warning_and_the_failed_pulls_both() {
             "{width}x{height}:\n{screen}"
         );
         assert!(
-            joined.contains("1 image pulls failed; open a node for the kubelet's words"),
+            joined.contains("1 image pull failed; open a node for the kubelet's words"),
             "{width}x{height}:\n{screen}"
         );
     }
@@ -264,6 +264,12 @@ fn the_pools_list_shows_every_node_pool_covered_or_not_then_the_nodes_in_neither
     for (w, h) in [(80, 24), (160, 48)] {
         let screen = draw(&mut app, w, h);
         assert!(screen.contains("no preloader"), "{screen}");
+        // The first line counts gpu-a10's three nodes as not warm: nothing preloads them.
+        let joined: String = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            joined.contains("3 nodes in 1 node pool with no preloader (gpu-a10)"),
+            "{screen}"
+        );
         snapshot(&format!("pools_node_pools_{w}x{h}"), screen);
     }
     // Its screen, and n on it: a new pool with its selector and its taint's toleration.

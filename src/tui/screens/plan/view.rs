@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{Cleanup, Phase};
 use crate::cluster::removal::report_lines;
@@ -24,8 +24,32 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(Paragraph::new("no plan open; Esc goes back"), area);
         return;
     };
-    let [top, list] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
-    draw_summary(frame, top, app, c);
+    let lines = summary_lines(app, c);
+    let wrapped = Paragraph::new(lines.clone()).wrap(Wrap { trim: false });
+    let whole = wrapped.line_count(area.width) as u16;
+    // The head is wrapped whole when the list keeps the room its lines need; else the answer
+    // is wrapped and the scope and settings take a line each, cut at the end, when that
+    // makes the list fit or the whole head would take more than a third of the screen.
+    let list_need = app.rows().len() as u16 + 1;
+    let answer = Paragraph::new(lines[..1].to_vec()).wrap(Wrap { trim: false });
+    let answer_height = answer.line_count(area.width) as u16;
+    let short_height = answer_height + lines.len() as u16 - 1;
+    let (summary, height) = if whole + list_need <= area.height
+        || (short_height + list_need > area.height && whole <= area.height / 3)
+    {
+        (wrapped, whole)
+    } else {
+        let mut short: Vec<Line> = Vec::new();
+        for line in &lines[1..] {
+            short.push(cut(line.clone(), usize::from(area.width)));
+        }
+        let mut all = lines[..1].to_vec();
+        all.extend(short);
+        (Paragraph::new(all).wrap(Wrap { trim: false }), short_height)
+    };
+    let [top, list] =
+        Layout::vertical([Constraint::Length(height), Constraint::Min(1)]).areas(area);
+    frame.render_widget(summary, top);
     match &c.phase {
         Phase::Preview | Phase::Confirm { .. } => draw_plan(frame, list, app, c),
         Phase::Running {
@@ -40,7 +64,29 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
 }
 
-fn draw_summary(frame: &mut Frame, area: Rect, app: &App, c: &Cleanup) {
+/// A line cut to `width` columns, `…` at the end when something was cut.
+fn cut(line: Line<'_>, width: usize) -> Line<'_> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut left = width.saturating_sub(1);
+    let mut spans = Vec::new();
+    let mut style = Style::new();
+    for span in line.spans {
+        if left == 0 {
+            break;
+        }
+        let text: String = span.content.chars().take(left).collect();
+        left -= text.chars().count();
+        style = span.style;
+        spans.push(Span::styled(text, span.style));
+    }
+    spans.push(Span::styled("…", style));
+    Line::from(spans)
+}
+
+/// The plan's head: what it removes (its answer, first), its scope and keep, its settings.
+fn summary_lines<'a>(app: &App, c: &Cleanup) -> Vec<Line<'a>> {
     let t = &app.config.theme;
     let plan = c.effective();
     let keep = match c.keep {
@@ -83,7 +129,8 @@ fn draw_summary(frame: &mut Frame, area: Rect, app: &App, c: &Cleanup) {
             Style::new().fg(t.fail),
         ));
     }
-    let lines = vec![
+    vec![
+        Line::from(second),
         Line::from(vec![
             Span::styled(
                 format!("cleanup plan · {} · ", c.scope.label()),
@@ -108,9 +155,7 @@ fn draw_summary(frame: &mut Frame, area: Rect, app: &App, c: &Cleanup) {
                 .join(" · "),
             Style::new().fg(t.dim),
         ),
-        Line::from(second),
-    ];
-    frame.render_widget(Paragraph::new(lines), area);
+    ]
 }
 
 fn key_label(app: &App, command: crate::tui::config::Command) -> String {

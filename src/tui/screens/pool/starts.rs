@@ -102,33 +102,62 @@ pub(super) fn draw(
             lines.push(Line::styled(line, style));
             let width = usize::from(area.width);
             let shown: Vec<_> = f.images.iter().take(3).collect();
-            let names: Vec<String> = shown
-                .iter()
-                .map(|c| {
-                    let familiar = ImageRef::familiar_text(&c.image);
-                    // The whole name where it fits, else its end (the tag is what differs).
-                    let cap = (width / 3).max(12);
-                    let n = familiar.chars().count();
-                    if n <= cap {
-                        familiar
-                    } else {
-                        let tail: String = familiar.chars().skip(n - (cap - 1)).collect();
-                        format!("…{tail}")
-                    }
-                })
-                .collect();
-            let name_width = names
-                .iter()
-                .map(|n| n.chars().count())
-                .max()
-                .unwrap_or(0)
-                .min((width / 3).max(12));
             let mark_width = shown
                 .iter()
                 .map(|c| mark_of(c.mark).len())
                 .max()
                 .unwrap_or(0);
-            for (c, name) in shown.iter().zip(&names) {
+            let costs: Vec<String> = shown
+                .iter()
+                .map(|c| {
+                    let cost = if c.pulled > 0 {
+                        format!(
+                            "{} pull{}, {} lost",
+                            c.pulled,
+                            if c.pulled == 1 { "" } else { "s" },
+                            units::seconds(c.lost())
+                        )
+                    } else {
+                        let ended = c.present + c.failed;
+                        let mut text = if ended > 0 {
+                            format!("{} of {ended} found it", c.present)
+                        } else {
+                            String::new()
+                        };
+                        if c.pulling > 0 {
+                            if !text.is_empty() {
+                                text.push_str(", ");
+                            }
+                            text.push_str(&format!("{} pulling now", c.pulling));
+                        }
+                        text
+                    };
+                    let size = c
+                        .bytes
+                        .map(|b| format!(" · {}", units::bytes(b)))
+                        .unwrap_or_default();
+                    format!("{cost}{size}")
+                })
+                .collect();
+            let familiar: Vec<String> = shown
+                .iter()
+                .map(|c| ImageRef::familiar_text(&c.image))
+                .collect();
+            // The names whole where the line has room beside the marks and costs; else cut
+            // in the middle, their tags kept.
+            let cost_width = costs.iter().map(|c| c.chars().count()).max().unwrap_or(0);
+            let name_width = familiar
+                .iter()
+                .map(|n| n.chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(
+                    width
+                        .saturating_sub(2 + 2 + mark_width + 2 + cost_width)
+                        .max(12),
+                );
+            for ((c, name), cost) in shown.iter().zip(&familiar).zip(&costs) {
+                let name = crate::tui::views::fit::image(name, name_width);
                 let mark = mark_of(c.mark);
                 let mark_style = match c.mark {
                     Mark::Preloaded => Style::new().fg(t.ok),
@@ -136,36 +165,10 @@ pub(super) fn draw(
                     Mark::Preloading => Style::new().fg(t.dim),
                     Mark::Drifted | Mark::NotPreloaded => Style::new().fg(t.busy),
                 };
-                let cost = if c.pulled > 0 {
-                    format!(
-                        "{} pull{}, {} lost",
-                        c.pulled,
-                        if c.pulled == 1 { "" } else { "s" },
-                        units::seconds(c.lost())
-                    )
-                } else {
-                    let ended = c.present + c.failed;
-                    let mut text = if ended > 0 {
-                        format!("{} of {ended} found it", c.present)
-                    } else {
-                        String::new()
-                    };
-                    if c.pulling > 0 {
-                        if !text.is_empty() {
-                            text.push_str(", ");
-                        }
-                        text.push_str(&format!("{} pulling now", c.pulling));
-                    }
-                    text
-                };
-                let size = c
-                    .bytes
-                    .map(|b| format!(" · {}", units::bytes(b)))
-                    .unwrap_or_default();
                 lines.push(Line::from(vec![
                     Span::raw(format!("  {name:<name_width$}  ")),
                     Span::styled(format!("{mark:<mark_width$}  "), mark_style),
-                    Span::raw(format!("{cost}{size}")),
+                    Span::raw(cost.clone()),
                 ]));
             }
         }
