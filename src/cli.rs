@@ -193,8 +193,24 @@ pub enum Command {
         /// Split each pool over K DaemonSets, its images balanced by the sizes the cluster
         /// reports, so they pull in parallel where the kubelet allows it
         /// (serializeImagePulls: false). Overrides the file's `shards`.
-        #[arg(long, value_name = "K")]
+        #[arg(long, value_name = "K", conflicts_with = "cronjob")]
         shards: Option<usize>,
+        /// Print the scheduled cleanup instead: a CronJob running `kpreload cleanup --yes`
+        /// in the pools file's namespace (only --pool's nodes, with --pool), its
+        /// ServiceAccount and exactly the RBAC cleanup needs.
+        #[arg(long, requires = "image")]
+        cronjob: bool,
+        /// With --cronjob: the image holding the kpreload binary (the Containerfile builds it).
+        #[arg(long, value_name = "IMAGE", requires = "cronjob")]
+        image: Option<String>,
+        /// With --cronjob: when it runs, in cron's five fields or as @daily, @hourly, ….
+        #[arg(
+            long,
+            value_name = "CRON",
+            default_value = "0 3 * * *",
+            requires = "cronjob"
+        )]
+        schedule: String,
     },
     /// Apply every pool's preloader DaemonSet server-side (field manager kpreload).
     ///
@@ -414,7 +430,35 @@ pub fn main() -> ExitCode {
                 commands::rbac::run(ns, &subject, cli.cluster.read_only, &mut out)
             },
         ),
-        Some(Command::Render { file, pool, shards }) => {
+        Some(Command::Render {
+            file,
+            pool,
+            cronjob: true,
+            image,
+            schedule,
+            ..
+        }) => (|| -> anyhow::Result<()> {
+            let pools = crate::core::pools::PoolsFile::load(file)?;
+            if let Some(p) = pool.as_deref() {
+                pools
+                    .select(Some(p), &file.display().to_string())
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+            let text = commands::cronjob::render(&commands::cronjob::CronJobOptions {
+                namespace: &pools.namespace,
+                image: image.as_deref().unwrap_or_default(),
+                schedule,
+                pool: pool.as_deref(),
+            })?;
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+            Ok(())
+        })(),
+        Some(Command::Render {
+            file, pool, shards, ..
+        }) => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
             let registry = cli.cluster.registry();

@@ -75,12 +75,46 @@ pub async fn connect(target: &Target) -> anyhow::Result<Connection> {
             Kubeconfig::read_from(path).map_err(|e| kubeconfig_problem(&e, Some(path)))?,
             path.display().to_string(),
         ),
-        None => (
-            Kubeconfig::read().map_err(|e| kubeconfig_problem(&e, None))?,
-            "the kubeconfig".to_string(),
-        ),
+        None => match Kubeconfig::read() {
+            Ok(file) => (file, "the kubeconfig".to_string()),
+            // In a pod (a CronJob's cleanup) with no kubeconfig: its service account's token
+            // and CA, as kubectl does.
+            Err(_) if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                return connect_in_cluster(target).await;
+            }
+            Err(e) => return Err(kubeconfig_problem(&e, None)),
+        },
     };
     connect_with(file, &source, target, None).await
+}
+
+/// The pod's own service account: its token and CA under
+/// /var/run/secrets/kubernetes.io/serviceaccount, the API server at
+/// $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT.
+async fn connect_in_cluster(target: &Target) -> anyhow::Result<Connection> {
+    let config = kube::Config::incluster().map_err(|e| {
+        anyhow::anyhow!(
+            "no kubeconfig, and this pod's service account cannot be read ({e}); mount its token (automountServiceAccountToken) or pass --kubeconfig"
+        )
+    })?;
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config)
+        .map_err(|e| anyhow::anyhow!("cannot build a client for {server}: {e}"))?;
+    let namespace = target.namespace.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            .map(|n| n.trim().to_string())
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
+    });
+    Ok(Connection {
+        client,
+        context: "in-cluster".into(),
+        cluster: "in-cluster".into(),
+        server,
+        namespace,
+        demo: None,
+    })
 }
 
 async fn connect_with(

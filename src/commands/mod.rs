@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod check;
 pub mod cleanup;
+pub mod cronjob;
 pub mod images;
 pub mod plan;
 pub mod rbac;

@@ -22,6 +22,10 @@ use support::{Cluster, Kubectl};
 const NAMESPACE: &str = "kube-system";
 const FULL: &str = "kpreload-sim:kpreload";
 const READER: &str = "kpreload-sim:reader";
+/// The account `kpreload render --cronjob --pool web` makes, as a token the simulator knows
+/// (in a cluster, the token mounted in the CronJob's pod).
+const CLEANUP_ACCOUNT: &str = "system:serviceaccount:kube-system:kpreload-cleanup-web";
+const CLEANUP: &str = "kpreload-sim:system:serviceaccount:kube-system:kpreload-cleanup-web";
 
 /// The demo's cluster with two users besides the administrator, at 20 times its speed.
 fn start() -> (Cluster, tempfile::TempDir) {
@@ -34,7 +38,7 @@ fn start() -> (Cluster, tempfile::TempDir) {
     let scenario = demo.replacen(
         marker,
         &format!(
-            "{marker}users:\n- {{name: kpreload, token: t-kpreload}}\n- {{name: reader, token: t-reader}}\n"
+            "{marker}users:\n- {{name: kpreload, token: t-kpreload}}\n- {{name: reader, token: t-reader}}\n- {{name: \"{CLEANUP_ACCOUNT}\", token: t-cleanup}}\n"
         ),
         1,
     );
@@ -682,5 +686,167 @@ fn each_printed_verb_is_needed_and_its_absence_is_named() {
             o.said
         );
         assert_eq!(o.ok, !need.stops, "{context}:\n{}", o.said);
+    }
+}
+
+#[test]
+fn the_rendered_cronjob_is_accepted_and_its_account_may_clean_and_nothing_more() {
+    let (cluster, _dir) = start();
+    let Some(kubectl) = Kubectl::new(&cluster) else {
+        return;
+    };
+    let rendered = support::kpreload(&[
+        "render",
+        "-f",
+        "config/pools.yaml",
+        "--cronjob",
+        "--image",
+        "registry.local:5000/kpreload:0.1.0",
+        "--pool",
+        "web",
+    ]);
+    assert!(rendered.status.success(), "{rendered:?}");
+    let yaml = String::from_utf8(rendered.stdout).unwrap();
+    // The server's own validation (schema, strict fields, the CronJob's rules) accepts it.
+    let dry = kubectl.ok_with_input(
+        &["apply", "--server-side", "--dry-run=server", "-f", "-"],
+        Some(&yaml),
+    );
+    assert_eq!(dry.lines().count(), 6, "{dry}");
+    assert!(
+        dry.contains("cronjob.batch/kpreload-cleanup-web serverside-applied (server dry run)"),
+        "{dry}"
+    );
+    grant(&kubectl, &yaml);
+    let got = kubectl.ok(&[
+        "get",
+        "cronjob",
+        "-n",
+        NAMESPACE,
+        "kpreload-cleanup-web",
+        "-o",
+        "jsonpath={.spec.schedule} {.spec.concurrencyPolicy} {.spec.jobTemplate.spec.template.spec.serviceAccountName}",
+    ]);
+    assert_eq!(got, "0 3 * * * Forbid kpreload-cleanup-web");
+    // `kubectl get` prints the API server's columns for it.
+    let table = kubectl.ok(&["get", "cronjob", "-n", NAMESPACE, "-o", "wide"]);
+    let head: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        head,
+        [
+            "NAME",
+            "SCHEDULE",
+            "TIMEZONE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST",
+            "SCHEDULE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ],
+        "{table}"
+    );
+    assert!(
+        table.contains("registry.local:5000/kpreload:0.1.0") && table.contains("False"),
+        "{table}"
+    );
+    wait_for_preloaders(&cluster);
+    // What the CronJob's pod runs, as its account: the web pool's old versions go.
+    let args = [
+        "cleanup",
+        "--yes",
+        "--namespace",
+        NAMESPACE,
+        "--pool",
+        "web",
+    ];
+    let cleanup = kpreload_as(&cluster, CLEANUP, &args);
+    assert!(cleanup.ok, "{}", cleanup.said);
+    assert!(
+        cleanup.said.contains("Removed 7 images"),
+        "{}",
+        cleanup.said
+    );
+    // It may not change a preloader, nor read what cleanup does not need.
+    let apply = {
+        let dir = tempfile::tempdir().unwrap();
+        let file = pools(dir.path(), &["busybox:1.36"], None, false);
+        kpreload_as(
+            &cluster,
+            CLEANUP,
+            &["apply", "-f", file.to_str().unwrap(), "--pool", "web"],
+        )
+    };
+    assert!(!apply.ok, "{}", apply.said);
+    // (It is refused at its first read of the preloader: the account only lists them.)
+    assert!(
+        apply.said.contains("resource \"daemonsets\"") && apply.said.contains("403 Forbidden"),
+        "{}",
+        apply.said
+    );
+    let delete = delete_as(&cluster, CLEANUP, "image-preloader-web");
+    assert!(!delete.ok, "{}", delete.said);
+    // A schedule that is not cron is said before anything is printed.
+    let bad = support::kpreload(&[
+        "render",
+        "-f",
+        "config/pools.yaml",
+        "--cronjob",
+        "--image",
+        "x",
+        "--schedule",
+        "daily",
+    ]);
+    assert!(!bad.status.success() && bad.stdout.is_empty(), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a cron schedule"));
+}
+
+#[test]
+fn each_rule_of_the_cronjobs_roles_is_needed_by_its_cleanup() {
+    let yaml = {
+        let out = support::kpreload(&[
+            "render",
+            "-f",
+            "config/pools.yaml",
+            "--cronjob",
+            "--image",
+            "x",
+            "--pool",
+            "web",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let all = rules(&yaml);
+    assert_eq!(all.len(), 6, "{all:?}");
+    for (kind, resource, verb) in &all {
+        let (cluster, _dir) = start();
+        let Some(kubectl) = Kubectl::new(&cluster) else {
+            return;
+        };
+        grant(&kubectl, &without(&yaml, kind, resource, verb));
+        wait_for_preloaders(&cluster);
+        let args = [
+            "cleanup",
+            "--yes",
+            "--namespace",
+            NAMESPACE,
+            "--pool",
+            "web",
+        ];
+        let o = kpreload_as(&cluster, CLEANUP, &args);
+        // Without it the cleanup fails or says what was refused (the audit Event: it
+        // cleans and says so); it never goes on as if nothing were missing.
+        let said_refused = o.said.contains(resource.as_str())
+            && ["cannot", "403", "may not", "Not allowed"]
+                .iter()
+                .any(|w| o.said.contains(w));
+        assert!(
+            said_refused,
+            "without {verb} {resource} ({kind}) the cleanup said nothing of it (ok: {}):\n{}",
+            o.ok, o.said
+        );
     }
 }

@@ -78,7 +78,9 @@ fn build() -> Documents {
     generator.subschema_for::<core::v1::Pod>();
     generator.subschema_for::<core::v1::Event>();
     generator.subschema_for::<core::v1::Secret>();
+    generator.subschema_for::<core::v1::ServiceAccount>();
     generator.subschema_for::<apps::v1::DaemonSet>();
+    generator.subschema_for::<k8s_openapi::api::batch::v1::CronJob>();
     generator.subschema_for::<k8s_openapi::api::rbac::v1::Role>();
     generator.subschema_for::<k8s_openapi::api::rbac::v1::ClusterRole>();
     generator.subschema_for::<k8s_openapi::api::rbac::v1::RoleBinding>();

@@ -126,6 +126,18 @@ pub const RESOURCES: &[Resource] = &[
         store_kind: "Secret",
     },
     Resource {
+        group: "",
+        version: "v1",
+        kind: "ServiceAccount",
+        plural: "serviceaccounts",
+        singular: "serviceaccount",
+        namespaced: true,
+        short_names: &["sa"],
+        categories: &[],
+        has_status: false,
+        store_kind: "ServiceAccount",
+    },
+    Resource {
         group: "apps",
         version: "v1",
         kind: "DaemonSet",
@@ -136,6 +148,19 @@ pub const RESOURCES: &[Resource] = &[
         categories: &["all"],
         has_status: true,
         store_kind: "DaemonSet",
+    },
+    // Stored and served, not run: the simulator has no Job controller.
+    Resource {
+        group: "batch",
+        version: "v1",
+        kind: "CronJob",
+        plural: "cronjobs",
+        singular: "cronjob",
+        namespaced: true,
+        short_names: &["cj"],
+        categories: &["all"],
+        has_status: true,
+        store_kind: "CronJob",
     },
     Resource {
         group: "events.k8s.io",
@@ -185,6 +210,7 @@ const fn rbac(
 /// The groups served under `/apis`, with their one version.
 pub const GROUPS: &[(&str, &str)] = &[
     ("apps", "v1"),
+    ("batch", "v1"),
     ("events.k8s.io", "v1"),
     ("rbac.authorization.k8s.io", "v1"),
 ];

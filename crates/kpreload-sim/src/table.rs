@@ -56,6 +56,24 @@ fn columns(kind: &str) -> Vec<Column> {
             col("Images", "string", 1),
             col("Selector", "string", 1),
         ],
+        // The API server's printers (pkg/printers/internalversion).
+        "CronJob" => vec![
+            col("Name", "string", 0),
+            col("Schedule", "string", 0),
+            col("Timezone", "string", 0),
+            col("Suspend", "boolean", 0),
+            col("Active", "integer", 0),
+            col("Last Schedule", "string", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
+        ],
+        "ServiceAccount" => vec![
+            col("Name", "string", 0),
+            col("Secrets", "string", 0),
+            col("Age", "string", 0),
+        ],
         "Secret" => vec![
             col("Name", "string", 0),
             col("Type", "string", 0),
@@ -211,6 +229,44 @@ fn cells(kind: &str, o: &Value, now: i64) -> Vec<Value> {
                 json!("<none>"),
             ]
         }
+        "CronJob" => {
+            let spec = &o["spec"];
+            let pod = &spec["jobTemplate"]["spec"]["template"]["spec"];
+            let list = |field: &str| -> String {
+                let all: Vec<String> = pod["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| s(&c[field]))
+                    .collect();
+                all.join(",")
+            };
+            vec![
+                json!(name),
+                json!(s(&spec["schedule"])),
+                json!(or_none(s(&spec["timeZone"]))),
+                // printBoolPtr: the words, as the API server's printer writes them.
+                json!(match spec["suspend"].as_bool() {
+                    Some(true) => "True",
+                    Some(false) => "False",
+                    None => "<unset>",
+                }),
+                json!(o["status"]["active"].as_array().map_or(0, Vec::len)),
+                json!(match parse_time(&o["status"]["lastScheduleTime"]) {
+                    Some(t) => human_duration(now - t),
+                    None => "<none>".to_string(),
+                }),
+                json!(age),
+                json!(list("name")),
+                json!(list("image")),
+                json!("<none>"),
+            ]
+        }
+        "ServiceAccount" => vec![
+            json!(name),
+            json!(o["secrets"].as_array().map_or(0, Vec::len).to_string()),
+            json!(age),
+        ],
         "Secret" => {
             let data = o["data"].as_object().map_or(0, |d| d.len())
                 + o["stringData"].as_object().map_or(0, |d| d.len());
