@@ -26,6 +26,15 @@ const READER: &str = "kpreload-sim:reader";
 /// (in a cluster, the token mounted in the CronJob's pod).
 const CLEANUP_ACCOUNT: &str = "system:serviceaccount:kube-system:kpreload-cleanup-web";
 const CLEANUP: &str = "kpreload-sim:system:serviceaccount:kube-system:kpreload-cleanup-web";
+/// What that CronJob's pod runs.
+const CLEANUP_ARGS: [&str; 6] = [
+    "cleanup",
+    "--yes",
+    "--namespace",
+    NAMESPACE,
+    "--pool",
+    "web",
+];
 
 /// The demo's cluster with two users besides the administrator, at 20 times its speed.
 fn start() -> (Cluster, tempfile::TempDir) {
@@ -754,15 +763,7 @@ fn the_rendered_cronjob_is_accepted_and_its_account_may_clean_and_nothing_more()
     );
     wait_for_preloaders(&cluster);
     // What the CronJob's pod runs, as its account: the web pool's old versions go.
-    let args = [
-        "cleanup",
-        "--yes",
-        "--namespace",
-        NAMESPACE,
-        "--pool",
-        "web",
-    ];
-    let cleanup = kpreload_as(&cluster, CLEANUP, &args);
+    let cleanup = kpreload_as(&cluster, CLEANUP, &CLEANUP_ARGS);
     assert!(cleanup.ok, "{}", cleanup.said);
     assert!(
         cleanup.said.contains("Removed 7 images"),
@@ -828,15 +829,7 @@ fn each_rule_of_the_cronjobs_roles_is_needed_by_its_cleanup() {
         };
         grant(&kubectl, &without(&yaml, kind, resource, verb));
         wait_for_preloaders(&cluster);
-        let args = [
-            "cleanup",
-            "--yes",
-            "--namespace",
-            NAMESPACE,
-            "--pool",
-            "web",
-        ];
-        let o = kpreload_as(&cluster, CLEANUP, &args);
+        let o = kpreload_as(&cluster, CLEANUP, &CLEANUP_ARGS);
         // Without it the cleanup fails or says what was refused (the audit Event: it
         // cleans and says so); it never goes on as if nothing were missing.
         let said_refused = o.said.contains(resource.as_str())

@@ -274,23 +274,13 @@ fn failures<'a>(app: &App, width: usize) -> Option<Section<'a>> {
     let node_room = (width / 4).max(12);
     // The kubelet's words whole, wrapped under their lead: their end says why.
     let item = |lead: String, text: &str| -> Vec<Line<'a>> {
-        let indent = lead.chars().count();
-        let room = width.saturating_sub(indent).max(20);
-        fit::wrap(text, room)
-            .into_iter()
-            .enumerate()
-            .map(|(k, part)| {
-                let lead = if k == 0 {
-                    lead.clone()
-                } else {
-                    " ".repeat(indent)
-                };
-                Line::from(vec![
-                    Span::styled(lead, Style::new().fg(t.dim)),
-                    Span::styled(part, Style::new().fg(t.fail)),
-                ])
-            })
-            .collect()
+        hanging(
+            lead,
+            text,
+            width,
+            Style::new().fg(t.dim),
+            Style::new().fg(t.fail),
+        )
     };
     let mut items: Vec<Vec<Line>> = said
         .iter()
@@ -356,28 +346,13 @@ fn findings<'a>(app: &App, width: usize) -> Option<Section<'a>> {
                 f.severity.word(),
                 fit::end(&place(f), place_width)
             );
-            let indent = lead.chars().count();
             let colour = if f.severity == Severity::Critical {
                 t.fail
             } else {
                 t.busy
             };
             let text = format!("{} ({})", f.message, f.nodes_text());
-            fit::wrap(&text, width.saturating_sub(indent).max(20))
-                .into_iter()
-                .enumerate()
-                .map(|(k, part)| {
-                    let lead = if k == 0 {
-                        lead.clone()
-                    } else {
-                        " ".repeat(indent)
-                    };
-                    Line::from(vec![
-                        Span::styled(lead, Style::new().fg(colour)),
-                        Span::raw(part),
-                    ])
-                })
-                .collect()
+            hanging(lead, &text, width, Style::new().fg(colour), Style::new())
         })
         .collect();
     let key = app
@@ -391,4 +366,30 @@ fn findings<'a>(app: &App, width: usize) -> Option<Section<'a>> {
         items,
         keep_end: false,
     })
+}
+
+/// `text` wrapped in `width` under its `lead`, the later lines indented as far as the lead.
+fn hanging<'a>(
+    lead: String,
+    text: &str,
+    width: usize,
+    lead_style: Style,
+    style: Style,
+) -> Vec<Line<'a>> {
+    let indent = lead.chars().count();
+    fit::wrap(text, width.saturating_sub(indent).max(20))
+        .into_iter()
+        .enumerate()
+        .map(|(k, part)| {
+            let lead = if k == 0 {
+                lead.clone()
+            } else {
+                " ".repeat(indent)
+            };
+            Line::from(vec![
+                Span::styled(lead, lead_style),
+                Span::styled(part, style),
+            ])
+        })
+        .collect()
 }
