@@ -199,9 +199,13 @@ async fn connect_demo(_: &Target) -> anyhow::Result<Connection> {
 fn kubeconfig_problem(e: &KubeconfigError, path: Option<&Path>) -> anyhow::Error {
     let place = path.map_or_else(|| "the kubeconfig".to_string(), |p| p.display().to_string());
     match e {
-        KubeconfigError::FindPath => anyhow::anyhow!(
+        // A build without the simulator (the container image's) has no demo to offer.
+        KubeconfigError::FindPath if cfg!(feature = "demo") => anyhow::anyhow!(
             "no kubeconfig found: pass --kubeconfig FILE or set KUBECONFIG (or try `kpreload demo`)"
         ),
+        KubeconfigError::FindPath => {
+            anyhow::anyhow!("no kubeconfig found: pass --kubeconfig FILE or set KUBECONFIG")
+        }
         KubeconfigError::ReadConfig(io, p) => anyhow::anyhow!(
             "cannot read the kubeconfig {}: {}",
             p.display(),
