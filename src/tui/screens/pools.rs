@@ -330,6 +330,19 @@ fn uncovered_text(node_pools: &[crate::core::nodepools::NodePool]) -> Option<Str
     ))
 }
 
+/// A node pool label's provider, as operators call it (`eks` for
+/// `eks.amazonaws.com/nodegroup`); another label as it is.
+fn short_source(label: &str) -> &str {
+    match label {
+        "cloud.google.com/gke-nodepool" => "gke",
+        "eks.amazonaws.com/nodegroup" => "eks",
+        "karpenter.sh/nodepool" => "karpenter",
+        "kubernetes.azure.com/agentpool" | "agentpool" => "aks",
+        "kops.k8s.io/instancegroup" => "kops",
+        other => other,
+    }
+}
+
 /// One row of the list: a pool, a node pool, or a node in neither.
 fn table_row<'a>(app: &'a App, row: &super::Row, trend: bool) -> Option<Row<'a>> {
     let t = &app.config.theme;
@@ -387,7 +400,9 @@ fn table_row<'a>(app: &'a App, row: &super::Row, trend: bool) -> Option<Row<'a>>
                         .join(", ")
                 ))
             };
-            let mut about = np.source.clone();
+            // The provider's short name for the label (the node pool's screen shows it
+            // whole): the taints beside it then fit where the row has room.
+            let mut about = short_source(&np.source).to_string();
             if !np.taints.is_empty() {
                 about.push_str(&format!(" · taint {}", super::nodepool::taints_text(np)));
             }
