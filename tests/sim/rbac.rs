@@ -698,17 +698,20 @@ fn each_printed_verb_is_needed_and_its_absence_is_named() {
     }
 }
 
+/// `kpreload render -f config/pools.yaml --cronjob` with `extra`.
+fn render_cronjob(extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["render", "-f", "config/pools.yaml", "--cronjob"];
+    args.extend_from_slice(extra);
+    support::kpreload(&args)
+}
+
 #[test]
 fn the_rendered_cronjob_is_accepted_and_its_account_may_clean_and_nothing_more() {
     let (cluster, _dir) = start();
     let Some(kubectl) = Kubectl::new(&cluster) else {
         return;
     };
-    let rendered = support::kpreload(&[
-        "render",
-        "-f",
-        "config/pools.yaml",
-        "--cronjob",
+    let rendered = render_cronjob(&[
         "--image",
         "registry.local:5000/kpreload:0.1.0",
         "--pool",
@@ -790,16 +793,7 @@ fn the_rendered_cronjob_is_accepted_and_its_account_may_clean_and_nothing_more()
     let delete = delete_as(&cluster, CLEANUP, "image-preloader-web");
     assert!(!delete.ok, "{}", delete.said);
     // A schedule that is not cron is said before anything is printed.
-    let bad = support::kpreload(&[
-        "render",
-        "-f",
-        "config/pools.yaml",
-        "--cronjob",
-        "--image",
-        "x",
-        "--schedule",
-        "daily",
-    ]);
+    let bad = render_cronjob(&["--image", "x", "--schedule", "daily"]);
     assert!(!bad.status.success() && bad.stdout.is_empty(), "{bad:?}");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a cron schedule"));
 }
@@ -807,16 +801,7 @@ fn the_rendered_cronjob_is_accepted_and_its_account_may_clean_and_nothing_more()
 #[test]
 fn each_rule_of_the_cronjobs_roles_is_needed_by_its_cleanup() {
     let yaml = {
-        let out = support::kpreload(&[
-            "render",
-            "-f",
-            "config/pools.yaml",
-            "--cronjob",
-            "--image",
-            "x",
-            "--pool",
-            "web",
-        ]);
+        let out = render_cronjob(&["--image", "x", "--pool", "web"]);
         assert!(out.status.success(), "{out:?}");
         String::from_utf8(out.stdout).unwrap()
     };
