@@ -197,20 +197,17 @@ pub enum Command {
         shards: Option<usize>,
         /// Print the scheduled cleanup instead: a CronJob running `kpreload cleanup --yes`
         /// in the pools file's namespace (only --pool's nodes, with --pool), its
-        /// ServiceAccount and exactly the RBAC cleanup needs.
-        #[arg(long, requires = "image")]
+        /// ServiceAccount and exactly the RBAC cleanup needs. The file's `cleanup:` section
+        /// gives the image, schedule and pool the flags do not.
+        #[arg(long)]
         cronjob: bool,
         /// With --cronjob: the image holding the kpreload binary (the Containerfile builds it).
         #[arg(long, value_name = "IMAGE", requires = "cronjob")]
         image: Option<String>,
-        /// With --cronjob: when it runs, in cron's five fields or as @daily, @hourly, ….
-        #[arg(
-            long,
-            value_name = "CRON",
-            default_value = "0 3 * * *",
-            requires = "cronjob"
-        )]
-        schedule: String,
+        /// With --cronjob: when it runs, in cron's five fields or as @daily, @hourly, …
+        /// (default: the file's cleanup.schedule, else "0 3 * * *").
+        #[arg(long, value_name = "CRON", requires = "cronjob")]
+        schedule: Option<String>,
     },
     /// Apply every pool's preloader DaemonSet server-side (field manager kpreload).
     ///
@@ -444,12 +441,18 @@ pub fn main() -> ExitCode {
                     .select(Some(p), &file.display().to_string())
                     .map_err(|e| anyhow::anyhow!(e))?;
             }
-            let text = commands::cronjob::render(&commands::cronjob::CronJobOptions {
-                namespace: &pools.namespace,
-                image: image.as_deref().unwrap_or_default(),
-                schedule,
-                pool: pool.as_deref(),
-            })?;
+            let Some(options) = commands::cronjob::of_file(
+                &pools,
+                image.as_deref(),
+                schedule.as_deref(),
+                pool.as_deref(),
+            ) else {
+                anyhow::bail!(
+                    "render --cronjob needs the image holding the kpreload binary: give --image IMAGE, or image: in the cleanup: section of {}",
+                    file.display()
+                );
+            };
+            let text = commands::cronjob::render(&options)?;
             let stdout = io::stdout();
             let mut out = stdout.lock();
             out.write_all(text.as_bytes())?;

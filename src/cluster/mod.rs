@@ -5,6 +5,7 @@ pub mod apply;
 pub mod kubelet;
 pub mod pulls;
 pub mod removal;
+pub mod scheduled;
 pub mod starts;
 pub mod trim;
 pub mod watch;

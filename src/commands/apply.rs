@@ -55,6 +55,11 @@ pub async fn run(
     let selected = pools
         .select(only, &file.display().to_string())
         .map_err(|e| anyhow::anyhow!(e))?;
+    // The file's scheduled cleanup, with the whole file only: `--pool` applies one pool.
+    let scheduled = match (only, super::cronjob::of_file(&pools, None, None, None)) {
+        (None, Some(o)) => super::cronjob::objects(&super::cronjob::render(&o)?),
+        _ => Vec::new(),
+    };
     let connection = connect(target).await?;
     connection.demo_registry(registry);
     let client = &connection.client;
@@ -155,6 +160,11 @@ pub async fn run(
             problems.push(describe(&name, &e));
         }
         live.push(now.unwrap_or_default());
+    }
+    for o in &scheduled {
+        if let Err(e) = crate::cluster::scheduled::apply(client, o, true).await {
+            problems.push(e);
+        }
     }
     if !problems.is_empty() {
         bail!(
@@ -269,6 +279,70 @@ pub async fn run(
             out,
             "daemonset.apps/{name} deleted (its pool is now split differently)"
         )?;
+    }
+    apply_scheduled(client, &pools, file, only, &scheduled, dry_run, out).await
+}
+
+/// The scheduled cleanup's objects, once every preloader is in (they were dry-run with
+/// them); and a word on a scheduled cleanup the file no longer asks for.
+async fn apply_scheduled(
+    client: &kube::Client,
+    pools: &PoolsFile,
+    file: &Path,
+    only: Option<&str>,
+    scheduled: &[serde_json::Value],
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    use crate::cluster::scheduled;
+    if only.is_some() {
+        if pools.cleanup.is_some() {
+            writeln!(
+                out,
+                "(the scheduled cleanup in {} is applied with the whole file, not with --pool)",
+                file.display()
+            )?;
+        }
+        return Ok(());
+    }
+    for o in scheduled {
+        let outcome = scheduled::apply(client, o, dry_run).await.map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (every preloader was applied; the scheduled cleanup was not complete)"
+            )
+        })?;
+        writeln!(
+            out,
+            "{} {}{}",
+            scheduled::title(o),
+            outcome.word(),
+            if dry_run { " (server dry run)" } else { "" }
+        )?;
+    }
+    let applied: Vec<&str> = scheduled
+        .iter()
+        .filter(|o| o["kind"] == "CronJob")
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    for name in scheduled::cronjobs(client, &pools.namespace)
+        .await
+        .unwrap_or_default()
+    {
+        if !applied.contains(&name.as_str()) {
+            writeln!(
+                out,
+                "cronjob.batch/{name} stays: {}; `kubectl delete cronjob -n {} {name}` stops it",
+                match &pools.cleanup {
+                    None => format!("{} has no cleanup: section", file.display()),
+                    Some(_) => format!(
+                        "the cleanup: section of {} makes {} instead",
+                        file.display(),
+                        applied.join(", ")
+                    ),
+                },
+                pools.namespace
+            )?;
+        }
     }
     Ok(())
 }

@@ -24,24 +24,38 @@ pub fn name(pool: Option<&str>) -> String {
     }
 }
 
-/// The CronJob's schedule must be cron's five fields (`0 3 * * *`) or a macro (`@daily`):
-/// said here rather than by the API server after the other objects were applied.
 fn check_schedule(schedule: &str) -> Result<()> {
-    let s = schedule.trim();
-    let fields = s.split_whitespace().count();
-    let ok = if s.starts_with('@') {
-        fields == 1
-    } else {
-        fields == 5
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || " */,-?".contains(c))
-    };
-    if !ok {
-        bail!(
-            "--schedule {schedule:?} is not a cron schedule: give five fields, minute hour day-of-month month day-of-week (\"0 3 * * *\" is 3 AM daily), or @daily, @hourly, @weekly"
-        );
+    match crate::core::pools::cron_problem(schedule) {
+        Some(p) => bail!("--schedule {p}"),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The scheduled cleanup of a pools file: its `cleanup:` section, with what the command line
+/// gives over it. None when neither says which image runs it.
+pub fn of_file<'a>(
+    pools: &'a crate::core::pools::PoolsFile,
+    image: Option<&'a str>,
+    schedule: Option<&'a str>,
+    pool: Option<&'a str>,
+) -> Option<CronJobOptions<'a>> {
+    let section = pools.cleanup.as_ref();
+    Some(CronJobOptions {
+        namespace: &pools.namespace,
+        image: image.or(section.map(|c| c.image.as_str()))?,
+        schedule: schedule
+            .or(section.map(|c| c.schedule.as_str()))
+            .unwrap_or(crate::core::pools::DEFAULT_CLEANUP_SCHEDULE),
+        pool: pool.or(section.and_then(|c| c.pool.as_deref())),
+    })
+}
+
+/// The rendered objects, one JSON value each, in the order they are applied (the account and
+/// its permissions before the CronJob that runs as it).
+pub fn objects(text: &str) -> Vec<serde_json::Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("kpreload's own YAML parses"))
+        .collect()
 }
 
 /// `s` as a YAML scalar that reads back as this very string.

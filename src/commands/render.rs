@@ -1,4 +1,5 @@
-//! `kpreload render`: the pools file's preloader DaemonSets as YAML.
+//! `kpreload render`: the pools file's preloader DaemonSets as YAML, and with the whole file,
+//! the scheduled cleanup its `cleanup:` section asks for (see `cronjob`).
 //!
 //! A pool split over shards (`shards:` in the file, or `--shards K`) has its images balanced
 //! by size; the sizes are those the cluster's nodes report, when a cluster can be reached
@@ -99,7 +100,15 @@ pub fn run(target: &Target, options: &RenderOptions, out: &mut dyn Write) -> Res
             unknown.join(", ")
         );
     }
-    out.write_all(to_yaml(&daemonsets).as_bytes())?;
+    let mut yaml = to_yaml(&daemonsets);
+    // The whole file's rendering holds its scheduled cleanup too, as `apply` applies it.
+    if options.pool.is_none()
+        && let Some(cleanup) = super::cronjob::of_file(&pools, None, None, None)
+    {
+        yaml.push_str("---\n");
+        yaml.push_str(&super::cronjob::render(&cleanup)?);
+    }
+    out.write_all(yaml.as_bytes())?;
     Ok(())
 }
 

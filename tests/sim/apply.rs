@@ -458,3 +458,212 @@ fn a_preloader_whose_status_moved_is_deleted_and_one_whose_spec_changed_is_kept(
         assert!(api.get_opt("image-preloader-ml").await.unwrap().is_some());
     });
 }
+
+/// config/pools.yaml with a `cleanup:` section, in a file of its own.
+fn with_cleanup(dir: &std::path::Path, name: &str, schedule: &str, extra_web: &str) -> String {
+    let text = std::fs::read_to_string("config/pools.yaml").unwrap();
+    let text = text.replace(
+        "      - redis:7-alpine\n",
+        &format!("      - redis:7-alpine\n{extra_web}"),
+    );
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("{text}\ncleanup:\n  schedule: \"{schedule}\"\n  image: registry.local:5000/kpreload:0.1.0\n"),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn apply_file(cluster: &Cluster, file: &str, extra: &[&str]) -> (bool, String, String) {
+    let kc = cluster.kubeconfig.display().to_string();
+    let mut args = vec!["--kubeconfig", kc.as_str(), "apply", "-f", file];
+    args.extend_from_slice(extra);
+    let o = support::kpreload(&args);
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+const SCHEDULED: [&str; 6] = [
+    "serviceaccount/kpreload-cleanup",
+    "clusterrole.rbac.authorization.k8s.io/kpreload-cleanup",
+    "clusterrolebinding.rbac.authorization.k8s.io/kpreload-cleanup",
+    "role.rbac.authorization.k8s.io/kpreload-cleanup",
+    "rolebinding.rbac.authorization.k8s.io/kpreload-cleanup",
+    "cronjob.batch/kpreload-cleanup",
+];
+
+/// The lines apply prints for the scheduled cleanup's objects, each with `word`.
+fn scheduled_lines(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter(|l| SCHEDULED.iter().any(|s| l.starts_with(&format!("{s} "))))
+        .collect()
+}
+
+#[test]
+fn the_files_cleanup_section_is_applied_with_the_preloaders_and_a_conflict_stops_both() {
+    let cluster = Cluster::start("tests/fixtures/scenarios/pools.yaml");
+    let Some(kubectl) = support::Kubectl::new(&cluster) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = with_cleanup(dir.path(), "pools.yaml", "0 4 * * *", "");
+    let cronjobs = || kubectl.ok(&["get", "cronjobs", "-n", "kube-system", "-o", "name"]);
+
+    let (ok, out, err) = apply_file(&cluster, &file, &["--dry-run"]);
+    assert!(ok, "{err}");
+    let expect =
+        |word: &str| -> Vec<String> { SCHEDULED.iter().map(|s| format!("{s} {word}")).collect() };
+    assert_eq!(
+        scheduled_lines(&out),
+        expect("created (server dry run)"),
+        "{out}"
+    );
+    assert_eq!(cronjobs(), "", "a dry run creates nothing");
+
+    let (ok, out, err) = apply_file(&cluster, &file, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(scheduled_lines(&out), expect("created"), "{out}");
+    // The DaemonSets first, then the account and its permissions, then what runs as it.
+    assert!(out.starts_with("daemonset.apps/"), "{out}");
+    let got = kubectl.ok(&[
+        "get",
+        "cronjob",
+        "-n",
+        "kube-system",
+        "kpreload-cleanup",
+        "-o",
+        "jsonpath={.spec.schedule}|{.spec.jobTemplate.spec.template.spec.containers[0].args}|{.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}",
+    ]);
+    assert_eq!(
+        got,
+        r#"0 4 * * *|["cleanup","--yes","--namespace","kube-system"]|kpreload Apply"#
+    );
+    let (ok, out, err) = apply_file(&cluster, &file, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(scheduled_lines(&out), expect("unchanged"), "{out}");
+
+    // The file's schedule moves: only the CronJob is configured.
+    let file = with_cleanup(dir.path(), "pools.yaml", "30 4 * * *", "");
+    let (ok, out, err) = apply_file(&cluster, &file, &[]);
+    assert!(ok, "{err}");
+    let mut want = expect("unchanged");
+    want[5] = "cronjob.batch/kpreload-cleanup configured".into();
+    assert_eq!(scheduled_lines(&out), want, "{out}");
+
+    // Someone sets the schedule by hand. The next apply changes it and adds an image to
+    // web: the conflict is said with who set what, and nothing is applied, web included.
+    kubectl.ok(&[
+        "patch",
+        "cronjob",
+        "-n",
+        "kube-system",
+        "kpreload-cleanup",
+        "--type",
+        "merge",
+        "--field-manager",
+        "night-shift",
+        "-p",
+        r#"{"spec":{"schedule":"0 1 * * *"}}"#,
+    ]);
+    let file = with_cleanup(
+        dir.path(),
+        "pools.yaml",
+        "0 5 * * *",
+        "      - memcached:1.6\n",
+    );
+    let (ok, out, err) = apply_file(&cluster, &file, &[]);
+    assert!(!ok, "{out}");
+    assert!(err.starts_with("kpreload: nothing was applied:"), "{err}");
+    assert!(
+        err.contains(
+            "cronjob.batch/kpreload-cleanup has fields that night-shift set (.spec.schedule)"
+        ),
+        "{err}"
+    );
+    let web = kubectl.ok(&[
+        "get",
+        "daemonset",
+        "-n",
+        "kube-system",
+        "image-preloader-web",
+        "-o",
+        "jsonpath={.spec.template.spec.initContainers[*].image}",
+    ]);
+    assert!(
+        !web.contains("memcached"),
+        "web was applied beside a conflict: {web}"
+    );
+
+    // `--pool` applies one pool's preloaders and says the scheduled cleanup waits for the
+    // whole file; a file without the section leaves the CronJob and says how to stop it.
+    let (ok, out, err) = apply_file(&cluster, "config/pools.yaml", &["--pool", "web"]);
+    assert!(ok, "{err}");
+    assert!(scheduled_lines(&out).is_empty(), "{out}");
+    let (ok, out, err) = apply_file(&cluster, "config/pools.yaml", &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("cronjob.batch/kpreload-cleanup stays: config/pools.yaml has no cleanup: section; `kubectl delete cronjob -n kube-system kpreload-cleanup` stops it"),
+        "{out}"
+    );
+    assert_eq!(cronjobs().trim(), "cronjob.batch/kpreload-cleanup");
+}
+
+#[test]
+fn render_prints_the_files_scheduled_cleanup_with_the_whole_file_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = with_cleanup(dir.path(), "pools.yaml", "@daily", "");
+    let kinds = |args: &[&str]| -> Vec<String> {
+        let o = support::kpreload(args);
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("kind: "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        kinds(&["render", "-f", &file]),
+        [
+            "DaemonSet",
+            "DaemonSet",
+            "DaemonSet",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "CronJob"
+        ]
+    );
+    assert_eq!(
+        kinds(&["render", "-f", &file, "--pool", "web"]),
+        ["DaemonSet"]
+    );
+    // --cronjob takes the image and schedule from the section, and the flags over it.
+    let o = support::kpreload(&[
+        "render",
+        "-f",
+        &file,
+        "--cronjob",
+        "--schedule",
+        "0 2 * * *",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("schedule: \"0 2 * * *\""), "{text}");
+    assert!(
+        text.contains("image: \"registry.local:5000/kpreload:0.1.0\""),
+        "{text}"
+    );
+    // Without the section, the image must be given.
+    let o = support::kpreload(&["render", "-f", "config/pools.yaml", "--cronjob"]);
+    assert!(!o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "kpreload: render --cronjob needs the image holding the kpreload binary: give --image IMAGE, or image: in the cleanup: section of config/pools.yaml."
+    );
+}

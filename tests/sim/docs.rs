@@ -233,6 +233,18 @@ fn the_shipped_pools_file_and_scenarios_follow_their_schemas() {
     let mut unknown = yaml_documents(&root().join("config/pools.yaml")).remove(0);
     unknown["pools"][0]["imagez"] = Value::Array(Vec::new());
     assert!(!pools.is_valid(&unknown), "an unknown field is refused");
+    // The scheduled cleanup's section: what the parser takes, the schema takes; its rules
+    // are the file's, so a keep of its own is refused by both.
+    let mut scheduled = yaml_documents(&root().join("config/pools.yaml")).remove(0);
+    scheduled["cleanup"] =
+        serde_json::json!({"schedule": "0 3 * * *", "image": "r.example/kpreload:0.1.0"});
+    assert_valid(&pools, "a cleanup section", &scheduled);
+    let yaml = serde_yaml::to_string(&scheduled).unwrap();
+    kpreload::core::pools::PoolsFile::parse(&yaml, "cleanup.yaml").unwrap();
+    scheduled["cleanup"]["keep"] = Value::from(3);
+    assert!(!pools.is_valid(&scheduled), "cleanup.keep is refused");
+    let yaml = serde_yaml::to_string(&scheduled).unwrap();
+    assert!(kpreload::core::pools::PoolsFile::parse(&yaml, "cleanup.yaml").is_err());
 
     let scenario = schema("scenario.schema.json");
     let mut simulations = 0;

@@ -427,6 +427,7 @@ pub fn desired(live: Option<&DaemonSet>, pool: &Pool, namespace: &str) -> Desire
         protect: DEFAULT_PROTECT.iter().map(|p| p.to_string()).collect(),
         helper_image: helper,
         pools: vec![pool.clone()],
+        cleanup: None,
     };
     let daemonset = render_pool(&file, pool);
     let replaces = live

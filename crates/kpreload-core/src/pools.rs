@@ -6,6 +6,9 @@
 //! protect: ["registry.k8s.io/*"]    # never removed (default registry.k8s.io/*)
 //! helperImage: busybox:1.37.0-musl  # a static busybox: the no-op and the cleanup container
 //! pullSecrets: [regcred]            # the pods' imagePullSecrets, for pools that name none
+//! cleanup:                          # the scheduled cleanup in the cluster (a CronJob)
+//!   schedule: "0 3 * * *"
+//!   image: registry.example.com/kpreload:0.1.0
 //! pools:
 //!   - name: ml
 //!     nodeSelector: { matchLabels: { workload-type: ml } }
@@ -79,6 +82,42 @@ pub struct PoolsFile {
     pub protect: Vec<String>,
     pub helper_image: ImageRef,
     pub pools: Vec<Pool>,
+    /// The scheduled cleanup in the cluster, when the file asks for one.
+    pub cleanup: Option<Cleanup>,
+}
+
+/// The file's `cleanup:` section: a CronJob running `kpreload cleanup --yes` on a schedule.
+/// What it keeps and protects is the file's own `keep` and `protect` (and each pool's),
+/// the same rules `kpreload plan` previews: the section has no rules of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cleanup {
+    /// Cron's five fields, or a macro (`@daily`).
+    pub schedule: String,
+    /// The image holding the kpreload binary.
+    pub image: String,
+    /// Only this pool's nodes (else every pool's).
+    pub pool: Option<String>,
+}
+
+/// The schedule when neither the file nor `--schedule` gives one: 3 AM daily.
+pub const DEFAULT_CLEANUP_SCHEDULE: &str = "0 3 * * *";
+
+/// Why `schedule` is not one cron takes: five fields (minute hour day-of-month month
+/// day-of-week) or a single macro. Said before anything is applied, rather than by the API
+/// server halfway.
+pub fn cron_problem(schedule: &str) -> Option<String> {
+    let s = schedule.trim();
+    let fields = s.split_whitespace().count();
+    let ok = if s.starts_with('@') {
+        fields == 1
+    } else {
+        fields == 5
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || " */,-?".contains(c))
+    };
+    (!ok).then(|| format!(
+        "{schedule:?} is not a cron schedule: give five fields, minute hour day-of-month month day-of-week (\"0 3 * * *\" is 3 AM daily), or @daily, @hourly, @weekly"
+    ))
 }
 
 /// A pools file that could not be read, with where and why.
@@ -181,6 +220,10 @@ fn yaml_error(file: &str, e: &serde_yaml::Error) -> PoolsError {
             "a requirement with key, operator and values",
         ),
         (
+            "struct RawCleanup",
+            "the scheduled cleanup: a mapping with schedule, image and pool",
+        ),
+        (
             "struct RawToleration",
             "a toleration with key, operator, value and effect",
         ),
@@ -232,6 +275,77 @@ struct RawFile {
     helper_image: Option<String>,
     pull_secrets: Option<Vec<String>>,
     pools: Vec<RawPool>,
+    cleanup: Option<RawCleanup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawCleanup {
+    schedule: Option<String>,
+    image: Option<String>,
+    pool: Option<String>,
+    // Not the section's: said in words rather than as an unknown field.
+    keep: Option<serde_yaml::Value>,
+    protect: Option<serde_yaml::Value>,
+}
+
+impl RawCleanup {
+    fn check(self, pools: &[Pool]) -> Result<Cleanup, Fault> {
+        for (field, given) in [
+            ("keep", self.keep.is_some()),
+            ("protect", self.protect.is_some()),
+        ] {
+            if given {
+                return Err(fault(
+                    format!("cleanup.{field}"),
+                    format!(
+                        "the scheduled cleanup keeps and protects what the file says at its top and for each pool, as `kpreload plan` shows; move {field} there"
+                    ),
+                ));
+            }
+        }
+        let schedule = self
+            .schedule
+            .unwrap_or_else(|| DEFAULT_CLEANUP_SCHEDULE.to_string());
+        if let Some(p) = cron_problem(&schedule) {
+            return Err(fault("cleanup.schedule", p));
+        }
+        let Some(image) = self.image else {
+            return Err(fault(
+                "cleanup",
+                "the scheduled cleanup needs `image:`, the image holding the kpreload binary (the Containerfile builds it)",
+            ));
+        };
+        check_image(&image, "cleanup.image")?;
+        if let Some(p) = &self.pool
+            && !pools.iter().any(|x| &x.name == p)
+        {
+            let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+            return Err(fault(
+                "cleanup.pool",
+                format!(
+                    "the file has no pool named \"{p}\"; its pools are {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        // The CronJob's name (kpreload-cleanup-POOL) leaves 11 characters for its Jobs'.
+        if let Some(p) = &self.pool
+            && "kpreload-cleanup-".len() + p.len() > 52
+        {
+            return Err(fault(
+                "cleanup.pool",
+                format!(
+                    "the CronJob for the pool \"{p}\" would be named kpreload-cleanup-{p}, longer than Kubernetes allows (52); leave pool out to clean every pool"
+                ),
+            ));
+        }
+        Ok(Cleanup {
+            schedule: schedule.trim().to_string(),
+            image: image.trim().to_string(),
+            pool: self.pool,
+        })
+    }
 }
 
 impl RawFile {
@@ -281,12 +395,17 @@ impl RawFile {
             }
             pools.push(pool);
         }
+        let cleanup = match self.cleanup {
+            Some(c) => Some(c.check(&pools)?),
+            None => None,
+        };
         Ok(PoolsFile {
             namespace,
             keep,
             protect,
             helper_image,
             pools,
+            cleanup,
         })
     }
 }
@@ -583,5 +702,42 @@ mod tests {
             e.to_string(),
             "p.yaml:5:9: pools[0].images[1]: the repository \"Nginx\" has uppercase letters; repository names must be lowercase"
         );
+    }
+
+    #[test]
+    fn the_cleanup_section_is_checked_where_it_is_written() {
+        let base = "pools:\n  - name: web\n    images: [nginx:1.25]\n";
+        let parse =
+            |cleanup: &str| PoolsFile::parse(&format!("{base}cleanup:\n{cleanup}"), "p.yaml");
+        let ok = parse("  image: registry.local:5000/kpreload:0.1.0\n").unwrap();
+        assert_eq!(
+            ok.cleanup,
+            Some(Cleanup {
+                schedule: DEFAULT_CLEANUP_SCHEDULE.into(),
+                image: "registry.local:5000/kpreload:0.1.0".into(),
+                pool: None,
+            })
+        );
+        assert_eq!(PoolsFile::parse(base, "p.yaml").unwrap().cleanup, None);
+        let said = |cleanup: &str| parse(cleanup).unwrap_err().to_string();
+        assert_eq!(
+            said("  image: k:1\n  schedule: daily\n"),
+            "p.yaml:6:13: cleanup.schedule: \"daily\" is not a cron schedule: give five fields, minute hour day-of-month month day-of-week (\"0 3 * * *\" is 3 AM daily), or @daily, @hourly, @weekly"
+        );
+        assert!(
+            said("  image: k:1\n  keep: 3\n")
+                .starts_with("p.yaml:6:9: cleanup.keep: the scheduled cleanup keeps and protects what the file says at its top"),
+        );
+        assert!(said("  image: k:1\n  protect: [x]\n").contains("cleanup.protect:"));
+        assert_eq!(
+            said("  image: k:1\n  pool: ml\n"),
+            "p.yaml:6:9: cleanup.pool: the file has no pool named \"ml\"; its pools are web"
+        );
+        assert!(
+            said("  schedule: \"@daily\"\n")
+                .contains("cleanup: the scheduled cleanup needs `image:`")
+        );
+        assert!(said("  image: \"Bad Image\"\n").starts_with("p.yaml:5:10: cleanup.image:"));
+        assert!(said("  image: k:1\n  when: now\n").contains("unknown field `when`"));
     }
 }
