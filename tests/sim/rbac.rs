@@ -830,3 +830,120 @@ fn each_rule_of_the_cronjobs_roles_is_needed_by_its_cleanup() {
         );
     }
 }
+
+/// kpreload inside the CronJob's pod: no kubeconfig, the account's token and the cluster's CA
+/// mounted at /var/run/secrets/kubernetes.io/serviceaccount, the API server in
+/// $KUBERNETES_SERVICE_HOST and _PORT. The mount is made in a mount namespace of the test's
+/// own (`unshare -m`, as root): nothing outside it sees the files.
+#[test]
+fn inside_the_cronjobs_pod_kpreload_cleans_as_the_pods_service_account() {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    let unshare = std::process::Command::new("unshare")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !root || !unshare {
+        support::missing(
+            "root and unshare (util-linux)",
+            "it mounts a pod's service account in a mount namespace of its own",
+        );
+        return;
+    }
+    let (cluster, dir) = start();
+    let Some(kubectl) = Kubectl::new(&cluster) else {
+        return;
+    };
+    let rendered = render_cronjob(&[
+        "--image",
+        "registry.local:5000/kpreload:0.1.0",
+        "--pool",
+        "web",
+    ]);
+    assert!(rendered.status.success(), "{rendered:?}");
+    grant(&kubectl, &String::from_utf8(rendered.stdout).unwrap());
+    wait_for_preloaders(&cluster);
+
+    // What the kubelet mounts in the pod: the account's token, the cluster's CA, the namespace.
+    let kubeconfig: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&cluster.kubeconfig).unwrap()).unwrap();
+    let ca = kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
+        .as_str()
+        .unwrap();
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(ca)
+        .unwrap();
+    let account = dir.path().join("serviceaccount");
+    std::fs::create_dir(&account).unwrap();
+    std::fs::write(account.join("token"), "t-cleanup").unwrap();
+    std::fs::write(account.join("ca.crt"), ca).unwrap();
+    std::fs::write(account.join("namespace"), NAMESPACE).unwrap();
+    let url = cluster.url();
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let in_pod = |args: &[&str]| -> Outcome {
+        let script = "mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io \
+                      && cp -r \"$1\" /run/secrets/kubernetes.io/serviceaccount \
+                      && shift && exec \"$@\"";
+        let out = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+            .arg(&account)
+            .arg("env")
+            .arg("-i")
+            .arg(format!("HOME={}", home.display()))
+            .arg("KUBERNETES_SERVICE_HOST=127.0.0.1")
+            .arg(format!("KUBERNETES_SERVICE_PORT={port}"))
+            .arg("KPRELOAD_NO_REGISTRY=1")
+            .arg(env!("CARGO_BIN_EXE_kpreload"))
+            .args(args)
+            .output()
+            .unwrap();
+        Outcome {
+            ok: out.status.success(),
+            said: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    };
+    // The CronJob's own command line cleans the web pool's old versions.
+    let cleanup = in_pod(&CLEANUP_ARGS);
+    assert!(cleanup.ok, "{}", cleanup.said);
+    assert!(
+        cleanup.said.contains("Removed 7 images"),
+        "{}",
+        cleanup.said
+    );
+    // And it is that account, not an administrator: a preloader it may not change is
+    // refused in words naming it.
+    let file = pools(dir.path(), &["busybox:1.36"], None, false);
+    let apply = in_pod(&["apply", "-f", file.to_str().unwrap(), "--pool", "web"]);
+    assert!(!apply.ok, "{}", apply.said);
+    assert!(
+        apply.said.contains(&format!(
+            "User \"{CLEANUP_ACCOUNT}\" cannot get resource \"daemonsets\""
+        )) && apply.said.contains("403 Forbidden"),
+        "{}",
+        apply.said
+    );
+    // Without the mounted token, it says what to do.
+    let outside = std::process::Command::new(env!("CARGO_BIN_EXE_kpreload"))
+        .env_clear()
+        .env("HOME", &home)
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", port)
+        .args(["status"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&outside.stderr);
+    assert!(!outside.status.success());
+    assert!(
+        said.contains("this pod's service account cannot be read"),
+        "{said}"
+    );
+}
