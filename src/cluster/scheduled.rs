@@ -96,13 +96,13 @@ pub async fn apply(
     let before = api
         .get_opt(name)
         .await
-        .map_err(|e| api_error(&e, &format!("read {title}")))?;
+        .map_err(|e| explain(&e, &title, "read"))?;
     let mut params = PatchParams::apply(MANAGER);
     params.dry_run = dry_run;
     let made = api
         .patch(name, &params, &Patch::Apply(object))
         .await
-        .map_err(|e| explain(&e, &title))?;
+        .map_err(|e| explain(&e, &title, "apply"))?;
     let made = serde_json::to_value(&made).unwrap_or_default();
     Ok(match before {
         None => Outcome::Created,
@@ -113,7 +113,16 @@ pub async fn apply(
     })
 }
 
-fn explain(e: &kube::Error, title: &str) -> String {
+fn explain(e: &kube::Error, title: &str, verb: &str) -> String {
+    // The role `kpreload rbac` prints cannot write RBAC (it would let its holder grant
+    // itself more): pointing there would not help.
+    if let kube::Error::Api(s) = e
+        && s.code == 403
+    {
+        return format!(
+            "Not allowed to {verb} {title} (403 Forbidden): the scheduled cleanup's account, roles and CronJob are a cluster administrator's to apply. Apply the file as one, or leave its cleanup: section out"
+        );
+    }
     if let kube::Error::Api(s) = e
         && s.code == 409
     {
@@ -127,7 +136,7 @@ fn explain(e: &kube::Error, title: &str) -> String {
             );
         }
     }
-    api_error(e, &format!("apply {title}"))
+    api_error(e, &format!("{verb} {title}"))
 }
 
 /// The scheduled cleanup's CronJobs in the namespace, by their labels; None when they cannot

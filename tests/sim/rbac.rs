@@ -947,3 +947,40 @@ fn inside_the_cronjobs_pod_kpreload_cleans_as_the_pods_service_account() {
         "{said}"
     );
 }
+
+/// The printed role applies preloaders but not RBAC: a file with a `cleanup:` section is
+/// refused as a whole, saying whose the scheduled cleanup is to apply.
+#[test]
+fn the_printed_role_does_not_apply_the_scheduled_cleanup_and_nothing_of_the_file_is_applied() {
+    let (cluster, dir) = start();
+    let Some(kubectl) = Kubectl::new(&cluster) else {
+        return;
+    };
+    grant(&kubectl, &printed(&[]));
+    let file = pools(dir.path(), &["busybox:1.36"], None, false);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        format!("{text}cleanup:\n  image: registry.local:5000/kpreload:0.1.0\n"),
+    )
+    .unwrap();
+    let o = kpreload_as(&cluster, FULL, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(!o.ok, "{}", o.said);
+    assert!(
+        o.said.contains("kpreload: nothing was applied:")
+            && o.said.contains("Not allowed to read serviceaccount/kpreload-cleanup (403 Forbidden): the scheduled cleanup's account, roles and CronJob are a cluster administrator's to apply"),
+        "{}",
+        o.said
+    );
+    assert!(!o.said.contains("kpreload rbac` prints"), "{}", o.said);
+    let web = kubectl.ok(&[
+        "get",
+        "daemonset",
+        "-n",
+        NAMESPACE,
+        "image-preloader-web",
+        "-o",
+        "jsonpath={.spec.template.spec.initContainers[*].image}",
+    ]);
+    assert!(!web.contains("busybox:1.36"), "{web}");
+}
