@@ -707,12 +707,8 @@ fn render_cronjob(extra: &[&str]) -> std::process::Output {
     support::kpreload(&args)
 }
 
-#[test]
-fn the_rendered_cronjob_is_accepted_and_its_account_may_clean_and_nothing_more() {
-    let (cluster, _dir) = start();
-    let Some(kubectl) = Kubectl::new(&cluster) else {
-        return;
-    };
+/// The web pool's scheduled cleanup, as YAML.
+fn web_cronjob() -> String {
     let rendered = render_cronjob(&[
         "--image",
         "registry.local:5000/kpreload:0.1.0",
@@ -720,7 +716,16 @@ fn the_rendered_cronjob_is_accepted_and_its_account_may_clean_and_nothing_more()
         "web",
     ]);
     assert!(rendered.status.success(), "{rendered:?}");
-    let yaml = String::from_utf8(rendered.stdout).unwrap();
+    String::from_utf8(rendered.stdout).unwrap()
+}
+
+#[test]
+fn the_rendered_cronjob_is_accepted_and_its_account_may_clean_and_nothing_more() {
+    let (cluster, _dir) = start();
+    let Some(kubectl) = Kubectl::new(&cluster) else {
+        return;
+    };
+    let yaml = web_cronjob();
     // The server's own validation (schema, strict fields, the CronJob's rules) accepts it.
     let dry = kubectl.ok_with_input(
         &["apply", "--server-side", "--dry-run=server", "-f", "-"],
@@ -856,14 +861,7 @@ fn inside_the_cronjobs_pod_kpreload_cleans_as_the_pods_service_account() {
     let Some(kubectl) = Kubectl::new(&cluster) else {
         return;
     };
-    let rendered = render_cronjob(&[
-        "--image",
-        "registry.local:5000/kpreload:0.1.0",
-        "--pool",
-        "web",
-    ]);
-    assert!(rendered.status.success(), "{rendered:?}");
-    grant(&kubectl, &String::from_utf8(rendered.stdout).unwrap());
+    grant(&kubectl, &web_cronjob());
     wait_for_preloaders(&cluster);
 
     // What the kubelet mounts in the pod: the account's token, the cluster's CA, the namespace.
