@@ -188,3 +188,137 @@ fn the_same_seed_tells_the_same_story() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("use it with `kpreload demo` or --demo"));
 }
+
+/// The placeholder `tests/package` fills with the release archive's sha256.
+const SHA256_PLACEHOLDER: &str = "SHA256_OF_THE_ARCHIVE";
+
+/// docs/krew/preload.yaml holds what krew's own validation asks of a manifest (krew's
+/// `ValidatePlugin`), and installs as krew installs it: the archive's sha256, its `files`
+/// copied, `bin` linked as `kubectl-preload`; then real kubectl runs it.
+#[test]
+fn the_krew_manifest_is_valid_and_installs_as_krew_installs_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("docs/krew/preload.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let m: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(
+        m["apiVersion"].as_str(),
+        Some("krew.googlecontainertools.github.com/v1alpha2")
+    );
+    assert_eq!(m["kind"].as_str(), Some("Plugin"));
+    // The name is the file's, `[\w-]+`, and what kubectl runs: `kubectl preload`.
+    let name = m["metadata"]["name"].as_str().unwrap();
+    assert_eq!(name, path.file_stem().unwrap().to_str().unwrap());
+    assert!(
+        name.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    );
+    let spec = &m["spec"];
+    let short = spec["shortDescription"].as_str().unwrap();
+    assert!(!short.is_empty() && !short.contains(['\r', '\n']));
+    // The version is the package's, with krew's `v`.
+    let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(spec["version"].as_str(), Some(version.as_str()));
+    let platforms = spec["platforms"].as_sequence().unwrap();
+    assert!(!platforms.is_empty());
+    let platform = &platforms[0];
+    for p in platforms {
+        let uri = p["uri"].as_str().unwrap();
+        assert!(
+            uri.starts_with("https://") && uri.contains(&format!("/{version}/")),
+            "{uri}"
+        );
+        assert_eq!(p["sha256"].as_str(), Some(SHA256_PLACEHOLDER));
+        assert!(!p["bin"].as_str().unwrap().is_empty());
+        let labels = p["selector"]["matchLabels"].as_mapping().unwrap();
+        assert!(!labels.is_empty());
+        for (k, _) in labels {
+            assert!(["os", "arch"].contains(&k.as_str().unwrap()), "{k:?}");
+        }
+        for f in p["files"].as_sequence().unwrap() {
+            assert!(
+                !f["from"].as_str().unwrap().is_empty() && !f["to"].as_str().unwrap().is_empty()
+            );
+        }
+    }
+    assert_eq!(
+        platform["selector"]["matchLabels"]["os"].as_str(),
+        Some("linux")
+    );
+
+    // The archive as tests/package makes it: the binary and the licence at its top.
+    let work = tempfile::tempdir().unwrap();
+    let stage = work.path().join("stage");
+    std::fs::create_dir(&stage).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_kpreload"), stage.join("kpreload")).unwrap();
+    std::fs::copy(root.join("LICENSE"), stage.join("LICENSE")).unwrap();
+    let archive = work.path().join("kpreload.tar.gz");
+    let tar = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&stage)
+        .args(["kpreload", "LICENSE"])
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    use sha2::Digest;
+    let sum = format!(
+        "{:x}",
+        sha2::Sha256::digest(std::fs::read(&archive).unwrap())
+    );
+    let filled: serde_yaml::Value =
+        serde_yaml::from_str(&text.replace(SHA256_PLACEHOLDER, &sum)).unwrap();
+    let platform = &filled["spec"]["platforms"][0];
+    let want = platform["sha256"].as_str().unwrap();
+    assert!(
+        want.len() == 64
+            && want
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    assert_eq!(want, sum, "krew refuses an archive whose sha256 differs");
+
+    // krew: unpack, copy each `files` entry into the plugin's directory, link `bin`.
+    let unpacked = work.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    let untar = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .unwrap();
+    assert!(untar.success());
+    let installed = work.path().join("store/preload").join(&version);
+    std::fs::create_dir_all(&installed).unwrap();
+    for f in platform["files"].as_sequence().unwrap() {
+        let from = unpacked.join(f["from"].as_str().unwrap());
+        assert!(from.exists(), "the archive has no {from:?}");
+        let to = installed.join(f["to"].as_str().unwrap());
+        std::fs::copy(&from, to.join(from.file_name().unwrap())).unwrap();
+    }
+    let bin = installed.join(platform["bin"].as_str().unwrap());
+    assert!(
+        bin.is_file(),
+        "bin {bin:?} is not among the files krew copies"
+    );
+    let bin_dir = work.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    std::os::unix::fs::symlink(&bin, bin_dir.join(format!("kubectl-{name}"))).unwrap();
+
+    let Some(kubectl) = support::kubectl_path() else {
+        return;
+    };
+    let out = with_plugin(&kubectl, &bin_dir, &["preload", "--version"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("kubectl preload {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = with_plugin(&kubectl, &bin_dir, &["plugin", "list"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("kubectl-preload"),
+        "{out:?}"
+    );
+}
