@@ -139,6 +139,42 @@ fn explain(e: &kube::Error, title: &str, verb: &str) -> String {
     api_error(e, &format!("{verb} {title}"))
 }
 
+/// Which pools the namespace's scheduled cleanups clean: for each of kpreload's CronJobs
+/// there that is not suspended, the pool its `--pool` names, or None for every pool.
+pub async fn cleaned(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Vec<Option<String>>, String> {
+    let api: Api<CronJob> = Api::namespaced(client.clone(), namespace);
+    let listed = api
+        .list(&ListParams::default().labels(LABELS))
+        .await
+        .map_err(|e| api_error(&e, &format!("list the CronJobs in {namespace}")))?;
+    Ok(listed
+        .items
+        .iter()
+        .filter(|c| c.spec.suspend != Some(true))
+        .map(|c| {
+            let args = c
+                .spec
+                .job_template
+                .spec
+                .as_ref()
+                .and_then(|j| j.template.spec.as_ref())
+                .and_then(|p| p.containers.first())
+                .and_then(|c| c.args.clone())
+                .unwrap_or_default();
+            args.iter()
+                .position(|a| a == "--pool")
+                .and_then(|i| args.get(i + 1).cloned())
+                .or_else(|| {
+                    args.iter()
+                        .find_map(|a| a.strip_prefix("--pool=").map(str::to_string))
+                })
+        })
+        .collect())
+}
+
 /// The scheduled cleanup's CronJobs in the namespace, by their labels; None when they cannot
 /// be read (the account may not list CronJobs: this only adds a hint).
 pub async fn cronjobs(client: &kube::Client, namespace: &str) -> Option<Vec<String>> {

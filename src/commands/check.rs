@@ -148,6 +148,19 @@ pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Writ
         }
         Err(e) => eprintln!("kpreload: {e}; the hit rate and the suggestions are left out"),
     }
+    // Whether something removes old versions where the kubelet's GC does not.
+    match crate::cluster::scheduled::cleaned(&client, &ns).await {
+        Ok(cleaned) => {
+            for p in &mut pool_facts {
+                p.scheduled_cleanup = Some(
+                    cleaned
+                        .iter()
+                        .any(|c| c.as_deref().is_none_or(|only| only == p.pool)),
+                );
+            }
+        }
+        Err(e) => eprintln!("kpreload: {e} Whether a scheduled cleanup runs is not checked."),
+    }
     // Findings that need no kubelet (pressure, eviction, a capped list) hold for every
     // node; the kubelet's only for those asked.
     let all = findings(&pool_facts, &facts);

@@ -162,6 +162,11 @@ rules:
 - apiGroups: [apps]
   resources: [daemonsets]
   verbs: [get, list, watch]
+# The scheduled cleanup's CronJobs: whether old versions are removed where the kubelet's
+# GC is off (check).
+- apiGroups: [batch]
+  resources: [cronjobs]
+  verbs: [list]
 {writes}---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding

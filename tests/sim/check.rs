@@ -1,6 +1,7 @@
 //! `kpreload check` against the simulator, whose kubelets serve configz and stats/summary and
 //! run the image GC: the risk is reported before the GC evicts a preloaded image, and the
-//! missing image after; with the GC off, nothing.
+//! missing image after; with the GC off, nothing is evicted, and what removes old versions
+//! instead is asked for.
 
 use crate::support;
 
@@ -111,7 +112,7 @@ fn gc_at_85_is_a_risk_before_and_an_evicted_image_after() {
 }
 
 #[test]
-fn gc_at_100_reports_no_gc_risk_and_evicts_nothing() {
+fn gc_at_100_evicts_nothing_and_asks_for_a_scheduled_cleanup_until_one_runs() {
     let cluster = Cluster::start("tests/fixtures/scenarios/gc-off.yaml");
     preload(&cluster);
     let images = support::eventually(
@@ -133,28 +134,69 @@ fn gc_at_100_reports_no_gc_risk_and_evicts_nothing() {
         }),
         "{codes:?}"
     );
-    // Nothing about the GC; what remains is the pull setting and the sizing, which a 1 GiB
-    // disk fails by the article's formula (10 GB for the OS alone).
-    let rest: Vec<(String, String)> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    // Nothing about the GC evicting; what remains is that nothing removes old versions
+    // instead (no scheduled cleanup), the pull setting, and the sizing, which a 1 GiB disk
+    // fails by the article's formula (10 GB for the OS alone).
+    let rest = |v: &serde_json::Value| -> Vec<(String, String)> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap().to_string(),
+                    f["severity"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pair = |c: &str, s: &str| (c.to_string(), s.to_string());
     assert_eq!(
-        rest,
+        rest(&v),
         [
-            ("sizing".to_string(), "warning".to_string()),
-            ("serial-pulls".to_string(), "info".to_string())
+            pair("no-cleanup", "warning"),
+            pair("sizing", "warning"),
+            pair("serial-pulls", "info")
         ]
     );
     let after = node_images(&cluster);
     assert_eq!(after.len(), images.len(), "nothing evicted: {after:?}");
+
+    // With the scheduled cleanup in the cluster, that finding goes; suspended, it is back.
+    let Some(kubectl) = support::Kubectl::new(&cluster) else {
+        return;
+    };
+    let rendered = support::kpreload(&[
+        "render",
+        "-f",
+        "config/pools.yaml",
+        "--cronjob",
+        "--image",
+        "registry.local:5000/kpreload:0.1.0",
+    ]);
+    assert!(rendered.status.success(), "{rendered:?}");
+    kubectl.ok_with_input(
+        &["apply", "-f", "-"],
+        Some(&String::from_utf8(rendered.stdout).unwrap()),
+    );
+    let (_, v, _) = check(&cluster);
+    assert_eq!(
+        rest(&v),
+        [pair("sizing", "warning"), pair("serial-pulls", "info")]
+    );
+    kubectl.ok(&[
+        "patch",
+        "cronjob",
+        "-n",
+        "kube-system",
+        "kpreload-cleanup",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ]);
+    let (_, v, _) = check(&cluster);
+    assert_eq!(rest(&v)[0], pair("no-cleanup", "warning"));
 }
 
 /// Three web nodes: two hold nginx:1.25 as one image, the third as another (the tag was

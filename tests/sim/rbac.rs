@@ -231,7 +231,15 @@ fn run(op: Op, cluster: &Cluster, dir: &Path, context: &str) -> Outcome {
         Op::Plan => k(&["plan"]),
         Op::PlanNode => k(&["plan", "--node", "web-1"]),
         Op::PlanDeep => k(&["plan", "--deep", "--pool", "web"]),
-        Op::Check => k(&["check", "--pool", "web"]),
+        // `check` exits 1 for a finding of warning or worse: that is its answer, and it ran.
+        Op::Check => {
+            let mut o = k(&["check", "--pool", "web"]);
+            let last = o.said.trim_end().lines().last().unwrap_or_default();
+            if !o.ok && last.starts_with("kpreload: ") && last.ends_with("a warning or worse.") {
+                o.ok = true;
+            }
+            o
+        }
         Op::Watches => watches_as(cluster, context),
         Op::ApplyChange => {
             let file = pools(dir, &["busybox:1.36"], None, false);
@@ -374,6 +382,14 @@ const NEEDS: &[Need] = &[
         op: Op::Delete,
         says: "Not allowed to delete the DaemonSet image-preloader-web: User \"kpreload\" cannot delete",
         stops: true,
+    },
+    Need {
+        kind: "Role",
+        resource: "cronjobs",
+        verb: "list",
+        op: Op::Check,
+        says: "Not allowed to list the CronJobs in kube-system",
+        stops: false,
     },
     Need {
         kind: "Role",

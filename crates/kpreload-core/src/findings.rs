@@ -12,6 +12,7 @@ pub mod gather;
 mod kubelet;
 pub use kubelet::{Disk, Kubelet};
 mod preloader;
+mod scheduled;
 pub use preloader::{Drift, Held};
 
 use super::sizing::{GB, SizingInput, size_disk};
@@ -93,6 +94,9 @@ pub struct PoolFacts {
     /// What the workloads' starts on its nodes say (filled by the caller, who reads the
     /// kubelet's events; None when they were not read).
     pub payoff: Option<crate::payoff::Figures>,
+    /// Whether a scheduled cleanup (kpreload's CronJob, not suspended) cleans the pool
+    /// (filled by the caller, who reads the CronJobs; None when they were not read).
+    pub scheduled_cleanup: Option<bool>,
 }
 
 /// The digest a registry names a tag now.
@@ -144,7 +148,8 @@ pub struct Finding {
     pub severity: Severity,
     /// A stable name for pipelines: `image-gc`, `max-gc-age`, `gc-headroom`, `serial-pulls`,
     /// `disk-pressure`, `images-capped`, `evicted`, `sizing`, `unread`, `split-incomplete`,
-    /// `own-cleanup-loop`, `tag-drift`, `tag-moved`, `mutable-tag`.
+    /// `own-cleanup-loop`, `tag-drift`, `tag-moved`, `mutable-tag`, `worth-preloading`,
+    /// `no-cleanup`.
     pub code: &'static str,
     pub pool: Option<String>,
     pub nodes: Vec<String>,
@@ -280,6 +285,7 @@ pub fn findings(pools: &[PoolFacts], nodes: &[NodeFacts]) -> Vec<Finding> {
                     remedy: "unset imageMaximumGCAge (or 0s) on these nodes".into(),
                 });
             }
+            out.extend(scheduled::no_cleanup(facts, members, pool_name.clone()));
             out.extend(pull_findings(facts, members, pool_name.clone()));
             let evicted: Vec<&NodeFacts> = members
                 .iter()

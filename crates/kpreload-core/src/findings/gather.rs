@@ -349,6 +349,7 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
                 .flat_map(|d| crate::adopt::own_removals(d))
                 .collect(),
             payoff: None,
+            scheduled_cleanup: None,
         });
         if let Some(f) = pool_facts.last_mut() {
             f.drift = f

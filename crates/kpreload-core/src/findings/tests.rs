@@ -42,6 +42,7 @@ fn ml(bytes: u64) -> PoolFacts {
         registry: Vec::new(),
         mutable: Vec::new(),
         payoff: None,
+        scheduled_cleanup: None,
     }
 }
 
@@ -191,6 +192,7 @@ fn batch(shards: usize, rate: Option<f64>) -> PoolFacts {
         registry: Vec::new(),
         mutable: Vec::new(),
         payoff: None,
+        scheduled_cleanup: None,
     }
 }
 
@@ -512,4 +514,51 @@ fn a_kubelet_setting_too_large_for_its_type_is_not_read_as_another_number() {
         "imageGCHighThresholdPercent": 4_294_967_381u64, "maxParallelImagePulls": 5}}));
     assert_eq!(k.image_gc_high, None);
     assert_eq!(k.max_parallel_image_pulls, Some(5));
+}
+
+#[test]
+fn gc_off_with_no_scheduled_cleanup_is_a_warning_and_a_cleanup_or_unread_cronjobs_say_nothing() {
+    let nodes = [
+        node("ml-1", kubelet(100, false, "0s"), 60 * GIB, 100 * GIB),
+        node("ml-2", kubelet(100, false, "0s"), 91 * GIB, 100 * GIB),
+        // GC on here: image-gc speaks for it, not this finding.
+        node("ml-3", kubelet(85, false, "0s"), 10 * GIB, 100 * GIB),
+    ];
+    let pool = |scheduled| PoolFacts {
+        scheduled_cleanup: scheduled,
+        ..ml(GIB)
+    };
+    let f = findings(&[pool(Some(false))], &nodes);
+    let no = f
+        .iter()
+        .find(|f| f.code == "no-cleanup")
+        .expect("no-cleanup");
+    assert_eq!(no.severity, Severity::Warning);
+    assert_eq!(no.nodes, ["ml-1", "ml-2"]);
+    assert_eq!(
+        no.message,
+        "the kubelet's image GC is off on 2 nodes and no scheduled cleanup cleans the pool: nothing removes old versions, so the image disk fills until the kubelet evicts pods for room; the fullest, ml-2, is at 91 %"
+    );
+    assert!(
+        no.remedy.contains("cleanup: section in the pools file"),
+        "{}",
+        no.remedy
+    );
+    for known in [Some(true), None] {
+        let f = findings(&[pool(known)], &nodes);
+        assert!(
+            !f.iter().any(|f| f.code == "no-cleanup"),
+            "{known:?}: {f:?}"
+        );
+    }
+    // A kubelet not read is not taken for one with its GC off.
+    let unread = [NodeFacts {
+        kubelet: None,
+        ..node("ml-1", kubelet(100, false, "0s"), 0, 100 * GIB)
+    }];
+    assert!(
+        !findings(&[pool(Some(false))], &unread)
+            .iter()
+            .any(|f| f.code == "no-cleanup")
+    );
 }
