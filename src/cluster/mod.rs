@@ -200,7 +200,7 @@ async fn connect_demo(_: &Target) -> anyhow::Result<Connection> {
 fn kubeconfig_problem(e: &KubeconfigError, path: Option<&Path>) -> anyhow::Error {
     let place = path.map_or_else(|| "the kubeconfig".to_string(), |p| p.display().to_string());
     match e {
-        // A build without the simulator (the container image's) has no demo to offer.
+        // A build without the simulator (`--no-default-features`) has no demo to offer.
         KubeconfigError::FindPath if cfg!(feature = "demo") => anyhow::anyhow!(
             "no kubeconfig found: pass --kubeconfig FILE or set KUBECONFIG (or try `kpreload demo`)"
         ),

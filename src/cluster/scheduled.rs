@@ -120,7 +120,8 @@ fn explain(e: &kube::Error, title: &str, verb: &str) -> String {
         && s.code == 403
     {
         return format!(
-            "Not allowed to {verb} {title} (403 Forbidden): the scheduled cleanup's account, roles and CronJob are a cluster administrator's to apply. Apply the file as one, or leave its cleanup: section out"
+            "Not allowed to {verb} {title}{} (403 Forbidden): the scheduled cleanup's account, roles and CronJob are a cluster administrator's to apply. Apply the file as one, or leave its cleanup: section out",
+            super::forbidden_because(&s.message)
         );
     }
     if let kube::Error::Api(s) = e

@@ -75,7 +75,12 @@ pub async fn run(
             .iter()
             .map(|p| (*p, super::images::platforms_of(p, &nodes)))
             .collect();
-        super::images::check(registry, &asks, "applied").await?;
+        let cleanup = pools
+            .cleanup
+            .as_ref()
+            .filter(|_| only.is_none())
+            .and_then(|c| crate::core::reference::ImageRef::parse(&c.image).ok());
+        super::images::check_with(registry, &asks, cleanup.as_ref(), "applied").await?;
     }
     let sizes = if selected.iter().any(|p| p.shards > 1) {
         sizes_from_nodes(nodes.iter().map(|n| n.as_ref()))
@@ -161,9 +166,11 @@ pub async fn run(
         }
         live.push(now.unwrap_or_default());
     }
+    // The first refusal says it for all: the objects are one administrator's to apply.
     for o in &scheduled {
         if let Err(e) = crate::cluster::scheduled::apply(client, o, true).await {
             problems.push(e);
+            break;
         }
     }
     if !problems.is_empty() {
@@ -305,12 +312,19 @@ async fn apply_scheduled(
         }
         return Ok(());
     }
+    let mut done: Vec<String> = Vec::new();
     for o in scheduled {
         let outcome = scheduled::apply(client, o, dry_run).await.map_err(|e| {
             anyhow::anyhow!(
-                "{e} (every preloader was applied; the scheduled cleanup was not complete)"
+                "{e} (every preloader was applied{}; run apply again to finish the scheduled cleanup)",
+                if done.is_empty() {
+                    String::new()
+                } else {
+                    format!(", and {}", done.join(", "))
+                }
             )
         })?;
+        done.push(scheduled::title(o));
         writeln!(
             out,
             "{} {}{}",
@@ -331,7 +345,7 @@ async fn apply_scheduled(
         if !applied.contains(&name.as_str()) {
             writeln!(
                 out,
-                "cronjob.batch/{name} stays: {}; `kubectl delete cronjob -n {} {name}` stops it",
+                "cronjob.batch/{name} stays: {}; `kubectl delete -n {ns} cronjob,rolebinding,role,serviceaccount {name} && kubectl delete clusterrolebinding,clusterrole {name}` removes it and its permissions",
                 match &pools.cleanup {
                     None => format!("{} has no cleanup: section", file.display()),
                     Some(_) => format!(
@@ -340,7 +354,7 @@ async fn apply_scheduled(
                         applied.join(", ")
                     ),
                 },
-                pools.namespace
+                ns = pools.namespace
             )?;
         }
     }

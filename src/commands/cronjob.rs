@@ -181,6 +181,8 @@ spec:
         spec:
           serviceAccountName: {name}
           restartPolicy: Never
+          # The Containerfile builds for x86_64.
+          nodeSelector: {{kubernetes.io/os: linux, kubernetes.io/arch: amd64}}
           containers:
           - name: cleanup
             image: {image}
@@ -241,6 +243,7 @@ mod tests {
         let pod = &job["template"]["spec"];
         assert_eq!(pod["serviceAccountName"], "kpreload-cleanup-web");
         assert_eq!(pod["restartPolicy"], "Never");
+        assert_eq!(pod["nodeSelector"]["kubernetes.io/arch"], "amd64");
         let args: Vec<&str> = pod["containers"][0]["args"]
             .as_sequence()
             .unwrap()

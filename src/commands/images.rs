@@ -34,6 +34,16 @@ pub async fn check(
     pools: &[(&Pool, Vec<Platform>)],
     done: &str,
 ) -> anyhow::Result<()> {
+    check_with(registry, pools, None, done).await
+}
+
+/// `check`, and the image the file's scheduled cleanup runs (`cleanup.image`).
+pub async fn check_with(
+    registry: &Registry,
+    pools: &[(&Pool, Vec<Platform>)],
+    cleanup: Option<&ImageRef>,
+    done: &str,
+) -> anyhow::Result<()> {
     let mut asks: Vec<(ImageRef, Vec<Platform>)> = Vec::new();
     let mut whose: Vec<String> = Vec::new();
     for (pool, platforms) in pools {
@@ -43,9 +53,13 @@ pub async fn check(
                 .any(|(i, p)| i.normalized() == image.normalized() && p == platforms)
             {
                 asks.push((image.clone(), platforms.clone()));
-                whose.push(pool.name.clone());
+                whose.push(format!("pool {}", pool.name));
             }
         }
+    }
+    if let Some(image) = cleanup {
+        asks.push((image.clone(), Vec::new()));
+        whose.push("the scheduled cleanup".into());
     }
     let answers = registry.check_all(&asks).await;
     let (refusals, unchecked) = judge(&answers, &whose);
@@ -72,6 +86,7 @@ pub async fn check(
 
 /// The refusals (one sentence per image, naming its pool) and the unchecked images (one
 /// sentence per registry).
+/// `pools`: whose each answer is, as said (`pool web`).
 pub fn judge(
     answers: &[(ImageRef, Vec<Platform>, Answer)],
     pools: &[String],
@@ -82,10 +97,7 @@ pub fn judge(
     for ((image, platforms, answer), pool) in answers.iter().zip(pools) {
         let written = image.written();
         if answer.refuses(platforms) {
-            refusals.push(format!(
-                "pool {pool}: {}",
-                answer.sentence(written, platforms)
-            ));
+            refusals.push(format!("{pool}: {}", answer.sentence(written, platforms)));
         } else if answer.unchecked() {
             let registry = match answer {
                 Answer::Denied { registry, .. } | Answer::Unreachable { registry, .. } => {

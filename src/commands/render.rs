@@ -55,7 +55,17 @@ pub fn run(target: &Target, options: &RenderOptions, out: &mut dyn Write) -> Res
             .enable_all()
             .build()?;
         let asks: Vec<_> = selected.iter().map(|p| (p, Vec::new())).collect();
-        rt.block_on(super::images::check(registry, &asks, "rendered"))?;
+        let cleanup = pools
+            .cleanup
+            .as_ref()
+            .filter(|_| options.pool.is_none())
+            .and_then(|c| crate::core::reference::ImageRef::parse(&c.image).ok());
+        rt.block_on(super::images::check_with(
+            registry,
+            &asks,
+            cleanup.as_ref(),
+            "rendered",
+        ))?;
     }
     let (sizes, live) = if selected.iter().any(|p| p.shards > 1 && p.images.len() > 1) {
         match from_cluster(target, &pools.namespace) {

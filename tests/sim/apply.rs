@@ -599,17 +599,68 @@ fn the_files_cleanup_section_is_applied_with_the_preloaders_and_a_conflict_stops
     );
 
     // `--pool` applies one pool's preloaders and says the scheduled cleanup waits for the
-    // whole file; a file without the section leaves the CronJob and says how to stop it.
-    let (ok, out, err) = apply_file(&cluster, "config/pools.yaml", &["--pool", "web"]);
+    // whole file.
+    let file = with_cleanup(dir.path(), "pools.yaml", "30 4 * * *", "");
+    let (ok, out, err) = apply_file(&cluster, &file, &["--pool", "web"]);
     assert!(ok, "{err}");
     assert!(scheduled_lines(&out).is_empty(), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "(the scheduled cleanup in {file} is applied with the whole file, not with --pool)\n"
+        )),
+        "{out}"
+    );
+    // A section for the web pool makes that pool's CronJob and names the one left over.
+    let web_only =
+        with_cleanup(dir.path(), "web.yaml", "30 4 * * *", "").replace("pools.yaml", "web.yaml");
+    let text = std::fs::read_to_string(&web_only).unwrap();
+    std::fs::write(&web_only, format!("{text}  pool: web\n")).unwrap();
+    let (ok, out, err) = apply_file(&cluster, &web_only, &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("cronjob.batch/kpreload-cleanup-web created\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("cronjob.batch/kpreload-cleanup stays: the cleanup: section of {web_only} makes kpreload-cleanup-web instead; `kubectl delete -n kube-system cronjob,rolebinding,role,serviceaccount kpreload-cleanup && kubectl delete clusterrolebinding,clusterrole kpreload-cleanup` removes it and its permissions")),
+        "{out}"
+    );
+    // A file without the section leaves them and says how to remove them.
     let (ok, out, err) = apply_file(&cluster, "config/pools.yaml", &[]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("cronjob.batch/kpreload-cleanup stays: config/pools.yaml has no cleanup: section; `kubectl delete cronjob -n kube-system kpreload-cleanup` stops it"),
+        out.contains(
+            "cronjob.batch/kpreload-cleanup stays: config/pools.yaml has no cleanup: section;"
+        ),
         "{out}"
     );
-    assert_eq!(cronjobs().trim(), "cronjob.batch/kpreload-cleanup");
+    assert!(
+        out.contains(
+            "cronjob.batch/kpreload-cleanup-web stays: config/pools.yaml has no cleanup: section;"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        cronjobs().lines().collect::<Vec<_>>(),
+        [
+            "cronjob.batch/kpreload-cleanup",
+            "cronjob.batch/kpreload-cleanup-web"
+        ]
+    );
+    // The DaemonSets come first, then the scheduled cleanup's objects.
+    // (The first file still conflicts on its schedule; the web one applies.)
+    let (ok, out, err) = apply_file(&cluster, &web_only, &[]);
+    assert!(ok, "{err}");
+    let first_scheduled = out
+        .lines()
+        .position(|l| l.starts_with("serviceaccount/"))
+        .unwrap();
+    assert!(
+        out.lines()
+            .take(first_scheduled)
+            .all(|l| l.starts_with("daemonset.apps/")),
+        "{out}"
+    );
 }
 
 #[test]

@@ -873,3 +873,40 @@ fn the_simulator_serves_its_registry_list_with_the_digests_its_nodes_record() {
         assert!(by_digest.found().is_some(), "{by_digest:?}");
     });
 }
+
+#[test]
+fn the_scheduled_cleanups_image_is_asked_of_its_registry_before_anything_is_applied() {
+    let Some(r) = local_registry::Registry::start() else {
+        return;
+    };
+    let there = r.push("web/api", "1.1", 2000);
+    let missing = format!("{}/kpreload:9.9", r.host);
+    let dir = tempfile::tempdir().expect("a directory");
+    let scenario = dir.path().join("nodes.yaml");
+    std::fs::write(&scenario, NODES).expect("scenario");
+    let cluster = crate::support::Cluster::start(&scenario.display().to_string());
+    let kc = cluster.kubeconfig.display().to_string();
+    let file = pools_file(dir.path(), &[("web", "web", &[there.reference.as_str()])]);
+    let text_of = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text_of}cleanup:\n  image: {missing}\n")).unwrap();
+    let f = file.display().to_string();
+
+    let o = crate::support::kpreload_asking(&["--kubeconfig", &kc, "apply", "-f", &f], r.dir());
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "the scheduled cleanup: {missing} does not exist: {} answered \"manifest unknown\".",
+            r.host
+        )),
+        "{err}"
+    );
+    assert!(daemonset_names(&cluster).is_empty(), "nothing was written");
+    // With one pool only, the scheduled cleanup is not applied, and not asked about.
+    let o = crate::support::kpreload_asking(
+        &["--kubeconfig", &kc, "apply", "-f", &f, "--pool", "web"],
+        r.dir(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(daemonset_names(&cluster), ["image-preloader-web"]);
+}

@@ -108,8 +108,25 @@ pub const DEFAULT_CLEANUP_SCHEDULE: &str = "0 3 * * *";
 pub fn cron_problem(schedule: &str) -> Option<String> {
     let s = schedule.trim();
     let fields = s.split_whitespace().count();
-    let ok = if s.starts_with('@') {
-        fields == 1
+    let ok = if let Some(every) = s.strip_prefix("@every ") {
+        // cron's `@every 1h30m`: one Go duration.
+        let every = every.trim();
+        fields == 2
+            && every.starts_with(|c: char| c.is_ascii_digit())
+            && every
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || "hms".contains(c))
+    } else if s.starts_with('@') {
+        [
+            "@yearly",
+            "@annually",
+            "@monthly",
+            "@weekly",
+            "@daily",
+            "@midnight",
+            "@hourly",
+        ]
+        .contains(&s)
     } else {
         fields == 5
             && s.chars()
@@ -160,7 +177,14 @@ impl PoolsFile {
         let raw: RawFile = serde_yaml::from_str(text).map_err(|e| yaml_error(file, &e))?;
         raw.check().map_err(|(path, message)| {
             let places = places(text);
-            let location = places.first().and_then(|doc| doc.get(&path)).copied();
+            let mut location = places.first().and_then(|doc| doc.get(&path)).copied();
+            // An empty section has no value to point at: point at its key.
+            if path == "cleanup" && message == EMPTY_CLEANUP {
+                location = text
+                    .lines()
+                    .position(|l| l.starts_with("cleanup:"))
+                    .map(|i| (i + 1, 1));
+            }
             let message = if path.is_empty() {
                 message
             } else {
@@ -275,7 +299,20 @@ struct RawFile {
     helper_image: Option<String>,
     pull_secrets: Option<Vec<String>>,
     pools: Vec<RawPool>,
-    cleanup: Option<RawCleanup>,
+    /// Some(None): written, with nothing under it.
+    #[serde(default, deserialize_with = "present")]
+    cleanup: Option<Option<RawCleanup>>,
+}
+
+const EMPTY_CLEANUP: &str = "the cleanup: section is empty; give its image: (the image holding the kpreload binary), or remove the line";
+
+/// A field that is there, even as null, is Some.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -299,7 +336,7 @@ impl RawCleanup {
                 return Err(fault(
                     format!("cleanup.{field}"),
                     format!(
-                        "the scheduled cleanup keeps and protects what the file says at its top and for each pool, as `kpreload plan` shows; move {field} there"
+                        "{field} is not set here: the scheduled cleanup keeps and protects what the file says at its top and for each pool, as `kpreload plan` shows; set {field} there"
                     ),
                 ));
             }
@@ -396,7 +433,8 @@ impl RawFile {
             pools.push(pool);
         }
         let cleanup = match self.cleanup {
-            Some(c) => Some(c.check(&pools)?),
+            Some(Some(c)) => Some(c.check(&pools)?),
+            Some(None) => return Err(fault("cleanup", EMPTY_CLEANUP)),
             None => None,
         };
         Ok(PoolsFile {
@@ -726,7 +764,7 @@ mod tests {
         );
         assert!(
             said("  image: k:1\n  keep: 3\n")
-                .starts_with("p.yaml:6:9: cleanup.keep: the scheduled cleanup keeps and protects what the file says at its top"),
+                .starts_with("p.yaml:6:9: cleanup.keep: keep is not set here: the scheduled cleanup keeps and protects what the file says at its top"),
         );
         assert!(said("  image: k:1\n  protect: [x]\n").contains("cleanup.protect:"));
         assert_eq!(
@@ -739,5 +777,15 @@ mod tests {
         );
         assert!(said("  image: \"Bad Image\"\n").starts_with("p.yaml:5:10: cleanup.image:"));
         assert!(said("  image: k:1\n  when: now\n").contains("unknown field `when`"));
+        // `cleanup:` alone (its first line uncommented) is said, not taken for no section.
+        assert_eq!(
+            PoolsFile::parse(&format!("{base}cleanup:\n"), "p.yaml")
+                .unwrap_err()
+                .to_string(),
+            "p.yaml:4:1: cleanup: the cleanup: section is empty; give its image: (the image holding the kpreload binary), or remove the line"
+        );
+        assert_eq!(cron_problem("@every 1h30m"), None);
+        assert!(cron_problem("@every soon").is_some());
+        assert!(cron_problem("@every").is_some());
     }
 }

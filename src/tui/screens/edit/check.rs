@@ -234,7 +234,7 @@ pub(super) fn size_preview(app: &mut App) {
             None => checking += usize::from(app.registries.asking(image, &platforms)),
         }
     }
-    let pools = vec![pool.name.clone(); answers.len()];
+    let pools = vec![format!("pool {}", pool.name); answers.len()];
     let (refusals, unchecked) = crate::commands::images::judge(&answers, &pools);
     let snapshot = &app.snapshot;
     let Some(e) = app.edit.as_mut() else { return };
