@@ -2,7 +2,8 @@
 //! `kpreload cleanup --yes` in the preloaders' namespace, its ServiceAccount, and exactly
 //! the RBAC cleanup needs: reading nodes and pods everywhere (what each node holds and what
 //! uses it), reading the preloaders, exec into their cleanup containers, and the audit
-//! Event of each cleaned node. It cannot change a DaemonSet.
+//! Event of each cleaned node. It cannot change a DaemonSet. `kpreload apply` writes these
+//! objects for the pools file's `cleanup:` section (`apply` below).
 
 use anyhow::{Result, bail};
 
@@ -198,6 +199,77 @@ spec:
               capabilities: {{drop: [ALL]}}
 "
     ))
+}
+
+/// The scheduled cleanup's objects, once every preloader is in (they were dry-run with
+/// them); and a word on a scheduled cleanup the file no longer asks for.
+pub(super) async fn apply(
+    client: &kube::Client,
+    pools: &crate::core::pools::PoolsFile,
+    file: &std::path::Path,
+    only: Option<&str>,
+    scheduled: &[serde_json::Value],
+    dry_run: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    use crate::cluster::scheduled;
+    if only.is_some() {
+        if pools.cleanup.is_some() {
+            writeln!(
+                out,
+                "(the scheduled cleanup in {} is applied with the whole file, not with --pool)",
+                file.display()
+            )?;
+        }
+        return Ok(());
+    }
+    let mut done: Vec<String> = Vec::new();
+    for o in scheduled {
+        let outcome = scheduled::apply(client, o, dry_run).await.map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (every preloader was applied{}; run apply again to finish the scheduled cleanup)",
+                if done.is_empty() {
+                    String::new()
+                } else {
+                    format!(", and {}", done.join(", "))
+                }
+            )
+        })?;
+        done.push(scheduled::title(o));
+        writeln!(
+            out,
+            "{} {}{}",
+            scheduled::title(o),
+            outcome.word(),
+            if dry_run { " (server dry run)" } else { "" }
+        )?;
+    }
+    let applied: Vec<&str> = scheduled
+        .iter()
+        .filter(|o| o["kind"] == "CronJob")
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    for name in scheduled::cronjobs(client, &pools.namespace)
+        .await
+        .unwrap_or_default()
+    {
+        if !applied.contains(&name.as_str()) {
+            writeln!(
+                out,
+                "cronjob.batch/{name} stays: {}; `kubectl delete -n {ns} cronjob,rolebinding,role,serviceaccount {name} && kubectl delete clusterrolebinding,clusterrole {name}` removes it and its permissions",
+                match &pools.cleanup {
+                    None => format!("{} has no cleanup: section", file.display()),
+                    Some(_) => format!(
+                        "the cleanup: section of {} makes {} instead",
+                        file.display(),
+                        applied.join(", ")
+                    ),
+                },
+                ns = pools.namespace
+            )?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
