@@ -140,19 +140,23 @@ fn explain(e: &kube::Error, title: &str, verb: &str) -> String {
     api_error(e, &format!("{verb} {title}"))
 }
 
+/// kpreload's scheduled cleanups in the namespace, by their labels.
+async fn listed(client: &kube::Client, namespace: &str) -> Result<Vec<CronJob>, String> {
+    let api: Api<CronJob> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default().labels(LABELS))
+        .await
+        .map(|l| l.items)
+        .map_err(|e| api_error(&e, &format!("list the CronJobs in {namespace}")))
+}
+
 /// Which pools the namespace's scheduled cleanups clean: for each of kpreload's CronJobs
 /// there that is not suspended, the pool its `--pool` names, or None for every pool.
 pub async fn cleaned(
     client: &kube::Client,
     namespace: &str,
 ) -> Result<Vec<Option<String>>, String> {
-    let api: Api<CronJob> = Api::namespaced(client.clone(), namespace);
-    let listed = api
-        .list(&ListParams::default().labels(LABELS))
-        .await
-        .map_err(|e| api_error(&e, &format!("list the CronJobs in {namespace}")))?;
-    Ok(listed
-        .items
+    Ok(listed(client, namespace)
+        .await?
         .iter()
         .filter(|c| c.spec.suspend != Some(true))
         .map(|c| {
@@ -176,16 +180,9 @@ pub async fn cleaned(
         .collect())
 }
 
-/// The scheduled cleanup's CronJobs in the namespace, by their labels; None when they cannot
-/// be read (the account may not list CronJobs: this only adds a hint).
+/// The names of the scheduled cleanup's CronJobs in the namespace; None when they cannot be
+/// read (the account may not list CronJobs: this only adds a hint).
 pub async fn cronjobs(client: &kube::Client, namespace: &str) -> Option<Vec<String>> {
-    let api: Api<CronJob> = Api::namespaced(client.clone(), namespace);
-    let listed = api.list(&ListParams::default().labels(LABELS)).await.ok()?;
-    Some(
-        listed
-            .items
-            .into_iter()
-            .filter_map(|c| c.metadata.name)
-            .collect(),
-    )
+    let listed = listed(client, namespace).await.ok()?;
+    Some(listed.into_iter().filter_map(|c| c.metadata.name).collect())
 }
