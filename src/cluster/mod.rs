@@ -302,10 +302,30 @@ pub(crate) async fn list_with<K>(
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
+    list_fold(api, params, doing, Vec::new, |out, mut o| {
+        trim(&mut o);
+        out.push(Arc::new(o));
+    })
+    .await
+}
+
+/// A list folded object by object into what `each` keeps of it, page by page (500 at a
+/// time), so that no page outlives its reading. A list whose continue token has expired
+/// (410) starts again from `start()`, at most three times, as kubectl does.
+pub(crate) async fn list_fold<K, A>(
+    api: &Api<K>,
+    params: ListParams,
+    doing: &str,
+    start: impl Fn() -> A,
+    mut each: impl FnMut(&mut A, K),
+) -> Result<A, String>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let first = params.limit(500);
     let mut restarts = 0;
     'list: loop {
-        let mut out = Vec::new();
+        let mut out = start();
         let mut params = first.clone();
         loop {
             let page = match api.list(&params).await {
@@ -319,10 +339,9 @@ where
                 Err(e) => return Err(api_error(&e, doing)),
             };
             let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-            out.extend(page.items.into_iter().map(|mut o| {
-                trim(&mut o);
-                Arc::new(o)
-            }));
+            for o in page.items {
+                each(&mut out, o);
+            }
             match next {
                 Some(token) => params = params.continue_token(&token),
                 None => return Ok(out),

@@ -12,9 +12,11 @@ use kube::Api;
 use kube::api::PostParams;
 use tokio::sync::mpsc;
 
-use super::{api_error, list_with, trim};
+use super::{api_error, list_fold, list_with, trim};
 use crate::core::adopt::{Preloader, read_preloader};
-use crate::core::cleanup::{ClusterPlan, NodeFacts, display_name};
+use crate::core::cleanup::{
+    self, ClusterPlan, Gathering, NodeFacts, PlanOptions, PodFacts, display_name,
+};
 use crate::core::objects::Pod;
 use crate::core::units;
 use crate::runtime::exec::PodExec;
@@ -178,6 +180,65 @@ pub async fn fetch(
         nodes,
         pods,
         daemonsets,
+    })
+}
+
+/// What a plan is made from, read: every node's facts, and what stops any cleanup run.
+#[derive(Debug)]
+pub struct Gathered {
+    pub facts: Vec<NodeFacts>,
+    pub blocking: Vec<String>,
+}
+
+/// Reads what the planner needs for the scope into its facts. The whole cluster is read
+/// page by page straight into them, the nodes and the pods at once, so that no listed
+/// object outlives its page (100,000 pods are hundreds of megabytes as objects, a fraction
+/// as facts); a pool or a node is fetched as `fetch` does, then gathered.
+pub async fn gather(
+    client: &kube::Client,
+    namespace: &str,
+    scope: &Scope<'_>,
+    options: &PlanOptions,
+) -> Result<Gathered, String> {
+    if scope.pool.is_some() || scope.node.is_some() {
+        let fetched = fetch(client, namespace, scope).await?;
+        return Ok(Gathered {
+            facts: cleanup::gather(&fetched.nodes, &fetched.pods, &fetched.daemonsets, options),
+            blocking: cleanup::blocking_problems(&fetched.daemonsets),
+        });
+    }
+    let doing = format!("list daemonsets in {namespace}");
+    let daemonsets: Vec<Arc<DaemonSet>> = list_with(
+        &Api::namespaced(client.clone(), namespace),
+        ListParams::default(),
+        &doing,
+        trim::daemonset,
+    )
+    .await?;
+    let gathering = Gathering::new(&daemonsets, options);
+    let (nodes_api, pods_api) = (
+        Api::<Node>::all(client.clone()),
+        Api::<Pod>::all(client.clone()),
+    );
+    let (nodes, pods) = tokio::try_join!(
+        list_fold(
+            &nodes_api,
+            ListParams::default(),
+            "list nodes",
+            Vec::new,
+            |out, node| out.extend(gathering.take_node(node)),
+        ),
+        list_fold(
+            &pods_api,
+            ListParams::default(),
+            "list pods in all namespaces",
+            PodFacts::default,
+            |facts, pod| gathering.pod(facts, &pod),
+        ),
+    )?;
+    Ok(Gathered {
+        facts: gathering.finish(nodes, pods),
+        blocking: cleanup::blocking_problems(&daemonsets),
     })
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 
-use crate::cluster::removal::{Scope, deepen, fetch};
+use crate::cluster::removal::{Gathered, Scope, deepen, gather};
 use crate::core::cleanup::{self, ClusterPlan, PlanOptions};
 
 pub use super::Format;
@@ -53,14 +53,13 @@ pub async fn make(
         pool: args.pool.as_deref(),
         node: args.node.as_deref(),
     };
-    let fetched = fetch(client, namespace, &scope)
+    let options = args.options(jiff::Timestamp::now().as_second());
+    let Gathered {
+        mut facts,
+        blocking,
+    } = gather(client, namespace, &scope, &options)
         .await
         .map_err(anyhow::Error::msg)?;
-    let options = args.options(jiff::Timestamp::now().as_second());
-    let mut facts = cleanup::gather(&fetched.nodes, &fetched.pods, &fetched.daemonsets, &options);
-    let blocking = cleanup::blocking_problems(&fetched.daemonsets);
-    // The facts hold what the planner reads; the listed objects can go before it plans.
-    drop(fetched);
     let deep = args.deep;
     let problems = deepen(
         client,

@@ -560,3 +560,73 @@ fn a_pool_or_a_node_is_planned_as_the_whole_cluster_plans_it() {
         "{out:?}"
     );
 }
+
+/// The whole cluster's plan is read page by page into the planner's facts (500 objects a
+/// page, nodes and pods at once); a pool's plan is fetched and gathered whole. Over 1,200
+/// pods, three pages, they must agree node for node, and every page's pods must count.
+#[test]
+fn a_cluster_read_page_by_page_is_planned_as_its_pools_are() {
+    let scenario = r#"apiVersion: sim.kpreload.dev/v1
+kind: Simulation
+registry:
+  - { image: "nginx:1.24", size: 1000 }
+  - { image: "nginx:1.25", size: 2000 }
+  - { image: "nginx:1.26", size: 3000 }
+  - { image: "redis:7.2", size: 4000 }
+  - { image: "redis:7.4", size: 5000 }
+  - { image: "busybox:1.37.0-musl", size: 100 }
+generate:
+  - { pool: web, count: 30, podsPerNode: 20, labels: { workload-type: web },
+      images: ["nginx:1.24", "nginx:1.25", "nginx:1.26", "busybox:1.37.0-musl"] }
+  - { pool: api, count: 30, podsPerNode: 20, labels: { workload-type: api },
+      images: ["redis:7.2", "redis:7.4", "nginx:1.24"] }
+"#;
+    let rendered = support::kpreload(&["render", "-f", "tests/fixtures/cleanup/pools.yaml"]);
+    assert!(rendered.status.success(), "{rendered:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "{scenario}---\n{}",
+            String::from_utf8(rendered.stdout).unwrap()
+        ),
+    )
+    .unwrap();
+    let cluster = Cluster::start(file.to_str().unwrap());
+    let mut web = Value::Null;
+    for _ in 0..300 {
+        web = plan_json(&cluster, &["--pool", "web"]);
+        let nodes = web["nodes"].as_array().unwrap();
+        if nodes.len() == 30 && nodes.iter().all(|n| n["cleanup_possible"] == true) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let all = plan_json(&cluster, &[]);
+    let nodes = all["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 60, "{all}");
+    let from_all: Vec<&Value> = nodes.iter().filter(|n| n["pool"] == "web").collect();
+    assert_eq!(
+        web["nodes"].as_array().unwrap().iter().collect::<Vec<_>>(),
+        from_all
+    );
+    assert!(from_all.iter().all(|n| n["cleanup_possible"] == true));
+    // Every node's 20 workload pods run its images in turn: each image is kept, in use —
+    // the pods of the last page as much as those of the first.
+    for n in nodes {
+        for i in n["images"].as_array().unwrap() {
+            let reason = i["reason"].as_str().unwrap();
+            assert!(
+                reason.starts_with("in use by ") || reason.starts_with("preloaded"),
+                "{}: {i}",
+                n["node"]
+            );
+        }
+    }
+    // The api nodes run no preloader: none of their images is preloaded, and they cannot
+    // be cleaned.
+    let api: Vec<&Value> = nodes.iter().filter(|n| n["pool"].is_null()).collect();
+    assert_eq!(api.len(), 30, "{all}");
+    assert!(api.iter().all(|n| n["cleanup_possible"] == false));
+}

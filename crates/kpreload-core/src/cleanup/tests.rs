@@ -1,4 +1,7 @@
 use super::*;
+use crate::objects::Pod;
+use crate::planner::{Preload, Usage};
+use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
 
 #[test]
