@@ -39,9 +39,18 @@ impl Store {
         self.pages.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keeps a list's items for its next pages; returns the snapshot's id. The oldest
-    /// snapshot makes room when [`PAGED_LISTS`] are kept.
+    /// Keeps a list's items for its next pages (their JSON: a kept list outlives the
+    /// versions it holds, and 5,000 nodes' heartbeats a minute would otherwise keep every
+    /// old node parsed); returns the snapshot's id. The oldest snapshot makes room when
+    /// [`PAGED_LISTS`] are kept.
     pub fn keep_snapshot(&self, snapshot: Arc<Snapshot>) -> u64 {
+        let snapshot = Arc::new(Snapshot {
+            kind: snapshot.kind,
+            ns: snapshot.ns.clone(),
+            rv: snapshot.rv,
+            items: snapshot.items.iter().map(Stored::without_tree).collect(),
+            taken: snapshot.taken,
+        });
         let mut pages = self.lock_pages();
         pages.expire(Instant::now());
         pages.next_id += 1;

@@ -37,6 +37,21 @@ impl Stored {
         }
     }
 
+    /// The same object without its parsed tree: what a list kept for its next pages holds,
+    /// so that the versions it outlives cost their JSON (shared with the watch history),
+    /// not their trees.
+    pub fn without_tree(self: &Arc<Self>) -> Arc<Stored> {
+        if self.tree.is_none() {
+            return self.clone();
+        }
+        Arc::new(Stored {
+            name: self.name.clone(),
+            json: self.json.clone(),
+            sel: self.sel.clone(),
+            tree: None,
+        })
+    }
+
     /// (namespace, name): the order lists and continue tokens follow.
     pub fn key(&self) -> (String, String) {
         (self.sel.namespace.clone(), self.name.clone())

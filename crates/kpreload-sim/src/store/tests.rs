@@ -255,6 +255,42 @@ fn snapshots_expire_make_room_and_go_at_compaction() {
     }
 }
 
+/// A list kept for its next pages holds its objects' JSON, not their trees (the store's
+/// own objects keep theirs), and serves the objects it was taken with after they change.
+#[test]
+fn a_kept_list_holds_json_alone_and_the_versions_it_was_taken_with() {
+    let s = Store::new(100, 7);
+    for name in ["a", "b"] {
+        s.create(pods(), pod(name), false).unwrap();
+    }
+    let (rv, items) = s.list_stored("Pod", Some("default"));
+    assert!(
+        items.iter().all(|o| o.tree.is_some()),
+        "pending pods are kept parsed"
+    );
+    let before: Vec<Value> = items.iter().map(|o| (*o.object()).clone()).collect();
+    let id = s.keep_snapshot(Arc::new(Snapshot {
+        kind: "Pod",
+        ns: Some("default".into()),
+        rv,
+        items,
+        taken: Instant::now(),
+    }));
+    s.update(pods(), "default", "a", false, |old| {
+        let mut new = old.clone();
+        new["metadata"]["labels"] = json!({"x": "y"});
+        Ok(new)
+    })
+    .unwrap();
+    let kept = s.snapshot(id).unwrap();
+    assert!(kept.items.iter().all(|o| o.tree.is_none()));
+    let after: Vec<Value> = kept.items.iter().map(|o| (*o.object()).clone()).collect();
+    assert_eq!(after, before);
+    let (_, now) = s.list_stored("Pod", Some("default"));
+    assert!(now.iter().all(|o| o.tree.is_some()));
+    assert_ne!(*now[0].object(), before[0]);
+}
+
 /// A running pod that no DaemonSet controls, and an event, are kept as JSON alone, the
 /// JSON the watch history holds for their last change; a pod still to start and a
 /// DaemonSet's pod are kept parsed too. Each reads back as the object it was.
