@@ -52,14 +52,7 @@ pub async fn fetch(
     namespace: &str,
     scope: &Scope<'_>,
 ) -> Result<Fetched, String> {
-    let doing = format!("list daemonsets in {namespace}");
-    let daemonsets: Vec<Arc<DaemonSet>> = list_with(
-        &Api::namespaced(client.clone(), namespace),
-        ListParams::default(),
-        &doing,
-        trim::daemonset,
-    )
-    .await?;
+    let daemonsets = daemonsets_in(client, namespace).await?;
     let nodes_api: Api<Node> = Api::all(client.clone());
     let pods_api: Api<Pod> = Api::all(client.clone());
 
@@ -207,14 +200,7 @@ pub async fn gather(
             blocking: cleanup::blocking_problems(&fetched.daemonsets),
         });
     }
-    let doing = format!("list daemonsets in {namespace}");
-    let daemonsets: Vec<Arc<DaemonSet>> = list_with(
-        &Api::namespaced(client.clone(), namespace),
-        ListParams::default(),
-        &doing,
-        trim::daemonset,
-    )
-    .await?;
+    let daemonsets = daemonsets_in(client, namespace).await?;
     let gathering = Gathering::new(&daemonsets, options);
     let (nodes_api, pods_api) = (
         Api::<Node>::all(client.clone()),
@@ -240,6 +226,21 @@ pub async fn gather(
         facts: gathering.finish(nodes, pods),
         blocking: cleanup::blocking_problems(&daemonsets),
     })
+}
+
+/// The DaemonSets in the preloaders' namespace, trimmed: what is read first, so that a pool
+/// that does not exist is said before any big list.
+async fn daemonsets_in(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Vec<Arc<DaemonSet>>, String> {
+    list_with(
+        &Api::namespaced(client.clone(), namespace),
+        ListParams::default(),
+        &format!("list daemonsets in {namespace}"),
+        trim::daemonset,
+    )
+    .await
 }
 
 /// One node by name, trimmed to what the planner reads; None when there is no such node.
