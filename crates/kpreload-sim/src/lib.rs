@@ -37,10 +37,11 @@ use tokio::net::TcpListener;
 
 pub use server::Sim;
 
-/// Watch history kept for resuming watches; older versions get 410 Gone.
+/// Watch history kept for resuming watches, per kind (as the API server keeps a watch cache
+/// per resource); older versions get 410 Gone.
 pub const HISTORY: usize = 50_000;
-/// ... and at most this many bytes of it.
-pub const HISTORY_BYTES: usize = 128 << 20;
+/// ... and at most this many bytes of each kind's.
+pub const HISTORY_BYTES: usize = 64 << 20;
 
 /// A running simulator.
 pub struct Running {

@@ -66,19 +66,26 @@ impl Change {
 
 type Key = (&'static str, String, String);
 
+/// One kind's changes, oldest first, and the bytes they hold (roughly).
+#[derive(Debug, Default)]
+struct KindHistory {
+    changes: VecDeque<Arc<Change>>,
+    bytes: usize,
+}
+
 struct Inner {
     rv: u64,
     objects: BTreeMap<Key, Arc<Stored>>,
-    history: VecDeque<Arc<Change>>,
-    /// What the history holds, bytes (roughly).
-    history_bytes: usize,
+    /// The changes watches replay from, one history per kind, as the API server's watch
+    /// cache is one per resource: a rollout's pod and event changes do not push out a
+    /// DaemonSet's.
+    history: HashMap<&'static str, KindHistory>,
     /// The oldest resourceVersion a watch may start from since the last compaction; older
     /// ones get 410 Gone.
     oldest: u64,
-    /// Per kind, the resourceVersion of its newest change the history no longer holds: a
-    /// watch of that kind from before it would miss it (410 Gone). Judged per kind, as the
-    /// API server's watch cache is one per resource: a watch of DaemonSets is not too old
-    /// because pods and events changed a great deal since.
+    /// Per kind, the resourceVersion of its newest change its history no longer holds: a
+    /// watch of that kind from before it would miss it (410 Gone). A watch of DaemonSets is
+    /// not too old because pods and events changed a great deal since.
     dropped: HashMap<&'static str, u64>,
     /// While a scenario loads: changes make no history and no events.
     quiet: bool,
@@ -129,8 +136,9 @@ impl Inner {
 pub struct Store {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Change>>,
+    /// Each kind's history's bound in changes.
     history_limit: usize,
-    /// The history's bound in bytes: the oldest changes go first past it.
+    /// Each kind's history's bound in bytes: the oldest changes go first past it.
     history_bytes: usize,
     /// The lists being read page by page, each as it was at its first page.
     pages: Mutex<Pages>,
@@ -175,8 +183,7 @@ impl Store {
             inner: Mutex::new(Inner {
                 rv: 1,
                 objects: BTreeMap::new(),
-                history: VecDeque::new(),
-                history_bytes: 0,
+                history: HashMap::new(),
                 oldest: 1,
                 dropped: HashMap::new(),
                 quiet: false,
@@ -191,8 +198,8 @@ impl Store {
         }
     }
 
-    /// Bounds the watch history in bytes too (JSON and what selectors read), not only in
-    /// changes.
+    /// Bounds each kind's watch history in bytes too (JSON and what selectors read), not
+    /// only in changes.
     pub fn with_history_bytes(mut self, bytes: usize) -> Self {
         self.history_bytes = bytes;
         self
@@ -488,12 +495,18 @@ impl Store {
                     "too old resource version: {rv} ({floor})"
                 )));
             }
-            Some(rv) => inner
-                .history
-                .iter()
-                .filter(|c| c.rv > rv && kind.is_none_or(|k| c.kind == k))
-                .cloned()
-                .collect(),
+            Some(rv) => {
+                let mut backlog: Vec<Arc<Change>> = inner
+                    .history
+                    .iter()
+                    .filter(|(k, _)| kind.is_none_or(|want| want == **k))
+                    .flat_map(|(_, h)| h.changes.iter().filter(|c| c.rv > rv).cloned())
+                    .collect();
+                if kind.is_none() {
+                    backlog.sort_by_key(|c| c.rv);
+                }
+                backlog
+            }
         };
         Ok(Subscription {
             backlog,
@@ -518,7 +531,6 @@ impl Store {
     pub fn compact(&self) {
         let mut inner = self.lock();
         inner.history.clear();
-        inner.history_bytes = 0;
         inner.oldest = inner.rv + 1;
         inner.dropped.clear();
         self.lock_pages().taken.clear();
@@ -562,15 +574,20 @@ impl Store {
             now: object.sel.clone(),
             before,
         });
-        inner.history_bytes += change.weight();
-        inner.history.push_back(change.clone());
-        while inner.history.len() > self.history_limit
-            || (inner.history_bytes > self.history_bytes && inner.history.len() > 1)
+        let history = inner.history.entry(kind).or_default();
+        history.bytes += change.weight();
+        history.changes.push_back(change.clone());
+        let mut forgot = None;
+        while history.changes.len() > self.history_limit
+            || (history.bytes > self.history_bytes && history.changes.len() > 1)
         {
-            if let Some(dropped) = inner.history.pop_front() {
-                inner.history_bytes -= dropped.weight();
-                inner.dropped.insert(dropped.kind, dropped.rv);
+            if let Some(dropped) = history.changes.pop_front() {
+                history.bytes -= dropped.weight();
+                forgot = Some(dropped.rv);
             }
+        }
+        if let Some(rv) = forgot {
+            inner.dropped.insert(kind, rv);
         }
         // No receivers is fine: nobody is watching.
         let _ = self.tx.send(change);

@@ -132,8 +132,9 @@ fn watch_history_and_gone() {
     );
 }
 
-/// Too old is judged per kind, as the API server's watch cache is one per resource: a
-/// watch of DaemonSets resumes after many pod changes were forgotten, one of pods does not.
+/// Each kind has its own history, as the API server's watch cache is one per resource: a
+/// watch of DaemonSets resumes, its change replayed, after many pod changes were forgotten;
+/// one of pods does not.
 #[test]
 fn a_watch_is_too_old_only_when_a_change_of_its_own_kind_was_forgotten() {
     let s = Store::new(3, 7);
@@ -145,7 +146,8 @@ fn a_watch_is_too_old_only_when_a_change_of_its_own_kind_was_forgotten() {
     for n in ["a", "b", "c", "d", "e"] {
         s.create(pods(), pod(n), false).unwrap();
     }
-    // The DaemonSet's change and two pods' are gone from the history of three.
+    // Two pods' changes are gone from the pods' history of three; the DaemonSet's is in
+    // its own.
     let sub = s.subscribe_to(Some("DaemonSet"), Some(after_ds)).unwrap();
     assert!(sub.backlog.is_empty(), "no DaemonSet changed since");
     assert_eq!(
@@ -155,13 +157,10 @@ fn a_watch_is_too_old_only_when_a_change_of_its_own_kind_was_forgotten() {
         Some(410)
     );
     assert_eq!(s.subscribe(Some(after_ds)).err().map(|e| e.code), Some(410));
-    // From before the DaemonSet's own change, which is forgotten: too old for it too.
-    assert_eq!(
-        s.subscribe_to(Some("DaemonSet"), Some(after_ds - 1))
-            .err()
-            .map(|e| e.code),
-        Some(410)
-    );
+    let sub = s
+        .subscribe_to(Some("DaemonSet"), Some(after_ds - 1))
+        .unwrap();
+    assert_eq!(backlog_names(&sub), ["d"]);
     let pods_now = s
         .subscribe_to(Some("Pod"), Some(s.current_rv() - 3))
         .unwrap();
@@ -171,6 +170,19 @@ fn a_watch_is_too_old_only_when_a_change_of_its_own_kind_was_forgotten() {
         .map(|c| name_of(&c.object()).to_string())
         .collect();
     assert_eq!(names, ["c", "d", "e"]);
+    // Three DaemonSets later its change is forgotten: from before it is too old.
+    for n in ["d2", "d3", "d4"] {
+        let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": n, "namespace": "default"}, "spec": {}});
+        s.create(daemonsets, ds, false).unwrap();
+    }
+    assert_eq!(
+        s.subscribe_to(Some("DaemonSet"), Some(after_ds - 1))
+            .err()
+            .map(|e| e.code),
+        Some(410)
+    );
+    assert!(s.subscribe_to(Some("DaemonSet"), Some(after_ds)).is_ok());
     // A compaction makes every older version too old, whatever the kind.
     s.compact();
     assert_eq!(
@@ -188,15 +200,15 @@ fn history_bounded_in_bytes_forgets_the_oldest_and_answers_410() {
     let one = {
         let s = Store::new(100, 7);
         s.create(pods(), pod("a"), false).unwrap();
-        s.lock().history_bytes
+        s.lock().history["Pod"].bytes
     };
     let s = Store::new(100, 7).with_history_bytes(one * 3 + one / 2);
     let start = s.current_rv();
     for n in ["a", "b", "c", "d", "e"] {
         s.create(pods(), pod(n), false).unwrap();
     }
-    assert!(s.lock().history_bytes <= one * 3 + one / 2);
-    assert_eq!(s.lock().history.len(), 3);
+    assert!(s.lock().history["Pod"].bytes <= one * 3 + one / 2);
+    assert_eq!(s.lock().history["Pod"].changes.len(), 3);
     let err = s.subscribe(Some(start)).err().unwrap();
     assert_eq!((err.code, err.reason), (410, "Expired"));
     let sub = s.subscribe(Some(start + 2)).unwrap();
