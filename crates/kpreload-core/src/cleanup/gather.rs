@@ -36,7 +36,8 @@ struct Served<'a> {
 #[derive(Debug, Default)]
 pub struct PodFacts {
     in_use: HashMap<String, Vec<Usage>>,
-    newest: HashMap<(usize, String), Newest>,
+    /// By node: each preloader's (by index) newest pod there.
+    newest: HashMap<String, Vec<(usize, Newest)>>,
 }
 
 #[derive(Debug)]
@@ -116,8 +117,12 @@ impl<'a> Gathering<'a> {
                 continue;
             };
             preloader = true;
-            let key = (i, node.to_string());
-            let newer = facts.newest.get(&key).is_none_or(|q| {
+            let on_node = match facts.newest.get_mut(node) {
+                Some(v) => v,
+                None => facts.newest.entry(node.to_string()).or_default(),
+            };
+            let known = on_node.iter_mut().find(|(j, _)| *j == i);
+            let newer = known.as_ref().is_none_or(|(_, q)| {
                 (&p.metadata.creation_timestamp, &p.metadata.name) > (&q.created, &q.name)
             });
             if newer {
@@ -126,7 +131,10 @@ impl<'a> Gathering<'a> {
                     name: p.metadata.name.clone(),
                     exec: exec_target(self.preloaders[i].ds, Some(p)),
                 };
-                facts.newest.insert(key, newest);
+                match known {
+                    Some((_, q)) => *q = newest,
+                    None => on_node.push((i, newest)),
+                }
             }
         }
         // A preloader's init containers are what preloads: the preloaded rule keeps their
@@ -148,7 +156,7 @@ impl<'a> Gathering<'a> {
             .flatten()
             .map(|i| (i.names.clone(), i.size_bytes));
         let capped = listed.is_some_and(|l| l.len() >= STATUS_IMAGES_CAP);
-        self.listed(node, images.collect(), capped)
+        self.listed(node, images, capped)
     }
 
     /// One node as listed, its `status.images` moved out rather than copied.
@@ -159,17 +167,14 @@ impl<'a> Gathering<'a> {
             .and_then(|s| s.images.take())
             .unwrap_or_default();
         let capped = listed.len() >= STATUS_IMAGES_CAP;
-        let images = listed
-            .into_iter()
-            .map(|i| (i.names, i.size_bytes))
-            .collect();
+        let images = listed.into_iter().map(|i| (i.names, i.size_bytes));
         self.listed(&node, images, capped)
     }
 
     fn listed(
         &self,
         node: &Node,
-        images: Vec<(Option<Vec<String>>, Option<i64>)>,
+        images: impl Iterator<Item = (Option<Vec<String>>, Option<i64>)>,
         capped: bool,
     ) -> Option<ListedNode> {
         let name = node.metadata.name.clone().unwrap_or_default();
@@ -185,7 +190,6 @@ impl<'a> Gathering<'a> {
             .map(|s| s.preloader.pool.covers(labels, &taints))
             .collect();
         let images = images
-            .into_iter()
             .map(|(names, size)| InventoryImage {
                 id: None,
                 refs: names.unwrap_or_default(),
@@ -217,12 +221,13 @@ impl<'a> Gathering<'a> {
         for node in nodes {
             // The preloaders on the node: those with a pod there, and those whose
             // selector takes it.
+            let mut newest = pods.newest.remove(&node.name).unwrap_or_default();
             let served: Vec<(&Served, Result<ExecTarget, String>)> = self
                 .preloaders
                 .iter()
                 .enumerate()
-                .filter_map(|(i, s)| match pods.newest.remove(&(i, node.name.clone())) {
-                    Some(newest) => Some((s, newest.exec)),
+                .filter_map(|(i, s)| match newest.iter().position(|(j, _)| *j == i) {
+                    Some(at) => Some((s, newest.swap_remove(at).1.exec)),
                     None if node.covered[i] => Some((s, exec_target(s.ds, None))),
                     None => None,
                 })
