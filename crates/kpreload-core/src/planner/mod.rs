@@ -12,7 +12,6 @@
 //! Pure: no clock (the caller passes `now`), no I/O, and the same input in any order gives
 //! the same plan.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,7 +22,7 @@ use super::version::{Scheme, Tag, TagVersion};
 
 mod memo;
 pub use memo::Memo;
-use memo::{Read, Reading};
+use memo::{Key, Map, Read, Reading};
 
 /// The default number of versions kept per line.
 pub const DEFAULT_KEEP: usize = 2;
@@ -192,8 +191,10 @@ struct Group {
     /// Its names read, in the order of `ImageName`, each once.
     names: Vec<Arc<Read>>,
     unreadable: Vec<String>,
-    /// Every ID the runtime reported for it (normally one); the smallest is shown.
-    ids: BTreeSet<String>,
+    /// Every ID the runtime reported for it (normally one), lowercase, interned.
+    ids: Vec<Key>,
+    /// The smallest of them, which is shown.
+    id: Option<Arc<str>>,
     size: u64,
     pinned: bool,
     created: Option<i64>,
@@ -240,13 +241,14 @@ pub fn plan_node_with(input: &NodeInput, settings: &Settings, memo: &mut Memo) -
             refs.extend(g.unreadable.iter().cloned());
             ImagePlan {
                 refs,
-                id: g.ids.iter().next().cloned(),
+                id: g.id.as_deref().map(str::to_string),
                 size: g.size,
                 decision,
                 reason,
             }
         })
         .collect();
+    recycle(groups, memo);
     images.sort_by(|a, b| a.refs.cmp(&b.refs).then(a.id.cmp(&b.id)));
     let remove_bytes = images
         .iter()
@@ -267,7 +269,7 @@ fn decide(
     g: &Group,
     usage: &Index,
     preloads: &Index,
-    newest: &HashMap<usize, bool>,
+    newest: &[Option<bool>],
     settings: &Settings,
     keep: usize,
     memo: &mut Memo,
@@ -275,29 +277,17 @@ fn decide(
     if g.pinned {
         return Reason::Pinned;
     }
-    let keys: BTreeSet<&str> = g
-        .names
-        .iter()
-        .flat_map(|n| n.keys.iter().map(|k| &**k))
-        .chain(g.ids.iter().map(String::as_str))
-        .collect();
-    let users: BTreeSet<&str> = keys
-        .iter()
-        .filter_map(|k| usage.known.get(*k))
-        .flatten()
-        .copied()
-        .collect();
-    if !users.is_empty() {
-        return Reason::InUse(users.into_iter().map(str::to_string).collect());
+    let keys = || {
+        g.names
+            .iter()
+            .flat_map(|n| n.keys.iter().copied())
+            .chain(g.ids.iter().copied())
+    };
+    if let Some(users) = usage.of(keys()) {
+        return Reason::InUse(users);
     }
-    let pools: BTreeSet<&str> = keys
-        .iter()
-        .filter_map(|k| preloads.known.get(*k))
-        .flatten()
-        .copied()
-        .collect();
-    if !pools.is_empty() {
-        return Reason::Preloaded(pools.into_iter().map(str::to_string).collect());
+    if let Some(pools) = preloads.of(keys()) {
+        return Reason::Preloaded(pools);
     }
     if let Some(r) = g.unreadable.first() {
         return Reason::Unreadable(r.clone());
@@ -318,7 +308,7 @@ fn decide(
     if let Some((_, tag, _)) = tagged.find(|(_, _, t)| matches!(t, Tag::NotVersion)) {
         return Reason::NotVersion(tag.clone());
     }
-    if newest.get(&index).copied().unwrap_or(true) {
+    if newest[index].unwrap_or(true) {
         return Reason::Newest(keep);
     }
     if let Some(min_age) = settings.min_age_secs {
@@ -334,15 +324,18 @@ fn decide(
 }
 
 /// The group's tagged references: repository, tag and what the tag is.
-fn tagged(g: &Group) -> impl Iterator<Item = &(Arc<str>, String, Tag)> {
+fn tagged(g: &Group) -> impl Iterator<Item = &(Key, String, Tag)> {
     g.names.iter().filter_map(|n| n.tagged.as_ref())
 }
 
 /// For every image with version tags: true when one of its tags is among the newest N
-/// distinct images of that tag's line.
-fn newest_per_line(groups: &[Group], keep: usize, group_flavours: bool) -> HashMap<usize, bool> {
-    type LineKey<'a> = (&'a str, &'a str, &'a Scheme);
-    let mut lines: BTreeMap<LineKey, Vec<(&TagVersion, &str, usize)>> = BTreeMap::new();
+/// distinct images of that tag's line (by the image's index; `None` without version tags).
+fn newest_per_line(groups: &[Group], keep: usize, group_flavours: bool) -> Vec<Option<bool>> {
+    // Every version tag with its line (repository × flavour × scheme), sorted by line and
+    // then newest first; ties broken by the tag's text and then the image, so input order
+    // never matters.
+    type Line<'a> = (Key, &'a str, &'a Scheme);
+    let mut tags: Vec<(Line, &TagVersion, &str, usize)> = Vec::new();
     for (i, g) in groups.iter().enumerate() {
         for (repo, tag, parsed) in tagged(g) {
             if let Tag::Version(v) = parsed {
@@ -351,46 +344,63 @@ fn newest_per_line(groups: &[Group], keep: usize, group_flavours: bool) -> HashM
                 } else {
                     ""
                 };
-                let key = (&**repo, flavour, &v.scheme);
-                lines.entry(key).or_default().push((v, tag.as_str(), i));
+                tags.push(((*repo, flavour, &v.scheme), v, tag.as_str(), i));
             }
         }
     }
-    let mut newest: HashMap<usize, bool> = HashMap::new();
-    for members in lines.values_mut() {
-        // Newest first; ties broken by the tag's text and then the image, so input order
-        // never matters.
-        members.sort_by(|a, b| {
-            b.0.cmp_version(a.0)
-                .then_with(|| a.1.cmp(b.1))
-                .then_with(|| group_key(&groups[a.2]).cmp(&group_key(&groups[b.2])))
-        });
-        let mut kept: Vec<usize> = Vec::new();
-        for (_, _, image) in members.iter() {
-            if kept.len() < keep && !kept.contains(image) {
-                kept.push(*image);
+    tags.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| b.1.cmp_version(a.1))
+            .then_with(|| a.2.cmp(b.2))
+            .then_with(|| group_key(&groups[a.3]).cmp(&group_key(&groups[b.3])))
+    });
+    let mut newest: Vec<Option<bool>> = vec![None; groups.len()];
+    let mut kept: Vec<usize> = Vec::new();
+    for members in tags.chunk_by(|a, b| a.0 == b.0) {
+        kept.clear();
+        for &(_, _, _, image) in members {
+            if kept.len() < keep && !kept.contains(&image) {
+                kept.push(image);
             }
         }
-        for (_, _, image) in members.iter() {
-            let entry = newest.entry(*image).or_insert(false);
-            *entry |= kept.contains(image);
+        for &(_, _, _, image) in members {
+            let entry = newest[image].get_or_insert(false);
+            *entry |= kept.contains(&image);
         }
     }
     newest
 }
 
-fn group_key(g: &Group) -> (Option<&ImageName>, Option<&String>) {
-    (g.names.first().map(|n| &n.name), g.ids.iter().next())
+fn group_key(g: &Group) -> (Option<&ImageName>, Option<&str>) {
+    (g.names.first().map(|n| &n.name), g.id.as_deref())
 }
 
 /// Joins inventory entries that share an ID or any normalised name (union-find), so a tag
 /// and its digest reported as two entries are still one image.
 fn group(images: &[InventoryImage], memo: &mut Memo) -> Vec<Group> {
-    let readings: Vec<Vec<Reading>> = images
-        .iter()
-        .map(|i| i.refs.iter().map(|r| memo.read(r)).collect())
-        .collect();
-    let mut parent: Vec<usize> = (0..images.len()).collect();
+    // The buffers of the thread's previous node, emptied: a cluster plan allocates them
+    // once per thread, not once per node.
+    let mut scratch = std::mem::take(&mut memo.scratch);
+    let Scratch {
+        readings,
+        starts,
+        ids,
+        parent,
+        seen,
+        keys,
+        by_root,
+        groups: spare_groups,
+        names: spare_names,
+        id_lists: spare_ids,
+    } = &mut scratch;
+    // Every image's refs read, one after another: image i's are `readings[starts[i]..starts[i + 1]]`.
+    for image in images {
+        starts.push(readings.len());
+        readings.extend(image.refs.iter().map(|r| memo.read(r)));
+        ids.push(image.id.as_deref().map(|id| memo.id(id)));
+    }
+    starts.push(readings.len());
+    parent.extend(0..images.len());
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
             parent[i] = parent[parent[i]];
@@ -398,19 +408,19 @@ fn group(images: &[InventoryImage], memo: &mut Memo) -> Vec<Group> {
         }
         i
     }
-    let mut seen: HashMap<Arc<str>, usize> = HashMap::new();
-    for (i, image) in images.iter().enumerate() {
-        let keys = readings[i]
-            .iter()
-            .map(|r| match r {
-                Ok(read) => read.normalized.clone(),
-                Err(text) => text.clone(),
-            })
-            .chain(image.id.iter().map(|id| Arc::from(id.to_ascii_lowercase())));
-        for key in keys {
+    for i in 0..images.len() {
+        keys.clear();
+        for r in &readings[starts[i]..starts[i + 1]] {
+            keys.push(match r {
+                Ok(read) => read.normalized_key,
+                Err(text) => memo.key(text),
+            });
+        }
+        keys.extend(ids[i]);
+        for &key in keys.iter() {
             match seen.get(&key) {
                 Some(&j) => {
-                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    let (a, b) = (root(parent, i), root(parent, j));
                     parent[a.max(b)] = a.min(b);
                 }
                 None => {
@@ -419,18 +429,20 @@ fn group(images: &[InventoryImage], memo: &mut Memo) -> Vec<Group> {
             }
         }
     }
-    let mut by_root: BTreeMap<usize, Group> = BTreeMap::new();
+    // Each group sits at its root, the smallest index among its entries.
+    by_root.resize_with(images.len(), || None);
     for (i, image) in images.iter().enumerate() {
-        let r = root(&mut parent, i);
-        let g = by_root.entry(r).or_insert_with(|| Group {
-            names: Vec::new(),
+        let r = root(parent, i);
+        let g = by_root[r].get_or_insert_with(|| Group {
+            names: spare_names.pop().unwrap_or_default(),
             unreadable: Vec::new(),
-            ids: BTreeSet::new(),
+            ids: spare_ids.pop().unwrap_or_default(),
+            id: None,
             size: 0,
             pinned: false,
             created: None,
         });
-        for (text, reading) in image.refs.iter().zip(&readings[i]) {
+        for (text, reading) in image.refs.iter().zip(&readings[starts[i]..starts[i + 1]]) {
             match reading {
                 Ok(read) => g.names.push(read.clone()),
                 Err(_) => {
@@ -440,8 +452,10 @@ fn group(images: &[InventoryImage], memo: &mut Memo) -> Vec<Group> {
                 }
             }
         }
-        if let Some(id) = &image.id {
-            g.ids.insert(id.to_ascii_lowercase());
+        if let Some(id) = ids[i]
+            && !g.ids.contains(&id)
+        {
+            g.ids.push(id);
         }
         g.size = g.size.max(image.size);
         g.pinned |= image.pinned;
@@ -450,37 +464,91 @@ fn group(images: &[InventoryImage], memo: &mut Memo) -> Vec<Group> {
             (a, b) => a.or(b),
         };
     }
-    let mut groups: Vec<Group> = by_root.into_values().collect();
+    let mut groups = std::mem::take(spare_groups);
+    groups.extend(by_root.drain(..).flatten());
     for g in &mut groups {
         g.names.sort_by(|a, b| a.name.cmp(&b.name));
         g.names.dedup_by(|a, b| a.name == b.name);
         g.unreadable.sort();
+        g.id = g.ids.iter().map(|&k| memo.text(k)).min().cloned();
     }
+    readings.clear();
+    starts.clear();
+    ids.clear();
+    parent.clear();
+    seen.clear();
+    memo.scratch = scratch;
     groups
 }
 
-/// Who uses (or preloads) what, by match key; references that cannot be read are kept
-/// aside, since they could name any image.
+/// Buffers the planning of one node needs, kept from node to node (in its thread's [`Memo`]).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    readings: Vec<Reading>,
+    starts: Vec<usize>,
+    ids: Vec<Option<Key>>,
+    parent: Vec<usize>,
+    seen: Map<Key, usize>,
+    keys: Vec<Key>,
+    by_root: Vec<Option<Group>>,
+    groups: Vec<Group>,
+    /// Emptied lists of names and IDs, for the next node's groups.
+    names: Vec<Vec<Arc<Read>>>,
+    id_lists: Vec<Vec<Key>>,
+}
+
+/// Gives a node's groups back to `memo`'s buffers, emptied.
+fn recycle(mut groups: Vec<Group>, memo: &mut Memo) {
+    for mut g in groups.drain(..) {
+        g.names.clear();
+        g.ids.clear();
+        memo.scratch.names.push(g.names);
+        memo.scratch.id_lists.push(g.ids);
+    }
+    memo.scratch.groups = groups;
+}
+
+/// Who uses (or preloads) what, by match key, sorted; references that cannot be read are
+/// kept aside, since they could name any image.
 struct Index<'a> {
-    known: HashMap<Arc<str>, BTreeSet<&'a str>>,
+    known: Vec<(Key, &'a str)>,
     unreadable: Vec<(String, String)>,
+}
+
+impl Index<'_> {
+    /// Who uses (or preloads) any of `keys`, sorted and each once; `None` when nobody does.
+    fn of(&self, keys: impl Iterator<Item = Key>) -> Option<Vec<String>> {
+        let mut who: Vec<&str> = Vec::new();
+        for key in keys {
+            let from = self.known.partition_point(|(k, _)| *k < key);
+            who.extend(
+                self.known[from..]
+                    .iter()
+                    .take_while(|(k, _)| *k == key)
+                    .map(|(_, w)| *w),
+            );
+        }
+        if who.is_empty() {
+            return None;
+        }
+        who.sort_unstable();
+        who.dedup();
+        Some(who.into_iter().map(str::to_string).collect())
+    }
 }
 
 fn index<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>, memo: &mut Memo) -> Index<'a> {
     let mut out = Index {
-        known: HashMap::new(),
+        known: Vec::new(),
         unreadable: Vec::new(),
     };
     for (image, who) in entries {
         match memo.read(image) {
-            Ok(read) => {
-                for key in &read.keys {
-                    out.known.entry(key.clone()).or_default().insert(who);
-                }
-            }
+            Ok(read) => out.known.extend(read.keys.iter().map(|&key| (key, who))),
             Err(_) => out.unreadable.push((image.to_string(), who.to_string())),
         }
     }
+    out.known.sort_unstable();
     out.unreadable.sort();
     out
 }
