@@ -6,14 +6,21 @@ impl App {
     /// The current list's rows, after the filter.
     pub fn rows(&self) -> Vec<Row> {
         let all = self.all_rows();
-        let filter = &self.view().filter;
-        if filter.is_empty() {
+        let filter = self.filter();
+        if filter.keeps_all() {
             return all;
         }
-        let m = SkimMatcherV2::default();
-        all.into_iter()
-            .filter(|r| m.fuzzy_match(&r.key, filter).is_some())
-            .collect()
+        all.into_iter().filter(|r| filter.keeps(&r.key)).collect()
+    }
+
+    /// The current list's filter, for a screen that walks its own rows without building
+    /// them (a 500-node pool, every frame); it keeps what [`App::rows`] keeps.
+    pub(crate) fn filter(&self) -> RowFilter<'_> {
+        let text = self.view().filter.as_str();
+        RowFilter {
+            text,
+            matcher: (!text.is_empty()).then(SkimMatcherV2::default),
+        }
     }
 
     pub(super) fn all_rows(&self) -> Vec<Row> {
@@ -39,5 +46,24 @@ impl App {
             .fuzzy_indices(text, filter)
             .map(|(_, i)| i)
             .unwrap_or_default()
+    }
+}
+
+/// Which rows' keys the filter keeps (a fuzzy match; all of them with no filter).
+pub(crate) struct RowFilter<'a> {
+    text: &'a str,
+    matcher: Option<SkimMatcherV2>,
+}
+
+impl RowFilter<'_> {
+    pub(crate) fn keeps_all(&self) -> bool {
+        self.matcher.is_none()
+    }
+
+    pub(crate) fn keeps(&self, key: &str) -> bool {
+        match &self.matcher {
+            None => true,
+            Some(m) => m.fuzzy_match(key, self.text).is_some(),
+        }
     }
 }

@@ -15,7 +15,7 @@ pub(crate) use summary::pulled_text;
 
 use super::plan::Scope;
 use super::{Component, Screen};
-use crate::core::progress::PoolProgress;
+use crate::core::progress::{NodeProgress, PoolProgress};
 use crate::tui::app::App;
 use crate::tui::config::Command;
 
@@ -70,9 +70,18 @@ impl Component for PoolScreen {
         "pool"
     }
 
-    /// The rows in view.
+    /// The rows in view (as `rows_in_view` finds them, without building every row).
     fn kubelets(&self, app: &App) -> Vec<String> {
-        super::rows_in_view(app)
+        let Some(pool) = app.overview.pools.iter().find(|p| p.pool == self.name) else {
+            return Vec::new();
+        };
+        let nodes = listed(app, pool);
+        let (first, count) =
+            crate::tui::views::window(app.view().selected, nodes.len(), app.page as u16 + 2);
+        nodes[first..first + count]
+            .iter()
+            .map(|n| n.node.clone())
+            .collect()
     }
 
     /// The rows the matrix drew last, exactly (once it has drawn this pool).
@@ -117,7 +126,8 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
         Paragraph::new(summary::lines(app, pool)).wrap(ratatui::widgets::Wrap { trim: false });
     // Every line of the head, wrapped at the screen's width, as long as the matrix keeps a
     // few rows and the recent pulls three lines; what is cut is the head's last details.
-    let matrix_need = app.rows().len() as u16 + 2;
+    let nodes = listed(app, pool);
+    let matrix_need = nodes.len() as u16 + 2;
     let most = area.height.saturating_sub(matrix_need.min(6) + 3).max(3);
     let summary_height = (summary.line_count(area.width) as u16).min(most);
     let figures = starts::payoff(app, &pool.pool).filter(|f| f.starts > 0);
@@ -134,9 +144,19 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, name: &str) {
     ])
     .areas(area);
     frame.render_widget(summary, summary_area);
-    matrix::draw(frame, matrix_area, app, pool);
+    matrix::draw(frame, matrix_area, app, pool, &nodes);
     starts::draw(frame, payoff_area, app, figures.as_ref());
     draw_recent(frame, log, app, pool);
+}
+
+/// The pool's nodes as `PoolScreen::rows` lists them after the filter, without building the
+/// rows: a frame needs them, on pools of hundreds of nodes.
+fn listed<'a>(app: &App, pool: &'a PoolProgress) -> Vec<&'a NodeProgress> {
+    let filter = app.filter();
+    pool.nodes
+        .iter()
+        .filter(|n| filter.keeps(&n.node))
+        .collect()
 }
 
 /// How the lines below a pool's head are shared: the matrix takes what its rows need (a

@@ -63,6 +63,17 @@ fn the_filter_narrows_the_list_and_esc_clears_it() {
     let rows: Vec<String> = app.rows().iter().map(|r| r.key.clone()).collect();
     assert_eq!(rows, ["web-3"]);
     assert_eq!(app.matches("web-3"), vec![0, 4]);
+    // The matrix draws the rows the list keeps, and only those.
+    let screen = draw(&mut app, 120, 30);
+    let matrix: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.starts_with("NODE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with(' '))
+        .collect();
+    assert_eq!(matrix.len(), 1, "{screen}");
+    assert!(matrix[0].starts_with("web-3"), "{screen}");
+    assert_eq!(app.drawn_rows.borrow().1, ["web-3"]);
     press(&mut app, "\n");
     assert_eq!(app.input, None);
     assert_eq!(app.view().filter, "w3", "Enter keeps the filter");

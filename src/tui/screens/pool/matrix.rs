@@ -73,16 +73,17 @@ pub(crate) fn columns(
 }
 
 /// Nodes × images: the rows in view, the image columns that fit around the selected one.
-pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, pool: &PoolProgress) {
+/// `all` is the screen's rows (the pool's nodes after the filter), in order.
+pub(super) fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    pool: &PoolProgress,
+    all: &[&NodeProgress],
+) {
     let t = &app.config.theme;
-    let all = app.rows();
-    let by_name: std::collections::HashMap<&str, &NodeProgress> =
-        pool.nodes.iter().map(|n| (n.node.as_str(), n)).collect();
     let (first_row, count) = crate::tui::views::window(app.view().selected, all.len(), area.height);
-    let in_view: Vec<&NodeProgress> = all[first_row..first_row + count]
-        .iter()
-        .filter_map(|r| by_name.get(r.key.as_str()).copied())
-        .collect();
+    let in_view = &all[first_row..first_row + count];
     *app.drawn_rows.borrow_mut() = (
         pool.pool.clone(),
         in_view.iter().map(|n| n.node.clone()).collect(),
