@@ -20,50 +20,6 @@ use super::status::{ApiError, ApiResult};
 
 pub type Obj = Arc<Value>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
-    Added,
-    Modified,
-    Deleted,
-}
-
-impl EventType {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            EventType::Added => "ADDED",
-            EventType::Modified => "MODIFIED",
-            EventType::Deleted => "DELETED",
-        }
-    }
-}
-
-/// One change, as a watch delivers it: the object as JSON, serialised once for every watch
-/// (and compact in the history, where an object's older versions would otherwise stay as
-/// trees), with what selectors read of it.
-#[derive(Debug)]
-pub struct Change {
-    pub rv: u64,
-    pub kind: &'static str,
-    pub event: EventType,
-    pub json: Arc<str>,
-    pub now: Arc<Selectable>,
-    /// What selectors read of the object before a modification, so a filtered watch can
-    /// tell an object that stopped matching (it sees DELETED) from one that changed.
-    pub before: Option<Arc<Selectable>>,
-}
-
-impl Change {
-    /// The object, parsed again (for table watches and the events.k8s.io view).
-    pub fn object(&self) -> Value {
-        serde_json::from_str(&self.json).unwrap_or_default()
-    }
-
-    /// Bytes it holds, roughly, for the history's bound.
-    fn weight(&self) -> usize {
-        64 + self.json.len() + self.now.weight() + self.before.as_ref().map_or(0, |b| b.weight())
-    }
-}
-
 type Key = (&'static str, String, String);
 
 /// One kind's changes, oldest first, and the bytes they hold (roughly).
@@ -594,48 +550,14 @@ impl Store {
     }
 }
 
-impl Inner {
-    fn next(&mut self) -> u64 {
-        // xorshift64*: deterministic for a seed, which keeps demo runs repeatable.
-        let mut x = self.uid_state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.uid_state = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn uid(&mut self) -> String {
-        let (a, b) = (self.next(), self.next());
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0x0fff,
-            ((b >> 48) & 0x3fff) | 0x8000,
-            b & 0xffff_ffff_ffff
-        )
-    }
-
-    /// Five characters from the alphabet the API server uses for generated names.
-    fn suffix(&mut self) -> String {
-        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        let mut n = self.next();
-        (0..5)
-            .map(|_| {
-                let c = ALPHABET[(n % ALPHABET.len() as u64) as usize] as char;
-                n /= ALPHABET.len() as u64;
-                c
-            })
-            .collect()
-    }
-}
-
+mod change;
+mod names;
 mod pages;
 mod stored;
 #[cfg(test)]
 mod tests;
 
+pub use change::{Change, EventType};
 use pages::Pages;
 pub use pages::Snapshot;
 #[cfg(test)]
