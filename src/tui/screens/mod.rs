@@ -113,13 +113,17 @@ const POOL_HINTS: &[Command] = &[
 
 /// The keys of the current list's rows in view (the nodes whose kubelets a list reads).
 fn rows_in_view(app: &App) -> Vec<String> {
-    let rows = app.rows();
-    let (first, count) =
-        crate::tui::views::window(app.view().selected, rows.len(), app.page as u16 + 2);
-    rows[first..first + count]
+    in_view(app, &app.rows())
         .iter()
         .map(|r| r.key.clone())
         .collect()
+}
+
+/// The part of the current list a page shows, around the selected row.
+fn in_view<'a, T>(app: &App, rows: &'a [T]) -> &'a [T] {
+    let (first, count) =
+        crate::tui::views::window(app.view().selected, rows.len(), app.page as u16 + 2);
+    &rows[first..first + count]
 }
 
 /// What a screen is. Reading methods take the app as a read-only context; the key methods

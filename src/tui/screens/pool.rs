@@ -75,10 +75,7 @@ impl Component for PoolScreen {
         let Some(pool) = app.overview.pools.iter().find(|p| p.pool == self.name) else {
             return Vec::new();
         };
-        let nodes = listed(app, pool);
-        let (first, count) =
-            crate::tui::views::window(app.view().selected, nodes.len(), app.page as u16 + 2);
-        nodes[first..first + count]
+        super::in_view(app, &listed(app, pool))
             .iter()
             .map(|n| n.node.clone())
             .collect()
