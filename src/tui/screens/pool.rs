@@ -24,16 +24,20 @@ pub(crate) struct PoolScreen {
     pub name: String,
 }
 
+impl PoolScreen {
+    /// The pool as the overview derived it, while it exists.
+    fn progress<'a>(&self, app: &'a App) -> Option<&'a PoolProgress> {
+        app.overview.pools.iter().find(|p| p.pool == self.name)
+    }
+}
+
 impl Component for PoolScreen {
     fn crumb(&self, _app: &App) -> String {
         format!("pool {}", self.name)
     }
 
     fn rows(&self, app: &App) -> Vec<super::Row> {
-        app.overview
-            .pools
-            .iter()
-            .find(|p| p.pool == self.name)
+        self.progress(app)
             .map(|p| {
                 p.nodes
                     .iter()
@@ -47,11 +51,7 @@ impl Component for PoolScreen {
     }
 
     fn columns(&self, app: &App) -> usize {
-        app.overview
-            .pools
-            .iter()
-            .find(|p| p.pool == self.name)
-            .map_or(0, |p| p.images.len())
+        self.progress(app).map_or(0, |p| p.images.len())
     }
 
     fn hints(&self, read_only: bool) -> &'static [Command] {
@@ -72,7 +72,7 @@ impl Component for PoolScreen {
 
     /// The rows in view (as `rows_in_view` finds them, without building every row).
     fn kubelets(&self, app: &App) -> Vec<String> {
-        let Some(pool) = app.overview.pools.iter().find(|p| p.pool == self.name) else {
+        let Some(pool) = self.progress(app) else {
             return Vec::new();
         };
         super::in_view(app, &listed(app, pool))

@@ -51,7 +51,7 @@ pub struct Memo {
     protect_lists: Vec<Vec<String>>,
     /// (protect list, name) → the index of the pattern that protects it.
     protected: Map<(usize, usize), Option<usize>>,
-    pub(super) scratch: super::Scratch,
+    pub(super) scratch: super::group::Scratch,
 }
 
 impl Memo {
