@@ -65,7 +65,7 @@ struct Cached {
     daemonsets: Vec<Arc<DaemonSet>>,
     /// Per member, its pods in address order.
     pods: Vec<Vec<Arc<Pod>>>,
-    /// The events of those pods, in the same order, each pod's in address order.
+    /// The events of those pods, in address order.
     events: Vec<Arc<Event>>,
     /// The rows the pool served, with the nodes as they were.
     nodes: Vec<(usize, Arc<Node>)>,
@@ -76,6 +76,17 @@ struct Cached {
     /// every time, until a derivation without them (a reading forgotten counts as a change).
     live: bool,
     progress: PoolProgress,
+}
+
+/// `objects` in address order: the same objects give the same list whatever order the
+/// snapshot held them in.
+fn by_address<'a, T>(objects: impl Iterator<Item = &'a Arc<T>>) -> Vec<&'a Arc<T>>
+where
+    T: 'a,
+{
+    let mut v: Vec<&Arc<T>> = objects.collect();
+    v.sort_by_key(|o| Arc::as_ptr(o));
+    v
 }
 
 fn same<T>(a: &[Arc<T>], b: &[&Arc<T>]) -> bool {
@@ -219,12 +230,9 @@ impl Deriver {
                 }
             }
         }
-        for pods in pods_by_owner.values_mut() {
-            pods.sort_by_key(|p| Arc::as_ptr(p));
-        }
-        for es in events.values_mut() {
-            es.sort_by_key(|e| Arc::as_ptr(e));
-        }
+        // Both stay in the snapshot's order, which derivation reads (of two copies of one pod,
+        // the first is taken); whether a pool is derived again compares them as sets, by
+        // address (`by_address`).
 
         let mut served = vec![false; self.nodes.rows.len()];
         let mut pools = Vec::new();
@@ -260,12 +268,14 @@ impl Deriver {
                         .unwrap_or_default()
                 })
                 .collect();
-            let pod_events = || {
-                member_pods.iter().flat_map(|ps| ps.iter()).flat_map(|p| {
-                    let uid = p.metadata.uid.as_deref().unwrap_or_default();
-                    events.get(uid).into_iter().flatten()
-                })
-            };
+            let pod_set: Vec<Vec<&Arc<Pod>>> = member_pods
+                .iter()
+                .map(|ps| by_address(ps.iter().copied()))
+                .collect();
+            let event_set = by_address(member_pods.iter().flat_map(|ps| ps.iter()).flat_map(|p| {
+                let uid = p.metadata.uid.as_deref().unwrap_or_default();
+                events.get(uid).into_iter().flatten().copied()
+            }));
             let cov = &self.nodes.coverage[coverage];
             let rows = &self.nodes.rows;
             let reusable = self.pools.remove(&key).filter(|c| {
@@ -273,12 +283,9 @@ impl Deriver {
                     && c.rows == self.nodes.generation
                     && c.coverage == cov.generation
                     && same(&c.daemonsets, &members)
-                    && c.pods.len() == member_pods.len()
-                    && c.pods.iter().zip(&member_pods).all(|(a, b)| same(a, b))
-                    && c.events
-                        .iter()
-                        .map(Arc::as_ptr)
-                        .eq(pod_events().map(|e| Arc::as_ptr(e)))
+                    && c.pods.len() == pod_set.len()
+                    && c.pods.iter().zip(&pod_set).all(|(a, b)| same(a, b))
+                    && same(&c.events, &event_set)
                     && c.nodes.iter().all(|(i, n)| Arc::ptr_eq(&rows[*i].node, n))
                     && !c.live
                     && c.nodes.iter().all(|(i, _)| !live.knows(&rows[*i].name))
@@ -302,11 +309,11 @@ impl Deriver {
                     );
                     Cached {
                         daemonsets: members.iter().map(|d| (*d).clone()).collect(),
-                        pods: member_pods
+                        pods: pod_set
                             .iter()
                             .map(|ps| ps.iter().map(|p| (*p).clone()).collect())
                             .collect(),
-                        events: pod_events().map(|e| (*e).clone()).collect(),
+                        events: event_set.iter().map(|e| (*e).clone()).collect(),
                         nodes: on.iter().map(|i| (*i, rows[*i].node.clone())).collect(),
                         rows: self.nodes.generation,
                         coverage: cov.generation,

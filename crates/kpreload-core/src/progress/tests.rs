@@ -576,4 +576,71 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
     assert_eq!(o.unpooled, Vec::<String>::new());
 }
 
+/// What is derived depends on the objects and their order in the snapshot, never on where
+/// they happen to be in memory: two copies of one pod (the same name and creation time, one
+/// failed, one done) give the same overview whichever was allocated first. (Found by
+/// fuzz/fuzz_targets/cluster_objects.rs, whose trimmed copies live elsewhere.) A Deriver
+/// given the same objects in another order takes what it had.
+#[test]
+fn derivation_reads_the_snapshot_not_the_addresses() {
+    let done = || {
+        pod(
+            "image-preloader-aaaaa",
+            "node-a",
+            "2026-11-28T10:00:00Z",
+            json!([
+                terminated("preload-py-kube", 0),
+                terminated("preload-python", 0),
+                terminated("preload-golang", 0),
+                terminated("preload-rust", 0),
+            ]),
+        )
+    };
+    let failed = || {
+        pod(
+            "image-preloader-aaaaa",
+            "node-a",
+            "2026-11-28T10:00:00Z",
+            json!([
+                terminated("preload-py-kube", 0),
+                terminated("preload-python", 0),
+                terminated("preload-golang", 1),
+                waiting("preload-rust", "PodInitializing", ""),
+            ]),
+        )
+    };
+    let t = ts("2026-11-28T10:00:10Z");
+    let with = |pods: Vec<Arc<Pod>>| {
+        let mut snap = half_way();
+        snap.pods = pods;
+        snap
+    };
+    // Allocated done-then-failed, and failed-then-done; held failed first both times.
+    let (d, f) = (done(), failed());
+    let first = with(vec![f, d]);
+    let f = failed();
+    let d = done();
+    let second = with(vec![f, d]);
+    let a = derive(&first, t);
+    assert_eq!(a, derive(&second, t));
+    assert_eq!(
+        states(node_in(&a, "node-a")),
+        ["pulled", "present", "failed", "queued"],
+        "the first copy in the snapshot is read"
+    );
+
+    let live = bytes::Tracker::default();
+    let mut deriver = Deriver::default();
+    deriver.derive(&first, t, &live);
+    let mut reordered = first.clone();
+    reordered.pods.reverse();
+    reordered.events.reverse();
+    deriver.derive(&reordered, t, &live);
+    assert_eq!(
+        deriver.last(),
+        (0, 1),
+        "the same pods and events, reordered"
+    );
+}
+
 mod trouble;
