@@ -171,7 +171,38 @@ fn main() {
         let mut latencies = Vec::new();
         let mut arrivals = Vec::new();
         let mut waits: Vec<(f64, String)> = Vec::new();
-        for (pool, selects) in &pools {
+        // The resourceVersion each apply's answer carries: how fast the cluster changed
+        // meanwhile (every kind's changes move it).
+        let mut versions: Vec<(Instant, u64)> = Vec::new();
+        // The forty probes go one every PACE, so that they span the rollouts' busiest part
+        // whether or not the simulator answers quickly.
+        const PACE: Duration = Duration::from_millis(500);
+        let mut previous: Option<Instant> = None;
+        for (i, (pool, selects)) in pools.iter().enumerate() {
+            if i >= 10
+                && let Some(p) = previous
+            {
+                // Meanwhile the loop goes on as the TUI's does: updates in, derived, drawn.
+                let until = tokio::time::sleep_until((p + PACE).into());
+                tokio::pin!(until);
+                loop {
+                    tokio::select! {
+                        () = &mut until => break,
+                        u = rx.recv() => {
+                            app.update(Action::Cluster(u.unwrap()));
+                            while let Ok(u) = rx.try_recv() {
+                                app.update(Action::Cluster(u));
+                            }
+                            app.refresh();
+                            app.before_draw(terminal.size().unwrap().into());
+                            terminal
+                                .draw(|f| kpreload::tui::views::draw(f, &app))
+                                .unwrap();
+                        }
+                    }
+                }
+            }
+            previous = Some(Instant::now());
             let pool = pool.as_str();
             let text = format!(
                 "namespace: kube-system\nhelperImage: busybox:1.37\npools:\n  - name: {pool}\n    nodeSelector: {{matchLabels: {{workload-type: {selects}}}}}\n    tolerations: [{{key: workload, operator: Exists}}]\n    images: [nginx:1.25, python:3.13-slim, golang:1.25]\n"
@@ -180,14 +211,22 @@ fn main() {
             let ds = kpreload::core::render::render_pool(&file, &file.pools[0]);
             let name = ds.metadata.name.clone().unwrap();
             let t = Instant::now();
-            api.patch(
-                &name,
-                &PatchParams::apply("kpreload").force(),
-                &Patch::Apply(&ds),
-            )
-            .await
-            .unwrap();
+            let answer = api
+                .patch(
+                    &name,
+                    &PatchParams::apply("kpreload").force(),
+                    &Patch::Apply(&ds),
+                )
+                .await
+                .unwrap();
             let applied = t.elapsed();
+            if let Some(rv) = answer
+                .metadata
+                .resource_version
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                versions.push((Instant::now(), rv));
+            }
             // Where the wait went: taking updates in, deriving, and how many batches.
             let (mut taking, mut deriving, mut batches) = (0.0, 0.0, 0);
             // And the watches that failed or came back meanwhile (a relist is one of them).
@@ -270,6 +309,19 @@ fn main() {
         );
         for (ms, what) in waits.iter().take(3) {
             println!("  slowest: {ms:.0} ms, {what}");
+        }
+        if let (Some(first), Some(last)) = (versions.first(), versions.last()) {
+            let seconds = last.0.duration_since(first.0).as_secs_f64();
+            let nodes: Vec<&kpreload::core::progress::NodeProgress> =
+                app.overview.pools.iter().flat_map(|p| &p.nodes).collect();
+            let done = nodes.iter().filter(|n| n.ready()).count();
+            println!(
+                "  meanwhile the cluster changed {:.0} times a second (resourceVersion {} → {} in {seconds:.1} s); at the end {done} of {} preloader pods were ready",
+                (last.1 - first.1) as f64 / seconds.max(1e-9),
+                first.1,
+                last.1,
+                nodes.len(),
+            );
         }
 
         // Let the rollouts run a little, then measure frames.

@@ -51,7 +51,7 @@ pub struct Running {
     /// scenario with `users`).
     pub ca_pem: Option<String>,
     task: tokio::task::JoinHandle<()>,
-    world: Option<tokio::task::JoinHandle<()>>,
+    world: Option<world::Machinery>,
 }
 
 impl Running {
@@ -83,7 +83,7 @@ impl Running {
     pub fn stop(self) {
         self.task.abort();
         if let Some(w) = self.world {
-            w.abort();
+            w.stop();
         }
     }
 }
@@ -99,6 +99,8 @@ pub enum StartError {
     Bind(SocketAddr, std::io::Error),
     #[error("{0}")]
     Tls(String),
+    #[error("cannot start the simulated cluster's kubelets and controllers: {0}")]
+    World(std::io::Error),
 }
 
 /// Reads a scenario file, or says in a sentence why it cannot be read.
@@ -150,10 +152,11 @@ pub async fn start(sim: Arc<Sim>, listen: SocketAddr) -> Result<Running, StartEr
         .map_err(|e| StartError::Bind(listen, e))?;
     let _ = sim.address.set(addr.to_string());
     let app = server::router(sim.clone());
-    let world = sim
-        .simulation
-        .controllers
-        .then(|| world::spawn(sim.clone()));
+    let world = if sim.simulation.controllers {
+        Some(world::spawn(sim.clone()).map_err(StartError::World)?)
+    } else {
+        None
+    };
     // Bearer tokens need TLS: kubectl sends none over plain HTTP.
     let tls = if sim.simulation.users.is_empty() {
         None

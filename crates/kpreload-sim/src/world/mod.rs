@@ -314,11 +314,48 @@ fn collect_garbage(sim: &Sim) {
     }
 }
 
+/// The controllers, the scheduler and the kubelets, running on a thread of their own; they
+/// stop when this is stopped or dropped.
+pub struct Machinery {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Machinery {
+    pub fn stop(mut self) {
+        self.stop.take();
+    }
+}
+
 /// Starts the controllers, the scheduler and the kubelets. Each pass looks at the whole
 /// state; passes run at start and after every burst of changes (time-based work, such as a
 /// kubelet's back-off, runs in the pod's own task).
-pub fn spawn(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+///
+/// They run on one thread with a runtime of its own, not among the API's handlers: in a
+/// cluster they run on the nodes and the control plane's machines, and a 5,000-node
+/// rollout's passes (each a look at the whole state) must not queue the API's answers and
+/// watch events behind them. The kernel shares the cores between the two.
+pub fn spawn(sim: Arc<Sim>) -> std::io::Result<Machinery> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("sim-world")
+        .enable_all()
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("sim-world".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                tokio::select! {
+                    () = run(sim) => {}
+                    _ = stopped => {}
+                }
+            });
+            // Dropping the runtime drops every pod's task with it.
+        })?;
+    Ok(Machinery { stop: Some(stop) })
+}
+
+async fn run(sim: Arc<Sim>) {
+    {
         let mut live = sim.store.subscribe(None).ok().map(|s| s.live);
         loop {
             sync_nodes(&sim);
@@ -346,7 +383,7 @@ pub fn spawn(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
             tokio::time::sleep(Duration::from_millis(15)).await;
             while rx.try_recv().is_ok() {}
         }
-    })
+    }
 }
 
 #[cfg(test)]
