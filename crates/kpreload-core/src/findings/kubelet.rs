@@ -81,11 +81,14 @@ impl Disk {
         })
     }
 
+    /// Used, in percent of the capacity: never over 100 while used is not over capacity
+    /// (a ratio of two rounded figures is at most 1 when the first is not the larger; `used
+    /// × 100 / capacity` could round past 100 on a full petabyte disk).
     pub fn percent(&self) -> f64 {
         if self.capacity == 0 {
             0.0
         } else {
-            self.used as f64 * 100.0 / self.capacity as f64
+            self.used as f64 / self.capacity as f64 * 100.0
         }
     }
 

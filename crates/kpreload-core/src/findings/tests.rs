@@ -145,6 +145,26 @@ fn disk_figures_come_from_the_image_file_system() {
     assert_eq!(d.headroom(85), 15);
 }
 
+/// A full disk is at 100 %, not a rounding past it (found by fuzz/fuzz_targets/kubelet_json.rs:
+/// 1,666,666,666,666,620 bytes × 100 / the same came to 100.00000000000001).
+#[test]
+fn a_full_disk_is_at_most_one_hundred_percent() {
+    let v = json!({"node": {"fs": {"capacityBytes": 1_666_666_666_666_620_u64}}});
+    let d = Disk::from_summary(&v).unwrap();
+    assert_eq!(d.used, d.capacity, "no availableBytes: all of it used");
+    assert_eq!(d.percent(), 100.0);
+    for cap in [1_u64, 3, 7, 1 << 53, (1 << 53) + 1, u64::MAX / 3, u64::MAX] {
+        for used in [0, cap / 3, cap / 2, cap - 1, cap] {
+            let d = Disk {
+                capacity: cap,
+                used,
+                available: cap - used,
+            };
+            assert!(d.percent() <= 100.0, "{d:?}: {}", d.percent());
+        }
+    }
+}
+
 #[test]
 fn sizing_by_the_articles_formula_fits_or_says_by_how_much_it_is_short() {
     const MB: u64 = 1_000_000;
