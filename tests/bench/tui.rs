@@ -35,6 +35,14 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 /// CPU seconds this process has used (user + system).
+/// One frame of the TUI as its loop draws one: what it needs worked out, then drawn.
+fn draw(app: &mut App, terminal: &mut Terminal<TestBackend>) {
+    app.before_draw(terminal.size().unwrap().into());
+    terminal
+        .draw(|f| kpreload::tui::views::draw(f, app))
+        .unwrap();
+}
+
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -140,10 +148,7 @@ fn main() {
             app.update(Action::Cluster(u));
         }
         app.refresh();
-        app.before_draw(terminal.size().unwrap().into());
-        terminal
-            .draw(|f| kpreload::tui::views::draw(f, &app))
-            .unwrap();
+        draw(&mut app, &mut terminal);
         let complete = t.elapsed().as_secs_f64();
         println!(
             "pools view complete (5,000 nodes, {} pods listed, derived, drawn): {complete:.2} s{}",
@@ -194,10 +199,7 @@ fn main() {
                                 app.update(Action::Cluster(u));
                             }
                             app.refresh();
-                            app.before_draw(terminal.size().unwrap().into());
-                            terminal
-                                .draw(|f| kpreload::tui::views::draw(f, &app))
-                                .unwrap();
+                            draw(&mut app, &mut terminal);
                         }
                     }
                 }
@@ -268,10 +270,7 @@ fn main() {
                 app.refresh();
                 deriving += derived.elapsed().as_secs_f64() * 1000.0;
                 if app.overview.pools.iter().any(|p| p.pool == pool) {
-                    app.before_draw(terminal.size().unwrap().into());
-                    terminal
-                        .draw(|f| kpreload::tui::views::draw(f, &app))
-                        .unwrap();
+                    draw(&mut app, &mut terminal);
                     break;
                 }
             }
@@ -347,10 +346,7 @@ fn main() {
             }
             if app.dirty && last_frame.elapsed() >= Duration::from_millis(16) {
                 app.refresh();
-                app.before_draw(terminal.size().unwrap().into());
-                terminal
-                    .draw(|f| kpreload::tui::views::draw(f, &app))
-                    .unwrap();
+                draw(&mut app, &mut terminal);
                 app.dirty = false;
                 frames += 1;
                 last_frame = Instant::now();

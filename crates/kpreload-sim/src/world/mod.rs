@@ -314,23 +314,21 @@ fn collect_garbage(sim: &Sim) {
     }
 }
 
-/// The controllers, the scheduler and the kubelets, running on a thread of their own; they
-/// stop when this is stopped or dropped.
+/// The controllers, the scheduler and the kubelets, running on threads of their own; they
+/// stop when this is stopped or dropped (its sender gone, their loop ends).
 pub struct Machinery {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Machinery {
-    pub fn stop(mut self) {
-        self.stop.take();
-    }
+    pub fn stop(self) {}
 }
 
 /// Starts the controllers, the scheduler and the kubelets. Each pass looks at the whole
 /// state; passes run at start and after every burst of changes (time-based work, such as a
 /// kubelet's back-off, runs in the pod's own task).
 ///
-/// They run on one thread with a runtime of its own, not among the API's handlers: in a
+/// They run on a runtime and threads of their own, not among the API's handlers: in a
 /// cluster they run on the nodes and the control plane's machines, and a 5,000-node
 /// rollout's passes (each a look at the whole state) must not queue the API's answers and
 /// watch events behind them. The kernel shares the cores between the two.
@@ -351,38 +349,35 @@ pub fn spawn(sim: Arc<Sim>) -> std::io::Result<Machinery> {
             });
             // Dropping the runtime drops every pod's task with it.
         })?;
-    Ok(Machinery { stop: Some(stop) })
+    Ok(Machinery { _stop: stop })
 }
 
 async fn run(sim: Arc<Sim>) {
-    {
-        let mut live = sim.store.subscribe(None).ok().map(|s| s.live);
-        loop {
-            sync_nodes(&sim);
-            lifecycle::pass(&sim);
-            collect_garbage(&sim);
-            controller::reconcile(&sim);
-            workloads::pass(&sim);
-            scheduler::schedule(&sim);
-            kubelet::start_pods(&sim);
-            let Some(rx) = live.as_mut() else { return };
-            // Wake on a change, or when the image GC is due.
-            // Wake on a change, or in time for the GC, the next heartbeat or a grace period.
-            let gc_period =
-                Duration::from_secs_f64((300.0 / sim.simulation.speed).clamp(0.05, 1.0));
-            tokio::select! {
-                received = rx.recv() => match received {
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                },
-                _ = tokio::time::sleep(
-                    workloads::next_due(&sim).map_or(gc_period, |d| d.min(gc_period))
-                ) => {}
-            }
-            // Let a burst of changes settle into one pass.
-            tokio::time::sleep(Duration::from_millis(15)).await;
-            while rx.try_recv().is_ok() {}
+    let mut live = sim.store.subscribe(None).ok().map(|s| s.live);
+    loop {
+        sync_nodes(&sim);
+        lifecycle::pass(&sim);
+        collect_garbage(&sim);
+        controller::reconcile(&sim);
+        workloads::pass(&sim);
+        scheduler::schedule(&sim);
+        kubelet::start_pods(&sim);
+        let Some(rx) = live.as_mut() else { return };
+        // Wake on a change, or when the image GC is due.
+        // Wake on a change, or in time for the GC, the next heartbeat or a grace period.
+        let gc_period = Duration::from_secs_f64((300.0 / sim.simulation.speed).clamp(0.05, 1.0));
+        tokio::select! {
+            received = rx.recv() => match received {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep(
+                workloads::next_due(&sim).map_or(gc_period, |d| d.min(gc_period))
+            ) => {}
         }
+        // Let a burst of changes settle into one pass.
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        while rx.try_recv().is_ok() {}
     }
 }
 

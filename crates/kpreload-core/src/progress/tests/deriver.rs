@@ -117,7 +117,9 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
 /// given the same objects in another order takes what it had.
 #[test]
 fn derivation_reads_the_snapshot_not_the_addresses() {
-    let done = || {
+    // A copy of node-a's preloader pod, golang's container ending with `golang` and rust's
+    // in `rust`.
+    let copy = |golang: Value, rust: Value| {
         pod(
             "image-preloader-aaaaa",
             "node-a",
@@ -125,22 +127,21 @@ fn derivation_reads_the_snapshot_not_the_addresses() {
             json!([
                 terminated("preload-py-kube", 0),
                 terminated("preload-python", 0),
-                terminated("preload-golang", 0),
-                terminated("preload-rust", 0),
+                golang,
+                rust
             ]),
         )
     };
+    let done = || {
+        copy(
+            terminated("preload-golang", 0),
+            terminated("preload-rust", 0),
+        )
+    };
     let failed = || {
-        pod(
-            "image-preloader-aaaaa",
-            "node-a",
-            "2026-11-28T10:00:00Z",
-            json!([
-                terminated("preload-py-kube", 0),
-                terminated("preload-python", 0),
-                terminated("preload-golang", 1),
-                waiting("preload-rust", "PodInitializing", ""),
-            ]),
+        copy(
+            terminated("preload-golang", 1),
+            waiting("preload-rust", "PodInitializing", ""),
         )
     };
     let t = ts("2026-11-28T10:00:10Z");
