@@ -393,8 +393,9 @@ fn main() {
         }
         let (derived, reused) = deriver.last();
         println!(
-            "deriving again after one preloader pod changed: {:.1} ms median of 5 ({derived} pool derived, {reused} reused)",
-            median(times)
+            "deriving again after one preloader pod changed: {:.1} ms median of 5 ({derived} pool derived, {reused} reused; {} pod read again)",
+            median(times),
+            deriver.pods_read()
         );
         // The findings, disks and sizing the TUI derives (at most once a second while things
         // change): every pool's facts from every node and pod.

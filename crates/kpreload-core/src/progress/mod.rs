@@ -327,7 +327,6 @@ pub fn derive_with(snapshot: &Snapshot, now: Timestamp, live: &bytes::Tracker) -
 }
 
 mod derive;
-use derive::ByUid;
 pub use derive::Deriver;
 
 mod node;

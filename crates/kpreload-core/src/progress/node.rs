@@ -49,21 +49,20 @@ fn event_time(e: &Event) -> Option<Timestamp> {
 struct Told<'a> {
     at: Option<Timestamp>,
     said: Said,
-    event: &'a Event,
+    event: &'a Arc<Event>,
 }
 
+/// What one preloader pod on `node` says, read from the pod and its events (`events`, in
+/// the snapshot's order); with the events it tells of, in time order.
 pub(super) fn node_from_pod<'a>(
     node: &str,
     pod: &Pod,
-    events: &ByUid<'a>,
-) -> (NodeProgress, Vec<(Timestamp, &'a Event)>) {
-    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    events: &[&'a Arc<Event>],
+) -> (NodeProgress, Vec<(Timestamp, &'a Arc<Event>)>) {
     let mut told: Vec<(Told, &str)> = events
-        .get(uid)
-        .into_iter()
-        .flatten()
+        .iter()
+        .copied()
         .filter_map(|e| {
-            let e: &'a Event = e;
             let message = e.message.as_deref()?;
             let (image, said) = messages::read(message)?;
             Some((
@@ -248,12 +247,10 @@ const SECRET_EVENT_SLACK: i64 = 90;
 /// `FailedToRetrieveImagePullSecret`), while one of the pod's pulls is failing and the kubelet
 /// said it since the pod's latest pull began: a secret created since, or one the pulls did
 /// without, is not a failure.
-fn missing_secret(pod: &Pod, events: &ByUid<'_>, images: &[ImageProgress]) -> Option<PodTrouble> {
+fn missing_secret(pod: &Pod, mine: &[&Arc<Event>], images: &[ImageProgress]) -> Option<PodTrouble> {
     if !images.iter().any(|i| i.state.is_failed()) {
         return None;
     }
-    let uid = pod.metadata.uid.as_deref()?;
-    let mine = events.get(uid)?;
     let latest_pull = mine
         .iter()
         .filter(|e| e.reason.as_deref() == Some("Pulling"))

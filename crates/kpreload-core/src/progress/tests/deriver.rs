@@ -26,6 +26,7 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
         deriver.last()
     };
     assert_eq!(step(&mut deriver, &snap, t0, "first"), (2, 0));
+    assert_eq!(deriver.pods_read(), 2);
     assert_eq!(
         step(&mut deriver, &snap.clone(), t0, "the same objects"),
         (0, 2)
@@ -47,6 +48,7 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
         "Successfully pulled image \"golang:1.23\" in 3.000s (3.000s including waiting). Image size: 293403951 bytes.",
     ));
     assert_eq!(step(&mut deriver, &snap, t0, "an event"), (1, 1));
+    assert_eq!(deriver.pods_read(), 1, "only node-a's pod has a new event");
 
     // web-1 leaves the web pool: web again; the article's pool covers every node and its
     // answers did not move, but web-1 as a node did.
@@ -71,6 +73,11 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
             "a second later"
         ),
         (2, 0)
+    );
+    assert_eq!(
+        deriver.pods_read(),
+        0,
+        "the clock moves the estimates, not what a pod says"
     );
     snap.nodes
         .push(node("node-0", json!({}), json!([]), json!([])));
@@ -114,7 +121,7 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
 /// they happen to be in memory: two copies of one pod (the same name and creation time, one
 /// failed, one done) give the same overview whichever was allocated first. (Found by
 /// fuzz/fuzz_targets/cluster_objects.rs, whose trimmed copies live elsewhere.) A Deriver
-/// given the same objects in another order takes what it had.
+/// given the same objects in another order derives again, as a fresh derivation would.
 #[test]
 fn derivation_reads_the_snapshot_not_the_addresses() {
     // A copy of node-a's preloader pod, golang's container ending with `golang` and rust's
@@ -164,16 +171,26 @@ fn derivation_reads_the_snapshot_not_the_addresses() {
         "the first copy in the snapshot is read"
     );
 
+    // Kept from one snapshot to the next, a Deriver reads the order too: the same two
+    // copies the other way round are the other copy read, as a fresh derivation reads it.
     let live = bytes::Tracker::default();
     let mut deriver = Deriver::default();
     deriver.derive(&first, t, &live);
     let mut reordered = first.clone();
     reordered.pods.reverse();
     reordered.events.reverse();
-    deriver.derive(&reordered, t, &live);
+    let again = deriver.derive(&reordered, t, &live);
     assert_eq!(
         deriver.last(),
-        (0, 1),
+        (1, 0),
         "the same pods and events, reordered"
     );
+    assert_eq!(again, derive(&reordered, t));
+    assert_eq!(
+        states(node_in(&again, "node-a")),
+        ["pulled", "present", "pulled", "pulled"],
+        "the done copy, first now, is read"
+    );
+    deriver.derive(&reordered, t, &live);
+    assert_eq!(deriver.last(), (0, 1), "the same objects in the same order");
 }
