@@ -123,6 +123,8 @@ pub struct App {
     /// The node pools by the providers' labels (the config's), and the nodes in neither a
     /// node pool nor a preloader's pool; derived with the overview.
     pub node_pools: Vec<crate::core::nodepools::NodePool>,
+    /// Groups the node pools again only when that can change them.
+    grouping: crate::core::nodepools::Grouping,
     pub loose: Vec<String>,
     pub now: Timestamp,
     pub stack: Vec<View>,
@@ -195,6 +197,7 @@ impl App {
             deriver: Default::default(),
             totals: Default::default(),
             node_pools: Vec::new(),
+            grouping: Default::default(),
             loose: Vec::new(),
             now,
             stack: vec![View::new(Screen::Pools)],
@@ -248,23 +251,28 @@ impl App {
                 .iter()
                 .map(|p| (p.pool.clone(), super::screens::pools::Totals::of(p)))
                 .collect();
-            let (node_pools, _) = crate::core::nodepools::group(
+            if let Some((node_pools, _)) = self.grouping.regroup(
                 &self.snapshot.nodes,
                 &self.config.node_pool_labels,
                 &self.overview,
-            );
-            let grouped: std::collections::HashSet<&str> = node_pools
-                .iter()
-                .flat_map(|p| p.nodes.iter().map(String::as_str))
-                .collect();
-            self.loose = self
-                .overview
-                .unpooled
-                .iter()
-                .filter(|n| !grouped.contains(n.as_str()))
-                .cloned()
-                .collect();
-            self.node_pools = node_pools;
+            ) {
+                self.node_pools = node_pools;
+            }
+            self.loose = if self.overview.unpooled.is_empty() {
+                Vec::new()
+            } else {
+                let grouped: std::collections::HashSet<&str> = self
+                    .node_pools
+                    .iter()
+                    .flat_map(|p| p.nodes.iter().map(String::as_str))
+                    .collect();
+                self.overview
+                    .unpooled
+                    .iter()
+                    .filter(|n| !grouped.contains(n.as_str()))
+                    .cloned()
+                    .collect()
+            };
             self.stale = false;
             // A previewed plan follows the cluster; a confirmed or running one does not.
             if let Some(c) = &mut self.cleanup

@@ -125,6 +125,77 @@ pub fn group(
     (out, loose)
 }
 
+/// [`group`] kept from one call to the next: grouped again only when what it reads changed —
+/// a node's name, labels or taints, the label keys, which preloader serves which node — and
+/// not on a heartbeat or a pull's progress, which come many times a second on 5,000 nodes.
+#[derive(Default)]
+pub struct Grouping {
+    nodes: Vec<Arc<Node>>,
+    labels: Vec<String>,
+    /// Per preloader: its pool, namespace and DaemonSet, and the nodes it serves.
+    served: Vec<(String, String, String, Vec<String>)>,
+    grouped: bool,
+}
+
+/// Whether two copies of a node group alike.
+fn groups_alike(a: &Node, b: &Node) -> bool {
+    a.metadata.name == b.metadata.name
+        && a.metadata.labels == b.metadata.labels
+        && a.spec.as_ref().and_then(|s| s.taints.as_ref())
+            == b.spec.as_ref().and_then(|s| s.taints.as_ref())
+}
+
+impl Grouping {
+    /// What [`group`] gives, when that may differ from what it gave last time; `None` when
+    /// it cannot.
+    pub fn regroup(
+        &mut self,
+        nodes: &[Arc<Node>],
+        labels: &[String],
+        overview: &Overview,
+    ) -> Option<(Vec<NodePool>, Vec<String>)> {
+        let same_objects = self.nodes.len() == nodes.len()
+            && self.nodes.iter().zip(nodes).all(|(a, b)| Arc::ptr_eq(a, b));
+        let same_nodes = same_objects
+            || (self.nodes.len() == nodes.len()
+                && self
+                    .nodes
+                    .iter()
+                    .zip(nodes)
+                    .all(|(a, b)| Arc::ptr_eq(a, b) || groups_alike(a, b)));
+        let same_served = self.served.len() == overview.pools.len()
+            && self.served.iter().zip(&overview.pools).all(|(s, p)| {
+                s.0 == p.pool
+                    && s.1 == p.namespace
+                    && s.2 == p.daemonset
+                    && s.3.len() == p.nodes.len()
+                    && s.3.iter().zip(&p.nodes).all(|(a, b)| *a == b.node)
+            });
+        if !same_objects {
+            // Compared by address next time.
+            self.nodes = nodes.to_vec();
+        }
+        if self.grouped && same_nodes && same_served && self.labels == labels {
+            return None;
+        }
+        self.grouped = true;
+        self.labels = labels.to_vec();
+        self.served = overview
+            .pools
+            .iter()
+            .map(|p| {
+                (
+                    p.pool.clone(),
+                    p.namespace.clone(),
+                    p.daemonset.clone(),
+                    p.nodes.iter().map(|n| n.node.clone()).collect(),
+                )
+            })
+            .collect();
+        Some(group(nodes, labels, overview))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +260,81 @@ mod tests {
             &Overview::default(),
         );
         assert_eq!(pools[0].name, "ml");
+    }
+
+    /// A Grouping groups again when a node's labels change or a preloader comes to serve
+    /// a node, and not on a heartbeat (the same node, a new resourceVersion).
+    #[test]
+    fn a_grouping_groups_again_only_when_its_answer_can_change() {
+        let web = |version: &str, pool: &str| {
+            let n = fixtures::node("gke-web-1")
+                .labels(json!({"cloud.google.com/gke-nodepool": pool}))
+                .build();
+            let mut n = (*n).clone();
+            n.metadata.resource_version = Some(version.into());
+            Arc::new(n)
+        };
+        let labels = labels();
+        let mut grouping = Grouping::default();
+        let mut nodes = vec![web("1", "web"), fixtures::node("laptop").build()];
+        let none = Overview::default();
+        assert_eq!(
+            grouping.regroup(&nodes, &labels, &none),
+            Some(group(&nodes, &labels, &none))
+        );
+        assert_eq!(grouping.regroup(&nodes, &labels, &none), None);
+        nodes[0] = web("2", "web");
+        assert_eq!(
+            grouping.regroup(&nodes, &labels, &none),
+            None,
+            "a heartbeat"
+        );
+
+        nodes[0] = web("3", "web-v2");
+        let again = grouping
+            .regroup(&nodes, &labels, &none)
+            .expect("relabelled");
+        assert_eq!(again.0[0].name, "web-v2");
+
+        let serving = Overview {
+            pools: vec![crate::progress::PoolProgress {
+                pool: "web".into(),
+                namespace: "kube-system".into(),
+                daemonset: "image-preloader-web".into(),
+                shards: Vec::new(),
+                origin: crate::adopt::Origin::HandWritten,
+                images: Vec::new(),
+                nodes: vec![crate::progress::NodeProgress {
+                    node: "gke-web-1".into(),
+                    pod: None,
+                    images: Vec::new(),
+                    rate: None,
+                    eta_seconds: None,
+                    trouble: None,
+                    running: false,
+                }],
+                throughput: None,
+                eta_seconds: None,
+                slowest: None,
+                recent: Vec::new(),
+                problem: None,
+                warning: None,
+                pull_secrets: Vec::new(),
+            }],
+            unpooled: Vec::new(),
+        };
+        assert!(!serving.pools.is_empty());
+        let served = grouping
+            .regroup(&nodes, &labels, &serving)
+            .expect("a preloader serves the node now");
+        assert_eq!(served, group(&nodes, &labels, &serving));
+        assert!(!served.0[0].uncovered());
+        assert_eq!(grouping.regroup(&nodes, &labels, &serving), None);
+        assert!(
+            grouping
+                .regroup(&nodes, &["agentpool".to_string()], &serving)
+                .is_some(),
+            "other label keys"
+        );
     }
 }
