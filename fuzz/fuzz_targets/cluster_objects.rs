@@ -1,7 +1,8 @@
 //! Nodes, Pods, DaemonSets and Events as the API server could send them: any JSON, a list
 //! of objects (or a `kind: List`). Through the watches' trimming, progress derivation, the
 //! findings and the cleanup planner:
-//! - trimming keeps everything derivation and the planner read (the same answers either way);
+//! - trimming (and dropping the events the watches do not keep) keeps everything derivation
+//!   and the planner read (the same answers either way);
 //! - no pulled size is reported that the kubelet did not state, and no pull's bytes pass
 //!   the image's size;
 //! - a pool is never complete while one of its nodes fails;
@@ -70,7 +71,11 @@ fn trimmed(s: &Snapshot) -> Snapshot {
         pods: each(&s.pods, trim::pod),
         workloads: each(&s.workloads, trim::pod),
         daemonsets: each(&s.daemonsets, trim::daemonset),
-        events: each(&s.events, trim::event),
+        // Only the events the watches keep.
+        events: each(&s.events, trim::event)
+            .into_iter()
+            .filter(|e| trim::event_read(e))
+            .collect(),
     }
 }
 

@@ -116,7 +116,7 @@ pub fn spawn_all(
             Api::<Node>::all(client.clone()),
             watcher::Config::default(),
             (Watch::Nodes, String::new(), COALESCE),
-            trim::node,
+            (trim::node, |_| true),
             Update::Nodes,
             tx.clone(),
         ),
@@ -124,7 +124,7 @@ pub fn spawn_all(
             Api::<Pod>::namespaced(client.clone(), namespace),
             watcher::Config::default(),
             (Watch::Pods, here.clone(), COALESCE),
-            trim::pod,
+            (trim::pod, |_| true),
             Update::Pods,
             tx.clone(),
         ),
@@ -132,7 +132,7 @@ pub fn spawn_all(
             Api::<DaemonSet>::namespaced(client.clone(), namespace),
             watcher::Config::default(),
             (Watch::DaemonSets, here.clone(), COALESCE),
-            trim::daemonset,
+            (trim::daemonset, |_| true),
             Update::DaemonSets,
             tx.clone(),
         ),
@@ -140,7 +140,7 @@ pub fn spawn_all(
             Api::<Event>::namespaced(client.clone(), namespace),
             watcher::Config::default().fields("involvedObject.kind=Pod"),
             (Watch::Events, here, COALESCE),
-            trim::event,
+            (trim::event, trim::event_read),
             Update::Events,
             tx.clone(),
         ),
@@ -154,7 +154,7 @@ pub fn spawn_all(
                 "in all namespaces".to_string(),
                 COALESCE_WORKLOADS,
             ),
-            trim::pod,
+            (trim::pod, |_| true),
             Update::Workloads,
             tx.clone(),
         ));
@@ -163,11 +163,14 @@ pub fn spawn_all(
     tasks
 }
 
+/// How a watch shapes what it keeps: each object trimmed, and which objects are kept.
+type Shaping<K> = (fn(&mut K), fn(&K) -> bool);
+
 fn spawn<K>(
     api: Api<K>,
     config: watcher::Config,
     (what, scope, coalesce): (Watch, String, Duration),
-    trim: fn(&mut K),
+    (trim, keep): Shaping<K>,
     wrap: fn(Vec<Arc<K>>) -> Update,
     tx: UnboundedSender<Update>,
 ) -> tokio::task::JoinHandle<()>
@@ -178,9 +181,20 @@ where
     tokio::spawn(async move {
         let (reader, writer) = reflector::store::<K>();
         let probe_api = api.clone();
+        // What is not kept never reaches the store: an object that stops being kept is taken
+        // out of it as if deleted.
         let stream = watcher(api, config)
             .default_backoff()
             .modify(trim)
+            .filter_map(move |e| {
+                std::future::ready(match e {
+                    Ok(watcher::Event::InitApply(o)) if !keep(&o) => None,
+                    Ok(watcher::Event::Apply(o)) if !keep(&o) => {
+                        Some(Ok(watcher::Event::Delete(o)))
+                    }
+                    other => Some(other),
+                })
+            })
             .reflect(writer);
         let mut stream = std::pin::pin!(stream);
         let mut tick = tokio::time::interval(coalesce);

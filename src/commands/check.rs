@@ -63,6 +63,8 @@ pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Writ
         list_with(&events_api, none(), &events_doing, trim::event),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    let mut events = events;
+    events.retain(|e| trim::event_read(e));
     let snapshot = Snapshot {
         nodes,
         pods,
