@@ -190,7 +190,7 @@ pub async fn run(target: &Target, options: &StatusOptions<'_>, out: &mut dyn Wri
                 units::seconds(SHAPE_GRACE.as_secs_f64())
             );
         }
-        if selected.pools.iter().all(PoolProgress::complete) {
+        if selected.pools.iter().all(|p| p.complete()) {
             // The pods can tell of a finished pull before its event arrives: wait a moment
             // for the kubelet's figures (time, size) rather than print them as unknown.
             let settle = tokio::time::Instant::now() + SETTLE;
@@ -283,7 +283,7 @@ fn select(overview: &Overview, pool: Option<&str>, namespace: &str) -> Result<Ov
     let Some(name) = pool else {
         return Ok(overview.clone());
     };
-    let pools: Vec<PoolProgress> = overview
+    let pools: Vec<std::sync::Arc<PoolProgress>> = overview
         .pools
         .iter()
         .filter(|p| p.pool == name)

@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(again.0[0].name, "web-v2");
 
         let serving = Overview {
-            pools: vec![crate::progress::PoolProgress {
+            pools: vec![Arc::new(crate::progress::PoolProgress {
                 pool: "web".into(),
                 namespace: "kube-system".into(),
                 daemonset: "image-preloader-web".into(),
@@ -320,7 +320,7 @@ mod tests {
                 problem: None,
                 warning: None,
                 pull_secrets: Vec::new(),
-            }],
+            })],
             unpooled: Vec::new(),
         };
         assert!(!serving.pools.is_empty());

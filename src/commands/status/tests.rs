@@ -22,7 +22,7 @@ fn pool(name: &str, warning: Option<&str>) -> PoolProgress {
 
 fn overview(pools: Vec<PoolProgress>) -> Overview {
     Overview {
-        pools,
+        pools: pools.into_iter().map(std::sync::Arc::new).collect(),
         unpooled: Vec::new(),
     }
 }

@@ -187,7 +187,7 @@ fn info_lines<'a>(app: &App, d: &NodeDetail) -> Vec<Line<'a>> {
         .overview
         .pools
         .iter()
-        .filter_map(|p| Some((p, p.nodes.iter().find(|n| n.node == d.name)?)))
+        .filter_map(|p| Some((&**p, p.nodes.iter().find(|n| n.node == d.name)?)))
         .collect();
     let (answer, tone) = super::answer::node(&d.name, &pools, app.now);
     let mut info = vec![

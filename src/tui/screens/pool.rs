@@ -27,7 +27,11 @@ pub(crate) struct PoolScreen {
 impl PoolScreen {
     /// The pool as the overview derived it, while it exists.
     fn progress<'a>(&self, app: &'a App) -> Option<&'a PoolProgress> {
-        app.overview.pools.iter().find(|p| p.pool == self.name)
+        app.overview
+            .pools
+            .iter()
+            .find(|p| p.pool == self.name)
+            .map(|p| &**p)
     }
 }
 

@@ -153,7 +153,7 @@ fn draw(frame: &mut Frame, area: Rect, app: &App) {
         app.overview
             .pools
             .iter()
-            .filter_map(|p| Some((p, &app.totals.get(&p.pool)?.counts))),
+            .filter_map(|p| Some((&**p, &app.totals.get(&p.pool)?.counts))),
     );
     // Node pools nothing preloads for are not warm either: said after the preloaders' nodes.
     let (text, tone) = match uncovered_text(&app.node_pools) {

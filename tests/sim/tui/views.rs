@@ -20,7 +20,7 @@ fn the_pool_view_tells_a_shape_warning_and_the_failed_pulls_both() {
     let warning = "the pool web has DaemonSets of two splits at once (image-preloader-web, \
                    image-preloader-web-1-of-2, image-preloader-web-2-of-2): an apply stopped \
                    part-way, or is running; apply the pools file again";
-    app.overview.pools[0].warning = Some(warning.into());
+    std::sync::Arc::make_mut(&mut app.overview.pools[0]).warning = Some(warning.into());
     for (width, height) in [(80, 24), (160, 48)] {
         let screen = draw(&mut app, width, height);
         let joined: String = screen.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -7,6 +7,7 @@
 //! pull has run and the rate the pool's earlier pulls reached; such figures say so.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -442,49 +443,51 @@ impl Floors {
     /// forgets pulls that are neither under way nor failed (a failed one may be tried again).
     pub fn apply(&mut self, overview: &mut Overview) {
         let mut keep: std::collections::HashSet<PullKey> = Default::default();
+        // A pool is shared with the Deriver's copy: it is copied only where a figure rises.
         for p in &mut overview.pools {
-            for n in &mut p.nodes {
-                for i in &mut n.images {
+            for ni in 0..p.nodes.len() {
+                for ii in 0..p.nodes[ni].images.len() {
+                    let (node, image) = (&p.nodes[ni], &p.nodes[ni].images[ii]);
                     // The key is made only for pulls under way or failed: a refresh passes
                     // every image of every node.
-                    if !matches!(
-                        i.state,
-                        ImageState::Pulling { .. } | ImageState::Failed { .. }
-                    ) {
-                        continue;
-                    }
-                    let key = (p.pool.clone(), n.node.clone(), i.image.clone());
-                    match &mut i.state {
+                    let (since, b) = match &image.state {
                         ImageState::Pulling {
                             since,
                             bytes: Some(b),
-                        } => {
-                            let (was_since, most, extra) =
-                                self.shown.get(&key).cloned().unwrap_or((*since, 0, 0));
-                            // Counted once per new attempt, unless the reading counted it.
-                            let extra =
-                                if was_since.is_some() && *since != was_since && b.restarts == 0 {
-                                    extra + 1
-                                } else {
-                                    extra
-                                };
-                            if most > b.done {
-                                // Held up by what was shown: that was an estimate, and stays
-                                // short of the size now known.
-                                b.done = b
-                                    .total
-                                    .map_or(most, |t| most.min(t.saturating_mul(99) / 100))
-                                    .max(b.done);
-                                b.estimated = true;
-                            }
-                            b.restarts = b.restarts.max(extra);
-                            self.shown.insert(key.clone(), (*since, b.done, extra));
-                            keep.insert(key);
-                        }
+                        } => (*since, b),
                         ImageState::Pulling { .. } | ImageState::Failed { .. } => {
-                            keep.insert(key);
+                            keep.insert((p.pool.clone(), node.node.clone(), image.image.clone()));
+                            continue;
                         }
-                        _ => {}
+                        _ => continue,
+                    };
+                    let key = (p.pool.clone(), node.node.clone(), image.image.clone());
+                    let (was_since, most, extra) =
+                        self.shown.get(&key).cloned().unwrap_or((since, 0, 0));
+                    // Counted once per new attempt, unless the reading counted it.
+                    let extra = if was_since.is_some() && since != was_since && b.restarts == 0 {
+                        extra + 1
+                    } else {
+                        extra
+                    };
+                    let mut raised = b.clone();
+                    if most > raised.done {
+                        // Held up by what was shown: that was an estimate, and stays short
+                        // of the size now known.
+                        raised.done = raised
+                            .total
+                            .map_or(most, |t| most.min(t.saturating_mul(99) / 100))
+                            .max(raised.done);
+                        raised.estimated = true;
+                    }
+                    raised.restarts = raised.restarts.max(extra);
+                    self.shown.insert(key.clone(), (since, raised.done, extra));
+                    keep.insert(key);
+                    if raised != *b
+                        && let ImageState::Pulling { bytes: Some(b), .. } =
+                            &mut Arc::make_mut(p).nodes[ni].images[ii].state
+                    {
+                        *b = raised;
                     }
                 }
             }

@@ -266,7 +266,7 @@ struct Cached {
     /// Whether the nodes' runtimes were read on any of its nodes: then it is derived again
     /// every time, until a derivation without them (a reading forgotten counts as a change).
     live: bool,
-    progress: PoolProgress,
+    progress: Arc<PoolProgress>,
 }
 
 fn same<T>(a: &[Arc<T>], b: &[&Arc<T>]) -> bool {
@@ -432,7 +432,7 @@ impl Deriver {
             let preloader = match &group.preloader {
                 Ok(p) => p,
                 Err(problem) => {
-                    pools.push(unreadable(&group, problem));
+                    pools.push(Arc::new(unreadable(&group, problem)));
                     continue;
                 }
             };
@@ -500,7 +500,7 @@ impl Deriver {
                         coverage: cov.generation,
                         now,
                         live: on.iter().any(|i| live.knows(&rows[*i].name)),
-                        progress,
+                        progress: Arc::new(progress),
                     }
                 }
             };

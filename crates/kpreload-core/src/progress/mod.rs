@@ -309,10 +309,11 @@ impl PoolProgress {
     }
 }
 
-/// Every pool's progress, and the nodes no preloader serves.
+/// Every pool's progress, and the nodes no preloader serves. A pool's progress is shared
+/// with the [`Deriver`] that derived it (`Arc::make_mut` copies it where it is changed).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overview {
-    pub pools: Vec<PoolProgress>,
+    pub pools: Vec<Arc<PoolProgress>>,
     pub unpooled: Vec<String>,
 }
 

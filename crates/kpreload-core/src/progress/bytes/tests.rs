@@ -158,7 +158,7 @@ fn estimates_stay_short_of_the_size_and_readings_are_capped_at_it() {
 
 fn overview_pulling(since: i64, done: u64) -> Overview {
     Overview {
-        pools: vec![super::super::PoolProgress {
+        pools: vec![Arc::new(super::super::PoolProgress {
             pool: "p".into(),
             namespace: "kube-system".into(),
             daemonset: "image-preloader-p".into(),
@@ -194,7 +194,7 @@ fn overview_pulling(since: i64, done: u64) -> Overview {
             problem: None,
             warning: None,
             pull_secrets: Vec::new(),
-        }],
+        })],
         unpooled: Vec::new(),
     }
 }
@@ -233,6 +233,29 @@ fn the_screen_never_shows_less_and_a_new_attempt_is_drawn_as_started_over() {
     let mut o = overview_pulling(0, 100);
     floors.apply(&mut o);
     assert_eq!(shown(&o), (990, 0));
+}
+
+/// A pool is shared with the Deriver that keeps it: the floors copy it only to raise a
+/// figure, and the Deriver's copy never changes.
+#[test]
+fn the_floors_copy_a_pool_only_to_raise_a_figure() {
+    let mut floors = Floors::default();
+    let mut o = overview_pulling(0, 400);
+    let kept = o.pools[0].clone();
+    floors.apply(&mut o);
+    assert!(Arc::ptr_eq(&o.pools[0], &kept), "nothing to raise: shared");
+    let mut o = overview_pulling(0, 250);
+    let kept = o.pools[0].clone();
+    floors.apply(&mut o);
+    assert_eq!(shown(&o), (400, 0));
+    assert!(!Arc::ptr_eq(&o.pools[0], &kept));
+    assert_eq!(
+        shown(&Overview {
+            pools: vec![kept],
+            unpooled: Vec::new()
+        }),
+        (250, 0)
+    );
 }
 
 mod shards {
