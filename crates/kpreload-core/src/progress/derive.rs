@@ -158,6 +158,9 @@ struct Read {
 
 type Reads = Fast<*const Pod, Read>;
 
+/// A happening told on a node: when, the node, the event.
+type Told<'a> = (Timestamp, &'a str, Arc<Event>);
+
 /// A member's newest pod on each node, by the node's name.
 type PodOn<'a> = Fast<&'a str, &'a Arc<Pod>>;
 
@@ -483,7 +486,7 @@ impl Deriver {
                         &member_pods,
                         &events,
                         &mut reading,
-                        rows,
+                        (rows, &self.nodes.at),
                         &cov.covers,
                         now,
                         live,
@@ -580,7 +583,7 @@ fn pool_progress(
     member_pods: &[&[&Arc<Pod>]],
     events: &ByPod,
     reading: &mut Reading,
-    rows: &[Row],
+    (rows, at): (&[Row], &Fast<String, usize>),
     covered: &[bool],
     now: Timestamp,
     live: &bytes::Tracker,
@@ -626,7 +629,25 @@ fn pool_progress(
     let mut on = Vec::new();
     let mut read = Vec::new();
     let mut recent = Vec::new();
-    for (row, r) in rows.iter().enumerate() {
+    // The rows the placement covers or a pod of the pool is on, in order: a pool of 500 nodes
+    // looks at 500 rows, not at every node of the cluster.
+    let mut wanted: Vec<usize> = covered
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.then_some(i))
+        .collect();
+    for (_, pod_on) in &members {
+        wanted.extend(
+            pod_on
+                .keys()
+                .filter_map(|node| at.get(*node).copied())
+                .filter(|i| !covered[*i]),
+        );
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    for row in wanted {
+        let r = &rows[row];
         let (node, name) = (r.node.as_ref(), &r.name);
         let pods: Vec<Option<&Arc<Pod>>> = members
             .iter()
@@ -690,11 +711,21 @@ fn pool_progress(
         node_progress.push(progress);
         recent.extend(happened.into_iter().map(|(at, e)| (at, name.as_str(), e)));
     }
-    // Only the latest are kept, and only those are copied.
-    recent.sort_by(|a, b| (a.0, &a.2.metadata.name).cmp(&(b.0, &b.2.metadata.name)));
-    let recent: Vec<Happening> = recent[recent.len().saturating_sub(RECENT)..]
+    // Only the latest are kept, and only those are sorted and copied: in time and name
+    // order, and of those alike, in the order they were told (as a stable sort would).
+    let order = |a: &(usize, &Told), b: &(usize, &Told)| {
+        (a.1.0, &a.1.2.metadata.name, a.0).cmp(&(b.1.0, &b.1.2.metadata.name, b.0))
+    };
+    let mut latest: Vec<(usize, &Told)> = recent.iter().enumerate().collect();
+    if latest.len() > RECENT {
+        let from = latest.len() - RECENT;
+        latest.select_nth_unstable_by(from, order);
+        latest.drain(..from);
+    }
+    latest.sort_unstable_by(order);
+    let recent: Vec<Happening> = latest
         .iter()
-        .map(|(at, node, e)| Happening {
+        .map(|(_, (at, node, e))| Happening {
             at: *at,
             node: node.to_string(),
             warning: e.type_.as_deref() == Some("Warning"),

@@ -471,3 +471,36 @@ fn a_daemonset_that_is_not_a_preloader_is_no_pool() {
 
 mod deriver;
 mod trouble;
+
+/// A pool keeps its latest fifty happenings, in time and then name order, however many its
+/// nodes told.
+#[test]
+fn a_pool_keeps_its_latest_fifty_happenings_in_order() {
+    let mut snap = half_way();
+    // Seventy more, three to a second, written out of order.
+    let mut told = Vec::new();
+    for n in (100..170).rev() {
+        let at = format!("2026-11-28T10:01:{:02}Z", (n - 100) / 3);
+        let text = format!("Pulling image \"img-{n}\"");
+        snap.events.push(event(
+            "image-preloader-aaaaa",
+            n,
+            &at,
+            "Normal",
+            "Pulling",
+            &text,
+        ));
+        told.push((at, format!("image-preloader-aaaaa.{n:04}"), text));
+    }
+    let o = derive(&snap, ts("2026-11-28T10:02:00Z"));
+    let texts: Vec<&str> = o.pools[0].recent.iter().map(|h| h.text.as_str()).collect();
+    // All seventy are later than the snapshot's own events: the latest fifty are theirs.
+    told.sort();
+    let want: Vec<&str> = told[told.len() - 50..]
+        .iter()
+        .map(|(_, _, t)| t.as_str())
+        .collect();
+    assert_eq!(texts, want);
+    assert_eq!(texts.first(), Some(&"Pulling image \"img-120\""));
+    assert_eq!(texts.last(), Some(&"Pulling image \"img-169\""));
+}
