@@ -158,3 +158,42 @@ pub fn event(pod: &str, n: u32, at: &str, kind: &str, reason: &str, message: &st
 pub fn event_of(value: Value) -> Arc<Event> {
     Arc::new(serde_json::from_value(value).expect("an Event"))
 }
+
+/// A pool's progress as derivation gives it, with these nodes and nothing else said.
+pub fn pool_progress(
+    pool: &str,
+    nodes: Vec<crate::progress::NodeProgress>,
+) -> crate::progress::PoolProgress {
+    crate::progress::PoolProgress {
+        pool: pool.into(),
+        namespace: "kube-system".into(),
+        daemonset: format!("image-preloader-{pool}"),
+        shards: Vec::new(),
+        origin: crate::adopt::Origin::Rendered,
+        images: Vec::new(),
+        nodes,
+        throughput: None,
+        eta_seconds: None,
+        slowest: None,
+        recent: Vec::new(),
+        problem: None,
+        warning: None,
+        pull_secrets: Vec::new(),
+    }
+}
+
+/// A node's progress: no pod yet, these images.
+pub fn node_progress(
+    node: &str,
+    images: Vec<crate::progress::ImageProgress>,
+) -> crate::progress::NodeProgress {
+    crate::progress::NodeProgress {
+        node: node.into(),
+        pod: None,
+        images,
+        rate: None,
+        eta_seconds: None,
+        trouble: None,
+        running: false,
+    }
+}

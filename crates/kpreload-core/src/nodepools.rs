@@ -297,30 +297,10 @@ mod tests {
         assert_eq!(again.0[0].name, "web-v2");
 
         let serving = Overview {
-            pools: vec![Arc::new(crate::progress::PoolProgress {
-                pool: "web".into(),
-                namespace: "kube-system".into(),
-                daemonset: "image-preloader-web".into(),
-                shards: Vec::new(),
-                origin: crate::adopt::Origin::HandWritten,
-                images: Vec::new(),
-                nodes: vec![crate::progress::NodeProgress {
-                    node: "gke-web-1".into(),
-                    pod: None,
-                    images: Vec::new(),
-                    rate: None,
-                    eta_seconds: None,
-                    trouble: None,
-                    running: false,
-                }],
-                throughput: None,
-                eta_seconds: None,
-                slowest: None,
-                recent: Vec::new(),
-                problem: None,
-                warning: None,
-                pull_secrets: Vec::new(),
-            })],
+            pools: vec![Arc::new(fixtures::pool_progress(
+                "web",
+                vec![fixtures::node_progress("gke-web-1", Vec::new())],
+            ))],
             unpooled: Vec::new(),
         };
         assert!(!serving.pools.is_empty());

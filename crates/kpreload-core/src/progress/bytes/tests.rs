@@ -157,44 +157,29 @@ fn estimates_stay_short_of_the_size_and_readings_are_capped_at_it() {
 }
 
 fn overview_pulling(since: i64, done: u64) -> Overview {
-    Overview {
-        pools: vec![Arc::new(super::super::PoolProgress {
-            pool: "p".into(),
-            namespace: "kube-system".into(),
-            daemonset: "image-preloader-p".into(),
-            shards: Vec::new(),
-            origin: crate::adopt::Origin::Rendered,
-            images: vec!["img".into()],
-            nodes: vec![super::super::NodeProgress {
-                node: "n1".into(),
-                pod: None,
-                images: vec![super::super::ImageProgress {
-                    image: "img".into(),
-                    container: "preload-img".into(),
-                    state: ImageState::Pulling {
-                        since: Some(at(since)),
-                        bytes: Some(PullBytes {
-                            done,
-                            total: Some(1000),
-                            rate: None,
-                            estimated: true,
-                            restarts: 0,
-                        }),
-                    },
-                }],
-                rate: None,
-                eta_seconds: None,
-                trouble: None,
-                running: false,
+    let mut pool = crate::fixtures::pool_progress(
+        "p",
+        vec![crate::fixtures::node_progress(
+            "n1",
+            vec![super::super::ImageProgress {
+                image: "img".into(),
+                container: "preload-img".into(),
+                state: ImageState::Pulling {
+                    since: Some(at(since)),
+                    bytes: Some(PullBytes {
+                        done,
+                        total: Some(1000),
+                        rate: None,
+                        estimated: true,
+                        restarts: 0,
+                    }),
+                },
             }],
-            throughput: None,
-            eta_seconds: None,
-            slowest: None,
-            recent: Vec::new(),
-            problem: None,
-            warning: None,
-            pull_secrets: Vec::new(),
-        })],
+        )],
+    );
+    pool.images = vec!["img".into()];
+    Overview {
+        pools: vec![Arc::new(pool)],
         unpooled: Vec::new(),
     }
 }
