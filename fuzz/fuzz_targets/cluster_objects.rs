@@ -6,6 +6,7 @@
 //! - no pulled size is reported that the kubelet did not state, and no pull's bytes pass
 //!   the image's size;
 //! - a pool is never complete while one of its nodes fails;
+//! - the plan from the all-namespaces watch's records is the plan from the pods;
 //! - no plan removes an image a pod on the node names or resolved, by name or by ID.
 #![no_main]
 
@@ -16,15 +17,17 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 use kpreload::cluster::trim;
 use kpreload_core::cleanup::{self, PlanOptions};
-use kpreload_core::objects::{Event, Pod};
+use kpreload_core::objects::{Event, Pod, records};
 use kpreload_core::planner::Decision;
 use kpreload_core::progress::{ImageState, Snapshot, derive};
 use kpreload_core::reference::ImageRef;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-fn snapshot(items: &[Value]) -> Snapshot {
+/// The snapshot, and every pod whole (the snapshot's workloads are their records).
+fn snapshot(items: &[Value]) -> (Snapshot, Vec<Arc<Pod>>) {
     let mut s = Snapshot::default();
+    let mut all = Vec::new();
     for v in items {
         match v["kind"].as_str() {
             Some("Node") => s
@@ -34,7 +37,7 @@ fn snapshot(items: &[Value]) -> Snapshot {
                 if let Ok(p) = serde_json::from_value::<Pod>(v.clone()) {
                     let p = Arc::new(p);
                     s.pods.push(p.clone());
-                    s.workloads.push(p);
+                    all.push(p);
                 }
             }
             Some("DaemonSet") => s.daemonsets.extend(
@@ -50,7 +53,8 @@ fn snapshot(items: &[Value]) -> Snapshot {
             _ => {}
         }
     }
-    s
+    s.workloads = records(&all);
+    (s, all)
 }
 
 /// Copies of `objects`, each trimmed by `trim`.
@@ -69,7 +73,7 @@ fn trimmed(s: &Snapshot) -> Snapshot {
     Snapshot {
         nodes: each(&s.nodes, trim::node),
         pods: each(&s.pods, trim::pod),
-        workloads: each(&s.workloads, trim::pod),
+        workloads: s.workloads.clone(),
         daemonsets: each(&s.daemonsets, trim::daemonset),
         // Only the events the watches keep.
         events: each(&s.events, trim::event)
@@ -112,7 +116,7 @@ fuzz_target!(|data: &[u8]| {
         }
         other => vec![other],
     };
-    let snap = snapshot(&items);
+    let (snap, all) = snapshot(&items);
     let now = jiff::Timestamp::from_second(1_790_000_000).unwrap();
     let overview = derive(&snap, now);
     let slim = trimmed(&snap);
@@ -148,20 +152,35 @@ fuzz_target!(|data: &[u8]| {
     let _ = kpreload_core::findings::findings(&gathered.pools, &gathered.nodes);
 
     let options = PlanOptions::default();
-    let plan = |s: &Snapshot| {
+    let plan = |s: &Snapshot, pods: &[Arc<Pod>]| {
         cleanup::plan(
-            cleanup::gather(&s.nodes, &s.workloads, &s.daemonsets, &options),
+            cleanup::gather(&s.nodes, pods, &s.daemonsets, &options),
             &options,
         )
     };
-    let full = plan(&snap);
-    assert_eq!(plan(&slim), full, "trimming changed what the planner reads");
+    let full = plan(&snap, &all);
+    assert_eq!(
+        plan(&slim, &each(&all, trim::pod)),
+        full,
+        "trimming changed what the planner reads"
+    );
+    // As the TUI plans: every namespace's pods as records, the preloaders' pods trimmed.
+    let watched = cleanup::plan(
+        cleanup::gather_watched(
+            &slim.nodes,
+            &slim.workloads,
+            &slim.pods,
+            &slim.daemonsets,
+            &options,
+        ),
+        &options,
+    );
+    assert_eq!(watched, full, "the records changed what the planner reads");
     for n in &full.nodes {
         let node = n.plan.node.as_str();
         // What the pods on the node name and resolved.
         let mut named = BTreeSet::new();
-        for p in snap
-            .workloads
+        for p in all
             .iter()
             .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
         {

@@ -1,7 +1,8 @@
-//! One background task per watch: kube-runtime's watcher with back-off, trimmed, reflected
-//! into a store; after a burst of changes the task sends the store's state, owned, to the
-//! reader. No lock is shared with the reader.
+//! One background task per watch: kube-runtime's watcher with back-off, each object trimmed
+//! (or made a record) into the task's own store; after a burst of changes the task sends the
+//! store's state, owned, to the reader. No lock is shared with the reader.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -10,14 +11,13 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::trim;
-use crate::core::objects::{Event, Pod};
+use crate::core::objects::{Event, Interner, Pod, Workload};
 
 /// What kpreload watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,7 +81,7 @@ pub enum Update {
     Pods(Vec<Arc<Pod>>),
     DaemonSets(Vec<Arc<DaemonSet>>),
     Events(Vec<Arc<Event>>),
-    Workloads(Vec<Arc<Pod>>),
+    Workloads(Vec<Arc<Workload>>),
     /// Starts seen since the last such update (not the whole set: see [`Watch::Starts`]).
     Starts(Vec<crate::core::payoff::Start>),
     Link(Watch, Link),
@@ -116,7 +116,7 @@ pub fn spawn_all(
             Api::<Node>::all(client.clone()),
             watcher::Config::default(),
             (Watch::Nodes, String::new(), COALESCE),
-            (trim::node, |_| true),
+            trimmed(trim::node, |_| true),
             Update::Nodes,
             tx.clone(),
         ),
@@ -124,7 +124,7 @@ pub fn spawn_all(
             Api::<Pod>::namespaced(client.clone(), namespace),
             watcher::Config::default(),
             (Watch::Pods, here.clone(), COALESCE),
-            (trim::pod, |_| true),
+            trimmed(trim::pod, |_| true),
             Update::Pods,
             tx.clone(),
         ),
@@ -132,7 +132,7 @@ pub fn spawn_all(
             Api::<DaemonSet>::namespaced(client.clone(), namespace),
             watcher::Config::default(),
             (Watch::DaemonSets, here.clone(), COALESCE),
-            (trim::daemonset, |_| true),
+            trimmed(trim::daemonset, |_| true),
             Update::DaemonSets,
             tx.clone(),
         ),
@@ -140,7 +140,7 @@ pub fn spawn_all(
             Api::<Event>::namespaced(client.clone(), namespace),
             watcher::Config::default().fields("involvedObject.kind=Pod"),
             (Watch::Events, here, COALESCE),
-            (trim::event, trim::event_read),
+            trimmed(trim::event, trim::event_read),
             Update::Events,
             tx.clone(),
         ),
@@ -154,7 +154,7 @@ pub fn spawn_all(
                 "in all namespaces".to_string(),
                 COALESCE_WORKLOADS,
             ),
-            (trim::pod, |_| true),
+            recorded(),
             Update::Workloads,
             tx.clone(),
         ));
@@ -163,39 +163,125 @@ pub fn spawn_all(
     tasks
 }
 
-/// How a watch shapes what it keeps: each object trimmed, and which objects are kept.
-type Shaping<K> = (fn(&mut K), fn(&K) -> bool);
+/// A watch's objects as it keeps them: trimmed (`trim`), and only those `keep` takes.
+fn trimmed<K: Resource>(
+    trim: fn(&mut K),
+    keep: fn(&K) -> bool,
+) -> impl FnMut(K) -> Option<(Arc<str>, K)> {
+    move |mut o| {
+        trim(&mut o);
+        keep(&o).then(|| (key(&o).into(), o))
+    }
+}
 
-fn spawn<K>(
+/// Every namespace's pods as records, their strings shared: namespaces, nodes and image
+/// names repeat across 150,000 pods.
+fn recorded() -> impl FnMut(Pod) -> Option<(Arc<str>, Workload)> {
+    let mut interner = Interner::default();
+    let mut made = 0u32;
+    move |p| {
+        made = made.wrapping_add(1);
+        // Now and then the strings no record holds any more go.
+        if made.is_multiple_of(8192) {
+            interner.prune();
+        }
+        let w = Workload::of(&p, &mut |s| interner.intern(s));
+        // The record's own name is the key: nothing more to allocate.
+        Some((w.place().clone(), w))
+    }
+}
+
+/// What one watch holds, by namespace and name: the kube-runtime reflector's store, but of
+/// what the watch makes of each object (`V`), not of the object as listed.
+struct Kept<V> {
+    now: HashMap<Arc<str>, Arc<V>>,
+    /// A list being read again (from `Init` to `InitDone`): until it is complete, `now`
+    /// is what the watch holds.
+    listing: Option<HashMap<Arc<str>, Arc<V>>>,
+}
+
+impl<V> Default for Kept<V> {
+    fn default() -> Self {
+        Kept {
+            now: HashMap::new(),
+            listing: None,
+        }
+    }
+}
+
+impl<V> Kept<V> {
+    /// Takes in one event of the watch; an object `shape` does not keep is taken out as
+    /// if deleted.
+    /// `shape` gives the object as kept and its key (`namespace/name`, as [`key`] says).
+    fn apply<K: Resource>(
+        &mut self,
+        e: watcher::Event<K>,
+        shape: &mut impl FnMut(K) -> Option<(Arc<str>, V)>,
+    ) {
+        match e {
+            watcher::Event::Init => self.listing = Some(HashMap::new()),
+            watcher::Event::InitApply(o) => {
+                let into = self.listing.as_mut().unwrap_or(&mut self.now);
+                put(into, o, shape);
+            }
+            watcher::Event::InitDone => {
+                if let Some(mut listed) = self.listing.take() {
+                    listed.shrink_to_fit();
+                    self.now = listed;
+                }
+            }
+            watcher::Event::Apply(o) => put(&mut self.now, o, shape),
+            watcher::Event::Delete(o) => {
+                self.now.remove(key(&o).as_str());
+            }
+        }
+    }
+
+    fn state(&self) -> Vec<Arc<V>> {
+        self.now.values().cloned().collect()
+    }
+}
+
+/// Puts in what `shape` keeps of `o`; takes out what it had of `o` when it keeps nothing.
+fn put<K: Resource, V>(
+    into: &mut HashMap<Arc<str>, Arc<V>>,
+    o: K,
+    shape: &mut impl FnMut(K) -> Option<(Arc<str>, V)>,
+) {
+    let name = key(&o);
+    match shape(o) {
+        Some((k, v)) => {
+            debug_assert_eq!(*k, *name);
+            into.insert(k, Arc::new(v));
+        }
+        None => {
+            into.remove(name.as_str());
+        }
+    }
+}
+
+/// An object's key in a watch's store: `namespace/name`, as a pod's record names it.
+fn key<K: Resource>(o: &K) -> String {
+    crate::core::objects::place(o.meta())
+}
+
+fn spawn<K, V>(
     api: Api<K>,
     config: watcher::Config,
     (what, scope, coalesce): (Watch, String, Duration),
-    (trim, keep): Shaping<K>,
-    wrap: fn(Vec<Arc<K>>) -> Update,
+    mut shape: impl FnMut(K) -> Option<(Arc<str>, V)> + Send + 'static,
+    wrap: fn(Vec<Arc<V>>) -> Update,
     tx: UnboundedSender<Update>,
 ) -> tokio::task::JoinHandle<()>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+    V: Send + Sync + 'static,
 {
     tokio::spawn(async move {
-        let (reader, writer) = reflector::store::<K>();
+        let mut kept = Kept::<V>::default();
         let probe_api = api.clone();
-        // What is not kept never reaches the store: an object that stops being kept is taken
-        // out of it as if deleted.
-        let stream = watcher(api, config)
-            .default_backoff()
-            .modify(trim)
-            .filter_map(move |e| {
-                std::future::ready(match e {
-                    Ok(watcher::Event::InitApply(o)) if !keep(&o) => None,
-                    Ok(watcher::Event::Apply(o)) if !keep(&o) => {
-                        Some(Ok(watcher::Event::Delete(o)))
-                    }
-                    other => Some(other),
-                })
-            })
-            .reflect(writer);
+        let stream = watcher(api, config).default_backoff();
         let mut stream = std::pin::pin!(stream);
         let mut tick = tokio::time::interval(coalesce);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -217,11 +303,12 @@ where
                         if matches!(e, watcher::Event::InitDone) {
                             listed = true;
                         }
+                        kept.apply(e, &mut shape);
                         if settled {
                             dirty = true;
                             if !live {
                                 live = true;
-                                send(&tx, &reader, wrap);
+                                let _ = tx.send(wrap(kept.state()));
                                 dirty = false;
                                 if tx.send(Update::Link(what, Link::Live)).is_err() {
                                     return;
@@ -242,7 +329,7 @@ where
                 },
                 _ = tick.tick(), if dirty => {
                     dirty = false;
-                    if !send(&tx, &reader, wrap) {
+                    if tx.send(wrap(kept.state())).is_err() {
                         return;
                     }
                 }
@@ -265,14 +352,6 @@ where
             }
         }
     })
-}
-
-fn send<K>(tx: &UnboundedSender<Update>, reader: &Store<K>, wrap: fn(Vec<Arc<K>>) -> Update) -> bool
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + Hash + Clone,
-{
-    tx.send(wrap(reader.state())).is_ok()
 }
 
 /// One sentence for a failed watch: what happened and what to do.
@@ -439,6 +518,47 @@ mod tests {
             describe(&gone, Watch::Nodes, ""),
             "the watch of nodes expired (410 Gone); listing again"
         );
+    }
+
+    #[test]
+    fn the_store_swaps_in_a_new_list_whole_and_drops_what_is_not_kept() {
+        let pod = |name: &str, node: &str| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "shop"},
+                "spec": {"nodeName": node, "containers": []}}))
+            .unwrap()
+        };
+        // Keeps the pods on a node, as their names.
+        let mut shape = |p: Pod| -> Option<(Arc<str>, String)> {
+            let key = key(&p).into();
+            p.spec.and_then(|s| s.node_name).filter(|n| !n.is_empty())?;
+            Some((key, p.metadata.name?))
+        };
+        let names = |k: &Kept<String>| {
+            let mut v: Vec<String> = k.state().iter().map(|s| s.to_string()).collect();
+            v.sort();
+            v
+        };
+        let mut k = Kept::default();
+        k.apply(watcher::Event::Init, &mut shape);
+        k.apply(watcher::Event::InitApply(pod("a", "n1")), &mut shape);
+        k.apply(watcher::Event::InitApply(pod("b", "")), &mut shape);
+        assert!(names(&k).is_empty(), "nothing before the list is complete");
+        k.apply(watcher::Event::InitDone, &mut shape);
+        assert_eq!(names(&k), ["a"]);
+        k.apply(watcher::Event::Apply(pod("b", "n2")), &mut shape);
+        assert_eq!(names(&k), ["a", "b"]);
+        // Once not kept, an object is gone as if deleted.
+        k.apply(watcher::Event::Apply(pod("a", "")), &mut shape);
+        assert_eq!(names(&k), ["b"]);
+        // A list read again replaces the old one only when complete.
+        k.apply(watcher::Event::Init, &mut shape);
+        k.apply(watcher::Event::InitApply(pod("c", "n3")), &mut shape);
+        assert_eq!(names(&k), ["b"]);
+        k.apply(watcher::Event::InitDone, &mut shape);
+        assert_eq!(names(&k), ["c"]);
+        k.apply(watcher::Event::Delete(pod("c", "n3")), &mut shape);
+        assert!(names(&k).is_empty());
     }
 
     #[test]

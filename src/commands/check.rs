@@ -38,8 +38,10 @@ pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Writ
     let client = connection.client.clone();
     let ns = connection.namespace.clone();
     // All at once, each object trimmed to what the TUI's watches keep as its page arrives.
-    use crate::cluster::{list_with, trim};
+    use crate::cluster::{list_fold, list_with, trim};
+    use crate::core::objects::{Interner, Workload};
     use kube::api::ListParams;
+    use std::sync::Arc;
     let (nodes_api, all_pods) = (
         Api::<Node>::all(client.clone()),
         Api::<Pod>::all(client.clone()),
@@ -59,7 +61,15 @@ pub async fn run(target: &Target, options: &CheckOptions<'_>, out: &mut dyn Writ
         list_with(&nodes_api, none(), "list nodes", trim::node),
         list_with(&ds_api, none(), &ds_doing, trim::daemonset),
         list_with(&pods_api, none(), &pods_doing, trim::pod),
-        list_with(&all_pods, none(), "list pods", trim::pod),
+        // Every namespace's pods as the TUI's watch keeps them: records, strings shared.
+        async {
+            let start = || (Vec::new(), Interner::default());
+            list_fold(&all_pods, none(), "list pods", start, |(out, names), p| {
+                out.push(Arc::new(Workload::of(&p, &mut |s| names.intern(s))));
+            })
+            .await
+            .map(|(out, _)| out)
+        },
         list_with(&events_api, none(), &events_doing, trim::event),
     )
     .map_err(|e| anyhow::anyhow!(e))?;

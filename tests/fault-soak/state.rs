@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kpreload::cluster::watch::{self, Link, Links, PodScope, Update, Watch};
+use kpreload::core::objects::{Pod as CorePod, Workload};
 use kpreload::core::progress::Snapshot;
 use kube::Api;
 use serde_json::Value;
@@ -71,7 +72,8 @@ pub struct Picture {
     pub daemonsets: BTreeSet<(String, String)>,
     /// Pods in the namespace: name, uid and phase (the watches keep no resourceVersion).
     pub pods: BTreeSet<(String, String, String)>,
-    /// Pods everywhere: namespace/name and uid.
+    /// Pods everywhere: namespace/name and the record the all-namespaces watch keeps of
+    /// each (its node, images and owners: what is read of it).
     pub workloads: BTreeSet<(String, String)>,
 }
 
@@ -90,7 +92,7 @@ impl Picture {
                     )
                 })
                 .collect(),
-            workloads: s.workloads.iter().map(|p| place(&p.metadata)).collect(),
+            workloads: s.workloads.iter().map(|w| record(w)).collect(),
         }
     }
 
@@ -110,7 +112,10 @@ impl Picture {
             .list(&lp)
             .await
             .map_err(e)?;
-        let all = Api::<Pod>::all(client.clone()).list(&lp).await.map_err(e)?;
+        let all = Api::<CorePod>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(e)?;
         Ok(Picture {
             nodes: nodes.items.iter().map(|n| version(&n.metadata)).collect(),
             daemonsets: ds.items.iter().map(|d| version(&d.metadata)).collect(),
@@ -124,7 +129,7 @@ impl Picture {
                     )
                 })
                 .collect(),
-            workloads: all.items.iter().map(|p| place(&p.metadata)).collect(),
+            workloads: all.items.iter().map(|p| record(&p.into())).collect(),
         })
     }
 
@@ -153,16 +158,10 @@ impl Picture {
                 })
                 .collect(),
             workloads: items(all)
-                .iter()
-                .map(|o| {
-                    (
-                        format!(
-                            "{}/{}",
-                            s(&o["metadata"]["namespace"]),
-                            s(&o["metadata"]["name"])
-                        ),
-                        s(&o["metadata"]["uid"]),
-                    )
+                .into_iter()
+                .map(|o| match serde_json::from_value::<CorePod>(o) {
+                    Ok(p) => record(&(&p).into()),
+                    Err(e) => (format!("unreadable pod: {e}"), String::new()),
                 })
                 .collect(),
         }
@@ -210,15 +209,8 @@ fn phase(m: &Meta, phase: Option<&str>) -> (String, String, String) {
     )
 }
 
-fn place(m: &Meta) -> (String, String) {
-    (
-        format!(
-            "{}/{}",
-            m.namespace.as_deref().unwrap_or_default(),
-            m.name.as_deref().unwrap_or_default()
-        ),
-        m.uid.clone().unwrap_or_default(),
-    )
+fn record(w: &Workload) -> (String, String) {
+    (w.place().to_string(), format!("{w:?}"))
 }
 
 /// Whether every watch is live.

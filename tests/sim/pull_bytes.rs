@@ -47,7 +47,7 @@ async fn snapshot(client: &kube::Client) -> Snapshot {
     Snapshot {
         nodes: list::<Node>(Api::all(client.clone())).await,
         pods,
-        workloads: list::<Pod>(Api::all(client.clone())).await,
+        workloads: kpreload::core::objects::records(&list::<Pod>(Api::all(client.clone())).await),
         daemonsets,
         events,
     }

@@ -51,10 +51,7 @@ impl Seen {
     }
 
     fn has_pod(&self, name: &str) -> bool {
-        self.snapshot
-            .workloads
-            .iter()
-            .any(|p| p.metadata.name.as_deref() == Some(name))
+        self.snapshot.workloads.iter().any(|p| p.name() == name)
     }
 }
 

@@ -247,7 +247,7 @@ pub fn plan(facts: Vec<NodeFacts>, options: &PlanOptions) -> ClusterPlan {
 mod exec;
 mod gather;
 pub(crate) use exec::exec_target;
-pub use gather::{Gathering, ListedNode, PodFacts, gather};
+pub use gather::{Gathering, ListedNode, PodFacts, gather, gather_watched};
 mod output;
 pub use output::{
     display_name, familiar_name, settings_line, table, to_json, write_json, write_table,

@@ -326,15 +326,8 @@ impl Catalog {
         }
         let mut in_pods: std::collections::HashSet<&str> = Default::default();
         for pod in &snapshot.workloads {
-            let Some(spec) = &pod.spec else { continue };
-            for c in spec
-                .containers
-                .iter()
-                .chain(spec.init_containers.iter().flatten())
-            {
-                if let Some(i) = c.image.as_deref() {
-                    in_pods.insert(i);
-                }
+            for i in pod.container_images().iter().chain(pod.init_images()) {
+                in_pods.insert(i);
             }
         }
         let mut others: BTreeMap<String, (String, String)> = BTreeMap::new();

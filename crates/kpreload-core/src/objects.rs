@@ -10,6 +10,9 @@ use k8s_openapi::api::core::v1::{ContainerStatus, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use serde::{Deserialize, Serialize};
 
+mod workload;
+pub use workload::{Interner, Workload, place, records};
+
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pod {

@@ -470,16 +470,13 @@ fn used_by(
 ) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in &snapshot.workloads {
-        let Some(spec) = &p.spec else { continue };
-        if spec.node_name.as_deref() != Some(node) {
+        if p.node.as_deref() != Some(node) {
             continue;
         }
-        let pod = p.metadata.name.clone().unwrap_or_default();
-        for c in &spec.containers {
-            let normalized = c
-                .image
-                .as_deref()
-                .and_then(|i| crate::core::reference::ImageRef::parse(i).ok())
+        let pod = p.name().to_string();
+        for image in p.container_images() {
+            let normalized = crate::core::reference::ImageRef::parse(image)
+                .ok()
                 .map(|r| r.normalized());
             if let Some(n) = normalized {
                 let list = out.entry(n).or_default();

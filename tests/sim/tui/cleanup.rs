@@ -76,7 +76,7 @@ pub fn cleanup_app(read_only: bool) -> App {
             containerd_node("web-1", images.clone()),
             containerd_node("web-2", images),
         ]),
-        Update::Workloads(pods.clone()),
+        Update::Workloads(kpreload::core::objects::records(&pods)),
         Update::Pods(pods[..2].to_vec()),
         Update::DaemonSets(vec![rendered_web_daemonset()]),
         Update::Events(vec![]),
@@ -194,7 +194,9 @@ pub fn a_removal_new_since_the_dialog_opened_needs_the_word_again() {
         cleanup_pod("image-preloader-web-aaaaa", "web-1", true),
         cleanup_pod("image-preloader-web-bbbbb", "web-2", false),
     ];
-    app.update(Action::Cluster(Update::Workloads(pods)));
+    app.update(Action::Cluster(Update::Workloads(
+        kpreload::core::objects::records(&pods),
+    )));
     app.refresh();
     press(&mut app, "web\n");
     assert!(app.effects.is_empty());

@@ -137,7 +137,7 @@ pub fn updates() -> Vec<Update> {
             node("web-3", json!([])),
             node("batch-1", json!([])),
         ]),
-        Update::Workloads(pods()),
+        Update::Workloads(kpreload::core::objects::records(&pods())),
         Update::Pods(
             pods()
                 .into_iter()

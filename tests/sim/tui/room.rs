@@ -98,7 +98,7 @@ fn busy() -> App {
                 Update::Pods(pods)
             }
             Update::Workloads(mut pods) => {
-                pods.extend(ml_pods());
+                pods.extend(kpreload::core::objects::records(&ml_pods()));
                 Update::Workloads(pods)
             }
             Update::DaemonSets(mut sets) => {

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{ExecTarget, NodeFacts, PlanOptions, SANDBOX_PATTERN, STATUS_IMAGES_CAP, exec_target};
 use crate::adopt::{Preloader, read_preloader};
-use crate::objects::Pod;
+use crate::objects::{Pod, Workload};
 use crate::planner::{DEFAULT_PROTECT, InventoryImage, NodeInput, Preload, Settings, Usage};
 use crate::runtime::{Tool, tool_for};
 use crate::selector::Taint;
@@ -102,13 +102,19 @@ impl<'a> Gathering<'a> {
     /// Adds what one pod says. Pods that are not on a node, or not on the node the options
     /// name, say nothing.
     pub fn pod(&self, facts: &mut PodFacts, p: &Pod) {
+        self.preloader_pod(facts, p);
+        self.workload(facts, &Workload::from(p));
+    }
+
+    /// Adds what one preloader's pod says of where cleanup can run: the newest of each
+    /// preloader's pods on its node. Other pods say nothing here.
+    pub fn preloader_pod(&self, facts: &mut PodFacts, p: &Pod) {
         let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
             return;
         };
         if self.options.node.as_ref().is_some_and(|n| n != node) {
             return;
         }
-        let mut preloader = false;
         for o in p.metadata.owner_references.iter().flatten() {
             if o.kind != "DaemonSet" {
                 continue;
@@ -116,7 +122,6 @@ impl<'a> Gathering<'a> {
             let Some(&i) = self.by_uid.get(o.uid.as_str()) else {
                 continue;
             };
-            preloader = true;
             let on_node = match facts.newest.get_mut(node) {
                 Some(v) => v,
                 None => facts.newest.entry(node.to_string()).or_default(),
@@ -137,9 +142,24 @@ impl<'a> Gathering<'a> {
                 }
             }
         }
+    }
+
+    /// Adds which images one pod uses on its node (its record from the all-namespaces
+    /// watch). Pods that are not on a node, or not on the node the options name, say nothing.
+    pub fn workload(&self, facts: &mut PodFacts, w: &Workload) {
+        let Some(node) = w.node.as_deref() else {
+            return;
+        };
+        if self.options.node.as_ref().is_some_and(|n| n != node) {
+            return;
+        }
         // A preloader's init containers are what preloads: the preloaded rule keeps their
         // images, and says so.
-        let used = usages(p, preloader);
+        let preloader = w
+            .daemonsets
+            .iter()
+            .any(|uid| self.by_uid.contains_key(uid.as_ref()));
+        let used = usages(w, preloader);
         match facts.in_use.get_mut(node) {
             Some(v) => v.extend(used),
             None => {
@@ -330,57 +350,46 @@ pub fn gather(
     gathering.finish(listed, facts)
 }
 
+/// [`gather`] from what the TUI's watches keep: every namespace's pods as records, and the
+/// preloaders' namespace's pods whole (a preloader's pods are in its own namespace). The
+/// same facts as [`gather`] on the same pods.
+pub fn gather_watched(
+    nodes: &[Arc<Node>],
+    workloads: &[Arc<Workload>],
+    preloader_pods: &[Arc<Pod>],
+    daemonsets: &[Arc<DaemonSet>],
+    options: &PlanOptions,
+) -> Vec<NodeFacts> {
+    let gathering = Gathering::new(daemonsets, options);
+    let mut facts = PodFacts::default();
+    for p in preloader_pods {
+        gathering.preloader_pod(&mut facts, p);
+    }
+    for w in workloads {
+        gathering.workload(&mut facts, w);
+    }
+    let listed = nodes.iter().filter_map(|n| gathering.node(n)).collect();
+    gathering.finish(listed, facts)
+}
+
 /// Every image a pod's containers use, by the spec's name and the kubelet's resolved ID;
 /// without the init containers when `skip_init`.
-fn usages(p: &Pod, skip_init: bool) -> Vec<Usage> {
-    let by = format!(
-        "{}/{}",
-        p.metadata.namespace.as_deref().unwrap_or("default"),
-        p.metadata.name.as_deref().unwrap_or("?")
-    );
-    let mut out = Vec::new();
-    if let Some(spec) = &p.spec {
-        let all = spec
-            .init_containers
-            .iter()
-            .flatten()
-            .filter(|_| !skip_init)
-            .chain(spec.containers.iter())
-            .chain(spec.ephemeral_containers.iter().flatten());
-        for c in all {
-            if let Some(image) = &c.image {
-                out.push(Usage {
-                    image: image.clone(),
-                    by: by.clone(),
-                });
-            }
-        }
+fn usages(w: &Workload, skip_init: bool) -> Vec<Usage> {
+    let by = w.place().to_string();
+    fn init(images: &[Arc<str>], skip: bool) -> &[Arc<str>] {
+        if skip { &[] } else { images }
     }
-    if let Some(status) = &p.status {
-        let all = status
-            .init_container_statuses
-            .iter()
-            .flatten()
-            .filter(|_| !skip_init)
-            .chain(status.container_statuses.iter().flatten())
-            .chain(status.ephemeral_container_statuses.iter().flatten());
-        for s in all {
-            for image in [&s.image, &s.image_id] {
-                if !image.is_empty() {
-                    out.push(Usage {
-                        image: image.clone(),
-                        by: by.clone(),
-                    });
-                }
-            }
-        }
-        // A trimmed workload pod keeps only the kubelet's names and resolved IDs.
-        for id in &status.image_ids {
-            out.push(Usage {
-                image: id.clone(),
-                by: by.clone(),
-            });
-        }
-    }
-    out
+    // The spec's names, then the kubelet's: a trimmed pod's resolved IDs (all in
+    // `other_ran`) come in the same order as a whole pod's.
+    init(w.init_images(), skip_init)
+        .iter()
+        .chain(w.container_images())
+        .chain(w.ephemeral_images())
+        .chain(init(w.init_ran(), skip_init))
+        .chain(w.other_ran())
+        .map(|image| Usage {
+            image: image.to_string(),
+            by: by.clone(),
+        })
+        .collect()
 }

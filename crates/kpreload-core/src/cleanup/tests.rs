@@ -145,3 +145,80 @@ fn a_shared_memo_plans_as_planning_alone() {
         .unwrap();
     assert_eq!(eleven.decision, Decision::Remove);
 }
+
+/// The TUI plans from the all-namespaces watch's records and the preloaders' pods whole;
+/// `plan` reads every pod whole. On the same cluster the two plans are one.
+#[test]
+fn the_plan_from_the_watches_records_is_the_plan_from_the_pods() {
+    use crate::fixtures;
+    let file = crate::pools::PoolsFile::parse(
+        "apiVersion: kpreload.dev/v1\nkind: Pools\nnamespace: kube-system\n\
+         pools:\n- name: web\n  images: [nginx:1.25]\n",
+        "p.yaml",
+    )
+    .unwrap();
+    let ds = fixtures::daemonset(
+        &crate::render::to_yaml(&[crate::render::render_pool(&file, &file.pools[0])]),
+        "ds-web",
+    );
+    let images = |n: &str| {
+        fixtures::node(n)
+            .images(json!([
+                {"names": ["docker.io/library/nginx:1.23"], "sizeBytes": 10},
+                {"names": ["docker.io/library/nginx:1.24"], "sizeBytes": 10},
+                {"names": ["docker.io/library/nginx:1.25"], "sizeBytes": 10},
+                {"names": ["docker.io/library/redis:7.0"], "sizeBytes": 10},
+                {"names": ["docker.io/library/redis:7.2"], "sizeBytes": 10},
+                {"names": ["docker.io/library/redis:7.4"], "sizeBytes": 10}
+            ]))
+            .build()
+    };
+    let nodes = vec![images("n1"), images("n2")];
+    let done = |name: &str| {
+        json!({"initContainerStatuses": [fixtures::container_status(name, false,
+            json!({"terminated": {"exitCode": 0, "reason": "Completed"}}))]})
+    };
+    let init = ds.spec.template.spec.as_ref().unwrap();
+    let first_init = init.init_containers.as_ref().unwrap()[0].name.clone();
+    let preloaders = vec![
+        fixtures::preloader_pod(
+            &ds,
+            "pre-1",
+            "n1",
+            "2026-11-28T10:00:00Z",
+            done(&first_init),
+        ),
+        // An older pod of the same preloader on n1, and one on n2 still pulling.
+        fixtures::preloader_pod(&ds, "pre-0", "n1", "2026-11-27T10:00:00Z", json!({})),
+        fixtures::preloader_pod(&ds, "pre-2", "n2", "2026-11-28T10:00:00Z", json!({})),
+    ];
+    let mut pods = preloaders.clone();
+    pods.push(fixtures::workload("shop", "cache-0", "n1", "redis:7.0"));
+    pods.push(fixtures::workload("shop", "cache-1", "n2", "redis:7.2"));
+    let options = PlanOptions::default();
+    let from_pods = plan(
+        gather(&nodes, &pods, std::slice::from_ref(&ds), &options),
+        &options,
+    );
+    let records = crate::objects::records(&pods);
+    let watched = plan(
+        gather_watched(&nodes, &records, &preloaders, &[ds], &options),
+        &options,
+    );
+    assert_eq!(watched, from_pods);
+    // And the plan says something either way: in use, preloaded, and old versions out.
+    let n1 = &watched.nodes[0].plan;
+    let reason = |image: &str| {
+        let i = n1
+            .images
+            .iter()
+            .find(|i| i.refs.iter().any(|r| r.ends_with(image)));
+        i.map(|i| (i.decision, i.reason.to_string()))
+    };
+    assert_eq!(
+        reason("redis:7.0"),
+        Some((Decision::Keep, "in use by shop/cache-0".into()))
+    );
+    assert_eq!(reason("nginx:1.23").map(|r| r.0), Some(Decision::Remove));
+    assert_eq!(reason("nginx:1.25").map(|r| r.0), Some(Decision::Keep));
+}

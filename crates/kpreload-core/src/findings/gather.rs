@@ -167,16 +167,11 @@ pub fn gather(s: &Snapshot, only: Option<&str>) -> Gathered {
     // Per node, the distinct images its pods run (all namespaces), for the sizing.
     let mut running: HashMap<&str, HashSet<u32>> = HashMap::new();
     for pod in &s.workloads {
-        let Some(spec) = &pod.spec else { continue };
-        let Some(node) = spec.node_name.as_deref() else {
+        let Some(node) = pod.node.as_deref() else {
             continue;
         };
-        for c in spec
-            .containers
-            .iter()
-            .chain(spec.init_containers.iter().flatten())
-        {
-            if let Some(id) = c.image.as_deref().and_then(|i| names.id(i)) {
+        for i in pod.container_images().iter().chain(pod.init_images()) {
+            if let Some(id) = names.id(i) {
                 running.entry(node).or_default().insert(id);
             }
         }

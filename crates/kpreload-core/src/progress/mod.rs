@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ContainerStatus, Node};
 
-use super::objects::{Event, Pod};
+use super::objects::{Event, Pod, Workload};
 
 use super::adopt::Origin;
 use super::render::{LABEL_SHARD, NOOP_CONTAINER};
@@ -27,8 +27,8 @@ pub struct Snapshot {
     pub nodes: Vec<Arc<Node>>,
     /// Pods in the preloaders' namespace.
     pub pods: Vec<Arc<Pod>>,
-    /// Pods in every namespace (when watched): which pods use an image.
-    pub workloads: Vec<Arc<Pod>>,
+    /// Pods in every namespace (when watched), as compact records: which pods use an image.
+    pub workloads: Vec<Arc<Workload>>,
     pub daemonsets: Vec<Arc<DaemonSet>>,
     pub events: Vec<Arc<Event>>,
 }

@@ -111,11 +111,12 @@ impl Cleanup {
     /// The plan again, from what the watches hold now.
     pub(crate) fn recompute(&mut self, snapshot: &Snapshot, now: i64) {
         let options = self.options(now);
-        // Every namespace's pods: what is in use. The app opens a plan only once that watch
-        // is live.
-        let facts = cleanup::gather(
+        // Every namespace's pods: what is in use (the app opens a plan only once that watch
+        // is live); the preloaders' pods: where cleanup can run.
+        let facts = cleanup::gather_watched(
             &snapshot.nodes,
             &snapshot.workloads,
+            &snapshot.pods,
             &snapshot.daemonsets,
             &options,
         );
