@@ -4,7 +4,8 @@
 //! own process, so that this process measures the client side alone, as the TUI runs it:
 //! - time until the pools view is complete (every watch listed, overview derived, drawn),
 //!   beside `kubectl get nodes -o json` against the same simulator;
-//! - this process's resident memory then (watch caches trimmed);
+//! - this process's resident memory then (watch caches trimmed; one malloc arena, as the
+//!   binary sets before it starts the TUI);
 //! - render time per frame at 250x80 for each view (median and p99 of 1,000);
 //! - time from a change in the cluster to the screen (ten preloaders applied one by one);
 //! - CPU while nothing is asked of it.
@@ -63,6 +64,8 @@ impl Drop for Sim {
 }
 
 fn main() {
+    // As the binary does before it starts the TUI: one malloc arena.
+    kpreload::cli::one_malloc_arena();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
