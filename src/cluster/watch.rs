@@ -164,19 +164,21 @@ pub fn spawn_all(
 }
 
 /// A watch's objects as it keeps them: trimmed (`trim`), and only those `keep` takes.
-fn trimmed<K: Resource>(
-    trim: fn(&mut K),
-    keep: fn(&K) -> bool,
-) -> impl FnMut(K) -> Option<(Arc<str>, K)> {
+fn trimmed<K: Resource>(trim: fn(&mut K), keep: fn(&K) -> bool) -> impl FnMut(K) -> Shaped<K> {
     move |mut o| {
         trim(&mut o);
-        keep(&o).then(|| (key(&o).into(), o))
+        let key = key(&o);
+        if keep(&o) {
+            Shaped::Keep(key.into(), o)
+        } else {
+            Shaped::Drop(key)
+        }
     }
 }
 
 /// Every namespace's pods as records, their strings shared: namespaces, nodes and image
 /// names repeat across 150,000 pods.
-fn recorded() -> impl FnMut(Pod) -> Option<(Arc<str>, Workload)> {
+fn recorded() -> impl FnMut(Pod) -> Shaped<Workload> {
     let mut interner = Interner::default();
     let mut made = 0u32;
     move |p| {
@@ -187,23 +189,32 @@ fn recorded() -> impl FnMut(Pod) -> Option<(Arc<str>, Workload)> {
         }
         let w = Workload::of(&p, &mut |s| interner.intern(s));
         // The record's own name is the key: nothing more to allocate.
-        Some((w.place().clone(), w))
+        Shaped::Keep(w.place().clone(), w)
     }
 }
+
+/// What a watch makes of an object: what it keeps of it, under its key (`namespace/name`,
+/// as [`key`] says); or nothing, and the key under which it kept something before.
+enum Shaped<V> {
+    Keep(Arc<str>, V),
+    Drop(String),
+}
+
+type ByKey<V> = HashMap<Arc<str>, Arc<V>, foldhash::fast::RandomState>;
 
 /// What one watch holds, by namespace and name: the kube-runtime reflector's store, but of
 /// what the watch makes of each object (`V`), not of the object as listed.
 struct Kept<V> {
-    now: HashMap<Arc<str>, Arc<V>>,
+    now: ByKey<V>,
     /// A list being read again (from `Init` to `InitDone`): until it is complete, `now`
     /// is what the watch holds.
-    listing: Option<HashMap<Arc<str>, Arc<V>>>,
+    listing: Option<ByKey<V>>,
 }
 
 impl<V> Default for Kept<V> {
     fn default() -> Self {
         Kept {
-            now: HashMap::new(),
+            now: ByKey::default(),
             listing: None,
         }
     }
@@ -213,13 +224,9 @@ impl<V> Kept<V> {
     /// Takes in one event of the watch; an object `shape` does not keep is taken out as
     /// if deleted.
     /// `shape` gives the object as kept and its key (`namespace/name`, as [`key`] says).
-    fn apply<K: Resource>(
-        &mut self,
-        e: watcher::Event<K>,
-        shape: &mut impl FnMut(K) -> Option<(Arc<str>, V)>,
-    ) {
+    fn apply<K: Resource>(&mut self, e: watcher::Event<K>, shape: &mut impl FnMut(K) -> Shaped<V>) {
         match e {
-            watcher::Event::Init => self.listing = Some(HashMap::new()),
+            watcher::Event::Init => self.listing = Some(ByKey::default()),
             watcher::Event::InitApply(o) => {
                 let into = self.listing.as_mut().unwrap_or(&mut self.now);
                 put(into, o, shape);
@@ -243,19 +250,13 @@ impl<V> Kept<V> {
 }
 
 /// Puts in what `shape` keeps of `o`; takes out what it had of `o` when it keeps nothing.
-fn put<K: Resource, V>(
-    into: &mut HashMap<Arc<str>, Arc<V>>,
-    o: K,
-    shape: &mut impl FnMut(K) -> Option<(Arc<str>, V)>,
-) {
-    let name = key(&o);
+fn put<K, V>(into: &mut ByKey<V>, o: K, shape: &mut impl FnMut(K) -> Shaped<V>) {
     match shape(o) {
-        Some((k, v)) => {
-            debug_assert_eq!(*k, *name);
-            into.insert(k, Arc::new(v));
+        Shaped::Keep(key, v) => {
+            into.insert(key, Arc::new(v));
         }
-        None => {
-            into.remove(name.as_str());
+        Shaped::Drop(key) => {
+            into.remove(key.as_str());
         }
     }
 }
@@ -269,7 +270,7 @@ fn spawn<K, V>(
     api: Api<K>,
     config: watcher::Config,
     (what, scope, coalesce): (Watch, String, Duration),
-    mut shape: impl FnMut(K) -> Option<(Arc<str>, V)> + Send + 'static,
+    mut shape: impl FnMut(K) -> Shaped<V> + Send + 'static,
     wrap: fn(Vec<Arc<V>>) -> Update,
     tx: UnboundedSender<Update>,
 ) -> tokio::task::JoinHandle<()>
@@ -529,10 +530,13 @@ mod tests {
             .unwrap()
         };
         // Keeps the pods on a node, as their names.
-        let mut shape = |p: Pod| -> Option<(Arc<str>, String)> {
-            let key = key(&p).into();
-            p.spec.and_then(|s| s.node_name).filter(|n| !n.is_empty())?;
-            Some((key, p.metadata.name?))
+        let mut shape = |p: Pod| -> Shaped<String> {
+            let key = key(&p);
+            let name = p.metadata.name.clone().unwrap_or_default();
+            match p.spec.and_then(|s| s.node_name).filter(|n| !n.is_empty()) {
+                Some(_) => Shaped::Keep(key.into(), name),
+                None => Shaped::Drop(key),
+            }
         };
         let names = |k: &Kept<String>| {
             let mut v: Vec<String> = k.state().iter().map(|s| s.to_string()).collect();

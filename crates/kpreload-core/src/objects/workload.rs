@@ -31,17 +31,36 @@ pub struct Workload {
 
 /// `namespace/name` of an object's metadata (a pod without a namespace is in `default`).
 pub fn place(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
-    format!(
-        "{}/{}",
-        m.namespace.as_deref().unwrap_or("default"),
-        m.name.as_deref().unwrap_or("?")
-    )
+    let namespace = m.namespace.as_deref().unwrap_or("default");
+    let name = m.name.as_deref().unwrap_or("?");
+    let mut out = String::with_capacity(namespace.len() + 1 + name.len());
+    out.push_str(namespace);
+    out.push('/');
+    out.push_str(name);
+    out
 }
 
 impl Workload {
     /// The pod's record, its strings taken through `intern`.
     pub fn of(p: &Pod, intern: &mut impl FnMut(&str) -> Arc<str>) -> Workload {
-        let mut names = Vec::new();
+        // Sized once: the list becomes the record's without being moved again.
+        let containers = p.spec.as_ref().map_or(0, |s| {
+            s.containers.len()
+                + s.init_containers.as_ref().map_or(0, Vec::len)
+                + s.ephemeral_containers.as_ref().map_or(0, Vec::len)
+        });
+        let statuses = p.status.as_ref().map_or(0, |s| {
+            2 * [
+                &s.init_container_statuses,
+                &s.container_statuses,
+                &s.ephemeral_container_statuses,
+            ]
+            .iter()
+            .map(|v| v.as_ref().map_or(0, Vec::len))
+            .sum::<usize>()
+                + s.image_ids.len()
+        });
+        let mut names = Vec::with_capacity(containers + statuses);
         let mut at = [0u16; 4];
         if let Some(spec) = &p.spec {
             named(&mut names, spec.init_containers.as_deref(), intern);
@@ -173,7 +192,7 @@ fn count(v: &[Arc<str>]) -> u16 {
 /// record holds any more go at the next [`Interner::prune`].
 #[derive(Debug, Default)]
 pub struct Interner {
-    set: HashSet<Arc<str>>,
+    set: HashSet<Arc<str>, foldhash::fast::RandomState>,
 }
 
 impl Interner {
