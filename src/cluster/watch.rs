@@ -221,9 +221,8 @@ impl<V> Default for Kept<V> {
 }
 
 impl<V> Kept<V> {
-    /// Takes in one event of the watch; an object `shape` does not keep is taken out as
-    /// if deleted.
-    /// `shape` gives the object as kept and its key (`namespace/name`, as [`key`] says).
+    /// Takes in one event of the watch, each object as `shape` makes it; an object `shape`
+    /// does not keep is taken out as if deleted.
     fn apply<K: Resource>(&mut self, e: watcher::Event<K>, shape: &mut impl FnMut(K) -> Shaped<V>) {
         match e {
             watcher::Event::Init => self.listing = Some(ByKey::default()),

@@ -34,10 +34,7 @@ pub fn large_snapshot() -> kpreload::core::progress::Snapshot {
     }
     kpreload::core::progress::Snapshot {
         nodes: read(&state.store.list("Node", None).1),
-        workloads: read::<kpreload::core::objects::Pod>(&state.store.list("Pod", None).1)
-            .iter()
-            .map(|p| Arc::new(kpreload::core::objects::Workload::from(p.as_ref())))
-            .collect(),
+        workloads: kpreload::core::objects::records(&read(&state.store.list("Pod", None).1)),
         daemonsets: read(&state.store.list("DaemonSet", None).1),
         ..Default::default()
     }
