@@ -129,7 +129,7 @@ fuzz_target!(|data: &[u8]| {
     let sizes = stated_sizes(&items);
     for pool in &overview.pools {
         for n in &pool.nodes {
-            for i in &n.images {
+            for i in n.images.iter() {
                 match &i.state {
                     ImageState::Pulled { bytes: Some(b), .. } => {
                         assert!(sizes.contains(b), "{b} bytes stated nowhere: {sizes:?}")

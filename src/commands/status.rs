@@ -36,7 +36,7 @@ fn has_all_figures(o: &Overview) -> bool {
     o.pools
         .iter()
         .flat_map(|p| &p.nodes)
-        .flat_map(|n| &n.images)
+        .flat_map(|n| n.images.iter())
         .all(|i| {
             !matches!(
                 i.state,
@@ -313,7 +313,7 @@ fn failure_sentence(o: &Overview) -> String {
             failed.push(format!("{}: {problem}", p.daemonset));
         }
         for n in &p.nodes {
-            for i in &n.images {
+            for i in n.images.iter() {
                 if let ImageState::Failed { reason, .. } = &i.state {
                     failed.push(format!("{} on {} ({reason})", i.image, n.node));
                 }

@@ -238,6 +238,13 @@ impl App {
         self.stack.last_mut().expect("the stack is never empty")
     }
 
+    /// Of the last derivation: the pools derived and those taken as they were, and the
+    /// preloader pods read anew.
+    pub fn derived(&self) -> (usize, usize, usize) {
+        let (derived, reused) = self.deriver.last();
+        (derived, reused, self.deriver.pods_read())
+    }
+
     /// Derives the overview again if the snapshot changed.
     pub fn refresh(&mut self) {
         if self.stale {

@@ -58,7 +58,7 @@ fn state_on<'a>(o: &'a progress::Overview, node: &str, image: &str) -> Option<&'
         .iter()
         .flat_map(|p| &p.nodes)
         .filter(|n| n.node == node)
-        .flat_map(|n| &n.images)
+        .flat_map(|n| n.images.iter())
         .find(|i| i.image == image)
         .map(|i| &i.state)
 }

@@ -190,7 +190,7 @@ pub fn node_progress(
     crate::progress::NodeProgress {
         node: node.into(),
         pod: None,
-        images,
+        images: images.into(),
         rate: None,
         eta_seconds: None,
         trouble: None,

@@ -247,7 +247,7 @@ fn preload_lines<'a>(app: &App, name: &str) -> Vec<Line<'a>> {
             spans.push(Span::styled(text, Style::new().fg(color)));
         }
         lines.push(Line::from(spans));
-        for img in &n.images {
+        for img in n.images.iter() {
             if let ImageState::Pulling { bytes, .. } = &img.state {
                 lines.push(gauge_line(app, name, &img.image, bytes.as_ref()));
             }

@@ -80,7 +80,7 @@ pub fn live_targets(
         if !wanted.contains(n.node.as_str()) {
             continue;
         }
-        for i in &n.images {
+        for i in n.images.iter() {
             if let ImageState::Pulling { since, .. } = &i.state {
                 pulling
                     .entry(n.node.as_str())
@@ -485,7 +485,7 @@ impl Floors {
                     keep.insert(key);
                     if raised != *b
                         && let ImageState::Pulling { bytes: Some(b), .. } =
-                            &mut Arc::make_mut(p).nodes[ni].images[ii].state
+                            &mut Arc::make_mut(&mut Arc::make_mut(p).nodes[ni].images)[ii].state
                     {
                         *b = raised;
                     }

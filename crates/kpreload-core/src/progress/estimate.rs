@@ -2,12 +2,13 @@
 //! that finished, the sizes the nodes report and the bytes the pulls under way have
 //! received (read from the node, or estimated: see [`super::bytes`]).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 
 use super::bytes::{self, Tracker};
+use super::derive::Fast;
 use super::{ImageState, NodeProgress, PoolProgress};
 use crate::reference::ImageRef;
 
@@ -29,18 +30,18 @@ fn reported_size(nodes: &[&Node], normalized: &str) -> Option<u64> {
 /// Throughput, ETAs and the slowest node, from the pulls that finished.
 pub(super) fn estimate(pool: &mut PoolProgress, nodes: &[&Node], now: Timestamp, live: &Tracker) {
     // Sizes of the pool's images: from a pull on any node, else from a node's image list.
-    let mut size_of: HashMap<String, u64> = HashMap::new();
+    let mut size_of: Fast<String, u64> = Fast::default();
     for n in &pool.nodes {
-        for i in &n.images {
+        for i in n.images.iter() {
             if let ImageState::Pulled { bytes: Some(b), .. } = i.state {
                 size_of.insert(i.image.clone(), b);
             }
         }
     }
     // Each image once: parsing a reference and scanning nodes is not free at 5,000 nodes.
-    let mut known: HashMap<String, Option<u64>> = HashMap::new();
+    let mut known: Fast<String, Option<u64>> = Fast::default();
     for n in &pool.nodes {
-        for i in &n.images {
+        for i in n.images.iter() {
             if !known.contains_key(&i.image) {
                 let size = size_of.get(&i.image).copied().or_else(|| {
                     let r = ImageRef::parse(&i.image).ok()?;
@@ -63,21 +64,34 @@ pub(super) fn estimate(pool: &mut PoolProgress, nodes: &[&Node], now: Timestamp,
         let mut known = true;
         // The rate of this node's pull now: read, else its (or the pool's) earlier rate.
         let mut now_rate = None;
-        for i in &mut n.images {
-            match &mut i.state {
+        // The images are shared with the read of the pod: copied only where a pull's bytes
+        // are estimated anew.
+        for ii in 0..n.images.len() {
+            let i = &n.images[ii];
+            match &i.state {
                 ImageState::Queued => match lookup(&i.image) {
                     Some(s) => remaining += s as f64,
                     None => known = false,
                 },
                 ImageState::Pulling { since, bytes } => {
                     let total = lookup(&i.image);
+                    let since = *since;
                     let elapsed = since.map(|t| now.duration_since(t).as_secs_f64().max(0.0));
-                    *bytes = bytes::estimate(
-                        live.live(&n.node, &i.image, *since, now),
+                    let estimated = bytes::estimate(
+                        live.live(&n.node, &i.image, since, now),
                         total,
                         elapsed,
                         rate,
                     );
+                    if bytes != &estimated
+                        && let ImageState::Pulling { bytes, .. } =
+                            &mut Arc::make_mut(&mut n.images)[ii].state
+                    {
+                        *bytes = estimated;
+                    }
+                    let ImageState::Pulling { bytes, .. } = &n.images[ii].state else {
+                        unreachable!("the state was Pulling a moment ago")
+                    };
                     let pull_rate = bytes.as_ref().and_then(|b| b.rate).or(rate);
                     now_rate = now_rate.or(pull_rate);
                     match (total, bytes.as_ref(), pull_rate) {

@@ -92,7 +92,8 @@ pub struct NodeProgress {
     pub node: String,
     /// The preloader pod on the node, once there is one.
     pub pod: Option<String>,
-    pub images: Vec<ImageProgress>,
+    /// Shared: a pod read once gives its images to every derivation that reuses the read.
+    pub images: Arc<Vec<ImageProgress>>,
     /// Bytes per second of this node's finished pulls.
     pub rate: Option<f64>,
     /// Seconds until every image that can arrive has (an estimate).
@@ -281,7 +282,7 @@ impl PoolProgress {
     pub fn estimated(&self) -> bool {
         self.nodes
             .iter()
-            .flat_map(|n| &n.images)
+            .flat_map(|n| n.images.iter())
             .any(|i| matches!(&i.state, ImageState::Pulling { bytes: Some(b), .. } if b.estimated))
     }
 

@@ -129,7 +129,7 @@ pub(super) fn node_from_pod<'a>(
     let mut progress = NodeProgress {
         node: node.to_string(),
         pod: pod.metadata.name.clone(),
-        images,
+        images: Arc::new(images),
         rate: None,
         eta_seconds: None,
         trouble,

@@ -169,7 +169,7 @@ pub(crate) fn bytes_line<'a>(app: &App, pool: &PoolProgress) -> Option<Line<'a>>
         return None;
     }
     let pulling: Vec<&str> = shown.iter().map(|n| n.node.as_str()).collect();
-    let estimated = shown.iter().flat_map(|n| &n.images).any(|i| {
+    let estimated = shown.iter().flat_map(|n| n.images.iter()).any(|i| {
         matches!(&i.state, ImageState::Pulling { bytes, .. } if bytes.as_ref().is_none_or(|b| b.estimated))
     });
     if !estimated {

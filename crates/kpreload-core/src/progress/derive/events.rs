@@ -19,6 +19,8 @@ pub(super) struct EventIndex {
     round: u64,
     /// Most slots are of uids no event names any more: start over next time.
     reset: bool,
+    /// Moves each time the index starts over: a slot is a uid's within one epoch.
+    epoch: u64,
 }
 
 /// No uid: the event is about no pod.
@@ -30,18 +32,45 @@ pub(in crate::progress) struct ByPod<'a> {
     slots: &'a Fast<String, u32>,
     order: Vec<&'a Arc<Event>>,
     start: Vec<u32>,
+    epoch: u64,
+}
+
+/// Where a pod's events are found while the index does not start over: its uid's slot, and
+/// the epoch that gave it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(in crate::progress) struct Slot {
+    epoch: u64,
+    slot: u32,
 }
 
 impl<'a> ByPod<'a> {
     /// The events of a pod, in the snapshot's order.
     pub(in crate::progress) fn of(&self, pod: &Pod) -> &[&'a Arc<Event>] {
+        self.slot(pod).map_or(&[], |s| self.at(s))
+    }
+
+    /// The slot of a pod's uid, once an event has named it.
+    pub(in crate::progress) fn slot(&self, pod: &Pod) -> Option<Slot> {
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
-        match self.slots.get(uid) {
-            Some(&s) if (s as usize) + 1 < self.start.len() => {
-                &self.order[self.start[s as usize] as usize..self.start[s as usize + 1] as usize]
-            }
-            _ => &[],
+        self.slots.get(uid).map(|&slot| Slot {
+            epoch: self.epoch,
+            slot,
+        })
+    }
+
+    /// The events of the pod whose slot this is (found before, without its uid being
+    /// looked up again); none when the slot is of an earlier epoch.
+    pub(in crate::progress) fn at(&self, s: Slot) -> &[&'a Arc<Event>] {
+        let i = s.slot as usize;
+        if s.epoch != self.epoch || i + 1 >= self.start.len() {
+            return &[];
         }
+        &self.order[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+
+    /// Whether a slot is of this epoch.
+    pub(in crate::progress) fn current(&self, s: Slot) -> bool {
+        s.epoch == self.epoch
     }
 }
 
@@ -49,7 +78,10 @@ impl EventIndex {
     /// Places `events`, returning each one's slot.
     fn place(&mut self, events: &[Arc<Event>]) -> Vec<u32> {
         if self.reset {
-            *self = EventIndex::default();
+            *self = EventIndex {
+                epoch: self.epoch + 1,
+                ..EventIndex::default()
+            };
         }
         self.round += 1;
         let round = self.round;
@@ -111,6 +143,7 @@ impl EventIndex {
             slots: &self.slots,
             order,
             start,
+            epoch: self.epoch,
         }
     }
 }
@@ -166,6 +199,10 @@ mod tests {
         }
         assert_eq!(index.seen.len(), 3, "the event gone is let go");
 
+        // A slot found once gives the pod's events without its uid.
+        let slot = index.group(&events).slot(&b).unwrap();
+        assert_eq!(names(index.group(&events).at(slot)), ["b.0001", "b.0002"]);
+
         // Thousands of pods' events, then theirs gone: the next grouping starts over.
         let many: Vec<Arc<Event>> = (0..5000).map(|i| e(&format!("p{i}"), 1)).collect();
         index.group(&many);
@@ -174,5 +211,10 @@ mod tests {
         let by = index.group(&events);
         assert_eq!(by.slots.len(), 2);
         assert_eq!(names(by.of(&b)), ["b.0001", "b.0002"]);
+        // The slot found before the start-over is of another epoch: it gives nothing, and
+        // the pod's events are looked up by its uid again.
+        assert!(!by.current(slot));
+        assert!(by.at(slot).is_empty());
+        assert!(by.current(by.slot(&b).unwrap()));
     }
 }

@@ -37,6 +37,20 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
     beat.metadata.resource_version = Some("2".into());
     snap.nodes[0] = Arc::new(beat);
     assert_eq!(step(&mut deriver, &snap, t0, "a heartbeat"), (0, 2));
+    let mut beat = (*snap.nodes[0]).clone();
+    beat.metadata.resource_version = Some("3".into());
+    snap.nodes[0] = Arc::new(beat);
+    assert_eq!(step(&mut deriver, &snap, t0, "a second heartbeat"), (0, 2));
+    // After the heartbeats, a change of the node itself still counts: an annotation.
+    let mut marked = (*snap.nodes[0]).clone();
+    marked
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert("note".into(), "drained soon".into());
+    marked.metadata.resource_version = Some("4".into());
+    snap.nodes[0] = Arc::new(marked);
+    assert_eq!(step(&mut deriver, &snap, t0, "the node annotated"), (1, 1));
 
     // golang pulled on node-a: the article's pool again, web as it was.
     snap.events.push(event(
