@@ -53,6 +53,8 @@ struct Read {
     progress: NodeProgress,
     /// Shared with every derivation that reuses the read.
     happened: Arc<[(Timestamp, Arc<Event>)]>,
+    /// The round that read it.
+    made: u64,
 }
 
 type Reads = Fast<*const Pod, (u64, Read)>;
@@ -65,7 +67,7 @@ type Told<'a> = (Timestamp, &'a str, &'a Arc<Event>);
 type PodOn<'a> = Fast<usize, &'a Arc<Pod>>;
 
 impl Read {
-    fn new(pod: &Arc<Pod>, node: &str, by: &ByPod) -> Read {
+    fn new(pod: &Arc<Pod>, node: &str, by: &ByPod, made: u64) -> Read {
         let slot = by.slot(pod);
         let events = slot.map_or(&[][..], |s| by.at(s));
         let (progress, happened) = node_from_pod(node, pod, events);
@@ -79,6 +81,7 @@ impl Read {
                 .into_iter()
                 .map(|(at, e)| (at, e.clone()))
                 .collect(),
+            made,
         }
     }
 
@@ -117,22 +120,24 @@ impl Reading<'_> {
                 // Already read this round (a pod of two members' rows), or still holding.
                 if *at != round && !r.holds(pod, node, events) {
                     *anew += 1;
-                    *r = Read::new(pod, node, events);
+                    *r = Read::new(pod, node, events, round);
                 }
                 *at = round;
             })
             .or_insert_with(|| {
                 *anew += 1;
-                (round, Read::new(pod, node, events))
+                (round, Read::new(pod, node, events, round))
             });
         &entry.1
     }
 
-    /// Whether what `pod` said still holds, with its events as they are now.
+    /// Whether what `pod` said when a pool was last derived still holds, with its events
+    /// as they are now. A pod read again this round (for another pool that it also belongs
+    /// to) does not: what was derived from it is of its earlier reading.
     fn holds(&self, pod: &Arc<Pod>, by: &ByPod) -> bool {
-        self.reads
-            .get(&Arc::as_ptr(pod))
-            .is_some_and(|(_, r)| Arc::ptr_eq(&r.pod, pod) && same(&r.events, r.events_now(by)))
+        self.reads.get(&Arc::as_ptr(pod)).is_some_and(|(_, r)| {
+            r.made != self.round && Arc::ptr_eq(&r.pod, pod) && same(&r.events, r.events_now(by))
+        })
     }
 
     /// Keeps what `pod` said for the next derivation.

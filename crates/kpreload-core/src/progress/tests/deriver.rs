@@ -131,6 +131,50 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
     assert_eq!(o.unpooled, Vec::<String>::new());
 }
 
+/// A pod that two pools' preloaders own (odd, but any object can say so): when it changes,
+/// both pools are derived again, not only the one that read it first.
+#[test]
+fn a_pod_of_two_pools_changed_derives_both() {
+    let mut snap = half_way();
+    let mut web = (*article_daemonset()).clone();
+    web.metadata.name = Some("image-preloader-web".into());
+    web.metadata.uid = Some("web-uid".into());
+    let spec = web.spec.template.spec.as_mut().unwrap();
+    spec.node_selector = Some([("pool".to_string(), "web".to_string())].into());
+    snap.daemonsets.push(Arc::new(web));
+    let mut shared = (*snap.pods[0]).clone();
+    let mut owner = shared.metadata.owner_references.as_ref().unwrap()[0].clone();
+    owner.uid = "web-uid".into();
+    owner.name = "image-preloader-web".into();
+    shared
+        .metadata
+        .owner_references
+        .as_mut()
+        .unwrap()
+        .push(owner);
+    snap.pods[0] = Arc::new(shared);
+    let t = ts("2026-11-28T10:00:10Z");
+    let live = bytes::Tracker::default();
+    let mut deriver = Deriver::default();
+    assert_eq!(
+        deriver.derive(&snap, t, &live),
+        derive_with(&snap, t, &live)
+    );
+    snap.events.push(event(
+        "image-preloader-aaaaa",
+        5,
+        "2026-11-28T10:00:09Z",
+        "Normal",
+        "Pulled",
+        "Successfully pulled image \"golang:1.23\" in 3.000s (3.000s including waiting). Image size: 293403951 bytes.",
+    ));
+    assert_eq!(
+        deriver.derive(&snap, t, &live),
+        derive_with(&snap, t, &live)
+    );
+    assert_eq!(deriver.last(), (2, 0));
+}
+
 /// What is derived depends on the objects and their order in the snapshot, never on where
 /// they happen to be in memory: two copies of one pod (the same name and creation time, one
 /// failed, one done) give the same overview whichever was allocated first. (Found by
