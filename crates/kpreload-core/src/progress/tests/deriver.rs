@@ -3,10 +3,21 @@
 
 use super::*;
 
-/// A [`Deriver`] kept from one snapshot to the next gives what a fresh derivation gives,
-/// and derives again only the pools something changed for.
-#[test]
-fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
+/// The kubelet's word that golang was pulled on node-a.
+fn golang_pulled_on_a() -> Arc<Event> {
+    event(
+        "image-preloader-aaaaa",
+        5,
+        "2026-11-28T10:00:09Z",
+        "Normal",
+        "Pulled",
+        "Successfully pulled image \"golang:1.23\" in 3.000s (3.000s including waiting). Image size: 293403951 bytes.",
+    )
+}
+
+/// Half way, with a second preloader (`image-preloader-web`, uid `web-uid`) for the nodes
+/// labelled `pool: web`.
+fn with_web_preloader() -> Snapshot {
     let mut snap = half_way();
     let mut web = (*article_daemonset()).clone();
     web.metadata.name = Some("image-preloader-web".into());
@@ -14,6 +25,14 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
     let spec = web.spec.template.spec.as_mut().unwrap();
     spec.node_selector = Some([("pool".to_string(), "web".to_string())].into());
     snap.daemonsets.push(Arc::new(web));
+    snap
+}
+
+/// A [`Deriver`] kept from one snapshot to the next gives what a fresh derivation gives,
+/// and derives again only the pools something changed for.
+#[test]
+fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
+    let mut snap = with_web_preloader();
     snap.nodes
         .push(node("web-1", json!({"pool": "web"}), json!([]), json!([])));
     let t0 = ts("2026-11-28T10:00:10Z");
@@ -53,14 +72,7 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
     assert_eq!(step(&mut deriver, &snap, t0, "the node annotated"), (1, 1));
 
     // golang pulled on node-a: the article's pool again, web as it was.
-    snap.events.push(event(
-        "image-preloader-aaaaa",
-        5,
-        "2026-11-28T10:00:09Z",
-        "Normal",
-        "Pulled",
-        "Successfully pulled image \"golang:1.23\" in 3.000s (3.000s including waiting). Image size: 293403951 bytes.",
-    ));
+    snap.events.push(golang_pulled_on_a());
     assert_eq!(step(&mut deriver, &snap, t0, "an event"), (1, 1));
     assert_eq!(deriver.pods_read(), 1, "only node-a's pod has a new event");
 
@@ -135,13 +147,7 @@ fn a_deriver_reuses_only_the_pools_nothing_changed_for() {
 /// both pools are derived again, not only the one that read it first.
 #[test]
 fn a_pod_of_two_pools_changed_derives_both() {
-    let mut snap = half_way();
-    let mut web = (*article_daemonset()).clone();
-    web.metadata.name = Some("image-preloader-web".into());
-    web.metadata.uid = Some("web-uid".into());
-    let spec = web.spec.template.spec.as_mut().unwrap();
-    spec.node_selector = Some([("pool".to_string(), "web".to_string())].into());
-    snap.daemonsets.push(Arc::new(web));
+    let mut snap = with_web_preloader();
     let mut shared = (*snap.pods[0]).clone();
     let mut owner = shared.metadata.owner_references.as_ref().unwrap()[0].clone();
     owner.uid = "web-uid".into();
@@ -160,14 +166,7 @@ fn a_pod_of_two_pools_changed_derives_both() {
         deriver.derive(&snap, t, &live),
         derive_with(&snap, t, &live)
     );
-    snap.events.push(event(
-        "image-preloader-aaaaa",
-        5,
-        "2026-11-28T10:00:09Z",
-        "Normal",
-        "Pulled",
-        "Successfully pulled image \"golang:1.23\" in 3.000s (3.000s including waiting). Image size: 293403951 bytes.",
-    ));
+    snap.events.push(golang_pulled_on_a());
     assert_eq!(
         deriver.derive(&snap, t, &live),
         derive_with(&snap, t, &live)
