@@ -256,8 +256,7 @@ impl NodeTable {
                 nodes.iter().collect()
             }
         };
-        for n in &changed {
-            let n = *n;
+        for n in changed {
             let i = self.at[n.metadata.name.as_deref().unwrap_or_default()];
             let row = &mut self.rows[i];
             if Arc::ptr_eq(&row.node, n) {
@@ -623,7 +622,7 @@ fn pool_progress(
         // One member with its pod on the node (most pools, most nodes): its images are the
         // read's, shared. Else they are gathered.
         let single = members.len() == 1;
-        let mut shared = false;
+        let mut shared = None;
         let mut images = Vec::new();
         let mut progress = NodeProgress {
             node: name.clone(),
@@ -643,8 +642,7 @@ fn pool_progress(
                     let part = reading.read(pod, name, events);
                     progress.pod = progress.pod.or_else(|| part.progress.pod.clone());
                     if single {
-                        progress.images = part.progress.images.clone();
-                        shared = true;
+                        shared = Some(part.progress.images.clone());
                     } else {
                         images.extend(part.progress.images.iter().cloned());
                     }
@@ -666,9 +664,7 @@ fn pool_progress(
                 }
             }
         }
-        if !shared {
-            progress.images = Arc::new(images);
-        }
+        progress.images = shared.unwrap_or_else(|| Arc::new(images));
         if !progress.images.iter().all(|i| i.state.is_done())
             && let Some(t) = node::kubelet_too_old(node, &group.daemonsets)
         {

@@ -87,14 +87,11 @@ pub(super) fn estimate(pool: &mut PoolProgress, nodes: &[&Node], now: Timestamp,
                         && let ImageState::Pulling { bytes, .. } =
                             &mut Arc::make_mut(&mut n.images)[ii].state
                     {
-                        *bytes = estimated;
+                        bytes.clone_from(&estimated);
                     }
-                    let ImageState::Pulling { bytes, .. } = &n.images[ii].state else {
-                        unreachable!("the state was Pulling a moment ago")
-                    };
-                    let pull_rate = bytes.as_ref().and_then(|b| b.rate).or(rate);
+                    let pull_rate = estimated.as_ref().and_then(|b| b.rate).or(rate);
                     now_rate = now_rate.or(pull_rate);
-                    match (total, bytes.as_ref(), pull_rate) {
+                    match (total, estimated.as_ref(), pull_rate) {
                         (Some(s), Some(b), Some(_)) => remaining += s.saturating_sub(b.done) as f64,
                         _ => known = false,
                     }
