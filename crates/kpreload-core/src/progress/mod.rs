@@ -18,7 +18,6 @@ use super::objects::{Event, Pod, Workload};
 
 use super::adopt::Origin;
 use super::render::{LABEL_SHARD, NOOP_CONTAINER};
-use super::selector::Taint;
 use messages::Said;
 
 /// The cluster as last seen: what the watches hold.
